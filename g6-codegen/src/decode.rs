@@ -1,0 +1,509 @@
+//! Decode the positioned YAML tree into the typed [`Spec`], collecting every shape
+//! problem (unknown fields, missing fields, wrong types) instead of stopping at the first.
+
+use crate::diag::{suggest, Code, Diagnostic, Pos};
+use crate::model::*;
+use crate::yaml::{Node, NodeKind};
+
+/// Collects diagnostics while decoding.
+struct Decoder {
+    errors: Vec<Diagnostic>,
+}
+
+/// The fields of one mapping, checked against the allowed names.
+struct Fields<'a> {
+    pos: Pos,
+    entries: Vec<(&'a str, &'a Node, Pos)>,
+    what: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, v, _)| *k == key && !v.is_null())
+            .map(|(_, v, _)| *v)
+    }
+}
+
+impl Decoder {
+    fn err(&mut self, code: Code, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.errors.push(Diagnostic::error(code, pos, msg, hint));
+    }
+
+    fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
+        let found = match node.as_scalar() {
+            Some(text) if !node.is_null() => format!("`{text}`"),
+            _ => node.shape().to_string(),
+        };
+        self.err(
+            Code::WrongType,
+            node.pos,
+            format!("`{field}` must be {expected}, found {found}"),
+            format!("write `{field}` as {expected}"),
+        );
+    }
+
+    /// Check that `node` is a mapping with only `allowed` keys.
+    fn fields<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &'static str,
+        allowed: &[&str],
+    ) -> Option<Fields<'a>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            self.err(
+                Code::WrongType,
+                node.pos,
+                format!("{what} must be a mapping, found {}", node.shape()),
+                format!("write {what} as `key: value` lines"),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            let Some(key) = k.as_scalar() else { continue };
+            if !allowed.contains(&key) {
+                let hint = match suggest(key, allowed.iter().copied()) {
+                    Some(s) => {
+                        format!("did you mean `{s}`? allowed fields: {}", allowed.join(", "))
+                    }
+                    None => format!("allowed fields: {}", allowed.join(", ")),
+                };
+                self.err(
+                    Code::UnknownField,
+                    k.pos,
+                    format!("unknown field `{key}` in {what}"),
+                    hint,
+                );
+                continue;
+            }
+            out.push((key, v, k.pos));
+        }
+        Some(Fields {
+            pos: node.pos,
+            entries: out,
+            what,
+        })
+    }
+
+    fn missing(&mut self, f: &Fields, key: &str, example: &str) {
+        self.err(
+            Code::MissingField,
+            f.pos,
+            format!("{} is missing `{key}`", f.what),
+            format!("add `{key}: {example}`"),
+        );
+    }
+
+    fn string(&mut self, node: &Node, field: &str) -> Option<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } if !node.is_null() => {
+                Some(Spanned::new(text.clone(), node.pos))
+            }
+            _ => {
+                self.wrong_type(node, field, "a string");
+                None
+            }
+        }
+    }
+
+    fn req_string(&mut self, f: &Fields, key: &str, example: &str) -> Option<Spanned<String>> {
+        match f.get(key) {
+            Some(n) => {
+                let s = self.string(n, key)?;
+                if s.value.trim().is_empty() {
+                    self.err(
+                        Code::MissingField,
+                        n.pos,
+                        format!("`{key}` in {} is empty", f.what),
+                        format!("write a value, e.g. `{key}: {example}`"),
+                    );
+                    return None;
+                }
+                Some(s)
+            }
+            None => {
+                self.missing(f, key, example);
+                None
+            }
+        }
+    }
+
+    fn opt_string(&mut self, f: &Fields, key: &str) -> Option<Spanned<String>> {
+        f.get(key).and_then(|n| self.string(n, key))
+    }
+
+    fn string_list(&mut self, node: &Node, field: &str) -> Vec<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(|i| self.string(i, field)).collect(),
+            _ => {
+                self.wrong_type(node, field, "a list of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    fn seq<'a>(&mut self, node: &'a Node, field: &str) -> &'a [Node] {
+        match &node.kind {
+            NodeKind::Seq(items) => items,
+            _ => {
+                self.wrong_type(node, field, "a list");
+                &[]
+            }
+        }
+    }
+
+    fn map_entries<'a>(&mut self, node: &'a Node, field: &str) -> &'a [(Node, Node)] {
+        match &node.kind {
+            NodeKind::Map(entries) => entries,
+            _ => {
+                self.wrong_type(node, field, "a mapping");
+                &[]
+            }
+        }
+    }
+
+    fn integer(&mut self, node: &Node, field: &str) -> Option<Spanned<i64>> {
+        match node
+            .as_scalar()
+            .map(str::trim)
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            Some(v) => Some(Spanned::new(v, node.pos)),
+            None => {
+                self.wrong_type(node, field, "a whole number");
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, node: &Node, field: &str) -> Option<Spanned<f64>> {
+        let parsed = node.as_scalar().map(str::trim).and_then(|s| match s {
+            ".inf" | ".Inf" | "+.inf" | "+Inf" => Some(f64::INFINITY),
+            ".nan" | ".NaN" | "NaN" => Some(f64::NAN),
+            _ => s.parse::<f64>().ok(),
+        });
+        match parsed {
+            Some(v) => Some(Spanned::new(v, node.pos)),
+            None => {
+                self.wrong_type(node, field, "a number");
+                None
+            }
+        }
+    }
+
+    fn spec(&mut self, root: &Node) -> Spec {
+        let mut spec = Spec::default();
+        let Some(f) = self.fields(
+            root,
+            "the spec",
+            &["version", "namespace", "labels", "dashboards", "families"],
+        ) else {
+            return spec;
+        };
+        match f.get("version") {
+            Some(n) => {
+                if let Some(v) = self.integer(n, "version") {
+                    if v.value != 1 {
+                        self.err(
+                            Code::UnsupportedVersion,
+                            v.pos,
+                            format!("spec version {} is not supported", v.value),
+                            "this generator reads `version: 1`",
+                        );
+                    }
+                    spec.version = v.value.clamp(0, u32::MAX as i64) as u32;
+                }
+            }
+            None => self.missing(&f, "version", "1"),
+        }
+        if let Some(ns) = self.req_string(&f, "namespace", "g6") {
+            spec.namespace = ns;
+        }
+        if let Some(n) = f.get("labels") {
+            for (k, v) in self.map_entries(n, "labels") {
+                if let Some(l) = self.label_def(k, v) {
+                    spec.labels.push(l);
+                }
+            }
+        }
+        if let Some(n) = f.get("dashboards") {
+            for (k, v) in self.map_entries(n, "dashboards") {
+                if let Some(d) = self.dashboard(k, v) {
+                    spec.dashboards.push(d);
+                }
+            }
+        }
+        match f.get("families") {
+            Some(n) => {
+                for (k, v) in self.map_entries(n, "families") {
+                    if let Some(fam) = self.family(k, v) {
+                        spec.families.push(fam);
+                    }
+                }
+            }
+            None => self.missing(&f, "families", "{option_chain: {metrics: [...]}}"),
+        }
+        spec
+    }
+
+    fn label_def(&mut self, key: &Node, node: &Node) -> Option<LabelDef> {
+        let name = self.string(key, "label name")?;
+        let f = self.fields(node, "a label set", &["values", "help", "open"])?;
+        let open = match f.get("open") {
+            Some(n) => match n.as_scalar() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => {
+                    self.wrong_type(n, "open", "true or false");
+                    false
+                }
+            },
+            None => false,
+        };
+        let values = match (f.get("values"), open) {
+            (Some(v), false) => Some(self.string_list(v, "values")),
+            (None, true) => None,
+            (Some(v), true) => {
+                self.err(
+                    Code::WrongType,
+                    v.pos,
+                    format!(
+                        "label `{}` is declared `open: true` and also lists values",
+                        name.value
+                    ),
+                    "an open label takes any value; drop `values` or drop `open: true`",
+                );
+                None
+            }
+            (None, false) => {
+                self.missing(
+                    &f,
+                    "values",
+                    "[a, b, c]   (or `open: true` for an open label)",
+                );
+                None
+            }
+        };
+        let help = self
+            .req_string(&f, "help", "what the label means")
+            .map(|s| s.value)
+            .unwrap_or_default();
+        Some(LabelDef { name, values, help })
+    }
+
+    fn dashboard(&mut self, key: &Node, node: &Node) -> Option<DashboardPlan> {
+        let slug = self.string(key, "dashboard slug")?;
+        let f = self.fields(
+            node,
+            "a dashboard plan",
+            &["title", "description", "families", "tags"],
+        )?;
+        let title = self.req_string(&f, "title", "G6 Option Chain")?.value;
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let families = match f.get("families") {
+            Some(n) => {
+                let list = self.string_list(n, "families");
+                if list.is_empty() && matches!(n.kind, NodeKind::Seq(_)) {
+                    self.err(
+                        Code::MissingField,
+                        n.pos,
+                        format!("dashboard `{}` lists no families", slug.value),
+                        "name at least one family, e.g. `families: [option_chain]`",
+                    );
+                }
+                list
+            }
+            None => {
+                self.missing(&f, "families", "[option_chain]");
+                Vec::new()
+            }
+        };
+        let tags = f
+            .get("tags")
+            .map(|n| self.string_list(n, "tags"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect();
+        Some(DashboardPlan {
+            slug,
+            title,
+            description,
+            families,
+            tags,
+        })
+    }
+
+    fn family(&mut self, key: &Node, node: &Node) -> Option<Family> {
+        let name = self.string(key, "family name")?;
+        let f = self.fields(node, "a family", &["owner", "description", "metrics"])?;
+        let owner = self.opt_string(&f, "owner").map(|s| s.value);
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let items = match f.get("metrics") {
+            Some(n) => self.seq(n, "metrics"),
+            None => &[],
+        };
+        let metrics = items.iter().filter_map(|m| self.metric(m)).collect();
+        Some(Family {
+            name,
+            owner,
+            description,
+            metrics,
+            declared_metrics: items.len(),
+        })
+    }
+
+    fn metric(&mut self, node: &Node) -> Option<Metric> {
+        let f = self.fields(
+            node,
+            "a metric",
+            &[
+                "name",
+                "type",
+                "help",
+                "unit",
+                "labels",
+                "cardinality_budget",
+                "buckets",
+                "panels",
+                "alerts",
+                "stability",
+                "renamed_from",
+            ],
+        )?;
+        let name = self.req_string(&f, "name", "g6_example_total");
+        let kind = self.req_string(&f, "type", "counter").and_then(|t| {
+            let k = match t.value.as_str() {
+                "counter" => MetricKind::Counter,
+                "gauge" => MetricKind::Gauge,
+                "histogram" => MetricKind::Histogram,
+                other => {
+                    self.err(
+                        Code::BadValue,
+                        t.pos,
+                        format!("unknown metric type `{other}`"),
+                        "use counter, gauge or histogram (summaries are not supported: use a histogram)",
+                    );
+                    return None;
+                }
+            };
+            Some(Spanned::new(k, t.pos))
+        });
+        let help = self.req_string(&f, "help", "what the metric measures");
+        let unit = self.opt_string(&f, "unit");
+        let labels = f
+            .get("labels")
+            .map(|n| self.string_list(n, "labels"))
+            .unwrap_or_default();
+        let cardinality_budget = f
+            .get("cardinality_budget")
+            .and_then(|n| self.integer(n, "cardinality_budget"));
+        let buckets = f.get("buckets").map(|n| {
+            let items = self.seq(n, "buckets");
+            let values = items
+                .iter()
+                .filter_map(|b| self.number(b, "buckets"))
+                .collect();
+            Spanned::new(values, n.pos)
+        });
+        let panels = f
+            .get("panels")
+            .map(|n| {
+                let items = self.seq(n, "panels");
+                items.iter().filter_map(|p| self.panel(p)).collect()
+            })
+            .unwrap_or_default();
+        let alerts = f
+            .get("alerts")
+            .map(|n| {
+                let items = self.seq(n, "alerts");
+                items.iter().filter_map(|a| self.alert(a)).collect()
+            })
+            .unwrap_or_default();
+        let stability = match self.opt_string(&f, "stability") {
+            None => Stability::Stable,
+            Some(s) => match s.value.as_str() {
+                "stable" => Stability::Stable,
+                "experimental" => Stability::Experimental,
+                "deprecated" => Stability::Deprecated,
+                other => {
+                    self.err(
+                        Code::BadValue,
+                        s.pos,
+                        format!("unknown stability `{other}`"),
+                        "use stable, experimental or deprecated",
+                    );
+                    Stability::Stable
+                }
+            },
+        };
+        let renamed_from = self.opt_string(&f, "renamed_from");
+        Some(Metric {
+            name: name?,
+            kind: kind?,
+            help: help?,
+            unit,
+            labels,
+            cardinality_budget,
+            buckets,
+            panels,
+            alerts,
+            stability,
+            renamed_from,
+            pos: node.pos,
+        })
+    }
+
+    fn panel(&mut self, node: &Node) -> Option<Panel> {
+        let f = self.fields(
+            node,
+            "a panel",
+            &["kind", "title", "promql", "unit", "panel_type"],
+        )?;
+        let kind = self.opt_string(&f, "kind");
+        let title = self.req_string(&f, "title", "Open interest by bucket");
+        let promql = self.req_string(&f, "promql", "sum(rate(g6_x_total[$__rate_interval]))");
+        let unit = self.opt_string(&f, "unit");
+        let panel_type = self.opt_string(&f, "panel_type");
+        Some(Panel {
+            kind,
+            title: title?,
+            promql: promql?,
+            unit,
+            panel_type,
+            pos: node.pos,
+        })
+    }
+
+    fn alert(&mut self, node: &Node) -> Option<Alert> {
+        let f = self.fields(
+            node,
+            "an alert",
+            &["alert", "expr", "for", "severity", "summary", "description"],
+        )?;
+        let alert = self.req_string(&f, "alert", "G6SomethingWrong");
+        let expr = self.req_string(&f, "expr", "rate(g6_x_total[5m]) > 0");
+        let for_ = self.opt_string(&f, "for");
+        let severity = self.req_string(&f, "severity", "warning");
+        let summary = self.req_string(&f, "summary", "what is wrong, in one line");
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        Some(Alert {
+            alert: alert?,
+            expr: expr?,
+            for_,
+            severity: severity?,
+            summary: summary?,
+            description,
+            pos: node.pos,
+        })
+    }
+}
+
+/// Decode a parsed tree into a [`Spec`]; shape problems come back as diagnostics.
+pub fn decode(root: &Node) -> (Spec, Vec<Diagnostic>) {
+    let mut d = Decoder { errors: Vec::new() };
+    let spec = d.spec(root);
+    (spec, d.errors)
+}

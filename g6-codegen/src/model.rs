@@ -1,0 +1,280 @@
+//! The spec as typed data, every value carrying the position it came from.
+
+use crate::diag::Pos;
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Its position in the spec.
+    pub pos: Pos,
+}
+
+impl<T> Spanned<T> {
+    /// Wrap a value with its position.
+    pub fn new(value: T, pos: Pos) -> Self {
+        Spanned { value, pos }
+    }
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// The whole spec (`metrics.yml`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spec {
+    /// Spec format version (1).
+    pub version: u32,
+    /// Prefix of every metric name, without the trailing underscore.
+    pub namespace: Spanned<String>,
+    /// Shared label sets, in source order.
+    pub labels: Vec<LabelDef>,
+    /// Dashboard plans, in source order.
+    pub dashboards: Vec<DashboardPlan>,
+    /// Metric families, in source order.
+    pub families: Vec<Family>,
+}
+
+impl Default for Spanned<String> {
+    fn default() -> Self {
+        Spanned::new(String::new(), Pos::default())
+    }
+}
+
+/// A shared label declared at top level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelDef {
+    /// Label name.
+    pub name: Spanned<String>,
+    /// The closed set of values; `None` for an open label declared for documentation.
+    pub values: Option<Vec<Spanned<String>>>,
+    /// What the label means.
+    pub help: String,
+}
+
+/// A dashboard plan: which families one generated dashboard shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardPlan {
+    /// File name and uid suffix.
+    pub slug: Spanned<String>,
+    /// Dashboard title.
+    pub title: String,
+    /// Optional description shown in Grafana.
+    pub description: Option<String>,
+    /// Families whose metrics the dashboard shows.
+    pub families: Vec<Spanned<String>>,
+    /// Extra Grafana tags.
+    pub tags: Vec<String>,
+}
+
+/// A group of related metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Family name.
+    pub name: Spanned<String>,
+    /// Informational owner (a source path).
+    pub owner: Option<String>,
+    /// Optional description for the catalog.
+    pub description: Option<String>,
+    /// Metrics in source order.
+    pub metrics: Vec<Metric>,
+    /// Entries under `metrics:`, including ones that failed to decode (so a broken
+    /// metric is not also reported as an empty family).
+    pub declared_metrics: usize,
+}
+
+/// Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// Monotonic counter.
+    Counter,
+    /// Gauge.
+    Gauge,
+    /// Histogram with fixed buckets.
+    Histogram,
+}
+
+impl MetricKind {
+    /// The Prometheus type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Lifecycle stage of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stability {
+    /// Safe to build on.
+    #[default]
+    Stable,
+    /// May change without notice.
+    Experimental,
+    /// Going away; see `renamed_from` of its successor.
+    Deprecated,
+}
+
+impl Stability {
+    /// The spec spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stability::Stable => "stable",
+            Stability::Experimental => "experimental",
+            Stability::Deprecated => "deprecated",
+        }
+    }
+}
+
+/// One metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Full metric name, namespace included.
+    pub name: Spanned<String>,
+    /// Counter, gauge or histogram.
+    pub kind: Spanned<MetricKind>,
+    /// HELP text.
+    pub help: Spanned<String>,
+    /// Base unit (seconds, bytes, ratio, contracts, ...).
+    pub unit: Option<Spanned<String>>,
+    /// Label names in order; closed when declared with values at top level.
+    pub labels: Vec<Spanned<String>>,
+    /// Maximum number of label sets; `None` when not written.
+    pub cardinality_budget: Option<Spanned<i64>>,
+    /// Histogram bucket upper bounds.
+    pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
+    /// Panels the spec asks for.
+    pub panels: Vec<Panel>,
+    /// Alerts the spec declares.
+    pub alerts: Vec<Alert>,
+    /// Lifecycle stage.
+    pub stability: Stability,
+    /// The original name, when this metric renames one.
+    pub renamed_from: Option<Spanned<String>>,
+    /// Where the metric entry starts.
+    pub pos: Pos,
+}
+
+/// A panel hint in the spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Semantic kind (rate, quantile, value, ratio, topk, split, heatmap, stat, table).
+    pub kind: Option<Spanned<String>>,
+    /// Panel title.
+    pub title: Spanned<String>,
+    /// The PromQL expression, Grafana macros allowed.
+    pub promql: Spanned<String>,
+    /// Grafana unit.
+    pub unit: Option<Spanned<String>>,
+    /// Grafana panel type (timeseries, stat, gauge, table, heatmap, bargauge).
+    pub panel_type: Option<Spanned<String>>,
+    /// Where the panel entry starts.
+    pub pos: Pos,
+}
+
+/// An alert rule in the spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Alert name (CamelCase).
+    pub alert: Spanned<String>,
+    /// PromQL condition.
+    pub expr: Spanned<String>,
+    /// How long the condition must hold.
+    pub for_: Option<Spanned<String>>,
+    /// info, warning or critical.
+    pub severity: Spanned<String>,
+    /// One-line summary.
+    pub summary: Spanned<String>,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Where the alert entry starts.
+    pub pos: Pos,
+}
+
+impl Spec {
+    /// Every metric with its family, in source order.
+    pub fn metrics(&self) -> impl Iterator<Item = (&Family, &Metric)> {
+        self.families
+            .iter()
+            .flat_map(|f| f.metrics.iter().map(move |m| (f, m)))
+    }
+
+    /// The label set declared at top level under `name`, if any.
+    pub fn label_def(&self, name: &str) -> Option<&LabelDef> {
+        self.labels.iter().find(|l| l.name.value == name)
+    }
+
+    /// The closed values of label `name`, if it is a closed label set.
+    pub fn closed_values(&self, name: &str) -> Option<&[Spanned<String>]> {
+        self.label_def(name).and_then(|l| l.values.as_deref())
+    }
+
+    /// The namespace prefix including the trailing underscore (`g6_`).
+    pub fn prefix(&self) -> String {
+        format!("{}_", self.namespace.value)
+    }
+}
+
+impl Metric {
+    /// The metric name without the namespace prefix: the accessor's name.
+    pub fn short_name<'a>(&'a self, spec: &Spec) -> &'a str {
+        let prefix = spec.prefix();
+        self.name
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(&self.name)
+    }
+
+    /// True when every label has a closed value set.
+    pub fn fully_closed(&self, spec: &Spec) -> bool {
+        self.labels.iter().all(|l| spec.closed_values(l).is_some())
+    }
+
+    /// Product of the closed labels' value counts (1 when there are none).
+    pub fn closed_combinations(&self, spec: &Spec) -> u128 {
+        self.labels
+            .iter()
+            .filter_map(|l| spec.closed_values(l))
+            .map(|v| v.len() as u128)
+            .product()
+    }
+
+    /// The budget in force: the written one, else the closed combinations.
+    pub fn effective_budget(&self, spec: &Spec) -> u64 {
+        match &self.cardinality_budget {
+            Some(b) if b.value >= 1 => b.value as u64,
+            _ => self.closed_combinations(spec).clamp(1, u64::MAX as u128) as u64,
+        }
+    }
+
+    /// Bucket bounds as plain numbers (empty for non-histograms).
+    pub fn bucket_values(&self) -> Vec<f64> {
+        self.buckets
+            .as_ref()
+            .map(|b| b.value.iter().map(|v| v.value).collect())
+            .unwrap_or_default()
+    }
+
+    /// Series names this metric exposes (histograms: `_bucket`, `_sum`, `_count`).
+    pub fn series_names(&self) -> Vec<String> {
+        match self.kind.value {
+            MetricKind::Histogram => ["_bucket", "_sum", "_count"]
+                .iter()
+                .map(|s| format!("{}{s}", self.name.value))
+                .collect(),
+            _ => vec![self.name.value.clone()],
+        }
+    }
+
+    /// Counters whose unit is seconds take fractional increments; all others count whole units.
+    pub fn is_float_counter(&self) -> bool {
+        self.kind.value == MetricKind::Counter
+            && self.unit.as_ref().is_some_and(|u| u.value == "seconds")
+    }
+}

@@ -1,0 +1,91 @@
+//! Name checks and conversions shared by validation and code generation.
+
+/// `[a-z_][a-z0-9_]*`
+pub fn is_snake(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+/// `[A-Z][A-Za-z0-9]*`
+pub fn is_camel(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('A'..='Z')) && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+/// `deep_itm` -> `DeepItm`, `5xx` -> `V5xx`, `nse-json` -> `NseJson`.
+pub fn pascal_case(s: &str) -> String {
+    let mut out = String::new();
+    for part in s.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.push(first.to_ascii_uppercase());
+            out.extend(chars);
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'V');
+    }
+    out
+}
+
+/// Rust keywords that cannot be plain identifiers.
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+
+/// True when `s` needs `r#` to be used as an identifier.
+pub fn is_keyword(s: &str) -> bool {
+    KEYWORDS.contains(&s)
+}
+
+/// A snake-case name as a Rust identifier (raw when it is a keyword).
+pub fn ident(s: &str) -> proc_macro2::Ident {
+    let span = proc_macro2::Span::call_site();
+    match s {
+        // These cannot be raw identifiers either.
+        "self" | "Self" | "super" | "crate" | "_" => {
+            proc_macro2::Ident::new(&format!("{s}_"), span)
+        }
+        _ if is_keyword(s) => proc_macro2::Ident::new_raw(s, span),
+        _ if s.starts_with(|c: char| c.is_ascii_digit()) => {
+            proc_macro2::Ident::new(&format!("_{s}"), span)
+        }
+        _ => proc_macro2::Ident::new(s, span),
+    }
+}
+
+/// Grafana uid of a dashboard: `<namespace>-<slug>` in `[a-z0-9-]`.
+pub fn dashboard_uid(namespace: &str, slug: &str) -> String {
+    let raw = if namespace.is_empty() {
+        slug.to_string()
+    } else {
+        format!("{namespace}-{slug}")
+    };
+    raw.replace('_', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions() {
+        assert_eq!(pascal_case("deep_itm"), "DeepItm");
+        assert_eq!(pascal_case("5xx"), "V5xx");
+        assert_eq!(pascal_case("nse-json"), "NseJson");
+        assert_eq!(pascal_case("result"), "Result");
+        assert!(is_snake("g6_api_calls_total"));
+        assert!(!is_snake("g6ApiCalls"));
+        assert!(!is_snake("1abc"));
+        assert!(is_camel("G6HighErrorRate"));
+        assert!(!is_camel("g6_high"));
+        assert_eq!(ident("type").to_string(), "r#type");
+        assert_eq!(ident("self").to_string(), "self_");
+        assert_eq!(dashboard_uid("g6", "option_chain"), "g6-option-chain");
+    }
+}

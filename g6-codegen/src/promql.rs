@@ -1,0 +1,439 @@
+//! PromQL checks shared by spec validation and generated-artifact validation.
+//!
+//! `promql-parser` does the parsing; we walk its AST to find the series an expression
+//! reads, how it reads them (under `rate()` or not) and which labels it groups by, and
+//! compare that with what the spec defines.
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{self, Expr, LabelModifier};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Grafana macros and the values we substitute before parsing (as Grafana's linter does).
+pub const GRAFANA_MACROS: &[(&str, &str)] = &[
+    ("${__rate_interval}", "5m"),
+    ("$__rate_interval", "5m"),
+    ("${__interval}", "1m"),
+    ("$__interval_ms", "60000"),
+    ("$__interval", "1m"),
+    ("${__range}", "1h"),
+    ("$__range_s", "3600"),
+    ("$__range_ms", "3600000"),
+    ("$__range", "1h"),
+];
+
+/// Replace Grafana macros with fixed durations so the expression parses as PromQL.
+pub fn substitute_macros(expr: &str) -> String {
+    let mut out = expr.to_string();
+    for (from, to) in GRAFANA_MACROS {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// Parse an expression (after macro substitution).
+pub fn parse(expr: &str) -> Result<Expr, String> {
+    parser::parse(&substitute_macros(expr))
+}
+
+/// How a series may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesKind {
+    /// A counter: read it under rate()/increase().
+    Counter,
+    /// A gauge: read it directly; never under rate().
+    Gauge,
+    /// A histogram's `_bucket`, `_sum` or `_count`: counters with `le` on buckets.
+    HistogramPart,
+    /// A recording rule's output: a gauge-like series.
+    Recorded,
+}
+
+/// One series the expression may reference.
+#[derive(Debug, Clone)]
+pub struct SeriesInfo {
+    /// The metric that defines it (for histograms, the base name).
+    pub metric: String,
+    /// How it may be used.
+    pub kind: SeriesKind,
+    /// Labels it carries (histogram buckets include `le`).
+    pub labels: BTreeSet<String>,
+}
+
+/// Every series the spec (and, later, the generated rules) define.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesCatalog {
+    /// Metric names with this prefix must be known.
+    pub prefix: String,
+    /// Known series by name.
+    pub series: HashMap<String, SeriesInfo>,
+    /// When set, names containing `:` must be among these recording rules.
+    pub check_recorded: bool,
+}
+
+/// Labels every scraped series gets from its target.
+const TARGET_LABELS: &[&str] = &["job", "instance"];
+
+/// A problem found in one expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The expression does not parse.
+    Parse(String),
+    /// A namespaced (or recorded) series that nothing defines.
+    UnknownSeries { name: String, hint: String },
+    /// rate()/irate()/increase() over a gauge.
+    RateOverGauge { func: String, name: String },
+    /// `by (label)` where no aggregated series has the label.
+    UnknownGroupingLabel { label: String, metrics: Vec<String> },
+    /// A counter read without rate()/increase().
+    CounterWithoutRate { name: String },
+}
+
+/// The result of walking one expression.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Every selector's metric name, in order of appearance.
+    pub selectors: Vec<String>,
+    /// Problems found.
+    pub findings: Vec<Finding>,
+}
+
+impl SeriesCatalog {
+    /// Add a series.
+    pub fn insert(&mut self, name: &str, metric: &str, kind: SeriesKind, labels: &[String]) {
+        let mut set: BTreeSet<String> = labels.iter().cloned().collect();
+        set.extend(TARGET_LABELS.iter().map(|s| s.to_string()));
+        self.series.insert(
+            name.to_string(),
+            SeriesInfo {
+                metric: metric.to_string(),
+                kind,
+                labels: set,
+            },
+        );
+    }
+
+    /// Parse and check `expr` against the catalog.
+    pub fn analyze(&self, expr: &str) -> Analysis {
+        let mut a = Analysis::default();
+        match parse(expr) {
+            Ok(e) => {
+                self.walk(&e, None, &mut a);
+            }
+            Err(msg) => a.findings.push(Finding::Parse(msg.trim().to_string())),
+        }
+        a
+    }
+
+    fn selector_name(vs: &parser::VectorSelector) -> Option<String> {
+        vs.name.clone().or_else(|| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| m.name == "__name__" && matches!(m.op, MatchOp::Equal))
+                .map(|m| m.value.clone())
+        })
+    }
+
+    /// Returns the labels the expression's result carries (`None` = unknown).
+    fn walk(
+        &self,
+        expr: &Expr,
+        range_fn: Option<&str>,
+        a: &mut Analysis,
+    ) -> Option<BTreeSet<String>> {
+        match expr {
+            Expr::VectorSelector(vs) => self.selector(vs, range_fn, a),
+            Expr::MatrixSelector(ms) => self.selector(&ms.vs, range_fn, a),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(BTreeSet::new()),
+            Expr::Paren(p) => self.walk(&p.expr, range_fn, a),
+            Expr::Unary(u) => self.walk(&u.expr, range_fn, a),
+            Expr::Subquery(s) => self.walk(&s.expr, range_fn, a),
+            Expr::Binary(b) => {
+                let l = self.walk(&b.lhs, None, a);
+                let r = self.walk(&b.rhs, None, a);
+                match (l, r) {
+                    (Some(mut l), Some(r)) => {
+                        l.extend(r);
+                        Some(l)
+                    }
+                    _ => None,
+                }
+            }
+            Expr::Aggregate(agg) => {
+                let inner = self.walk(&agg.expr, None, a);
+                if let Some(p) = &agg.param {
+                    self.walk(p, None, a);
+                }
+                let op = agg.op.to_string();
+                match &agg.modifier {
+                    Some(LabelModifier::Include(by)) => {
+                        if let Some(inner) = &inner {
+                            for label in &by.labels {
+                                if !inner.contains(label) {
+                                    let metrics = self.metrics_in(&agg.expr);
+                                    a.findings.push(Finding::UnknownGroupingLabel {
+                                        label: label.clone(),
+                                        metrics,
+                                    });
+                                }
+                            }
+                        }
+                        let mut out: BTreeSet<String> = by.labels.iter().cloned().collect();
+                        if op == "count_values" {
+                            out.extend(string_param(agg.param.as_deref()));
+                        }
+                        Some(out)
+                    }
+                    Some(LabelModifier::Exclude(without)) => inner.map(|mut s| {
+                        for l in &without.labels {
+                            s.remove(l);
+                        }
+                        s
+                    }),
+                    None => match op.as_str() {
+                        "topk" | "bottomk" | "limitk" | "limit_ratio" => inner,
+                        "count_values" => Some(string_param(agg.param.as_deref()).collect()),
+                        _ => Some(BTreeSet::new()),
+                    },
+                }
+            }
+            Expr::Call(call) => {
+                let name = call.func.name;
+                let is_range = matches!(
+                    name,
+                    "rate"
+                        | "irate"
+                        | "increase"
+                        | "resets"
+                        | "changes"
+                        | "delta"
+                        | "idelta"
+                        | "deriv"
+                        | "predict_linear"
+                ) || name.ends_with("_over_time");
+                let mut labels: Option<BTreeSet<String>> = Some(BTreeSet::new());
+                for (i, arg) in call.args.args.iter().enumerate() {
+                    let l = self.walk(arg, if is_range { Some(name) } else { None }, a);
+                    if i == 0 || !matches!(**arg, Expr::StringLiteral(_)) {
+                        labels = match (labels, l) {
+                            (Some(mut acc), Some(l)) => {
+                                acc.extend(l);
+                                Some(acc)
+                            }
+                            _ => None,
+                        };
+                    }
+                }
+                match name {
+                    "label_replace" | "label_join" => {
+                        if let (Some(set), Some(arg)) = (&mut labels, call.args.args.get(1)) {
+                            if let Expr::StringLiteral(s) = &**arg {
+                                set.insert(s.val.clone());
+                            }
+                        }
+                        labels
+                    }
+                    "histogram_quantile" => labels.map(|mut s| {
+                        s.remove("le");
+                        s
+                    }),
+                    "vector" | "time" | "scalar" => Some(BTreeSet::new()),
+                    "absent" | "absent_over_time" => None,
+                    _ => labels,
+                }
+            }
+            Expr::Extension(_) => None,
+        }
+    }
+
+    fn selector(
+        &self,
+        vs: &parser::VectorSelector,
+        range_fn: Option<&str>,
+        a: &mut Analysis,
+    ) -> Option<BTreeSet<String>> {
+        let name = Self::selector_name(vs)?;
+        a.selectors.push(name.clone());
+        let Some(info) = self.series.get(&name) else {
+            let namespaced = !self.prefix.is_empty() && name.starts_with(&self.prefix);
+            let recorded = name.contains(':');
+            if (namespaced && !recorded) || (recorded && self.check_recorded) {
+                a.findings.push(Finding::UnknownSeries {
+                    hint: self.unknown_hint(&name),
+                    name,
+                });
+            }
+            return None;
+        };
+        match (info.kind, range_fn) {
+            (
+                SeriesKind::Gauge | SeriesKind::Recorded,
+                Some(f @ ("rate" | "irate" | "increase")),
+            ) => {
+                a.findings.push(Finding::RateOverGauge {
+                    func: f.to_string(),
+                    name: name.clone(),
+                });
+            }
+            (SeriesKind::Counter | SeriesKind::HistogramPart, None) => {
+                a.findings
+                    .push(Finding::CounterWithoutRate { name: name.clone() });
+            }
+            _ => {}
+        }
+        Some(info.labels.clone())
+    }
+
+    fn unknown_hint(&self, name: &str) -> String {
+        let bucket = format!("{name}_bucket");
+        if self.series.contains_key(&bucket) {
+            return format!(
+                "`{name}` is a histogram: query `{name}_bucket`, `{name}_sum` or `{name}_count`"
+            );
+        }
+        match crate::diag::suggest(name, self.series.keys().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`? or add `{name}` to the spec"),
+            None => format!("add `{name}` to the spec, or fix the name"),
+        }
+    }
+
+    fn metrics_in(&self, expr: &Expr) -> Vec<String> {
+        let mut a = Analysis::default();
+        self.walk(expr, Some(""), &mut a);
+        let mut seen = HashSet::new();
+        a.selectors
+            .into_iter()
+            .filter_map(|s| self.series.get(&s).map(|i| i.metric.clone()))
+            .filter(|m| seen.insert(m.clone()))
+            .collect()
+    }
+}
+
+fn string_param(param: Option<&Expr>) -> impl Iterator<Item = String> {
+    let s = match param {
+        Some(Expr::StringLiteral(s)) => Some(s.val.clone()),
+        _ => None,
+    };
+    s.into_iter()
+}
+
+/// True when `s` is a valid Prometheus duration such as `5m`, `1h30m` or `0s`.
+pub fn is_duration(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    let mut last_rank = usize::MAX;
+    const UNITS: &[&str] = &["y", "w", "d", "h", "m", "s", "ms"];
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let Some(rank) = UNITS.iter().position(|u| *u == &s[unit_start..i]) else {
+            return false;
+        };
+        // Units must go from largest to smallest, each at most once (Prometheus rule).
+        if last_rank != usize::MAX && rank <= last_rank {
+            return false;
+        }
+        last_rank = rank;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> SeriesCatalog {
+        let mut c = SeriesCatalog {
+            prefix: "g6_".into(),
+            ..Default::default()
+        };
+        c.insert(
+            "g6_calls_total",
+            "g6_calls_total",
+            SeriesKind::Counter,
+            &["endpoint".into()],
+        );
+        c.insert("g6_depth", "g6_depth", SeriesKind::Gauge, &["queue".into()]);
+        for s in ["_bucket", "_sum", "_count"] {
+            let mut labels = vec!["bus".to_string()];
+            if s == "_bucket" {
+                labels.push("le".into());
+            }
+            c.insert(
+                &format!("g6_lat_seconds{s}"),
+                "g6_lat_seconds",
+                SeriesKind::HistogramPart,
+                &labels,
+            );
+        }
+        c
+    }
+
+    #[test]
+    fn clean_expressions_have_no_findings() {
+        let c = catalog();
+        for e in [
+            "sum by (endpoint) (rate(g6_calls_total[$__rate_interval]))",
+            "histogram_quantile(0.95, sum by (le, bus) (rate(g6_lat_seconds_bucket[5m])))",
+            "topk(5, g6_depth)",
+            "max by (queue) (g6_depth) > 10",
+            "sum(rate(g6_lat_seconds_sum[5m])) / clamp_min(sum(rate(g6_lat_seconds_count[5m])), 1)",
+            "ALERTS{alertname=~\"G6.*\"}",
+        ] {
+            let a = c.analyze(e);
+            assert!(a.findings.is_empty(), "{e}: {:?}", a.findings);
+        }
+    }
+
+    #[test]
+    fn finds_each_problem() {
+        let c = catalog();
+        let f = |e: &str| c.analyze(e).findings;
+        assert!(matches!(
+            f("rate(g6_depth[5m])")[0],
+            Finding::RateOverGauge { .. }
+        ));
+        assert!(matches!(
+            f("sum by (nope) (rate(g6_calls_total[5m]))")[0],
+            Finding::UnknownGroupingLabel { .. }
+        ));
+        assert!(matches!(
+            f("g6_calls_total > 0")[0],
+            Finding::CounterWithoutRate { .. }
+        ));
+        assert!(matches!(
+            f("sum(rate(g6_missing_total[5m]))")[0],
+            Finding::UnknownSeries { .. }
+        ));
+        assert!(matches!(
+            f("sum(rate(g6_calls_total[5m])")[0],
+            Finding::Parse(_)
+        ));
+        let Finding::UnknownSeries { hint, .. } = &f("rate(g6_lat_seconds[5m])")[0] else {
+            panic!()
+        };
+        assert!(hint.contains("histogram"));
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["5m", "0s", "1h30m", "250ms", "2w"] {
+            assert!(is_duration(ok), "{ok}");
+        }
+        for bad in ["", "5", "m", "5 m", "5min", "30m1h", "-5m"] {
+            assert!(!is_duration(bad), "{bad}");
+        }
+    }
+}

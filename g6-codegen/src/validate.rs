@@ -1,0 +1,830 @@
+//! Semantic validation of a decoded spec: names, units, labels, budgets, buckets,
+//! panels, alerts and dashboard plans. Every rule adds diagnostics; none stops early.
+
+use crate::diag::{suggest, Code, Diagnostic, Pos};
+use crate::model::*;
+use crate::naming;
+use crate::promql::{is_duration, Finding, SeriesCatalog, SeriesKind};
+use std::collections::{BTreeSet, HashMap};
+
+/// Units Prometheus calls non-base, with the base unit to use instead.
+const NON_BASE_UNITS: &[(&str, &str)] = &[
+    ("ms", "seconds"),
+    ("msec", "seconds"),
+    ("millis", "seconds"),
+    ("milliseconds", "seconds"),
+    ("us", "seconds"),
+    ("microseconds", "seconds"),
+    ("ns", "seconds"),
+    ("nanoseconds", "seconds"),
+    ("sec", "seconds"),
+    ("secs", "seconds"),
+    ("minutes", "seconds"),
+    ("mins", "seconds"),
+    ("hours", "seconds"),
+    ("days", "seconds"),
+    ("kb", "bytes"),
+    ("mb", "bytes"),
+    ("gb", "bytes"),
+    ("kib", "bytes"),
+    ("mib", "bytes"),
+    ("gib", "bytes"),
+    ("kilobytes", "bytes"),
+    ("megabytes", "bytes"),
+    ("gigabytes", "bytes"),
+    ("bits", "bytes"),
+    ("percent", "ratio"),
+    ("pct", "ratio"),
+];
+
+/// Words that name a metric type; Prometheus advises against them in names.
+const TYPE_WORDS: &[&str] = &["counter", "gauge", "histogram", "summary"];
+
+/// Panel kinds the spec understands.
+pub const PANEL_KINDS: &[&str] = &[
+    "rate", "increase", "quantile", "value", "ratio", "topk", "split", "heatmap", "stat", "table",
+];
+
+/// Grafana panel types the generator emits.
+pub const PANEL_TYPES: &[&str] = &[
+    "timeseries",
+    "stat",
+    "gauge",
+    "table",
+    "heatmap",
+    "bargauge",
+];
+
+/// Grafana units accepted in `panels[].unit`.
+pub const GRAFANA_UNITS: &[&str] = &[
+    "none",
+    "short",
+    "percent",
+    "percentunit",
+    "s",
+    "ms",
+    "µs",
+    "us",
+    "ns",
+    "m",
+    "h",
+    "d",
+    "dtdurations",
+    "bytes",
+    "decbytes",
+    "bits",
+    "decbits",
+    "kbytes",
+    "mbytes",
+    "Bps",
+    "bps",
+    "binBps",
+    "reqps",
+    "ops",
+    "rps",
+    "wps",
+    "rowsps",
+    "iops",
+    "cps",
+    "hertz",
+    "currencyINR",
+    "currencyUSD",
+    "bool",
+    "bool_yes_no",
+    "dateTimeAsIso",
+    "dateTimeFromNow",
+    "locale",
+    "sishort",
+];
+
+/// Run every semantic rule over `spec`.
+pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        spec,
+        out: Vec::new(),
+    };
+    v.namespace();
+    v.label_sets();
+    v.families_and_metrics();
+    v.dashboards();
+    v.promql();
+    v.out
+}
+
+struct Validator<'a> {
+    spec: &'a Spec,
+    out: Vec<Diagnostic>,
+}
+
+impl<'a> Validator<'a> {
+    fn err(&mut self, code: Code, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(Diagnostic::error(code, pos, msg, hint));
+    }
+
+    fn warn(&mut self, code: Code, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(Diagnostic::warning(code, pos, msg, hint));
+    }
+
+    fn namespace(&mut self) {
+        let ns = &self.spec.namespace;
+        if !ns.value.is_empty() && !naming::is_snake(&ns.value) {
+            self.err(
+                Code::InvalidName,
+                ns.pos,
+                format!("namespace `{}` is not a valid metric-name prefix", ns.value),
+                "use lowercase letters, digits and underscores, starting with a letter (e.g. `g6`)",
+            );
+        }
+    }
+
+    fn label_sets(&mut self) {
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for l in &self.spec.labels {
+            self.label_name(&l.name);
+            if let Some(first) = seen.insert(&l.name.value, l.name.pos) {
+                self.err(
+                    Code::DuplicateName,
+                    l.name.pos,
+                    format!(
+                        "label set `{}` is declared twice (first at line {})",
+                        l.name.value, first.line
+                    ),
+                    "keep one declaration",
+                );
+            }
+            let Some(values) = &l.values else { continue };
+            if values.is_empty() {
+                self.err(
+                    Code::InvalidLabelValue,
+                    l.name.pos,
+                    format!("label set `{}` has no values", l.name.value),
+                    "list its values, or declare it `open: true`",
+                );
+            }
+            let mut variants: HashMap<String, &str> = HashMap::new();
+            for v in values {
+                let ok = !v.value.is_empty()
+                    && v.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                if !ok {
+                    self.err(
+                        Code::InvalidLabelValue,
+                        v.pos,
+                        format!("label value `{}` of `{}` is not [A-Za-z0-9_.-]+", v.value, l.name.value),
+                        "closed label values become Rust enum variants; use letters, digits, `_`, `.` or `-`",
+                    );
+                    continue;
+                }
+                if v.value == "__overflow__" {
+                    self.err(
+                        Code::InvalidLabelValue,
+                        v.pos,
+                        "`__overflow__` is reserved for the cardinality guard's overflow series",
+                        "pick another value",
+                    );
+                    continue;
+                }
+                let variant = naming::pascal_case(&v.value);
+                if let Some(other) = variants.insert(variant.clone(), &v.value) {
+                    let what = if other == v.value {
+                        format!(
+                            "label value `{}` of `{}` is listed twice",
+                            v.value, l.name.value
+                        )
+                    } else {
+                        format!(
+                            "label values `{other}` and `{}` of `{}` both become the Rust variant `{variant}`",
+                            v.value, l.name.value
+                        )
+                    };
+                    self.err(
+                        Code::InvalidLabelValue,
+                        v.pos,
+                        what,
+                        "make every value distinct",
+                    );
+                }
+            }
+        }
+    }
+
+    fn label_name(&mut self, name: &Spanned<String>) {
+        if matches!(name.value.as_str(), "le" | "quantile") {
+            self.err(
+                Code::ReservedLabel,
+                name.pos,
+                format!("label `{}` is reserved by Prometheus", name.value),
+                "`le` belongs to histogram buckets and `quantile` to summaries; choose another name",
+            );
+        } else if name.value.starts_with("__") {
+            self.err(
+                Code::InvalidLabelName,
+                name.pos,
+                format!(
+                    "label `{}` starts with `__`, which Prometheus reserves",
+                    name.value
+                ),
+                "drop the leading underscores",
+            );
+        } else if !naming::is_snake(&name.value) {
+            self.err(
+                Code::InvalidLabelName,
+                name.pos,
+                format!("label name `{}` is not snake_case", name.value),
+                "use lowercase letters, digits and underscores, starting with a letter",
+            );
+        }
+    }
+
+    fn families_and_metrics(&mut self) {
+        let mut families: HashMap<&str, Pos> = HashMap::new();
+        let mut metrics: HashMap<&str, Pos> = HashMap::new();
+        let mut accessors: HashMap<String, &str> = HashMap::new();
+        let mut alerts: HashMap<&str, Pos> = HashMap::new();
+        let on_dashboard: BTreeSet<&str> = self
+            .spec
+            .dashboards
+            .iter()
+            .flat_map(|d| d.families.iter().map(|f| f.value.as_str()))
+            .collect();
+        for fam in &self.spec.families {
+            if !naming::is_snake(&fam.name.value) {
+                self.err(
+                    Code::InvalidName,
+                    fam.name.pos,
+                    format!("family name `{}` is not snake_case", fam.name.value),
+                    "use lowercase letters, digits and underscores",
+                );
+            }
+            if let Some(first) = families.insert(&fam.name.value, fam.name.pos) {
+                self.err(
+                    Code::DuplicateName,
+                    fam.name.pos,
+                    format!(
+                        "family `{}` is defined twice (first at line {})",
+                        fam.name.value, first.line
+                    ),
+                    "merge the two families",
+                );
+            }
+            if fam.declared_metrics == 0 {
+                self.err(
+                    Code::EmptyFamily,
+                    fam.name.pos,
+                    format!("family `{}` has no metrics", fam.name.value),
+                    "add metrics under `metrics:` or remove the family",
+                );
+            }
+            if !self.spec.dashboards.is_empty() && !on_dashboard.contains(fam.name.value.as_str()) {
+                self.warn(
+                    Code::FamilyNotOnDashboard,
+                    fam.name.pos,
+                    format!("family `{}` is not on any dashboard", fam.name.value),
+                    "add it to a plan under `dashboards:` so its metrics are seen",
+                );
+            }
+            for m in &fam.metrics {
+                if let Some(first) = metrics.insert(&m.name.value, m.name.pos) {
+                    self.err(
+                        Code::DuplicateMetric,
+                        m.name.pos,
+                        format!(
+                            "metric `{}` is defined twice (first at line {})",
+                            m.name.value, first.line
+                        ),
+                        "metric names must be unique across all families",
+                    );
+                } else {
+                    let short = m.short_name(self.spec).to_string();
+                    let mut names = vec![short.clone()];
+                    if !m.fully_closed(self.spec) {
+                        names.push(format!("{short}_with"));
+                    }
+                    for n in names {
+                        if let Some(other) = accessors.insert(n.clone(), &m.name.value) {
+                            self.err(
+                                Code::NameCollision,
+                                m.name.pos,
+                                format!(
+                                    "metrics `{other}` and `{}` both generate the accessor `{n}`",
+                                    m.name.value
+                                ),
+                                "rename one of them",
+                            );
+                        }
+                    }
+                }
+                self.metric(m);
+                for a in &m.alerts {
+                    if let Some(first) = alerts.insert(&a.alert.value, a.alert.pos) {
+                        self.err(
+                            Code::DuplicateName,
+                            a.alert.pos,
+                            format!(
+                                "alert `{}` is defined twice (first at line {})",
+                                a.alert.value, first.line
+                            ),
+                            "alert names must be unique",
+                        );
+                    }
+                }
+            }
+        }
+        // renamed_from must not name a live metric.
+        for (_, m) in self.spec.metrics() {
+            if let Some(r) = &m.renamed_from {
+                if metrics.contains_key(r.value.as_str()) {
+                    self.err(
+                        Code::DuplicateMetric,
+                        r.pos,
+                        format!(
+                            "`renamed_from: {}` names a metric that still exists",
+                            r.value
+                        ),
+                        "drop `renamed_from`, or remove the old metric",
+                    );
+                }
+            }
+        }
+    }
+
+    fn metric(&mut self, m: &Metric) {
+        self.metric_name(m);
+        self.metric_labels(m);
+        self.metric_budget(m);
+        self.metric_buckets(m);
+        for p in &m.panels {
+            self.panel(p);
+        }
+        for a in &m.alerts {
+            self.alert(a);
+        }
+    }
+
+    fn metric_name(&mut self, m: &Metric) {
+        let name = &m.name;
+        let prefix = self.spec.prefix();
+        if !naming::is_snake(&name.value) {
+            self.err(
+                Code::InvalidMetricName,
+                name.pos,
+                format!("metric name `{}` is not snake_case [a-z_][a-z0-9_]*", name.value),
+                "use lowercase letters, digits and underscores (no `:`, it is reserved for recording rules)",
+            );
+            return;
+        }
+        if !self.spec.namespace.value.is_empty() && !name.value.starts_with(&prefix) {
+            self.err(
+                Code::InvalidMetricName,
+                name.pos,
+                format!(
+                    "metric `{}` does not start with the namespace prefix `{prefix}`",
+                    name.value
+                ),
+                format!("rename it `{prefix}{}`", name.value),
+            );
+        }
+        let is_counter = m.kind.value == MetricKind::Counter;
+        let total = name.value.ends_with("_total");
+        if is_counter && !total {
+            self.err(
+                Code::NamingConvention,
+                name.pos,
+                format!("counter `{}` does not end in `_total`", name.value),
+                format!(
+                    "rename it `{}_total` (and record the old name in `renamed_from`)",
+                    name.value
+                ),
+            );
+        }
+        if !is_counter && total {
+            self.err(
+                Code::NamingConvention,
+                name.pos,
+                format!(
+                    "{} `{}` ends in `_total`, which only counters may",
+                    m.kind.value.as_str(),
+                    name.value
+                ),
+                "drop `_total`, or make it a counter if it only ever goes up",
+            );
+        }
+        let stem = name.value.strip_suffix("_total").unwrap_or(&name.value);
+        for suffix in ["_count", "_sum", "_bucket"] {
+            if stem.ends_with(suffix) {
+                self.err(
+                    Code::NamingConvention,
+                    name.pos,
+                    format!(
+                        "metric `{}` ends in `{suffix}`, which histograms reserve",
+                        name.value
+                    ),
+                    "choose another ending, e.g. `_events_total` or `_items`",
+                );
+            }
+        }
+        let tokens: Vec<&str> = name.value.split('_').collect();
+        for t in &tokens {
+            if let Some((_, base)) = NON_BASE_UNITS.iter().find(|(u, _)| u == t) {
+                self.err(
+                    Code::NamingConvention,
+                    name.pos,
+                    format!("metric `{}` uses the non-base unit `{t}`", name.value),
+                    format!("use base units: `_{base}` (convert the value when you emit it)"),
+                );
+            }
+            if TYPE_WORDS.contains(t) {
+                self.err(
+                    Code::NamingConvention,
+                    name.pos,
+                    format!("metric `{}` has the type name `{t}` in it", name.value),
+                    "the type is in the metadata already; name what is measured",
+                );
+            }
+        }
+        if let Some(unit) = &m.unit {
+            if let Some((_, base)) = NON_BASE_UNITS.iter().find(|(u, _)| *u == unit.value) {
+                self.err(
+                    Code::NamingConvention,
+                    unit.pos,
+                    format!("unit `{}` is not a base unit", unit.value),
+                    format!("use `{base}`"),
+                );
+            } else if !naming::is_snake(&unit.value) {
+                self.err(
+                    Code::BadValue,
+                    unit.pos,
+                    format!("unit `{}` is not a lowercase word", unit.value),
+                    "write the base unit as a word: seconds, bytes, ratio, contracts, ...",
+                );
+            } else if matches!(unit.value.as_str(), "seconds" | "bytes")
+                && !stem.ends_with(&format!("_{}", unit.value))
+            {
+                self.err(
+                    Code::NamingConvention,
+                    name.pos,
+                    format!("metric `{}` has unit `{}` but its name does not end in `_{}`", name.value, unit.value, unit.value),
+                    format!("rename it so the unit is the last word before any `_total`, e.g. `{stem}_{}`", unit.value),
+                );
+            }
+        }
+        for base in ["seconds", "bytes"] {
+            if stem.ends_with(&format!("_{base}"))
+                && m.unit.as_ref().map(|u| u.value.as_str()) != Some(base)
+            {
+                self.warn(
+                    Code::UnitSuffix,
+                    name.pos,
+                    format!(
+                        "metric `{}` ends in `_{base}` but declares no `unit: {base}`",
+                        name.value
+                    ),
+                    format!("add `unit: {base}` so dashboards pick the right axis unit"),
+                );
+            }
+        }
+    }
+
+    fn metric_labels(&mut self, m: &Metric) {
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let closed: Vec<&str> = self
+            .spec
+            .labels
+            .iter()
+            .filter(|l| l.values.is_some())
+            .map(|l| l.name.value.as_str())
+            .collect();
+        for l in &m.labels {
+            self.label_name(l);
+            if seen.insert(&l.value, l.pos).is_some() {
+                self.err(
+                    Code::DuplicateName,
+                    l.pos,
+                    format!("label `{}` is listed twice on `{}`", l.value, m.name.value),
+                    "list each label once",
+                );
+            }
+            if self.spec.label_def(&l.value).is_none() {
+                if let Some(s) = suggest(&l.value, closed.iter().copied()) {
+                    self.err(
+                        Code::UnknownLabelSet,
+                        l.pos,
+                        format!("label `{}` is not declared; it looks like the label set `{s}`", l.value),
+                        format!("write `{s}`, or declare `{}: {{open: true, help: ...}}` under `labels:` to make it an open label", l.value),
+                    );
+                }
+            }
+        }
+    }
+
+    fn metric_budget(&mut self, m: &Metric) {
+        let combos = m.closed_combinations(self.spec);
+        match &m.cardinality_budget {
+            Some(b) if b.value < 1 => self.err(
+                Code::BudgetTooSmall,
+                b.pos,
+                format!("cardinality_budget of `{}` is {}; it must be at least 1", m.name.value, b.value),
+                format!("set it to at least {}", combos.max(1)),
+            ),
+            Some(b) if (b.value as u128) < combos => self.err(
+                Code::BudgetExceeded,
+                b.pos,
+                format!(
+                    "`{}` has {combos} closed label combinations but a budget of {}",
+                    m.name.value, b.value
+                ),
+                format!("raise cardinality_budget to at least {combos}, or drop a label (budgets count label sets; a histogram label set counts once)"),
+            ),
+            None if !m.fully_closed(self.spec) => {
+                let open: Vec<&str> = m
+                    .labels
+                    .iter()
+                    .filter(|l| self.spec.closed_values(l).is_none())
+                    .map(|l| l.value.as_str())
+                    .collect();
+                self.err(
+                    Code::BudgetTooSmall,
+                    m.name.pos,
+                    format!("`{}` has open labels ({}) but no cardinality_budget", m.name.value, open.join(", ")),
+                    "add `cardinality_budget: N` with the most label sets you expect",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn metric_buckets(&mut self, m: &Metric) {
+        match (&m.buckets, m.kind.value) {
+            (None, MetricKind::Histogram) => self.err(
+                Code::MissingBuckets,
+                m.name.pos,
+                format!("histogram `{}` has no buckets", m.name.value),
+                "add `buckets: [...]` with increasing upper bounds in base units, e.g. [0.005, 0.01, 0.05, 0.1, 0.5, 1]",
+            ),
+            (Some(b), MetricKind::Histogram) => {
+                if b.value.is_empty() {
+                    self.err(
+                        Code::MissingBuckets,
+                        b.pos,
+                        format!("histogram `{}` has an empty bucket list", m.name.value),
+                        "list at least one upper bound (+Inf is added for you)",
+                    );
+                }
+                for w in b.value.windows(2) {
+                    if w[1].value <= w[0].value {
+                        self.err(
+                            Code::BadBuckets,
+                            w[1].pos,
+                            format!("bucket {} does not follow {} in increasing order", w[1].value, w[0].value),
+                            "buckets must be strictly increasing with no duplicates",
+                        );
+                    }
+                }
+                for v in &b.value {
+                    if !v.value.is_finite() {
+                        self.err(
+                            Code::BadBuckets,
+                            v.pos,
+                            format!("bucket {} is not a finite number", v.value),
+                            "leave out +Inf (it is always added) and NaN",
+                        );
+                    }
+                }
+            }
+            (Some(b), kind) => self.err(
+                Code::BucketsOnNonHistogram,
+                b.pos,
+                format!("{} `{}` has buckets", kind.as_str(), m.name.value),
+                "only histograms take buckets; remove them or change `type: histogram`",
+            ),
+            (None, _) => {}
+        }
+    }
+
+    fn panel(&mut self, p: &Panel) {
+        if let Some(k) = &p.kind {
+            if !PANEL_KINDS.contains(&k.value.as_str()) {
+                self.err(
+                    Code::BadValue,
+                    k.pos,
+                    format!("unknown panel kind `{}`", k.value),
+                    format!("use one of: {}", PANEL_KINDS.join(", ")),
+                );
+            }
+        }
+        if let Some(t) = &p.panel_type {
+            if !PANEL_TYPES.contains(&t.value.as_str()) {
+                self.err(
+                    Code::BadValue,
+                    t.pos,
+                    format!("unknown panel_type `{}`", t.value),
+                    format!("use one of: {}", PANEL_TYPES.join(", ")),
+                );
+            }
+        }
+        if let Some(u) = &p.unit {
+            if !GRAFANA_UNITS.contains(&u.value.as_str()) {
+                self.err(
+                    Code::BadValue,
+                    u.pos,
+                    format!("unknown Grafana unit `{}`", u.value),
+                    format!("use one of: {}", GRAFANA_UNITS.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn alert(&mut self, a: &Alert) {
+        if !naming::is_camel(&a.alert.value) {
+            self.err(
+                Code::AlertNameNotCamelCase,
+                a.alert.pos,
+                format!("alert name `{}` is not CamelCase", a.alert.value),
+                format!("write it like `{}`", naming::pascal_case(&a.alert.value)),
+            );
+        }
+        if let Some(f) = &a.for_ {
+            if !is_duration(&f.value) {
+                self.err(
+                    Code::BadDuration,
+                    f.pos,
+                    format!("`for: {}` is not a Prometheus duration", f.value),
+                    "write it like `5m`, `30s` or `1h30m`",
+                );
+            }
+        }
+        if !matches!(a.severity.value.as_str(), "info" | "warning" | "critical") {
+            self.err(
+                Code::BadSeverity,
+                a.severity.pos,
+                format!(
+                    "severity `{}` is not info, warning or critical",
+                    a.severity.value
+                ),
+                "use info, warning or critical (routing depends on these exact words)",
+            );
+        }
+    }
+
+    fn dashboards(&mut self) {
+        let known: Vec<&str> = self
+            .spec
+            .families
+            .iter()
+            .map(|f| f.name.value.as_str())
+            .collect();
+        let mut slugs: HashMap<&str, Pos> = HashMap::new();
+        for d in &self.spec.dashboards {
+            let uid = naming::dashboard_uid(&self.spec.namespace.value, &d.slug.value);
+            if !naming::is_snake(&d.slug.value) {
+                self.err(
+                    Code::InvalidName,
+                    d.slug.pos,
+                    format!("dashboard slug `{}` is not snake_case", d.slug.value),
+                    "use lowercase letters, digits and underscores; it becomes the file name and uid",
+                );
+            } else if uid.len() > 40 {
+                self.err(
+                    Code::InvalidName,
+                    d.slug.pos,
+                    format!(
+                        "dashboard uid `{uid}` is {} characters; Grafana allows 40",
+                        uid.len()
+                    ),
+                    "shorten the slug",
+                );
+            }
+            if let Some(first) = slugs.insert(&d.slug.value, d.slug.pos) {
+                self.err(
+                    Code::DuplicateName,
+                    d.slug.pos,
+                    format!(
+                        "dashboard `{}` is declared twice (first at line {})",
+                        d.slug.value, first.line
+                    ),
+                    "keep one plan per slug",
+                );
+            }
+            for f in &d.families {
+                if !known.contains(&f.value.as_str()) {
+                    let hint = match suggest(&f.value, known.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("known families: {}", known.join(", ")),
+                    };
+                    self.err(
+                        Code::UnknownFamily,
+                        f.pos,
+                        format!(
+                            "dashboard `{}` names unknown family `{}`",
+                            d.slug.value, f.value
+                        ),
+                        hint,
+                    );
+                }
+            }
+        }
+    }
+
+    fn promql(&mut self) {
+        let catalog = series_catalog(self.spec);
+        for (_, m) in self.spec.metrics() {
+            let mut titles: HashMap<&str, Pos> = HashMap::new();
+            for p in &m.panels {
+                if let Some(first) = titles.insert(&p.title.value, p.title.pos) {
+                    self.err(
+                        Code::DuplicateName,
+                        p.title.pos,
+                        format!(
+                            "panel title `{}` is used twice on `{}` (first at line {})",
+                            p.title.value, m.name.value, first.line
+                        ),
+                        "give each panel its own title",
+                    );
+                }
+                self.expr(&catalog, &p.promql, "panel");
+            }
+            for a in &m.alerts {
+                self.expr(&catalog, &a.expr, "alert");
+            }
+        }
+    }
+
+    fn expr(&mut self, catalog: &SeriesCatalog, expr: &Spanned<String>, what: &str) {
+        for f in catalog.analyze(&expr.value).findings {
+            match f {
+                Finding::Parse(msg) => self.err(
+                    Code::InvalidPromql,
+                    expr.pos,
+                    format!("{what} expression does not parse: {msg}"),
+                    "check brackets, quotes and function names (Grafana macros such as $__rate_interval are fine)",
+                ),
+                Finding::UnknownSeries { name, hint } => self.err(
+                    Code::UnknownMetricInPromql,
+                    expr.pos,
+                    format!("{what} expression references `{name}`, which the spec does not define"),
+                    hint,
+                ),
+                Finding::RateOverGauge { func, name } => self.err(
+                    Code::RateOverGauge,
+                    expr.pos,
+                    format!("{what} expression applies {func}() to the gauge `{name}`"),
+                    "rate()/increase() only make sense on counters; use the gauge directly, or deriv()/delta()",
+                ),
+                Finding::UnknownGroupingLabel { label, metrics } => self.err(
+                    Code::UnknownGroupingLabel,
+                    expr.pos,
+                    format!(
+                        "{what} expression groups by `{label}`, which {} does not have",
+                        if metrics.is_empty() { "the aggregated series".to_string() } else { format!("`{}`", metrics.join("`, `")) }
+                    ),
+                    "group by one of the metric's labels (or job/instance)",
+                ),
+                Finding::CounterWithoutRate { name } => self.warn(
+                    Code::CounterWithoutRate,
+                    expr.pos,
+                    format!("{what} expression reads the counter `{name}` without rate()/increase()"),
+                    "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)",
+                ),
+            }
+        }
+    }
+}
+
+/// Every series the spec defines, for PromQL checks.
+pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
+    let mut c = SeriesCatalog {
+        prefix: if spec.namespace.value.is_empty() {
+            String::new()
+        } else {
+            spec.prefix()
+        },
+        ..Default::default()
+    };
+    for (_, m) in spec.metrics() {
+        let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+        match m.kind.value {
+            MetricKind::Counter => c.insert(&m.name, &m.name, SeriesKind::Counter, &labels),
+            MetricKind::Gauge => c.insert(&m.name, &m.name, SeriesKind::Gauge, &labels),
+            MetricKind::Histogram => {
+                let mut with_le = labels.clone();
+                with_le.push("le".into());
+                c.insert(
+                    &format!("{}_bucket", m.name.value),
+                    &m.name,
+                    SeriesKind::HistogramPart,
+                    &with_le,
+                );
+                for s in ["_sum", "_count"] {
+                    c.insert(
+                        &format!("{}{s}", m.name.value),
+                        &m.name,
+                        SeriesKind::HistogramPart,
+                        &labels,
+                    );
+                }
+            }
+        }
+    }
+    c
+}

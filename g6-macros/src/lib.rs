@@ -1,0 +1,1 @@
+//! Procedural macros for `g6-metrics`. `#[safe_emit]` lands with the runtime issue.

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then runs every check CI runs.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export G6_REQUIRE_TOOLS=1
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# promtool and a real Prometheus (Debian's prometheus package) for the exposition,
+# rule and end-to-end tests.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  step "installing prometheus (promtool + server) from Debian"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+command -v promtool >/dev/null || { echo "promtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (workspace)"
+cargo test --workspace
+
+step "drift gate: generated/ matches what the build writes"
+cargo run -q -- generate --check
+if [ -d .git ] && command -v git >/dev/null 2>&1; then
+  changes=$(git status --porcelain -- generated/)
+  if [ -n "$changes" ]; then
+    echo "generated/ differs from the commit (run cargo build and commit generated/):"
+    echo "$changes"
+    git --no-pager diff --stat -- generated/
+    exit 1
+  fi
+fi
+echo "all checks passed"

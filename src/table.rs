@@ -1,0 +1,56 @@
+//! Pre-resolved handles for metrics whose labels are all closed.
+//!
+//! At first use the table creates the family, registers it, and resolves every label
+//! combination once (so every series exists at 0). A call is then an index into a
+//! fixed slice: no hashing, no lock.
+
+use crate::handles::Series;
+use crate::spec_info::MetricInfo;
+use once_cell::sync::OnceCell;
+
+/// A fixed table of handles, one per closed label combination.
+pub struct ClosedTable<T: Series> {
+    info: &'static MetricInfo,
+    cells: OnceCell<Box<[T]>>,
+}
+
+impl<T: Series> ClosedTable<T> {
+    /// An empty table; filled on first use.
+    pub const fn new(info: &'static MetricInfo) -> Self {
+        ClosedTable {
+            info,
+            cells: OnceCell::new(),
+        }
+    }
+
+    /// The handle at `index` (mixed-radix over the labels, as generated).
+    #[inline]
+    pub fn get(&self, index: usize) -> &T {
+        &self.cells.get_or_init(|| build(self.info))[index]
+    }
+
+    /// Create and register every series now.
+    pub fn init(&self) {
+        self.cells.get_or_init(|| build(self.info));
+    }
+
+    /// The spec entry.
+    pub fn info(&self) -> &'static MetricInfo {
+        self.info
+    }
+}
+
+fn build<T: Series>(info: &'static MetricInfo) -> Box<[T]> {
+    let combos = info.closed_combinations();
+    match T::new_family(info) {
+        Ok(family) => {
+            let handles = combos.iter().map(|c| T::resolve(&family, c)).collect();
+            crate::registry::register(info.name, Box::new(family));
+            handles
+        }
+        Err(e) => {
+            tracing::error!(metric = info.name, error = %e, "cannot create metric; its samples are discarded");
+            combos.iter().map(|_| T::detached(info)).collect()
+        }
+    }
+}

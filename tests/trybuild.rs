@@ -1,0 +1,7 @@
+//! Misuse of the generated accessors is a compile error with a readable message.
+
+#[test]
+fn accessor_misuse_does_not_compile() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/compile_fail/*.rs");
+}
