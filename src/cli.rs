@@ -19,6 +19,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the exporter (the main job).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9108")]
+        listen: String,
+    },
     /// Validate a spec file with the same rules as the build.
     Lint {
         /// The spec to check.
@@ -40,6 +46,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { listen } => serve(&listen),
         Command::Lint { spec } => lint(&spec),
         Command::Generate { out, check } => generate(&out, check),
     }
@@ -109,4 +116,72 @@ fn generate(out: &Path, check: bool) -> ExitCode {
     }
     eprintln!("run `g6 generate` (or `cargo build`) and commit the result");
     ExitCode::from(EXIT_OTHER_DRIFT)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn serve(listen: &str) -> ExitCode {
+    init_logging();
+    crate::system::mark_start();
+    let addr: std::net::SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("error: --listen {listen:?} is not an address like 127.0.0.1:9108");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = crate::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    crate::exporter::add_pre_scrape_hook(std::sync::Arc::new(crate::system::refresh));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on {addr}: {e}; is another g6 serve running? choose another address with --listen"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        // Tests and scripts read this line to find the port when listening on :0.
+        println!("g6 serve: listening on http://{local} (spec hash {})", crate::SPEC_HASH);
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
+        match crate::exporter::serve(
+            listener,
+            crate::exporter::Limits::default(),
+            crate::exporter::shutdown_signal(),
+        )
+        .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: exporter failed: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
 }

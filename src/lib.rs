@@ -18,17 +18,27 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
+// Lets `#[safe_emit]` expansions (which name `::g6_metrics`) work inside this crate too.
+extern crate self as g6_metrics;
+
 mod handles;
+mod init;
 mod open;
 mod registry;
 mod spec_info;
 mod table;
 
 pub mod cli;
+pub mod emission;
+pub mod exporter;
+pub mod guard;
+pub mod system;
 
+pub use g6_macros::safe_emit;
 pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Series};
+pub use init::{build_config_hash, init};
 pub use open::{OpenFamily, OVERFLOW_VALUE};
-pub use registry::registry;
+pub use registry::{fail_on_duplicate, register, registry, RegisterError};
 pub use spec_info::{LabelInfo, MetricInfo, MetricKind, UnknownLabelValue};
 pub use table::ClosedTable;
 

@@ -25,13 +25,18 @@ impl<T: Series> ClosedTable<T> {
 
     /// The handle at `index` (mixed-radix over the labels, as generated).
     #[inline]
-    pub fn get(&self, index: usize) -> &T {
-        &self.cells.get_or_init(|| build(self.info))[index]
+    pub fn get(&'static self, index: usize) -> &'static T {
+        &self.cells.get_or_init(|| self.build())[index]
     }
 
     /// Create and register every series now.
-    pub fn init(&self) {
-        self.cells.get_or_init(|| build(self.info));
+    pub fn init(&'static self) {
+        self.cells.get_or_init(|| self.build());
+    }
+
+    fn build(&'static self) -> Box<[T]> {
+        crate::guard::track(self);
+        build(self.info)
     }
 
     /// The spec entry.
@@ -45,12 +50,26 @@ fn build<T: Series>(info: &'static MetricInfo) -> Box<[T]> {
     match T::new_family(info) {
         Ok(family) => {
             let handles = combos.iter().map(|c| T::resolve(&family, c)).collect();
-            crate::registry::register(info.name, Box::new(family));
+            crate::registry::register_generated(info.name, Box::new(family));
             handles
         }
         Err(e) => {
             tracing::error!(metric = info.name, error = %e, "cannot create metric; its samples are discarded");
             combos.iter().map(|_| T::detached(info)).collect()
         }
+    }
+}
+
+impl<T: Series> crate::guard::Tracked for ClosedTable<T> {
+    fn info(&self) -> &'static MetricInfo {
+        self.info
+    }
+
+    fn series_in_use(&self) -> usize {
+        self.cells.get().map_or(0, |c| c.len())
+    }
+
+    fn overflowed(&self) -> u64 {
+        0
     }
 }

@@ -51,7 +51,10 @@ fn content_changes_change_the_hash() {
     let original = spec_text();
     let h = hash(&original);
     let edits = [
-        ("name: g6_bus_subscribers", "name: g6_bus_subscriber_count"),
+        (
+            "name: g6_bus_subscribers",
+            "name: g6_bus_subscribers_active",
+        ),
         ("help: Active subscribers", "help: Active subscribers now"),
         (
             "sse_event: {values: [full, diff, heartbeat]",

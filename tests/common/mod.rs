@@ -38,3 +38,277 @@ pub fn series_count(name: &str) -> usize {
         .find(|f| f.name() == name)
         .map_or(0, |f| f.get_metric().len())
 }
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A response read off the wire.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Send raw request bytes (the request should say `Connection: close`) and read the reply.
+pub fn http_raw(addr: &str, request: &[u8]) -> std::io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    s.write_all(request)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "no header end in {:?}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+/// `METHOD path` with `Connection: close` and optional extra header lines.
+pub fn http(addr: &str, method: &str, path: &str, extra_headers: &str) -> HttpResponse {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"
+    );
+    http_raw(addr, req.as_bytes()).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A running `g6 serve`, stopped (SIGTERM, then kill) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Start `g6 serve --listen 127.0.0.1:0 <args>` and wait for its address line.
+    // The child is waited for in `Drop` (or `terminate`), which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_g6"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn g6 serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("g6 serve did not report its address; stderr:\n{err}");
+            }
+            if let Some(rest) = line.trim().split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    let mut sink = String::new();
+                    let _ = reader.read_to_string(&mut sink);
+                });
+                return Server { child, addr };
+            }
+        }
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when a tool is on PATH; under G6_REQUIRE_TOOLS=1 a missing tool panics.
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let required = std::env::var("G6_REQUIRE_TOOLS")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    if !found && required {
+        panic!(
+            "{name} is required (G6_REQUIRE_TOOLS=1) but not on PATH; scripts/test.sh installs it"
+        );
+    }
+    if !found {
+        eprintln!("skipping: {name} not found (set G6_REQUIRE_TOOLS=1 to make this a failure)");
+    }
+    found
+}
+
+/// One parsed sample of the text exposition format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// Parse the Prometheus text format (0.0.4), unescaping label values.
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name_end, labels, rest) = match line.find('{') {
+            Some(i) => {
+                let (labels, consumed) = parse_labels(&line[i + 1..]);
+                (i, labels, &line[i + 1 + consumed..])
+            }
+            None => {
+                let i = line.find(' ').expect("sample has a value");
+                (i, Vec::new(), &line[i..])
+            }
+        };
+        let value_text = rest.split_whitespace().next().expect("value");
+        let value = match value_text {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        out.push(Sample {
+            name: line[..name_end].to_string(),
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+/// Parse `k="v",...}`; returns the pairs and the bytes consumed including `}`.
+fn parse_labels(s: &str) -> (Vec<(String, String)>, usize) {
+    let bytes: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut consumed = 0;
+    let mut out = Vec::new();
+    loop {
+        while i < bytes.len() && (bytes[i] == ',' || bytes[i] == ' ') {
+            consumed += bytes[i].len_utf8();
+            i += 1;
+        }
+        if bytes[i] == '}' {
+            consumed += 1;
+            return (out, consumed);
+        }
+        let mut key = String::new();
+        while bytes[i] != '=' {
+            key.push(bytes[i]);
+            consumed += bytes[i].len_utf8();
+            i += 1;
+        }
+        i += 2; // ="
+        consumed += 2;
+        let mut val = String::new();
+        loop {
+            let c = bytes[i];
+            consumed += c.len_utf8();
+            i += 1;
+            match c {
+                '\\' => {
+                    let n = bytes[i];
+                    consumed += n.len_utf8();
+                    i += 1;
+                    val.push(match n {
+                        'n' => '\n',
+                        '\\' => '\\',
+                        '"' => '"',
+                        other => panic!("bad escape \\{other}"),
+                    });
+                }
+                '"' => break,
+                c => val.push(c),
+            }
+        }
+        out.push((key, val));
+    }
+}

@@ -1,0 +1,61 @@
+//! Request limits: methods, body and header sizes, and a per-request timeout.
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+/// Bounds applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body accepted (GET and HEAD need none).
+    pub max_body_bytes: u64,
+    /// Largest total size of request headers.
+    pub max_header_bytes: usize,
+    /// Time a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: super::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Middleware: refuse oversized requests, then run the handler under the timeout.
+pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> Response {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large\n",
+        )
+            .into_response();
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    if declared.is_some_and(|n| n > limits.max_body_bytes) || chunked {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large; this server only answers GET and HEAD\n",
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
+    }
+}

@@ -1,0 +1,177 @@
+//! The HTTP exporter: `GET/HEAD /metrics` (Prometheus text format, gzip when asked),
+//! `/healthz`, and `/`, a small status page. Only GET and HEAD are served; request
+//! bodies and headers are bounded; every request has a timeout; shutdown is graceful.
+
+mod limits;
+mod status;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use once_cell::sync::Lazy;
+use prometheus::Encoder;
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use limits::Limits;
+
+/// A function run right before every scrape (e.g. to flush batched emissions).
+pub type PreScrapeHook = Arc<dyn Fn() + Send + Sync>;
+
+static HOOKS: Lazy<RwLock<Vec<PreScrapeHook>>> = Lazy::new(Default::default);
+
+/// Run `hook` before every scrape, after the ones added earlier.
+pub fn add_pre_scrape_hook(hook: PreScrapeHook) {
+    HOOKS.write().unwrap_or_else(|p| p.into_inner()).push(hook);
+}
+
+/// Run the pre-scrape hooks, refresh the governance gauges and render the registry in
+/// the Prometheus text format (version 0.0.4).
+pub fn render_metrics() -> Vec<u8> {
+    let hooks: Vec<PreScrapeHook> = HOOKS.read().unwrap_or_else(|p| p.into_inner()).clone();
+    for hook in hooks {
+        hook();
+    }
+    crate::guard::refresh_gauges();
+    let families = crate::registry().gather();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    buf
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.trim().split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+}
+
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).ok()?;
+    enc.finish().ok()
+}
+
+async fn metrics_handler(headers: HeaderMap) -> Response {
+    let body = match tokio::task::spawn_blocking(render_metrics).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics rendering failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "metrics rendering failed\n",
+            )
+                .into_response();
+        }
+    };
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    if accepts_gzip(&headers) {
+        if let Some(zipped) = gzip(&body) {
+            return Response::builder()
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::CONTENT_ENCODING, "gzip")
+                .header(header::VARY, "Accept-Encoding")
+                .body(Body::from(zipped))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    }
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (
+        StatusCode::NOT_FOUND,
+        "not found; try /metrics, /healthz or /\n",
+    )
+}
+
+/// The exporter's routes with its limits applied.
+pub fn router(limits: Limits) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(healthz))
+        .route("/", get(status::page))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::enforce,
+        ))
+}
+
+/// Serve the exporter on `listener` until `shutdown` completes, then finish in-flight
+/// requests and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(limits))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Default time one request may take before it is answered with 503.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+static STATUS_LINES: Lazy<RwLock<Vec<String>>> = Lazy::new(Default::default);
+
+/// Add a line to the top of the status page (e.g. "synthetic data").
+pub fn add_status_line(line: impl Into<String>) {
+    STATUS_LINES
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(line.into());
+}
+
+/// Lines shown at the top of the status page.
+pub fn status_lines() -> Vec<String> {
+    STATUS_LINES
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}

@@ -1,0 +1,44 @@
+//! Registering a metric name twice: counted, and an error only under G6_METRICS_FAIL_ON_DUP.
+
+mod common;
+
+use common::value;
+use g6_metrics::RegisterError;
+
+fn collector(name: &str) -> Box<prometheus::IntCounter> {
+    Box::new(prometheus::IntCounter::new(name, "a user collector").unwrap())
+}
+
+#[test]
+fn duplicates_are_counted_and_fail_only_when_asked() {
+    g6_metrics::register(collector("user_jobs_total")).expect("first registration");
+    std::env::remove_var("G6_METRICS_FAIL_ON_DUP");
+    g6_metrics::register(collector("user_jobs_total"))
+        .expect("a duplicate is not an error by default");
+    assert_eq!(
+        value("g6_metric_duplicates_total", &[("name", "user_jobs_total")]),
+        Some(1.0)
+    );
+
+    std::env::set_var("G6_METRICS_FAIL_ON_DUP", "TRUE");
+    match g6_metrics::register(collector("user_jobs_total")) {
+        Err(RegisterError::Duplicate(name)) => assert_eq!(name, "user_jobs_total"),
+        other => panic!("expected a duplicate error, got {other:?}"),
+    }
+    assert_eq!(
+        value("g6_metric_duplicates_total", &[("name", "user_jobs_total")]),
+        Some(2.0)
+    );
+
+    // Clashing with a generated metric counts too.
+    g6_metrics::metrics::init_all();
+    std::env::set_var("G6_METRICS_FAIL_ON_DUP", "0");
+    g6_metrics::register(collector("g6_sse_slow_client_disconnects_total")).unwrap();
+    assert_eq!(
+        value(
+            "g6_metric_duplicates_total",
+            &[("name", "g6_sse_slow_client_disconnects_total")]
+        ),
+        Some(1.0)
+    );
+}

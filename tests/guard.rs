@@ -1,0 +1,123 @@
+//! The cardinality guard under threads: exact budgets, exact totals, bounded memory.
+
+mod common;
+
+use common::{gather, value};
+use g6_metrics::metrics;
+
+#[test]
+fn two_threads_100k_distinct_values_on_a_budget_50_counter() {
+    // g6_provider_quotes_total{provider, index} has cardinality_budget: 50.
+    const PER_THREAD: usize = 50_000;
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    let index = format!("IDX{t}-{i}");
+                    metrics::provider_quotes_total("guard-test", &index).inc();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let families = gather();
+    let family = families
+        .iter()
+        .find(|f| f.name() == "g6_provider_quotes_total")
+        .expect("family exported");
+    let series = family.get_metric();
+    let overflow: Vec<_> = series
+        .iter()
+        .filter(|m| m.get_label().iter().all(|l| l.value() == "__overflow__"))
+        .collect();
+    assert_eq!(overflow.len(), 1, "exactly one overflow series");
+    assert_eq!(
+        series.len() - overflow.len(),
+        50,
+        "exactly the budget of normal series"
+    );
+    let total: f64 = series.iter().map(|m| m.get_counter().get_value()).sum();
+    assert_eq!(
+        total,
+        (2 * PER_THREAD) as f64,
+        "no increment lost or double-counted"
+    );
+    let folded = (2 * PER_THREAD - 50) as f64;
+    assert_eq!(overflow[0].get_counter().get_value(), folded);
+    assert_eq!(
+        value(
+            "g6_cardinality_overflow_total",
+            &[("metric", "g6_provider_quotes_total")]
+        ),
+        Some(folded),
+        "overflow counter equals the folded increments"
+    );
+    // Memory stays bounded: the guard knows only the budget's worth of label sets.
+    let usage = g6_metrics::guard::usage();
+    let u = usage
+        .iter()
+        .find(|u| u.metric == "g6_provider_quotes_total")
+        .unwrap();
+    assert_eq!(u.series, 50);
+    assert_eq!(u.overflowed as f64, folded);
+}
+
+#[test]
+fn gauges_over_budget_drop_the_sample() {
+    // g6_provider_last_success_timestamp_seconds{provider} has budget 10.
+    for i in 0..15 {
+        metrics::provider_last_success_timestamp_seconds(&format!("p{i}")).set(i as f64);
+    }
+    assert_eq!(
+        value(
+            "g6_provider_last_success_timestamp_seconds",
+            &[("provider", "p9")]
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        value(
+            "g6_provider_last_success_timestamp_seconds",
+            &[("provider", "p10")]
+        ),
+        None
+    );
+    assert_eq!(
+        value(
+            "g6_provider_last_success_timestamp_seconds",
+            &[("provider", "__overflow__")]
+        ),
+        None,
+        "gauges never fold: a sum of unrelated gauges means nothing"
+    );
+    assert_eq!(
+        value(
+            "g6_cardinality_overflow_total",
+            &[("metric", "g6_provider_last_success_timestamp_seconds")]
+        ),
+        Some(5.0)
+    );
+}
+
+#[test]
+fn histograms_over_budget_keep_exact_counts() {
+    // g6_bus_publish_latency_seconds{bus} has budget 10.
+    for i in 0..25 {
+        metrics::bus_publish_latency_seconds(&format!("bus{i}")).observe(0.001);
+    }
+    assert_eq!(
+        value("g6_bus_publish_latency_seconds", &[("bus", "__overflow__")]),
+        Some(15.0)
+    );
+    let total: f64 = (0..10)
+        .filter_map(|i| {
+            value(
+                "g6_bus_publish_latency_seconds",
+                &[("bus", &format!("bus{i}"))],
+            )
+        })
+        .sum();
+    assert_eq!(total, 10.0);
+}
