@@ -133,9 +133,9 @@ fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
     let dir = scratch("drift");
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
-    // A fresh directory: everything is missing.
+    // A fresh directory: everything is missing; dashboards take precedence (exit 6).
     let o = g6(&["generate", "--check", "--out", d]);
-    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(o.status.code(), Some(6));
     assert!(
         stderr(&o).contains("METRICS_CATALOG.md is missing"),
         "{}",

@@ -1,19 +1,42 @@
-//! Every file the generator writes under `generated/`, as in-memory strings.
+//! Every file the generator writes under `generated/`, as in-memory strings, and the
+//! validation of what was generated.
 
+use crate::dashboards::{self, Dashboard};
+use crate::promql::{SeriesCatalog, SeriesKind};
+use crate::rules::{self, RuleSet};
 use crate::LoadedSpec;
 
 /// What an artifact is, which decides the drift exit code of `g6 generate --check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ArtifactKind {
-    /// Markdown catalogs.
-    Catalog,
+    /// Grafana dashboards and their manifest (drift exit 6).
+    Dashboard,
+    /// Recording rules and the spec's alert rules (drift exit 8).
+    Rules,
+    /// Suggested alert rules (drift exit 9).
+    AlertSuggestions,
+    /// Catalogs, provisioning, Prometheus config, inventory (drift exit 7).
+    Other,
 }
 
 impl ArtifactKind {
     /// The Rust spelling of the variant, for generated code.
     pub fn variant(self) -> &'static str {
         match self {
-            ArtifactKind::Catalog => "Catalog",
+            ArtifactKind::Dashboard => "Dashboard",
+            ArtifactKind::Rules => "Rules",
+            ArtifactKind::AlertSuggestions => "AlertSuggestions",
+            ArtifactKind::Other => "Other",
+        }
+    }
+
+    /// Exit code of `g6 generate --check` when an artifact of this kind drifted.
+    pub fn drift_exit_code(self) -> u8 {
+        match self {
+            ArtifactKind::Dashboard => 6,
+            ArtifactKind::Rules => 8,
+            ArtifactKind::AlertSuggestions => 9,
+            ArtifactKind::Other => 7,
         }
     }
 }
@@ -29,20 +52,141 @@ pub struct Artifact {
     pub content: String,
 }
 
-/// Generate every artifact, sorted by path. `spec_path` is how the spec is named in
-/// provenance comments (a relative path, never an absolute one: outputs must not depend
-/// on where the checkout lives).
-pub fn generate(loaded: &LoadedSpec, spec_path: &str) -> Vec<Artifact> {
-    let mut out = vec![Artifact {
-        path: "METRICS_CATALOG.md".into(),
-        kind: ArtifactKind::Catalog,
-        content: crate::catalog::render(
-            &loaded.spec,
-            loaded.hash(),
-            crate::GENERATOR_VERSION,
-            spec_path,
-        ),
-    }];
+/// Directory (under `generated/`) that holds one JSON file per dashboard.
+pub const DASHBOARD_DIR: &str = "grafana/dashboards";
+
+/// Everything generated from one spec.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The rules.
+    pub rules: RuleSet,
+    /// The dashboards, in plan order.
+    pub dashboards: Vec<Dashboard>,
+    /// Every file, sorted by path.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Generate every artifact. `spec_path` names the spec in provenance comments (a
+/// relative path: outputs must not depend on where the checkout lives).
+pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
+    let spec = &loaded.spec;
+    let hash = loaded.hash();
+    let version = crate::GENERATOR_VERSION;
+    let rules = rules::build(spec);
+    let dashboards = dashboards::build_all(spec, &rules, hash, version);
+    let mut out = vec![
+        Artifact {
+            path: "METRICS_CATALOG.md".into(),
+            kind: ArtifactKind::Other,
+            content: crate::catalog::render(spec, hash, version, spec_path),
+        },
+        Artifact {
+            path: "RULES_CATALOG.md".into(),
+            kind: ArtifactKind::Other,
+            content: rules::render_catalog(&rules, hash, version),
+        },
+        Artifact {
+            path: "prometheus/recording_rules.yml".into(),
+            kind: ArtifactKind::Rules,
+            content: rules::render_recording(&rules, hash, version),
+        },
+        Artifact {
+            path: "prometheus/alerts.yml".into(),
+            kind: ArtifactKind::Rules,
+            content: rules::render_alerts(&rules, hash, version),
+        },
+        Artifact {
+            path: "prometheus/alert_suggestions.yml".into(),
+            kind: ArtifactKind::AlertSuggestions,
+            content: rules::render_suggestions(&rules, hash, version),
+        },
+        Artifact {
+            path: "prometheus/prometheus.yml".into(),
+            kind: ArtifactKind::Other,
+            content: rules::render_prometheus_config(spec, hash, version),
+        },
+        Artifact {
+            path: format!("{DASHBOARD_DIR}/manifest.json"),
+            kind: ArtifactKind::Dashboard,
+            content: dashboards::manifest(&dashboards, hash, version),
+        },
+        Artifact {
+            path: "grafana/provisioning/dashboards/g6.yml".into(),
+            kind: ArtifactKind::Other,
+            content: dashboards::provisioning_dashboards(spec),
+        },
+        Artifact {
+            path: "grafana/provisioning/datasources/prometheus.yml".into(),
+            kind: ArtifactKind::Other,
+            content: dashboards::provisioning_datasource(),
+        },
+        Artifact {
+            path: "panels_inventory.csv".into(),
+            kind: ArtifactKind::Other,
+            content: dashboards::inventory_csv(&dashboards),
+        },
+    ];
+    for d in &dashboards {
+        out.push(Artifact {
+            path: format!("{DASHBOARD_DIR}/{}.json", d.slug),
+            kind: ArtifactKind::Dashboard,
+            content: dashboards::to_json_text(&d.json),
+        });
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    Generated {
+        rules,
+        dashboards,
+        artifacts: out,
+    }
+}
+
+/// Generate every artifact (the files only).
+pub fn generate(loaded: &LoadedSpec, spec_path: &str) -> Vec<Artifact> {
+    generate_all(loaded, spec_path).artifacts
+}
+
+/// The spec's series plus every recording rule, with recorded names checked.
+pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
+    let mut c = crate::validate::series_catalog(&loaded.spec);
+    c.check_recorded = true;
+    for r in rules.all_recording() {
+        c.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    c
+}
+
+/// Check everything generated: rule expressions, dashboard lint (which covers every
+/// target's PromQL, series, labels and counter use). Returns one line per problem.
+pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<String> {
+    let catalog = full_catalog(loaded, &generated.rules);
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in generated.rules.all_recording() {
+        if !seen.insert(r.record.clone()) {
+            problems.push(format!(
+                "prometheus/recording_rules.yml: `{}` is recorded twice",
+                r.record
+            ));
+        }
+        for f in catalog.analyze(&r.expr).findings {
+            problems.push(format!(
+                "prometheus/recording_rules.yml: `{}`: {f:?}",
+                r.record
+            ));
+        }
+    }
+    for a in generated.rules.all_alerts() {
+        for f in catalog.analyze(&a.expr).findings {
+            if !matches!(f, crate::promql::Finding::CounterWithoutRate { .. }) {
+                problems.push(format!("alert `{}`: {f:?}", a.alert));
+            }
+        }
+    }
+    for d in &generated.dashboards {
+        for f in crate::dashboard_lint::lint(&d.json, &catalog) {
+            problems.push(format!("{DASHBOARD_DIR}/{}.json: {f}", d.slug));
+        }
+    }
+    problems
 }

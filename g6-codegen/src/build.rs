@@ -58,7 +58,7 @@ fn artifacts_module(list: &[Artifact]) -> String {
             a.path
         );
     }
-    out.push_str("];\n");
+    out.push_str("];\n\n/// The spec text this binary was built from.\npub static SPEC_SOURCE: &str = include_str!(concat!(env!(\"OUT_DIR\"), \"/spec_source.yml\"));\n");
     out
 }
 
@@ -93,6 +93,8 @@ pub fn run() {
             std::process::exit(1);
         }
     };
+    // load_file succeeded, so the file is readable UTF-8.
+    let spec_text = std::fs::read_to_string(&spec_path).unwrap_or_default();
     for w in loaded.diagnostics.warnings() {
         println!("cargo:warning={} ({})", w.headline(&display), w.hint);
     }
@@ -103,12 +105,26 @@ pub fn run() {
         crate::GENERATOR_VERSION,
         &RustOptions::default(),
     );
-    let list = artifacts::generate(&loaded, "metrics.yml");
+    let generated = artifacts::generate_all(&loaded, "metrics.yml");
+    let problems = artifacts::validate_generated(&loaded, &generated);
+    if !problems.is_empty() {
+        eprintln!("error: the generated artifacts of {display} are not valid:");
+        for p in &problems {
+            eprintln!("  {p}");
+        }
+        eprintln!("fix the spec panels or alerts named above (or report a generator bug)");
+        std::process::exit(1);
+    }
+    for w in audit_warnings(&loaded, &generated) {
+        println!("cargo:warning={w}");
+    }
+    let list = generated.artifacts;
     let mut outputs: Vec<(PathBuf, String)> = vec![
         (out_dir.join("g6_labels.rs"), sources.labels),
         (out_dir.join("g6_spec.rs"), sources.spec),
         (out_dir.join("g6_metrics.rs"), sources.metrics),
         (out_dir.join("g6_artifacts.rs"), artifacts_module(&list)),
+        (out_dir.join("spec_source.yml"), spec_text),
     ];
     for a in &list {
         outputs.push((out_dir.join("artifacts").join(&a.path), a.content.clone()));
@@ -123,12 +139,55 @@ pub fn run() {
     if env_flag("G6_NO_WRITE_GENERATED") || built_as_dependency(&manifest_dir) {
         return;
     }
-    let generated = manifest_dir.join("generated");
+    let out = manifest_dir.join("generated");
     for a in &list {
-        if let Err(e) = write_if_changed(&generated.join(&a.path), &a.content) {
+        if let Err(e) = write_if_changed(&out.join(&a.path), &a.content) {
             println!("cargo:warning=cannot refresh generated/{}: {e}", a.path);
         }
     }
+    for stale in stale_dashboards(&out, &list) {
+        if let Err(e) = std::fs::remove_file(&stale) {
+            println!("cargo:warning=cannot remove stale {}: {e}", stale.display());
+        }
+    }
+}
+
+/// Audit findings on freshly generated dashboards (the spec can still cause them, e.g.
+/// a spec panel dropped by a plan's panel limit).
+fn audit_warnings(loaded: &crate::LoadedSpec, generated: &artifacts::Generated) -> Vec<String> {
+    let named: Vec<crate::audit::NamedDashboard> = generated
+        .dashboards
+        .iter()
+        .map(|d| (d.slug.clone(), d.json.clone()))
+        .collect();
+    let mut out = crate::audit::inline_quantiles(&named, &generated.rules);
+    out.extend(crate::audit::uncovered_spec_panels(&loaded.spec, &named));
+    out
+}
+
+/// Dashboard files in `generated/grafana/dashboards` that the spec no longer plans.
+pub fn stale_dashboards(generated_dir: &Path, list: &[Artifact]) -> Vec<PathBuf> {
+    let dir = generated_dir.join(artifacts::DASHBOARD_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            let rel = format!(
+                "{}/{}",
+                artifacts::DASHBOARD_DIR,
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            );
+            !list.iter().any(|a| a.path == rel)
+        })
+        .collect();
+    stale.sort();
+    stale
 }
 
 #[cfg(test)]

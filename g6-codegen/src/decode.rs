@@ -298,7 +298,7 @@ impl Decoder {
         let f = self.fields(
             node,
             "a dashboard plan",
-            &["title", "description", "families", "tags"],
+            &["title", "description", "families", "tags", "panel_limit"],
         )?;
         let title = self.req_string(&f, "title", "G6 Option Chain")?.value;
         let description = self.opt_string(&f, "description").map(|s| s.value);
@@ -327,12 +327,16 @@ impl Decoder {
             .into_iter()
             .map(|s| s.value)
             .collect();
+        let panel_limit = f
+            .get("panel_limit")
+            .and_then(|n| self.integer(n, "panel_limit"));
         Some(DashboardPlan {
             slug,
             title,
             description,
             families,
             tags,
+            panel_limit,
         })
     }
 

@@ -4,14 +4,18 @@
 //! [`artifacts::generate`]. Nothing here depends on the runtime.
 
 pub mod artifacts;
+pub mod audit;
 pub mod build;
 pub mod canonical;
 pub mod catalog;
+pub mod dashboard_lint;
+pub mod dashboards;
 pub mod decode;
 pub mod diag;
 pub mod model;
 pub mod naming;
 pub mod promql;
+pub mod rules;
 pub mod rust_gen;
 pub mod validate;
 pub mod yaml;
@@ -167,6 +171,10 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
     let (spec, errors) = decode::decode(&root);
     diags.items.extend(errors);
     diags.items.extend(validate::validate(&spec));
+    if !diags.has_errors() {
+        // Recording-rule names in spec PromQL can only be checked once rules exist.
+        diags.items.extend(validate::recorded_references(&spec));
+    }
     diags.items.sort_by_key(|d| (d.pos, d.code));
     diags.items.dedup();
     if diags.has_errors() {

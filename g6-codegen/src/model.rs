@@ -70,6 +70,8 @@ pub struct DashboardPlan {
     pub families: Vec<Spanned<String>>,
     /// Extra Grafana tags.
     pub tags: Vec<String>,
+    /// Most panels the dashboard may hold (default and maximum: the global cap of 36).
+    pub panel_limit: Option<Spanned<i64>>,
 }
 
 /// A group of related metrics.

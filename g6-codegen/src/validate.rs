@@ -706,6 +706,21 @@ impl<'a> Validator<'a> {
                     "keep one plan per slug",
                 );
             }
+            if let Some(l) = &d.panel_limit {
+                if !(1..=crate::dashboards::PANEL_CAP as i64).contains(&l.value) {
+                    self.err(
+                        Code::BadValue,
+                        l.pos,
+                        format!(
+                            "panel_limit {} of dashboard `{}` is outside 1..={}",
+                            l.value,
+                            d.slug.value,
+                            crate::dashboards::PANEL_CAP
+                        ),
+                        "leave it out for the default cap, or pick a smaller number",
+                    );
+                }
+            }
             for f in &d.families {
                 if !known.contains(&f.value.as_str()) {
                     let hint = match suggest(&f.value, known.iter().copied()) {
@@ -827,4 +842,47 @@ pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
         }
     }
     c
+}
+
+/// Spec panels and alerts that reference recording rules (`level:metric:op`) the
+/// generator does not produce.
+pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
+    let rules = crate::rules::build(spec);
+    let mut catalog = series_catalog(spec);
+    catalog.check_recorded = true;
+    for r in rules.all_recording() {
+        catalog.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    let mut out = Vec::new();
+    for (_, m) in spec.metrics() {
+        let exprs = m
+            .panels
+            .iter()
+            .map(|p| (&p.promql, "panel"))
+            .chain(m.alerts.iter().map(|a| (&a.expr, "alert")));
+        for (expr, what) in exprs {
+            for f in catalog.analyze(&expr.value).findings {
+                if let Finding::UnknownSeries { name, .. } = f {
+                    if name.contains(':') {
+                        let known: Vec<&str> = rules
+                            .all_recording()
+                            .filter(|r| r.metric == m.name.value)
+                            .map(|r| r.record.as_str())
+                            .collect();
+                        out.push(Diagnostic::error(
+                            Code::UnknownMetricInPromql,
+                            expr.pos,
+                            format!("{what} expression references the recording rule `{name}`, which the generator does not produce"),
+                            if known.is_empty() {
+                                "see generated/RULES_CATALOG.md for the rules that exist".to_string()
+                            } else {
+                                format!("rules of `{}`: {}", m.name.value, known.join(", "))
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,509 @@
+//! Prometheus rules from the spec: recording rules, the spec's alerts, and suggested
+//! alerts, plus their YAML files and the rules catalog.
+//!
+//! Recording rules follow `level:metric:operations`. The level names the labels a rule
+//! keeps (`job` when it keeps none of the metric's own): counters get `rate5m` by their
+//! labels and in total; histograms get p50/p95/p99 over 5m, p95 over 30m and the 5m/30m
+//! p95 ratio, all keeping the metric's labels besides `le`; labelled gauges get `top5`.
+
+use crate::model::{Metric, MetricKind, Spec};
+use crate::naming::pascal_case;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// One recording rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingRule {
+    /// The recorded series name.
+    pub record: String,
+    /// Its PromQL.
+    pub expr: String,
+    /// The spec metric it derives from.
+    pub metric: String,
+    /// What it computes (`rate5m`, `p95_5m`, ...).
+    pub operation: String,
+    /// Labels the result keeps.
+    pub labels: Vec<String>,
+}
+
+/// One alerting rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRule {
+    /// CamelCase name.
+    pub alert: String,
+    /// Condition.
+    pub expr: String,
+    /// Hold duration, if any.
+    pub for_: Option<String>,
+    /// info, warning or critical.
+    pub severity: String,
+    /// One line.
+    pub summary: String,
+    /// More detail.
+    pub description: String,
+    /// The metric it watches.
+    pub metric: String,
+}
+
+/// A named group of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group<R> {
+    /// Group name.
+    pub name: String,
+    /// Rules in order.
+    pub rules: Vec<R>,
+}
+
+/// Every rule the spec yields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleSet {
+    /// Recording rules per family.
+    pub recording: Vec<Group<RecordingRule>>,
+    /// The spec's alerts per family.
+    pub alerts: Vec<Group<AlertRule>>,
+    /// Suggested alerts per family.
+    pub suggestions: Vec<Group<AlertRule>>,
+}
+
+impl RuleSet {
+    /// Every recording rule, in file order.
+    pub fn all_recording(&self) -> impl Iterator<Item = &RecordingRule> {
+        self.recording.iter().flat_map(|g| g.rules.iter())
+    }
+
+    /// Every alert (spec and suggested), in file order.
+    pub fn all_alerts(&self) -> impl Iterator<Item = &AlertRule> {
+        self.alerts
+            .iter()
+            .chain(self.suggestions.iter())
+            .flat_map(|g| g.rules.iter())
+    }
+}
+
+/// The level part of a rule name: the kept labels joined, or `job`.
+pub fn level(labels: &[String]) -> String {
+    if labels.is_empty() {
+        "job".to_string()
+    } else {
+        labels.join("_")
+    }
+}
+
+fn by_clause(labels: &[String]) -> String {
+    if labels.is_empty() {
+        "job".to_string()
+    } else {
+        labels.join(", ")
+    }
+}
+
+fn metric_labels(m: &Metric) -> Vec<String> {
+    m.labels.iter().map(|l| l.value.clone()).collect()
+}
+
+/// Name of the recording rule with quantile `q` (e.g. 95) over `window` of histogram `m`.
+pub fn quantile_rule(m: &Metric, q: u32, window: &str) -> String {
+    format!(
+        "{}:{}:p{q}_{window}",
+        level(&metric_labels(m)),
+        m.name.value
+    )
+}
+
+/// Name of the 5m/30m p95 ratio rule of histogram `m`.
+pub fn ratio_rule(m: &Metric) -> String {
+    format!(
+        "{}:{}:p95_ratio_5m_30m",
+        level(&metric_labels(m)),
+        m.name.value
+    )
+}
+
+/// Name of the total 5m rate rule of counter `m`.
+pub fn total_rate_rule(m: &Metric) -> String {
+    format!("job:{}:rate5m", counter_base(m))
+}
+
+fn counter_base(m: &Metric) -> &str {
+    m.name.value.strip_suffix("_total").unwrap_or(&m.name.value)
+}
+
+fn recording_for(m: &Metric) -> Vec<RecordingRule> {
+    let labels = metric_labels(m);
+    let name = &m.name.value;
+    let rule = |record: String, expr: String, operation: &str, labels: Vec<String>| RecordingRule {
+        record,
+        expr,
+        metric: name.clone(),
+        operation: operation.to_string(),
+        labels,
+    };
+    let mut out = Vec::new();
+    match m.kind.value {
+        MetricKind::Counter => {
+            let base = counter_base(m);
+            if !labels.is_empty() {
+                out.push(rule(
+                    format!("{}:{base}:rate5m", level(&labels)),
+                    format!("sum by ({}) (rate({name}[5m]))", by_clause(&labels)),
+                    "rate5m",
+                    labels.clone(),
+                ));
+            }
+            out.push(rule(
+                total_rate_rule(m),
+                format!("sum by (job) (rate({name}[5m]))"),
+                "rate5m",
+                vec!["job".into()],
+            ));
+        }
+        MetricKind::Histogram => {
+            let by = format!("le, {}", by_clause(&labels));
+            let kept = if labels.is_empty() {
+                vec!["job".to_string()]
+            } else {
+                labels.clone()
+            };
+            for (q, window) in [(50, "5m"), (95, "5m"), (99, "5m"), (95, "30m")] {
+                out.push(rule(
+                    quantile_rule(m, q, window),
+                    format!(
+                        "histogram_quantile({}, sum by ({by}) (rate({name}_bucket[{window}])))",
+                        f64::from(q) / 100.0
+                    ),
+                    &format!("p{q}_{window}"),
+                    kept.clone(),
+                ));
+            }
+            out.push(rule(
+                ratio_rule(m),
+                format!(
+                    "{} / clamp_min({}, 0.001)",
+                    quantile_rule(m, 95, "5m"),
+                    quantile_rule(m, 95, "30m")
+                ),
+                "p95_ratio_5m_30m",
+                kept,
+            ));
+        }
+        MetricKind::Gauge if !labels.is_empty() => {
+            out.push(rule(
+                format!("{}:{name}:top5", level(&labels)),
+                format!("topk(5, {name})"),
+                "top5",
+                labels,
+            ));
+        }
+        MetricKind::Gauge => {}
+    }
+    out
+}
+
+fn spec_alert(m: &Metric, a: &crate::model::Alert) -> AlertRule {
+    AlertRule {
+        alert: a.alert.value.clone(),
+        expr: a.expr.value.clone(),
+        for_: a.for_.as_ref().map(|f| f.value.clone()),
+        severity: a.severity.value.clone(),
+        summary: a.summary.value.clone(),
+        description: a.description.clone().unwrap_or_else(|| {
+            format!(
+                "{} Current value: {{{{ $value | humanize }}}}.",
+                a.summary.value
+            )
+        }),
+        metric: m.name.value.clone(),
+    }
+}
+
+fn suggestions_for(
+    spec: &Spec,
+    m: &Metric,
+    watched: &BTreeSet<String>,
+    taken: &mut BTreeSet<String>,
+) -> Vec<AlertRule> {
+    let name = &m.name.value;
+    let camel = pascal_case(name);
+    let mut out = Vec::new();
+    let mut push = |rule: AlertRule| {
+        if taken.insert(rule.alert.clone()) {
+            out.push(rule);
+        }
+    };
+    if watched.contains(name) {
+        return out;
+    }
+    match m.kind.value {
+        MetricKind::Histogram => push(AlertRule {
+            alert: format!("{camel}P95Regression"),
+            expr: format!("{} > 1.5", ratio_rule(m)),
+            for_: Some("10m".into()),
+            severity: "warning".into(),
+            summary: format!("p95 of {name} over 5m is more than 1.5x its 30m baseline"),
+            description: "The 5m p95 is {{ $value | humanize }}x the 30m p95.".into(),
+            metric: name.clone(),
+        }),
+        MetricKind::Counter if name.contains("_failures_") || name.contains("_errors_") => {
+            push(AlertRule {
+                alert: format!("{camel}Rising"),
+                expr: format!("sum(rate({name}[5m])) > 0"),
+                for_: Some("15m".into()),
+                severity: "warning".into(),
+                summary: format!("{name} has been increasing for 15 minutes"),
+                description: "{{ $value | humanize }} per second, averaged over 5m.".into(),
+                metric: name.clone(),
+            })
+        }
+        MetricKind::Gauge if name.ends_with("_age_seconds") || name.ends_with("_lag_seconds") => {
+            push(AlertRule {
+                alert: format!("{camel}High"),
+                expr: format!("max({name}) > 300"),
+                for_: Some("5m".into()),
+                severity: "warning".into(),
+                summary: format!("{name} has been above 5 minutes for 5 minutes"),
+                description: "Largest value: {{ $value | humanizeDuration }}.".into(),
+                metric: name.clone(),
+            })
+        }
+        _ => {}
+    }
+    let series = format!("{}cardinality_series", spec.prefix());
+    let budget = format!("{}cardinality_budget", spec.prefix());
+    if *name == series && spec.metrics().any(|(_, b)| b.name.value == budget) {
+        push(AlertRule {
+            alert: format!("{}CardinalityBudgetExhausted", pascal_case(&spec.namespace.value)),
+            expr: format!("max by (metric) ({series} >= {budget})"),
+            for_: Some("5m".into()),
+            severity: "critical".into(),
+            summary: "A metric uses its whole cardinality budget; new label sets are folded into __overflow__".into(),
+            description: "{{ $labels.metric }} has {{ $value }} label sets, its full budget.".into(),
+            metric: series.clone(),
+        });
+    }
+    out
+}
+
+/// Build every rule of the spec.
+pub fn build(spec: &Spec) -> RuleSet {
+    let ns = &spec.namespace.value;
+    let mut set = RuleSet::default();
+    // Metrics that a spec alert already watches get no suggestion.
+    let catalog = crate::validate::series_catalog(spec);
+    let mut watched = BTreeSet::new();
+    for (_, m) in spec.metrics() {
+        for a in &m.alerts {
+            for s in catalog.analyze(&a.expr.value).selectors {
+                if let Some(info) = catalog.series.get(&s) {
+                    watched.insert(info.metric.clone());
+                }
+            }
+        }
+    }
+    let mut taken: BTreeSet<String> = spec
+        .metrics()
+        .flat_map(|(_, m)| m.alerts.iter().map(|a| a.alert.value.clone()))
+        .collect();
+    for f in &spec.families {
+        let fam = &f.name.value;
+        let recording: Vec<_> = f.metrics.iter().flat_map(recording_for).collect();
+        if !recording.is_empty() {
+            set.recording.push(Group {
+                name: format!("{ns}_{fam}_recording"),
+                rules: recording,
+            });
+        }
+        let alerts: Vec<_> = f
+            .metrics
+            .iter()
+            .flat_map(|m| m.alerts.iter().map(move |a| spec_alert(m, a)))
+            .collect();
+        if !alerts.is_empty() {
+            set.alerts.push(Group {
+                name: format!("{ns}_{fam}_alerts"),
+                rules: alerts,
+            });
+        }
+        let suggestions: Vec<_> = f
+            .metrics
+            .iter()
+            .flat_map(|m| suggestions_for(spec, m, &watched, &mut taken))
+            .collect();
+        if !suggestions.is_empty() {
+            set.suggestions.push(Group {
+                name: format!("{ns}_{fam}_suggestions"),
+                rules: suggestions,
+            });
+        }
+    }
+    set
+}
+
+/// A YAML scalar that round-trips any string.
+pub fn yaml_str(s: &str) -> String {
+    if s.contains(['\n', '\r', '\t']) || s.chars().any(|c| c.is_control()) {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+fn header(kind: &str, spec_hash: &str, version: &str) -> String {
+    format!(
+        "# {kind}\n# Generated by {version} from metrics.yml (spec hash {spec_hash}). Do not edit:\n# change the spec and run `cargo build` (or `g6 generate`).\n"
+    )
+}
+
+/// `recording_rules.yml`.
+pub fn render_recording(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+    let mut out = header(
+        "Recording rules: level:metric:operations.",
+        spec_hash,
+        version,
+    );
+    out.push_str("groups:\n");
+    if set.recording.is_empty() {
+        out = out.replace("groups:\n", "groups: []\n");
+    }
+    for g in &set.recording {
+        let _ = writeln!(out, "  - name: {}\n    rules:", g.name);
+        for r in &g.rules {
+            let _ = writeln!(
+                out,
+                "      - record: {}\n        expr: {}",
+                r.record,
+                yaml_str(&r.expr)
+            );
+        }
+    }
+    out
+}
+
+fn render_alert_groups(out: &mut String, groups: &[Group<AlertRule>], source: &str) {
+    if groups.is_empty() {
+        out.push_str("groups: []\n");
+        return;
+    }
+    out.push_str("groups:\n");
+    for g in groups {
+        let _ = writeln!(out, "  - name: {}\n    rules:", g.name);
+        for a in &g.rules {
+            let _ = writeln!(
+                out,
+                "      - alert: {}\n        expr: {}",
+                a.alert,
+                yaml_str(&a.expr)
+            );
+            if let Some(f) = &a.for_ {
+                let _ = writeln!(out, "        for: {f}");
+            }
+            let _ = writeln!(
+                out,
+                "        labels:\n          severity: {}\n          source: {source}\n        annotations:\n          summary: {}\n          description: {}",
+                a.severity,
+                yaml_str(&a.summary),
+                yaml_str(&a.description)
+            );
+        }
+    }
+}
+
+/// `alerts.yml`: the spec's alerts with the spec's thresholds.
+pub fn render_alerts(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+    let mut out = header("Alerts declared in the spec.", spec_hash, version);
+    render_alert_groups(&mut out, &set.alerts, "spec");
+    out
+}
+
+/// `alert_suggestions.yml`: alerts the generator suggests for metrics no spec alert watches.
+pub fn render_suggestions(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+    let mut out = header(
+        "Suggested alerts for metrics that no spec alert watches (latency regressions, rising failures, staleness, cardinality).",
+        spec_hash,
+        version,
+    );
+    render_alert_groups(&mut out, &set.suggestions, "suggestion");
+    out
+}
+
+fn md(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// `RULES_CATALOG.md`.
+pub fn render_catalog(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+    let mut out = String::from("# Rules catalog\n\n");
+    let _ = writeln!(out, "<!-- Generated by {version} from metrics.yml. Do not edit: change the spec and run `cargo build`. -->\n");
+    let _ = writeln!(
+        out,
+        "Spec hash `{spec_hash}` · {} recording rules · {} spec alerts · {} suggested alerts.\n",
+        set.all_recording().count(),
+        set.alerts.iter().map(|g| g.rules.len()).sum::<usize>(),
+        set.suggestions.iter().map(|g| g.rules.len()).sum::<usize>()
+    );
+    out.push_str("## Recording rules (`prometheus/recording_rules.yml`)\n\n| group | record | expr |\n|---|---|---|\n");
+    for g in &set.recording {
+        for r in &g.rules {
+            let _ = writeln!(out, "| {} | `{}` | `{}` |", g.name, r.record, md(&r.expr));
+        }
+    }
+    for (title, file, groups) in [
+        ("Spec alerts", "alerts.yml", &set.alerts),
+        (
+            "Suggested alerts",
+            "alert_suggestions.yml",
+            &set.suggestions,
+        ),
+    ] {
+        let _ = writeln!(out, "\n## {title} (`prometheus/{file}`)\n\n| group | alert | severity | for | expr | summary |\n|---|---|---|---|---|---|");
+        for g in groups {
+            for a in &g.rules {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | `{}` | {} |",
+                    g.name,
+                    a.alert,
+                    a.severity,
+                    a.for_.as_deref().unwrap_or("—"),
+                    md(&a.expr),
+                    md(&a.summary)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `prometheus.yml` for a local stack: scrape `g6 serve` and load the rule files.
+pub fn render_prometheus_config(spec: &Spec, spec_hash: &str, version: &str) -> String {
+    format!(
+        "{}global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nrule_files:\n  - recording_rules.yml\n  - alerts.yml\n  - alert_suggestions.yml\nscrape_configs:\n  - job_name: {}\n    static_configs:\n      - targets: ['127.0.0.1:9108']\n",
+        header("Prometheus configuration for a local stack (rule paths are relative to this file).", spec_hash, version),
+        spec.namespace.value
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_strings_round_trip_quotes_and_newlines() {
+        assert_eq!(yaml_str("a 'b'"), "'a ''b'''");
+        assert_eq!(yaml_str("x\ny"), "\"x\\ny\"");
+    }
+}

@@ -1,0 +1,374 @@
+//! `g6 generate`: write the artifacts, or check a directory against them.
+//!
+//! `--check` never writes. It audits the dashboards on disk (exit 12 invalid PromQL,
+//! 10 inline quantiles with a recording rule, 11 spec panels on no dashboard), then
+//! compares every file (exit 6 dashboards, 8 recording or alert rules, 9 alert
+//! suggestions, 7 anything else). Every finding is printed; the exit code is the first
+//! of 12, 10, 11, 6, 8, 9, 7 that applies.
+
+use g6_codegen::artifacts::{self, Artifact, ArtifactKind, DASHBOARD_DIR};
+use g6_codegen::audit::{self, NamedDashboard};
+use g6_codegen::LoadedSpec;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit codes, in the order of precedence when several apply.
+const PRECEDENCE: &[u8] = &[12, 10, 11, 6, 8, 9, 7];
+
+/// What to generate or check.
+pub struct Options {
+    /// Output (or checked) directory.
+    pub out: PathBuf,
+    /// Compare only.
+    pub check: bool,
+    /// Restrict to these dashboard slugs.
+    pub only: Option<Vec<String>>,
+    /// Generate from this spec file instead of the compiled-in one.
+    pub spec: Option<PathBuf>,
+}
+
+/// Load the spec to audit against: `--spec`, else the one compiled in.
+pub fn load_spec(spec: Option<&Path>) -> Result<LoadedSpec, ExitCode> {
+    let loaded = match spec {
+        Some(p) => g6_codegen::load_file(p, &p.display().to_string()),
+        None => g6_codegen::load_str(crate::artifacts::SPEC_SOURCE, "metrics.yml (compiled in)"),
+    };
+    loaded.map_err(|d| {
+        eprint!("{d}");
+        ExitCode::from(super::EXIT_USAGE)
+    })
+}
+
+fn expected(loaded: &LoadedSpec, from_file: bool) -> Vec<Artifact> {
+    if from_file {
+        artifacts::generate(loaded, "metrics.yml")
+    } else {
+        crate::artifacts::ALL
+            .iter()
+            .map(|a| Artifact {
+                path: a.path.to_string(),
+                kind: a.kind,
+                content: a.content.to_string(),
+            })
+            .collect()
+    }
+}
+
+fn dashboard_path(slug: &str) -> String {
+    format!("{DASHBOARD_DIR}/{slug}.json")
+}
+
+/// Dashboards in `dir` as JSON (manifest excluded); unreadable ones are reported.
+fn read_dashboards(dir: &Path, problems: &mut Vec<(u8, String)>) -> Vec<NamedDashboard> {
+    let Ok(entries) = std::fs::read_dir(dir.join(DASHBOARD_DIR)) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("manifest.json"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        let slug = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => out.push((slug, v)),
+            Err(e) => problems.push((
+                6,
+                format!("drift: {} is not a readable dashboard: {e}", p.display()),
+            )),
+        }
+    }
+    out
+}
+
+/// Panels of a dashboard by uuid: (uuid, title, content without layout).
+fn panels(d: &Value) -> Vec<(String, String, String)> {
+    d.get("panels")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let uuid = p
+                .pointer("/g6_meta/panel_uuid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let title = p
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let mut content = p.clone();
+            if let Some(o) = content.as_object_mut() {
+                o.remove("gridPos");
+            }
+            (uuid, title, content.to_string())
+        })
+        .collect()
+}
+
+/// Changed, added and removed panel titles between the file on disk and the expected one.
+fn panel_diff(old: &Value, new: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let old_p = panels(old);
+    let new_p = panels(new);
+    let mut changed = Vec::new();
+    let mut added = Vec::new();
+    let mut removed: Vec<(String, String)> = Vec::new();
+    for (uuid, title, content) in &old_p {
+        match new_p.iter().find(|(u, _, _)| u == uuid && !u.is_empty()) {
+            Some((_, new_title, new_content)) => {
+                if new_content != content {
+                    if new_title == title {
+                        changed.push(title.clone());
+                    } else {
+                        changed.push(format!("{new_title} (on disk: {title})"));
+                    }
+                }
+            }
+            None => removed.push((uuid.clone(), title.clone())),
+        }
+    }
+    for (uuid, title, _) in &new_p {
+        if !old_p.iter().any(|(u, _, _)| u == uuid && !u.is_empty()) {
+            // Same title on both sides, different identity: a change, not add + remove.
+            if let Some(i) = removed.iter().position(|(_, t)| t == title) {
+                removed.remove(i);
+                changed.push(title.clone());
+            } else {
+                added.push(title.clone());
+            }
+        }
+    }
+    (
+        changed,
+        added,
+        removed.into_iter().map(|(_, t)| t).collect(),
+    )
+}
+
+fn first_difference(old: &str, new: &str) -> String {
+    for (i, (a, b)) in old.lines().zip(new.lines()).enumerate() {
+        if a != b {
+            return format!(
+                "first difference at line {}: expected {:?}",
+                i + 1,
+                b.trim()
+            );
+        }
+    }
+    format!(
+        "{} lines on disk, {} expected",
+        old.lines().count(),
+        new.lines().count()
+    )
+}
+
+fn title_list(v: &[String]) -> String {
+    v.iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn drift_message(a: &Artifact, on_disk: &str) -> String {
+    if a.kind != ArtifactKind::Dashboard || a.path.ends_with("manifest.json") {
+        return format!(
+            "drift: {} differs ({})",
+            a.path,
+            first_difference(on_disk, &a.content)
+        );
+    }
+    let (Ok(old), Ok(new)) = (
+        serde_json::from_str::<Value>(on_disk),
+        serde_json::from_str::<Value>(&a.content),
+    ) else {
+        return format!("drift: {} differs (not valid JSON on disk)", a.path);
+    };
+    let slug = a
+        .path
+        .trim_start_matches(&format!("{DASHBOARD_DIR}/"))
+        .trim_end_matches(".json");
+    let title = new.get("title").and_then(Value::as_str).unwrap_or(slug);
+    let (changed, added, removed) = panel_diff(&old, &new);
+    let mut msg = format!(
+        "drift: dashboard {slug} ({title:?}) differs: {} changed, {} added, {} removed panel(s)",
+        changed.len(),
+        added.len(),
+        removed.len()
+    );
+    if !changed.is_empty() {
+        msg.push_str(&format!("; changed: {}", title_list(&changed)));
+    }
+    if g6_codegen::build::parse_flag(
+        &std::env::var("G6_DASHBOARD_DIFF_VERBOSE").unwrap_or_default(),
+    ) {
+        let details = serde_json::json!({
+            "dashboard": slug,
+            "changed_titles": changed,
+            "added_titles": added,
+            "removed_titles": removed,
+        });
+        msg.push_str(&format!(
+            "\nDRIFT_DETAILS_BEGIN\n{details}\nDRIFT_DETAILS_END"
+        ));
+    }
+    msg
+}
+
+/// Run `g6 generate`.
+pub fn run(opts: Options) -> ExitCode {
+    let loaded = match load_spec(opts.spec.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let slugs: Vec<String> = loaded
+        .spec
+        .dashboards
+        .iter()
+        .map(|d| d.slug.value.clone())
+        .collect();
+    if let Some(only) = &opts.only {
+        let unknown: Vec<&String> = only.iter().filter(|s| !slugs.contains(s)).collect();
+        if !unknown.is_empty() || only.is_empty() {
+            eprintln!(
+                "error: unknown dashboard slug(s) for --only: {}; known: {}",
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                slugs.join(", ")
+            );
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    }
+    let mut list = expected(&loaded, opts.spec.is_some());
+    if let Some(only) = &opts.only {
+        let keep: BTreeSet<String> = only.iter().map(|s| dashboard_path(s)).collect();
+        list.retain(|a| keep.contains(&a.path));
+    }
+    if opts.check {
+        check(&loaded, &list, &opts)
+    } else {
+        write(&list, &opts)
+    }
+}
+
+fn check(loaded: &LoadedSpec, list: &[Artifact], opts: &Options) -> ExitCode {
+    let mut problems: Vec<(u8, String)> = Vec::new();
+    let mut on_disk = read_dashboards(&opts.out, &mut problems);
+    if let Some(only) = &opts.only {
+        on_disk.retain(|(slug, _)| only.contains(slug));
+    }
+    let rules = g6_codegen::rules::build(&loaded.spec);
+    problems.extend(
+        audit::invalid_promql(&on_disk)
+            .into_iter()
+            .map(|m| (12, format!("invalid PromQL: {m}"))),
+    );
+    problems.extend(
+        audit::inline_quantiles(&on_disk, &rules)
+            .into_iter()
+            .map(|m| (10, format!("inline quantile: {m}"))),
+    );
+    if opts.only.is_none() {
+        // Coverage is a property of the spec and its plans: judge it on the expected
+        // dashboards, so a missing file reads as drift rather than as a coverage gap.
+        let expected: Vec<NamedDashboard> = list
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Dashboard && !a.path.ends_with("manifest.json"))
+            .filter_map(|a| {
+                serde_json::from_str(&a.content)
+                    .ok()
+                    .map(|v| (a.path.clone(), v))
+            })
+            .collect();
+        problems.extend(
+            audit::uncovered_spec_panels(&loaded.spec, &expected)
+                .into_iter()
+                .map(|m| (11, format!("uncovered: {m}"))),
+        );
+    }
+    for a in list {
+        let path = opts.out.join(&a.path);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text == a.content => {}
+            Ok(text) => problems.push((a.kind.drift_exit_code(), drift_message(a, &text))),
+            Err(_) => problems.push((
+                a.kind.drift_exit_code(),
+                format!("drift: {} is missing", a.path),
+            )),
+        }
+    }
+    if opts.only.is_none() {
+        for stale in g6_codegen::build::stale_dashboards(&opts.out, list) {
+            problems.push((
+                6,
+                format!(
+                    "drift: {} is not generated by the spec any more",
+                    stale.display()
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "ok: {} artifacts up to date in {}",
+            list.len(),
+            opts.out.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for (_, m) in &problems {
+        eprintln!("{m}");
+    }
+    eprintln!("run `cargo build` (or `g6 generate`) and commit generated/; fix hand edits in the spec instead");
+    let code = PRECEDENCE
+        .iter()
+        .copied()
+        .find(|c| problems.iter().any(|(p, _)| p == c))
+        .unwrap_or(1);
+    ExitCode::from(code)
+}
+
+fn write(list: &[Artifact], opts: &Options) -> ExitCode {
+    let mut written = 0;
+    for a in list {
+        let path = opts.out.join(&a.path);
+        match g6_codegen::build::write_if_changed(&path, &a.content) {
+            Ok(true) => {
+                written += 1;
+                println!("wrote {}", path.display());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(super::EXIT_USAGE);
+            }
+        }
+    }
+    if opts.only.is_none() {
+        for stale in g6_codegen::build::stale_dashboards(&opts.out, list) {
+            match std::fs::remove_file(&stale) {
+                Ok(()) => println!("removed {}", stale.display()),
+                Err(e) => eprintln!("warning: cannot remove {}: {e}", stale.display()),
+            }
+        }
+    }
+    println!(
+        "{written} of {} artifacts changed in {}",
+        list.len(),
+        opts.out.display()
+    );
+    ExitCode::SUCCESS
+}
