@@ -90,6 +90,9 @@ fn short(spec: &Spec, m: &Metric) -> String {
 }
 
 fn gauge_unit(m: &Metric) -> &'static str {
+    if m.name.value.ends_with("_timestamp_seconds") {
+        return "dateTimeFromNow";
+    }
     match m.unit.as_ref().map(|u| u.value.as_str()) {
         Some("seconds") => "s",
         Some("bytes") => "bytes",
