@@ -32,6 +32,7 @@ pub mod cli;
 pub mod emission;
 pub mod exporter;
 pub mod guard;
+pub mod option_chain;
 pub mod system;
 
 pub use g6_macros::safe_emit;

@@ -30,6 +30,18 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9108")]
         listen: String,
+        /// Option-chain provider: synthetic[:SEED], file:PATH, nse-json:PATH or exec:CMD.
+        #[arg(long, default_value = "synthetic")]
+        provider: String,
+        /// Time between collection cycles (e.g. 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Serve synthetic data (labelled source="synthetic") while the provider fails.
+        #[arg(long)]
+        fallback_synthetic: bool,
+        /// Timeout of one exec: provider run.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        exec_timeout: std::time::Duration,
     },
     /// Validate a spec file with the same rules as the build.
     Lint {
@@ -69,7 +81,19 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen } => serve(&listen),
+        Command::Serve {
+            listen,
+            provider,
+            interval,
+            fallback_synthetic,
+            exec_timeout,
+        } => serve(ServeOptions {
+            listen,
+            provider,
+            interval,
+            fallback_synthetic,
+            exec_timeout,
+        }),
         Command::Lint { spec } => lint(&spec),
         Command::Generate {
             out,
@@ -139,9 +163,59 @@ fn init_logging() {
         .try_init();
 }
 
-fn serve(listen: &str) -> ExitCode {
+/// Parse a duration like `5s`, `500ms`, `1m` or `1h30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if !g6_codegen::promql::is_duration(s) {
+        return Err(format!("{s:?} is not a duration like 5s, 500ms or 1m"));
+    }
+    let mut total_ms: u64 = 0;
+    let mut num = String::new();
+    let mut unit = String::new();
+    let mut flush = |num: &mut String, unit: &mut String| {
+        let n: u64 = num.parse().unwrap_or(0);
+        let ms = match unit.as_str() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            _ => 31_536_000_000,
+        };
+        total_ms = total_ms.saturating_add(n.saturating_mul(ms));
+        num.clear();
+        unit.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !unit.is_empty() {
+                flush(&mut num, &mut unit);
+            }
+            num.push(c);
+        } else {
+            unit.push(c);
+        }
+    }
+    flush(&mut num, &mut unit);
+    if total_ms == 0 {
+        return Err(format!("{s:?} is zero; use a positive duration"));
+    }
+    Ok(std::time::Duration::from_millis(total_ms))
+}
+
+struct ServeOptions {
+    listen: String,
+    provider: String,
+    interval: std::time::Duration,
+    fallback_synthetic: bool,
+    exec_timeout: std::time::Duration,
+}
+
+fn serve(opts: ServeOptions) -> ExitCode {
     init_logging();
     crate::system::mark_start();
+    let listen = &opts.listen;
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(_) => {
@@ -149,11 +223,53 @@ fn serve(listen: &str) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let provider =
+        match crate::option_chain::providers::from_spec(&opts.provider, opts.exec_timeout) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: --provider: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
     if let Err(e) = crate::init() {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
     crate::exporter::add_pre_scrape_hook(std::sync::Arc::new(crate::system::refresh));
+    let source = provider.source();
+    crate::exporter::add_status_line(format!(
+        "Option-chain provider: {} ({}, source=\"{}\"), every {:?}{}",
+        opts.provider,
+        provider.name(),
+        source.as_str(),
+        opts.interval,
+        if opts.fallback_synthetic {
+            "; synthetic fallback on"
+        } else {
+            ""
+        }
+    ));
+    if source == crate::labels::Source::Synthetic {
+        crate::exporter::add_status_line(
+            "SYNTHETIC DATA: option-chain values are generated, not market data",
+        );
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic);
+    let collector = match runner.spawn(opts.interval, stop.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot start the collection thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = run_exporter(addr);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = collector.join();
+    code
+}
+
+fn run_exporter(addr: std::net::SocketAddr) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,0 +1,358 @@
+//! Fold a snapshot of the whole chain into 5 x 5 (moneyness x days-to-expiry) buckets
+//! per index, and publish them as the `option_chain` family.
+//!
+//! Per bucket: active contracts, open-interest sum, volume sum, mean IV, OI-weighted IV
+//! and mean spread (as a ratio of mid, derived from bid/ask when the provider gives no
+//! spread). Buckets absent from a snapshot are reset to 0, so a dashboard never shows a
+//! stale value. Malformed rows are skipped and counted by reason (and logged once per
+//! reason); they never reach a bucket. Contracts never seen before count as new
+//! listings by their DTE bucket (the first snapshot of an index is the baseline).
+
+use super::buckets::{dte_bucket, mny_bucket, moneyness, slot};
+use super::dates::DAY;
+use super::{OptionType, Quote, Rejected, Snapshot};
+use crate::labels::{Dte, Mny, SkipReason, Source};
+use crate::Gauge;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Buckets per index.
+pub const SLOTS: usize = 25;
+
+/// Accumulated values of one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BucketStats {
+    /// Contracts in the bucket.
+    pub contracts: u64,
+    /// Sum of open interest.
+    pub open_interest: f64,
+    /// Sum of volume.
+    pub volume: f64,
+    iv_sum: f64,
+    iv_count: u64,
+    iv_oi_sum: f64,
+    oi_with_iv: f64,
+    spread_sum: f64,
+    spread_count: u64,
+}
+
+impl BucketStats {
+    /// Mean IV over contracts that have one (0 when none do).
+    pub fn iv_mean(&self) -> f64 {
+        if self.iv_count == 0 {
+            0.0
+        } else {
+            self.iv_sum / self.iv_count as f64
+        }
+    }
+
+    /// IV weighted by open interest, over contracts with both (0 when none).
+    pub fn iv_oi_weighted(&self) -> f64 {
+        if self.oi_with_iv <= 0.0 {
+            0.0
+        } else {
+            self.iv_oi_sum / self.oi_with_iv
+        }
+    }
+
+    /// Mean spread as a fraction of mid (0 when no contract has a spread).
+    pub fn spread_mean(&self) -> f64 {
+        if self.spread_count == 0 {
+            0.0
+        } else {
+            self.spread_sum / self.spread_count as f64
+        }
+    }
+}
+
+/// The result of aggregating one snapshot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Aggregation {
+    /// Buckets per index, indexed by [`slot`].
+    pub per_index: BTreeMap<String, [BucketStats; SLOTS]>,
+    /// Rows skipped, by `SkipReason::index()`.
+    pub skipped: [u64; 7],
+    /// New listings, by `Dte::index()`.
+    pub new_listings: [u64; 5],
+    /// Contracts that made it into a bucket.
+    pub accepted: u64,
+}
+
+impl Aggregation {
+    /// The bucket of `index` at (mny, dte).
+    pub fn bucket(&self, index: &str, m: Mny, d: Dte) -> Option<&BucketStats> {
+        self.per_index.get(index).map(|b| &b[slot(m, d)])
+    }
+
+    /// Rows skipped for `reason`.
+    pub fn skipped(&self, reason: SkipReason) -> u64 {
+        self.skipped[reason.index()]
+    }
+}
+
+/// A fast, deterministic hasher for contract keys (already well mixed u64s).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
+fn contract_key(index_id: u64, q: &Quote) -> u64 {
+    let mut h = KeyHasher(index_id);
+    h.write_u64(q.expiry as u64);
+    h.write_u64(q.strike.to_bits());
+    h.write_u64(matches!(q.option_type, OptionType::Call) as u64);
+    h.finish()
+}
+
+fn index_id(index: &str) -> u64 {
+    let mut h = KeyHasher(0x9e37_79b9_7f4a_7c15);
+    h.write(index.as_bytes());
+    h.finish()
+}
+
+/// Gauge handles of one (index, source), resolved once.
+struct Handles {
+    gauges: [[&'static Gauge; SLOTS]; 6],
+}
+
+impl Handles {
+    fn resolve(index: &str, source: Source) -> Handles {
+        use crate::metrics as m;
+        let table = |f: fn(&str, Mny, Dte, Source) -> &'static Gauge| -> [&'static Gauge; SLOTS] {
+            std::array::from_fn(|i| f(index, Mny::ALL[i / 5], Dte::ALL[i % 5], source))
+        };
+        Handles {
+            gauges: [
+                table(m::option_contracts_active_with),
+                table(m::option_open_interest_with),
+                table(m::option_volume_with),
+                table(m::option_implied_volatility_mean_with),
+                table(m::option_implied_volatility_oi_weighted_with),
+                table(m::option_spread_mean_ratio_with),
+            ],
+        }
+    }
+
+    fn set(&self, stats: &[BucketStats; SLOTS]) {
+        for (i, s) in stats.iter().enumerate() {
+            self.gauges[0][i].set(s.contracts as f64);
+            self.gauges[1][i].set(s.open_interest);
+            self.gauges[2][i].set(s.volume);
+            self.gauges[3][i].set(s.iv_mean());
+            self.gauges[4][i].set(s.iv_oi_weighted());
+            self.gauges[5][i].set(s.spread_mean());
+        }
+    }
+}
+
+/// Keeps what aggregation must remember between snapshots.
+#[derive(Default)]
+pub struct Aggregator {
+    handles: HashMap<(String, Source), Handles>,
+    published: HashSet<(String, Source)>,
+    seen: KeyMap<i64>,
+    baselined: HashSet<String>,
+    logged_reasons: u8,
+}
+
+fn validate(q: &Quote, as_of: i64) -> Result<(Mny, Dte), SkipReason> {
+    let numbers = [q.strike, q.spot, q.open_interest, q.volume];
+    let optional = [q.iv, q.bid, q.ask, q.spread_bps, q.moneyness, q.dte_days];
+    if numbers
+        .iter()
+        .chain(optional.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
+        return Err(SkipReason::InvalidNumber);
+    }
+    let non_negative = [q.strike, q.spot, q.open_interest, q.volume];
+    let optional_non_negative = [q.iv, q.bid, q.ask, q.spread_bps];
+    if non_negative
+        .iter()
+        .chain(optional_non_negative.iter().flatten())
+        .any(|v| *v < 0.0)
+    {
+        return Err(SkipReason::NegativeValue);
+    }
+    if q.strike == 0.0 {
+        return Err(SkipReason::ZeroStrike);
+    }
+    if q.spot == 0.0 {
+        return Err(SkipReason::ZeroSpot);
+    }
+    let days = q.dte_days.unwrap_or((q.expiry - as_of) as f64 / DAY as f64);
+    let dte = dte_bucket(days).ok_or(SkipReason::Expired)?;
+    let m = q
+        .moneyness
+        .unwrap_or_else(|| moneyness(q.option_type == OptionType::Call, q.strike, q.spot));
+    Ok((mny_bucket(m), dte))
+}
+
+fn spread_ratio(q: &Quote) -> Option<f64> {
+    if let Some(bps) = q.spread_bps {
+        return Some(bps / 10_000.0);
+    }
+    match (q.bid, q.ask) {
+        (Some(bid), Some(ask)) if bid > 0.0 && ask >= bid => {
+            Some((ask - bid) / ((ask + bid) / 2.0))
+        }
+        _ => None,
+    }
+}
+
+impl Aggregator {
+    /// A fresh aggregator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn log_once(&mut self, r: &Rejected) {
+        let bit = 1u8 << r.reason.index();
+        if self.logged_reasons & bit == 0 {
+            self.logged_reasons |= bit;
+            tracing::warn!(reason = r.reason.as_str(), detail = %r.detail, "skipping malformed quote rows; further rows skipped for this reason are counted, not logged");
+        }
+    }
+
+    /// Aggregate a snapshot taken at `now` (Unix seconds) without touching metrics.
+    pub fn aggregate(&mut self, snapshot: &Snapshot, now: i64) -> Aggregation {
+        let as_of = snapshot.as_of.unwrap_or(now);
+        let mut agg = Aggregation::default();
+        // Rows arrive grouped by index: remember the last one instead of hashing the name
+        // (and allocating a key) for every contract.
+        let mut tables: Vec<(String, u64, [BucketStats; SLOTS])> = Vec::new();
+        let mut current = usize::MAX;
+        let mut new_indices: HashSet<String> = HashSet::new();
+        for row in &snapshot.rows {
+            let q = match row {
+                Ok(q) => q,
+                Err(r) => {
+                    agg.skipped[r.reason.index()] += 1;
+                    self.log_once(r);
+                    continue;
+                }
+            };
+            let (m, d) = match validate(q, as_of) {
+                Ok(b) => b,
+                Err(reason) => {
+                    agg.skipped[reason.index()] += 1;
+                    let detail = format!(
+                        "{} {} {:?} strike {}",
+                        q.index,
+                        super::dates::format_date(q.expiry),
+                        q.option_type,
+                        q.strike
+                    );
+                    self.log_once(&Rejected { reason, detail });
+                    continue;
+                }
+            };
+            agg.accepted += 1;
+            if current >= tables.len() || tables[current].0 != q.index {
+                current = match tables.iter().position(|t| t.0 == q.index) {
+                    Some(i) => i,
+                    None => {
+                        tables.push((
+                            q.index.clone(),
+                            index_id(&q.index),
+                            [BucketStats::default(); SLOTS],
+                        ));
+                        tables.len() - 1
+                    }
+                };
+            }
+            let (_, id, buckets) = &mut tables[current];
+            let b = &mut buckets[slot(m, d)];
+            b.contracts += 1;
+            b.open_interest += q.open_interest;
+            b.volume += q.volume;
+            if let Some(iv) = q.iv {
+                b.iv_sum += iv;
+                b.iv_count += 1;
+                if q.open_interest > 0.0 {
+                    b.iv_oi_sum += iv * q.open_interest;
+                    b.oi_with_iv += q.open_interest;
+                }
+            }
+            if let Some(s) = spread_ratio(q) {
+                b.spread_sum += s;
+                b.spread_count += 1;
+            }
+            let key = contract_key(*id, q);
+            if self.seen.insert(key, q.expiry).is_none() {
+                if self.baselined.contains(&q.index) {
+                    agg.new_listings[d.index()] += 1;
+                } else if !new_indices.contains(&q.index) {
+                    new_indices.insert(q.index.clone());
+                }
+            }
+        }
+        agg.per_index = tables.into_iter().map(|(name, _, b)| (name, b)).collect();
+        self.baselined.extend(new_indices);
+        // Forget contracts a day past expiry so the set stays the size of the live chain.
+        self.seen.retain(|_, expiry| *expiry >= as_of - DAY);
+        agg
+    }
+
+    /// Publish an aggregation: set every bucket of every (index, source) in it, reset
+    /// the ones published before but absent now, and count skips and new listings.
+    pub fn publish(&mut self, agg: &Aggregation, source: Source) {
+        let mut now_published = HashSet::new();
+        for (index, stats) in &agg.per_index {
+            let key = (index.clone(), source);
+            self.handles
+                .entry(key.clone())
+                .or_insert_with(|| Handles::resolve(index, source))
+                .set(stats);
+            now_published.insert(key);
+        }
+        let zero = [BucketStats::default(); SLOTS];
+        for gone in self.published.difference(&now_published) {
+            if let Some(h) = self.handles.get(gone) {
+                h.set(&zero);
+            }
+        }
+        self.published = now_published;
+        Self::publish_counts(agg);
+    }
+
+    /// Count skipped rows and new listings only (for snapshots too empty to publish).
+    pub fn publish_counts(agg: &Aggregation) {
+        for reason in SkipReason::ALL {
+            let n = agg.skipped[reason.index()];
+            if n > 0 {
+                crate::metrics::option_rows_skipped_total(reason).inc_by(n);
+            }
+        }
+        for dte in Dte::ALL {
+            let n = agg.new_listings[dte.index()];
+            if n > 0 {
+                crate::metrics::option_contracts_new_total(dte).inc_by(n);
+            }
+        }
+    }
+
+    /// Aggregate and publish, timing the work into `g6_option_chain_aggregation_seconds`.
+    pub fn process(&mut self, snapshot: &Snapshot, source: Source, now: i64) -> Aggregation {
+        let timer = crate::metrics::option_chain_aggregation_seconds().start_timer();
+        let agg = self.aggregate(snapshot, now);
+        self.publish(&agg, source);
+        timer.stop_and_record();
+        agg
+    }
+}

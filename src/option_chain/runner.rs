@@ -1,0 +1,230 @@
+//! The collection loop of `g6 serve`: fetch, aggregate, publish, on an interval.
+//!
+//! A provider that fails, times out or returns nothing usable is counted (API calls by
+//! result, snapshots by result, collection cycles) and logged at most once a minute; the
+//! last good bucket values stay, and `g6_option_chain_snapshot_age_seconds{index}` keeps
+//! growing so dashboards and the `G6OptionChainStale` alert show it. With the synthetic
+//! fallback switched on, a failing primary is replaced by synthetic data for that cycle,
+//! labelled `source="synthetic"` and `provider_mode="fallback"`.
+
+use super::aggregate::Aggregator;
+use super::providers::synthetic::SyntheticProvider;
+use super::{OptionChainProvider, ProviderError};
+use crate::labels::{ProviderMode, Result as Outcome, Source};
+use crate::metrics;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Endpoint label of option-chain fetches in the provider metrics.
+pub const ENDPOINT: &str = "option_chain";
+
+/// How often a persistent failure is logged.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What one cycle did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cycle {
+    /// The primary provider delivered; contracts aggregated.
+    Ok { contracts: u64 },
+    /// The primary failed; the synthetic fallback delivered.
+    Fallback { error: String, contracts: u64 },
+    /// Nothing usable this cycle; last good values stay.
+    Failed { error: String },
+}
+
+/// Drives one provider.
+pub struct Runner {
+    primary: Box<dyn OptionChainProvider>,
+    fallback: Option<SyntheticProvider>,
+    aggregator: Aggregator,
+    last_good: BTreeMap<String, f64>,
+    last_failure_log: Option<Instant>,
+    suppressed_failures: u64,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Runner {
+    /// A runner for `primary`; `fallback_synthetic` opts into the synthetic fallback.
+    pub fn new(primary: Box<dyn OptionChainProvider>, fallback_synthetic: bool) -> Self {
+        if primary.source() == Source::Synthetic {
+            tracing::warn!(provider = primary.name(), "option-chain data is SYNTHETIC (generated, not market data); every option-chain series carries source=\"synthetic\"");
+        }
+        Runner {
+            primary,
+            fallback: fallback_synthetic
+                .then(|| SyntheticProvider::new(super::providers::synthetic::DEFAULT_SEED)),
+            aggregator: Aggregator::new(),
+            last_good: BTreeMap::new(),
+            last_failure_log: None,
+            suppressed_failures: 0,
+        }
+    }
+
+    /// The primary provider's name.
+    pub fn provider_name(&self) -> &str {
+        self.primary.name()
+    }
+
+    fn set_mode(&self, mode: ProviderMode) {
+        let name = self.primary.name();
+        for m in ProviderMode::ALL {
+            metrics::provider_mode(name, m).set(if m == mode { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn log_failure(&mut self, error: &str) {
+        let now = Instant::now();
+        let due = self
+            .last_failure_log
+            .is_none_or(|at| now.duration_since(at) >= FAILURE_LOG_INTERVAL);
+        if due {
+            tracing::warn!(
+                provider = self.primary.name(),
+                error,
+                suppressed = self.suppressed_failures,
+                "option-chain provider failed; keeping the last good values"
+            );
+            self.last_failure_log = Some(now);
+            self.suppressed_failures = 0;
+        } else {
+            self.suppressed_failures += 1;
+        }
+    }
+
+    /// Fetch from `provider`, timing and counting the call.
+    fn fetch(provider: &mut dyn OptionChainProvider) -> Result<super::Snapshot, ProviderError> {
+        let name = provider.name().to_string();
+        let timer = metrics::api_response_latency_seconds(&name, ENDPOINT).start_timer();
+        let result = provider.fetch();
+        timer.stop_and_record();
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(ProviderError::Timeout(_)) => Outcome::Timeout,
+            Err(ProviderError::Failed(_)) => Outcome::Error,
+        };
+        metrics::api_calls_total(&name, ENDPOINT, outcome).inc();
+        result
+    }
+
+    /// Aggregate and publish a snapshot; `None` when it held no usable contract.
+    fn publish(
+        &mut self,
+        provider: &str,
+        source: Source,
+        snapshot: &super::Snapshot,
+        now: f64,
+    ) -> Option<u64> {
+        let timer = metrics::option_chain_aggregation_seconds().start_timer();
+        let agg = self.aggregator.aggregate(snapshot, now as i64);
+        if agg.accepted == 0 {
+            // Nothing usable: count the skipped rows, keep the last good buckets.
+            Aggregator::publish_counts(&agg);
+            timer.stop_and_discard();
+            return None;
+        }
+        self.aggregator.publish(&agg, source);
+        timer.stop_and_record();
+        for (index, buckets) in &agg.per_index {
+            let contracts: u64 = buckets.iter().map(|b| b.contracts).sum();
+            metrics::provider_quotes_total(provider, index).inc_by(contracts);
+            metrics::provider_snapshot_contracts(provider, index).set(contracts as f64);
+            metrics::indices_processed_total(index).inc();
+            self.last_good.insert(index.clone(), now);
+        }
+        metrics::provider_last_success_timestamp_seconds(provider).set(now);
+        Some(agg.accepted)
+    }
+
+    /// Run one cycle at wall-clock time `now` (Unix seconds).
+    pub fn tick_at(&mut self, now: f64) -> Cycle {
+        let cycle_timer = metrics::collection_cycle_seconds().start_timer();
+        let name = self.primary.name().to_string();
+        let source = self.primary.source();
+        let primary = Self::fetch(self.primary.as_mut());
+        let outcome = match primary {
+            Ok(snapshot) => match self.publish(&name, source, &snapshot, now) {
+                Some(contracts) => Ok(contracts),
+                None => Err((
+                    Outcome::Error,
+                    format!(
+                        "{name} returned no usable contracts ({} rows)",
+                        snapshot.rows.len()
+                    ),
+                )),
+            },
+            Err(e @ ProviderError::Timeout(_)) => Err((Outcome::Timeout, e.to_string())),
+            Err(e) => Err((Outcome::Error, e.to_string())),
+        };
+        let cycle = match outcome {
+            Ok(contracts) => {
+                metrics::option_chain_snapshots_total(Outcome::Ok).inc();
+                metrics::api_success_ratio().set(1.0);
+                self.set_mode(if source == Source::Synthetic {
+                    ProviderMode::Synthetic
+                } else {
+                    ProviderMode::Primary
+                });
+                Cycle::Ok { contracts }
+            }
+            Err((result, error)) => {
+                metrics::option_chain_snapshots_total(result).inc();
+                metrics::api_success_ratio().set(0.0);
+                self.log_failure(&error);
+                match self.fallback.as_mut().map(|f| f.snapshot_at(now as i64)) {
+                    Some(snapshot) => {
+                        metrics::provider_fallbacks_total(&name, "primary_failed").inc();
+                        let contracts = self
+                            .publish("synthetic", Source::Synthetic, &snapshot, now)
+                            .unwrap_or(0);
+                        self.set_mode(ProviderMode::Fallback);
+                        Cycle::Fallback { error, contracts }
+                    }
+                    None => Cycle::Failed { error },
+                }
+            }
+        };
+        metrics::collection_cycles_total(match cycle {
+            Cycle::Ok { .. } => Outcome::Ok,
+            _ => Outcome::Error,
+        })
+        .inc();
+        for (index, at) in &self.last_good {
+            metrics::option_chain_snapshot_age_seconds(index).set((now - at).max(0.0));
+        }
+        cycle_timer.stop_and_record();
+        cycle
+    }
+
+    /// Run one cycle now.
+    pub fn tick(&mut self) -> Cycle {
+        self.tick_at(unix_now())
+    }
+
+    /// Run cycles every `interval` on a thread until `stop` is set.
+    pub fn spawn(
+        mut self,
+        interval: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("g6-option-chain".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    self.tick();
+                    // Sleep in small steps so shutdown is prompt.
+                    while started.elapsed() < interval && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50).min(interval));
+                    }
+                }
+            })
+    }
+}

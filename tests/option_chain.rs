@@ -1,0 +1,606 @@
+//! Option-chain aggregation against hand-checked fixtures, bucket edges, malformed rows,
+//! resets, new listings, and provider failure accounting.
+
+mod common;
+
+use common::value;
+use g6_metrics::labels::{Dte, Mny, SkipReason, Source};
+use g6_metrics::option_chain::aggregate::{Aggregation, Aggregator, BucketStats};
+use g6_metrics::option_chain::buckets::{dte_bucket, mny_bucket, moneyness};
+use g6_metrics::option_chain::dates::{parse_expiry, DAY};
+use g6_metrics::option_chain::providers::{self, synthetic::SyntheticProvider};
+use g6_metrics::option_chain::runner::{Cycle, Runner};
+use g6_metrics::option_chain::{OptionChainProvider, OptionType, ProviderError, Quote, Snapshot};
+use std::path::Path;
+use std::time::Duration;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/chains")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[track_caller]
+fn assert_bucket(
+    agg: &Aggregation,
+    index: &str,
+    m: Mny,
+    d: Dte,
+    expected: (u64, f64, f64, f64, f64, f64),
+) {
+    let b: &BucketStats = agg
+        .bucket(index, m, d)
+        .unwrap_or_else(|| panic!("no {index}"));
+    let got = (
+        b.contracts,
+        b.open_interest,
+        b.volume,
+        b.iv_mean(),
+        b.iv_oi_weighted(),
+        b.spread_mean(),
+    );
+    let ok = got.0 == expected.0
+        && close(got.1, expected.1)
+        && close(got.2, expected.2)
+        && close(got.3, expected.3)
+        && close(got.4, expected.4)
+        && close(got.5, expected.5);
+    assert!(
+        ok,
+        "{index} {m:?}/{d:?}: got {got:?}, expected {expected:?}"
+    );
+}
+
+#[test]
+fn moneyness_edges_for_calls_and_puts() {
+    let spot = 1000.0;
+    // (strike, call bucket, put bucket): both sides of every boundary.
+    let cases = [
+        (790.0, Mny::DeepItm, Mny::DeepOtm), // call -0.21, put +0.21
+        (800.0, Mny::DeepItm, Mny::DeepOtm), // exactly -0.20 / +0.20
+        (810.0, Mny::Itm, Mny::Otm),         // -0.19 / +0.19
+        (940.0, Mny::Itm, Mny::Otm),         // -0.06 / +0.06
+        (950.0, Mny::Itm, Mny::Otm),         // exactly -0.05 / +0.05
+        (960.0, Mny::Atm, Mny::Atm),         // -0.04 / +0.04
+        (1000.0, Mny::Atm, Mny::Atm),
+        (1040.0, Mny::Atm, Mny::Atm),         // +0.04 / -0.04
+        (1050.0, Mny::Otm, Mny::Itm),         // exactly +0.05 / -0.05
+        (1190.0, Mny::Otm, Mny::Itm),         // +0.19 / -0.19
+        (1200.0, Mny::DeepOtm, Mny::DeepItm), // exactly +0.20 / -0.20
+        (1210.0, Mny::DeepOtm, Mny::DeepItm),
+    ];
+    for (strike, call, put) in cases {
+        assert_eq!(
+            mny_bucket(moneyness(true, strike, spot)),
+            call,
+            "call {strike}"
+        );
+        assert_eq!(
+            mny_bucket(moneyness(false, strike, spot)),
+            put,
+            "put {strike}"
+        );
+    }
+    // Positive means out of the money for both: an OTM call and an OTM put.
+    assert!(moneyness(true, 1100.0, spot) > 0.0 && moneyness(false, 900.0, spot) > 0.0);
+}
+
+#[test]
+fn dte_edges_including_expiry_day_and_expired() {
+    let cases = [
+        (0.0, Some(Dte::UltraShort)),
+        (0.999, Some(Dte::UltraShort)),
+        (1.0, Some(Dte::Short)),
+        (6.999, Some(Dte::Short)),
+        (7.0, Some(Dte::Medium)),
+        (29.999, Some(Dte::Medium)),
+        (30.0, Some(Dte::Long)),
+        (89.999, Some(Dte::Long)),
+        (90.0, Some(Dte::Leap)),
+        (400.0, Some(Dte::Leap)),
+        (-0.001, None),
+    ];
+    for (days, expected) in cases {
+        assert_eq!(dte_bucket(days), expected, "{days}");
+    }
+    // On expiry day before 15:30 IST the contract is live (ultra_short); after, expired.
+    let expiry = parse_expiry("28-Nov-2024").unwrap();
+    let quote = |as_of_offset: i64| Snapshot {
+        as_of: Some(expiry + as_of_offset),
+        rows: vec![Ok(Quote {
+            index: "EDGE".into(),
+            strike: 100.0,
+            expiry,
+            option_type: OptionType::Call,
+            spot: 100.0,
+            open_interest: 1.0,
+            volume: 1.0,
+            iv: None,
+            bid: None,
+            ask: None,
+            spread_bps: None,
+            moneyness: None,
+            dte_days: None,
+        })],
+    };
+    let before = Aggregator::new().aggregate(&quote(-3600), 0);
+    assert_eq!(
+        before
+            .bucket("EDGE", Mny::Atm, Dte::UltraShort)
+            .unwrap()
+            .contracts,
+        1
+    );
+    let after = Aggregator::new().aggregate(&quote(1), 0);
+    assert_eq!(after.skipped(SkipReason::Expired), 1);
+    assert!(after.per_index.is_empty());
+}
+
+fn nse_expected(agg: &Aggregation) {
+    use Dte::*;
+    use Mny::*;
+    let n = "NIFTY";
+    assert_bucket(
+        agg,
+        n,
+        Atm,
+        Short,
+        (2, 4000.0, 1200.0, 0.13, 0.135, (0.02 + 2.0 / 150.0) / 2.0),
+    );
+    assert_bucket(
+        agg,
+        n,
+        Itm,
+        Short,
+        (
+            2,
+            300.0,
+            60.0,
+            0.16,
+            0.16,
+            (10.0 / 1505.0 + 40.0 / 1500.0) / 2.0,
+        ),
+    );
+    assert_bucket(
+        agg,
+        n,
+        Otm,
+        Short,
+        (
+            2,
+            9000.0,
+            3500.0,
+            0.145,
+            1340.0 / 9000.0,
+            (2.0 / 21.0 + 2.0 / 11.0) / 2.0,
+        ),
+    );
+    assert_bucket(
+        agg,
+        n,
+        DeepItm,
+        Short,
+        (1, 50.0, 5.0, 0.30, 0.30, 20.0 / 6000.0),
+    );
+    assert_bucket(agg, n, DeepOtm, Short, (1, 800.0, 100.0, 0.35, 0.35, 1.0));
+    assert_bucket(
+        agg,
+        n,
+        Atm,
+        Long,
+        (1, 2000.0, 300.0, 0.13, 0.13, 6.0 / 303.0),
+    );
+    assert_bucket(
+        agg,
+        n,
+        Atm,
+        UltraShort,
+        (1, 600.0, 900.0, 0.20, 0.20, 1.0 / 10.5),
+    );
+    assert_bucket(agg, n, Otm, Long, (0, 0.0, 0.0, 0.0, 0.0, 0.0));
+    assert_eq!(agg.accepted, 10);
+    assert_eq!(agg.skipped(SkipReason::Expired), 1);
+    assert_eq!(agg.skipped(SkipReason::BadExpiry), 1);
+    assert_eq!(agg.skipped(SkipReason::NegativeValue), 1);
+    assert_eq!(agg.skipped.iter().sum::<u64>(), 3);
+}
+
+#[test]
+fn nse_fixture_exact_bucket_values() {
+    let mut p = providers::from_spec(
+        &format!("nse-json:{}", fixture("nifty_nse.json")),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(p.source(), Source::Live);
+    let snap = p.fetch().unwrap();
+    assert_eq!(
+        snap.as_of,
+        Some(parse_expiry("25-Nov-2024").unwrap()),
+        "records.timestamp is 15:30 IST"
+    );
+    nse_expected(&Aggregator::new().aggregate(&snap, 0));
+}
+
+fn csv_expected(agg: &Aggregation) {
+    let b = "BANKNIFTY";
+    assert_bucket(
+        agg,
+        b,
+        Mny::Atm,
+        Dte::Medium,
+        (2, 400.0, 40.0, 0.16, 0.165, (2.0 / 201.0 + 0.005) / 2.0),
+    );
+    assert_bucket(agg, b, Mny::Otm, Dte::Leap, (1, 40.0, 4.0, 0.20, 0.20, 1.0));
+    assert_eq!(agg.accepted, 3);
+    for reason in [
+        SkipReason::ZeroStrike,
+        SkipReason::ZeroSpot,
+        SkipReason::MissingField,
+        SkipReason::InvalidNumber,
+        SkipReason::BadExpiry,
+    ] {
+        assert_eq!(agg.skipped(reason), 1, "{reason:?}");
+    }
+}
+
+#[test]
+fn csv_and_jsonl_file_fixtures_exact_bucket_values() {
+    for file in ["banknifty.csv", "banknifty.jsonl"] {
+        let mut p =
+            providers::from_spec(&format!("file:{}", fixture(file)), Duration::from_secs(5))
+                .unwrap();
+        assert_eq!(p.source(), Source::Replay);
+        csv_expected(&Aggregator::new().aggregate(&p.fetch().unwrap(), 0));
+    }
+}
+
+#[test]
+fn exec_provider_reads_json_lines_from_a_command() {
+    let spec = format!("exec:cat '{}'", fixture("banknifty.jsonl"));
+    let mut p = providers::from_spec(&spec, Duration::from_secs(5)).unwrap();
+    csv_expected(&Aggregator::new().aggregate(&p.fetch().unwrap(), 0));
+}
+
+#[test]
+fn exec_provider_failures_and_timeouts() {
+    let mut failing = providers::from_spec(
+        "exec:echo 'upstream 503' >&2; exit 3",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    match failing.fetch() {
+        Err(ProviderError::Failed(m)) => assert!(
+            m.contains("exit status: 3") && m.contains("upstream 503"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut slow = providers::from_spec("exec:sleep 5", Duration::from_millis(200)).unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(slow.fetch(), Err(ProviderError::Timeout(_))));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the command was killed at the timeout"
+    );
+    assert!(providers::from_spec("ftp:somewhere", Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn malformed_rows_never_poison_a_bucket() {
+    let expiry = parse_expiry("28-Nov-2024").unwrap();
+    let as_of = expiry - 3 * DAY;
+    let good = Quote {
+        index: "POISON".into(),
+        strike: 100.0,
+        expiry,
+        option_type: OptionType::Put,
+        spot: 100.0,
+        open_interest: 10.0,
+        volume: 5.0,
+        iv: Some(0.2),
+        bid: Some(1.0),
+        ask: Some(1.1),
+        spread_bps: None,
+        moneyness: None,
+        dte_days: None,
+    };
+    let bad = |f: &dyn Fn(&mut Quote)| {
+        let mut q = good.clone();
+        f(&mut q);
+        Ok(q)
+    };
+    let snap = Snapshot {
+        as_of: Some(as_of),
+        rows: vec![
+            Ok(good.clone()),
+            bad(&|q| q.open_interest = f64::NAN),
+            bad(&|q| q.iv = Some(f64::INFINITY)),
+            bad(&|q| q.volume = -1.0),
+            bad(&|q| q.bid = Some(-0.5)),
+            bad(&|q| q.strike = 0.0),
+            bad(&|q| q.spot = 0.0),
+            bad(&|q| q.expiry = as_of - DAY),
+        ],
+    };
+    let agg = Aggregator::new().aggregate(&snap, 0);
+    assert_bucket(
+        &agg,
+        "POISON",
+        Mny::Atm,
+        Dte::Short,
+        (1, 10.0, 5.0, 0.2, 0.2, 0.1 / 1.05),
+    );
+    assert_eq!(agg.skipped(SkipReason::InvalidNumber), 2);
+    assert_eq!(agg.skipped(SkipReason::NegativeValue), 2);
+    assert_eq!(agg.skipped(SkipReason::ZeroStrike), 1);
+    assert_eq!(agg.skipped(SkipReason::ZeroSpot), 1);
+    assert_eq!(agg.skipped(SkipReason::Expired), 1);
+}
+
+fn quote(index: &str, strike: f64, expiry: i64) -> Quote {
+    Quote {
+        index: index.into(),
+        strike,
+        expiry,
+        option_type: OptionType::Call,
+        spot: 100.0,
+        open_interest: 7.0,
+        volume: 1.0,
+        iv: None,
+        bid: None,
+        ask: None,
+        spread_bps: None,
+        moneyness: None,
+        dte_days: None,
+    }
+}
+
+fn oi(index: &str, m: &str, d: &str, source: &str) -> Option<f64> {
+    value(
+        "g6_option_open_interest",
+        &[("index", index), ("mny", m), ("dte", d), ("source", source)],
+    )
+}
+
+#[test]
+fn stale_buckets_reset_and_new_listings_count() {
+    let expiry = parse_expiry("28-Nov-2024").unwrap();
+    let as_of = Some(expiry - 10 * DAY); // medium
+    let mut a = Aggregator::new();
+    let snap1 = Snapshot {
+        as_of,
+        rows: vec![
+            Ok(quote("RESET", 100.0, expiry)),
+            Ok(quote("GONE", 100.0, expiry)),
+        ],
+    };
+    let agg = a.process(&snap1, Source::Replay, 0);
+    assert_eq!(
+        agg.new_listings.iter().sum::<u64>(),
+        0,
+        "the first snapshot is the baseline"
+    );
+    assert_eq!(oi("RESET", "atm", "medium", "replay"), Some(7.0));
+    assert_eq!(oi("GONE", "atm", "medium", "replay"), Some(7.0));
+    let new_before = value("g6_option_contracts_new_total", &[("dte", "medium")]).unwrap_or(0.0);
+
+    // RESET moves out of the money (and lists two new strikes); GONE disappears.
+    let snap2 = Snapshot {
+        as_of,
+        rows: vec![
+            Ok(quote("RESET", 110.0, expiry)),
+            Ok(quote("RESET", 112.0, expiry)),
+            Ok(quote("RESET", 100.0, expiry)),
+        ],
+    };
+    let agg = a.process(&snap2, Source::Replay, 0);
+    assert_eq!(agg.new_listings[Dte::Medium.index()], 2);
+    assert_eq!(
+        value("g6_option_contracts_new_total", &[("dte", "medium")]),
+        Some(new_before + 2.0)
+    );
+    assert_eq!(oi("RESET", "otm", "medium", "replay"), Some(14.0));
+    assert_eq!(oi("RESET", "atm", "medium", "replay"), Some(7.0));
+    assert_eq!(
+        oi("GONE", "atm", "medium", "replay"),
+        Some(0.0),
+        "absent from the snapshot: reset to 0"
+    );
+
+    // A bucket that empties is reset, not left at its old value.
+    let snap3 = Snapshot {
+        as_of,
+        rows: vec![Ok(quote("RESET", 100.0, expiry))],
+    };
+    a.process(&snap3, Source::Replay, 0);
+    assert_eq!(oi("RESET", "otm", "medium", "replay"), Some(0.0));
+}
+
+/// A provider whose answers the test scripts.
+struct Scripted {
+    answers: Vec<Result<Snapshot, ProviderError>>,
+}
+
+impl OptionChainProvider for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn source(&self) -> Source {
+        Source::Live
+    }
+    fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
+        self.answers.remove(0)
+    }
+}
+
+#[test]
+fn provider_failures_keep_last_good_values_and_grow_staleness() {
+    let expiry = parse_expiry("28-Nov-2024").unwrap();
+    let good = Snapshot {
+        as_of: Some(expiry - 2 * DAY),
+        rows: vec![Ok(quote("STALE", 100.0, expiry))],
+    };
+    let provider = Scripted {
+        answers: vec![
+            Ok(good),
+            Err(ProviderError::Failed("HTTP 503".into())),
+            Err(ProviderError::Timeout("10s".into())),
+            Ok(Snapshot::default()),
+        ],
+    };
+    let mut r = Runner::new(Box::new(provider), false);
+    let t0 = 1_900_000_000.0;
+    assert_eq!(r.tick_at(t0), Cycle::Ok { contracts: 1 });
+    assert!(matches!(r.tick_at(t0 + 5.0), Cycle::Failed { .. }));
+    assert!(matches!(r.tick_at(t0 + 10.0), Cycle::Failed { .. }));
+    match r.tick_at(t0 + 15.0) {
+        Cycle::Failed { error } => assert!(error.contains("no usable contracts"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    let calls = |result: &str| {
+        value(
+            "g6_api_calls_total",
+            &[
+                ("provider", "scripted"),
+                ("endpoint", "option_chain"),
+                ("result", result),
+            ],
+        )
+    };
+    assert_eq!(
+        calls("ok"),
+        Some(2.0),
+        "an empty answer is a successful call but an unusable snapshot"
+    );
+    assert_eq!(calls("error"), Some(1.0));
+    assert_eq!(calls("timeout"), Some(1.0));
+    assert_eq!(
+        oi("STALE", "atm", "short", "live"),
+        Some(7.0),
+        "last good values stay"
+    );
+    assert_eq!(
+        value(
+            "g6_option_chain_snapshot_age_seconds",
+            &[("index", "STALE")]
+        ),
+        Some(15.0)
+    );
+    assert_eq!(
+        value(
+            "g6_provider_mode",
+            &[("provider", "scripted"), ("provider_mode", "primary")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn synthetic_fallback_is_opt_in_and_labelled() {
+    let provider = Scripted {
+        answers: vec![Err(ProviderError::Failed("down".into()))],
+    };
+    let mut r = Runner::new(Box::new(provider), true);
+    match r.tick_at(1_900_000_000.0) {
+        Cycle::Fallback { contracts, .. } => assert!(contracts > 1000),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        value(
+            "g6_provider_mode",
+            &[("provider", "scripted"), ("provider_mode", "fallback")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "g6_provider_fallbacks_total",
+            &[("provider", "scripted"), ("reason", "primary_failed")]
+        ),
+        Some(1.0)
+    );
+    let synthetic = value(
+        "g6_option_contracts_active",
+        &[
+            ("index", "NIFTY"),
+            ("mny", "atm"),
+            ("dte", "leap"),
+            ("source", "synthetic"),
+        ],
+    );
+    assert!(
+        synthetic.unwrap_or(0.0) > 0.0,
+        "fallback data is labelled source=synthetic"
+    );
+}
+
+#[test]
+fn synthetic_provider_is_deterministic_and_plausible() {
+    // Wednesday 27-Nov-2024 11:30 IST: BANKNIFTY (Wednesday expiries) expires today.
+    let as_of = parse_expiry("27-Nov-2024").unwrap() - 4 * 3600;
+    let a = SyntheticProvider::new(7).snapshot_at(as_of);
+    let b = SyntheticProvider::new(7).snapshot_at(as_of);
+    let c = SyntheticProvider::new(8).snapshot_at(as_of);
+    assert_eq!(a, b, "same seed, same data");
+    assert_ne!(a, c, "another seed, other data");
+    let agg = Aggregator::new().aggregate(&a, 0);
+    assert_eq!(
+        agg.per_index.keys().collect::<Vec<_>>(),
+        ["BANKNIFTY", "FINNIFTY", "NIFTY"]
+    );
+    assert_eq!(agg.skipped.iter().sum::<u64>(), 0);
+    let nifty = &agg.per_index["NIFTY"];
+    for d in Dte::ALL {
+        let total: u64 = agg
+            .per_index
+            .values()
+            .flat_map(|b| {
+                Mny::ALL
+                    .iter()
+                    .map(move |m| b[m.index() * 5 + d.index()].contracts)
+            })
+            .sum();
+        assert!(total > 0, "every DTE bucket is populated ({d:?})");
+    }
+    assert!(
+        agg.bucket("BANKNIFTY", Mny::Atm, Dte::UltraShort)
+            .unwrap()
+            .contracts
+            > 0,
+        "expiry day"
+    );
+    assert_eq!(
+        agg.bucket("NIFTY", Mny::Atm, Dte::UltraShort)
+            .unwrap()
+            .contracts,
+        0,
+        "NIFTY expires tomorrow"
+    );
+    for m in Mny::ALL {
+        assert!(
+            nifty[m.index() * 5 + Dte::Medium.index()].contracts > 0,
+            "{m:?}"
+        );
+    }
+    let atm = agg.bucket("NIFTY", Mny::Atm, Dte::Short).unwrap();
+    let deep = agg.bucket("NIFTY", Mny::DeepOtm, Dte::Short).unwrap();
+    assert!(
+        atm.open_interest / atm.contracts as f64 > deep.open_interest / deep.contracts as f64,
+        "OI peaks at the money"
+    );
+    assert!(
+        deep.iv_mean() > atm.iv_mean(),
+        "IV smiles away from the money"
+    );
+    assert!(
+        deep.spread_mean() > atm.spread_mean(),
+        "spreads widen away from the money"
+    );
+}
