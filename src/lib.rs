@@ -33,6 +33,7 @@ pub mod emission;
 pub mod exporter;
 pub mod guard;
 pub mod option_chain;
+pub mod simulate;
 pub mod system;
 
 pub use g6_macros::safe_emit;
@@ -40,6 +41,7 @@ pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Serie
 pub use init::{build_config_hash, init};
 pub use open::{OpenFamily, OVERFLOW_VALUE};
 pub use registry::{fail_on_duplicate, register, registry, RegisterError};
+pub use simulate::Simulator;
 pub use spec_info::{LabelInfo, MetricInfo, MetricKind, UnknownLabelValue};
 pub use table::ClosedTable;
 

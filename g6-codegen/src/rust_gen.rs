@@ -270,9 +270,10 @@ fn accessor_doc(m: &Metric, spec: &Spec, family: &str) -> Vec<String> {
 
 fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
     let rt = runtime_path(opts);
-    let gen = generated_path(opts);
+    let generated = generated_path(opts);
     let mut items = Vec::new();
     let mut inits = Vec::new();
+    let mut sims = Vec::new();
     for (family, m) in spec.metrics() {
         let short = m.short_name(spec);
         let fn_name = ident(short);
@@ -286,13 +287,16 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
                 let p = ident(l);
                 if spec.closed_values(l).is_some() {
                     let ty = enum_ident(l);
-                    quote!(#p: #gen::labels::#ty)
+                    quote!(#p: #generated::labels::#ty)
                 } else {
                     quote!(#p: &str)
                 }
             })
             .collect();
         let store = format_ident!("{}", short.to_ascii_uppercase());
+        if !m.name.value.ends_with("_info") {
+            sims.push(simulate_metric(spec, m, &generated));
+        }
         // Deprecation in the spec shows at every use site.
         let deprecated = if m.stability == Stability::Deprecated {
             let note = format!("`{}` is deprecated in the spec", m.name.value);
@@ -313,7 +317,7 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
             }
             let index = index.unwrap_or_else(|| quote!(0));
             items.push(quote! {
-                static #store: #rt::ClosedTable<#handle> = #rt::ClosedTable::new(&#gen::spec::#info);
+                static #store: #rt::ClosedTable<#handle> = #rt::ClosedTable::new(&#generated::spec::#info);
 
                 #( #[doc = #docs] )*
                 #deprecated
@@ -338,7 +342,7 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
                 " Resolve the series of [`{short}`] once and keep the handle, e.g. outside a hot loop."
             );
             items.push(quote! {
-                static #store: #rt::OpenFamily<#handle> = #rt::OpenFamily::new(&#gen::spec::#info);
+                static #store: #rt::OpenFamily<#handle> = #rt::OpenFamily::new(&#generated::spec::#info);
 
                 #( #[doc = #docs] )*
                 #deprecated
@@ -366,5 +370,45 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
         pub fn init_all() {
             #( #inits )*
         }
+
+        /// Drive every metric (except `*_info` provenance metrics) through its accessor
+        /// with values the simulator picks: all closed label values, a few open ones.
+        #[allow(deprecated)]
+        pub fn simulate(sim: &mut #rt::Simulator) {
+            #( #sims )*
+        }
     }
+}
+
+/// One metric's part of `simulate`: nested loops over its label values around a call.
+fn simulate_metric(spec: &Spec, m: &Metric, generated: &TokenStream) -> TokenStream {
+    let info = info_ident(m, spec);
+    let fn_name = ident(m.short_name(spec));
+    let method = match m.kind.value {
+        MetricKind::Counter if m.is_float_counter() => format_ident!("float_counter"),
+        MetricKind::Counter => format_ident!("counter"),
+        MetricKind::Gauge => format_ident!("gauge"),
+        MetricKind::Histogram => format_ident!("histogram"),
+    };
+    let vars: Vec<proc_macro2::Ident> = (0..m.labels.len())
+        .map(|i| format_ident!("l{}", i))
+        .collect();
+    let args = m.labels.iter().zip(&vars).map(|(l, v)| {
+        if spec.closed_values(l).is_some() {
+            quote!(*#v)
+        } else {
+            quote!(#v.as_str())
+        }
+    });
+    let mut body = quote!(sim.#method(&#generated::spec::#info, #fn_name(#( #args ),*)););
+    for (l, v) in m.labels.iter().zip(&vars).rev() {
+        body = match spec.closed_values(l) {
+            Some(_) => {
+                let ty = enum_ident(l);
+                quote!(for #v in #generated::labels::#ty::ALL.iter() { #body })
+            }
+            None => quote!(for #v in sim.open_values(&#generated::spec::#info).iter() { #body }),
+        };
+    }
+    body
 }

@@ -42,6 +42,9 @@ enum Command {
         /// Timeout of one exec: provider run.
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         exec_timeout: std::time::Duration,
+        /// Preview mode: also drive every metric of the spec with simulated values.
+        #[arg(long)]
+        simulate: bool,
     },
     /// Validate a spec file with the same rules as the build.
     Lint {
@@ -87,12 +90,14 @@ pub fn main() -> ExitCode {
             interval,
             fallback_synthetic,
             exec_timeout,
+            simulate,
         } => serve(ServeOptions {
             listen,
             provider,
             interval,
             fallback_synthetic,
             exec_timeout,
+            simulate,
         }),
         Command::Lint { spec } => lint(&spec),
         Command::Generate {
@@ -210,6 +215,33 @@ struct ServeOptions {
     interval: std::time::Duration,
     fallback_synthetic: bool,
     exec_timeout: std::time::Duration,
+    simulate: bool,
+}
+
+/// Drive every metric with simulated values every `interval` until `stop` is set.
+fn spawn_simulation(
+    interval: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    tracing::warn!("SIMULATION MODE: every metric of the spec is driven with simulated values (series with label values sim-1, sim-2, ...)");
+    crate::exporter::add_status_line(
+        "SIMULATION MODE: metrics are driven with simulated values (g6 serve --simulate)",
+    );
+    std::thread::Builder::new()
+        .name("g6-simulate".into())
+        .spawn(move || {
+            let mut sim = crate::Simulator::new(6);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                crate::metrics::simulate(&mut sim);
+                sim.advance();
+                while started.elapsed() < interval
+                    && !stop.load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50).min(interval));
+                }
+            }
+        })
 }
 
 fn serve(opts: ServeOptions) -> ExitCode {
@@ -263,9 +295,23 @@ fn serve(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let simulation = if opts.simulate {
+        match spawn_simulation(opts.interval, stop.clone()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("error: cannot start the simulation thread: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
     let code = run_exporter(addr);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = collector.join();
+    if let Some(h) = simulation {
+        let _ = h.join();
+    }
     code
 }
 

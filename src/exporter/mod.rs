@@ -29,6 +29,17 @@ pub fn add_pre_scrape_hook(hook: PreScrapeHook) {
     HOOKS.write().unwrap_or_else(|p| p.into_inner()).push(hook);
 }
 
+/// Held shared by multi-series updates and exclusively while a scrape gathers, so a
+/// scrape never sees half of an update (e.g. OI of the new snapshot, volume of the old).
+static UPDATE_LOCK: RwLock<()> = RwLock::new(());
+
+/// Apply a group of related updates that a scrape must see all or none of. Updates
+/// run concurrently with each other; only gathering waits for them.
+pub fn consistent_update<R>(f: impl FnOnce() -> R) -> R {
+    let _shared = UPDATE_LOCK.read().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
 /// Run the pre-scrape hooks, refresh the governance gauges and render the registry in
 /// the Prometheus text format (version 0.0.4).
 pub fn render_metrics() -> Vec<u8> {
@@ -37,7 +48,10 @@ pub fn render_metrics() -> Vec<u8> {
         hook();
     }
     crate::guard::refresh_gauges();
-    let families = crate::registry().gather();
+    let families = {
+        let _exclusive = UPDATE_LOCK.write().unwrap_or_else(|p| p.into_inner());
+        crate::registry().gather()
+    };
     let mut buf = Vec::with_capacity(64 * 1024);
     if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
         tracing::error!(error = %e, "cannot encode metrics");

@@ -130,7 +130,7 @@ impl Runner {
             timer.stop_and_discard();
             return None;
         }
-        self.aggregator.publish(&agg, source);
+        crate::exporter::consistent_update(|| self.aggregator.publish(&agg, source));
         timer.stop_and_record();
         for (index, buckets) in &agg.per_index {
             let contracts: u64 = buckets.iter().map(|b| b.contracts).sum();
