@@ -16,6 +16,15 @@ pub trait Tracked: Sync {
     fn series_in_use(&self) -> usize;
     /// Resolutions that landed past the budget.
     fn overflowed(&self) -> u64;
+    /// Append the family in the text format (nothing when it has no series).
+    fn encode(&self, out: &mut String);
+}
+
+/// Every store created so far, sorted by metric name.
+pub(crate) fn stores() -> Vec<&'static dyn Tracked> {
+    let mut v = TRACKED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    v.sort_by_key(|t| t.info().name);
+    v
 }
 
 static TRACKED: Lazy<Mutex<Vec<&'static dyn Tracked>>> = Lazy::new(Default::default);

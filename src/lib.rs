@@ -21,7 +21,9 @@
 // Lets `#[safe_emit]` expansions (which name `::g6_metrics`) work inside this crate too.
 extern crate self as g6_metrics;
 
+pub mod batch;
 mod handles;
+mod histogram;
 mod init;
 mod open;
 mod registry;

@@ -10,6 +10,7 @@
 //! they are leaked on purpose and callers get `&'static` handles without reference
 //! counting.
 
+use crate::exporter::encode;
 use crate::handles::Series;
 use crate::spec_info::MetricInfo;
 use once_cell::sync::OnceCell;
@@ -28,11 +29,37 @@ const OVERFLOW_METRIC: &str = "g6_cardinality_overflow_total";
 /// Minimum time between two overflow warnings of one metric.
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
 
-type Bucket<T> = Vec<(Box<[Box<str>]>, &'static T)>;
+/// One series: its label values, its handle, and its label text for the encoder.
+struct Entry<T: 'static> {
+    key: Box<[Box<str>]>,
+    handle: &'static T,
+    labels: Box<str>,
+}
+
+/// Series in creation order, with a hash index over their label values.
+struct SeriesSet<T: 'static> {
+    index: HashMap<u64, Vec<usize>>,
+    entries: Vec<Entry<T>>,
+}
+
+impl<T> SeriesSet<T> {
+    fn find(&self, hash: u64, values: &[&str]) -> Option<&'static T> {
+        self.index
+            .get(&hash)?
+            .iter()
+            .map(|&i| &self.entries[i])
+            .find(|e| same(&e.key, values))
+            .map(|e| e.handle)
+    }
+}
 
 struct State<T: Series> {
     family: Option<T::Family>,
-    series: RwLock<HashMap<u64, Bucket<T>>>,
+    batched: bool,
+    exported: bool,
+    bounds: Vec<String>,
+    overflow_labels: Box<str>,
+    series: RwLock<SeriesSet<T>>,
     len: AtomicUsize,
     overflow: OnceCell<&'static T>,
     overflowed: AtomicU64,
@@ -81,19 +108,29 @@ impl<T: Series> OpenFamily<T> {
     fn state(&'static self) -> &'static State<T> {
         self.state.get_or_init(|| {
             crate::guard::track(self);
-            let family = match T::new_family(self.info) {
+            let batched = crate::batch::batched_metric(self.info);
+            if batched {
+                crate::batch::register(self);
+            }
+            let (family, exported) = match T::new_family(self.info) {
                 Ok(f) => {
-                    crate::registry::register_generated(self.info.name, Box::new(f.clone()));
-                    Some(f)
+                    let exported = crate::registry::register_generated(self.info.name, Box::new(f.clone()));
+                    (Some(f), exported)
                 }
                 Err(e) => {
                     tracing::error!(metric = self.info.name, error = %e, "cannot create metric; its samples are discarded");
-                    None
+                    (None, false)
                 }
             };
+            let names = self.info.label_names();
+            let overflow: Vec<&str> = names.iter().map(|_| OVERFLOW_VALUE).collect();
             State {
                 family,
-                series: RwLock::new(HashMap::new()),
+                batched,
+                exported,
+                bounds: encode::bound_texts(self.info.buckets),
+                overflow_labels: encode::render_labels(&names, &overflow).into(),
+                series: RwLock::new(SeriesSet { index: HashMap::new(), entries: Vec::new() }),
                 len: AtomicUsize::new(0),
                 overflow: OnceCell::new(),
                 overflowed: AtomicU64::new(0),
@@ -107,36 +144,37 @@ impl<T: Series> OpenFamily<T> {
     pub fn get(&'static self, values: &[&str]) -> &'static T {
         let state = self.state();
         let hash = key_hash(values);
+        if let Some(h) = state
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .find(hash, values)
         {
-            let map = state.series.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, h)) = map
-                .get(&hash)
-                .and_then(|b| b.iter().find(|(k, _)| same(k, values)))
-            {
-                return h;
-            }
+            return h;
         }
         // Full budgets skip the write lock: the count only grows.
         if state.len.load(Ordering::Acquire) as u64 >= self.info.budget {
             return self.over_budget(state);
         }
-        let mut map = state.series.write().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, h)) = map
-            .get(&hash)
-            .and_then(|b| b.iter().find(|(k, _)| same(k, values)))
-        {
+        let mut set = state.series.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = set.find(hash, values) {
             return h;
         }
         if state.len.load(Ordering::Acquire) as u64 >= self.info.budget {
-            drop(map);
+            drop(set);
             return self.over_budget(state);
         }
         let handle: &'static T = Box::leak(Box::new(match &state.family {
-            Some(f) => T::resolve(f, values),
+            Some(f) => T::resolve(f, values, state.batched),
             None => T::detached(self.info),
         }));
-        let key: Box<[Box<str>]> = values.iter().map(|v| Box::<str>::from(*v)).collect();
-        map.entry(hash).or_default().push((key, handle));
+        let i = set.entries.len();
+        set.entries.push(Entry {
+            key: values.iter().map(|v| Box::<str>::from(*v)).collect(),
+            handle,
+            labels: encode::render_labels(&self.info.label_names(), values).into(),
+        });
+        set.index.entry(hash).or_default().push(i);
         state.len.fetch_add(1, Ordering::Release);
         handle
     }
@@ -152,7 +190,7 @@ impl<T: Series> OpenFamily<T> {
                 (Some(f), false) => {
                     let values: Vec<&str> =
                         self.info.labels.iter().map(|_| OVERFLOW_VALUE).collect();
-                    T::resolve(f, &values)
+                    T::resolve(f, &values, state.batched)
                 }
                 _ => T::detached(self.info),
             };
@@ -200,5 +238,38 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
         self.state
             .get()
             .map_or(0, |s| s.overflowed.load(Ordering::Relaxed))
+    }
+
+    fn encode(&self, out: &mut String) {
+        let Some(state) = self.state.get() else {
+            return;
+        };
+        if !state.exported {
+            return;
+        }
+        let set = state.series.read().unwrap_or_else(|p| p.into_inner());
+        let overflow = state.overflow.get().filter(|_| !T::DROPS_OVER_BUDGET);
+        if set.entries.is_empty() && overflow.is_none() {
+            return;
+        }
+        let info = self.info;
+        encode::write_header(out, info.name, info.help, info.kind.prometheus_type());
+        for e in &set.entries {
+            e.handle.encode(out, info.name, &e.labels, &state.bounds);
+        }
+        if let Some(h) = overflow {
+            h.encode(out, info.name, &state.overflow_labels, &state.bounds);
+        }
+    }
+}
+
+impl<T: Series> crate::batch::Flush for OpenFamily<T> {
+    fn flush_pending(&self) -> usize {
+        let Some(state) = self.state.get() else {
+            return 0;
+        };
+        let set = state.series.read().unwrap_or_else(|p| p.into_inner());
+        let merged: usize = set.entries.iter().map(|e| e.handle.flush_pending()).sum();
+        merged + state.overflow.get().map_or(0, |h| h.flush_pending())
     }
 }

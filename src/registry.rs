@@ -57,16 +57,21 @@ fn collector_name(c: &dyn Collector) -> String {
 /// otherwise ignored (the first collector stays); with `G6_METRICS_FAIL_ON_DUP` set it is
 /// an error.
 pub fn register(collector: Box<dyn Collector>) -> Result<(), RegisterError> {
+    register_counted(collector).map(|_| ())
+}
+
+/// Like [`register`]; `Ok(false)` when it was a tolerated duplicate.
+fn register_counted(collector: Box<dyn Collector>) -> Result<bool, RegisterError> {
     let name = collector_name(&*collector);
     match REGISTRY.register(collector) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(prometheus::Error::AlreadyReg) => {
             crate::metrics::metric_duplicates_total(&name).inc();
             if fail_on_duplicate() {
                 Err(RegisterError::Duplicate(name))
             } else {
                 tracing::warn!(metric = %name, "metric registered twice; keeping the first registration");
-                Ok(())
+                Ok(false)
             }
         }
         Err(e) => Err(RegisterError::Other(e)),
@@ -74,15 +79,24 @@ pub fn register(collector: Box<dyn Collector>) -> Result<(), RegisterError> {
 }
 
 /// Register a generated family; failures are logged, never raised, because accessors
-/// cannot return errors.
-pub(crate) fn register_generated(name: &'static str, collector: Box<dyn Collector>) {
+/// cannot return errors. Returns true when the family is in the registry (and so may
+/// be encoded by our encoder).
+pub(crate) fn register_generated(name: &'static str, collector: Box<dyn Collector>) -> bool {
+    let collector: Box<dyn Collector> = Box::new(crate::exporter::encode::Ours(collector));
     // The duplicates counter itself must not recurse into its own accessor.
     let result = if name == "g6_metric_duplicates_total" {
-        REGISTRY.register(collector).map_err(RegisterError::Other)
+        REGISTRY
+            .register(collector)
+            .map(|_| true)
+            .map_err(RegisterError::Other)
     } else {
-        register(collector)
+        register_counted(collector)
     };
-    if let Err(e) = result {
-        tracing::error!(metric = name, error = %e, "generated metric not exported");
+    match result {
+        Ok(registered) => registered,
+        Err(e) => {
+            tracing::error!(metric = name, error = %e, "generated metric not exported");
+            false
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! `/healthz`, and `/`, a small status page. Only GET and HEAD are served; request
 //! bodies and headers are bounded; every request has a timeout; shutdown is graceful.
 
+pub mod encode;
 mod limits;
 mod status;
 
@@ -47,15 +48,32 @@ pub fn render_metrics() -> Vec<u8> {
     for hook in hooks {
         hook();
     }
+    // A scrape never sees stale data: merge every pending batched delta first.
+    crate::batch::flush(crate::labels::FlushTrigger::Scrape);
     crate::guard::refresh_gauges();
-    let families = {
+    encode_all()
+}
+
+/// Encode every series (ours directly, foreign collectors through tikv) without
+/// running hooks or flushing. `render_metrics` is what a scrape uses.
+pub fn encode_all() -> Vec<u8> {
+    static LAST_LEN: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(64 * 1024);
+    let mut out = String::with_capacity(LAST_LEN.load(std::sync::atomic::Ordering::Relaxed) + 4096);
+    let foreign = {
         let _exclusive = UPDATE_LOCK.write().unwrap_or_else(|p| p.into_inner());
-        crate::registry().gather()
+        for store in crate::guard::stores() {
+            store.encode(&mut out);
+        }
+        encode::gather_foreign()
     };
-    let mut buf = Vec::with_capacity(64 * 1024);
-    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
-        tracing::error!(error = %e, "cannot encode metrics");
+    let mut buf = out.into_bytes();
+    if !foreign.is_empty() {
+        if let Err(e) = prometheus::TextEncoder::new().encode(&foreign, &mut buf) {
+            tracing::error!(error = %e, "cannot encode metrics of foreign collectors");
+        }
     }
+    LAST_LEN.store(buf.len(), std::sync::atomic::Ordering::Relaxed);
     buf
 }
 

@@ -1,0 +1,19 @@
+//! With the batcher off (the default), accessors go straight to the registry.
+
+mod common;
+
+use common::value;
+use g6_metrics::{batch, metrics};
+
+#[test]
+fn disabled_mode_is_a_pass_through() {
+    std::env::remove_var("G6_METRICS_BATCH_ENABLED");
+    assert!(!batch::enabled());
+    metrics::lifecycle_compressed_files_total().inc_by(5);
+    metrics::lifecycle_scan_seconds().observe(0.2);
+    // Visible without any flush or scrape.
+    assert_eq!(value("g6_lifecycle_compressed_files_total", &[]), Some(5.0));
+    assert_eq!(value("g6_lifecycle_scan_seconds", &[]), Some(1.0));
+    assert_eq!(batch::pending(), 0);
+    assert_eq!(batch::flush(g6_metrics::labels::FlushTrigger::Timer), 0);
+}
