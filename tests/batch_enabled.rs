@@ -20,18 +20,7 @@ fn scrape() -> Vec<common::Sample> {
     parse_exposition(&String::from_utf8(exporter::render_metrics()).unwrap())
 }
 
-fn sample(samples: &[common::Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s.name == name
-                && s.labels.len() == labels.len()
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|s| s.value)
-}
+use common::find_sample as sample;
 
 #[test]
 fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {

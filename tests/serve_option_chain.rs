@@ -20,18 +20,7 @@ fn serve_with_the_nse_fixture_exposes_expected_values() {
         ],
         &[],
     );
-    let find = |samples: &[common::Sample], name: &str, labels: &[(&str, &str)]| {
-        samples
-            .iter()
-            .find(|s| {
-                s.name == name
-                    && s.labels.len() == labels.len()
-                    && labels
-                        .iter()
-                        .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-            })
-            .map(|s| s.value)
-    };
+    let find = common::find_sample;
     let deadline = Instant::now() + Duration::from_secs(20);
     let samples = loop {
         let text = http(&server.addr, "GET", "/metrics", "").text();

@@ -69,7 +69,8 @@ fn write_scalar(text: &str, quoted: bool, is_null: bool, out: &mut String) {
     write_json_string(text, out);
 }
 
-fn write_json_string(s: &str, out: &mut String) {
+/// Append `s` as a JSON (and YAML double-quoted) string literal.
+pub fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

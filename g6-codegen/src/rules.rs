@@ -338,24 +338,12 @@ pub fn build(spec: &Spec) -> RuleSet {
     set
 }
 
-/// A YAML scalar that round-trips any string.
+/// A YAML scalar that round-trips any string: single-quoted, or double-quoted with
+/// JSON escapes when it holds control characters (YAML accepts JSON escapes there).
 pub fn yaml_str(s: &str) -> String {
-    if s.contains(['\n', '\r', '\t']) || s.chars().any(|c| c.is_control()) {
-        let mut out = String::from("\"");
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
+    if s.chars().any(char::is_control) {
+        let mut out = String::new();
+        crate::canonical::write_json_string(s, &mut out);
         out
     } else {
         format!("'{}'", s.replace('\'', "''"))

@@ -25,27 +25,8 @@ enum InventoryFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the exporter (the main job).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9108")]
-        listen: String,
-        /// Option-chain provider: synthetic[:SEED], file:PATH, nse-json:PATH or exec:CMD.
-        #[arg(long, default_value = "synthetic")]
-        provider: String,
-        /// Time between collection cycles (e.g. 5s, 500ms, 1m).
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
-        interval: std::time::Duration,
-        /// Serve synthetic data (labelled source="synthetic") while the provider fails.
-        #[arg(long)]
-        fallback_synthetic: bool,
-        /// Timeout of one exec: provider run.
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
-        exec_timeout: std::time::Duration,
-        /// Preview mode: also drive every metric of the spec with simulated values.
-        #[arg(long)]
-        simulate: bool,
-    },
+    /// Run the exporter and the option-chain loop (the main job).
+    Serve(ServeOptions),
     /// Validate a spec file with the same rules as the build.
     Lint {
         /// The spec to check.
@@ -84,21 +65,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            listen,
-            provider,
-            interval,
-            fallback_synthetic,
-            exec_timeout,
-            simulate,
-        } => serve(ServeOptions {
-            listen,
-            provider,
-            interval,
-            fallback_synthetic,
-            exec_timeout,
-            simulate,
-        }),
+        Command::Serve(opts) => serve(opts),
         Command::Lint { spec } => lint(&spec),
         Command::Generate {
             out,
@@ -209,12 +176,26 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_millis(total_ms))
 }
 
+/// Options of `g6 serve`.
+#[derive(Debug, clap::Args)]
 struct ServeOptions {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9108")]
     listen: String,
+    /// Option-chain provider: synthetic[:SEED], file:PATH, nse-json:PATH or exec:CMD.
+    #[arg(long, default_value = "synthetic")]
     provider: String,
+    /// Time between collection cycles (e.g. 5s, 500ms, 1m).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     interval: std::time::Duration,
+    /// Serve synthetic data (labelled source="synthetic") while the provider fails.
+    #[arg(long)]
     fallback_synthetic: bool,
+    /// Timeout of one exec: provider run.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     exec_timeout: std::time::Duration,
+    /// Preview mode: also drive every metric of the spec with simulated values.
+    #[arg(long)]
     simulate: bool,
 }
 

@@ -87,9 +87,8 @@ pub fn parse_expiry(s: &str) -> Option<i64> {
     Some(days_from_civil(y, m, d) * DAY + EXPIRY_SECONDS_UTC)
 }
 
-/// Parse NSE's `25-Nov-2024 15:30:00` (IST) into Unix seconds.
-pub fn parse_nse_timestamp(s: &str) -> Option<i64> {
-    let (date, time) = s.trim().split_once(' ')?;
+/// Unix seconds of `date` plus a `HH:MM[:SS]` time of day (as written, no zone).
+fn date_time(date: &str, time: &str) -> Option<i64> {
     let (y, m, d) = parse_date(date)?;
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
     let (h, mi, se) = (
@@ -100,7 +99,13 @@ pub fn parse_nse_timestamp(s: &str) -> Option<i64> {
     if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..61).contains(&se) {
         return None;
     }
-    Some(days_from_civil(y, m, d) * DAY + h * 3600 + mi * 60 + se - IST_OFFSET_SECONDS)
+    Some(days_from_civil(y, m, d) * DAY + h * 3600 + mi * 60 + se)
+}
+
+/// Parse NSE's `25-Nov-2024 15:30:00` (IST) into Unix seconds.
+pub fn parse_nse_timestamp(s: &str) -> Option<i64> {
+    let (date, time) = s.trim().split_once(' ')?;
+    Some(date_time(date, time)? - IST_OFFSET_SECONDS)
 }
 
 /// Parse a snapshot time: Unix seconds, or `YYYY-MM-DDTHH:MM:SSZ`, or NSE's format.
@@ -111,14 +116,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     if let Some(rest) = s.strip_suffix('Z') {
         let (date, time) = rest.split_once('T')?;
-        let (y, m, d) = parse_date(date)?;
-        let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-        let (h, mi, se) = (
-            hms.next()??,
-            hms.next()??,
-            hms.next().flatten().unwrap_or(0),
-        );
-        return Some(days_from_civil(y, m, d) * DAY + h * 3600 + mi * 60 + se);
+        return date_time(date, time);
     }
     parse_nse_timestamp(s)
 }

@@ -312,3 +312,17 @@ fn parse_labels(s: &str) -> (Vec<(String, String)>, usize) {
         out.push((key, val));
     }
 }
+
+/// The value of the sample `name{labels}` (exactly these labels) in a parsed exposition.
+pub fn find_sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && s.labels.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|s| s.value)
+}
