@@ -26,7 +26,10 @@ step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (workspace)"
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+totals=$(grep -E '^test result: ' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
 
 step "drift gate: generated/ matches what the build writes"
 cargo run -q -- generate --check
@@ -40,3 +43,5 @@ if [ -d .git ] && command -v git >/dev/null 2>&1; then
   fi
 fi
 echo "all checks passed"
+read -r passed failed <<<"$totals"
+echo "tests: ${passed} passed, ${failed} failed"
