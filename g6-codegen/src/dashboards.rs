@@ -15,8 +15,9 @@ use std::fmt::Write;
 
 /// Most panels one dashboard may hold.
 pub const PANEL_CAP: usize = 36;
-/// Grafana classic schema version written into every dashboard.
-pub const SCHEMA_VERSION: u32 = 41;
+/// Newest classic dashboard schema version (Grafana 13); the default is 41 (11.6) and
+/// the spec's `grafana: {schema_version: N}` picks another.
+pub const MAX_SCHEMA_VERSION: u32 = 42;
 /// The datasource reference every panel and target uses.
 pub const DATASOURCE_UID: &str = "${datasource}";
 
@@ -615,8 +616,8 @@ pub fn build(
         "editable": false,
         "graphTooltip": 1,
         "time": {"from": "now-6h", "to": "now"},
-        "refresh": "30s",
-        "schemaVersion": SCHEMA_VERSION,
+        "refresh": spec.grafana.refresh.value,
+        "schemaVersion": spec.grafana.schema_version.value,
         "version": 1,
         "templating": {"list": [{
             "type": "datasource",

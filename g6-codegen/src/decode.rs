@@ -198,7 +198,14 @@ impl Decoder {
         let Some(f) = self.fields(
             root,
             "the spec",
-            &["version", "namespace", "labels", "dashboards", "families"],
+            &[
+                "version",
+                "namespace",
+                "labels",
+                "dashboards",
+                "families",
+                "grafana",
+            ],
         ) else {
             return spec;
         };
@@ -232,6 +239,20 @@ impl Decoder {
             for (k, v) in self.map_entries(n, "dashboards") {
                 if let Some(d) = self.dashboard(k, v) {
                     spec.dashboards.push(d);
+                }
+            }
+        }
+        if let Some(n) = f.get("grafana") {
+            if let Some(g) = self.fields(n, "the grafana settings", &["schema_version", "refresh"])
+            {
+                if let Some(v) = g
+                    .get("schema_version")
+                    .and_then(|n| self.integer(n, "schema_version"))
+                {
+                    spec.grafana.schema_version = v;
+                }
+                if let Some(r) = self.opt_string(&g, "refresh") {
+                    spec.grafana.refresh = r;
                 }
             }
         }

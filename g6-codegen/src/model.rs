@@ -38,6 +38,26 @@ pub struct Spec {
     pub dashboards: Vec<DashboardPlan>,
     /// Metric families, in source order.
     pub families: Vec<Family>,
+    /// Dashboard-wide Grafana settings.
+    pub grafana: GrafanaSettings,
+}
+
+/// Settings every generated dashboard shares (`grafana:` at top level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrafanaSettings {
+    /// Classic dashboard `schemaVersion` (default 41, Grafana 11.6).
+    pub schema_version: Spanned<i64>,
+    /// Auto-refresh interval (default `30s`).
+    pub refresh: Spanned<String>,
+}
+
+impl Default for GrafanaSettings {
+    fn default() -> Self {
+        GrafanaSettings {
+            schema_version: Spanned::new(41, Pos::default()),
+            refresh: Spanned::new("30s".into(), Pos::default()),
+        }
+    }
 }
 
 impl Default for Spanned<String> {

@@ -106,6 +106,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.namespace();
     v.label_sets();
     v.families_and_metrics();
+    v.grafana();
     v.dashboards();
     v.promql();
     v.out
@@ -663,6 +664,26 @@ impl<'a> Validator<'a> {
                     a.severity.value
                 ),
                 "use info, warning or critical (routing depends on these exact words)",
+            );
+        }
+    }
+
+    fn grafana(&mut self) {
+        let g = &self.spec.grafana;
+        if !(27..=crate::dashboards::MAX_SCHEMA_VERSION as i64).contains(&g.schema_version.value) {
+            self.err(
+                Code::BadValue,
+                g.schema_version.pos,
+                format!("grafana schema_version {} is not a classic dashboard schema", g.schema_version.value),
+                format!("use 27..={} (41 is Grafana 11.6; the v2 format is not supported by file provisioning)", crate::dashboards::MAX_SCHEMA_VERSION),
+            );
+        }
+        if !is_duration(&g.refresh.value) {
+            self.err(
+                Code::BadDuration,
+                g.refresh.pos,
+                format!("grafana refresh `{}` is not a duration", g.refresh.value),
+                "write it like `30s` or `1m`",
             );
         }
     }
