@@ -607,36 +607,17 @@ fn synthetic_provider_is_deterministic_and_plausible() {
 
 #[test]
 fn malformed_rows_are_logged_once_per_reason() {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     let expiry = parse_expiry("28-Nov-2024").unwrap();
     let bad = |strike: f64| Ok(quote("LOGGED", strike, expiry));
     let snap = Snapshot {
         as_of: Some(expiry - DAY),
         rows: vec![bad(0.0), bad(0.0), bad(0.0)],
     };
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), logs) = common::with_logs(|| {
         let mut a = Aggregator::new();
         a.aggregate(&snap, 0);
         a.aggregate(&snap, 0);
     });
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
         logs.matches("skipping malformed quote rows").count(),
         1,

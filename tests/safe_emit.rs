@@ -2,40 +2,9 @@
 
 mod common;
 
-use common::value;
+use common::{value, with_logs};
 use g6_metrics::safe_emit;
 use std::sync::{Arc, Mutex};
-
-/// Captures formatted log output.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn with_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let r = tracing::subscriber::with_default(subscriber, f);
-    (r, capture.text())
-}
 
 fn failures(emitter: &str) -> (Option<f64>, Option<f64>) {
     (

@@ -326,3 +326,34 @@ pub fn find_sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> O
         })
         .map(|s| s.value)
 }
+
+/// Formatted `tracing` output captured while a closure runs on this thread.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Run `f` with a log subscriber on this thread; return its result and the log text.
+pub fn with_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
+    let capture = LogCapture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let r = tracing::subscriber::with_default(subscriber, f);
+    let text =
+        String::from_utf8_lossy(&capture.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    (r, text)
+}
