@@ -4,7 +4,6 @@ mod common;
 
 use common::{value, with_logs};
 use g6_metrics::safe_emit;
-use std::sync::{Arc, Mutex};
 
 fn failures(emitter: &str) -> (Option<f64>, Option<f64>) {
     (
