@@ -1,7 +1,8 @@
 //! The emission batcher: sharded, cache-padded pending deltas for counters and
 //! histograms, merged into the registry on an adaptive schedule.
 //!
-//! With `G6_METRICS_BATCH_ENABLED` on (1/true/yes), each counter and histogram series
+//! With `G6_METRICS_BATCH_ENABLED` on (1/true/yes), each counter (whole or fractional)
+//! and histogram series
 //! created afterwards gets a pending cell per shard (one cache line each; a thread always
 //! uses the same shard). An increment is a relaxed add to the caller's own line, so
 //! threads never fight over a cache line. A flush swaps every cell to zero and adds what
@@ -215,7 +216,9 @@ pub fn batched_metric(info: &crate::MetricInfo) -> bool {
     enabled()
         && matches!(
             info.kind,
-            crate::MetricKind::Counter | crate::MetricKind::Histogram
+            crate::MetricKind::Counter
+                | crate::MetricKind::FloatCounter
+                | crate::MetricKind::Histogram
         )
         && !info.name.contains("_metrics_batch_")
 }

@@ -105,30 +105,74 @@ impl Counter {
     }
 }
 
-/// A counter of fractional units (e.g. seconds). Never batched.
-#[derive(Clone, Debug)]
-pub struct FloatCounter(prometheus::Counter);
+/// A counter of fractional units (e.g. seconds).
+#[derive(Debug)]
+pub struct FloatCounter {
+    inner: prometheus::Counter,
+    /// Pending deltas as f64 bits, one cache line per shard.
+    pending: Option<Shards>,
+}
 
 impl FloatCounter {
-    /// Add one.
-    #[inline]
-    pub fn inc(&self) {
-        self.0.inc();
-    }
-
-    /// Add `v`; negative or NaN values are dropped (counters never go down).
-    #[inline]
-    pub fn inc_by(&self, v: f64) {
-        if v >= 0.0 {
-            self.0.inc_by(v);
-        } else {
-            dropped_value("counter", v);
+    fn new(inner: prometheus::Counter, batched: bool) -> Self {
+        FloatCounter {
+            inner,
+            pending: batched.then(new_shards),
         }
     }
 
-    /// Current value.
+    /// Add one.
+    #[inline]
+    pub fn inc(&self) {
+        self.inc_by(1.0);
+    }
+
+    /// Add `v`; negative, NaN or infinite values are dropped.
+    #[inline]
+    pub fn inc_by(&self, v: f64) {
+        if !(v.is_finite() && v >= 0.0) {
+            // Negative, NaN or infinite: a counter must stay finite and never go down.
+            dropped_value("counter", v);
+            return;
+        }
+        match &self.pending {
+            None => self.inner.inc_by(v),
+            Some(shards) => {
+                let cell = &shards[batch::shard()].0;
+                let was = cell.load(Ordering::Relaxed);
+                crate::histogram::add_f64(cell, v);
+                if was == 0 && v > 0.0 {
+                    batch::note_pending();
+                }
+            }
+        }
+    }
+
+    /// Current value, pending deltas included.
     pub fn get(&self) -> f64 {
-        self.0.get()
+        let pending: f64 = self
+            .pending
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|c| f64::from_bits(c.0.load(Ordering::Relaxed)))
+            .sum();
+        self.inner.get() + pending
+    }
+
+    /// Merge pending deltas into the series; returns the non-empty cells merged.
+    pub fn flush(&self) -> usize {
+        let Some(shards) = &self.pending else {
+            return 0;
+        };
+        let mut merged = 0;
+        for cell in shards.iter() {
+            let v = f64::from_bits(cell.0.swap(0f64.to_bits(), Ordering::AcqRel));
+            if v > 0.0 {
+                self.inner.inc_by(v);
+                merged += 1;
+            }
+        }
+        merged
     }
 }
 
@@ -401,21 +445,22 @@ impl Series for FloatCounter {
     fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family> {
         prometheus::CounterVec::new(opts(info), &info.label_names())
     }
-    fn resolve(family: &Self::Family, values: &[&str], _batched: bool) -> Self {
-        FloatCounter(family.with_label_values(values))
+    fn resolve(family: &Self::Family, values: &[&str], batched: bool) -> Self {
+        FloatCounter::new(family.with_label_values(values), batched)
+    }
+    fn flush_pending(&self) -> usize {
+        self.flush()
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
-        encode::write_f64(out, self.0.get());
+        encode::write_f64(out, self.inner.get());
         out.push('\n');
     }
     fn detached(info: &MetricInfo) -> Self {
-        FloatCounter(
-            prometheus::Counter::with_opts(opts(info)).unwrap_or_else(|_| {
-                prometheus::Counter::new("g6_detached_total", "detached")
-                    .expect("static valid name")
-            }),
-        )
+        let inner = prometheus::Counter::with_opts(opts(info)).unwrap_or_else(|_| {
+            prometheus::Counter::new("g6_detached_total", "detached").expect("static valid name")
+        });
+        FloatCounter::new(inner, false)
     }
 }
 

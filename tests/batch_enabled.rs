@@ -29,6 +29,7 @@ fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {
     const PER_THREAD: u64 = 1_000_000;
     let counter = metrics::option_contracts_new_total(Dte::Long);
     let hist = metrics::lifecycle_scan_seconds();
+    let seconds = metrics::cpu_seconds_total();
     let stop = Arc::new(AtomicBool::new(false));
     // Flushes at pseudo-random intervals and scrapes, concurrently with emission.
     let disturbers: Vec<_> = (0..2)
@@ -58,6 +59,7 @@ fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {
             std::thread::spawn(move || {
                 for i in 0..PER_THREAD {
                     counter.inc();
+                    seconds.inc_by(0.25);
                     // 0.5 and 2.0 are exact in binary: the sum must be exact too.
                     hist.observe(if i % 2 == 0 { 0.5 } else { 2.0 });
                 }
@@ -80,6 +82,10 @@ fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {
             &[("dte", "long")]
         ),
         Some(total)
+    );
+    assert_eq!(
+        sample(&samples, "g6_cpu_seconds_total", &[]),
+        Some(total * 0.25)
     );
     assert_eq!(
         sample(&samples, "g6_lifecycle_scan_seconds_count", &[]),
