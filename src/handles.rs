@@ -35,6 +35,29 @@ fn new_shards() -> Shards {
         .collect()
 }
 
+/// Every pending word (integer or f64 bits), for `get`.
+fn pending_words(pending: &Option<Shards>) -> impl Iterator<Item = u64> + '_ {
+    pending
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|c| c.0.load(Ordering::Relaxed))
+}
+
+/// Swap every pending word to zero (also 0.0 as f64 bits), hand each non-zero one to
+/// `merge`, and return how many there were.
+fn drain(pending: &Option<Shards>, mut merge: impl FnMut(u64)) -> usize {
+    let Some(shards) = pending else { return 0 };
+    let mut merged = 0;
+    for cell in shards.iter() {
+        let word = cell.0.swap(0, Ordering::AcqRel);
+        if word != 0 {
+            merge(word);
+            merged += 1;
+        }
+    }
+    merged
+}
+
 /// A counter of whole units.
 #[derive(Debug)]
 pub struct Counter {
@@ -79,29 +102,12 @@ impl Counter {
 
     /// Current value, pending deltas included.
     pub fn get(&self) -> u64 {
-        let pending: u64 = self
-            .pending
-            .iter()
-            .flat_map(|s| s.iter())
-            .map(|c| c.0.load(Ordering::Relaxed))
-            .sum();
-        self.inner.get() + pending
+        self.inner.get() + pending_words(&self.pending).sum::<u64>()
     }
 
     /// Merge pending deltas into the series; returns the non-empty cells merged.
     pub fn flush(&self) -> usize {
-        let Some(shards) = &self.pending else {
-            return 0;
-        };
-        let mut merged = 0;
-        for cell in shards.iter() {
-            let v = cell.0.swap(0, Ordering::AcqRel);
-            if v > 0 {
-                self.inner.inc_by(v);
-                merged += 1;
-            }
-        }
-        merged
+        drain(&self.pending, |v| self.inner.inc_by(v))
     }
 }
 
@@ -150,29 +156,17 @@ impl FloatCounter {
 
     /// Current value, pending deltas included.
     pub fn get(&self) -> f64 {
-        let pending: f64 = self
-            .pending
-            .iter()
-            .flat_map(|s| s.iter())
-            .map(|c| f64::from_bits(c.0.load(Ordering::Relaxed)))
-            .sum();
-        self.inner.get() + pending
+        self.inner.get()
+            + pending_words(&self.pending)
+                .map(f64::from_bits)
+                .sum::<f64>()
     }
 
     /// Merge pending deltas into the series; returns the non-empty cells merged.
     pub fn flush(&self) -> usize {
-        let Some(shards) = &self.pending else {
-            return 0;
-        };
-        let mut merged = 0;
-        for cell in shards.iter() {
-            let v = f64::from_bits(cell.0.swap(0f64.to_bits(), Ordering::AcqRel));
-            if v > 0.0 {
-                self.inner.inc_by(v);
-                merged += 1;
-            }
-        }
-        merged
+        drain(&self.pending, |bits| {
+            self.inner.inc_by(f64::from_bits(bits))
+        })
     }
 }
 
