@@ -352,7 +352,12 @@ pub fn with_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let r = tracing::subscriber::with_default(subscriber, f);
+    let r = tracing::subscriber::with_default(subscriber, || {
+        // Callsites first hit by a parallel test with no subscriber may have cached
+        // "never interested"; recompute interest now that this one is in place.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let text =
         String::from_utf8_lossy(&capture.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     (r, text)
