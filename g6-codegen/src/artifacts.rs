@@ -171,7 +171,7 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
         }
         for f in catalog.analyze(&r.expr).findings {
             problems.push(format!(
-                "prometheus/recording_rules.yml: `{}`: {f:?}",
+                "prometheus/recording_rules.yml: rule `{}` {f}",
                 r.record
             ));
         }
@@ -179,7 +179,7 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
     for a in generated.rules.all_alerts() {
         for f in catalog.analyze(&a.expr).findings {
             if !matches!(f, crate::promql::Finding::CounterWithoutRate { .. }) {
-                problems.push(format!("alert `{}`: {f:?}", a.alert));
+                problems.push(format!("alert `{}` {f}", a.alert));
             }
         }
     }

@@ -199,23 +199,11 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
             }
             let expr = str_of(target, "expr");
             for f in catalog.analyze(expr).findings {
-                match f {
-                    Finding::Parse(m) => push("target-promql", t, format!("target {ref_id} does not parse: {m}")),
-                    Finding::UnknownSeries { name, hint } => {
-                        push("target-promql", t, format!("target {ref_id} references unknown `{name}` ({hint})"))
-                    }
-                    Finding::RateOverGauge { func, name } => {
-                        push("target-promql", t, format!("target {ref_id} applies {func}() to the gauge `{name}`"))
-                    }
-                    Finding::UnknownGroupingLabel { label, .. } => {
-                        push("target-promql", t, format!("target {ref_id} groups by `{label}`, which its series lack"))
-                    }
-                    Finding::CounterWithoutRate { name } => push(
-                        "target-counter-agg",
-                        t,
-                        format!("target {ref_id} reads the counter `{name}` without rate()/irate()/increase()"),
-                    ),
-                }
+                let rule = match f {
+                    Finding::CounterWithoutRate { .. } => "target-counter-agg",
+                    _ => "target-promql",
+                };
+                push(rule, t, format!("target {ref_id} {f}"));
             }
             if let Err(bad) = rate_windows_ok(expr) {
                 push(

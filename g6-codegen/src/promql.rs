@@ -88,6 +88,31 @@ pub enum Finding {
     CounterWithoutRate { name: String },
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Parse(m) => write!(f, "does not parse: {m}"),
+            Finding::UnknownSeries { name, hint } => {
+                write!(f, "references `{name}`, which nothing defines ({hint})")
+            }
+            Finding::RateOverGauge { func, name } => write!(
+                f,
+                "applies {func}() to the gauge `{name}`; use it directly, or deriv()/delta()"
+            ),
+            Finding::UnknownGroupingLabel { label, metrics } => {
+                write!(
+                    f,
+                    "groups by `{label}`, which `{}` does not have",
+                    metrics.join("`, `")
+                )
+            }
+            Finding::CounterWithoutRate { name } => {
+                write!(f, "reads the counter `{name}` without rate()/increase()")
+            }
+        }
+    }
+}
+
 /// The result of walking one expression.
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
@@ -425,6 +450,22 @@ mod tests {
             panic!()
         };
         assert!(hint.contains("histogram"));
+    }
+
+    #[test]
+    fn findings_read_as_sentences() {
+        let c = catalog();
+        let f = &c.analyze("rate(g6_depth[5m])").findings[0];
+        assert_eq!(
+            f.to_string(),
+            "applies rate() to the gauge `g6_depth`; use it directly, or deriv()/delta()"
+        );
+        let f = &c.analyze("sum(rate(g6_missing_total[5m]))").findings[0];
+        assert!(
+            f.to_string()
+                .starts_with("references `g6_missing_total`, which nothing defines ("),
+            "{f}"
+        );
     }
 
     #[test]
