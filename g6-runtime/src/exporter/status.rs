@@ -1,7 +1,6 @@
 //! The status page at `/`: spec identity, series per metric against budget, overflows
 //! and emission failures.
 
-use axum::response::Html;
 use std::fmt::Write;
 
 fn escape(s: &str) -> String {
@@ -11,26 +10,26 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Render the page.
-pub async fn page() -> Html<String> {
-    Html(render())
-}
-
 /// The page's HTML.
 pub fn render() -> String {
     let usage = crate::guard::usage();
+    let spec = crate::installed();
+    let (namespace, hash, generator) = spec.map_or(("metrics", "none", ""), |s| {
+        (s.namespace, s.spec_hash, s.generator_version)
+    });
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>g6 metrics</title>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{ns} metrics</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}.over{{background:#fdd}}</style>\
-         </head><body><h1>g6 metrics</h1>\
+         </head><body><h1>{ns} metrics</h1>\
          <p>Spec hash <code>{}</code> · build config <code>{}</code> · {}</p>\
          <p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a></p>",
-        crate::SPEC_HASH,
+        escape(hash),
         crate::build_config_hash(),
-        escape(crate::GENERATOR_VERSION),
+        escape(generator),
+        ns = escape(namespace),
     );
     for line in crate::exporter::status_lines() {
         let _ = write!(out, "<p><strong>{}</strong></p>", escape(&line));

@@ -2,7 +2,7 @@
 //! them, and log them without flooding.
 //!
 //! The first failure of an emitter is logged with its error and counted once in
-//! `g6_emission_failure_once_total`; later failures are logged at most once a minute per
+//! `<namespace>_emission_failure_once_total`; later failures are logged at most once a minute per
 //! emitter, with how many were suppressed in between. The default panic hook's message is
 //! suppressed inside `#[safe_emit]` bodies (we log the panic ourselves), and printed as
 //! usual everywhere else.
@@ -125,14 +125,19 @@ pub fn record_error<E: Debug>(emitter: &'static str, error: &E) {
 }
 
 fn record(emitter: &'static str, error: &str) {
-    crate::metrics::emission_failures_total(emitter).inc();
+    let self_metrics = crate::self_metrics::get();
+    if let Some(sm) = self_metrics {
+        sm.emission_failures_total.get(&[emitter]).inc();
+    }
     let mut states = STATES.lock().unwrap_or_else(|p| p.into_inner());
     let state = states.entry(emitter).or_default();
     state.failures += 1;
     let now = Instant::now();
     match state.last_log {
         None => {
-            crate::metrics::emission_failure_once_total(emitter).inc();
+            if let Some(sm) = self_metrics {
+                sm.emission_failure_once_total.get(&[emitter]).inc();
+            }
             state.last_log = Some(now);
             tracing::warn!(
                 emitter,

@@ -1,44 +1,11 @@
-//! A streaming text-format (0.0.4) encoder over our own series.
+//! The one text-format (0.0.4) encoder, for our series and for foreign collectors.
 //!
 //! tikv's path builds a `MetricFamily` tree for every series on every scrape and then
 //! formats it; most of a scrape's cost is that tree. Our stores know their series and
 //! keep each series' label text rendered once, so encoding is appending bytes. Foreign
-//! collectors in the shared registry still go through tikv's encoder, after ours.
+//! collectors hand over [`Family`] values, written by the same functions.
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use std::cell::Cell;
-
-thread_local! {
-    static SKIP_OURS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Wraps a generated family in the registry: it collects normally (so
-/// `registry().gather()` sees everything), except while our encoder has already written
-/// it.
-pub struct Ours(pub Box<dyn Collector>);
-
-impl Collector for Ours {
-    fn desc(&self) -> Vec<&Desc> {
-        self.0.desc()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        if SKIP_OURS.with(Cell::get) {
-            Vec::new()
-        } else {
-            self.0.collect()
-        }
-    }
-}
-
-/// Gather the registry without our own families (they are encoded directly).
-pub fn gather_foreign() -> Vec<MetricFamily> {
-    SKIP_OURS.with(|s| s.set(true));
-    let families = crate::registry().gather();
-    SKIP_OURS.with(|s| s.set(false));
-    families
-}
+use crate::registry::{Family, SampleValue};
 
 /// Escape a label value: backslash, double quote and newline.
 pub fn escape_label_value(v: &str, out: &mut String) {
@@ -148,6 +115,70 @@ pub fn write_series(
         out.push('}');
     }
     out.push(' ');
+}
+
+/// Append the `_bucket`, `_sum` and `_count` lines of one histogram series;
+/// `cumulative` holds one count per bound and the +Inf count last.
+pub fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[String],
+    cumulative: &[u64],
+    sum: f64,
+) {
+    for (bound, count) in bounds.iter().zip(cumulative) {
+        write_series(out, name, "_bucket", labels, Some(("le", bound)));
+        write_u64(out, *count);
+        out.push('\n');
+    }
+    let total = cumulative.last().copied().unwrap_or(0);
+    write_series(out, name, "_bucket", labels, Some(("le", "+Inf")));
+    write_u64(out, total);
+    out.push('\n');
+    write_series(out, name, "_sum", labels, None);
+    write_f64(out, sum);
+    out.push('\n');
+    write_series(out, name, "_count", labels, None);
+    write_u64(out, total);
+    out.push('\n');
+}
+
+/// Append a family of a foreign collector.
+pub fn write_family(out: &mut String, family: &Family) {
+    if family.samples.is_empty() {
+        return;
+    }
+    write_header(out, &family.name, &family.help, family.kind.prometheus_type());
+    for sample in &family.samples {
+        let names: Vec<&str> = sample.labels.iter().map(|(k, _)| k.as_str()).collect();
+        let values: Vec<&str> = sample.labels.iter().map(|(_, v)| v.as_str()).collect();
+        let labels = render_labels(&names, &values);
+        match &sample.value {
+            SampleValue::Counter(v) | SampleValue::Gauge(v) => {
+                write_series(out, &family.name, "", &labels, None);
+                write_f64(out, *v);
+                out.push('\n');
+            }
+            SampleValue::Histogram {
+                buckets,
+                sum,
+                count,
+            } => {
+                let bounds: Vec<f64> = buckets.iter().map(|(b, _)| *b).collect();
+                let mut cumulative: Vec<u64> = buckets.iter().map(|(_, c)| *c).collect();
+                cumulative.push(*count);
+                write_histogram(
+                    out,
+                    &family.name,
+                    &labels,
+                    &bound_texts(&bounds),
+                    &cumulative,
+                    *sum,
+                );
+            }
+        }
+    }
 }
 
 /// Text of each bucket bound as Prometheus writes it in `le`.

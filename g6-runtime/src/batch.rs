@@ -17,7 +17,6 @@
 //! [min, max]); a slow alpha applies when idle, and sustained under-utilisation cuts
 //! the target by a quarter. Gauges are never batched: a `set` must be visible as is.
 
-use crate::labels::FlushTrigger;
 use once_cell::sync::Lazy;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +25,53 @@ use std::time::{Duration, Instant};
 
 /// Shards per batched series. A thread keeps one shard for life.
 pub const SHARDS: usize = 16;
+
+/// What made the batcher flush. The order is the order of the `flush_trigger` values
+/// in the built-in spec fragment, which indexes `*_metrics_batch_flushes_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlushTrigger {
+    /// Pending entries reached the adaptive target.
+    Target,
+    /// The oldest entry waited `max_wait`.
+    MaxWait,
+    /// The periodic timer.
+    Timer,
+    /// Right before a scrape.
+    Scrape,
+    /// An emitting thread exited.
+    ThreadExit,
+    /// The hard cap: the emitting thread flushed inline.
+    Full,
+}
+
+impl FlushTrigger {
+    /// Every trigger, in label-value order.
+    pub const ALL: [FlushTrigger; 6] = [
+        FlushTrigger::Target,
+        FlushTrigger::MaxWait,
+        FlushTrigger::Timer,
+        FlushTrigger::Scrape,
+        FlushTrigger::ThreadExit,
+        FlushTrigger::Full,
+    ];
+
+    /// The `flush_trigger` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlushTrigger::Target => "target",
+            FlushTrigger::MaxWait => "max_wait",
+            FlushTrigger::Timer => "timer",
+            FlushTrigger::Scrape => "scrape",
+            FlushTrigger::ThreadExit => "thread_exit",
+            FlushTrigger::Full => "full",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// One cache line.
 #[derive(Debug, Default)]
@@ -90,9 +136,7 @@ impl Config {
         let d = Config::default();
         let min_batch = env_num("G6_EMISSION_BATCH_MIN_SIZE", d.min_batch).max(1.0);
         Config {
-            enabled: std::env::var("G6_METRICS_BATCH_ENABLED")
-                .map(|v| g6_codegen::build::parse_flag(&v))
-                .unwrap_or(false),
+            enabled: crate::flag::env_flag("G6_METRICS_BATCH_ENABLED"),
             target_interval: Duration::from_millis(
                 env_num("G6_EMISSION_BATCH_TARGET_INTERVAL_MS", 200.0).max(1.0) as u64,
             ),
@@ -220,7 +264,7 @@ pub fn batched_metric(info: &crate::MetricInfo) -> bool {
                 | crate::MetricKind::FloatCounter
                 | crate::MetricKind::Histogram
         )
-        && !info.name.contains("_metrics_batch_")
+        && !crate::self_metrics::get().is_some_and(|sm| sm.is_batcher_metric(info))
 }
 
 /// The settings in force.
@@ -376,12 +420,16 @@ pub fn flush(trigger: FlushTrigger) -> usize {
     state.adaptive.record(merged, elapsed);
     let (target, utilization) = (state.adaptive.target, state.adaptive.utilization);
     drop(state);
-    crate::metrics::metrics_batch_queue_depth().set(depth as f64);
-    crate::metrics::metrics_batch_flushes_total(trigger).inc();
-    crate::metrics::metrics_batch_merged_total().inc_by(merged as u64);
-    crate::metrics::metrics_batch_adaptive_target().set(target);
-    crate::metrics::metrics_batch_adaptive_utilization().set(utilization);
-    crate::metrics::metrics_batch_flush_duration_seconds().observe(started.elapsed().as_secs_f64());
+    if let Some(sm) = crate::self_metrics::get() {
+        sm.metrics_batch_queue_depth.get(0).set(depth as f64);
+        sm.metrics_batch_flushes_total.get(trigger.index()).inc();
+        sm.metrics_batch_merged_total.get(0).inc_by(merged as u64);
+        sm.metrics_batch_adaptive_target.get(0).set(target);
+        sm.metrics_batch_adaptive_utilization.get(0).set(utilization);
+        sm.metrics_batch_flush_duration_seconds
+            .get(0)
+            .observe(started.elapsed().as_secs_f64());
+    }
     merged
 }
 

@@ -5,13 +5,14 @@
 //! slot of the budget. Past the budget, counters and histograms fold into one series
 //! whose label values are all `__overflow__` (totals stay exact); gauges drop the sample.
 //! Every resolution that lands past the budget increments
-//! `g6_cardinality_overflow_total{metric}`, and a warning is logged at most once a minute
+//! `<namespace>_cardinality_overflow_total{metric}`, and a warning is logged at most once a minute
 //! per metric. Handles live for the process: their number is bounded by the budget, so
 //! they are leaked on purpose and callers get `&'static` handles without reference
 //! counting.
 
-use crate::exporter::encode;
+use crate::encode;
 use crate::handles::Series;
+use crate::self_metrics::SpecRuntime;
 use crate::spec_info::MetricInfo;
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
@@ -21,9 +22,6 @@ use std::time::{Duration, Instant};
 
 /// The label value of the overflow series.
 pub const OVERFLOW_VALUE: &str = "__overflow__";
-
-/// Name of the metric that counts overflows; it must not count into itself.
-const OVERFLOW_METRIC: &str = "g6_cardinality_overflow_total";
 
 /// Minimum time between two overflow warnings of one metric.
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
@@ -73,7 +71,6 @@ impl<T> SeriesSet<T> {
 }
 
 struct State<T: Series> {
-    family: Option<T::Family>,
     batched: bool,
     exported: bool,
     bounds: Vec<String>,
@@ -90,7 +87,16 @@ struct State<T: Series> {
 /// A metric family with at least one open label.
 pub struct OpenFamily<T: Series> {
     info: &'static MetricInfo,
+    spec: &'static SpecRuntime,
     state: OnceCell<State<T>>,
+}
+
+impl<T: Series> std::fmt::Debug for OpenFamily<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenFamily")
+            .field("metric", &self.info.name)
+            .finish()
+    }
 }
 
 /// Hash of a label-value list: FxHash-style multiply-rotate, 8 bytes at a time. The
@@ -121,10 +127,11 @@ fn same(stored: &[Box<str>], values: &[&str]) -> bool {
 }
 
 impl<T: Series> OpenFamily<T> {
-    /// An empty family; created and registered on first use.
-    pub const fn new(info: &'static MetricInfo) -> Self {
+    /// An empty family of the metric `info` of `spec`; created on first use.
+    pub const fn new(info: &'static MetricInfo, spec: &'static SpecRuntime) -> Self {
         OpenFamily {
             info,
+            spec,
             state: OnceCell::new(),
         }
     }
@@ -141,25 +148,15 @@ impl<T: Series> OpenFamily<T> {
 
     fn state(&'static self) -> &'static State<T> {
         self.state.get_or_init(|| {
-            crate::guard::track(self);
+            crate::self_metrics::install(self.spec);
+            let exported = crate::guard::track(self);
             let batched = crate::batch::batched_metric(self.info);
             if batched {
                 crate::batch::register(self);
             }
-            let (family, exported) = match T::new_family(self.info) {
-                Ok(f) => {
-                    let exported = crate::registry::register_generated(self.info.name, Box::new(f.clone()));
-                    (Some(f), exported)
-                }
-                Err(e) => {
-                    tracing::error!(metric = self.info.name, error = %e, "cannot create metric; its samples are discarded");
-                    (None, false)
-                }
-            };
             let names = self.info.label_names();
             let overflow: Vec<&str> = names.iter().map(|_| OVERFLOW_VALUE).collect();
             State {
-                family,
                 batched,
                 exported,
                 bounds: encode::bound_texts(self.info.buckets),
@@ -198,10 +195,7 @@ impl<T: Series> OpenFamily<T> {
             drop(set);
             return self.over_budget(state);
         }
-        let handle: &'static T = Box::leak(Box::new(match &state.family {
-            Some(f) => T::resolve(f, values, state.batched),
-            None => T::detached(self.info),
-        }));
+        let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
         let i = set.entries.len();
         set.entries.push(Entry {
             key: values.iter().map(|v| Box::<str>::from(*v)).collect(),
@@ -215,21 +209,17 @@ impl<T: Series> OpenFamily<T> {
 
     fn over_budget(&'static self, state: &'static State<T>) -> &'static T {
         state.overflowed.fetch_add(1, Ordering::Relaxed);
-        if self.info.name != OVERFLOW_METRIC {
-            crate::metrics::cardinality_overflow_total(self.info.name).inc();
+        if let Some(sm) = crate::self_metrics::get() {
+            // The overflow counter must not count into itself.
+            if !std::ptr::eq(sm.cardinality_overflow_total.info, self.info) {
+                sm.cardinality_overflow_total.get(&[self.info.name]).inc();
+            }
         }
         self.warn_rate_limited(state);
-        state.overflow.get_or_init(|| {
-            let handle = match (&state.family, T::DROPS_OVER_BUDGET) {
-                (Some(f), false) => {
-                    let values: Vec<&str> =
-                        self.info.labels.iter().map(|_| OVERFLOW_VALUE).collect();
-                    T::resolve(f, &values, state.batched)
-                }
-                _ => T::detached(self.info),
-            };
-            Box::leak(Box::new(handle))
-        })
+        // Gauges get a handle that is never encoded: their samples are dropped.
+        state
+            .overflow
+            .get_or_init(|| Box::leak(Box::new(T::new(self.info, state.batched))))
     }
 
     fn warn_rate_limited(&self, state: &State<T>) {

@@ -29,8 +29,25 @@ pub(crate) fn stores() -> Vec<&'static dyn Tracked> {
 
 static TRACKED: Lazy<Mutex<Vec<&'static dyn Tracked>>> = Lazy::new(Default::default);
 
-pub(crate) fn track(t: &'static dyn Tracked) {
-    TRACKED.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+/// Start tracking (and so encoding) a store. A second store of the same metric name
+/// (two specs defining one name, or a name a foreign collector took) is counted as a
+/// duplicate and not exported; returns false then.
+pub(crate) fn track(t: &'static dyn Tracked) -> bool {
+    let name = t.info().name;
+    let taken = {
+        let mut tracked = TRACKED.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = tracked.iter().any(|s| s.info().name == name);
+        if !taken {
+            tracked.push(t);
+        }
+        taken
+    };
+    if taken {
+        if let Err(e) = crate::registry::duplicate(name) {
+            tracing::error!(error = %e, "a generated metric is not exported");
+        }
+    }
+    !taken
 }
 
 /// Series usage of one metric.
@@ -62,12 +79,15 @@ pub fn usage() -> Vec<Usage> {
     v
 }
 
-/// Export series-in-use and budget per metric (`g6_cardinality_series`,
-/// `g6_cardinality_budget`). Runs before every scrape.
+/// Export series-in-use and budget per metric (`<namespace>_cardinality_series`,
+/// `<namespace>_cardinality_budget`). Runs before every scrape.
 pub fn refresh_gauges() {
+    let Some(sm) = crate::self_metrics::get() else {
+        return;
+    };
     for u in usage() {
-        crate::metrics::cardinality_series(u.metric).set(u.series as f64);
-        crate::metrics::cardinality_budget(u.metric).set(u.budget as f64);
+        sm.cardinality_series.get(&[u.metric]).set(u.series as f64);
+        sm.cardinality_budget.get(&[u.metric]).set(u.budget as f64);
     }
 }
 
@@ -110,9 +130,7 @@ impl GrowthConfig {
             baseline: path("G6_CARDINALITY_BASELINE"),
             snapshot: path("G6_CARDINALITY_SNAPSHOT"),
             allow_growth_percent,
-            fail_on_excess: std::env::var("G6_CARDINALITY_FAIL_ON_EXCESS")
-                .map(|v| g6_codegen::build::parse_flag(&v))
-                .unwrap_or(false),
+            fail_on_excess: crate::flag::env_flag("G6_CARDINALITY_FAIL_ON_EXCESS"),
         })
     }
 }
@@ -250,14 +268,24 @@ pub fn check_growth(config: &GrowthConfig) -> Result<GrowthReport, GuardError> {
         }
         None => GrowthReport::default(),
     };
-    crate::metrics::cardinality_guard_offenders().set(report.offenders.len() as f64);
-    crate::metrics::cardinality_guard_new_groups().set(report.new_groups.len() as f64);
-    crate::metrics::cardinality_guard_growth_ratio().set(report.max_growth_ratio);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    crate::metrics::cardinality_guard_last_run_timestamp_seconds().set(now);
+    if let Some(sm) = crate::self_metrics::get() {
+        sm.cardinality_guard_offenders
+            .get(0)
+            .set(report.offenders.len() as f64);
+        sm.cardinality_guard_new_groups
+            .get(0)
+            .set(report.new_groups.len() as f64);
+        sm.cardinality_guard_growth_ratio
+            .get(0)
+            .set(report.max_growth_ratio);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        sm.cardinality_guard_last_run_timestamp_seconds
+            .get(0)
+            .set(now);
+    }
     if !report.offenders.is_empty() {
         if config.fail_on_excess {
             return Err(GuardError::Excess(report));

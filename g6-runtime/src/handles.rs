@@ -1,17 +1,15 @@
 //! Metric handles returned by the generated accessors.
 //!
-//! Each wraps a tikv `prometheus` child metric, so a call is one atomic operation.
-//! Values that would make the underlying crate panic (negative counter increments,
-//! NaN) are dropped instead: emission never takes the host process down.
+//! Each handle is the one store of its series (atomics, no copy elsewhere), so a call
+//! is one atomic operation. Values that would corrupt a series (negative counter
+//! increments, NaN or infinite observations) are dropped and logged once instead:
+//! emission never takes the host process down.
 
 use crate::batch::{self, CachePadded};
-use crate::exporter::encode;
-use crate::histogram::{HistogramCore, HistogramVec};
+use crate::encode;
+use crate::histogram::{add_f64, HistogramCore};
 use crate::spec_info::MetricInfo;
-use prometheus::core::Collector;
-use prometheus::Opts;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Log once per process that an invalid value was dropped.
@@ -21,7 +19,7 @@ fn dropped_value(kind: &str, value: f64) {
         tracing::warn!(
             kind,
             value,
-            "dropped an invalid metric value (negative or NaN); further drops are not logged"
+            "dropped an invalid metric value (negative, NaN or infinite); further drops are not logged"
         );
     }
 }
@@ -61,24 +59,18 @@ fn drain(pending: &Option<Shards>, mut merge: impl FnMut(u64)) -> usize {
 /// A counter of whole units.
 #[derive(Debug)]
 pub struct Counter {
-    inner: prometheus::IntCounter,
+    value: AtomicU64,
     pending: Option<Shards>,
 }
 
 impl Counter {
-    fn new(inner: prometheus::IntCounter, batched: bool) -> Self {
-        Counter {
-            inner,
-            pending: batched.then(new_shards),
-        }
-    }
-
-    /// A counter outside the registry (benchmarks, local accounting); batched ones are
+    /// A counter outside any store (benchmarks, local accounting); batched ones are
     /// merged by [`Counter::flush`] only.
     pub fn unregistered(batched: bool) -> Self {
-        let inner = prometheus::IntCounter::new("g6_unregistered_total", "unregistered counter")
-            .expect("static valid name");
-        Counter::new(inner, batched)
+        Counter {
+            value: AtomicU64::new(0),
+            pending: batched.then(new_shards),
+        }
     }
 
     /// Add one.
@@ -91,7 +83,9 @@ impl Counter {
     #[inline]
     pub fn inc_by(&self, v: u64) {
         match &self.pending {
-            None => self.inner.inc_by(v),
+            None => {
+                self.value.fetch_add(v, Ordering::Relaxed);
+            }
             Some(shards) => {
                 if shards[batch::shard()].0.fetch_add(v, Ordering::Relaxed) == 0 && v > 0 {
                     batch::note_pending();
@@ -102,27 +96,32 @@ impl Counter {
 
     /// Current value, pending deltas included.
     pub fn get(&self) -> u64 {
-        self.inner.get() + pending_words(&self.pending).sum::<u64>()
+        self.value.load(Ordering::Relaxed) + pending_words(&self.pending).sum::<u64>()
     }
 
     /// Merge pending deltas into the series; returns the non-empty cells merged.
     pub fn flush(&self) -> usize {
-        drain(&self.pending, |v| self.inner.inc_by(v))
+        drain(&self.pending, |v| {
+            self.value.fetch_add(v, Ordering::Relaxed);
+        })
     }
 }
 
 /// A counter of fractional units (e.g. seconds).
 #[derive(Debug)]
 pub struct FloatCounter {
-    inner: prometheus::Counter,
+    /// The value as f64 bits.
+    bits: AtomicU64,
     /// Pending deltas as f64 bits, one cache line per shard.
     pending: Option<Shards>,
 }
 
 impl FloatCounter {
-    fn new(inner: prometheus::Counter, batched: bool) -> Self {
+    /// A counter outside any store; batched ones are merged by [`FloatCounter::flush`]
+    /// only.
+    pub fn unregistered(batched: bool) -> Self {
         FloatCounter {
-            inner,
+            bits: AtomicU64::new(0f64.to_bits()),
             pending: batched.then(new_shards),
         }
     }
@@ -142,11 +141,11 @@ impl FloatCounter {
             return;
         }
         match &self.pending {
-            None => self.inner.inc_by(v),
+            None => add_f64(&self.bits, v),
             Some(shards) => {
                 let cell = &shards[batch::shard()].0;
                 let was = cell.load(Ordering::Relaxed);
-                crate::histogram::add_f64(cell, v);
+                add_f64(cell, v);
                 if was == 0 && v > 0.0 {
                     batch::note_pending();
                 }
@@ -156,7 +155,7 @@ impl FloatCounter {
 
     /// Current value, pending deltas included.
     pub fn get(&self) -> f64 {
-        self.inner.get()
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
             + pending_words(&self.pending)
                 .map(f64::from_bits)
                 .sum::<f64>()
@@ -164,50 +163,57 @@ impl FloatCounter {
 
     /// Merge pending deltas into the series; returns the non-empty cells merged.
     pub fn flush(&self) -> usize {
-        drain(&self.pending, |bits| {
-            self.inner.inc_by(f64::from_bits(bits))
-        })
+        drain(&self.pending, |bits| add_f64(&self.bits, f64::from_bits(bits)))
     }
 }
 
-/// A gauge. Never batched: a `set` must be visible as written.
-#[derive(Clone, Debug)]
-pub struct Gauge(prometheus::Gauge);
+/// A gauge (f64). Never batched: a `set` must be visible as written.
+#[derive(Debug)]
+pub struct Gauge {
+    bits: AtomicU64,
+}
 
 impl Gauge {
+    /// A gauge outside any store.
+    pub fn unregistered() -> Self {
+        Gauge {
+            bits: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
     /// Set the value.
     #[inline]
     pub fn set(&self, v: f64) {
-        self.0.set(v);
+        self.bits.store(v.to_bits(), Ordering::Relaxed);
     }
 
     /// Add one.
     #[inline]
     pub fn inc(&self) {
-        self.0.inc();
+        self.add(1.0);
     }
 
     /// Subtract one.
     #[inline]
     pub fn dec(&self) {
-        self.0.dec();
+        self.add(-1.0);
     }
 
     /// Add `v`.
     #[inline]
     pub fn add(&self, v: f64) {
-        self.0.add(v);
+        add_f64(&self.bits, v);
     }
 
     /// Subtract `v`.
     #[inline]
     pub fn sub(&self, v: f64) {
-        self.0.sub(v);
+        add_f64(&self.bits, -v);
     }
 
     /// Current value.
     pub fn get(&self) -> f64 {
-        self.0.get()
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
     }
 }
 
@@ -238,29 +244,24 @@ impl HistogramShards {
 /// A histogram; observe values in the metric's base unit.
 #[derive(Debug)]
 pub struct Histogram {
-    core: Arc<HistogramCore>,
+    core: HistogramCore,
     pending: Option<HistogramShards>,
 }
 
 impl Histogram {
-    fn new(core: Arc<HistogramCore>, batched: bool) -> Self {
+    /// A histogram outside any store (benchmarks, local accounting); batched ones are
+    /// merged by [`Histogram::flush`] only.
+    pub fn unregistered(bounds: &[f64], batched: bool) -> Self {
+        let core = HistogramCore::new(bounds.to_vec().into());
         let pending = batched.then(|| HistogramShards::new(core.bounds.len() + 1));
         Histogram { core, pending }
     }
 
-    /// A histogram outside the registry (benchmarks, local accounting); batched ones
-    /// are merged by [`Histogram::flush`] only.
-    pub fn unregistered(bounds: &[f64], batched: bool) -> Self {
-        Histogram::new(
-            Arc::new(HistogramCore::new(bounds.to_vec().into())),
-            batched,
-        )
-    }
-
-    /// Record one observation; NaN is dropped so it cannot poison `_sum`.
+    /// Record one observation. NaN and infinities are dropped (and logged once): they
+    /// would make `_sum` NaN or infinite for good.
     #[inline]
     pub fn observe(&self, v: f64) {
-        if v.is_nan() {
+        if !v.is_finite() {
             dropped_value("histogram", v);
             return;
         }
@@ -271,7 +272,7 @@ impl Histogram {
                 let base = batch::shard() * p.stride;
                 let i = crate::histogram::bucket_index(&self.core.bounds, v);
                 let was = p.word(base + i).fetch_add(1, Ordering::Relaxed);
-                crate::histogram::add_f64(p.word(base + nb + 1), v);
+                add_f64(p.word(base + nb + 1), v);
                 if was == 0 {
                     batch::note_pending();
                 }
@@ -382,136 +383,74 @@ impl Drop for HistogramTimer<'_> {
     }
 }
 
-/// What the runtime needs to build and resolve one kind of handle.
+/// What a store needs from one kind of handle.
 pub trait Series: Sized + Send + Sync + 'static {
-    /// The labelled tikv family behind the handle.
-    type Family: Collector + Clone + Send + Sync + 'static;
     /// Gauges drop samples over budget; counters and histograms fold them.
     const DROPS_OVER_BUDGET: bool;
-    /// Create the family from the spec entry.
-    fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family>;
-    /// The child for one label set (values in label order); `batched` gives it
-    /// pending cells (ignored by kinds that are never batched).
-    fn resolve(family: &Self::Family, values: &[&str], batched: bool) -> Self;
+    /// A new series at zero for the metric `info`; `batched` gives it pending cells
+    /// (ignored by kinds that are never batched).
+    fn new(info: &MetricInfo, batched: bool) -> Self;
     /// Merge pending deltas; returns the non-empty cells merged.
     fn flush_pending(&self) -> usize {
         0
     }
-    /// A handle connected to nothing: samples written to it are discarded.
-    fn detached(info: &MetricInfo) -> Self;
     /// Append this series in the text format; `labels` is the rendered inside of
     /// `{...}`, `bounds` the bucket bounds as text (histograms).
     fn encode(&self, out: &mut String, name: &str, labels: &str, bounds: &[String]);
 }
 
-fn opts(info: &MetricInfo) -> Opts {
-    Opts::new(info.name, info.help)
-}
-
 impl Series for Counter {
-    type Family = prometheus::IntCounterVec;
     const DROPS_OVER_BUDGET: bool = false;
-    fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family> {
-        prometheus::IntCounterVec::new(opts(info), &info.label_names())
-    }
-    fn resolve(family: &Self::Family, values: &[&str], batched: bool) -> Self {
-        Counter::new(family.with_label_values(values), batched)
+    fn new(_info: &MetricInfo, batched: bool) -> Self {
+        Counter::unregistered(batched)
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
-        encode::write_u64(out, self.inner.get());
+        encode::write_u64(out, self.value.load(Ordering::Relaxed));
         out.push('\n');
     }
     fn flush_pending(&self) -> usize {
         self.flush()
-    }
-    fn detached(info: &MetricInfo) -> Self {
-        let inner = prometheus::IntCounter::with_opts(opts(info)).unwrap_or_else(|_| {
-            prometheus::IntCounter::new("g6_detached_total", "detached").expect("static valid name")
-        });
-        Counter::new(inner, false)
     }
 }
 
 impl Series for FloatCounter {
-    type Family = prometheus::CounterVec;
     const DROPS_OVER_BUDGET: bool = false;
-    fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family> {
-        prometheus::CounterVec::new(opts(info), &info.label_names())
-    }
-    fn resolve(family: &Self::Family, values: &[&str], batched: bool) -> Self {
-        FloatCounter::new(family.with_label_values(values), batched)
+    fn new(_info: &MetricInfo, batched: bool) -> Self {
+        FloatCounter::unregistered(batched)
     }
     fn flush_pending(&self) -> usize {
         self.flush()
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
-        encode::write_f64(out, self.inner.get());
+        encode::write_f64(out, f64::from_bits(self.bits.load(Ordering::Relaxed)));
         out.push('\n');
-    }
-    fn detached(info: &MetricInfo) -> Self {
-        let inner = prometheus::Counter::with_opts(opts(info)).unwrap_or_else(|_| {
-            prometheus::Counter::new("g6_detached_total", "detached").expect("static valid name")
-        });
-        FloatCounter::new(inner, false)
     }
 }
 
 impl Series for Gauge {
-    type Family = prometheus::GaugeVec;
     const DROPS_OVER_BUDGET: bool = true;
-    fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family> {
-        prometheus::GaugeVec::new(opts(info), &info.label_names())
-    }
-    fn resolve(family: &Self::Family, values: &[&str], _batched: bool) -> Self {
-        Gauge(family.with_label_values(values))
+    fn new(_info: &MetricInfo, _batched: bool) -> Self {
+        Gauge::unregistered()
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
-        encode::write_f64(out, self.0.get());
+        encode::write_f64(out, self.get());
         out.push('\n');
-    }
-    fn detached(info: &MetricInfo) -> Self {
-        Gauge(
-            prometheus::Gauge::with_opts(opts(info)).unwrap_or_else(|_| {
-                prometheus::Gauge::new("g6_detached", "detached").expect("static valid name")
-            }),
-        )
     }
 }
 
 impl Series for Histogram {
-    type Family = HistogramVec;
     const DROPS_OVER_BUDGET: bool = false;
-    fn new_family(info: &MetricInfo) -> prometheus::Result<Self::Family> {
-        HistogramVec::new(info.name, info.help, &info.label_names(), info.buckets)
-    }
-    fn resolve(family: &Self::Family, values: &[&str], batched: bool) -> Self {
-        Histogram::new(family.child(values), batched)
+    fn new(info: &MetricInfo, batched: bool) -> Self {
+        Histogram::unregistered(info.buckets, batched)
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, bounds: &[String]) {
         let cumulative = self.core.cumulative();
-        for (bound, count) in bounds.iter().zip(&cumulative) {
-            encode::write_series(out, name, "_bucket", labels, Some(("le", bound)));
-            encode::write_u64(out, *count);
-            out.push('\n');
-        }
-        let total = cumulative.last().copied().unwrap_or(0);
-        encode::write_series(out, name, "_bucket", labels, Some(("le", "+Inf")));
-        encode::write_u64(out, total);
-        out.push('\n');
-        encode::write_series(out, name, "_sum", labels, None);
-        encode::write_f64(out, self.core.sum());
-        out.push('\n');
-        encode::write_series(out, name, "_count", labels, None);
-        encode::write_u64(out, total);
-        out.push('\n');
+        encode::write_histogram(out, name, labels, bounds, &cumulative, self.core.sum());
     }
     fn flush_pending(&self) -> usize {
         self.flush()
-    }
-    fn detached(info: &MetricInfo) -> Self {
-        Histogram::unregistered(info.buckets, false)
     }
 }

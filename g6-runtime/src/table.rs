@@ -4,8 +4,9 @@
 //! combination once (so every series exists at 0). A call is then an index into a
 //! fixed slice: no hashing, no lock.
 
-use crate::exporter::encode;
+use crate::encode;
 use crate::handles::Series;
+use crate::self_metrics::SpecRuntime;
 use crate::spec_info::MetricInfo;
 use once_cell::sync::OnceCell;
 
@@ -24,14 +25,24 @@ struct Built<T> {
 /// A fixed table of handles, one per closed label combination.
 pub struct ClosedTable<T: Series> {
     info: &'static MetricInfo,
+    spec: &'static SpecRuntime,
     built: OnceCell<Built<T>>,
 }
 
+impl<T: Series> std::fmt::Debug for ClosedTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosedTable")
+            .field("metric", &self.info.name)
+            .finish()
+    }
+}
+
 impl<T: Series> ClosedTable<T> {
-    /// An empty table; filled on first use.
-    pub const fn new(info: &'static MetricInfo) -> Self {
+    /// An empty table of the metric `info` of `spec`; filled on first use.
+    pub const fn new(info: &'static MetricInfo, spec: &'static SpecRuntime) -> Self {
         ClosedTable {
             info,
+            spec,
             built: OnceCell::new(),
         }
     }
@@ -53,31 +64,19 @@ impl<T: Series> ClosedTable<T> {
     }
 
     fn build(&'static self) -> Built<T> {
-        crate::guard::track(self);
+        crate::self_metrics::install(self.spec);
+        let exported = crate::guard::track(self);
         let batched = crate::batch::batched_metric(self.info);
         if batched {
             crate::batch::register(self);
         }
         let info = self.info;
         let names = info.label_names();
-        let combos = info.closed_combinations();
-        let (family, exported) = match T::new_family(info) {
-            Ok(f) => {
-                let exported = crate::registry::register_generated(info.name, Box::new(f.clone()));
-                (Some(f), exported)
-            }
-            Err(e) => {
-                tracing::error!(metric = info.name, error = %e, "cannot create metric; its samples are discarded");
-                (None, false)
-            }
-        };
-        let entries = combos
+        let entries = info
+            .closed_combinations()
             .iter()
             .map(|c| Entry {
-                handle: match &family {
-                    Some(f) => T::resolve(f, c, batched),
-                    None => T::detached(info),
-                },
+                handle: T::new(info, batched),
                 labels: encode::render_labels(&names, c).into(),
             })
             .collect();

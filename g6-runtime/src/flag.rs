@@ -1,0 +1,31 @@
+//! Boolean environment flags.
+
+/// True for `1`, `true` or `yes` (any case, surrounding blanks ignored); everything
+/// else, including an empty value, is false. The original treated any non-empty value
+/// as true, so `FLAG=0` switched things on.
+pub fn parse_flag(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes"
+    )
+}
+
+/// The flag `name` from the environment; false when unset.
+pub(crate) fn env_flag(name: &str) -> bool {
+    std::env::var(name).map(|v| parse_flag(&v)).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_as_booleans() {
+        for t in ["1", "true", "TRUE", "yes", " Yes "] {
+            assert!(parse_flag(t), "{t}");
+        }
+        for f in ["", "0", "false", "no", "off", "2", "y"] {
+            assert!(!parse_flag(f), "{f}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! # g6-runtime
+//!
+//! The spec-agnostic runtime of g6-metrics, as `prost` is to `prost-build`: the code
+//! that generated accessors call. It never names a metric of any particular spec.
+//!
+//! - [`ClosedTable`] and [`OpenFamily`] store a metric's series; the generated
+//!   accessors return `&'static` handles ([`Counter`], [`FloatCounter`], [`Gauge`],
+//!   [`Histogram`]) into them. One store per series: nothing is copied elsewhere.
+//! - [`guard`]: the cardinality guard's bookkeeping and the growth check.
+//! - [`batch`]: the emission batcher (sharded pending deltas, adaptive flushes).
+//! - [`emission`]: what `#[safe_emit]` (crate `g6-macros`) expands to.
+//! - [`encode`] and [`scrape`]: the one text-format encoder, for our series and for
+//!   foreign collectors in [`registry()`].
+//! - `exporter` (feature `exporter`, on by default): `/metrics`, `/healthz` and a status
+//!   page over axum.
+//!
+//! The runtime's own metrics (cardinality, duplicates, emission failures, batcher
+//! health, spec hash) are declared in a built-in spec fragment that `g6-codegen` merges
+//! into every spec under that spec's namespace; the generated code hands them to the
+//! runtime as a [`SelfMetrics`] table.
+
+pub mod batch;
+pub mod emission;
+pub mod encode;
+#[cfg(feature = "exporter")]
+pub mod exporter;
+mod flag;
+pub mod guard;
+mod handles;
+mod histogram;
+mod init;
+mod open;
+mod registry;
+pub mod scrape;
+mod self_metrics;
+mod simulate;
+mod spec_info;
+mod table;
+
+pub use batch::FlushTrigger;
+pub use flag::parse_flag;
+pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Series};
+pub use init::{build_config_hash, init};
+pub use open::{OpenFamily, OVERFLOW_VALUE};
+#[cfg(feature = "prometheus")]
+pub use registry::Tikv;
+pub use registry::{
+    fail_on_duplicate, register, registry, Collector, Family, RegisterError, Registry, Sample,
+    SampleValue,
+};
+pub use self_metrics::{installed, SelfMetrics, SpecRuntime};
+pub use simulate::Simulate;
+pub use spec_info::{LabelInfo, MetricInfo, MetricKind, UnknownLabelValue};
+pub use table::ClosedTable;

@@ -1,0 +1,253 @@
+//! Foreign collectors beside the generated metrics, and duplicate-name accounting.
+//!
+//! Generated metrics live in their own stores (see [`crate::guard`]); anything else a
+//! program wants on `/metrics` implements [`Collector`] and is registered here. One
+//! encoder writes both. With the `prometheus` feature, collectors of the tikv
+//! `prometheus` crate plug in through [`Tikv`].
+
+use crate::spec_info::MetricKind;
+use once_cell::sync::Lazy;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+/// A source of metric families that are not generated from the spec.
+pub trait Collector: Send + Sync + 'static {
+    /// Names of the families this collector exposes, known before collecting: a name
+    /// registered twice is refused (and counted).
+    fn names(&self) -> Vec<String>;
+    /// The families as of now.
+    fn collect(&self) -> Vec<Family>;
+}
+
+/// One metric family of a foreign collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Full metric name.
+    pub name: String,
+    /// HELP text.
+    pub help: String,
+    /// `Counter`, `Gauge` or `Histogram` (`FloatCounter` encodes as a counter).
+    pub kind: MetricKind,
+    /// Its series.
+    pub samples: Vec<Sample>,
+}
+
+/// One series of a [`Family`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Label names and values, in order.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: SampleValue,
+}
+
+/// The value of a [`Sample`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValue {
+    /// A counter's value.
+    Counter(f64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A histogram: cumulative count per upper bound (without +Inf), sum and count.
+    Histogram {
+        /// `(upper bound, cumulative count)`, bounds increasing.
+        buckets: Vec<(f64, u64)>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations (the +Inf bucket).
+        count: u64,
+    },
+}
+
+struct Registered {
+    names: Vec<String>,
+    collector: Arc<dyn Collector>,
+}
+
+/// Foreign collectors, encoded after the generated metrics on every scrape.
+pub struct Registry {
+    collectors: RwLock<Vec<Registered>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .collectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|r| r.names.clone())
+            .collect();
+        f.debug_struct("Registry").field("names", &names).finish()
+    }
+}
+
+static REGISTRY: Lazy<Registry> = Lazy::new(|| Registry {
+    collectors: RwLock::new(Vec::new()),
+});
+
+/// The process's registry of foreign collectors; `/metrics` exposes them after the
+/// generated metrics.
+pub fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+/// True when `G6_METRICS_FAIL_ON_DUP` is 1/true/yes (any case).
+pub fn fail_on_duplicate() -> bool {
+    crate::flag::env_flag("G6_METRICS_FAIL_ON_DUP")
+}
+
+/// A collector could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is taken already and `G6_METRICS_FAIL_ON_DUP` is set.
+    Duplicate(String),
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::Duplicate(name) => write!(
+                f,
+                "metric `{name}` is already registered (G6_METRICS_FAIL_ON_DUP is set); rename one of them"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// Count a name registered twice; with `G6_METRICS_FAIL_ON_DUP` set it is an error,
+/// otherwise a warning and the first registration stays.
+pub(crate) fn duplicate(name: &str) -> Result<(), RegisterError> {
+    if let Some(sm) = crate::self_metrics::get() {
+        sm.metric_duplicates_total.get(&[name]).inc();
+    }
+    if fail_on_duplicate() {
+        Err(RegisterError::Duplicate(name.to_string()))
+    } else {
+        tracing::warn!(metric = %name, "metric registered twice; keeping the first registration");
+        Ok(())
+    }
+}
+
+/// True when a generated metric (of the installed spec, or any store in use) is
+/// called `name`.
+fn generated_name(name: &str) -> bool {
+    crate::self_metrics::installed().is_some_and(|s| s.metrics.iter().any(|m| m.name == name))
+        || crate::guard::stores().iter().any(|s| s.info().name == name)
+}
+
+impl Registry {
+    /// Register a collector. A name that a generated metric or an earlier collector
+    /// already uses increments `<namespace>_metric_duplicates_total{name}` and the
+    /// collector is not added (the first stays); with `G6_METRICS_FAIL_ON_DUP` set it
+    /// is an error.
+    pub fn register(&self, collector: Box<dyn Collector>) -> Result<(), RegisterError> {
+        let names = collector.names();
+        let mut list = self.collectors.write().unwrap_or_else(|p| p.into_inner());
+        for name in &names {
+            let taken = generated_name(name) || list.iter().any(|r| r.names.contains(name));
+            if taken {
+                drop(list);
+                return duplicate(name);
+            }
+        }
+        list.push(Registered {
+            names,
+            collector: Arc::from(collector),
+        });
+        Ok(())
+    }
+
+    /// Every foreign family as of now, in registration order.
+    pub fn collect(&self) -> Vec<Family> {
+        // Collectors are foreign code: call them without holding our lock, so one
+        // that registers another collector cannot deadlock.
+        let collectors: Vec<Arc<dyn Collector>> = self
+            .collectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|r| Arc::clone(&r.collector))
+            .collect();
+        collectors.iter().flat_map(|c| c.collect()).collect()
+    }
+}
+
+/// Register a collector in the process's registry (see [`Registry::register`]).
+pub fn register(collector: Box<dyn Collector>) -> Result<(), RegisterError> {
+    registry().register(collector)
+}
+
+#[cfg(feature = "prometheus")]
+pub use tikv::Tikv;
+
+#[cfg(feature = "prometheus")]
+mod tikv {
+    use super::{Collector, Family, Sample, SampleValue};
+    use crate::spec_info::MetricKind;
+    use prometheus::proto::MetricType;
+
+    /// A collector of the tikv `prometheus` crate, as a [`Collector`].
+    #[derive(Debug, Clone)]
+    pub struct Tikv<C>(pub C);
+
+    impl<C: prometheus::core::Collector + 'static> Collector for Tikv<C> {
+        fn names(&self) -> Vec<String> {
+            self.0.desc().iter().map(|d| d.fq_name.clone()).collect()
+        }
+
+        fn collect(&self) -> Vec<Family> {
+            self.0
+                .collect()
+                .iter()
+                .filter_map(|mf| {
+                    let kind = match mf.get_field_type() {
+                        MetricType::COUNTER => MetricKind::Counter,
+                        MetricType::GAUGE => MetricKind::Gauge,
+                        MetricType::HISTOGRAM => MetricKind::Histogram,
+                        // Summaries and untyped metrics have no place in our spec model.
+                        MetricType::SUMMARY | MetricType::UNTYPED => return None,
+                    };
+                    let samples = mf
+                        .get_metric()
+                        .iter()
+                        .map(|m| Sample {
+                            labels: m
+                                .get_label()
+                                .iter()
+                                .map(|l| (l.name().to_string(), l.value().to_string()))
+                                .collect(),
+                            value: match kind {
+                                MetricKind::Counter | MetricKind::FloatCounter => {
+                                    SampleValue::Counter(m.get_counter().get_value())
+                                }
+                                MetricKind::Gauge => SampleValue::Gauge(m.get_gauge().get_value()),
+                                MetricKind::Histogram => {
+                                    let h = m.get_histogram();
+                                    SampleValue::Histogram {
+                                        buckets: h
+                                            .get_bucket()
+                                            .iter()
+                                            .filter(|b| b.upper_bound().is_finite())
+                                            .map(|b| (b.upper_bound(), b.cumulative_count()))
+                                            .collect(),
+                                        sum: h.get_sample_sum(),
+                                        count: h.get_sample_count(),
+                                    }
+                                }
+                            },
+                        })
+                        .collect();
+                    Some(Family {
+                        name: mf.name().to_string(),
+                        help: mf.help().to_string(),
+                        kind,
+                        samples,
+                    })
+                })
+                .collect()
+        }
+    }
+}
