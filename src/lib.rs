@@ -1,7 +1,10 @@
-//! # g6-metrics
+//! # g6-metrics: the G6 app
 //!
-//! Typed, cheap, safe Prometheus metrics for the G6 options-chain platform, generated
-//! at build time from one YAML spec (`metrics.yml`).
+//! The option-chain platform's metrics, built on the g6-metrics engine: `build.rs`
+//! feeds `metrics.yml` to the `g6-codegen` builder, and the generated accessors run on
+//! the spec-agnostic `g6-runtime`. Around them: the option-chain pipeline
+//! ([`option_chain`]), the `--simulate` preview ([`simulate`]), process metrics
+//! ([`system`]) and the `g6` command ([`cli`]).
 //!
 //! ```
 //! use g6_metrics::{labels, metrics};
@@ -18,50 +21,27 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
-// Lets `#[safe_emit]` expansions (which name `::g6_metrics`) work inside this crate too.
-extern crate self as g6_metrics;
-
-pub mod batch;
-mod handles;
-mod histogram;
-mod init;
-mod open;
-mod registry;
-mod spec_info;
-mod table;
-
 pub mod cli;
-pub mod emission;
-pub mod exporter;
-pub mod guard;
 pub mod option_chain;
 pub mod simulate;
 pub mod system;
 
+// The generated `labels`, `spec` and `metrics` modules, `init()` and the spec hashes.
+include!(concat!(env!("OUT_DIR"), "/g6_metrics.rs"));
+
 pub use g6_macros::safe_emit;
-pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Series};
-pub use init::{build_config_hash, init};
-pub use open::{OpenFamily, OVERFLOW_VALUE};
-pub use registry::{fail_on_duplicate, register, registry, RegisterError};
+pub use g6_runtime::{
+    batch, emission, exporter, guard, register, registry, Collector, Counter, FloatCounter,
+    Gauge, Histogram, HistogramTimer, LabelInfo, MetricInfo, MetricKind, RegisterError,
+};
 pub use simulate::Simulator;
-pub use spec_info::{LabelInfo, MetricInfo, MetricKind, UnknownLabelValue};
-pub use table::ClosedTable;
 
-/// Closed label sets of the spec as enums (`labels::Mny::Atm`).
-///
-/// Each enum has `as_str()`, `index()`, `ALL`, `VALUES`, `Display` and `FromStr`.
-pub mod labels {
-    include!(concat!(env!("OUT_DIR"), "/g6_labels.rs"));
-}
+/// The runtime this app runs on (the generated code names it `::g6_runtime`).
+pub use g6_runtime as runtime;
 
-/// The spec as data: every metric's entry, the hashes and the generator version.
-pub mod spec {
-    include!(concat!(env!("OUT_DIR"), "/g6_spec.rs"));
-}
-
-/// One accessor per metric, named after the metric without the namespace prefix.
-pub mod metrics {
-    include!(concat!(env!("OUT_DIR"), "/g6_metrics.rs"));
+/// Hash of the build configuration (see [`g6_runtime::build_config_hash`]).
+pub fn build_config_hash() -> &'static str {
+    g6_runtime::build_config_hash()
 }
 
 /// Every generated artifact (catalog, dashboards, rules, ...) as a compiled-in string,
@@ -80,7 +60,5 @@ pub mod artifacts {
         pub content: &'static str,
     }
 
-    include!(concat!(env!("OUT_DIR"), "/g6_artifacts.rs"));
+    include!(concat!(env!("OUT_DIR"), "/g6_metrics_artifacts.rs"));
 }
-
-pub use spec::{GENERATOR_VERSION, SPEC_HASH, SPEC_SHA256};

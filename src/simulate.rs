@@ -7,8 +7,7 @@
 //! (`*_info`) metrics are never faked. Off by default; clearly labelled in the logs and
 //! on the status page.
 
-use crate::spec_info::MetricInfo;
-use crate::{Counter, FloatCounter, Gauge, Histogram};
+use g6_runtime::{Counter, FloatCounter, Gauge, Histogram, MetricInfo, Simulate};
 
 /// Picks simulated values; deterministic for a seed.
 #[derive(Debug, Clone)]
@@ -35,9 +34,17 @@ impl Simulator {
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// One step of simulated time; call once per round of [`crate::metrics::simulate`].
+    pub fn advance(&mut self) {
+        self.tick += 1;
+    }
+
+}
+
+impl Simulate for Simulator {
     /// Values for the open labels of `info`: `sim-1`, `sim-2`, ... as many as fit the
     /// budget together with the closed combinations (at most 3, at least 1).
-    pub fn open_values(&mut self, info: &MetricInfo) -> Vec<String> {
+    fn open_values(&mut self, info: &MetricInfo) -> Vec<String> {
         let closed: u64 = info
             .labels
             .iter()
@@ -52,23 +59,18 @@ impl Simulator {
         (1..=k).map(|i| format!("sim-{i}")).collect()
     }
 
-    /// One step of simulated time; call once per round of [`crate::metrics::simulate`].
-    pub fn advance(&mut self) {
-        self.tick += 1;
-    }
-
     /// Increment a counter by a small random amount.
-    pub fn counter(&mut self, _info: &MetricInfo, c: &Counter) {
+    fn counter(&mut self, _info: &MetricInfo, c: &Counter) {
         c.inc_by((self.unit() * 10.0) as u64 + 1);
     }
 
     /// Increment a fractional counter (seconds) a little.
-    pub fn float_counter(&mut self, _info: &MetricInfo, c: &FloatCounter) {
+    fn float_counter(&mut self, _info: &MetricInfo, c: &FloatCounter) {
         c.inc_by(self.unit() * 0.5);
     }
 
     /// Set a gauge to a plausible value for its unit and name.
-    pub fn gauge(&mut self, info: &MetricInfo, g: &Gauge) {
+    fn gauge(&mut self, info: &MetricInfo, g: &Gauge) {
         let u = self.unit();
         let v = if info.name.ends_with("_timestamp_seconds") {
             std::time::SystemTime::now()
@@ -91,7 +93,7 @@ impl Simulator {
     }
 
     /// Observe a few values spread over the histogram's buckets.
-    pub fn histogram(&mut self, info: &MetricInfo, h: &Histogram) {
+    fn histogram(&mut self, info: &MetricInfo, h: &Histogram) {
         let (lo, hi) = match (info.buckets.first(), info.buckets.last()) {
             (Some(a), Some(b)) if *a > 0.0 => (*a, *b),
             _ => (0.001, 1.0),
@@ -107,7 +109,7 @@ impl Simulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec_info::{LabelInfo, MetricKind};
+    use g6_runtime::{LabelInfo, MetricKind};
 
     fn info(budget: u64, labels: &'static [LabelInfo]) -> MetricInfo {
         MetricInfo {

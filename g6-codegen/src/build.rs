@@ -1,10 +1,27 @@
-//! What `build.rs` of g6-metrics does: generate Rust into OUT_DIR and refresh `generated/`.
+//! The builder a `build.rs` uses: load the spec, generate Rust into `OUT_DIR` and
+//! (optionally) refresh the committed artifacts, in the manner of `prost-build`.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     if let Err(e) = g6_codegen::Config::new().spec("metrics.yml").compile() {
+//!         eprintln!("{e}");
+//!         std::process::exit(1);
+//!     }
+//! }
+//! ```
+//!
+//! ```ignore
+//! // src/lib.rs
+//! include!(concat!(env!("OUT_DIR"), "/metrics.rs"));
+//! ```
 
 use crate::artifacts::{self, Artifact};
+use crate::diag::Diagnostics;
+use crate::model::MetricKind;
 use crate::rust_gen::{self, RustOptions};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
-
 /// True for `1`, `true` or `yes` (any case); everything else, including empty, is false.
 pub fn parse_flag(value: &str) -> bool {
     matches!(
@@ -43,7 +60,8 @@ fn built_as_dependency(manifest_dir: &Path) -> bool {
     s.contains("/.cargo/registry/") || s.contains("/.cargo/git/")
 }
 
-/// The Rust file that exposes every artifact as a compiled-in string.
+/// The Rust file that exposes every artifact as a compiled-in string. It expects
+/// `Artifact` and `ArtifactKind` in scope where it is included.
 fn artifacts_module(list: &[Artifact]) -> String {
     let mut out = String::new();
     out.push_str(
@@ -62,94 +80,342 @@ fn artifacts_module(list: &[Artifact]) -> String {
     out
 }
 
-/// Entry point for `build.rs`. Exits the process with status 1 and every diagnostic on
-/// stderr when the spec is invalid: no panic, no backtrace.
-pub fn run() {
-    let manifest_dir =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
-    let out_dir =
-        PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| "target/g6-out".into()));
-    println!("cargo:rerun-if-env-changed=G6_METRICS_SPEC");
-    println!("cargo:rerun-if-env-changed=G6_NO_WRITE_GENERATED");
-    println!("cargo:rerun-if-changed=build.rs");
-    let (spec_path, display) = match std::env::var("G6_METRICS_SPEC") {
-        Ok(p) if !p.trim().is_empty() => {
-            let path = PathBuf::from(&p);
-            let full = if path.is_absolute() {
-                path
+/// A metric that the crate's own code calls through its accessor: the build checks
+/// that the spec still has it, with this type and these labels, so a spec change
+/// fails with one message naming the metric instead of type errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredMetric {
+    /// Full metric name.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: String,
+    /// Label names in order.
+    pub labels: Vec<String>,
+}
+
+/// Why [`Config::compile`] failed. `Display` gives the whole message, ready for
+/// stderr.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The spec is invalid: every problem, with positions and hints.
+    Spec(Diagnostics),
+    /// The spec is valid, but metrics the crate's code needs are missing or changed.
+    Required {
+        /// Path of the spec, as shown.
+        spec: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// A generated artifact failed its own validation (a generator bug, or a spec
+    /// panel/alert the validator could not see).
+    Artifacts {
+        /// Path of the spec, as shown.
+        spec: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// A file could not be written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Neither `out_dir` nor the `OUT_DIR` environment variable was set.
+    NoOutDir,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Spec(d) => write!(f, "{d}"),
+            BuildError::Required { spec, problems } => {
+                writeln!(f, "error: {spec} lacks what this crate's code uses:")?;
+                for p in problems {
+                    writeln!(f, "  {p}")?;
+                }
+                write!(f, "restore these metrics in {spec}, or change the code that uses them (and its list of required metrics in build.rs)")
+            }
+            BuildError::Artifacts { spec, problems } => {
+                writeln!(f, "error: the generated artifacts of {spec} are not valid:")?;
+                for p in problems {
+                    writeln!(f, "  {p}")?;
+                }
+                write!(f, "fix the spec panels or alerts named above (or report a generator bug)")
+            }
+            BuildError::Io { path, source } => {
+                write!(f, "error: cannot write {}: {source}", path.display())
+            }
+            BuildError::NoOutDir => write!(
+                f,
+                "error: no output directory: call Config::out_dir, or run from a build script (which sets OUT_DIR)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// What [`Config::compile`] produced.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The loaded spec.
+    pub spec: crate::LoadedSpec,
+    /// The Rust file written (include it with `include!`).
+    pub rust_file: PathBuf,
+    /// Warnings (spec style, audits), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Settings for one code generation, in the manner of `prost_build::Config`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    spec: Option<PathBuf>,
+    spec_env: Option<String>,
+    out_dir: Option<PathBuf>,
+    generated_dir: Option<PathBuf>,
+    file_name: String,
+    runtime: String,
+    artifacts_module: bool,
+    required: Vec<RequiredMetric>,
+    cargo_directives: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    /// Defaults: the spec `metrics.yml` beside `Cargo.toml`, output into `OUT_DIR` as
+    /// `metrics.rs`, the runtime at `::g6_runtime`, no artifacts refreshed, cargo
+    /// directives printed when run by cargo.
+    pub fn new() -> Self {
+        Config {
+            spec: None,
+            spec_env: None,
+            out_dir: None,
+            generated_dir: None,
+            file_name: "metrics.rs".into(),
+            runtime: "::g6_runtime".into(),
+            artifacts_module: false,
+            required: Vec::new(),
+            cargo_directives: std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
+        }
+    }
+
+    /// The spec file; relative paths are taken from `CARGO_MANIFEST_DIR`.
+    pub fn spec(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.spec = Some(path.into());
+        self
+    }
+
+    /// Let the environment variable `var` name another spec (e.g. `G6_METRICS_SPEC`).
+    pub fn spec_env(&mut self, var: impl Into<String>) -> &mut Self {
+        self.spec_env = Some(var.into());
+        self
+    }
+
+    /// Where the Rust file (and the compiled-in artifacts) go; default `OUT_DIR`.
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Name of the Rust file in the output directory; default `metrics.rs`.
+    pub fn file_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.file_name = name.into();
+        self
+    }
+
+    /// Path of the runtime crate as the generated code names it; default
+    /// `::g6_runtime` (use e.g. `::my_crate::g6_runtime` for a re-export).
+    pub fn runtime_crate(&mut self, path: impl Into<String>) -> &mut Self {
+        self.runtime = path.into();
+        self
+    }
+
+    /// Refresh the committed artifacts (catalog, dashboards, rules, ...) under `dir`
+    /// (relative to `CARGO_MANIFEST_DIR`), writing only files whose content changed.
+    /// Skipped when the crate is built as a dependency or with
+    /// `G6_NO_WRITE_GENERATED=1`.
+    pub fn generated_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.generated_dir = Some(dir.into());
+        self
+    }
+
+    /// Also write every artifact into the output directory and a Rust file
+    /// `<stem>_artifacts.rs` listing them as `ALL: &[Artifact]` (expects `Artifact` and
+    /// `ArtifactKind` in scope where it is included), plus `SPEC_SOURCE`.
+    pub fn artifacts_module(&mut self, on: bool) -> &mut Self {
+        self.artifacts_module = on;
+        self
+    }
+
+    /// Declare a metric the crate's own code uses (see [`RequiredMetric`]).
+    pub fn require_metric(&mut self, name: &str, kind: &str, labels: &[&str]) -> &mut Self {
+        self.required.push(RequiredMetric {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Print `cargo:` directives (rerun-if-changed, warnings); default: when run by
+    /// cargo.
+    pub fn cargo_directives(&mut self, on: bool) -> &mut Self {
+        self.cargo_directives = on;
+        self
+    }
+
+    fn directive(&self, line: &str) {
+        if self.cargo_directives {
+            println!("cargo:{line}");
+        }
+    }
+
+    /// Load and validate the spec, generate, write. Returns every problem at once.
+    pub fn compile(&self) -> Result<Compiled, BuildError> {
+        let manifest_dir =
+            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::NoOutDir)?),
+        };
+        let from_env = self.spec_env.as_ref().and_then(|var| {
+            self.directive(&format!("rerun-if-env-changed={var}"));
+            std::env::var(var).ok().filter(|p| !p.trim().is_empty())
+        });
+        let display = from_env.clone().unwrap_or_else(|| {
+            self.spec
+                .as_ref()
+                .map_or("metrics.yml".into(), |p| p.display().to_string())
+        });
+        let spec_path = {
+            let p = PathBuf::from(&display);
+            if p.is_absolute() {
+                p
             } else {
-                manifest_dir.join(path)
-            };
-            (full, p)
-        }
-        _ => (manifest_dir.join("metrics.yml"), "metrics.yml".to_string()),
-    };
-    println!("cargo:rerun-if-changed={}", spec_path.display());
+                manifest_dir.join(p)
+            }
+        };
+        self.directive("rerun-if-env-changed=G6_NO_WRITE_GENERATED");
+        self.directive(&format!("rerun-if-changed={}", spec_path.display()));
 
-    let loaded = match crate::load_file(&spec_path, &display) {
-        Ok(l) => l,
-        Err(diags) => {
-            eprint!("{diags}");
-            std::process::exit(1);
+        let loaded = crate::load_file(&spec_path, &display).map_err(BuildError::Spec)?;
+        let mut warnings: Vec<String> = loaded
+            .diagnostics
+            .warnings()
+            .map(|w| format!("{} ({})", w.headline(&display), w.hint))
+            .collect();
+        let problems = check_required(&loaded.spec, &self.required);
+        if !problems.is_empty() {
+            return Err(BuildError::Required {
+                spec: display,
+                problems,
+            });
         }
-    };
-    // load_file succeeded, so the file is readable UTF-8.
-    let spec_text = std::fs::read_to_string(&spec_path).unwrap_or_default();
-    for w in loaded.diagnostics.warnings() {
-        println!("cargo:warning={} ({})", w.headline(&display), w.hint);
-    }
 
-    let sources = rust_gen::generate(
-        &loaded.spec,
-        &loaded.sha256,
-        crate::GENERATOR_VERSION,
-        &RustOptions::default(),
-    );
-    let generated = artifacts::generate_all(&loaded, "metrics.yml");
-    let problems = artifacts::validate_generated(&loaded, &generated);
-    if !problems.is_empty() {
-        eprintln!("error: the generated artifacts of {display} are not valid:");
-        for p in &problems {
-            eprintln!("  {p}");
+        let sources = rust_gen::generate(
+            &loaded.spec,
+            &loaded.sha256,
+            crate::GENERATOR_VERSION,
+            &RustOptions {
+                runtime: self.runtime.clone(),
+            },
+        );
+        let generated = artifacts::generate_all(&loaded, "metrics.yml");
+        let problems = artifacts::validate_generated(&loaded, &generated);
+        if !problems.is_empty() {
+            return Err(BuildError::Artifacts {
+                spec: display,
+                problems,
+            });
         }
-        eprintln!("fix the spec panels or alerts named above (or report a generator bug)");
-        std::process::exit(1);
-    }
-    for w in audit_warnings(&loaded, &generated) {
-        println!("cargo:warning={w}");
-    }
-    let list = generated.artifacts;
-    let mut outputs: Vec<(PathBuf, String)> = vec![
-        (out_dir.join("g6_labels.rs"), sources.labels),
-        (out_dir.join("g6_spec.rs"), sources.spec),
-        (out_dir.join("g6_metrics.rs"), sources.metrics),
-        (out_dir.join("g6_artifacts.rs"), artifacts_module(&list)),
-        (out_dir.join("spec_source.yml"), spec_text),
-    ];
-    for a in &list {
-        outputs.push((out_dir.join("artifacts").join(&a.path), a.content.clone()));
-    }
-    for (path, content) in &outputs {
-        if let Err(e) = write_if_changed(path, content) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            std::process::exit(1);
+        warnings.extend(audit_warnings(&loaded, &generated));
+        for w in &warnings {
+            self.directive(&format!("warning={w}"));
         }
-    }
+        let list = generated.artifacts;
+        let rust_file = out_dir.join(&self.file_name);
+        let mut outputs: Vec<(PathBuf, String)> = vec![(rust_file.clone(), sources.combined())];
+        if self.artifacts_module {
+            let stem = self.file_name.trim_end_matches(".rs");
+            let spec_text = std::fs::read_to_string(&spec_path).unwrap_or_default();
+            outputs.push((out_dir.join(format!("{stem}_artifacts.rs")), artifacts_module(&list)));
+            outputs.push((out_dir.join("spec_source.yml"), spec_text));
+            for a in &list {
+                outputs.push((out_dir.join("artifacts").join(&a.path), a.content.clone()));
+            }
+        }
+        for (path, content) in &outputs {
+            write_if_changed(path, content).map_err(|source| BuildError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
 
-    if env_flag("G6_NO_WRITE_GENERATED") || built_as_dependency(&manifest_dir) {
-        return;
+        if let Some(dir) = &self.generated_dir {
+            if !env_flag("G6_NO_WRITE_GENERATED") && !built_as_dependency(&manifest_dir) {
+                let out = manifest_dir.join(dir);
+                for a in &list {
+                    if let Err(e) = write_if_changed(&out.join(&a.path), &a.content) {
+                        self.directive(&format!("warning=cannot refresh {}/{}: {e}", dir.display(), a.path));
+                    }
+                }
+                for stale in stale_dashboards(&out, &list) {
+                    if let Err(e) = std::fs::remove_file(&stale) {
+                        self.directive(&format!("warning=cannot remove stale {}: {e}", stale.display()));
+                    }
+                }
+            }
+        }
+        Ok(Compiled {
+            spec: loaded,
+            rust_file,
+            warnings,
+        })
     }
-    let out = manifest_dir.join("generated");
-    for a in &list {
-        if let Err(e) = write_if_changed(&out.join(&a.path), &a.content) {
-            println!("cargo:warning=cannot refresh generated/{}: {e}", a.path);
+}
+
+/// Problems of `spec` against the metrics the crate's code uses.
+pub fn check_required(spec: &crate::Spec, required: &[RequiredMetric]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for r in required {
+        let Some((_, m)) = spec.metrics().find(|(_, m)| m.name.value == r.name) else {
+            problems.push(format!(
+                "metric `{}` ({}, labels [{}]) is used by this crate's code but is not in the spec",
+                r.name,
+                r.kind,
+                r.labels.join(", ")
+            ));
+            continue;
+        };
+        let kind = match m.kind.value {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        };
+        if kind != r.kind {
+            problems.push(format!(
+                "metric `{}` is a {kind} in the spec (line {}), but this crate's code uses it as a {}",
+                r.name, m.name.pos.line, r.kind
+            ));
+        }
+        let labels: Vec<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
+        if labels != r.labels.iter().map(String::as_str).collect::<Vec<_>>() {
+            problems.push(format!(
+                "metric `{}` has labels [{}] in the spec (line {}), but this crate's code passes [{}]",
+                r.name,
+                labels.join(", "),
+                m.name.pos.line,
+                r.labels.join(", ")
+            ));
         }
     }
-    for stale in stale_dashboards(&out, &list) {
-        if let Err(e) = std::fs::remove_file(&stale) {
-            println!("cargo:warning=cannot remove stale {}: {e}", stale.display());
-        }
-    }
+    problems
 }
 
 /// Audit findings on freshly generated dashboards (the spec can still cause them, e.g.

@@ -81,6 +81,7 @@ codes! {
     BadValue = "E030", "bad-value", "A value outside the allowed set (metric type, stability, panel kind or unit).";
     InputFile = "E031", "input-file", "The spec file is missing, empty, binary, or too large.";
     NameCollision = "E032", "name-collision", "Two metrics would generate the same Rust accessor.";
+    BuiltinConflict = "E033", "builtin-conflict", "A metric or label that clashes with the runtime's built-in spec fragment.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";
@@ -142,6 +143,15 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        if self.pos.line == 0 {
+            // Line 0: a node merged from the built-in fragment, which has no place in
+            // the user's file.
+            return format!(
+                "{path} (built-in fragment): {level}[{}]: {}",
+                self.code.as_str(),
+                self.message
+            );
+        }
         format!(
             "{path}:{}:{}: {level}[{}]: {}",
             self.pos.line,

@@ -1,11 +1,13 @@
 //! Build-time half of g6-metrics: the spec model, its validation, and every generator.
 //!
-//! `build.rs` of g6-metrics calls [`build::run`]; the `g6` CLI calls [`load_file`] and
-//! [`artifacts::generate`]. Nothing here depends on the runtime.
+//! A crate's `build.rs` uses the builder [`Config`] (as with `prost-build`); the `g6`
+//! CLI calls [`load_file`] and [`artifacts::generate_all`]. Nothing here depends on the
+//! runtime (`g6-runtime`), and the runtime never depends on this crate.
 
 pub mod artifacts;
 pub mod audit;
 pub mod build;
+pub mod builtin;
 pub mod canonical;
 pub mod catalog;
 pub mod dashboard_lint;
@@ -20,6 +22,7 @@ pub mod rust_gen;
 pub mod validate;
 pub mod yaml;
 
+pub use build::{BuildError, Compiled, Config, RequiredMetric};
 pub use diag::{Code, Diagnostic, Diagnostics, Pos, Severity};
 pub use model::Spec;
 
@@ -148,7 +151,7 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
     };
     let (root, errors) = yaml::parse(text);
     diags.items.extend(errors);
-    let Some(root) = root else {
+    let Some(mut root) = root else {
         if !diags.has_errors() {
             diags.items.push(Diagnostic::error(
                 Code::InputFile,
@@ -168,6 +171,9 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
         ));
         return Err(diags);
     }
+    // The runtime's own metrics join the spec before anything looks at it, so they are
+    // validated, hashed and generated like the spec's own.
+    diags.items.extend(builtin::merge(&mut root));
     let (spec, errors) = decode::decode(&root);
     diags.items.extend(errors);
     diags.items.extend(validate::validate(&spec));

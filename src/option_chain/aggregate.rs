@@ -1,5 +1,6 @@
-//! Fold a snapshot of the whole chain into 5 x 5 (moneyness x days-to-expiry) buckets
-//! per index, and publish them as the `option_chain` family.
+//! Fold a snapshot of the whole chain into moneyness x days-to-expiry buckets (5 x 5 in
+//! G6's spec; sizes come from the generated label enums) per index, and publish them
+//! as the `option_chain` family.
 //!
 //! Per bucket: active contracts, open-interest sum, volume sum, mean IV, OI-weighted IV
 //! and mean spread (as a ratio of mid, derived from bid/ask when the provider gives no
@@ -16,8 +17,11 @@ use crate::Gauge;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Buckets per index.
-pub const SLOTS: usize = 25;
+/// Buckets per index: every (moneyness, days-to-expiry) pair of the spec.
+pub const SLOTS: usize = Mny::ALL.len() * Dte::ALL.len();
+
+/// Kinds of skipped rows.
+const SKIP_REASONS: usize = SkipReason::ALL.len();
 
 /// Accumulated values of one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -71,9 +75,9 @@ pub struct Aggregation {
     /// Buckets per index, indexed by [`slot`].
     pub per_index: BTreeMap<String, [BucketStats; SLOTS]>,
     /// Rows skipped, by `SkipReason::index()`.
-    pub skipped: [u64; 7],
+    pub skipped: [u64; SKIP_REASONS],
     /// New listings, by `Dte::index()`.
-    pub new_listings: [u64; 5],
+    pub new_listings: [u64; Dte::ALL.len()],
     /// Contracts that made it into a bucket.
     pub accepted: u64,
 }
@@ -134,7 +138,10 @@ impl Handles {
     fn resolve(index: &str, source: Source) -> Handles {
         use crate::metrics as m;
         let table = |f: fn(&str, Mny, Dte, Source) -> &'static Gauge| -> [&'static Gauge; SLOTS] {
-            std::array::from_fn(|i| f(index, Mny::ALL[i / 5], Dte::ALL[i % 5], source))
+            std::array::from_fn(|i| {
+                let (m, d) = (i / Dte::ALL.len(), i % Dte::ALL.len());
+                f(index, Mny::ALL[m], Dte::ALL[d], source)
+            })
         };
         Handles {
             gauges: [
@@ -167,7 +174,7 @@ pub struct Aggregator {
     published: HashSet<(String, Source)>,
     seen: KeyMap<i64>,
     baselined: HashSet<String>,
-    logged_reasons: u8,
+    logged_reasons: [bool; SKIP_REASONS],
 }
 
 fn validate(q: &Quote, as_of: i64) -> Result<(Mny, Dte), SkipReason> {
@@ -222,9 +229,9 @@ impl Aggregator {
     }
 
     fn log_once(&mut self, r: &Rejected) {
-        let bit = 1u8 << r.reason.index();
-        if self.logged_reasons & bit == 0 {
-            self.logged_reasons |= bit;
+        let logged = &mut self.logged_reasons[r.reason.index()];
+        if !*logged {
+            *logged = true;
             tracing::warn!(reason = r.reason.as_str(), detail = %r.detail, "skipping malformed quote rows; further rows skipped for this reason are counted, not logged");
         }
     }

@@ -50,7 +50,7 @@ pub fn dte_bucket(days: f64) -> Option<Dte> {
     }
 }
 
-/// Index of a (mny, dte) bucket in a 25-slot table.
+/// Index of a (mny, dte) bucket in a table of every pair (mny-major).
 pub fn slot(m: Mny, d: Dte) -> usize {
     m.index() * Dte::ALL.len() + d.index()
 }
