@@ -73,6 +73,8 @@ bad_spec! {
     e030_bad_value: "E030-bad-value.yml" => "9:15: error[E030]: unknown metric type `summary`";
     e031_input_file: "E031-input-file.yml" => "1:1: error[E031]: the spec is empty";
     e032_name_collision: "E032-name-collision.yml" => "13:15: error[E032]: metrics `g6_calls_total` and `g6_calls_total_with` both generate the accessor `calls_total_with`";
+    e033_builtin_conflict_metric: "E033-builtin-conflict.yml" => "11:15: error[E033]: `g6_cardinality_series` is a built-in metric of the runtime";
+    e033_builtin_conflict_label: "E033-builtin-conflict.yml" => "4:3: error[E033]: label `flush_trigger` is used by the runtime's built-in metrics with a different set of values";
     w001_counter_without_rate: "W001-counter-without-rate.yml" => "13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()";
     w002_unit_suffix: "W002-unit-suffix.yml" => "8:15: warning[W002]: metric `g6_wait_seconds` ends in `_seconds` but declares no `unit: seconds`";
     w003_family_not_on_dashboard: "W003-family-not-on-dashboard.yml" => "14:3: warning[W003]: family `other` is not on any dashboard";

@@ -15,5 +15,5 @@ fn disabled_mode_is_a_pass_through() {
     assert_eq!(value("g6_lifecycle_compressed_files_total", &[]), Some(5.0));
     assert_eq!(value("g6_lifecycle_scan_seconds", &[]), Some(1.0));
     assert_eq!(batch::pending(), 0);
-    assert_eq!(batch::flush(g6_metrics::labels::FlushTrigger::Timer), 0);
+    assert_eq!(batch::flush(g6_metrics::batch::FlushTrigger::Timer), 0);
 }

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{parse_exposition, value};
-use g6_metrics::labels::{Dte, FlushTrigger};
+use g6_metrics::batch::FlushTrigger;
+use g6_metrics::labels::Dte;
 use g6_metrics::{batch, exporter, metrics};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};

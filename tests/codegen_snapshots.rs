@@ -11,10 +11,7 @@ fn small() -> g6_codegen::LoadedSpec {
 
 fn sources() -> g6_codegen::rust_gen::RustSources {
     let loaded = small();
-    let opts = RustOptions {
-        runtime: "::g6_metrics".into(),
-        generated: "crate".into(),
-    };
+    let opts = RustOptions::default();
     generate(&loaded.spec, &loaded.sha256, "g6-codegen/test", &opts)
 }
 

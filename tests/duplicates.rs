@@ -5,13 +5,22 @@ mod common;
 use common::value;
 use g6_metrics::RegisterError;
 
-fn collector(name: &str) -> Box<prometheus::IntCounter> {
-    Box::new(prometheus::IntCounter::new(name, "a user collector").unwrap())
+fn counter(name: &str) -> prometheus::IntCounter {
+    prometheus::IntCounter::new(name, "a user collector").unwrap()
+}
+
+fn collector(name: &str) -> Box<g6_metrics::runtime::Tikv<prometheus::IntCounter>> {
+    Box::new(g6_metrics::runtime::Tikv(counter(name)))
 }
 
 #[test]
 fn duplicates_are_counted_and_fail_only_when_asked() {
-    g6_metrics::register(collector("user_jobs_total")).expect("first registration");
+    let first = counter("user_jobs_total");
+    g6_metrics::register(Box::new(g6_metrics::runtime::Tikv(first.clone())))
+        .expect("first registration");
+    first.inc_by(7);
+    // The foreign collector is exposed by the same encoder as the generated metrics.
+    assert_eq!(value("user_jobs_total", &[]), Some(7.0));
     std::env::remove_var("G6_METRICS_FAIL_ON_DUP");
     g6_metrics::register(collector("user_jobs_total"))
         .expect("a duplicate is not an error by default");

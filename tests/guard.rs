@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{gather, value};
+use common::{samples, value};
 use g6_metrics::metrics;
 
 #[test]
@@ -22,15 +22,15 @@ fn two_threads_100k_distinct_values_on_a_budget_50_counter() {
     for t in threads {
         t.join().unwrap();
     }
-    let families = gather();
-    let family = families
+    let all = samples();
+    let series: Vec<_> = all
         .iter()
-        .find(|f| f.name() == "g6_provider_quotes_total")
-        .expect("family exported");
-    let series = family.get_metric();
+        .filter(|s| s.name == "g6_provider_quotes_total")
+        .collect();
+    assert!(!series.is_empty(), "family exported");
     let overflow: Vec<_> = series
         .iter()
-        .filter(|m| m.get_label().iter().all(|l| l.value() == "__overflow__"))
+        .filter(|s| s.labels.iter().all(|(_, v)| v == "__overflow__"))
         .collect();
     assert_eq!(overflow.len(), 1, "exactly one overflow series");
     assert_eq!(
@@ -38,14 +38,14 @@ fn two_threads_100k_distinct_values_on_a_budget_50_counter() {
         50,
         "exactly the budget of normal series"
     );
-    let total: f64 = series.iter().map(|m| m.get_counter().get_value()).sum();
+    let total: f64 = series.iter().map(|s| s.value).sum();
     assert_eq!(
         total,
         (2 * PER_THREAD) as f64,
         "no increment lost or double-counted"
     );
     let folded = (2 * PER_THREAD - 50) as f64;
-    assert_eq!(overflow[0].get_counter().get_value(), folded);
+    assert_eq!(overflow[0].value, folded);
     assert_eq!(
         value(
             "g6_cardinality_overflow_total",

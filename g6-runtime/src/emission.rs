@@ -125,19 +125,16 @@ pub fn record_error<E: Debug>(emitter: &'static str, error: &E) {
 }
 
 fn record(emitter: &'static str, error: &str) {
-    let self_metrics = crate::self_metrics::get();
-    if let Some(sm) = self_metrics {
-        sm.emission_failures_total.get(&[emitter]).inc();
-    }
+    crate::self_metrics::with(move |sm| sm.emission_failures_total.get(&[emitter]).inc());
     let mut states = STATES.lock().unwrap_or_else(|p| p.into_inner());
     let state = states.entry(emitter).or_default();
     state.failures += 1;
     let now = Instant::now();
     match state.last_log {
         None => {
-            if let Some(sm) = self_metrics {
-                sm.emission_failure_once_total.get(&[emitter]).inc();
-            }
+            crate::self_metrics::with(move |sm| {
+                sm.emission_failure_once_total.get(&[emitter]).inc()
+            });
             state.last_log = Some(now);
             tracing::warn!(
                 emitter,

@@ -209,11 +209,10 @@ impl<T: Series> OpenFamily<T> {
 
     fn over_budget(&'static self, state: &'static State<T>) -> &'static T {
         state.overflowed.fetch_add(1, Ordering::Relaxed);
-        if let Some(sm) = crate::self_metrics::get() {
-            // The overflow counter must not count into itself.
-            if !std::ptr::eq(sm.cardinality_overflow_total.info, self.info) {
-                sm.cardinality_overflow_total.get(&[self.info.name]).inc();
-            }
+        // The overflow counter must not count into itself.
+        let sm = &self.spec.self_metrics;
+        if !std::ptr::eq(sm.cardinality_overflow_total.info, self.info) {
+            sm.cardinality_overflow_total.get(&[self.info.name]).inc();
         }
         self.warn_rate_limited(state);
         // Gauges get a handle that is never encoded: their samples are dropped.

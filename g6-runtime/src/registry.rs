@@ -120,9 +120,8 @@ impl std::error::Error for RegisterError {}
 /// Count a name registered twice; with `G6_METRICS_FAIL_ON_DUP` set it is an error,
 /// otherwise a warning and the first registration stays.
 pub(crate) fn duplicate(name: &str) -> Result<(), RegisterError> {
-    if let Some(sm) = crate::self_metrics::get() {
-        sm.metric_duplicates_total.get(&[name]).inc();
-    }
+    let owned = name.to_string();
+    crate::self_metrics::with(move |sm| sm.metric_duplicates_total.get(&[&owned]).inc());
     if fail_on_duplicate() {
         Err(RegisterError::Duplicate(name.to_string()))
     } else {

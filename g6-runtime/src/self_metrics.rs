@@ -9,6 +9,7 @@
 
 use crate::{ClosedTable, Counter, Gauge, Histogram, MetricInfo, OpenFamily};
 use once_cell::sync::OnceCell;
+use std::sync::Mutex;
 
 /// The runtime's own metrics, one field per metric of the built-in spec fragment
 /// (field name = metric name without the namespace). Generated code fills it in.
@@ -88,17 +89,29 @@ pub struct SpecRuntime {
 
 static INSTALLED: OnceCell<&'static SpecRuntime> = OnceCell::new();
 
-/// Make `spec` the process's spec unless one is installed already.
+/// An update of the self-metrics that happened before any spec was installed.
+type Pending = Box<dyn FnOnce(&SelfMetrics) + Send>;
+
+/// Updates waiting for the first spec; replayed by [`install`]. Bounded: what a program
+/// does before touching any metric is small (a duplicate registration, a failure).
+static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+const MAX_PENDING: usize = 10_000;
+
+/// Make `spec` the process's spec unless one is installed already, and replay the
+/// self-metric updates that came before it.
 pub(crate) fn install(spec: &'static SpecRuntime) {
-    if INSTALLED.set(spec).is_err() {
-        let first = INSTALLED.get().map_or("", |s| s.namespace);
-        if !std::ptr::eq(*INSTALLED.get().unwrap_or(&spec), spec) {
-            tracing::debug!(
-                first,
-                second = spec.namespace,
-                "a second spec is in use; the first one's self-metrics count for both"
-            );
+    if INSTALLED.get().is_some() {
+        return;
+    }
+    let pending = {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        if INSTALLED.set(spec).is_err() {
+            return;
         }
+        std::mem::take(&mut *pending)
+    };
+    for update in pending {
+        update(&spec.self_metrics);
     }
 }
 
@@ -110,4 +123,21 @@ pub fn installed() -> Option<&'static SpecRuntime> {
 /// The self-metrics of the installed spec.
 pub(crate) fn get() -> Option<&'static SelfMetrics> {
     installed().map(|s| &s.self_metrics)
+}
+
+/// Apply `update` to the self-metrics now, or as soon as a spec is installed.
+pub(crate) fn with(update: impl FnOnce(&SelfMetrics) + Send + 'static) {
+    if let Some(sm) = get() {
+        return update(sm);
+    }
+    let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    // Re-checked under the lock that `install` holds while it sets INSTALLED.
+    match get() {
+        Some(sm) => {
+            drop(pending);
+            update(sm);
+        }
+        None if pending.len() < MAX_PENDING => pending.push(Box::new(update)),
+        None => tracing::debug!("self-metric update dropped: no spec installed yet"),
+    }
 }

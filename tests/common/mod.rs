@@ -1,42 +1,28 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
-use prometheus::proto::{MetricFamily, MetricType};
-
-/// All families currently in the shared registry.
-pub fn gather() -> Vec<MetricFamily> {
-    g6_metrics::registry().gather()
+/// Every sample our encoder writes right now (no hooks, no flush), after creating
+/// every metric as a program's `init()` would.
+pub fn samples() -> Vec<Sample> {
+    g6_metrics::metrics::init_all();
+    let text = String::from_utf8(g6_metrics::exporter::encode_all()).expect("UTF-8 exposition");
+    parse_exposition(&text)
 }
 
 /// The value of the series `name{labels}` (counter, gauge, or histogram sample count).
 pub fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let families = gather();
-    let family = families.iter().find(|f| f.name() == name)?;
-    let kind = family.get_field_type();
-    family.get_metric().iter().find_map(|m| {
-        let pairs = m.get_label();
-        let matches = labels.len() == pairs.len()
-            && labels
-                .iter()
-                .all(|(k, v)| pairs.iter().any(|p| p.name() == *k && p.value() == *v));
-        if !matches {
-            return None;
-        }
-        match kind {
-            MetricType::COUNTER => Some(m.get_counter().get_value()),
-            MetricType::GAUGE => Some(m.get_gauge().get_value()),
-            MetricType::HISTOGRAM => Some(m.get_histogram().get_sample_count() as f64),
-            _ => None,
-        }
-    })
+    let all = samples();
+    find_sample(&all, name, labels).or_else(|| find_sample(&all, &format!("{name}_count"), labels))
 }
 
-/// Number of series of `name` in the registry.
+/// Number of series of `name` (histograms: of `name_count`).
 pub fn series_count(name: &str) -> usize {
-    gather()
-        .iter()
-        .find(|f| f.name() == name)
-        .map_or(0, |f| f.get_metric().len())
+    let all = samples();
+    let count = |n: &str| all.iter().filter(|s| s.name == n).count();
+    match count(name) {
+        0 => count(&format!("{name}_count")),
+        n => n,
+    }
 }
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,11 @@
+//! A shop's metrics on the g6-metrics engine: `build.rs` generates the accessors from
+//! `shop.yml`; they run on `g6-runtime`. Nothing here knows about G6.
+
+// `labels`, `spec`, `metrics`, `init()` and the spec hashes.
+include!(concat!(env!("OUT_DIR"), "/metrics.rs"));
+
+/// Record one completed checkout.
+pub fn checkout(payment: labels::Payment, region: &str, seconds: f64) {
+    metrics::orders_total(payment, region).inc();
+    metrics::checkout_duration_seconds(payment).observe(seconds);
+}
