@@ -5,8 +5,16 @@
 /// with a message naming the metric when the spec drops or changes one of them.
 /// `tests/required_metrics.rs` checks that this list covers every accessor in `src/`.
 const REQUIRED: &[(&str, &str, &[&str])] = &[
-    ("g6_api_calls_total", "counter", &["provider", "endpoint", "result"]),
-    ("g6_api_response_latency_seconds", "histogram", &["provider", "endpoint"]),
+    (
+        "g6_api_calls_total",
+        "counter",
+        &["provider", "endpoint", "result"],
+    ),
+    (
+        "g6_api_response_latency_seconds",
+        "histogram",
+        &["provider", "endpoint"],
+    ),
     ("g6_api_success_ratio", "gauge", &[]),
     ("g6_collection_cycle_seconds", "histogram", &[]),
     ("g6_collection_cycles_total", "counter", &["result"]),
@@ -16,20 +24,60 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_option_chain_aggregation_seconds", "histogram", &[]),
     ("g6_option_chain_snapshot_age_seconds", "gauge", &["index"]),
     ("g6_option_chain_snapshots_total", "counter", &["result"]),
-    ("g6_option_contracts_active", "gauge", &["index", "mny", "dte", "source"]),
+    (
+        "g6_option_contracts_active",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
     ("g6_option_contracts_new_total", "counter", &["dte"]),
-    ("g6_option_implied_volatility_mean", "gauge", &["index", "mny", "dte", "source"]),
-    ("g6_option_implied_volatility_oi_weighted", "gauge", &["index", "mny", "dte", "source"]),
-    ("g6_option_open_interest", "gauge", &["index", "mny", "dte", "source"]),
+    (
+        "g6_option_implied_volatility_mean",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
+    (
+        "g6_option_implied_volatility_oi_weighted",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
+    (
+        "g6_option_open_interest",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
     ("g6_option_rows_skipped_total", "counter", &["skip_reason"]),
-    ("g6_option_spread_mean_ratio", "gauge", &["index", "mny", "dte", "source"]),
-    ("g6_option_volume", "gauge", &["index", "mny", "dte", "source"]),
+    (
+        "g6_option_spread_mean_ratio",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
+    (
+        "g6_option_volume",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
     ("g6_process_uptime_seconds", "gauge", &[]),
-    ("g6_provider_fallbacks_total", "counter", &["provider", "reason"]),
-    ("g6_provider_last_success_timestamp_seconds", "gauge", &["provider"]),
+    (
+        "g6_provider_fallbacks_total",
+        "counter",
+        &["provider", "reason"],
+    ),
+    (
+        "g6_provider_last_success_timestamp_seconds",
+        "gauge",
+        &["provider"],
+    ),
     ("g6_provider_mode", "gauge", &["provider", "provider_mode"]),
-    ("g6_provider_quotes_total", "counter", &["provider", "index"]),
-    ("g6_provider_snapshot_contracts", "gauge", &["provider", "index"]),
+    (
+        "g6_provider_quotes_total",
+        "counter",
+        &["provider", "index"],
+    ),
+    (
+        "g6_provider_snapshot_contracts",
+        "gauge",
+        &["provider", "index"],
+    ),
 ];
 
 fn main() {

@@ -31,8 +31,8 @@ include!(concat!(env!("OUT_DIR"), "/g6_metrics.rs"));
 
 pub use g6_macros::safe_emit;
 pub use g6_runtime::{
-    batch, emission, exporter, guard, register, registry, Collector, Counter, FloatCounter,
-    Gauge, Histogram, HistogramTimer, LabelInfo, MetricInfo, MetricKind, RegisterError,
+    batch, emission, exporter, guard, register, registry, Collector, Counter, FloatCounter, Gauge,
+    Histogram, HistogramTimer, LabelInfo, MetricInfo, MetricKind, RegisterError,
 };
 pub use simulate::Simulator;
 

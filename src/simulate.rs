@@ -38,7 +38,6 @@ impl Simulator {
     pub fn advance(&mut self) {
         self.tick += 1;
     }
-
 }
 
 impl Simulate for Simulator {

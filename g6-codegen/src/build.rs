@@ -2,12 +2,10 @@
 //! (optionally) refresh the committed artifacts, in the manner of `prost-build`.
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     if let Err(e) = g6_codegen::Config::new().spec("metrics.yml").compile() {
-//!         eprintln!("{e}");
-//!         std::process::exit(1);
-//!     }
+//! // build.rs: fail the build with every problem, positioned, and no panic.
+//! if let Err(e) = g6_codegen::Config::new().spec("metrics.yml").compile() {
+//!     eprintln!("{e}");
+//!     std::process::exit(1);
 //! }
 //! ```
 //!
@@ -344,7 +342,10 @@ impl Config {
         if self.artifacts_module {
             let stem = self.file_name.trim_end_matches(".rs");
             let spec_text = std::fs::read_to_string(&spec_path).unwrap_or_default();
-            outputs.push((out_dir.join(format!("{stem}_artifacts.rs")), artifacts_module(&list)));
+            outputs.push((
+                out_dir.join(format!("{stem}_artifacts.rs")),
+                artifacts_module(&list),
+            ));
             outputs.push((out_dir.join("spec_source.yml"), spec_text));
             for a in &list {
                 outputs.push((out_dir.join("artifacts").join(&a.path), a.content.clone()));
@@ -362,12 +363,19 @@ impl Config {
                 let out = manifest_dir.join(dir);
                 for a in &list {
                     if let Err(e) = write_if_changed(&out.join(&a.path), &a.content) {
-                        self.directive(&format!("warning=cannot refresh {}/{}: {e}", dir.display(), a.path));
+                        self.directive(&format!(
+                            "warning=cannot refresh {}/{}: {e}",
+                            dir.display(),
+                            a.path
+                        ));
                     }
                 }
                 for stale in stale_dashboards(&out, &list) {
                     if let Err(e) = std::fs::remove_file(&stale) {
-                        self.directive(&format!("warning=cannot remove stale {}: {e}", stale.display()));
+                        self.directive(&format!(
+                            "warning=cannot remove stale {}: {e}",
+                            stale.display()
+                        ));
                     }
                 }
             }

@@ -142,9 +142,19 @@ pub fn merge(root: &mut Node) -> Vec<Diagnostic> {
 fn merge_labels(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &mut Vec<Diagnostic>) {
     let Some(builtin) = builtin else { return };
     if get(top, "labels").is_none() {
-        top.push((key("labels"), Node { pos: Pos { line: 0, col: 0 }, kind: NodeKind::Map(Vec::new()) }));
+        top.push((
+            key("labels"),
+            Node {
+                pos: Pos { line: 0, col: 0 },
+                kind: NodeKind::Map(Vec::new()),
+            },
+        ));
     }
-    let Some(Node { kind: NodeKind::Map(user), .. }) = get_mut(top, "labels") else {
+    let Some(Node {
+        kind: NodeKind::Map(user),
+        ..
+    }) = get_mut(top, "labels")
+    else {
         return;
     };
     for (name, def) in entries(builtin) {
@@ -168,9 +178,13 @@ fn merge_labels(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &mu
     }
 }
 
-fn merge_families(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &mut Vec<Diagnostic>) {
+fn merge_families(top: &mut [(Node, Node)], builtin: Option<&Node>, errors: &mut Vec<Diagnostic>) {
     let Some(builtin) = builtin else { return };
-    let Some(Node { kind: NodeKind::Map(user), .. }) = get_mut(top, "families") else {
+    let Some(Node {
+        kind: NodeKind::Map(user),
+        ..
+    }) = get_mut(top, "families")
+    else {
         // No families at all: decoding reports it; nothing to merge into.
         return;
     };
@@ -202,9 +216,15 @@ fn merge_families(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &
         let family = fname.as_scalar().unwrap_or("");
         let mut def = fdef.clone();
         if let NodeKind::Map(fields) = &mut def.kind {
-            if let Some(Node { kind: NodeKind::Seq(metrics), .. }) = get_mut(fields, "metrics") {
+            if let Some(Node {
+                kind: NodeKind::Seq(metrics),
+                ..
+            }) = get_mut(fields, "metrics")
+            {
                 metrics.retain(|m| {
-                    let name = get(entries(m), "name").and_then(Node::as_scalar).unwrap_or("");
+                    let name = get(entries(m), "name")
+                        .and_then(Node::as_scalar)
+                        .unwrap_or("");
                     !clashes.iter().any(|c| c == name)
                 });
             }
@@ -221,11 +241,15 @@ fn merge_families(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &
                 };
                 for (k, v) in entries(&def) {
                     let field = k.as_scalar().unwrap_or("");
-                    let slot = fields.iter_mut().find(|(uk, _)| uk.as_scalar() == Some(field));
+                    let slot = fields
+                        .iter_mut()
+                        .find(|(uk, _)| uk.as_scalar() == Some(field));
                     match (field, slot) {
                         // The user's own metrics follow the built-in ones.
                         ("metrics", Some((_, uv))) => {
-                            if let (NodeKind::Seq(theirs), NodeKind::Seq(ours)) = (&mut uv.kind, &v.kind) {
+                            if let (NodeKind::Seq(theirs), NodeKind::Seq(ours)) =
+                                (&mut uv.kind, &v.kind)
+                            {
                                 let mut merged = ours.clone();
                                 merged.append(theirs);
                                 *theirs = merged;
@@ -254,15 +278,25 @@ mod tests {
             assert!(errors.is_empty(), "{ns}: {errors:?}");
             let names = metric_names(&root.unwrap());
             assert_eq!(names.len(), 18, "{ns}");
-            let prefix = if ns.is_empty() { String::new() } else { format!("{ns}_") };
-            assert!(names.iter().all(|n| n.starts_with(&prefix)), "{ns}: {names:?}");
+            let prefix = if ns.is_empty() {
+                String::new()
+            } else {
+                format!("{ns}_")
+            };
+            assert!(
+                names.iter().all(|n| n.starts_with(&prefix)),
+                "{ns}: {names:?}"
+            );
         }
     }
 
     #[test]
     fn short_names_are_the_runtime_self_metric_fields() {
         let names = metric_short_names();
-        assert_eq!(names.first().map(String::as_str), Some("metrics_spec_hash_info"));
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("metrics_spec_hash_info")
+        );
         assert!(names.contains(&"metrics_batch_flush_duration_seconds".to_string()));
         assert!(!names.iter().any(|n| n.contains('@')));
     }

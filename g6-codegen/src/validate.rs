@@ -277,7 +277,13 @@ impl<'a> Validator<'a> {
                     "add metrics under `metrics:` or remove the family",
                 );
             }
-            if !self.spec.dashboards.is_empty() && !on_dashboard.contains(fam.name.value.as_str()) {
+            // Line 0: a built-in family the spec never mentions; its placement is the
+            // user's choice, not an oversight.
+            let unmentioned_builtin = fam.name.pos.line == 0;
+            if !self.spec.dashboards.is_empty()
+                && !unmentioned_builtin
+                && !on_dashboard.contains(fam.name.value.as_str())
+            {
                 self.warn(
                     Code::FamilyNotOnDashboard,
                     fam.name.pos,

@@ -1,9 +1,11 @@
-//! Procedural macros for `g6-metrics`.
+//! Procedural macros of the g6-metrics engine.
 //!
 //! `#[safe_emit]` wraps an emission function so that a panic or an `Err` inside it never
-//! reaches the caller: the failure is counted in `g6_emission_failures_total{emitter}`,
-//! the first one per emitter also in `g6_emission_failure_once_total{emitter}`, and logged
-//! (rate-limited). Use it through the re-export `g6_metrics::safe_emit`.
+//! reaches the caller: the failure is counted in
+//! `<namespace>_emission_failures_total{emitter}`, the first one per emitter also in
+//! `<namespace>_emission_failure_once_total{emitter}`, and logged (rate-limited). The
+//! expansion calls `::g6_runtime::emission`, so the crate using it depends on
+//! `g6-runtime` (as any crate with generated metrics does).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -155,22 +157,22 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let is_async = f.sig.asyncness.is_some();
     let span = f.sig.output.span();
     let caught = if is_async {
-        quote_spanned! {span=> ::g6_metrics::emission::catch_unwind_future::<_, #ret_ty>(async move #body).await }
+        quote_spanned! {span=> ::g6_runtime::emission::catch_unwind_future::<_, #ret_ty>(async move #body).await }
     } else {
-        quote_spanned! {span=> ::g6_metrics::emission::catch_unwind(move || -> #ret_ty #body) }
+        quote_spanned! {span=> ::g6_runtime::emission::catch_unwind(move || -> #ret_ty #body) }
     };
     let handled = match &returns {
         Returns::Unit => quote! {
             match #caught {
                 ::core::result::Result::Ok(v) => v,
-                ::core::result::Result::Err(p) => ::g6_metrics::emission::record_panic(__G6_EMITTER, p),
+                ::core::result::Result::Err(p) => ::g6_runtime::emission::record_panic(__G6_EMITTER, p),
             }
         },
         Returns::Option => quote! {
             match #caught {
                 ::core::result::Result::Ok(v) => v,
                 ::core::result::Result::Err(p) => {
-                    ::g6_metrics::emission::record_panic(__G6_EMITTER, p);
+                    ::g6_runtime::emission::record_panic(__G6_EMITTER, p);
                     ::core::option::Option::None
                 }
             }
@@ -181,11 +183,11 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 match #caught {
                     ::core::result::Result::Ok(::core::result::Result::Ok(v)) => ::core::option::Option::Some(v),
                     ::core::result::Result::Ok(::core::result::Result::Err(e)) => {
-                        ::g6_metrics::emission::record_error(__G6_EMITTER, &e);
+                        ::g6_runtime::emission::record_error(__G6_EMITTER, &e);
                         ::core::option::Option::None
                     }
                     ::core::result::Result::Err(p) => {
-                        ::g6_metrics::emission::record_panic(__G6_EMITTER, p);
+                        ::g6_runtime::emission::record_panic(__G6_EMITTER, p);
                         ::core::option::Option::None
                     }
                 }

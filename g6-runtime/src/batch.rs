@@ -425,7 +425,9 @@ pub fn flush(trigger: FlushTrigger) -> usize {
         sm.metrics_batch_flushes_total.get(trigger.index()).inc();
         sm.metrics_batch_merged_total.get(0).inc_by(merged as u64);
         sm.metrics_batch_adaptive_target.get(0).set(target);
-        sm.metrics_batch_adaptive_utilization.get(0).set(utilization);
+        sm.metrics_batch_adaptive_utilization
+            .get(0)
+            .set(utilization);
         sm.metrics_batch_flush_duration_seconds
             .get(0)
             .observe(started.elapsed().as_secs_f64());

@@ -149,7 +149,12 @@ pub fn write_family(out: &mut String, family: &Family) {
     if family.samples.is_empty() {
         return;
     }
-    write_header(out, &family.name, &family.help, family.kind.prometheus_type());
+    write_header(
+        out,
+        &family.name,
+        &family.help,
+        family.kind.prometheus_type(),
+    );
     for sample in &family.samples {
         let names: Vec<&str> = sample.labels.iter().map(|(k, _)| k.as_str()).collect();
         let values: Vec<&str> = sample.labels.iter().map(|(_, v)| v.as_str()).collect();

@@ -163,7 +163,9 @@ impl FloatCounter {
 
     /// Merge pending deltas into the series; returns the non-empty cells merged.
     pub fn flush(&self) -> usize {
-        drain(&self.pending, |bits| add_f64(&self.bits, f64::from_bits(bits)))
+        drain(&self.pending, |bits| {
+            add_f64(&self.bits, f64::from_bits(bits))
+        })
     }
 }
 

@@ -15,8 +15,8 @@ pub fn build_config_hash() -> &'static str {
         } else {
             "release"
         };
-        let (generator, sha) = self_metrics::installed()
-            .map_or(("", ""), |s| (s.generator_version, s.spec_sha256));
+        let (generator, sha) =
+            self_metrics::installed().map_or(("", ""), |s| (s.generator_version, s.spec_sha256));
         let config = format!(
             "g6-metrics {}\n{generator}\nspec {sha}\nprofile {profile}\ntarget {}-{}\n",
             env!("CARGO_PKG_VERSION"),

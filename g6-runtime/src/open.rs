@@ -161,7 +161,10 @@ impl<T: Series> OpenFamily<T> {
                 exported,
                 bounds: encode::bound_texts(self.info.buckets),
                 overflow_labels: encode::render_labels(&names, &overflow).into(),
-                series: RwLock::new(SeriesSet { index: Index::default(), entries: Vec::new() }),
+                series: RwLock::new(SeriesSet {
+                    index: Index::default(),
+                    entries: Vec::new(),
+                }),
                 len: AtomicUsize::new(0),
                 overflow: OnceCell::new(),
                 overflowed: AtomicU64::new(0),

@@ -125,7 +125,12 @@ impl Server {
     // The child is waited for in `Drop` (or `terminate`), which clippy cannot see.
     #[allow(clippy::zombie_processes)]
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_g6"));
+        Server::start_binary(std::path::Path::new(env!("CARGO_BIN_EXE_g6")), args, envs)
+    }
+
+    /// Like [`Server::start`], with another build of the `g6` binary.
+    pub fn start_binary(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -9,3 +9,11 @@ pub fn checkout(payment: labels::Payment, region: &str, seconds: f64) {
     metrics::orders_total(payment, region).inc();
     metrics::checkout_duration_seconds(payment).observe(seconds);
 }
+
+/// Publish a stock level read from a feed; a bad reading never reaches the caller, it
+/// is counted in `shop_emission_failures_total{emitter="shop::stock"}`.
+#[g6_macros::safe_emit(emitter = "shop::stock")]
+pub fn publish_stock(warehouse: &str, reading: &str) -> Result<(), std::num::ParseFloatError> {
+    metrics::stock_items(warehouse).set(reading.parse()?);
+    Ok(())
+}

@@ -48,26 +48,95 @@ fn shop_spec_accessors_self_metrics_and_promtool() {
         metrics::stock_items(w).set(1.0);
     }
 
+    // `#[safe_emit]` works outside G6 and counts under this namespace.
+    assert_eq!(
+        g6_example_shop::publish_stock("berlin", "not a number"),
+        None
+    );
+
     let text = scrape_over_http();
-    assert_eq!(value(&text, r#"shop_orders_total{payment="card",region="eu"}"#), Some(2.0));
-    assert_eq!(value(&text, r#"shop_orders_total{payment="wallet",region="us"}"#), Some(1.0));
-    assert_eq!(value(&text, r#"shop_checkout_duration_seconds_count{payment="card"}"#), Some(2.0));
-    assert_eq!(value(&text, r#"shop_checkout_duration_seconds_bucket{payment="card",le="2"}"#), Some(1.0));
-    assert_eq!(value(&text, r#"shop_checkout_duration_seconds_sum{payment="card"}"#), Some(4.5));
+    assert_eq!(
+        value(&text, r#"shop_orders_total{payment="card",region="eu"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&text, r#"shop_orders_total{payment="wallet",region="us"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_checkout_duration_seconds_count{payment="card"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_checkout_duration_seconds_bucket{payment="card",le="2"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_checkout_duration_seconds_sum{payment="card"}"#
+        ),
+        Some(4.5)
+    );
     // Closed labels exist at zero from init.
-    assert_eq!(value(&text, r#"shop_checkout_duration_seconds_count{payment="cash"}"#), Some(0.0));
-    assert_eq!(value(&text, r#"shop_stock_items{warehouse="berlin"}"#), Some(42.0));
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_checkout_duration_seconds_count{payment="cash"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&text, r#"shop_stock_items{warehouse="berlin"}"#),
+        Some(42.0)
+    );
     assert_eq!(value(&text, r#"shop_stock_items{warehouse="d"}"#), None);
 
     // The runtime's own metrics, under this spec's namespace.
-    let hash = format!(r#"shop_metrics_spec_hash_info{{hash="{}"}}"#, g6_example_shop::SPEC_HASH);
+    let hash = format!(
+        r#"shop_metrics_spec_hash_info{{hash="{}"}}"#,
+        g6_example_shop::SPEC_HASH
+    );
     assert_eq!(value(&text, &hash), Some(1.0));
-    assert_eq!(value(&text, r#"shop_cardinality_series{metric="shop_stock_items"}"#), Some(3.0));
-    assert_eq!(value(&text, r#"shop_cardinality_budget{metric="shop_stock_items"}"#), Some(3.0));
-    assert_eq!(value(&text, r#"shop_cardinality_overflow_total{metric="shop_stock_items"}"#), Some(2.0));
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_cardinality_series{metric="shop_stock_items"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_cardinality_budget{metric="shop_stock_items"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_cardinality_overflow_total{metric="shop_stock_items"}"#
+        ),
+        Some(2.0)
+    );
     assert!(text.contains("# TYPE shop_metrics_batch_flush_duration_seconds histogram"));
-    assert_eq!(value(&text, r#"shop_metrics_batch_flushes_total{flush_trigger="scrape"}"#), Some(0.0));
-    assert!(!text.contains("g6_"), "no G6 metric may leak into another spec:\n{text}");
+    assert_eq!(
+        value(
+            &text,
+            r#"shop_metrics_batch_flushes_total{flush_trigger="scrape"}"#
+        ),
+        Some(0.0)
+    );
+    assert!(
+        !text.contains("g6_"),
+        "no G6 metric may leak into another spec:\n{text}"
+    );
 
     // Prometheus's own linter accepts the exposition.
     let required = std::env::var("G6_REQUIRE_TOOLS").is_ok_and(|v| v == "1");

@@ -24,7 +24,10 @@ fn keyword_prelude_and_odd_value_labels_work() {
         r#"demo_wait_seconds_bucket{le="0.1"} 1"#,
         r#"demo_cardinality_series{metric="demo_requests_total"} 2"#,
     ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
     }
     assert_eq!("5xx".parse::<labels::Tier>(), Ok(labels::Tier::V5xx));
     assert_eq!(spec::NAMESPACE, "demo");

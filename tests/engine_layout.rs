@@ -1,0 +1,124 @@
+//! The shape of the engine: the runtime stays free of build-time crates, and the G6
+//! app declares every metric its code uses (so a spec change fails with a message
+//! naming the metric).
+
+use std::path::Path;
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn runtime_dependency_tree_has_no_build_time_crates() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "g6-runtime",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"g6-runtime") && crates.contains(&"hyper"),
+        "{tree}"
+    );
+    for banned in [
+        "promql-parser",
+        "syn",
+        "prettyplease",
+        "yaml-rust2",
+        "clap",
+        "quote",
+        "proc-macro2",
+        "g6-codegen",
+    ] {
+        assert!(
+            !crates.contains(&banned),
+            "g6-runtime must not depend on {banned}:\n{tree}"
+        );
+    }
+}
+
+/// Accessor names (without `_with`) that the app's source calls as `metrics::x` or
+/// `m::x` (the aggregator's alias).
+fn accessors_used_in(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            accessors_used_in(&path, out);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read source");
+        for prefix in ["metrics::", " m::", "(m::"] {
+            let mut chunks = text.split(prefix);
+            let mut before = chunks.next().unwrap_or("");
+            for rest in chunks {
+                // `g6_metrics::cli` is the crate, not the accessor module.
+                let is_crate_path = before.ends_with("g6_");
+                before = rest;
+                if is_crate_path {
+                    continue;
+                }
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                let name = name.strip_suffix("_with").unwrap_or(&name).to_string();
+                let not_an_accessor = ["", "init", "init_all", "simulate"];
+                if !not_an_accessor.contains(&name.as_str()) && !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn build_rs_requires_every_metric_the_app_calls() {
+    let build_rs = std::fs::read_to_string(root().join("build.rs")).expect("build.rs");
+    let mut used = Vec::new();
+    accessors_used_in(&root().join("src"), &mut used);
+    assert!(used.len() > 10, "found the app's accessors: {used:?}");
+    let builtin = [
+        "metrics_spec_hash_info",
+        "build_config_hash_info",
+        "cardinality_series",
+    ];
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|n| !builtin.contains(&n.as_str()))
+        .filter(|n| !build_rs.contains(&format!("\"g6_{n}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "add these to REQUIRED in build.rs (name, type, labels): {missing:?}"
+    );
+    // And the list names only metrics of the spec.
+    let spec = std::fs::read_to_string(root().join("metrics.yml")).expect("metrics.yml");
+    for name in build_rs
+        .split('"')
+        .filter(|t| t.starts_with("g6_") && !t.contains(" ") && !t.ends_with(".rs"))
+    {
+        assert!(
+            spec.contains(&format!("name: {name}\n")),
+            "{name} is not in metrics.yml"
+        );
+    }
+}
