@@ -129,6 +129,8 @@ impl Server {
     }
 
     /// Like [`Server::start`], with another build of the `g6` binary.
+    // The child is waited for by `terminate` or `Drop`, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     pub fn start_binary(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
