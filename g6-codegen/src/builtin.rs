@@ -166,10 +166,14 @@ fn merge_labels(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &mu
                         Code::BuiltinConflict,
                         k.pos,
                         format!("label `{label}` is used by the runtime's built-in metrics with a different set of values"),
-                        format!(
-                            "remove this declaration (the built-in one is `{label}: {}`), or name your label differently",
-                            crate::canonical::canonical_text(def)
-                        ),
+                        match get(entries(def), "values") {
+                            Some(Node { kind: NodeKind::Seq(values), .. }) => format!(
+                                "remove this declaration (the built-in `{label}` has the values [{}]), or name your label differently",
+                                values.iter().filter_map(Node::as_scalar).collect::<Vec<_>>().join(", ")
+                            ),
+                            _ => format!("remove this declaration (the built-in `{label}` is an open label), or name your label differently"),
+                        },
+
                     ));
                 }
             }

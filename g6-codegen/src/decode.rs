@@ -5,6 +5,50 @@ use crate::diag::{suggest, Code, Diagnostic, Pos};
 use crate::model::*;
 use crate::yaml::{Node, NodeKind};
 
+/// The text of an unquoted scalar (quoted scalars are always strings in YAML).
+fn plain_text(node: &Node) -> Option<&str> {
+    match &node.kind {
+        NodeKind::Scalar {
+            text,
+            quoted: false,
+        } => Some(text),
+        _ => None,
+    }
+}
+
+/// What YAML's core schema makes of an unquoted scalar other than a string: "number"
+/// or "boolean" (`None` for text).
+fn plain_scalar_kind(text: &str) -> Option<&'static str> {
+    let t = text.trim();
+    if matches!(t, "true" | "True" | "TRUE" | "false" | "False" | "FALSE") {
+        return Some("boolean");
+    }
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let is_int = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
+    let is_radix = |p: &str, ok: fn(u8) -> bool| {
+        t.strip_prefix(p)
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(ok))
+    };
+    let is_special = matches!(
+        unsigned,
+        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+    );
+    // Core-schema floats start with a digit or a dot followed by a digit; Rust's parser
+    // also takes `inf` and `nan`, which YAML reads as text.
+    let is_float = unsigned
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && unsigned.bytes().any(|b| b.is_ascii_digit())
+        && t.parse::<f64>().is_ok();
+    (is_int
+        || is_radix("0x", |b| b.is_ascii_hexdigit())
+        || is_radix("0o", |b| (b'0'..=b'7').contains(&b))
+        || is_special
+        || is_float)
+        .then_some("number")
+}
+
 /// Collects diagnostics while decoding.
 struct Decoder {
     errors: Vec<Diagnostic>,
@@ -32,8 +76,20 @@ impl Decoder {
     }
 
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
-        let found = match node.as_scalar() {
-            Some(text) if !node.is_null() => format!("`{text}`"),
+        let found = match &node.kind {
+            NodeKind::Scalar { text, quoted: true } => {
+                let hint = format!("write it without quotes: `{field}: {text}`");
+                if expected != "a string" && plain_scalar_kind(text).is_some() {
+                    return self.err(
+                        Code::WrongType,
+                        node.pos,
+                        format!("`{field}` must be {expected}, found the quoted text \"{text}\""),
+                        hint,
+                    );
+                }
+                format!("`{text}`")
+            }
+            NodeKind::Scalar { text, .. } if !node.is_null() => format!("`{text}`"),
             _ => node.shape().to_string(),
         };
         self.err(
@@ -98,7 +154,36 @@ impl Decoder {
 
     fn string(&mut self, node: &Node, field: &str) -> Option<Spanned<String>> {
         match &node.kind {
-            NodeKind::Scalar { text, .. } if !node.is_null() => {
+            NodeKind::Scalar { text, quoted } if !node.is_null() => {
+                if !quoted {
+                    if let Some(kind) = plain_scalar_kind(text) {
+                        // YAML reads `42`, `0x1F` or `true` as a number or boolean, not
+                        // text: accepting them would let two specs that mean the same
+                        // hash differently, and a typo pass as a value.
+                        self.err(
+                            Code::WrongType,
+                            node.pos,
+                            format!("`{field}` must be a string, found the {kind} `{text}`"),
+                            format!("quote it if you mean the text: \"{text}\""),
+                        );
+                        return None;
+                    }
+                }
+                if let Some(c) = text
+                    .chars()
+                    .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+                {
+                    self.err(
+                        Code::WrongType,
+                        node.pos,
+                        format!(
+                            "`{field}` contains the control character U+{:04X}",
+                            c as u32
+                        ),
+                        "remove it: metric names, labels, help and queries are plain text",
+                    );
+                    return None;
+                }
                 Some(Spanned::new(text.clone(), node.pos))
             }
             _ => {
@@ -130,8 +215,15 @@ impl Decoder {
         }
     }
 
+    /// An optional string field; written but empty (`owner: ~`) is an error, not
+    /// "absent".
     fn opt_string(&mut self, f: &Fields, key: &str) -> Option<Spanned<String>> {
-        f.get(key).and_then(|n| self.string(n, key))
+        let written = f
+            .entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, v, _)| *v)?;
+        self.string(written, key)
     }
 
     fn string_list(&mut self, node: &Node, field: &str) -> Vec<Spanned<String>> {
@@ -165,8 +257,8 @@ impl Decoder {
     }
 
     fn integer(&mut self, node: &Node, field: &str) -> Option<Spanned<i64>> {
-        match node
-            .as_scalar()
+        // Quoted `'50'` is text in YAML: a number must be written as one.
+        match plain_text(node)
             .map(str::trim)
             .and_then(|s| s.parse::<i64>().ok())
         {
@@ -179,7 +271,7 @@ impl Decoder {
     }
 
     fn number(&mut self, node: &Node, field: &str) -> Option<Spanned<f64>> {
-        let parsed = node.as_scalar().map(str::trim).and_then(|s| match s {
+        let parsed = plain_text(node).map(str::trim).and_then(|s| match s {
             ".inf" | ".Inf" | "+.inf" | "+Inf" => Some(f64::INFINITY),
             ".nan" | ".NaN" | "NaN" => Some(f64::NAN),
             _ => s.parse::<f64>().ok(),

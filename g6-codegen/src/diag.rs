@@ -82,6 +82,7 @@ codes! {
     InputFile = "E031", "input-file", "The spec file is missing, empty, binary, or too large.";
     NameCollision = "E032", "name-collision", "Two metrics would generate the same Rust accessor.";
     BuiltinConflict = "E033", "builtin-conflict", "A metric or label that clashes with the runtime's built-in spec fragment.";
+    TooManySeries = "E034", "too-many-series", "A metric whose closed label combinations or budget exceed the per-metric series cap.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

@@ -2,6 +2,9 @@
 
 use crate::diag::Pos;
 
+/// Most series one metric may have: its closed label combinations, and its budget.
+pub const MAX_SERIES_PER_METRIC: u64 = 10_000;
+
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spanned<T> {

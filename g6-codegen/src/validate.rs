@@ -527,6 +527,35 @@ impl<'a> Validator<'a> {
 
     fn metric_budget(&mut self, m: &Metric) {
         let combos = m.closed_combinations(self.spec);
+        // Every closed series is created at start: a cap keeps one spec line from
+        // allocating millions of them (and a scrape from carrying them).
+        let cap = crate::model::MAX_SERIES_PER_METRIC;
+        if combos > cap as u128 {
+            return self.err(
+                Code::TooManySeries,
+                m.name.pos,
+                format!(
+                    "`{}` has {combos} closed label combinations; a metric may have at most {cap} series",
+                    m.name.value
+                ),
+                "drop a closed label, or make a label with many values open (open labels create series only when used, within the budget)",
+            );
+        }
+        if let Some(b) = m
+            .cardinality_budget
+            .as_ref()
+            .filter(|b| b.value > cap as i64)
+        {
+            return self.err(
+                Code::TooManySeries,
+                b.pos,
+                format!(
+                    "cardinality_budget of `{}` is {}; a metric may have at most {cap} series",
+                    m.name.value, b.value
+                ),
+                format!("lower it to {cap} or less: beyond that one metric dominates every scrape and query; split it by purpose instead"),
+            );
+        }
         match &m.cardinality_budget {
             Some(b) if b.value < 1 => self.err(
                 Code::BudgetTooSmall,

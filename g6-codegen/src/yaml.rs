@@ -69,19 +69,38 @@ enum Frame {
     Map(Pos, Vec<(Node, Node)>, Option<Node>, usize),
 }
 
+/// Most nodes a spec may have once aliases are expanded. Real specs have a few
+/// thousand; nested aliases ("billion laughs") would otherwise expand a few hundred
+/// bytes into gigabytes.
+pub const MAX_NODES: usize = 250_000;
+
 #[derive(Default)]
 struct TreeBuilder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes in the tree so far, alias copies included.
+    nodes: usize,
+    /// Set once the tree outgrew [`MAX_NODES`]; later aliases expand to nothing.
+    too_large: bool,
     documents: usize,
     errors: Vec<Diagnostic>,
+}
+
+fn size(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Scalar { .. } => 0,
+        NodeKind::Seq(items) => items.iter().map(size).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+    }
 }
 
 impl TreeBuilder {
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         match self.stack.last_mut() {
             None => {
@@ -114,6 +133,7 @@ impl MarkedEventReceiver for TreeBuilder {
         match ev {
             Event::DocumentStart => self.documents += 1,
             Event::Scalar(text, style, anchor, _) => {
+                self.nodes += 1;
                 let quoted = !matches!(style, TScalarStyle::Plain);
                 self.push_node(
                     Node {
@@ -123,8 +143,12 @@ impl MarkedEventReceiver for TreeBuilder {
                     anchor,
                 );
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, Vec::new(), anchor)),
+            Event::SequenceStart(anchor, _) => {
+                self.nodes += 1;
+                self.stack.push(Frame::Seq(pos, Vec::new(), anchor))
+            }
             Event::MappingStart(anchor, _) => {
+                self.nodes += 1;
                 self.stack.push(Frame::Map(pos, Vec::new(), None, anchor))
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -148,13 +172,32 @@ impl MarkedEventReceiver for TreeBuilder {
                 self.push_node(node, anchor);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
+                let empty = Node {
                     pos,
                     kind: NodeKind::Scalar {
                         text: String::new(),
                         quoted: false,
                     },
-                });
+                };
+                let node = match self.anchors.get(&id) {
+                    Some((node, n)) if self.nodes + n <= MAX_NODES && !self.too_large => {
+                        self.nodes += n;
+                        node.clone()
+                    }
+                    Some(_) => {
+                        if !self.too_large {
+                            self.too_large = true;
+                            self.errors.push(Diagnostic::error(
+                                Code::YamlSyntax,
+                                pos,
+                                format!("YAML aliases expand the spec past {MAX_NODES} nodes"),
+                                "write the repeated parts out, or alias less: a spec this large is almost certainly an alias loop or an attack",
+                            ));
+                        }
+                        empty
+                    }
+                    None => empty,
+                };
                 // Re-anchor the copy at the alias so errors inside it point here too.
                 self.push_node(Node { pos, ..node }, 0);
             }
@@ -265,6 +308,25 @@ mod tests {
         assert!(root.is_none());
         assert_eq!(errs[0].code, Code::YamlSyntax);
         assert!(errs[0].pos.line >= 1);
+    }
+
+    #[test]
+    fn nested_aliases_cannot_blow_up_the_tree() {
+        // 9 levels of 9 aliases each: 9^9 (387 million) nodes if expanded naively.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let (root, errs) = parse(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].code, Code::YamlSyntax);
+        assert!(
+            errs[0].message.contains("aliases expand"),
+            "{}",
+            errs[0].message
+        );
+        assert!(size(&root.expect("a tree")) <= MAX_NODES + 100);
     }
 
     #[test]
