@@ -121,3 +121,46 @@ fn histograms_over_budget_keep_exact_counts() {
         .sum();
     assert_eq!(total, 10.0);
 }
+
+#[test]
+fn overflow_keeps_closed_label_values_and_folds_only_open_ones() {
+    use g6_metrics::labels::Result as Outcome;
+    // g6_api_calls_total{provider, endpoint, result} has cardinality_budget: 90.
+    for i in 0..90 {
+        metrics::api_calls_total("fill", &format!("e{i}"), Outcome::Ok).inc();
+    }
+    metrics::api_calls_total("late", "x", Outcome::Error).inc_by(3);
+    metrics::api_calls_total("late", "y", Outcome::Error).inc_by(4);
+    metrics::api_calls_total("late", "z", Outcome::Timeout).inc();
+    let folded = |result: &str| {
+        value(
+            "g6_api_calls_total",
+            &[
+                ("provider", "__overflow__"),
+                ("endpoint", "__overflow__"),
+                ("result", result),
+            ],
+        )
+    };
+    assert_eq!(
+        folded("error"),
+        Some(7.0),
+        "errors stay errors past the budget"
+    );
+    assert_eq!(folded("timeout"), Some(1.0));
+    assert_eq!(
+        folded("ok"),
+        None,
+        "no overflow series for a combination never folded"
+    );
+    assert!(
+        samples()
+            .iter()
+            .filter(|s| s.name == "g6_api_calls_total")
+            .all(|s| s
+                .labels
+                .iter()
+                .all(|(k, v)| k != "result" || v != "__overflow__")),
+        "a closed label never reads __overflow__"
+    );
+}

@@ -23,8 +23,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Shards per batched series. A thread keeps one shard for life.
-pub const SHARDS: usize = 16;
+/// Shards per batched series: twice the CPUs this process may use (so threads that
+/// share a core still spread), at least 4 and at most 64 (a shard costs a cache line per
+/// batched series). Threads take shards round-robin and keep theirs for life: with no
+/// more emitting threads than shards no two share a cache line; beyond that, about
+/// threads/shards share each.
+pub fn shard_count() -> usize {
+    static COUNT: Lazy<usize> = Lazy::new(|| {
+        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cpus * 2).clamp(4, 64)
+    });
+    *COUNT
+}
 
 /// What made the batcher flush. The order is the order of the `flush_trigger` values
 /// in the built-in spec fragment, which indexes `*_metrics_batch_flushes_total`.
@@ -304,7 +314,7 @@ pub fn shard() -> usize {
         if v != usize::MAX {
             return v;
         }
-        let v = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        let v = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % shard_count();
         s.set(v);
         // Touch the guard so its destructor runs at thread exit.
         EXIT_GUARD.with(|_| {});

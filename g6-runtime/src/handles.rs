@@ -28,7 +28,7 @@ fn dropped_value(kind: &str, value: f64) {
 type Shards = Box<[CachePadded<AtomicU64>]>;
 
 fn new_shards() -> Shards {
-    (0..batch::SHARDS)
+    (0..batch::shard_count())
         .map(|_| CachePadded(AtomicU64::new(0)))
         .collect()
 }
@@ -231,7 +231,7 @@ impl HistogramShards {
     fn new(buckets: usize) -> Self {
         let words = buckets + 2;
         let stride = words.div_ceil(8) * 8;
-        let lines = (0..batch::SHARDS * stride / 8)
+        let lines = (0..batch::shard_count() * stride / 8)
             .map(|_| CachePadded(Default::default()))
             .collect();
         HistogramShards { lines, stride }
@@ -297,7 +297,7 @@ impl Histogram {
             None => 0,
             Some(p) => {
                 let nb = self.core.bounds.len();
-                (0..batch::SHARDS)
+                (0..batch::shard_count())
                     .flat_map(|s| (0..=nb).map(move |i| s * p.stride + i))
                     .map(|w| p.word(w).load(Ordering::Relaxed))
                     .sum()
@@ -312,7 +312,7 @@ impl Histogram {
             None => 0.0,
             Some(p) => {
                 let nb = self.core.bounds.len();
-                (0..batch::SHARDS)
+                (0..batch::shard_count())
                     .map(|s| f64::from_bits(p.word(s * p.stride + nb + 1).load(Ordering::Relaxed)))
                     .sum()
             }
@@ -330,7 +330,7 @@ impl Histogram {
         let Some(p) = &self.pending else { return 0 };
         let nb = self.core.bounds.len();
         let mut merged = 0;
-        for s in 0..batch::SHARDS {
+        for s in 0..batch::shard_count() {
             let base = s * p.stride;
             for i in 0..=nb {
                 let n = p.word(base + i).swap(0, Ordering::AcqRel);

@@ -3,7 +3,9 @@
 //! Known label sets are a hash lookup under a read lock. A new label set takes the
 //! write lock and re-checks the count there, so two threads can never both take the last
 //! slot of the budget. Past the budget, counters and histograms fold into one series
-//! whose label values are all `__overflow__` (totals stay exact); gauges drop the sample.
+//! per combination of its closed labels, whose open label values are `__overflow__`
+//! (closed labels keep their own values, so `result="error"` past the budget is still
+//! an error; totals stay exact); gauges drop the sample.
 //! Every resolution that lands past the budget increments
 //! `<namespace>_cardinality_overflow_total{metric}`, and a warning is logged at most once a minute
 //! per metric. Handles live for the process: their number is bounded by the budget, so
@@ -74,14 +76,25 @@ struct State<T: Series> {
     batched: bool,
     exported: bool,
     bounds: Vec<String>,
-    overflow_labels: Box<str>,
+
     series: RwLock<SeriesSet<T>>,
     len: AtomicUsize,
-    overflow: OnceCell<&'static T>,
+    /// Overflow series by the values of the closed labels (at most the closed
+    /// combinations, which the spec caps).
+    overflow: RwLock<Vec<Overflow<T>>>,
+    /// Where gauges' samples over budget go: never encoded.
+    sink: OnceCell<&'static T>,
     overflowed: AtomicU64,
     /// Milliseconds after `epoch` of the last warning, or u64::MAX for never.
     last_warn_ms: AtomicU64,
     epoch: Instant,
+}
+
+/// One overflow series: the closed labels' values, the handle, its label text.
+struct Overflow<T: 'static> {
+    closed: Box<[Box<str>]>,
+    handle: &'static T,
+    labels: Box<str>,
 }
 
 /// A metric family with at least one open label.
@@ -99,27 +112,12 @@ impl<T: Series> std::fmt::Debug for OpenFamily<T> {
     }
 }
 
-/// Hash of a label-value list: FxHash-style multiply-rotate, 8 bytes at a time. The
-/// map only indexes our own budget-bounded series (lookups then compare the values),
-/// so speed matters more than resistance to crafted collisions.
+/// Hash of a label-value list (foldhash: fast, and it mixes every byte, unlike a
+/// hand-rolled multiply-rotate). The map only indexes our own budget-bounded series and
+/// lookups compare the values, so resistance to crafted collisions is not needed.
 fn key_hash(values: &[&str]) -> u64 {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mut h: u64 = 0;
-    for v in values {
-        let bytes = v.as_bytes();
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        // Mix in the length so ("ab","c") and ("a","bc") differ.
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ ((bytes.len() as u64) << 56))
-            .wrapping_mul(K);
-    }
-    h
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6a09_e667_f3bc_c908).hash_one(values)
 }
 
 fn same(stored: &[Box<str>], values: &[&str]) -> bool {
@@ -154,19 +152,17 @@ impl<T: Series> OpenFamily<T> {
             if batched {
                 crate::batch::register(self);
             }
-            let names = self.info.label_names();
-            let overflow: Vec<&str> = names.iter().map(|_| OVERFLOW_VALUE).collect();
             State {
                 batched,
                 exported,
                 bounds: encode::bound_texts(self.info.buckets),
-                overflow_labels: encode::render_labels(&names, &overflow).into(),
                 series: RwLock::new(SeriesSet {
                     index: Index::default(),
                     entries: Vec::new(),
                 }),
                 len: AtomicUsize::new(0),
-                overflow: OnceCell::new(),
+                overflow: RwLock::new(Vec::new()),
+                sink: OnceCell::new(),
                 overflowed: AtomicU64::new(0),
                 last_warn_ms: AtomicU64::new(u64::MAX),
                 epoch: Instant::now(),
@@ -188,7 +184,7 @@ impl<T: Series> OpenFamily<T> {
         }
         // Full budgets skip the write lock: the count only grows.
         if state.len.load(Ordering::Acquire) as u64 >= self.info.budget {
-            return self.over_budget(state);
+            return self.over_budget(state, values);
         }
         let mut set = state.series.write().unwrap_or_else(|p| p.into_inner());
         if let Some(h) = set.find(hash, values) {
@@ -196,7 +192,7 @@ impl<T: Series> OpenFamily<T> {
         }
         if state.len.load(Ordering::Acquire) as u64 >= self.info.budget {
             drop(set);
-            return self.over_budget(state);
+            return self.over_budget(state, values);
         }
         let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
         let i = set.entries.len();
@@ -210,7 +206,7 @@ impl<T: Series> OpenFamily<T> {
         handle
     }
 
-    fn over_budget(&'static self, state: &'static State<T>) -> &'static T {
+    fn over_budget(&'static self, state: &'static State<T>, values: &[&str]) -> &'static T {
         state.overflowed.fetch_add(1, Ordering::Relaxed);
         // The overflow counter must not count into itself.
         let sm = &self.spec.self_metrics;
@@ -218,10 +214,52 @@ impl<T: Series> OpenFamily<T> {
             sm.cardinality_overflow_total.get(&[self.info.name]).inc();
         }
         self.warn_rate_limited(state);
-        // Gauges get a handle that is never encoded: their samples are dropped.
-        state
-            .overflow
-            .get_or_init(|| Box::leak(Box::new(T::new(self.info, state.batched))))
+        if T::DROPS_OVER_BUDGET {
+            // Gauges get a handle that is never encoded: their samples are dropped.
+            return state
+                .sink
+                .get_or_init(|| Box::leak(Box::new(T::new(self.info, false))));
+        }
+        let closed: Vec<&str> = self
+            .info
+            .labels
+            .iter()
+            .zip(values)
+            .filter(|(l, _)| l.values.is_some())
+            .map(|(_, v)| *v)
+            .collect();
+        let find = |list: &[Overflow<T>]| {
+            list.iter()
+                .find(|o| same(&o.closed, &closed))
+                .map(|o| o.handle)
+        };
+        if let Some(h) = find(&state.overflow.read().unwrap_or_else(|p| p.into_inner())) {
+            return h;
+        }
+        let mut list = state.overflow.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = find(&list) {
+            return h;
+        }
+        let label_values: Vec<&str> = self
+            .info
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(l, v)| {
+                if l.values.is_some() {
+                    *v
+                } else {
+                    OVERFLOW_VALUE
+                }
+            })
+            .collect();
+        let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
+        list.push(Overflow {
+            closed: closed.iter().map(|v| Box::<str>::from(*v)).collect(),
+            handle,
+            labels: encode::render_labels(&self.info.label_names(), &label_values).into(),
+        });
+        handle
     }
 
     fn warn_rate_limited(&self, state: &State<T>) {
@@ -274,8 +312,8 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
             return;
         }
         let set = state.series.read().unwrap_or_else(|p| p.into_inner());
-        let overflow = state.overflow.get().filter(|_| !T::DROPS_OVER_BUDGET);
-        if set.entries.is_empty() && overflow.is_none() {
+        let overflow = state.overflow.read().unwrap_or_else(|p| p.into_inner());
+        if set.entries.is_empty() && overflow.is_empty() {
             return;
         }
         let info = self.info;
@@ -283,8 +321,8 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
         for e in &set.entries {
             e.handle.encode(out, info.name, &e.labels, &state.bounds);
         }
-        if let Some(h) = overflow {
-            h.encode(out, info.name, &state.overflow_labels, &state.bounds);
+        for o in overflow.iter() {
+            o.handle.encode(out, info.name, &o.labels, &state.bounds);
         }
     }
 }
@@ -296,6 +334,11 @@ impl<T: Series> crate::batch::Flush for OpenFamily<T> {
         };
         let set = state.series.read().unwrap_or_else(|p| p.into_inner());
         let merged: usize = set.entries.iter().map(|e| e.handle.flush_pending()).sum();
-        merged + state.overflow.get().map_or(0, |h| h.flush_pending())
+        let overflow = state.overflow.read().unwrap_or_else(|p| p.into_inner());
+        merged
+            + overflow
+                .iter()
+                .map(|o| o.handle.flush_pending())
+                .sum::<usize>()
     }
 }
