@@ -60,3 +60,75 @@ fn histograms_expose_buckets_sum_and_count() {
         .unwrap();
     assert_eq!(count.value, 2.0);
 }
+
+#[test]
+fn openmetrics_exposition_passes_the_strict_openmetrics_parser() {
+    use g6_metrics::runtime::encode::Format;
+    g6_metrics::init().expect("init");
+    metrics::api_calls_total("om", "check", labels::Result::Ok).inc_by(3);
+    metrics::collection_cycle_seconds().observe(0.2);
+    let text = String::from_utf8(g6_metrics::runtime::scrape::render_metrics_as(
+        Format::OpenMetrics,
+    ))
+    .expect("UTF-8");
+    assert!(text.ends_with("# EOF\n"));
+    assert!(text.contains("# TYPE g6_api_calls counter\n"));
+    assert!(
+        text.contains("g6_api_calls_total{provider=\"om\",endpoint=\"check\",result=\"ok\"} 3\n")
+    );
+    // The same samples as the text format: only family lines and the trailer differ.
+    let om = parse_exposition(&text);
+    let plain = parse_exposition(&String::from_utf8(g6_metrics::exporter::encode_all()).unwrap());
+    assert_eq!(om.len(), plain.len());
+
+    // promtool's OpenMetrics reader (the backfill path) is strict: give every sample a
+    // timestamp, as backfill requires, and it must accept the whole exposition.
+    if !common::require_tool("promtool") {
+        return;
+    }
+    let stamped: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') {
+                format!("{l}\n")
+            } else {
+                format!("{l} 1700000000\n")
+            }
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("g6-om-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("scrape.om");
+    std::fs::write(&file, stamped).expect("write");
+    let out = std::process::Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(dir.join("blocks"))
+        .output()
+        .expect("promtool");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "promtool rejected the OpenMetrics exposition:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn scrapers_get_the_format_they_rank_highest() {
+    use g6_metrics::runtime::encode::Format;
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    assert_eq!(Format::negotiate(prometheus), Format::OpenMetrics);
+    assert_eq!(Format::negotiate(""), Format::Text);
+    assert_eq!(Format::negotiate("*/*"), Format::Text);
+    assert_eq!(Format::negotiate("text/plain"), Format::Text);
+    assert_eq!(
+        Format::negotiate("application/openmetrics-text;q=0.3, text/plain;q=0.9"),
+        Format::Text
+    );
+    assert_eq!(
+        Format::negotiate("application/openmetrics-text;q=0"),
+        Format::Text
+    );
+}

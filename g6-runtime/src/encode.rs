@@ -1,4 +1,8 @@
-//! The one text-format (0.0.4) encoder, for our series and for foreign collectors.
+//! The one encoder, for our series and for foreign collectors, in the Prometheus text
+//! format (0.0.4) or OpenMetrics 1.0 (what Prometheus asks for by default). The two
+//! differ only in the family lines (an OpenMetrics counter family is named without
+//! `_total`, and HELP escapes quotes) and the closing `# EOF`; sample lines are the
+//! same.
 //!
 //! tikv's path builds a `MetricFamily` tree for every series on every scrape and then
 //! formats it; most of a scrape's cost is that tree. Our stores know their series and
@@ -6,6 +10,60 @@
 //! collectors hand over [`Family`] values, written by the same functions.
 
 use crate::registry::{Family, SampleValue};
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    #[default]
+    Text,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// The format a scraper prefers, from its `Accept` header: OpenMetrics when it
+    /// ranks `application/openmetrics-text` at least as high as `text/plain` (as
+    /// Prometheus does), the text format otherwise.
+    pub fn negotiate(accept: &str) -> Format {
+        let mut open_metrics = 0.0f32;
+        let mut text = 0.0f32;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => open_metrics = open_metrics.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if open_metrics > 0.0 && open_metrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
+    /// What ends an exposition.
+    pub fn trailer(self) -> &'static str {
+        match self {
+            Format::Text => "",
+            Format::OpenMetrics => "# EOF\n",
+        }
+    }
+}
 
 /// Escape a label value: backslash, double quote and newline.
 pub fn escape_label_value(v: &str, out: &mut String) {
@@ -69,20 +127,30 @@ pub fn write_f64(out: &mut String, v: f64) {
     }
 }
 
-/// Append `# HELP` and `# TYPE` lines.
-pub fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
+/// Append `# HELP` and `# TYPE` lines of the family whose samples are called `name`.
+/// In OpenMetrics a counter family drops the samples' `_total`; a counter without it
+/// is declared `unknown` there (its samples keep their name).
+pub fn write_header(out: &mut String, name: &str, help: &str, kind: &str, format: Format) {
+    let (family, kind) = match (format, kind) {
+        (Format::OpenMetrics, "counter") => match name.strip_suffix("_total") {
+            Some(base) => (base, "counter"),
+            None => (name, "unknown"),
+        },
+        _ => (name, kind),
+    };
     out.push_str("# HELP ");
-    out.push_str(name);
+    out.push_str(family);
     out.push(' ');
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             c => out.push(c),
         }
     }
     out.push_str("\n# TYPE ");
-    out.push_str(name);
+    out.push_str(family);
     out.push(' ');
     out.push_str(kind);
     out.push('\n');
@@ -145,7 +213,7 @@ pub fn write_histogram(
 }
 
 /// Append a family of a foreign collector.
-pub fn write_family(out: &mut String, family: &Family) {
+pub fn write_family(out: &mut String, family: &Family, format: Format) {
     if family.samples.is_empty() {
         return;
     }
@@ -154,6 +222,7 @@ pub fn write_family(out: &mut String, family: &Family) {
         &family.name,
         &family.help,
         family.kind.prometheus_type(),
+        format,
     );
     for sample in &family.samples {
         let names: Vec<&str> = sample.labels.iter().map(|(k, _)| k.as_str()).collect();

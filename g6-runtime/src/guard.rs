@@ -17,7 +17,7 @@ pub trait Tracked: Sync {
     /// Resolutions that landed past the budget.
     fn overflowed(&self) -> u64;
     /// Append the family in the text format (nothing when it has no series).
-    fn encode(&self, out: &mut String);
+    fn encode(&self, out: &mut String, format: crate::encode::Format);
 }
 
 /// Every store created so far, sorted by metric name.

@@ -304,7 +304,7 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
             .map_or(0, |s| s.overflowed.load(Ordering::Relaxed))
     }
 
-    fn encode(&self, out: &mut String) {
+    fn encode(&self, out: &mut String, format: encode::Format) {
         let Some(state) = self.state.get() else {
             return;
         };
@@ -317,7 +317,13 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
             return;
         }
         let info = self.info;
-        encode::write_header(out, info.name, info.help, info.kind.prometheus_type());
+        encode::write_header(
+            out,
+            info.name,
+            info.help,
+            info.kind.prometheus_type(),
+            format,
+        );
         for e in &set.entries {
             e.handle.encode(out, info.name, &e.labels, &state.bounds);
         }

@@ -2,6 +2,7 @@
 //! governance gauges, and encode every series (ours, then foreign collectors') in the
 //! text format. Transport-free, so any HTTP stack (or a test) can serve it.
 
+use crate::encode::Format;
 use crate::FlushTrigger;
 use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +33,11 @@ pub fn consistent_update<R>(f: impl FnOnce() -> R) -> R {
 /// Run the pre-scrape hooks, merge pending batched deltas, refresh the governance
 /// gauges and render everything in the Prometheus text format (version 0.0.4).
 pub fn render_metrics() -> Vec<u8> {
+    render_metrics_as(Format::Text)
+}
+
+/// [`render_metrics`] in the given format.
+pub fn render_metrics_as(format: Format) -> Vec<u8> {
     let hooks: Vec<PreScrapeHook> = HOOKS.read().unwrap_or_else(|p| p.into_inner()).clone();
     for hook in hooks {
         hook();
@@ -39,12 +45,17 @@ pub fn render_metrics() -> Vec<u8> {
     // A scrape never sees stale data: merge every pending batched delta first.
     crate::batch::flush(FlushTrigger::Scrape);
     crate::guard::refresh_gauges();
-    encode_all()
+    encode_all_as(format)
 }
 
-/// Encode every series (ours, then foreign collectors') without running hooks or
-/// flushing. [`render_metrics`] is what a scrape uses.
+/// Encode every series (ours, then foreign collectors') in the text format without
+/// running hooks or flushing. [`render_metrics`] is what a scrape uses.
 pub fn encode_all() -> Vec<u8> {
+    encode_all_as(Format::Text)
+}
+
+/// [`encode_all`] in the given format.
+pub fn encode_all_as(format: Format) -> Vec<u8> {
     static LAST_LEN: AtomicUsize = AtomicUsize::new(64 * 1024);
     // Foreign collectors are foreign code: never call them under the update lock (one
     // that calls `consistent_update` would deadlock).
@@ -53,12 +64,13 @@ pub fn encode_all() -> Vec<u8> {
     {
         let _exclusive = UPDATE_LOCK.write().unwrap_or_else(|p| p.into_inner());
         for store in crate::guard::stores() {
-            store.encode(&mut out);
+            store.encode(&mut out, format);
         }
     }
     for family in &foreign {
-        crate::encode::write_family(&mut out, family);
+        crate::encode::write_family(&mut out, family, format);
     }
+    out.push_str(format.trailer());
     LAST_LEN.store(out.len(), Ordering::Relaxed);
     out.into_bytes()
 }

@@ -101,7 +101,7 @@ impl<T: Series> crate::guard::Tracked for ClosedTable<T> {
         0
     }
 
-    fn encode(&self, out: &mut String) {
+    fn encode(&self, out: &mut String, format: encode::Format) {
         let Some(b) = self.built.get() else { return };
         if !b.exported || b.entries.is_empty() {
             return;
@@ -111,6 +111,7 @@ impl<T: Series> crate::guard::Tracked for ClosedTable<T> {
             self.info.name,
             self.info.help,
             self.info.kind.prometheus_type(),
+            format,
         );
         for e in b.entries.iter() {
             e.handle.encode(out, self.info.name, &e.labels, &b.bounds);

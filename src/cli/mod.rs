@@ -197,6 +197,12 @@ struct ServeOptions {
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
     simulate: bool,
+    /// Most HTTP connections open at once; a new one closes the oldest.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    max_connections: u16,
+    /// Time a client has to send request headers (and to keep an idle connection).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: std::time::Duration,
 }
 
 /// Drive every metric with simulated values every `interval` until `stop` is set.
@@ -287,7 +293,12 @@ fn serve(opts: ServeOptions) -> ExitCode {
     } else {
         None
     };
-    let code = run_exporter(addr);
+    let limits = crate::exporter::Limits {
+        max_connections: usize::from(opts.max_connections),
+        header_read_timeout: opts.header_read_timeout,
+        ..Default::default()
+    };
+    let code = run_exporter(addr, limits);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = collector.join();
     if let Some(h) = simulation {
@@ -296,7 +307,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
     code
 }
 
-fn run_exporter(addr: std::net::SocketAddr) -> ExitCode {
+fn run_exporter(addr: std::net::SocketAddr, limits: crate::exporter::Limits) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -326,7 +337,7 @@ fn run_exporter(addr: std::net::SocketAddr) -> ExitCode {
         tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
         match crate::exporter::serve(
             listener,
-            crate::exporter::Limits::default(),
+            limits,
             crate::exporter::shutdown_signal(),
         )
         .await

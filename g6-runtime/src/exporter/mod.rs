@@ -1,25 +1,37 @@
 //! The HTTP exporter: `GET/HEAD /metrics` (Prometheus text format, gzip when asked),
 //! `/healthz`, and `/`, a small status page. Only GET and HEAD are served; request
-//! bodies and headers are bounded; every request has a timeout; shutdown is graceful.
+//! bodies and headers are bounded; every request has a timeout; a client gets
+//! [`Limits::header_read_timeout`] to send each request's headers (which also closes
+//! idle keep-alive connections); at most [`Limits::max_connections`] connections are
+//! open, the oldest closed to make room, so idle or half-open connections can never
+//! lock a scraper out; shutdown is graceful.
 //!
-//! Built on hyper directly rather than a framework: three fixed routes need no router,
-//! and the frameworks' `tokio` features bring proc-macros into every user's build.
+//! Built on hyper with tower-http layers (compression, body limit, timeout) rather
+//! than a framework: three fixed routes need no router, and the frameworks' `tokio`
+//! features bring proc-macros into every user's build.
 
 mod limits;
 mod status;
 
+use crate::encode::Format;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
+use tokio::sync::oneshot;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use crate::scrape::{
     add_pre_scrape_hook, add_status_line, consistent_update, encode_all, render_metrics,
@@ -45,60 +57,27 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     resp
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|enc| {
-            let mut parts = enc.trim().split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let q_zero = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-            name.eq_ignore_ascii_case("gzip") && !q_zero
-        })
-}
-
-fn gzip(data: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(data).ok()?;
-    enc.finish().ok()
-}
-
-async fn metrics(headers: &HeaderMap) -> Response<Body> {
-    let body = match tokio::task::spawn_blocking(render_metrics).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "metrics rendering failed");
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "metrics rendering failed\n",
-            );
-        }
-    };
-    let gzipped = if accepts_gzip(headers) {
-        gzip(&body)
-    } else {
-        None
-    };
-    let zipped = gzipped.is_some();
-    let mut resp = Response::new(Full::new(Bytes::from(gzipped.unwrap_or(body))));
-    let h = resp.headers_mut();
-    h.insert(
+async fn metrics(format: Format) -> Response<Body> {
+    let body =
+        match tokio::task::spawn_blocking(move || crate::scrape::render_metrics_as(format)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "metrics rendering failed");
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "metrics rendering failed\n",
+                );
+            }
+        };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if zipped {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
     resp
 }
 
-async fn route(req: &Request<Incoming>) -> Response<Body> {
+async fn route<B>(req: &Request<B>) -> Response<Body> {
     let path = req.uri().path();
     if !matches!(path, "/metrics" | "/healthz" | "/") {
         return text(
@@ -116,7 +95,16 @@ async fn route(req: &Request<Incoming>) -> Response<Body> {
         return resp;
     }
     match path {
-        "/metrics" => metrics(req.headers()).await,
+        "/metrics" => {
+            let accept = req
+                .headers()
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
+            metrics(Format::negotiate(&accept)).await
+        }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         _ => {
             let mut resp = Response::new(Full::new(Bytes::from(status::render())));
@@ -129,21 +117,59 @@ async fn route(req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// Answer one request: limits first, then the route under the request timeout. HEAD
-/// gets GET's headers without the body.
-async fn handle(limits: Limits, req: Request<Incoming>) -> Response<Body> {
+/// Answer one request (behind the body-limit, timeout and compression layers): the
+/// header limit, then the route. HEAD gets GET's headers without the body.
+async fn handle<B>(limits: Limits, req: Request<B>) -> Response<Body> {
     if let Some(refusal) = limits.refuse(&req) {
         return refusal;
     }
     let head = req.method() == Method::HEAD;
-    let mut resp = match tokio::time::timeout(limits.request_timeout, route(&req)).await {
-        Ok(resp) => resp,
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n"),
-    };
+    let mut resp = route(&req).await;
     if head {
         *resp.body_mut() = Full::new(Bytes::new());
     }
     resp
+}
+
+/// Open connections, oldest first, each with the means to close it.
+#[derive(Default)]
+struct Connections {
+    next_id: AtomicU64,
+    open: Mutex<VecDeque<(u64, oneshot::Sender<()>)>>,
+}
+
+impl Connections {
+    /// Register a new connection; when `max` are open already, close the oldest to
+    /// make room (an idle or stalled client must not lock scrapers out).
+    fn admit(&self, max: usize) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (close, closed) = oneshot::channel();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while open.len() >= max.max(1) {
+            if let Some((_, oldest)) = open.pop_front() {
+                let _ = oldest.send(());
+                evicted_once();
+            }
+        }
+        open.push_back((id, close));
+        (id, closed)
+    }
+
+    fn forget(&self, id: u64) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open.iter().position(|(c, _)| *c == id) {
+            open.remove(i);
+        }
+    }
+}
+
+fn evicted_once() {
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "connection limit reached; closing the oldest connections to make room (further closes are not logged)"
+        );
+    }
 }
 
 /// Poll two futures; the first to finish wins (tokio's `select!` needs its proc-macro
@@ -170,6 +196,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::default());
     let mut shutdown = pin!(shutdown);
     loop {
         let Some(accepted) = first(listener.accept(), shutdown.as_mut()).await else {
@@ -184,19 +211,33 @@ pub async fn serve(
                 continue;
             }
         };
-        let service = hyper::service::service_fn(move |req| async move {
-            Ok::<_, std::convert::Infallible>(handle(limits, req).await)
-        });
+        let service = tower::ServiceBuilder::new()
+            .layer(CompressionLayer::new())
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                limits.request_timeout,
+            ))
+            .service_fn(move |req| async move {
+                Ok::<_, std::convert::Infallible>(handle(limits, req).await)
+            });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192));
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let watched = graceful.watch(conn);
+        let (id, closed) = connections.admit(limits.max_connections);
+        let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match first(watched, closed).await {
+                Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+                Some(Ok(())) => {}
+                None => tracing::debug!("connection closed to make room"),
             }
+            connections.forget(id);
         });
     }
     drop(listener);
