@@ -40,7 +40,7 @@ pub use simulate::Simulator;
 pub use g6_runtime as runtime;
 
 /// Hash of the build configuration (see [`g6_runtime::build_config_hash`]).
-pub fn build_config_hash() -> &'static str {
+pub fn build_config_hash() -> String {
     g6_runtime::build_config_hash()
 }
 

@@ -66,6 +66,16 @@ fn http_surface() {
     let head = http(a, "HEAD", "/metrics", "");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
+    assert!(head
+        .header("content-length")
+        .is_some_and(|n| n.parse::<u64>().unwrap_or(0) > 1000));
+    let head = http(a, "HEAD", "/healthz", "");
+    assert_eq!(
+        head.header("content-length"),
+        Some("3"),
+        "GET's length, no body"
+    );
+    assert!(head.body.is_empty());
 
     let gz = http(a, "GET", "/metrics", "Accept-Encoding: gzip\r\n");
     assert_eq!(gz.status, 200);

@@ -34,18 +34,25 @@ static TRACKED: Lazy<Mutex<Vec<&'static dyn Tracked>>> = Lazy::new(Default::defa
 /// duplicate and not exported; returns false then.
 pub(crate) fn track(t: &'static dyn Tracked) -> bool {
     let name = t.info().name;
+    let _claim = crate::registry::NAMES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let taken = {
         let mut tracked = TRACKED.lock().unwrap_or_else(|p| p.into_inner());
-        let taken = tracked.iter().any(|s| s.info().name == name);
+        let taken = tracked.iter().any(|s| s.info().name == name)
+            || crate::registry::registry().has_name(name);
         if !taken {
             tracked.push(t);
         }
         taken
     };
     if taken {
-        if let Err(e) = crate::registry::duplicate(name) {
-            tracing::error!(error = %e, "a generated metric is not exported");
-        }
+        // Inside the store's initialisation: count it later, never re-enter a store now.
+        crate::registry::duplicate_deferred(name);
+        tracing::error!(
+            metric = name,
+            "a metric of this name exists already; this one is not exported"
+        );
     }
     !taken
 }

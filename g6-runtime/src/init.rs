@@ -2,34 +2,42 @@
 
 use crate::guard::{self, GrowthConfig, GrowthReport, GuardError};
 use crate::self_metrics::{self, SpecRuntime};
-use once_cell::sync::Lazy;
+use once_cell::sync::OnceCell;
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
 /// Hash of the build configuration: runtime and generator versions, the spec, the
-/// profile and the target. Two binaries with the same value were built alike.
-pub fn build_config_hash() -> &'static str {
-    static HASH: Lazy<String> = Lazy::new(|| {
-        let profile = if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        };
-        let (generator, sha) =
-            self_metrics::installed().map_or(("", ""), |s| (s.generator_version, s.spec_sha256));
-        let config = format!(
-            "g6-metrics {}\n{generator}\nspec {sha}\nprofile {profile}\ntarget {}-{}\n",
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::ARCH,
-            std::env::consts::OS,
-        );
-        let mut hex = String::with_capacity(16);
-        for b in Sha256::digest(config.as_bytes()).iter().take(8) {
-            let _ = write!(hex, "{b:02x}");
-        }
-        hex
-    });
-    &HASH
+/// profile and the target. Two binaries with the same value were built alike. Computed
+/// from the installed spec (cached once one is).
+pub fn build_config_hash() -> String {
+    static HASH: OnceCell<String> = OnceCell::new();
+    match self_metrics::installed() {
+        Some(spec) => HASH.get_or_init(|| config_hash(spec)).clone(),
+        None => config_hash_of("", ""),
+    }
+}
+
+fn config_hash(spec: &SpecRuntime) -> String {
+    config_hash_of(spec.generator_version, spec.spec_sha256)
+}
+
+fn config_hash_of(generator: &str, sha: &str) -> String {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let config = format!(
+        "g6-metrics {}\n{generator}\nspec {sha}\nprofile {profile}\ntarget {}-{}\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+    );
+    let mut hex = String::with_capacity(16);
+    for b in Sha256::digest(config.as_bytes()).iter().take(8) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// Initialise the runtime for `spec` (the generated `init()` calls this after
@@ -40,10 +48,11 @@ pub fn build_config_hash() -> &'static str {
 /// allowance over the baseline.
 pub fn init(spec: &'static SpecRuntime) -> Result<GrowthReport, GuardError> {
     self_metrics::install(spec);
+    self_metrics::drain();
     let sm = &spec.self_metrics;
     sm.metrics_spec_hash_info.get(&[spec.spec_hash]).set(1.0);
     sm.build_config_hash_info
-        .get(&[build_config_hash()])
+        .get(&[&config_hash(spec)])
         .set(1.0);
     guard::refresh_gauges();
     let config = GrowthConfig::from_env()?;

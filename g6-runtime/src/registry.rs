@@ -97,11 +97,37 @@ pub fn fail_on_duplicate() -> bool {
     crate::flag::env_flag("G6_METRICS_FAIL_ON_DUP")
 }
 
+/// Serialises every claim of a metric name (a generated store being tracked, a
+/// collector being registered), so a name can never be taken twice by a race. Taken
+/// before the stores' or the registry's own locks.
+pub(crate) static NAMES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A collector could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterError {
     /// The name is taken already and `G6_METRICS_FAIL_ON_DUP` is set.
     Duplicate(String),
+    /// The collector declared a name that is not a valid metric name.
+    InvalidName(String),
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the metric-name syntax Prometheus accepts.
+pub(crate) fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*` and not `__`-prefixed: a label name Prometheus accepts.
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
 }
 
 impl fmt::Display for RegisterError {
@@ -111,11 +137,22 @@ impl fmt::Display for RegisterError {
                 f,
                 "metric `{name}` is already registered (G6_METRICS_FAIL_ON_DUP is set); rename one of them"
             ),
+            RegisterError::InvalidName(name) => write!(
+                f,
+                "`{name}` is not a valid metric name; use [a-zA-Z_:][a-zA-Z0-9_:]*"
+            ),
         }
     }
 }
 
 impl std::error::Error for RegisterError {}
+
+/// Count a duplicate of `name` at the next safe point (for use inside a store's
+/// initialisation).
+pub(crate) fn duplicate_deferred(name: &str) {
+    let owned = name.to_string();
+    crate::self_metrics::defer(move |sm| sm.metric_duplicates_total.get(&[&owned]).inc());
+}
 
 /// Count a name registered twice; with `G6_METRICS_FAIL_ON_DUP` set it is an error,
 /// otherwise a warning and the first registration stays.
@@ -138,24 +175,38 @@ fn generated_name(name: &str) -> bool {
 }
 
 impl Registry {
+    /// True when a registered collector declared `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.collectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|r| r.names.iter().any(|n| n == name))
+    }
+
     /// Register a collector. A name that a generated metric or an earlier collector
     /// already uses increments `<namespace>_metric_duplicates_total{name}` and the
     /// collector is not added (the first stays); with `G6_METRICS_FAIL_ON_DUP` set it
     /// is an error.
     pub fn register(&self, collector: Box<dyn Collector>) -> Result<(), RegisterError> {
         let names = collector.names();
-        let mut list = self.collectors.write().unwrap_or_else(|p| p.into_inner());
-        for name in &names {
-            let taken = generated_name(name) || list.iter().any(|r| r.names.contains(name));
-            if taken {
-                drop(list);
-                return duplicate(name);
-            }
+        if let Some(bad) = names.iter().find(|n| !valid_metric_name(n)) {
+            return Err(RegisterError::InvalidName(bad.clone()));
         }
-        list.push(Registered {
-            names,
-            collector: Arc::from(collector),
-        });
+        let claim = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(name) = names.iter().find(|n| generated_name(n) || self.has_name(n)) {
+            let name = name.clone();
+            drop(claim);
+            return duplicate(&name);
+        }
+        self.collectors
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Registered {
+                names,
+                collector: Arc::from(collector),
+            });
+        drop(claim);
         Ok(())
     }
 
@@ -170,8 +221,45 @@ impl Registry {
             .iter()
             .map(|r| Arc::clone(&r.collector))
             .collect();
-        collectors.iter().flat_map(|c| c.collect()).collect()
+        let declared: Vec<Vec<String>> = self
+            .collectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|r| r.names.clone())
+            .collect();
+        collectors
+            .iter()
+            .zip(declared)
+            .flat_map(|(c, names)| {
+                c.collect()
+                    .into_iter()
+                    .filter(move |f| valid_family(f, &names))
+            })
+            .collect()
     }
+}
+
+/// A foreign family is written only when the collector declared its name and every
+/// label name is valid: one bad family must not make Prometheus reject the whole
+/// scrape. Logged once.
+fn valid_family(family: &Family, declared: &[String]) -> bool {
+    let labels_ok = family.samples.iter().all(|s| {
+        s.labels.iter().all(|(k, _)| {
+            valid_label_name(k) && !(k == "le" && family.kind == MetricKind::Histogram)
+        })
+    });
+    let ok = declared.contains(&family.name) && valid_metric_name(&family.name) && labels_ok;
+    if !ok {
+        static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                family = %family.name,
+                "a foreign collector returned a family it did not declare, or invalid label names; it is left out of scrapes (further cases are not logged)"
+            );
+        }
+    }
+    ok
 }
 
 /// Register a collector in the process's registry (see [`Registry::register`]).

@@ -56,6 +56,7 @@ pub fn encode_all() -> Vec<u8> {
 
 /// [`encode_all`] in the given format.
 pub fn encode_all_as(format: Format) -> Vec<u8> {
+    crate::self_metrics::drain();
     static LAST_LEN: AtomicUsize = AtomicUsize::new(64 * 1024);
     // Foreign collectors are foreign code: never call them under the update lock (one
     // that calls `consistent_update` would deadlock).

@@ -9,6 +9,7 @@
 
 use crate::{ClosedTable, Counter, Gauge, Histogram, MetricInfo, OpenFamily};
 use once_cell::sync::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The runtime's own metrics, one field per metric of the built-in spec fragment
@@ -89,29 +90,29 @@ pub struct SpecRuntime {
 
 static INSTALLED: OnceCell<&'static SpecRuntime> = OnceCell::new();
 
-/// An update of the self-metrics that happened before any spec was installed.
+/// A self-metric update waiting to be applied.
 type Pending = Box<dyn FnOnce(&SelfMetrics) + Send>;
 
-/// Updates waiting for the first spec; replayed by [`install`]. Bounded: what a program
-/// does before touching any metric is small (a duplicate registration, a failure).
+/// Updates that could not be applied where they happened: before any spec was
+/// installed, or inside a store's initialisation (applying them there could re-enter
+/// the very store being initialised). Applied by [`drain`] at the next safe point: the
+/// next self-metric update, `init`, or scrape. Bounded: such updates are rare (a
+/// duplicate registration, an early failure).
 static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+static HAS_PENDING: AtomicBool = AtomicBool::new(false);
 const MAX_PENDING: usize = 10_000;
 
-/// Make `spec` the process's spec unless one is installed already, and replay the
-/// self-metric updates that came before it.
+/// Make `spec` the process's spec unless one is installed already. Called from inside
+/// store initialisation, so it must not touch any store.
 pub(crate) fn install(spec: &'static SpecRuntime) {
-    if INSTALLED.get().is_some() {
-        return;
-    }
-    let pending = {
-        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-        if INSTALLED.set(spec).is_err() {
-            return;
+    if INSTALLED.set(spec).is_err() {
+        let first = INSTALLED.get().map_or("", |s| s.namespace);
+        if first == spec.namespace && !std::ptr::eq(*INSTALLED.get().unwrap_or(&spec), spec) {
+            tracing::error!(
+                namespace = first,
+                "two specs with the same namespace in one process: the second one's metrics are duplicates and are not exported"
+            );
         }
-        std::mem::take(&mut *pending)
-    };
-    for update in pending {
-        update(&spec.self_metrics);
     }
 }
 
@@ -125,19 +126,42 @@ pub(crate) fn get() -> Option<&'static SelfMetrics> {
     installed().map(|s| &s.self_metrics)
 }
 
-/// Apply `update` to the self-metrics now, or as soon as a spec is installed.
-pub(crate) fn with(update: impl FnOnce(&SelfMetrics) + Send + 'static) {
-    if let Some(sm) = get() {
-        return update(sm);
-    }
+/// Queue `update` for the next [`drain`] (use inside store initialisation).
+pub(crate) fn defer(update: impl FnOnce(&SelfMetrics) + Send + 'static) {
     let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-    // Re-checked under the lock that `install` holds while it sets INSTALLED.
+    if pending.len() < MAX_PENDING {
+        pending.push(Box::new(update));
+        HAS_PENDING.store(true, Ordering::Release);
+    } else {
+        tracing::debug!("self-metric update dropped: too many waiting");
+    }
+}
+
+/// Apply the queued updates, if a spec is installed. Never call it from inside a
+/// store's initialisation.
+pub(crate) fn drain() {
+    if !HAS_PENDING.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(sm) = get() else { return };
+    let pending = {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        HAS_PENDING.store(false, Ordering::Release);
+        std::mem::take(&mut *pending)
+    };
+    for update in pending {
+        update(sm);
+    }
+}
+
+/// Apply `update` to the self-metrics now, or as soon as a spec is installed. Never
+/// call it from inside a store's initialisation (use [`defer`]).
+pub(crate) fn with(update: impl FnOnce(&SelfMetrics) + Send + 'static) {
     match get() {
         Some(sm) => {
-            drop(pending);
+            drain();
             update(sm);
         }
-        None if pending.len() < MAX_PENDING => pending.push(Box::new(update)),
-        None => tracing::debug!("self-metric update dropped: no spec installed yet"),
+        None => defer(update),
     }
 }

@@ -57,18 +57,34 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     resp
 }
 
+/// One render at a time: each takes the encoder's exclusive lock and a blocking
+/// thread, and a render abandoned by the request timeout still runs to its end, so
+/// concurrent scrapes queue here (bounded by the request timeout) instead of piling up
+/// blocking threads.
+static RENDERS: once_cell::sync::Lazy<Arc<tokio::sync::Semaphore>> =
+    once_cell::sync::Lazy::new(|| Arc::new(tokio::sync::Semaphore::new(1)));
+
 async fn metrics(format: Format) -> Response<Body> {
-    let body =
-        match tokio::task::spawn_blocking(move || crate::scrape::render_metrics_as(format)).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "metrics rendering failed");
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "metrics rendering failed\n",
-                );
-            }
-        };
+    let Ok(permit) = Arc::clone(&RENDERS).acquire_owned().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    };
+    // The permit goes with the blocking task: it is released when the render ends,
+    // even if this request timed out meanwhile.
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crate::scrape::render_metrics_as(format)
+    })
+    .await;
+    let body = match rendered {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics rendering failed");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "metrics rendering failed\n",
+            );
+        }
+    };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -118,17 +134,13 @@ async fn route<B>(req: &Request<B>) -> Response<Body> {
 }
 
 /// Answer one request (behind the body-limit, timeout and compression layers): the
-/// header limit, then the route. HEAD gets GET's headers without the body.
+/// header limit, then the route. HEAD is answered like GET; hyper sends the headers
+/// (Content-Length included) and leaves the body out.
 async fn handle<B>(limits: Limits, req: Request<B>) -> Response<Body> {
-    if let Some(refusal) = limits.refuse(&req) {
-        return refusal;
+    match limits.refuse(&req) {
+        Some(refusal) => refusal,
+        None => route(&req).await,
     }
-    let head = req.method() == Method::HEAD;
-    let mut resp = route(&req).await;
-    if head {
-        *resp.body_mut() = Full::new(Bytes::new());
-    }
-    resp
 }
 
 /// Open connections, oldest first, each with the means to close it.
@@ -197,6 +209,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Connections::default());
+    let mut tasks = tokio::task::JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {
         let Some(accepted) = first(listener.accept(), shutdown.as_mut()).await else {
@@ -231,7 +244,9 @@ pub async fn serve(
         let watched = graceful.watch(conn);
         let (id, closed) = connections.admit(limits.max_connections);
         let connections = Arc::clone(&connections);
-        tokio::spawn(async move {
+        // Reap finished connection tasks so the set stays as large as what is open.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
             match first(watched, closed).await {
                 Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
                 Some(Ok(())) => {}
@@ -246,6 +261,7 @@ pub async fn serve(
         .is_none()
     {
         tracing::warn!("in-flight requests did not finish in time; closing them");
+        tasks.abort_all();
     }
     Ok(())
 }
