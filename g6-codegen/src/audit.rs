@@ -61,8 +61,8 @@ pub fn uncovered_spec_panels(spec: &Spec, dashboards: &[NamedDashboard]) -> Vec<
         for p in &m.panels {
             if !shown.contains(p.promql.value.as_str()) {
                 out.push(format!(
-                    "spec panel {:?} of `{}` (metrics.yml:{}:{}) is on no dashboard: add its family to a plan or raise the plan's panel_limit",
-                    p.title.value, m.name.value, p.pos.line, p.pos.col
+                    "spec panel {:?} of `{}` ({}:{}:{}) is on no dashboard: add its family to a plan or raise the plan's panel_limit",
+                    p.title.value, m.name.value, spec.source_name(), p.pos.line, p.pos.col
                 ));
             }
         }

@@ -60,7 +60,7 @@ fn built_as_dependency(manifest_dir: &Path) -> bool {
 
 /// The Rust file that exposes every artifact as a compiled-in string. It expects
 /// `Artifact` and `ArtifactKind` in scope where it is included.
-fn artifacts_module(list: &[Artifact]) -> String {
+fn artifacts_module(list: &[Artifact], dir: &str, spec_source: &str) -> String {
     let mut out = String::new();
     out.push_str(
         "/// Every generated artifact, sorted by path.\npub static ALL: &[Artifact] = &[\n",
@@ -68,13 +68,16 @@ fn artifacts_module(list: &[Artifact]) -> String {
     for a in list {
         let _ = writeln!(
             out,
-            "    Artifact {{ path: {:?}, kind: ArtifactKind::{}, content: include_str!(concat!(env!(\"OUT_DIR\"), \"/artifacts/{}\")) }},",
+            "    Artifact {{ path: {:?}, kind: ArtifactKind::{}, content: include_str!(concat!(env!(\"OUT_DIR\"), \"/{dir}/{}\")) }},",
             a.path,
             a.kind.variant(),
             a.path
         );
     }
-    out.push_str("];\n\n/// The spec text this binary was built from.\npub static SPEC_SOURCE: &str = include_str!(concat!(env!(\"OUT_DIR\"), \"/spec_source.yml\"));\n");
+    let _ = write!(
+        out,
+        "];\n\n/// The spec text this binary was built from.\npub static SPEC_SOURCE: &str = include_str!(concat!(env!(\"OUT_DIR\"), \"/{spec_source}\"));\n"
+    );
     out
 }
 
@@ -236,8 +239,8 @@ impl Config {
 
     /// Refresh the committed artifacts (catalog, dashboards, rules, ...) under `dir`
     /// (relative to `CARGO_MANIFEST_DIR`), writing only files whose content changed.
-    /// Skipped when the crate is built as a dependency or with
-    /// `G6_NO_WRITE_GENERATED=1`.
+    /// Skipped when the crate is built as a dependency, with `G6_NO_WRITE_GENERATED=1`,
+    /// or when the [`Config::spec_env`] variable picked another spec.
     pub fn generated_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.generated_dir = Some(dir.into());
         self
@@ -324,7 +327,7 @@ impl Config {
                 runtime: self.runtime.clone(),
             },
         );
-        let generated = artifacts::generate_all(&loaded, "metrics.yml");
+        let generated = artifacts::generate_all(&loaded, loaded.spec.source_name());
         let problems = artifacts::validate_generated(&loaded, &generated);
         if !problems.is_empty() {
             return Err(BuildError::Artifacts {
@@ -340,15 +343,20 @@ impl Config {
         let rust_file = out_dir.join(&self.file_name);
         let mut outputs: Vec<(PathBuf, String)> = vec![(rust_file.clone(), sources.combined())];
         if self.artifacts_module {
+            // Named after the Rust file, so two Configs in one build script never collide.
             let stem = self.file_name.trim_end_matches(".rs");
+            let (dir, source) = (
+                format!("{stem}_artifacts"),
+                format!("{stem}_spec_source.yml"),
+            );
             let spec_text = std::fs::read_to_string(&spec_path).unwrap_or_default();
             outputs.push((
                 out_dir.join(format!("{stem}_artifacts.rs")),
-                artifacts_module(&list),
+                artifacts_module(&list, &dir, &source),
             ));
-            outputs.push((out_dir.join("spec_source.yml"), spec_text));
+            outputs.push((out_dir.join(&source), spec_text));
             for a in &list {
-                outputs.push((out_dir.join("artifacts").join(&a.path), a.content.clone()));
+                outputs.push((out_dir.join(&dir).join(&a.path), a.content.clone()));
             }
         }
         for (path, content) in &outputs {
@@ -359,7 +367,12 @@ impl Config {
         }
 
         if let Some(dir) = &self.generated_dir {
-            if !env_flag("G6_NO_WRITE_GENERATED") && !built_as_dependency(&manifest_dir) {
+            // The committed artifacts belong to the committed spec: a spec picked by the
+            // environment (a trial, a test) never rewrites them.
+            let refresh = from_env.is_none()
+                && !env_flag("G6_NO_WRITE_GENERATED")
+                && !built_as_dependency(&manifest_dir);
+            if refresh {
                 let out = manifest_dir.join(dir);
                 for a in &list {
                     if let Err(e) = write_if_changed(&out.join(&a.path), &a.content) {

@@ -136,7 +136,73 @@ pub fn merge(root: &mut Node) -> Vec<Diagnostic> {
     };
     merge_labels(top, get(entries(&fragment), "labels"), &mut errors);
     merge_families(top, get(entries(&fragment), "families"), &mut errors);
+    fit_per_metric_budgets(root, namespace_prefix(root));
     errors
+}
+
+fn namespace_prefix(root: &Node) -> String {
+    match get(entries(root), "namespace").and_then(Node::as_scalar) {
+        Some("") | None => String::new(),
+        Some(ns) => format!("{ns}_"),
+    }
+}
+
+/// Metrics labelled by metric name (`*_cardinality_series{metric}` and friends) have
+/// one series per metric of the spec: their budget is at least the number of metrics,
+/// so a large spec never overflows its own governance series.
+fn fit_per_metric_budgets(root: &mut Node, prefix: String) {
+    let metrics = metric_names(root).len();
+    let per_metric: Vec<String> = [
+        "cardinality_series",
+        "cardinality_budget",
+        "cardinality_overflow_total",
+    ]
+    .iter()
+    .map(|m| format!("{prefix}{m}"))
+    .collect();
+    let NodeKind::Map(top) = &mut root.kind else {
+        return;
+    };
+    let Some(Node {
+        kind: NodeKind::Map(families),
+        ..
+    }) = get_mut(top, "families")
+    else {
+        return;
+    };
+    for (_, family) in families.iter_mut() {
+        let NodeKind::Map(fields) = &mut family.kind else {
+            continue;
+        };
+        let Some(Node {
+            kind: NodeKind::Seq(list),
+            ..
+        }) = get_mut(fields, "metrics")
+        else {
+            continue;
+        };
+        for metric in list.iter_mut() {
+            let NodeKind::Map(fields) = &mut metric.kind else {
+                continue;
+            };
+            let named = get(fields, "name")
+                .and_then(Node::as_scalar)
+                .is_some_and(|n| per_metric.iter().any(|p| p == n));
+            if !named {
+                continue;
+            }
+            if let Some(Node {
+                kind: NodeKind::Scalar { text, .. },
+                ..
+            }) = get_mut(fields, "cardinality_budget")
+            {
+                let current: usize = text.parse().unwrap_or(0);
+                if metrics > current {
+                    *text = metrics.to_string();
+                }
+            }
+        }
+    }
 }
 
 fn merge_labels(top: &mut Vec<(Node, Node)>, builtin: Option<&Node>, errors: &mut Vec<Diagnostic>) {
@@ -292,6 +358,40 @@ mod tests {
                 "{ns}: {names:?}"
             );
         }
+    }
+
+    #[test]
+    fn governance_budgets_grow_with_the_number_of_metrics() {
+        let mut spec =
+            String::from("version: 1\nnamespace: big\nfamilies:\n  core:\n    metrics:\n");
+        for i in 0..300 {
+            spec.push_str(&format!(
+                "      - {{name: big_m{i}, type: gauge, help: m}}\n"
+            ));
+        }
+        let loaded = crate::load_str(&spec, "big.yml").expect("valid");
+        let budget = |name: &str| {
+            loaded
+                .spec
+                .metrics()
+                .find(|(_, m)| m.name.value == name)
+                .map(|(_, m)| m.effective_budget(&loaded.spec))
+        };
+        // 300 of the spec's own and 18 built in.
+        assert_eq!(budget("big_cardinality_series"), Some(318));
+        assert_eq!(budget("big_cardinality_overflow_total"), Some(318));
+        // Small specs keep the fragment's 200.
+        let small = crate::load_str(
+            "version: 1\nnamespace: s\nfamilies:\n  core:\n    metrics:\n      - {name: s_m, type: gauge, help: m}\n",
+            "s.yml",
+        )
+        .expect("valid");
+        let b = small
+            .spec
+            .metrics()
+            .find(|(_, m)| m.name.value == "s_cardinality_budget")
+            .map(|(_, m)| m.effective_budget(&small.spec));
+        assert_eq!(b, Some(200));
     }
 
     #[test]

@@ -603,7 +603,8 @@ pub fn build(
     }
     let description = plan.description.clone().unwrap_or_else(|| {
         format!(
-            "Generated from metrics.yml: families {}.",
+            "Generated from {}: families {}.",
+            spec.source_name(),
             families.join(", ")
         )
     });

@@ -72,7 +72,7 @@ pub fn load_file(path: &Path, display: &str) -> Result<LoadedSpec, Diagnostics> 
         input_error(
             display,
             format!("cannot read the spec: {e}"),
-            "check the path; the default spec is metrics.yml at the workspace root (G6_METRICS_SPEC selects another)",
+            "check the path (a relative path starts at the directory of the crate's Cargo.toml)",
         )
     })?;
     if meta.is_dir() {
@@ -174,7 +174,11 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
     // The runtime's own metrics join the spec before anything looks at it, so they are
     // validated, hashed and generated like the spec's own.
     diags.items.extend(builtin::merge(&mut root));
-    let (spec, errors) = decode::decode(&root);
+    let (mut spec, errors) = decode::decode(&root);
+    spec.source = std::path::Path::new(display)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     diags.items.extend(errors);
     diags.items.extend(validate::validate(&spec));
     if !diags.has_errors() {

@@ -43,6 +43,19 @@ pub struct Spec {
     pub families: Vec<Family>,
     /// Dashboard-wide Grafana settings.
     pub grafana: GrafanaSettings,
+    /// File name the spec was read from, for provenance lines in artifacts.
+    pub source: String,
+}
+
+impl Spec {
+    /// The spec's file name for provenance (`metrics.yml` when unknown).
+    pub fn source_name(&self) -> &str {
+        if self.source.is_empty() {
+            "metrics.yml"
+        } else {
+            &self.source
+        }
+    }
 }
 
 /// Settings every generated dashboard shares (`grafana:` at top level).
