@@ -1,9 +1,9 @@
 //! Generates the typed accessors, the spec table and every artifact from `metrics.yml`
 //! (or `G6_METRICS_SPEC`), and refreshes `generated/`, through the g6-codegen builder.
 
-/// Metrics the G6 app's own code calls: (name, type, labels in order). The build fails
-/// with a message naming the metric when the spec drops or changes one of them.
-/// `tests/required_metrics.rs` checks that this list covers every accessor in `src/`.
+/// Metrics the G6 app's own code calls: (name, accessor kind, labels in order). The
+/// build fails with a message naming the metric when the spec drops or changes one of
+/// them. `tests/engine_layout.rs` checks that this list covers every accessor in `src/`.
 const REQUIRED: &[(&str, &str, &[&str])] = &[
     (
         "g6_api_calls_total",
@@ -18,7 +18,7 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_api_success_ratio", "gauge", &[]),
     ("g6_collection_cycle_seconds", "histogram", &[]),
     ("g6_collection_cycles_total", "counter", &["result"]),
-    ("g6_cpu_seconds_total", "counter", &[]),
+    ("g6_cpu_seconds_total", "float_counter", &[]),
     ("g6_indices_processed_total", "counter", &["index"]),
     ("g6_memory_resident_bytes", "gauge", &[]),
     ("g6_option_chain_aggregation_seconds", "histogram", &[]),
@@ -80,6 +80,28 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Closed label sets whose values the app's code names (`labels::Mny::Atm`); every
+/// other label of a required metric must stay open.
+const REQUIRED_LABELS: &[(&str, &[&str])] = &[
+    ("mny", &["deep_itm", "itm", "atm", "otm", "deep_otm"]),
+    ("dte", &["ultra_short", "short", "medium", "long", "leap"]),
+    ("result", &["ok", "error", "timeout"]),
+    ("source", &["live", "replay", "synthetic"]),
+    ("provider_mode", &["primary", "fallback", "synthetic"]),
+    (
+        "skip_reason",
+        &[
+            "expired",
+            "invalid_number",
+            "negative_value",
+            "bad_expiry",
+            "zero_strike",
+            "zero_spot",
+            "missing_field",
+        ],
+    ),
+];
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut config = g6_codegen::Config::new();
@@ -91,6 +113,9 @@ fn main() {
         .artifacts_module(true);
     for (name, kind, labels) in REQUIRED {
         config.require_metric(name, kind, labels);
+    }
+    for (name, values) in REQUIRED_LABELS {
+        config.require_label(name, values);
     }
     if let Err(e) = config.compile() {
         // Every problem at once, with positions and hints; no panic, no backtrace.

@@ -4,7 +4,7 @@
 //! feeds `metrics.yml` to the `g6-codegen` builder, and the generated accessors run on
 //! the spec-agnostic `g6-runtime`. Around them: the option-chain pipeline
 //! ([`option_chain`]), the `--simulate` preview ([`simulate`]), process metrics
-//! ([`system`]) and the `g6` command ([`cli`]).
+//! ([`system`]) and the `g6` command (`cli`, feature `cli`, on by default).
 //!
 //! ```
 //! use g6_metrics::{labels, metrics};
@@ -21,6 +21,7 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod option_chain;
 pub mod simulate;
@@ -46,6 +47,7 @@ pub fn build_config_hash() -> String {
 
 /// Every generated artifact (catalog, dashboards, rules, ...) as a compiled-in string,
 /// so the `g6` binary can write or check them without the source tree.
+#[cfg(feature = "cli")]
 pub mod artifacts {
     pub use g6_codegen::artifacts::ArtifactKind;
 

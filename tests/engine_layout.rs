@@ -9,19 +9,20 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn runtime_dependency_tree_has_no_build_time_crates() {
+/// The crates in the normal dependency tree of `package` (with `extra` cargo flags).
+fn dependency_tree(package: &str, extra: &[&str]) -> (String, Vec<String>) {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree",
             "-p",
-            "g6-runtime",
+            package,
             "-e",
             "normal",
             "--prefix",
             "none",
             "--offline",
         ])
+        .args(extra)
         .current_dir(root())
         .output()
         .expect("run cargo tree");
@@ -30,13 +31,20 @@ fn runtime_dependency_tree_has_no_build_time_crates() {
         "cargo tree failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let crates: Vec<&str> = tree
+    let tree = String::from_utf8_lossy(&out.stdout).into_owned();
+    let crates = tree
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
         .collect();
+    (tree, crates)
+}
+
+#[test]
+fn runtime_dependency_tree_has_no_build_time_crates() {
+    let (tree, crates) = dependency_tree("g6-runtime", &[]);
     assert!(
-        crates.contains(&"g6-runtime") && crates.contains(&"hyper"),
+        crates.iter().any(|c| c == "g6-runtime") && crates.iter().any(|c| c == "hyper"),
         "{tree}"
     );
     for banned in [
@@ -50,9 +58,41 @@ fn runtime_dependency_tree_has_no_build_time_crates() {
         "g6-codegen",
     ] {
         assert!(
-            !crates.contains(&banned),
+            !crates.iter().any(|c| c == banned),
             "g6-runtime must not depend on {banned}:\n{tree}"
         );
+    }
+}
+
+#[test]
+fn app_library_without_the_cli_has_no_generator_crates() {
+    let (tree, crates) = dependency_tree("g6-metrics", &["--no-default-features"]);
+    assert!(crates.iter().any(|c| c == "g6-runtime"), "{tree}");
+    for banned in [
+        "g6-codegen",
+        "promql-parser",
+        "prettyplease",
+        "yaml-rust2",
+        "clap",
+    ] {
+        assert!(
+            !crates.iter().any(|c| c == banned),
+            "the app library must not need {banned} without the `cli` feature:\n{tree}"
+        );
+    }
+}
+
+#[test]
+fn runtime_flush_triggers_match_the_built_in_label_values() {
+    // The runtime indexes `*_metrics_batch_flushes_total` by its own enum; the values
+    // come from the built-in fragment. Order and spelling must agree.
+    let runtime: Vec<&str> = g6_metrics::batch::FlushTrigger::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(runtime, g6_metrics::labels::FlushTrigger::VALUES);
+    for (i, t) in g6_metrics::batch::FlushTrigger::ALL.iter().enumerate() {
+        assert_eq!(t.index(), i);
     }
 }
 

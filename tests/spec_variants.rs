@@ -173,4 +173,30 @@ fn app_builds_and_aggregates_with_extra_closed_values_and_names_a_missing_metric
         "the message names the metric:\n{stderr}"
     );
     assert!(!stderr.contains("error[E0"), "no type errors:\n{stderr}");
+
+    // A closed value the app names, removed; a closed label made open: named too.
+    let spec = std::fs::read_to_string(root().join("metrics.yml")).expect("metrics.yml");
+    let changed = spec
+        .replacen(
+            "[deep_itm, itm, atm, otm, deep_otm]",
+            "[deep_itm, itm, otm, deep_otm]",
+            1,
+        )
+        .replacen(
+            "  provider_mode: {values: [primary, fallback, synthetic], help:",
+            "  provider_mode: {open: true, help:",
+            1,
+        );
+    assert_ne!(changed, spec);
+    let built = build_with_spec(&write_spec("changed-labels.yml", &changed));
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "the build must fail");
+    for expected in [
+        "label `mny` lacks the values [atm] that this crate's code names",
+        "label `provider_mode` is used by this crate's code as a closed set (primary, fallback, synthetic) but the spec does not declare it with values",
+        "label `provider_mode` of `g6_provider_mode` is open (any string) in the spec, but this crate's code passes an enum",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+    assert!(!stderr.contains("error[E0"), "no type errors:\n{stderr}");
 }

@@ -83,15 +83,26 @@ fn artifacts_module(list: &[Artifact], dir: &str, spec_source: &str) -> String {
 
 /// A metric that the crate's own code calls through its accessor: the build checks
 /// that the spec still has it, with this type and these labels, so a spec change
-/// fails with one message naming the metric instead of type errors.
+/// fails with one message naming the metric instead of type errors. Labels declared
+/// with [`Config::require_label`] must be closed in the spec; the others open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequiredMetric {
     /// Full metric name.
     pub name: String,
-    /// `counter`, `gauge` or `histogram`.
+    /// The accessor's kind: `counter`, `float_counter` (a counter with
+    /// `unit: seconds`, which takes `inc_by(f64)`), `gauge` or `histogram`.
     pub kind: String,
     /// Label names in order.
     pub labels: Vec<String>,
+}
+
+/// A closed label set whose values the crate's code names (`labels::Mny::Atm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredLabel {
+    /// Label name.
+    pub name: String,
+    /// Values the code names; the spec may have more, never fewer.
+    pub values: Vec<String>,
 }
 
 /// Why [`Config::compile`] failed. `Display` gives the whole message, ready for
@@ -179,6 +190,7 @@ pub struct Config {
     runtime: String,
     artifacts_module: bool,
     required: Vec<RequiredMetric>,
+    required_labels: Vec<RequiredLabel>,
     cargo_directives: bool,
 }
 
@@ -202,6 +214,7 @@ impl Config {
             runtime: "::g6_runtime".into(),
             artifacts_module: false,
             required: Vec::new(),
+            required_labels: Vec::new(),
             cargo_directives: std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
         }
     }
@@ -264,6 +277,15 @@ impl Config {
         self
     }
 
+    /// Declare a closed label set whose `values` the crate's code names.
+    pub fn require_label(&mut self, name: &str, values: &[&str]) -> &mut Self {
+        self.required_labels.push(RequiredLabel {
+            name: name.to_string(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        });
+        self
+    }
+
     /// Print `cargo:` directives (rerun-if-changed, warnings); default: when run by
     /// cargo.
     pub fn cargo_directives(&mut self, on: bool) -> &mut Self {
@@ -311,7 +333,7 @@ impl Config {
             .warnings()
             .map(|w| format!("{} ({})", w.headline(&display), w.hint))
             .collect();
-        let problems = check_required(&loaded.spec, &self.required);
+        let problems = check_required(&loaded.spec, &self.required, &self.required_labels);
         if !problems.is_empty() {
             return Err(BuildError::Required {
                 spec: display,
@@ -401,9 +423,37 @@ impl Config {
     }
 }
 
-/// Problems of `spec` against the metrics the crate's code uses.
-pub fn check_required(spec: &crate::Spec, required: &[RequiredMetric]) -> Vec<String> {
+/// Problems of `spec` against the metrics and label values the crate's code uses.
+pub fn check_required(
+    spec: &crate::Spec,
+    required: &[RequiredMetric],
+    labels: &[RequiredLabel],
+) -> Vec<String> {
     let mut problems = Vec::new();
+    for l in labels {
+        match spec.label_def(&l.name).and_then(|d| d.values.as_ref()) {
+            None => problems.push(format!(
+                "label `{}` is used by this crate's code as a closed set ({}) but the spec does not declare it with values",
+                l.name,
+                l.values.join(", ")
+            )),
+            Some(values) => {
+                let missing: Vec<&str> = l
+                    .values
+                    .iter()
+                    .filter(|v| !values.iter().any(|s| &s.value == *v))
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "label `{}` lacks the values [{}] that this crate's code names",
+                        l.name,
+                        missing.join(", ")
+                    ));
+                }
+            }
+        }
+    }
     for r in required {
         let Some((_, m)) = spec.metrics().find(|(_, m)| m.name.value == r.name) else {
             problems.push(format!(
@@ -415,6 +465,7 @@ pub fn check_required(spec: &crate::Spec, required: &[RequiredMetric]) -> Vec<St
             continue;
         };
         let kind = match m.kind.value {
+            MetricKind::Counter if m.is_float_counter() => "float_counter",
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
             MetricKind::Histogram => "histogram",
@@ -425,15 +476,31 @@ pub fn check_required(spec: &crate::Spec, required: &[RequiredMetric]) -> Vec<St
                 r.name, m.name.pos.line, r.kind
             ));
         }
-        let labels: Vec<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
-        if labels != r.labels.iter().map(String::as_str).collect::<Vec<_>>() {
+        let spec_labels: Vec<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
+        if spec_labels != r.labels.iter().map(String::as_str).collect::<Vec<_>>() {
             problems.push(format!(
                 "metric `{}` has labels [{}] in the spec (line {}), but this crate's code passes [{}]",
                 r.name,
-                labels.join(", "),
+                spec_labels.join(", "),
                 m.name.pos.line,
                 r.labels.join(", ")
             ));
+            continue;
+        }
+        for l in &m.labels {
+            let closed_in_spec = spec.closed_values(l).is_some();
+            let closed_in_code = labels.iter().any(|c| c.name == l.value);
+            if closed_in_spec != closed_in_code {
+                let (spec_says, code_says) = if closed_in_spec {
+                    ("closed (an enum)", "any string")
+                } else {
+                    ("open (any string)", "an enum")
+                };
+                problems.push(format!(
+                    "label `{}` of `{}` is {spec_says} in the spec, but this crate's code passes {code_says}",
+                    l.value, r.name
+                ));
+            }
         }
     }
     problems

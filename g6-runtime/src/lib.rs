@@ -12,7 +12,11 @@
 //! - [`encode`] and [`scrape`]: the one text-format encoder, for our series and for
 //!   foreign collectors in [`registry()`].
 //! - `exporter` (feature `exporter`, on by default): `/metrics`, `/healthz` and a status
-//!   page over axum.
+//!   page, on hyper with tower-http layers.
+//!
+//! The runtime reads its settings from `G6_*` environment variables whatever the
+//! spec's namespace (`G6_METRICS_BATCH_ENABLED`, `G6_EMISSION_BATCH_*`,
+//! `G6_METRICS_FAIL_ON_DUP`, `G6_CARDINALITY_*`): they name the engine, not a spec.
 //!
 //! The runtime's own metrics (cardinality, duplicates, emission failures, batcher
 //! health, spec hash) are declared in a built-in spec fragment that `g6-codegen` merges

@@ -1,6 +1,7 @@
 //! The generated code of `tests/fixtures/small.yml`, compiled: a label named `type` (a
 //! Rust keyword), a closed label `result` (a prelude name), a value `5xx` (not an
-//! identifier), a fractional counter and a deprecated metric. Built without the
-//! exporter feature: the runtime's core alone.
+//! identifier), a fractional counter and a deprecated metric. It asks for the
+//! runtime without its exporter feature (`default-features = false`); in the
+//! workspace build, features unify and the exporter is compiled anyway.
 
 include!(concat!(env!("OUT_DIR"), "/metrics.rs"));
