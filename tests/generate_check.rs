@@ -167,7 +167,7 @@ fn spec_panels_on_no_dashboard_is_exit_11() {
     assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(
-            "uncovered: spec panel \"Hidden jobs\" of `demo_hidden_jobs_total` (metrics.yml:"
+            "uncovered: spec panel \"Hidden jobs\" of `demo_hidden_jobs_total` (audit_uncovered.yml:16:13)"
         ),
         "{}",
         stderr(&o)
