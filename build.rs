@@ -63,6 +63,11 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["provider", "reason"],
     ),
     (
+        "g6_provider_fetch_failures_total",
+        "counter",
+        &["provider", "fetch_failure"],
+    ),
+    (
         "g6_provider_last_success_timestamp_seconds",
         "gauge",
         &["provider"],
@@ -98,6 +103,21 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
             "zero_strike",
             "zero_spot",
             "missing_field",
+            "duplicate",
+            "out_of_range",
+            "bad_index",
+            "index_limit",
+        ],
+    ),
+    (
+        "fetch_failure",
+        &[
+            "timeout",
+            "still_running",
+            "too_large",
+            "unreadable",
+            "malformed",
+            "exit_status",
         ],
     ),
 ];

@@ -4,15 +4,23 @@
 mod common;
 
 use common::value;
-use g6_metrics::labels::{Dte, Mny, SkipReason, Source};
+use g6_metrics::labels::{Dte, FetchFailure, Mny, SkipReason, Source};
 use g6_metrics::option_chain::aggregate::{Aggregation, Aggregator, BucketStats};
 use g6_metrics::option_chain::buckets::{dte_bucket, mny_bucket, moneyness};
 use g6_metrics::option_chain::dates::{parse_expiry, DAY};
-use g6_metrics::option_chain::providers::{self, synthetic::SyntheticProvider};
+use g6_metrics::option_chain::providers::{self, synthetic::SyntheticProvider, ProviderLimits};
 use g6_metrics::option_chain::runner::{Cycle, Runner};
 use g6_metrics::option_chain::{OptionChainProvider, OptionType, ProviderError, Quote, Snapshot};
 use std::path::Path;
 use std::time::Duration;
+
+fn limits() -> ProviderLimits {
+    ProviderLimits {
+        fetch_timeout: Duration::from_secs(10),
+        exec_timeout: Duration::from_secs(5),
+        ..ProviderLimits::default()
+    }
+}
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -213,11 +221,8 @@ fn nse_expected(agg: &Aggregation) {
 
 #[test]
 fn nse_fixture_exact_bucket_values() {
-    let mut p = providers::from_spec(
-        &format!("nse-json:{}", fixture("nifty_nse.json")),
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let mut p =
+        providers::from_spec(&format!("nse-json:{}", fixture("nifty_nse.json")), limits()).unwrap();
     assert_eq!(p.source(), Source::Live);
     let snap = p.fetch().unwrap();
     assert_eq!(
@@ -253,9 +258,7 @@ fn csv_expected(agg: &Aggregation) {
 #[test]
 fn csv_and_jsonl_file_fixtures_exact_bucket_values() {
     for file in ["banknifty.csv", "banknifty.jsonl"] {
-        let mut p =
-            providers::from_spec(&format!("file:{}", fixture(file)), Duration::from_secs(5))
-                .unwrap();
+        let mut p = providers::from_spec(&format!("file:{}", fixture(file)), limits()).unwrap();
         assert_eq!(p.source(), Source::Replay);
         csv_expected(&Aggregator::new().aggregate(&p.fetch().unwrap(), 0));
     }
@@ -264,32 +267,36 @@ fn csv_and_jsonl_file_fixtures_exact_bucket_values() {
 #[test]
 fn exec_provider_reads_json_lines_from_a_command() {
     let spec = format!("exec:cat '{}'", fixture("banknifty.jsonl"));
-    let mut p = providers::from_spec(&spec, Duration::from_secs(5)).unwrap();
+    let mut p = providers::from_spec(&spec, limits()).unwrap();
     csv_expected(&Aggregator::new().aggregate(&p.fetch().unwrap(), 0));
 }
 
 #[test]
 fn exec_provider_failures_and_timeouts() {
-    let mut failing = providers::from_spec(
-        "exec:echo 'upstream 503' >&2; exit 3",
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let mut failing =
+        providers::from_spec("exec:echo 'upstream 503' >&2; exit 3", limits()).unwrap();
     match failing.fetch() {
-        Err(ProviderError::Failed(m)) => assert!(
-            m.contains("exit status: 3") && m.contains("upstream 503"),
-            "{m}"
+        Err(e) if e.reason == FetchFailure::ExitStatus => assert!(
+            e.message.contains("exit status: 3") && e.message.contains("upstream 503"),
+            "{e}"
         ),
         other => panic!("{other:?}"),
     }
-    let mut slow = providers::from_spec("exec:sleep 5", Duration::from_millis(200)).unwrap();
+    let mut slow = providers::from_spec(
+        "exec:sleep 5",
+        ProviderLimits {
+            exec_timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    )
+    .unwrap();
     let started = std::time::Instant::now();
-    assert!(matches!(slow.fetch(), Err(ProviderError::Timeout(_))));
+    assert!(matches!(slow.fetch(), Err(e) if e.reason == FetchFailure::Timeout));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the command was killed at the timeout"
     );
-    assert!(providers::from_spec("ftp:somewhere", Duration::from_secs(1)).is_err());
+    assert!(providers::from_spec("ftp:somewhere", limits()).is_err());
 }
 
 #[test]
@@ -450,8 +457,8 @@ fn provider_failures_keep_last_good_values_and_grow_staleness() {
     let provider = Scripted {
         answers: vec![
             Ok(good),
-            Err(ProviderError::Failed("HTTP 503".into())),
-            Err(ProviderError::Timeout("10s".into())),
+            Err(ProviderError::new(FetchFailure::Unreadable, "HTTP 503")),
+            Err(ProviderError::timeout("10s")),
             Ok(Snapshot::default()),
         ],
     };
@@ -505,7 +512,7 @@ fn provider_failures_keep_last_good_values_and_grow_staleness() {
 #[test]
 fn synthetic_fallback_is_opt_in_and_labelled() {
     let provider = Scripted {
-        answers: vec![Err(ProviderError::Failed("down".into()))],
+        answers: vec![Err(ProviderError::new(FetchFailure::Unreadable, "down"))],
     };
     let mut r = Runner::new(Box::new(provider), true);
     match r.tick_at(1_900_000_000.0) {

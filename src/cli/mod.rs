@@ -191,9 +191,15 @@ struct ServeOptions {
     /// Serve synthetic data (labelled source="synthetic") while the provider fails.
     #[arg(long)]
     fallback_synthetic: bool,
-    /// Timeout of one exec: provider run.
+    /// Timeout of one exec: provider run (the command and all it started are killed).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     exec_timeout: std::time::Duration,
+    /// Longest one provider fetch may take before the cycle counts a timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    fetch_timeout: std::time::Duration,
+    /// Largest provider input (file or command output), in bytes.
+    #[arg(long, default_value_t = crate::option_chain::providers::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
     simulate: bool,
@@ -242,14 +248,18 @@ fn serve(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let provider =
-        match crate::option_chain::providers::from_spec(&opts.provider, opts.exec_timeout) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: --provider: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
+    let limits = crate::option_chain::providers::ProviderLimits {
+        fetch_timeout: opts.fetch_timeout,
+        exec_timeout: opts.exec_timeout,
+        max_input_bytes: opts.max_input_bytes,
+    };
+    let provider = match crate::option_chain::providers::from_spec(&opts.provider, limits) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --provider: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     if let Err(e) = crate::init() {
         eprintln!("error: {e}");
         return ExitCode::from(1);
@@ -300,7 +310,15 @@ fn serve(opts: ServeOptions) -> ExitCode {
     };
     let code = run_exporter(addr, limits);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = collector.join();
+    // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
+    // then leave (a fetch stuck on a hung read dies with the process).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while !collector.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if collector.is_finished() {
+        let _ = collector.join();
+    }
     if let Some(h) = simulation {
         let _ = h.join();
     }

@@ -15,7 +15,6 @@ use super::{OptionType, Quote, Rejected, Snapshot};
 use crate::labels::{Dte, Mny, SkipReason, Source};
 use crate::Gauge;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Buckets per index: every (moneyness, days-to-expiry) pair of the spec.
 pub const SLOTS: usize = Mny::ALL.len() * Dte::ALL.len();
@@ -94,39 +93,54 @@ impl Aggregation {
     }
 }
 
-/// A fast, deterministic hasher for contract keys (already well mixed u64s).
-#[derive(Default)]
-struct KeyHasher(u64);
+/// One contract of an index: expiry, strike and side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ContractKey {
+    expiry: i64,
+    strike_bits: u64,
+    call: bool,
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+impl ContractKey {
+    fn of(q: &Quote) -> Self {
+        ContractKey {
+            expiry: q.expiry,
+            // `+ 0.0` folds -0.0 into 0.0 so one strike has one key.
+            strike_bits: (q.strike + 0.0).to_bits(),
+            call: q.option_type == OptionType::Call,
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
 }
 
-type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+/// foldhash mixes every field; the hand-rolled multiply-rotate it replaces mapped
+/// 400,000 distinct strikes onto a few dozen buckets and made aggregation quadratic.
+type KeyMap<V> = HashMap<ContractKey, V, foldhash::fast::RandomState>;
+type KeySet = HashSet<ContractKey, foldhash::fast::RandomState>;
 
-fn contract_key(index_id: u64, q: &Quote) -> u64 {
-    let mut h = KeyHasher(index_id);
-    h.write_u64(q.expiry as u64);
-    h.write_u64(q.strike.to_bits());
-    h.write_u64(matches!(q.option_type, OptionType::Call) as u64);
-    h.finish()
+/// Largest number of distinct indices tracked at once: the budget the spec gives the
+/// per-index staleness gauge. Rows of further indices are skipped (`index_limit`) and
+/// the least recently seen indices are forgotten first.
+pub fn max_indices() -> usize {
+    crate::spec::INFO_OPTION_CHAIN_SNAPSHOT_AGE_SECONDS.budget as usize
 }
 
-fn index_id(index: &str) -> u64 {
-    let mut h = KeyHasher(0x9e37_79b9_7f4a_7c15);
-    h.write(index.as_bytes());
-    h.finish()
+/// Longest index name accepted (`bad_index` beyond).
+pub const MAX_INDEX_LEN: usize = 64;
+
+/// Largest open interest or volume accepted: a whole exchange trades less; a value
+/// beyond is a feed error that would swamp every sum (`out_of_range`).
+pub const MAX_COUNT: f64 = 1e12;
+
+/// Largest price (strike, spot, bid, ask) accepted (`out_of_range`).
+pub const MAX_PRICE: f64 = 1e9;
+
+/// Largest implied volatility accepted, as a ratio (5000%).
+pub const MAX_IV: f64 = 50.0;
+
+/// True when `index` can be a label value: not empty, not too long, no control
+/// characters.
+fn valid_index(index: &str) -> bool {
+    !index.trim().is_empty() && index.len() <= MAX_INDEX_LEN && !index.chars().any(char::is_control)
 }
 
 /// Gauge handles of one (index, source), resolved once.
@@ -167,17 +181,24 @@ impl Handles {
     }
 }
 
-/// Keeps what aggregation must remember between snapshots.
+/// Keeps what aggregation must remember between snapshots, per index, for at most
+/// [`max_indices`] indices.
 #[derive(Default)]
 pub struct Aggregator {
     handles: HashMap<(String, Source), Handles>,
     published: HashSet<(String, Source)>,
-    seen: KeyMap<i64>,
-    baselined: HashSet<String>,
+    /// Contracts seen so far per index, with their expiry (new-listing detection).
+    seen: HashMap<String, KeyMap<i64>>,
+    /// Snapshot number in which each index was last seen.
+    last_seen: HashMap<String, u64>,
+    snapshots: u64,
     logged_reasons: [bool; SKIP_REASONS],
 }
 
 fn validate(q: &Quote, as_of: i64) -> Result<(Mny, Dte), SkipReason> {
+    if !valid_index(&q.index) {
+        return Err(SkipReason::BadIndex);
+    }
     let numbers = [q.strike, q.spot, q.open_interest, q.volume];
     let optional = [q.iv, q.bid, q.ask, q.spread_bps, q.moneyness, q.dte_days];
     if numbers
@@ -202,7 +223,18 @@ fn validate(q: &Quote, as_of: i64) -> Result<(Mny, Dte), SkipReason> {
     if q.spot == 0.0 {
         return Err(SkipReason::ZeroSpot);
     }
-    let days = q.dte_days.unwrap_or((q.expiry - as_of) as f64 / DAY as f64);
+    let prices = [Some(q.strike), Some(q.spot), q.bid, q.ask];
+    if q.open_interest > MAX_COUNT
+        || q.volume > MAX_COUNT
+        || prices.iter().flatten().any(|p| *p > MAX_PRICE)
+        || q.iv.is_some_and(|iv| iv > MAX_IV)
+    {
+        return Err(SkipReason::OutOfRange);
+    }
+    let days = match q.dte_days {
+        Some(d) => d,
+        None => q.expiry.checked_sub(as_of).ok_or(SkipReason::BadExpiry)? as f64 / DAY as f64,
+    };
     let dte = dte_bucket(days).ok_or(SkipReason::Expired)?;
     let m = q
         .moneyness
@@ -239,12 +271,12 @@ impl Aggregator {
     /// Aggregate a snapshot taken at `now` (Unix seconds) without touching metrics.
     pub fn aggregate(&mut self, snapshot: &Snapshot, now: i64) -> Aggregation {
         let as_of = snapshot.as_of.unwrap_or(now);
+        self.snapshots += 1;
         let mut agg = Aggregation::default();
-        // Rows arrive grouped by index: remember the last one instead of hashing the name
-        // (and allocating a key) for every contract.
-        let mut tables: Vec<(String, u64, [BucketStats; SLOTS])> = Vec::new();
+        // Rows arrive grouped by index: remember the last one instead of hashing the
+        // name (and allocating a key) for every contract.
+        let mut tables: Vec<(String, [BucketStats; SLOTS], KeySet)> = Vec::new();
         let mut current = usize::MAX;
-        let mut new_indices: HashSet<String> = HashSet::new();
         for row in &snapshot.rows {
             let q = match row {
                 Ok(q) => q,
@@ -254,12 +286,36 @@ impl Aggregator {
                     continue;
                 }
             };
-            let (m, d) = match validate(q, as_of) {
+            let checked = validate(q, as_of).and_then(|buckets| {
+                if current >= tables.len() || tables[current].0 != q.index {
+                    current = match tables.iter().position(|t| t.0 == q.index) {
+                        Some(i) => i,
+                        None if tables.len() >= max_indices() => {
+                            return Err(SkipReason::IndexLimit)
+                        }
+                        None => {
+                            tables.push((
+                                q.index.clone(),
+                                [BucketStats::default(); SLOTS],
+                                KeySet::default(),
+                            ));
+                            tables.len() - 1
+                        }
+                    };
+                }
+                // One row per contract: a repeated one would be counted twice.
+                if tables[current].2.insert(ContractKey::of(q)) {
+                    Ok(buckets)
+                } else {
+                    Err(SkipReason::Duplicate)
+                }
+            });
+            let (m, d) = match checked {
                 Ok(b) => b,
                 Err(reason) => {
                     agg.skipped[reason.index()] += 1;
                     let detail = format!(
-                        "{} {} {:?} strike {}",
+                        "{:?} {} {:?} strike {}",
                         q.index,
                         super::dates::format_date(q.expiry),
                         q.option_type,
@@ -270,21 +326,7 @@ impl Aggregator {
                 }
             };
             agg.accepted += 1;
-            if current >= tables.len() || tables[current].0 != q.index {
-                current = match tables.iter().position(|t| t.0 == q.index) {
-                    Some(i) => i,
-                    None => {
-                        tables.push((
-                            q.index.clone(),
-                            index_id(&q.index),
-                            [BucketStats::default(); SLOTS],
-                        ));
-                        tables.len() - 1
-                    }
-                };
-            }
-            let (_, id, buckets) = &mut tables[current];
-            let b = &mut buckets[slot(m, d)];
+            let b = &mut tables[current].1[slot(m, d)];
             b.contracts += 1;
             b.open_interest += q.open_interest;
             b.volume += q.volume;
@@ -300,20 +342,55 @@ impl Aggregator {
                 b.spread_sum += s;
                 b.spread_count += 1;
             }
-            let key = contract_key(*id, q);
-            if self.seen.insert(key, q.expiry).is_none() {
-                if self.baselined.contains(&q.index) {
-                    agg.new_listings[d.index()] += 1;
-                } else if !new_indices.contains(&q.index) {
-                    new_indices.insert(q.index.clone());
+        }
+        self.forget_for(tables.iter().map(|t| t.0.as_str()));
+        for (index, _, contracts) in &tables {
+            self.last_seen.insert(index.clone(), self.snapshots);
+            // The first snapshot of an index is its baseline: nothing in it is new.
+            let baseline = !self.seen.contains_key(index);
+            let seen = self.seen.entry(index.clone()).or_default();
+            for key in contracts {
+                if seen.insert(*key, key.expiry).is_none() && !baseline {
+                    let days = key.expiry.saturating_sub(as_of) as f64 / DAY as f64;
+                    if let Some(d) = dte_bucket(days) {
+                        agg.new_listings[d.index()] += 1;
+                    }
                 }
             }
+            // Forget contracts a day past expiry so the set stays the size of the
+            // live chain.
+            seen.retain(|_, expiry| *expiry >= as_of.saturating_sub(DAY));
         }
-        agg.per_index = tables.into_iter().map(|(name, _, b)| (name, b)).collect();
-        self.baselined.extend(new_indices);
-        // Forget contracts a day past expiry so the set stays the size of the live chain.
-        self.seen.retain(|_, expiry| *expiry >= as_of - DAY);
+        agg.per_index = tables.into_iter().map(|(name, b, _)| (name, b)).collect();
         agg
+    }
+
+    /// Make room for the indices of this snapshot: forget the least recently seen
+    /// others (their state and gauge handles) beyond [`max_indices`].
+    fn forget_for<'a>(&mut self, current: impl Iterator<Item = &'a str>) {
+        let current: HashSet<&str> = current.collect();
+        let mut others: Vec<(u64, String)> = self
+            .last_seen
+            .iter()
+            .filter(|(i, _)| !current.contains(i.as_str()))
+            .map(|(i, at)| (*at, i.clone()))
+            .collect();
+        let keep = max_indices().saturating_sub(current.len());
+        if others.len() <= keep {
+            return;
+        }
+        others.sort();
+        for (_, index) in others.drain(..others.len() - keep) {
+            self.last_seen.remove(&index);
+            self.seen.remove(&index);
+            self.handles.retain(|(i, _), _| *i != index);
+            self.published.retain(|(i, _)| *i != index);
+        }
+    }
+
+    /// Indices whose state the aggregator holds (bounded by [`max_indices`]).
+    pub fn tracked_indices(&self) -> usize {
+        self.last_seen.len()
     }
 
     /// Publish an aggregation: set every bucket of every (index, source) in it, reset

@@ -10,7 +10,7 @@ pub mod providers;
 pub mod rows;
 pub mod runner;
 
-use crate::labels::{SkipReason, Source};
+use crate::labels::{FetchFailure, SkipReason, Source};
 use std::fmt;
 
 /// Call or put.
@@ -82,20 +82,45 @@ pub struct Snapshot {
     pub rows: Vec<Result<Quote, Rejected>>,
 }
 
-/// A fetch failed.
+/// A fetch failed: why (counted in `g6_provider_fetch_failures_total{fetch_failure}`)
+/// and a message saying what to do about it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ProviderError {
+pub struct ProviderError {
+    /// Why, as the metric label.
+    pub reason: FetchFailure,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+impl ProviderError {
+    /// A failure for `reason`.
+    pub fn new(reason: FetchFailure, message: impl Into<String>) -> Self {
+        ProviderError {
+            reason,
+            message: message.into(),
+        }
+    }
+
     /// The provider did not answer in time.
-    Timeout(String),
-    /// Anything else, with what to do about it.
-    Failed(String),
+    pub fn timeout(message: impl Into<String>) -> Self {
+        ProviderError::new(FetchFailure::Timeout, message)
+    }
+
+    /// A timeout, or a fetch still running from an earlier cycle.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.reason,
+            FetchFailure::Timeout | FetchFailure::StillRunning
+        )
+    }
 }
 
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProviderError::Timeout(m) => write!(f, "timed out: {m}"),
-            ProviderError::Failed(m) => f.write_str(m),
+        if self.is_timeout() {
+            write!(f, "timed out: {}", self.message)
+        } else {
+            f.write_str(&self.message)
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::labels::{ProviderMode, Result as Outcome, Source};
 use crate::metrics;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Endpoint label of option-chain fetches in the provider metrics.
@@ -39,9 +39,19 @@ pub struct Runner {
     primary: Box<dyn OptionChainProvider>,
     fallback: Option<SyntheticProvider>,
     aggregator: Aggregator,
-    last_good: BTreeMap<String, f64>,
+    /// Unix time of each index's last good snapshot (at most
+    /// [`super::aggregate::max_indices`]; shared with the pre-scrape staleness hook).
+    last_good: Arc<Mutex<BTreeMap<String, f64>>>,
     last_failure_log: Option<Instant>,
     suppressed_failures: u64,
+}
+
+/// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
+fn set_ages(last_good: &Mutex<BTreeMap<String, f64>>, now: f64) {
+    let last_good = last_good.lock().unwrap_or_else(|p| p.into_inner());
+    for (index, at) in last_good.iter() {
+        metrics::option_chain_snapshot_age_seconds(index).set((now - at).max(0.0));
+    }
 }
 
 fn unix_now() -> f64 {
@@ -62,7 +72,7 @@ impl Runner {
             fallback: fallback_synthetic
                 .then(|| SyntheticProvider::new(super::providers::synthetic::DEFAULT_SEED)),
             aggregator: Aggregator::new(),
-            last_good: BTreeMap::new(),
+            last_good: Arc::new(Mutex::new(BTreeMap::new())),
             last_failure_log: None,
             suppressed_failures: 0,
         }
@@ -107,8 +117,14 @@ impl Runner {
         timer.stop_and_record();
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
-            Err(ProviderError::Timeout(_)) => Outcome::Timeout,
-            Err(ProviderError::Failed(_)) => Outcome::Error,
+            Err(e) => {
+                metrics::provider_fetch_failures_total(&name, e.reason).inc();
+                if e.is_timeout() {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Error
+                }
+            }
         };
         metrics::api_calls_total(&name, ENDPOINT, outcome).inc();
         result
@@ -132,13 +148,26 @@ impl Runner {
         }
         crate::exporter::consistent_update(|| self.aggregator.publish(&agg, source));
         timer.stop_and_record();
+        let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
         for (index, buckets) in &agg.per_index {
             let contracts: u64 = buckets.iter().map(|b| b.contracts).sum();
             metrics::provider_quotes_total(provider, index).inc_by(contracts);
             metrics::provider_snapshot_contracts(provider, index).set(contracts as f64);
             metrics::indices_processed_total(index).inc();
-            self.last_good.insert(index.clone(), now);
+            last_good.insert(index.clone(), now);
         }
+        // Bounded like the aggregator: the least recently good indices go first.
+        while last_good.len() > super::aggregate::max_indices() {
+            let oldest = last_good
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i.clone());
+            match oldest {
+                Some(i) => last_good.remove(&i),
+                None => break,
+            };
+        }
+        drop(last_good);
         metrics::provider_last_success_timestamp_seconds(provider).set(now);
         Some(agg.accepted)
     }
@@ -160,7 +189,7 @@ impl Runner {
                     ),
                 )),
             },
-            Err(e @ ProviderError::Timeout(_)) => Err((Outcome::Timeout, e.to_string())),
+            Err(e) if e.is_timeout() => Err((Outcome::Timeout, e.to_string())),
             Err(e) => Err((Outcome::Error, e.to_string())),
         };
         let cycle = match outcome {
@@ -196,9 +225,7 @@ impl Runner {
             _ => Outcome::Error,
         })
         .inc();
-        for (index, at) in &self.last_good {
-            metrics::option_chain_snapshot_age_seconds(index).set((now - at).max(0.0));
-        }
+        set_ages(&self.last_good, now);
         cycle_timer.stop_and_record();
         cycle
     }
@@ -208,12 +235,16 @@ impl Runner {
         self.tick_at(unix_now())
     }
 
-    /// Run cycles every `interval` on a thread until `stop` is set.
+    /// Run cycles every `interval` on a thread until `stop` is set. Snapshot ages are
+    /// also refreshed right before every scrape, so they grow even while a cycle waits
+    /// on a slow provider.
     pub fn spawn(
         mut self,
         interval: Duration,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let last_good = Arc::clone(&self.last_good);
+        crate::exporter::add_pre_scrape_hook(Arc::new(move || set_ages(&last_good, unix_now())));
         std::thread::Builder::new()
             .name("g6-option-chain".into())
             .spawn(move || {

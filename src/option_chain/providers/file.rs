@@ -10,37 +10,24 @@ use std::path::PathBuf;
 pub struct FileProvider {
     path: PathBuf,
     name: String,
+    max_bytes: u64,
 }
 
 impl FileProvider {
-    /// A provider for `path`.
+    /// A provider for `path`, reading at most [`super::DEFAULT_MAX_INPUT_BYTES`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
         FileProvider {
             path: path.into(),
             name: "file".into(),
+            max_bytes: super::DEFAULT_MAX_INPUT_BYTES,
         }
     }
-}
 
-/// Split one CSV line, honouring double quotes.
-pub fn split_csv_line(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
+    /// Refuse files larger than `max_bytes` (a failure with reason `too_large`).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
-    out.push(cur);
-    out
 }
 
 fn default_index(path: &std::path::Path) -> String {
@@ -49,28 +36,70 @@ fn default_index(path: &std::path::Path) -> String {
         .unwrap_or_else(|| "UNKNOWN".into())
 }
 
-/// Parse CSV text (header row first).
+/// Parse CSV text (header row first; `#` comment lines and blank lines are skipped;
+/// quoted fields may hold commas, quotes and line breaks; CRLF or LF).
 pub fn parse_csv(text: &str, default_index: &str) -> Snapshot {
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
-    let Some(header) = lines.next() else {
-        return Snapshot::default();
-    };
-    let names: Vec<String> = split_csv_line(header)
-        .into_iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut snap = Snapshot::default();
-    for line in lines {
-        let values = split_csv_line(line);
-        let row: Vec<(&str, String)> = names.iter().map(String::as_str).zip(values).collect();
+    let names: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(_) => return snap,
+    };
+    for (i, record) in reader.records().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                snap.rows.push(Err(Rejected {
+                    reason: crate::labels::SkipReason::MissingField,
+                    detail: format!("CSV record {} is unreadable: {e}", i + 1),
+                }));
+                continue;
+            }
+        };
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let row: Vec<(&str, String)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(record.iter().map(str::to_string))
+            .collect();
         if snap.as_of.is_none() {
             snap.as_of = row_as_of(&row);
         }
         snap.rows.push(parse_row(&row, default_index));
     }
     snap
+}
+
+/// JSON has no NaN or infinities, but feeds write them: quote those bare tokens so the
+/// row parses and the value is rejected as an invalid number, not as a broken line.
+fn quote_non_finite(line: &str) -> Option<String> {
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut changed = false;
+    let mut rest = line;
+    while let Some(pos) = rest.find(':') {
+        out.push_str(&rest[..=pos]);
+        rest = &rest[pos + 1..];
+        let trimmed = rest.trim_start();
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| trimmed.starts_with(t));
+        if let Some(t) = token {
+            out.push_str(&rest[..rest.len() - trimmed.len()]);
+            out.push('"');
+            out.push_str(t);
+            out.push('"');
+            rest = &trimmed[t.len()..];
+            changed = true;
+        }
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// Parse JSON lines text.
@@ -81,7 +110,9 @@ pub fn parse_jsonl(text: &str, default_index: &str) -> Snapshot {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line).or_else(|e| {
+            quote_non_finite(line).map_or(Err(e), |fixed| serde_json::from_str(&fixed))
+        });
         let row = parsed.ok().and_then(|v| {
             json_row(&v).map(|r| {
                 r.into_iter()
@@ -117,9 +148,7 @@ impl OptionChainProvider for FileProvider {
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| {
-            ProviderError::Failed(format!("cannot read {}: {e}", self.path.display()))
-        })?;
+        let text = super::read_capped(&self.path, self.max_bytes)?;
         let index = default_index(&self.path);
         let is_csv = self
             .path
@@ -139,7 +168,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_quotes() {
-        assert_eq!(split_csv_line("a,\"b,c\",\"d\"\"e\""), ["a", "b,c", "d\"e"]);
+    fn non_finite_json_tokens_are_quoted() {
+        assert_eq!(
+            quote_non_finite(r#"{"oi": NaN, "iv":Infinity, "x": -Infinity, "s": "NaN"}"#)
+                .as_deref(),
+            Some(r#"{"oi": "NaN", "iv":"Infinity", "x": "-Infinity", "s": "NaN"}"#)
+        );
+        assert_eq!(quote_non_finite(r#"{"oi": 5}"#), None);
     }
 }

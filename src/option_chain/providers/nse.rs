@@ -4,7 +4,7 @@
 //! `bidprice` (newer payloads: `bidPrice`), `askPrice` and `underlyingValue`. Spot
 //! comes from `records.underlyingValue`, else the leg's. Unknown fields are ignored.
 
-use crate::labels::{SkipReason, Source};
+use crate::labels::{FetchFailure, SkipReason, Source};
 use crate::option_chain::dates;
 use crate::option_chain::rows::iv_ratio;
 use crate::option_chain::{
@@ -16,12 +16,22 @@ use std::path::PathBuf;
 /// Reads NSE option-chain JSON from a file (refresh it with any fetcher).
 pub struct NseJsonProvider {
     path: PathBuf,
+    max_bytes: u64,
 }
 
 impl NseJsonProvider {
-    /// A provider for `path`.
+    /// A provider for `path`, reading at most [`super::DEFAULT_MAX_INPUT_BYTES`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        NseJsonProvider { path: path.into() }
+        NseJsonProvider {
+            path: path.into(),
+            max_bytes: super::DEFAULT_MAX_INPUT_BYTES,
+        }
+    }
+
+    /// Refuse files larger than `max_bytes` (a failure with reason `too_large`).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 }
 
@@ -39,13 +49,21 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Parse an NSE payload. `default_index` is used when legs do not name the underlying.
 pub fn parse(payload: &Value, default_index: &str) -> Result<Snapshot, ProviderError> {
-    let records = payload
-        .get("records")
-        .ok_or_else(|| ProviderError::Failed("NSE payload has no `records` object".into()))?;
+    let records = payload.get("records").ok_or_else(|| {
+        ProviderError::new(
+            FetchFailure::Malformed,
+            "NSE payload has no `records` object",
+        )
+    })?;
     let data = records
         .get("data")
         .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::Failed("NSE payload has no `records.data` list".into()))?;
+        .ok_or_else(|| {
+            ProviderError::new(
+                FetchFailure::Malformed,
+                "NSE payload has no `records.data` list",
+            )
+        })?;
     let record_spot = num(records, &["underlyingValue"]);
     let mut snap = Snapshot {
         as_of: text(records, "timestamp").and_then(dates::parse_nse_timestamp),
@@ -124,11 +142,12 @@ impl OptionChainProvider for NseJsonProvider {
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| {
-            ProviderError::Failed(format!("cannot read {}: {e}", self.path.display()))
-        })?;
+        let text = super::read_capped(&self.path, self.max_bytes)?;
         let payload: Value = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::Failed(format!("{} is not valid JSON: {e}", self.path.display()))
+            ProviderError::new(
+                FetchFailure::Malformed,
+                format!("{} is not valid JSON: {e}", self.path.display()),
+            )
         })?;
         let index = self
             .path

@@ -92,16 +92,19 @@ impl SyntheticProvider {
         let mut out: Vec<i64> = (0..4)
             .map(|w| (next + 7 * w) * DAY + EXPIRY_SECONDS_UTC)
             .collect();
-        let (y, m, _) = civil_from_days(today);
+        // The synthetic clock is the wall clock: always a representable date.
+        let (y, m, _) = civil_from_days(today).unwrap_or((1970, 1, 1));
         for ahead in [1, 2, 3, 6, 9] {
             let total = y * 12 + i64::from(m) - 1 + ahead;
             let (yy, mm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
             // Last Thursday: the first day of the next month, stepped back.
-            let first_next = days_from_civil(
+            let Some(first_next) = days_from_civil(
                 if mm == 12 { yy + 1 } else { yy },
                 if mm == 12 { 1 } else { mm + 1 },
                 1,
-            );
+            ) else {
+                continue;
+            };
             let last = first_next - 1;
             let last_weekday = last - (last - weekday).rem_euclid(7);
             let t = last_weekday * DAY + EXPIRY_SECONDS_UTC;
