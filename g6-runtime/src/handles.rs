@@ -86,11 +86,15 @@ impl Counter {
             None => {
                 self.value.fetch_add(v, Ordering::Relaxed);
             }
-            Some(shards) => {
-                if shards[batch::shard()].0.fetch_add(v, Ordering::Relaxed) == 0 && v > 0 {
-                    batch::note_pending();
-                }
-            }
+            Some(shards) => Self::inc_pending(shards, v),
+        }
+    }
+
+    /// The batched path, out of line so the direct path inlines to one atomic add.
+    #[inline(never)]
+    fn inc_pending(shards: &Shards, v: u64) {
+        if shards[batch::shard()].0.fetch_add(v, Ordering::Relaxed) == 0 && v > 0 {
+            batch::note_pending();
         }
     }
 
@@ -269,16 +273,20 @@ impl Histogram {
         }
         match &self.pending {
             None => self.core.observe(v),
-            Some(p) => {
-                let nb = self.core.bounds.len();
-                let base = batch::shard() * p.stride;
-                let i = crate::histogram::bucket_index(&self.core.bounds, v);
-                let was = p.word(base + i).fetch_add(1, Ordering::Relaxed);
-                add_f64(p.word(base + nb + 1), v);
-                if was == 0 {
-                    batch::note_pending();
-                }
-            }
+            Some(p) => self.observe_pending(p, v),
+        }
+    }
+
+    /// The batched path, out of line so the direct path stays small.
+    #[inline(never)]
+    fn observe_pending(&self, p: &HistogramShards, v: f64) {
+        let nb = self.core.bounds.len();
+        let base = batch::shard() * p.stride;
+        let i = crate::histogram::bucket_index(&self.core.bounds, v);
+        let was = p.word(base + i).fetch_add(1, Ordering::Relaxed);
+        add_f64(p.word(base + nb + 1), v);
+        if was == 0 {
+            batch::note_pending();
         }
     }
 

@@ -50,6 +50,16 @@ impl<T: Series> ClosedTable<T> {
     /// The handle at `index` (mixed-radix over the labels, as generated).
     #[inline]
     pub fn get(&'static self, index: usize) -> &'static T {
+        match self.built.get() {
+            Some(b) => &b.entries[index].handle,
+            None => self.get_cold(index),
+        }
+    }
+
+    /// First use: build the table (kept out of line so the hot path stays small).
+    #[cold]
+    #[inline(never)]
+    fn get_cold(&'static self, index: usize) -> &'static T {
         &self.built.get_or_init(|| self.build()).entries[index].handle
     }
 

@@ -130,8 +130,10 @@ impl Runner {
         result
     }
 
-    /// Aggregate and publish a snapshot; `None` when it held no usable contract.
-    fn publish(
+    /// Aggregate and publish a fetched snapshot (what a cycle does after a successful
+    /// fetch): buckets under one consistent update, per-index provider metrics, the
+    /// last-good times. `None` when it held no usable contract.
+    pub fn publish(
         &mut self,
         provider: &str,
         source: Source,
