@@ -12,22 +12,18 @@ pub fn mark_start() {
     Lazy::force(&STARTED);
 }
 
-/// Resident memory in bytes, from /proc/self/statm (Linux only).
+/// Resident memory in bytes (procfs: the machine's real page size).
 fn resident_bytes() -> Option<f64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096.0)
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    use procfs::WithCurrentSystemInfo;
+    Some(stat.rss_bytes().get() as f64)
 }
 
-/// CPU seconds (user + system) from /proc/self/stat, assuming 100 ticks per second.
+/// CPU seconds, user plus system (procfs: the machine's real clock-tick rate).
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    let ticks = procfs::ticks_per_second() as f64;
+    (ticks > 0.0).then(|| (stat.utime + stat.stime) as f64 / ticks)
 }
 
 /// Update uptime, resident memory and CPU time.

@@ -141,7 +141,7 @@ fn float_counters_take_fractions_and_refuse_negative() {
 }
 
 #[test]
-fn open_family_folds_into_overflow_past_the_budget() {
+fn an_open_gauge_over_budget_drops_the_sample_instead_of_folding_it() {
     // g6_metrics_spec_hash_info has budget 1: the second label set is over budget,
     // and gauges drop over-budget samples instead of folding them.
     metrics::metrics_spec_hash_info("first").set(1.0);

@@ -36,10 +36,8 @@ pub fn inline_quantiles(dashboards: &[NamedDashboard], rules: &RuleSet) -> Vec<S
     let mut out = Vec::new();
     for (slug, d) in dashboards {
         for (title, expr) in targets(d) {
-            if !expr.contains("histogram_quantile") {
-                continue;
-            }
-            if let Some(bucket) = with_rules.iter().find(|b| expr.contains(b.as_str())) {
+            let buckets = quantile_buckets(expr);
+            if let Some(bucket) = with_rules.iter().find(|b| buckets.contains(b.as_str())) {
                 out.push(format!(
                     "{slug}: panel {title:?} computes histogram_quantile over `{bucket}` inline; query its recording rule (e.g. `...:{}:p95_5m`) instead",
                     bucket.trim_end_matches("_bucket")
@@ -48,6 +46,53 @@ pub fn inline_quantiles(dashboards: &[NamedDashboard], rules: &RuleSet) -> Vec<S
         }
     }
     out
+}
+
+/// Series named under a `histogram_quantile(...)` call of `expr` (by the parsed
+/// expression, not its text: a metric name in a label value or a comment never counts).
+fn quantile_buckets(expr: &str) -> BTreeSet<String> {
+    use promql_parser::parser::Expr;
+    use promql_parser::util::{walk_expr, ExprVisitor};
+    /// Inside a quantile call, every selector's metric name.
+    struct Selectors(BTreeSet<String>);
+    impl ExprVisitor for Selectors {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => Some(vs),
+                Expr::MatrixSelector(ms) => Some(&ms.vs),
+                _ => None,
+            };
+            if let Some(name) = vs.and_then(|vs| vs.name.clone()) {
+                self.0.insert(name);
+            }
+            Ok(true)
+        }
+    }
+    /// Finds `histogram_quantile` calls and collects what is under them.
+    struct Quantiles(BTreeSet<String>);
+    impl ExprVisitor for Quantiles {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            if let Expr::Call(c) = e {
+                if c.func.name == "histogram_quantile" {
+                    let mut inner = Selectors(BTreeSet::new());
+                    for a in &c.args.args {
+                        let _ = walk_expr(&mut inner, a);
+                    }
+                    self.0.extend(inner.0);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+    let Ok(parsed) = crate::promql::parse(expr) else {
+        return BTreeSet::new();
+    };
+    let mut q = Quantiles(BTreeSet::new());
+    let _ = walk_expr(&mut q, &parsed);
+    q.0
 }
 
 /// Spec panels whose expression appears in no dashboard.

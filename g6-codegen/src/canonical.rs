@@ -71,21 +71,8 @@ fn write_scalar(text: &str, quoted: bool, is_null: bool, out: &mut String) {
 
 /// Append `s` as a JSON (and YAML double-quoted) string literal.
 pub fn write_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    // Serialising a &str cannot fail; the fallback keeps the output valid JSON anyway.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
 /// Full SHA-256 (64 hex chars) of the canonical text.

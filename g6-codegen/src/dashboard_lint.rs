@@ -65,35 +65,32 @@ fn rate_windows_ok(expr: &str) -> Result<(), String> {
     let Ok(e) = crate::promql::parse(&marked) else {
         return Ok(()); // target-promql reports parse errors
     };
-    fn walk(e: &Expr, bad: &mut Vec<String>) {
-        match e {
-            Expr::Call(c) => {
+    /// Collects `rate`/`irate` windows that are not the rate-interval marker.
+    struct Windows(Vec<String>);
+    impl promql_parser::util::ExprVisitor for Windows {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            if let Expr::Call(c) = e {
                 if matches!(c.func.name, "rate" | "irate") {
                     for a in &c.args.args {
                         if let Expr::MatrixSelector(m) = &**a {
                             if m.range != std::time::Duration::from_secs(299) {
-                                bad.push(format!("{}(...[{}s])", c.func.name, m.range.as_secs()));
+                                self.0.push(format!(
+                                    "{}(...[{}s])",
+                                    c.func.name,
+                                    m.range.as_secs()
+                                ));
                             }
                         }
                     }
                 }
-                for a in &c.args.args {
-                    walk(a, bad);
-                }
             }
-            Expr::Aggregate(a) => walk(&a.expr, bad),
-            Expr::Binary(b) => {
-                walk(&b.lhs, bad);
-                walk(&b.rhs, bad);
-            }
-            Expr::Paren(p) => walk(&p.expr, bad),
-            Expr::Unary(u) => walk(&u.expr, bad),
-            Expr::Subquery(s) => walk(&s.expr, bad),
-            _ => {}
+            Ok(true)
         }
     }
-    let mut bad = Vec::new();
-    walk(&e, &mut bad);
+    let mut windows = Windows(Vec::new());
+    let _ = promql_parser::util::walk_expr(&mut windows, &e);
+    let bad = windows.0;
     if bad.is_empty() {
         Ok(())
     } else {

@@ -342,37 +342,25 @@ fn string_param(param: Option<&Expr>) -> impl Iterator<Item = String> {
     s.into_iter()
 }
 
-/// True when `s` is a valid Prometheus duration such as `5m`, `1h30m` or `0s`.
+/// A Prometheus duration such as `5m`, `1h30m`, `250ms` or `0s` (units required, largest
+/// first, each once), parsed by promql-parser.
+pub fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s.parse::<f64>().is_ok() {
+        // promql-parser reads a bare number as seconds; Prometheus' `for:` does not.
+        return Err(format!("{s:?} has no unit; write it like 5m, 30s or 1h30m"));
+    }
+    match promql_parser::util::parse_duration(s) {
+        Ok(d) => Ok(d),
+        // `0s` and `0m` are valid durations (an alert that fires at once).
+        Err(e) if e.contains("greater than 0") => Ok(std::time::Duration::ZERO),
+        Err(e) => Err(e),
+    }
+}
+
+/// True when `s` is a valid Prometheus duration (see [`duration`]).
 pub fn is_duration(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    if bytes.is_empty() {
-        return false;
-    }
-    let mut i = 0;
-    let mut last_rank = usize::MAX;
-    const UNITS: &[&str] = &["y", "w", "d", "h", "m", "s", "ms"];
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-        let unit_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let Some(rank) = UNITS.iter().position(|u| *u == &s[unit_start..i]) else {
-            return false;
-        };
-        // Units must go from largest to smallest, each at most once (Prometheus rule).
-        if last_rank != usize::MAX && rank <= last_rank {
-            return false;
-        }
-        last_rank = rank;
-    }
-    true
+    duration(s).is_ok()
 }
 
 #[cfg(test)]

@@ -135,45 +135,13 @@ fn init_logging() {
         .try_init();
 }
 
-/// Parse a duration like `5s`, `500ms`, `1m` or `1h30m`.
+/// Parse a duration like `5s`, `500ms`, `1m` or `1h30m` (Prometheus syntax).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    if !g6_codegen::promql::is_duration(s) {
-        return Err(format!("{s:?} is not a duration like 5s, 500ms or 1m"));
+    match g6_codegen::promql::duration(s) {
+        Ok(d) if d.is_zero() => Err(format!("{s:?} is zero; use a positive duration")),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!("{s:?} is not a duration like 5s, 500ms or 1m")),
     }
-    let mut total_ms: u64 = 0;
-    let mut num = String::new();
-    let mut unit = String::new();
-    let mut flush = |num: &mut String, unit: &mut String| {
-        let n: u64 = num.parse().unwrap_or(0);
-        let ms = match unit.as_str() {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            _ => 31_536_000_000,
-        };
-        total_ms = total_ms.saturating_add(n.saturating_mul(ms));
-        num.clear();
-        unit.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            if !unit.is_empty() {
-                flush(&mut num, &mut unit);
-            }
-            num.push(c);
-        } else {
-            unit.push(c);
-        }
-    }
-    flush(&mut num, &mut unit);
-    if total_ms == 0 {
-        return Err(format!("{s:?} is zero; use a positive duration"));
-    }
-    Ok(std::time::Duration::from_millis(total_ms))
 }
 
 /// Options of `g6 serve`.

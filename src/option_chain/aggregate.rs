@@ -14,6 +14,7 @@ use super::dates::DAY;
 use super::{OptionType, Quote, Rejected, Snapshot};
 use crate::labels::{Dte, Mny, SkipReason, Source};
 use crate::Gauge;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Buckets per index: every (moneyness, days-to-expiry) pair of the spec.
@@ -115,7 +116,14 @@ impl ContractKey {
 /// foldhash mixes every field; the hand-rolled multiply-rotate it replaces mapped
 /// 400,000 distinct strikes onto a few dozen buckets and made aggregation quadratic.
 type KeyMap<V> = HashMap<ContractKey, V, foldhash::fast::RandomState>;
-type KeySet = HashSet<ContractKey, foldhash::fast::RandomState>;
+
+/// What the aggregator remembers of a contract: its expiry (to forget it a day after)
+/// and the last snapshot it appeared in (a second row in the same one is a duplicate).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    expiry: i64,
+    snapshot: u64,
+}
 
 /// Largest number of distinct indices tracked at once: the budget the spec gives the
 /// per-index staleness gauge. Rows of further indices are skipped (`index_limit`) and
@@ -187,8 +195,8 @@ impl Handles {
 pub struct Aggregator {
     handles: HashMap<(String, Source), Handles>,
     published: HashSet<(String, Source)>,
-    /// Contracts seen so far per index, with their expiry (new-listing detection).
-    seen: HashMap<String, KeyMap<i64>>,
+    /// Contracts seen so far per index (new listings, duplicates).
+    seen: HashMap<String, KeyMap<Seen>>,
     /// Snapshot number in which each index was last seen.
     last_seen: HashMap<String, u64>,
     snapshots: u64,
@@ -272,10 +280,13 @@ impl Aggregator {
     pub fn aggregate(&mut self, snapshot: &Snapshot, now: i64) -> Aggregation {
         let as_of = snapshot.as_of.unwrap_or(now);
         self.snapshots += 1;
+        let this = self.snapshots;
         let mut agg = Aggregation::default();
-        // Rows arrive grouped by index: remember the last one instead of hashing the
-        // name (and allocating a key) for every contract.
-        let mut tables: Vec<(String, [BucketStats; SLOTS], KeySet)> = Vec::new();
+        // Per index of this snapshot: name, buckets, the contracts it has seen (taken out
+        // of `self.seen` for the snapshot: one hash lookup per row finds duplicates and
+        // new listings at once), and whether this is its baseline snapshot. Rows arrive
+        // grouped by index: remember the last one instead of hashing the name per row.
+        let mut tables: Vec<(String, [BucketStats; SLOTS], KeyMap<Seen>, bool)> = Vec::new();
         let mut current = usize::MAX;
         for row in &snapshot.rows {
             let q = match row {
@@ -294,23 +305,38 @@ impl Aggregator {
                             return Err(SkipReason::IndexLimit)
                         }
                         None => {
+                            let seen = self.seen.remove(&q.index);
+                            let baseline = seen.is_none();
                             tables.push((
                                 q.index.clone(),
                                 [BucketStats::default(); SLOTS],
-                                KeySet::default(),
+                                seen.unwrap_or_default(),
+                                baseline,
                             ));
                             tables.len() - 1
                         }
                     };
                 }
-                // One row per contract: a repeated one would be counted twice.
-                if tables[current].2.insert(ContractKey::of(q)) {
-                    Ok(buckets)
-                } else {
-                    Err(SkipReason::Duplicate)
+                let (_, _, seen, baseline) = &mut tables[current];
+                match seen.entry(ContractKey::of(q)) {
+                    // One row per contract: a repeated one would be counted twice.
+                    Entry::Occupied(e) if e.get().snapshot == this => Err(SkipReason::Duplicate),
+                    Entry::Occupied(mut e) => {
+                        e.get_mut().snapshot = this;
+                        Ok((buckets, false))
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(Seen {
+                            expiry: q.expiry,
+                            snapshot: this,
+                        });
+                        // The first snapshot of an index is its baseline: nothing in
+                        // it is new.
+                        Ok((buckets, !*baseline))
+                    }
                 }
             });
-            let (m, d) = match checked {
+            let ((m, d), new) = match checked {
                 Ok(b) => b,
                 Err(reason) => {
                     agg.skipped[reason.index()] += 1;
@@ -326,6 +352,9 @@ impl Aggregator {
                 }
             };
             agg.accepted += 1;
+            if new {
+                agg.new_listings[d.index()] += 1;
+            }
             let b = &mut tables[current].1[slot(m, d)];
             b.contracts += 1;
             b.open_interest += q.open_interest;
@@ -344,24 +373,15 @@ impl Aggregator {
             }
         }
         self.forget_for(tables.iter().map(|t| t.0.as_str()));
-        for (index, _, contracts) in &tables {
-            self.last_seen.insert(index.clone(), self.snapshots);
-            // The first snapshot of an index is its baseline: nothing in it is new.
-            let baseline = !self.seen.contains_key(index);
-            let seen = self.seen.entry(index.clone()).or_default();
-            for key in contracts {
-                if seen.insert(*key, key.expiry).is_none() && !baseline {
-                    let days = key.expiry.saturating_sub(as_of) as f64 / DAY as f64;
-                    if let Some(d) = dte_bucket(days) {
-                        agg.new_listings[d.index()] += 1;
-                    }
-                }
-            }
-            // Forget contracts a day past expiry so the set stays the size of the
-            // live chain.
-            seen.retain(|_, expiry| *expiry >= as_of.saturating_sub(DAY));
+        let horizon = as_of.saturating_sub(DAY);
+        for (index, buckets, mut seen, _) in tables {
+            // Forget contracts a day past expiry so the map stays the size of the live
+            // chain.
+            seen.retain(|_, s| s.expiry >= horizon);
+            self.last_seen.insert(index.clone(), this);
+            self.seen.insert(index.clone(), seen);
+            agg.per_index.insert(index, buckets);
         }
-        agg.per_index = tables.into_iter().map(|(name, b, _)| (name, b)).collect();
         agg
     }
 

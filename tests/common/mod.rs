@@ -355,3 +355,29 @@ pub fn with_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
         String::from_utf8_lossy(&capture.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     (r, text)
 }
+
+/// Run a test's body in a process of its own (for tests of process-wide state such as
+/// the batcher): the test binary runs just `test` again with `G6_TEST_IN_CHILD` set,
+/// and the parent asserts that it passed.
+pub fn in_own_process(test: &str, body: impl FnOnce()) {
+    if std::env::var_os("G6_TEST_IN_CHILD").is_some() {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("G6_TEST_IN_CHILD", "1")
+        .output()
+        .expect("run the test in a child process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{test} failed in its own process:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran {test}:\n{stdout}"
+    );
+}
