@@ -160,6 +160,11 @@ impl SeriesCatalog {
     }
 
     /// Returns the labels the expression's result carries (`None` = unknown).
+    ///
+    /// Hand-written rather than on promql-parser's `ExprVisitor`: it computes a value
+    /// per node from its children's values (label sets through `by`/`without`,
+    /// `on`/`ignoring` and `label_replace`), which the visitor's pre/post callbacks do
+    /// not return. The plain searches (rate windows, quantile audit) use the visitor.
     fn walk(
         &self,
         expr: &Expr,
