@@ -73,7 +73,12 @@ fn concurrent_scrapes_never_see_half_of_a_snapshot() {
     ];
     let mut checked = 0;
     let mut distinct = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while checked < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the snapshot series never appeared"
+        );
         let text = String::from_utf8(g6_metrics::exporter::render_metrics()).expect("UTF-8");
         let samples = parse_exposition(&text);
         let (Some(oi), Some(volume)) = (

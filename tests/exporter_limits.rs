@@ -43,9 +43,25 @@ fn install_hook() {
     });
 }
 
+/// This test holds thousands of sockets on both ends: raise the open-files soft limit.
+fn raise_open_files_limit() {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
 #[test]
 fn idle_and_half_open_connections_never_lock_out_a_scrape() {
     install_hook();
+    raise_open_files_limit();
     let (addr, _rt) = start(Limits {
         max_connections: 256,
         header_read_timeout: Duration::from_secs(2),

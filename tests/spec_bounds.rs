@@ -27,7 +27,7 @@ fn a_418_byte_alias_bomb_is_rejected_quickly() {
     assert!(started.elapsed() < Duration::from_secs(20), "bounded time");
     assert!(
         errs.iter()
-            .any(|e| e.contains("error[E001]: YAML aliases expand the spec past 250000 nodes")),
+            .any(|e| e.contains("error[E001]: the spec expands past 250000 YAML nodes")),
         "{errs:?}"
     );
 }
@@ -93,4 +93,30 @@ fn one_meaning_one_hash() {
     assert_eq!(hash("50", "").unwrap(), hash("+50", "'").unwrap());
     // A quoted number is text, so it cannot be a budget (and cannot hash apart).
     assert!(hash("'50'", "").is_err());
+}
+
+#[test]
+fn bucket_counts_and_the_whole_spec_are_capped() {
+    let buckets: Vec<String> = (1..=65).map(|i| i.to_string()).collect();
+    let spec = format!(
+        "{HEAD}families:\n  core:\n    metrics:\n      - name: g6_wait_seconds\n        type: histogram\n        help: wait\n        unit: seconds\n        buckets: [{}]\n",
+        buckets.join(", ")
+    );
+    assert_eq!(
+        errors(&spec),
+        ["spec.yml:10:18: error[E034]: histogram `g6_wait_seconds` has 65 buckets; the most is 64"]
+    );
+    // 200 metrics of 10,000 label sets each: 2,000,000 series at their budgets.
+    let mut spec = format!("{HEAD}families:\n  core:\n    metrics:\n");
+    for i in 0..200 {
+        spec.push_str(&format!(
+            "      - {{name: g6_m{i}, type: gauge, help: m, labels: [k], cardinality_budget: 10000}}\n"
+        ));
+    }
+    let errs = errors(&spec);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("error[E034]: at their budgets the spec's metrics expose")),
+        "{errs:?}"
+    );
 }

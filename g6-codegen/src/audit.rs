@@ -81,7 +81,8 @@ fn quantile_buckets(expr: &str) -> BTreeSet<String> {
                         let _ = walk_expr(&mut inner, a);
                     }
                     self.0.extend(inner.0);
-                    return Ok(false);
+                    // Keep walking: Ok(false) would end the whole walk, and a second
+                    // quantile in the same expression would go unaudited.
                 }
             }
             Ok(true)
@@ -129,4 +130,22 @@ pub fn invalid_promql(dashboards: &[NamedDashboard]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile_buckets;
+
+    #[test]
+    fn every_quantile_of_an_expression_is_audited() {
+        let found = quantile_buckets(
+            "histogram_quantile(0.95, sum by (le) (rate(a_bucket[5m]))) / histogram_quantile(0.5, sum by (le) (rate(b_bucket[5m])))",
+        );
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            ["a_bucket", "b_bucket"]
+        );
+        // A name in a label value is not a selector.
+        assert!(quantile_buckets("sum(rate(x_total{note=\"a_bucket\"}[5m]))").is_empty());
+    }
 }

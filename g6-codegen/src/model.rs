@@ -2,8 +2,16 @@
 
 use crate::diag::Pos;
 
-/// Most series one metric may have: its closed label combinations, and its budget.
+/// Most label sets one metric may have: its closed label combinations, and its budget.
 pub const MAX_SERIES_PER_METRIC: u64 = 10_000;
+
+/// Most bucket bounds one histogram may have (Prometheus' own default histograms have
+/// 11; every bound is a series per label set).
+pub const MAX_BUCKETS: usize = 64;
+
+/// Most series a whole spec may expose at its budgets (label sets, times the
+/// `_bucket`/`_sum`/`_count` series of histograms): what one scrape can carry.
+pub const MAX_SERIES_PER_SPEC: u64 = 1_000_000;
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,7 +288,8 @@ impl Metric {
             .iter()
             .filter_map(|l| spec.closed_values(l))
             .map(|v| v.len() as u128)
-            .product()
+            // Saturating: forty closed labels of ten values would overflow u128.
+            .fold(1u128, |acc, n| acc.saturating_mul(n))
     }
 
     /// The budget in force: the written one, else the closed combinations.

@@ -355,6 +355,14 @@ pub fn duration(s: &str) -> Result<std::time::Duration, String> {
         // promql-parser reads a bare number as seconds; Prometheus' `for:` does not.
         return Err(format!("{s:?} has no unit; write it like 5m, 30s or 1h30m"));
     }
+    // promql-parser silently drops a component too large for u32 (`99999999999s`
+    // would read as zero); Prometheus rejects it.
+    let too_large = s
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|digits| !digits.is_empty() && digits.parse::<u32>().is_err());
+    if too_large {
+        return Err(format!("{s:?} has a component too large to be a duration"));
+    }
     match promql_parser::util::parse_duration(s) {
         Ok(d) => Ok(d),
         // `0s` and `0m` are valid durations (an alert that fires at once).
@@ -466,7 +474,17 @@ mod tests {
         for ok in ["5m", "0s", "1h30m", "250ms", "2w"] {
             assert!(is_duration(ok), "{ok}");
         }
-        for bad in ["", "5", "m", "5 m", "5min", "30m1h", "-5m"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5 m",
+            "5min",
+            "30m1h",
+            "-5m",
+            "99999999999s",
+            "1h99999999999s",
+        ] {
             assert!(!is_duration(bad), "{bad}");
         }
     }

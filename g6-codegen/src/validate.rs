@@ -106,6 +106,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.namespace();
     v.label_sets();
     v.families_and_metrics();
+    v.total_series();
     v.grafana();
     v.dashboards();
     v.promql();
@@ -124,6 +125,31 @@ impl<'a> Validator<'a> {
 
     fn warn(&mut self, code: Code, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
         self.out.push(Diagnostic::warning(code, pos, msg, hint));
+    }
+
+    /// The whole spec at its budgets: label sets, times `buckets + 2` series for
+    /// histograms, summed over every metric, within [`crate::model::MAX_SERIES_PER_SPEC`].
+    fn total_series(&mut self) {
+        let total: u128 = self
+            .spec
+            .metrics()
+            .map(|(_, m)| {
+                let per_set = match m.kind.value {
+                    MetricKind::Histogram => m.bucket_values().len() as u128 + 2,
+                    _ => 1,
+                };
+                u128::from(m.effective_budget(self.spec)).saturating_mul(per_set)
+            })
+            .fold(0u128, u128::saturating_add);
+        let cap = crate::model::MAX_SERIES_PER_SPEC;
+        if total > u128::from(cap) {
+            self.err(
+                Code::TooManySeries,
+                self.spec.namespace.pos,
+                format!("at their budgets the spec's metrics expose {total} series; a spec may expose at most {cap}"),
+                "lower the largest budgets or bucket counts: one scrape has to carry them all",
+            );
+        }
     }
 
     fn namespace(&mut self) {
@@ -599,6 +625,19 @@ impl<'a> Validator<'a> {
                 "add `buckets: [...]` with increasing upper bounds in base units, e.g. [0.005, 0.01, 0.05, 0.1, 0.5, 1]",
             ),
             (Some(b), MetricKind::Histogram) => {
+                if b.value.len() > crate::model::MAX_BUCKETS {
+                    self.err(
+                        Code::TooManySeries,
+                        b.pos,
+                        format!(
+                            "histogram `{}` has {} buckets; the most is {}",
+                            m.name.value,
+                            b.value.len(),
+                            crate::model::MAX_BUCKETS
+                        ),
+                        "every bucket is a series per label set: keep the bounds that decide something (typically 8 to 15)",
+                    );
+                }
                 if b.value.is_empty() {
                     self.err(
                         Code::MissingBuckets,

@@ -69,10 +69,16 @@ enum Frame {
     Map(Pos, Vec<(Node, Node)>, Option<Node>, usize),
 }
 
-/// Most nodes a spec may have once aliases are expanded. Real specs have a few
-/// thousand; nested aliases ("billion laughs") would otherwise expand a few hundred
-/// bytes into gigabytes.
+/// Most nodes a spec may have, counting every node written, every copy an alias makes
+/// and every copy an anchor keeps. Real specs have a few thousand; nested aliases or
+/// anchors ("billion laughs") would otherwise expand a few hundred bytes into
+/// gigabytes.
 pub const MAX_NODES: usize = 250_000;
+
+/// Deepest nesting accepted. Real specs nest six levels; without a bound, a compact
+/// `- - - - ...` list two bytes a level would overflow the stack of every recursive
+/// walk over the tree.
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Default)]
 struct TreeBuilder {
@@ -82,8 +88,11 @@ struct TreeBuilder {
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes in the tree so far, alias copies included.
     nodes: usize,
-    /// Set once the tree outgrew [`MAX_NODES`]; later aliases expand to nothing.
+    /// Set once the tree outgrew [`MAX_NODES`]; later aliases expand to nothing and
+    /// anchors are not kept.
     too_large: bool,
+    /// Collections opened below [`MAX_DEPTH`]: their content is dropped unbuilt.
+    skipped_depth: usize,
     documents: usize,
     errors: Vec<Diagnostic>,
 }
@@ -97,10 +106,32 @@ fn size(node: &Node) -> usize {
 }
 
 impl TreeBuilder {
+    /// Count `n` more nodes; past [`MAX_NODES`], report once and return false.
+    fn grow(&mut self, n: usize, pos: Pos) -> bool {
+        if self.too_large {
+            return false;
+        }
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes <= MAX_NODES {
+            return true;
+        }
+        self.too_large = true;
+        self.errors.push(Diagnostic::error(
+            Code::YamlSyntax,
+            pos,
+            format!("the spec expands past {MAX_NODES} YAML nodes (anchors and aliases included)"),
+            "write the repeated parts out, or alias less: a spec this large is almost certainly an alias loop or an attack",
+        ));
+        false
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
+            // Keeping an anchor is a copy: it counts like the nodes it holds.
             let n = size(&node);
-            self.anchors.insert(anchor, (node.clone(), n));
+            if self.grow(n, node.pos) {
+                self.anchors.insert(anchor, (node.clone(), n));
+            }
         }
         match self.stack.last_mut() {
             None => {
@@ -130,10 +161,43 @@ impl TreeBuilder {
 impl MarkedEventReceiver for TreeBuilder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = pos_of(&mark);
+        if self.skipped_depth > 0 {
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => self.skipped_depth += 1,
+                Event::SequenceEnd | Event::MappingEnd => self.skipped_depth -= 1,
+                _ => {}
+            }
+            if self.skipped_depth > 0 {
+                return;
+            }
+            // The skipped collection closed: its parent gets an empty stand-in.
+            return self.push_node(
+                Node {
+                    pos,
+                    kind: NodeKind::Scalar {
+                        text: String::new(),
+                        quoted: false,
+                    },
+                },
+                0,
+            );
+        }
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.skipped_depth = 1;
+            self.errors.push(Diagnostic::error(
+                Code::YamlSyntax,
+                pos,
+                format!("the spec nests deeper than {MAX_DEPTH} levels"),
+                "a spec needs about six levels: check for a runaway list such as `- - - -`",
+            ));
+            return;
+        }
         match ev {
             Event::DocumentStart => self.documents += 1,
             Event::Scalar(text, style, anchor, _) => {
-                self.nodes += 1;
+                self.grow(1, pos);
                 let quoted = !matches!(style, TScalarStyle::Plain);
                 self.push_node(
                     Node {
@@ -144,11 +208,11 @@ impl MarkedEventReceiver for TreeBuilder {
                 );
             }
             Event::SequenceStart(anchor, _) => {
-                self.nodes += 1;
+                self.grow(1, pos);
                 self.stack.push(Frame::Seq(pos, Vec::new(), anchor))
             }
             Event::MappingStart(anchor, _) => {
-                self.nodes += 1;
+                self.grow(1, pos);
                 self.stack.push(Frame::Map(pos, Vec::new(), None, anchor))
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -179,24 +243,10 @@ impl MarkedEventReceiver for TreeBuilder {
                         quoted: false,
                     },
                 };
-                let node = match self.anchors.get(&id) {
-                    Some((node, n)) if self.nodes + n <= MAX_NODES && !self.too_large => {
-                        self.nodes += n;
-                        node.clone()
-                    }
-                    Some(_) => {
-                        if !self.too_large {
-                            self.too_large = true;
-                            self.errors.push(Diagnostic::error(
-                                Code::YamlSyntax,
-                                pos,
-                                format!("YAML aliases expand the spec past {MAX_NODES} nodes"),
-                                "write the repeated parts out, or alias less: a spec this large is almost certainly an alias loop or an attack",
-                            ));
-                        }
-                        empty
-                    }
-                    None => empty,
+                let found = self.anchors.get(&id).map(|(node, n)| (node.clone(), *n));
+                let node = match found {
+                    Some((node, n)) if self.grow(n, pos) => node,
+                    _ => empty,
                 };
                 // Re-anchor the copy at the alias so errors inside it point here too.
                 self.push_node(Node { pos, ..node }, 0);
@@ -211,7 +261,16 @@ impl MarkedEventReceiver for TreeBuilder {
 pub fn parse(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
+    // Events one at a time rather than `Parser::load`, which recurses once per level
+    // (a deep spec would overflow the stack before the depth check sees it).
+    let loaded = loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break Ok(()),
+            Ok((ev, mark)) => builder.on_event(ev, mark),
+            Err(e) => break Err(e),
+        }
+    };
+    if let Err(e) = loaded {
         let m = e.marker();
         let info = e.info().to_string();
         builder.errors.push(Diagnostic::error(
@@ -322,11 +381,41 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].code, Code::YamlSyntax);
         assert!(
-            errs[0].message.contains("aliases expand"),
+            errs[0].message.contains("expands past"),
             "{}",
             errs[0].message
         );
         assert!(size(&root.expect("a tree")) <= MAX_NODES + 100);
+    }
+
+    #[test]
+    fn nested_anchors_without_aliases_are_bounded_too() {
+        // Every anchor keeps a copy of its node: 50 nested anchors around 10,000
+        // scalars would copy half a million nodes.
+        let inner = vec!["x"; 10_000].join(", ");
+        let mut text = String::from("a: ");
+        for _ in 0..50 {
+            text.push_str("&n [");
+        }
+        text.push_str(&inner);
+        text.push_str(&"]".repeat(50));
+        text.push('\n');
+        let (_, errs) = parse(&text);
+        assert!(
+            errs.iter().any(|e| e.message.contains("expands past")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = "a:\n".to_string() + &"- ".repeat(100_000) + "x\n";
+        let (_, errs) = parse(&text);
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("nests deeper than 64")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -278,6 +278,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
     };
     let code = run_exporter(addr, limits);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::option_chain::providers::exec::kill_running();
     // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
     // then leave (a fetch stuck on a hung read dies with the process).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -293,7 +294,45 @@ fn serve(opts: ServeOptions) -> ExitCode {
     code
 }
 
-fn run_exporter(addr: std::net::SocketAddr, limits: crate::exporter::Limits) -> ExitCode {
+/// Raise the soft open-files limit to the hard one (many systems start at 1024, the
+/// exporter's default connection cap) and keep the cap below what is left.
+fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write or read the one struct we pass.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return;
+        }
+        if rl.rlim_cur < rl.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: rl.rlim_max,
+                rlim_max: rl.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                rl = raised;
+            }
+        }
+        rl.rlim_cur
+    };
+    // Room for the provider, the log, Prometheus files and the like.
+    let room = usize::try_from(soft.saturating_sub(64))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if limits.max_connections > room {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            room,
+            "the open-files limit is lower than --max-connections; using the lower number"
+        );
+        limits.max_connections = room;
+    }
+}
+
+fn run_exporter(addr: std::net::SocketAddr, mut limits: crate::exporter::Limits) -> ExitCode {
+    fit_connection_cap(&mut limits);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -125,12 +125,33 @@ struct Seen {
     snapshot: u64,
 }
 
-/// Largest number of distinct indices tracked at once: the budget the spec gives the
-/// per-index staleness gauge. Rows of further indices are skipped (`index_limit`) and
-/// the least recently seen indices are forgotten first.
+/// Largest number of distinct indices tracked at once: what the spec's budgets hold,
+/// the per-index staleness gauge's and the bucket gauges' (every (index, source) pair
+/// takes one series per bucket). Rows of further indices are skipped (`index_limit`)
+/// and the least recently seen indices are forgotten first.
 pub fn max_indices() -> usize {
-    crate::spec::INFO_OPTION_CHAIN_SNAPSHOT_AGE_SECONDS.budget as usize
+    let age = crate::spec::INFO_OPTION_CHAIN_SNAPSHOT_AGE_SECONDS.budget as usize;
+    let grids = [
+        &crate::spec::INFO_OPTION_CONTRACTS_ACTIVE,
+        &crate::spec::INFO_OPTION_OPEN_INTEREST,
+        &crate::spec::INFO_OPTION_VOLUME,
+        &crate::spec::INFO_OPTION_IMPLIED_VOLATILITY_MEAN,
+        &crate::spec::INFO_OPTION_IMPLIED_VOLATILITY_OI_WEIGHTED,
+        &crate::spec::INFO_OPTION_SPREAD_MEAN_RATIO,
+    ]
+    .iter()
+    .map(|i| i.budget as usize / SLOTS)
+    .min()
+    .unwrap_or(age);
+    age.min(grids).max(1)
 }
+
+/// Snapshots a contract may be absent before it is forgotten (and counted as new
+/// again if it comes back).
+pub const FORGET_AFTER_SNAPSHOTS: u64 = 60;
+
+/// Largest spread accepted, in basis points (`out_of_range` beyond): 10,000%.
+pub const MAX_SPREAD_BPS: f64 = 1e6;
 
 /// Longest index name accepted (`bad_index` beyond).
 pub const MAX_INDEX_LEN: usize = 64;
@@ -236,6 +257,7 @@ fn validate(q: &Quote, as_of: i64) -> Result<(Mny, Dte), SkipReason> {
         || q.volume > MAX_COUNT
         || prices.iter().flatten().any(|p| *p > MAX_PRICE)
         || q.iv.is_some_and(|iv| iv > MAX_IV)
+        || q.spread_bps.is_some_and(|b| b > MAX_SPREAD_BPS)
     {
         return Err(SkipReason::OutOfRange);
     }
@@ -375,9 +397,16 @@ impl Aggregator {
         self.forget_for(tables.iter().map(|t| t.0.as_str()));
         let horizon = as_of.saturating_sub(DAY);
         for (index, buckets, mut seen, _) in tables {
-            // Forget contracts a day past expiry so the map stays the size of the live
-            // chain.
-            seen.retain(|_, s| s.expiry >= horizon);
+            // Forget contracts a day past expiry, or absent for a while, so the map
+            // stays the size of the live chain whatever a feed invents; and never more
+            // than a few times this snapshot.
+            let present = buckets.iter().map(|b| b.contracts as usize).sum::<usize>();
+            seen.retain(|_, s| {
+                s.expiry >= horizon && s.snapshot.saturating_add(FORGET_AFTER_SNAPSHOTS) >= this
+            });
+            if seen.len() > 4 * present + 10_000 {
+                seen.retain(|_, s| s.snapshot == this);
+            }
             self.last_seen.insert(index.clone(), this);
             self.seen.insert(index.clone(), seen);
             agg.per_index.insert(index, buckets);
@@ -400,9 +429,17 @@ impl Aggregator {
             return;
         }
         others.sort();
+        let zero = [BucketStats::default(); SLOTS];
         for (_, index) in others.drain(..others.len() - keep) {
             self.last_seen.remove(&index);
             self.seen.remove(&index);
+            // Its gauges go to zero before their handles are dropped: a forgotten
+            // index must not keep showing its last values.
+            for ((i, _), h) in &self.handles {
+                if *i == index {
+                    h.set(&zero);
+                }
+            }
             self.handles.retain(|(i, _), _| *i != index);
             self.published.retain(|(i, _)| *i != index);
         }
@@ -411,6 +448,11 @@ impl Aggregator {
     /// Indices whose state the aggregator holds (bounded by [`max_indices`]).
     pub fn tracked_indices(&self) -> usize {
         self.last_seen.len()
+    }
+
+    /// Contracts the aggregator remembers, over all indices.
+    pub fn tracked_contracts(&self) -> usize {
+        self.seen.values().map(HashMap::len).sum()
     }
 
     /// Publish an aggregation: set every bucket of every (index, source) in it, reset

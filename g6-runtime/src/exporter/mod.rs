@@ -167,6 +167,15 @@ impl Connections {
         (id, closed)
     }
 
+    /// Close the oldest open connection (out of file descriptors).
+    fn close_oldest(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, oldest)) = open.pop_front() {
+            let _ = oldest.send(());
+            evicted_once();
+        }
+    }
+
     fn forget(&self, id: u64) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = open.iter().position(|(c, _)| *c == id) {
@@ -218,7 +227,11 @@ pub async fn serve(
         let (stream, _) = match accepted {
             Ok(s) => s,
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
+                // Out of file descriptors (EMFILE/ENFILE): close the oldest connection
+                // so a scraper can get in, and back off instead of spinning.
+                if matches!(e.raw_os_error(), Some(23 | 24)) {
+                    connections.close_oldest();
+                }
                 tracing::warn!(error = %e, "cannot accept a connection");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;

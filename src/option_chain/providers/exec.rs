@@ -14,8 +14,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most stderr kept for the error message.
+/// Most stderr kept for the error message (the rest is read and dropped, so a chatty
+/// command never blocks on a full pipe).
 const STDERR_BYTES: u64 = 64 * 1024;
+
+/// How long the output readers may take after the command's group is gone (a process
+/// that left the group could hold the pipes open).
+const READER_GRACE: Duration = Duration::from_secs(2);
+
+/// Process groups of commands running now, killed at shutdown ([`kill_running`]).
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kill every `exec:` command still running (and what it started); `g6 serve` calls
+/// this at shutdown so no command outlives the server.
+pub fn kill_running() {
+    let groups = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    for pid in groups.iter() {
+        // SAFETY: kill(2) on a process group we created; touches no memory.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
 
 /// Runs a command per fetch.
 pub struct ExecProvider {
@@ -50,9 +70,38 @@ fn kill_group(child: &mut Child) {
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
+        RUNNING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|g| *g != pid);
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Read a pipe on a thread; the bytes arrive on the returned channel.
+fn read_on_thread(
+    pipe: Option<impl Read + Send + 'static>,
+    keep: u64,
+    overflow: Option<Arc<AtomicBool>>,
+) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = (&mut p).take(keep).read_to_end(&mut bytes);
+            match &overflow {
+                Some(flag) if bytes.len() as u64 == keep => flag.store(true, Ordering::Relaxed),
+                // Drain the rest so the writer never blocks on a full pipe.
+                None => {
+                    let _ = std::io::copy(&mut p, &mut std::io::sink());
+                }
+                _ => {}
+            }
+        }
+        let _ = tx.send(bytes);
+    });
+    rx
 }
 
 impl OptionChainProvider for ExecProvider {
@@ -78,36 +127,24 @@ impl OptionChainProvider for ExecProvider {
                     format!("cannot run {:?}: {e}", self.command),
                 )
             })?;
-        // Read output on threads so a chatty command never blocks on a full pipe; each
-        // reader stops at its limit.
+        if let Ok(pid) = i32::try_from(child.id()) {
+            RUNNING.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+        }
+        // Read output on threads so a chatty command never blocks on a full pipe.
+        // stdout stops one byte past the limit (the group is then killed); stderr keeps
+        // its start and drains the rest.
         let overflow = Arc::new(AtomicBool::new(false));
         let limit = self.max_bytes;
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let flag = Arc::clone(&overflow);
-        let out_reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(o) = stdout {
-                let _ = o.take(limit.saturating_add(1)).read_to_end(&mut bytes);
-            }
-            if bytes.len() as u64 > limit {
-                flag.store(true, Ordering::Relaxed);
-            }
-            bytes
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(e) = stderr {
-                let _ = e.take(STDERR_BYTES).read_to_end(&mut bytes);
-            }
-            bytes
-        });
+        let out_reader = read_on_thread(
+            child.stdout.take(),
+            limit.saturating_add(1),
+            Some(Arc::clone(&overflow)),
+        );
+        let err_reader = read_on_thread(child.stderr.take(), STDERR_BYTES, None);
         let deadline = Instant::now() + self.timeout;
         let status = loop {
             if overflow.load(Ordering::Relaxed) {
                 kill_group(&mut child);
-                let _ = out_reader.join();
-                let _ = err_reader.join();
                 return Err(super::too_large(
                     &format!("the output of {:?}", self.command),
                     limit,
@@ -117,8 +154,6 @@ impl OptionChainProvider for ExecProvider {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
                     kill_group(&mut child);
-                    let _ = out_reader.join();
-                    let _ = err_reader.join();
                     return Err(ProviderError::timeout(format!(
                         "{:?} ran longer than {:?} (--exec-timeout); it and what it started were killed",
                         self.command, self.timeout
@@ -137,8 +172,17 @@ impl OptionChainProvider for ExecProvider {
         // The command exited; anything it left behind in its group goes with it, so
         // the pipes close and the readers finish.
         kill_group(&mut child);
-        let out = out_reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
+        let held = || {
+            ProviderError::new(
+                FetchFailure::Unreadable,
+                format!(
+                    "the output of {:?} was held open by a process that left its group",
+                    self.command
+                ),
+            )
+        };
+        let out = out_reader.recv_timeout(READER_GRACE).map_err(|_| held())?;
+        let err = err_reader.recv_timeout(READER_GRACE).unwrap_or_default();
         if out.len() as u64 > limit {
             return Err(super::too_large(
                 &format!("the output of {:?}", self.command),
