@@ -138,7 +138,12 @@ impl<'a> Validator<'a> {
                     MetricKind::Histogram => m.bucket_values().len() as u128 + 2,
                     _ => 1,
                 };
-                u128::from(m.effective_budget(self.spec)).saturating_mul(per_set)
+                // A metric over its own cap is reported on its own; count it at the cap
+                // so one mistake does not raise two errors.
+                let sets = m
+                    .effective_budget(self.spec)
+                    .min(crate::model::MAX_SERIES_PER_METRIC);
+                u128::from(sets).saturating_mul(per_set)
             })
             .fold(0u128, u128::saturating_add);
         let cap = crate::model::MAX_SERIES_PER_SPEC;
