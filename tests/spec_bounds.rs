@@ -120,3 +120,14 @@ fn bucket_counts_and_the_whole_spec_are_capped() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_gauge_and_a_counter_sharing_an_openmetrics_family_is_an_error() {
+    let spec = format!(
+        "{HEAD}families:\n  core:\n    metrics:\n      - {{name: g6_jobs, type: gauge, help: running}}\n      - {{name: g6_jobs_total, type: counter, help: done}}\n"
+    );
+    assert_eq!(
+        errors(&spec),
+        ["spec.yml:6:16: error[E006]: metric `g6_jobs` and the counter `g6_jobs_total` are the same family in OpenMetrics"]
+    );
+}

@@ -106,6 +106,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.namespace();
     v.label_sets();
     v.families_and_metrics();
+    v.openmetrics_families();
     v.total_series();
     v.grafana();
     v.dashboards();
@@ -125,6 +126,35 @@ impl<'a> Validator<'a> {
 
     fn warn(&mut self, code: Code, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
         self.out.push(Diagnostic::warning(code, pos, msg, hint));
+    }
+
+    /// In OpenMetrics a counter's family is its name without `_total`: a gauge or
+    /// histogram `x` beside a counter `x_total` would be one family twice, and a scrape
+    /// that asks for OpenMetrics would be rejected whole.
+    fn openmetrics_families(&mut self) {
+        let counters: Vec<&str> = self
+            .spec
+            .metrics()
+            .filter(|(_, m)| m.kind.value == MetricKind::Counter)
+            .map(|(_, m)| m.name.value.as_str())
+            .collect();
+        for (_, m) in self.spec.metrics() {
+            if m.kind.value == MetricKind::Counter {
+                continue;
+            }
+            let counter = format!("{}_total", m.name.value);
+            if counters.contains(&counter.as_str()) {
+                self.err(
+                    Code::DuplicateMetric,
+                    m.name.pos,
+                    format!(
+                        "metric `{}` and the counter `{counter}` are the same family in OpenMetrics",
+                        m.name.value
+                    ),
+                    "rename one of them: Prometheus scrapes OpenMetrics by default and would reject the whole scrape",
+                );
+            }
+        }
     }
 
     /// The whole spec at its budgets: label sets, times `buckets + 2` series for

@@ -81,20 +81,13 @@ struct State<T: Series> {
     len: AtomicUsize,
     /// Overflow series by the values of the closed labels (at most the closed
     /// combinations, which the spec caps).
-    overflow: RwLock<Vec<Overflow<T>>>,
+    overflow: RwLock<SeriesSet<T>>,
     /// Where gauges' samples over budget go: never encoded.
     sink: OnceCell<&'static T>,
     overflowed: AtomicU64,
     /// Milliseconds after `epoch` of the last warning, or u64::MAX for never.
     last_warn_ms: AtomicU64,
     epoch: Instant,
-}
-
-/// One overflow series: the closed labels' values, the handle, its label text.
-struct Overflow<T: 'static> {
-    closed: Box<[Box<str>]>,
-    handle: &'static T,
-    labels: Box<str>,
 }
 
 /// A metric family with at least one open label.
@@ -161,7 +154,10 @@ impl<T: Series> OpenFamily<T> {
                     entries: Vec::new(),
                 }),
                 len: AtomicUsize::new(0),
-                overflow: RwLock::new(Vec::new()),
+                overflow: RwLock::new(SeriesSet {
+                    index: Index::default(),
+                    entries: Vec::new(),
+                }),
                 sink: OnceCell::new(),
                 overflowed: AtomicU64::new(0),
                 last_warn_ms: AtomicU64::new(u64::MAX),
@@ -228,16 +224,19 @@ impl<T: Series> OpenFamily<T> {
             .filter(|(l, _)| l.values.is_some())
             .map(|(_, v)| *v)
             .collect();
-        let find = |list: &[Overflow<T>]| {
-            list.iter()
-                .find(|o| same(&o.closed, &closed))
-                .map(|o| o.handle)
-        };
-        if let Some(h) = find(&state.overflow.read().unwrap_or_else(|p| p.into_inner())) {
+        // Keyed by the closed values (at most the closed combinations), hashed like
+        // the series themselves: over-budget calls stay cheap under attack.
+        let hash = key_hash(&closed);
+        let found = state
+            .overflow
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .find(hash, &closed);
+        if let Some(h) = found {
             return h;
         }
-        let mut list = state.overflow.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = find(&list) {
+        let mut set = state.overflow.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = set.find(hash, &closed) {
             return h;
         }
         let label_values: Vec<&str> = self
@@ -254,11 +253,13 @@ impl<T: Series> OpenFamily<T> {
             })
             .collect();
         let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
-        list.push(Overflow {
-            closed: closed.iter().map(|v| Box::<str>::from(*v)).collect(),
+        let i = set.entries.len();
+        set.entries.push(Entry {
+            key: closed.iter().map(|v| Box::<str>::from(*v)).collect(),
             handle,
             labels: encode::render_labels(&self.info.label_names(), &label_values).into(),
         });
+        set.index.entry(hash).or_default().push(i);
         handle
     }
 
@@ -313,7 +314,7 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
         }
         let set = state.series.read().unwrap_or_else(|p| p.into_inner());
         let overflow = state.overflow.read().unwrap_or_else(|p| p.into_inner());
-        if set.entries.is_empty() && overflow.is_empty() {
+        if set.entries.is_empty() && overflow.entries.is_empty() {
             return;
         }
         let info = self.info;
@@ -327,7 +328,7 @@ impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
         for e in &set.entries {
             e.handle.encode(out, info.name, &e.labels, &state.bounds);
         }
-        for o in overflow.iter() {
+        for o in &overflow.entries {
             o.handle.encode(out, info.name, &o.labels, &state.bounds);
         }
     }
@@ -343,6 +344,7 @@ impl<T: Series> crate::batch::Flush for OpenFamily<T> {
         let overflow = state.overflow.read().unwrap_or_else(|p| p.into_inner());
         merged
             + overflow
+                .entries
                 .iter()
                 .map(|o| o.handle.flush_pending())
                 .sum::<usize>()
