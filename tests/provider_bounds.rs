@@ -227,3 +227,36 @@ fn the_contract_map_stays_bounded_when_a_feed_invents_strikes() {
         );
     }
 }
+
+#[test]
+fn nse_json_is_capped_and_reads_only_what_it_needs() {
+    let entry = r#"{"strikePrice":100,"expiryDate":"28-Nov-2024","CE":{"openInterest":7,"impliedVolatility":"12.5","bidprice":1,"askPrice":"1.1","underlyingValue":100,"lastPrice":2}}"#;
+    let filler: Vec<String> = (0..2000).map(|i| format!("{{\"x{i}\":[1,2,3]}}")).collect();
+    let payload = format!(
+        "{{\"records\":{{\"timestamp\":\"25-Nov-2024 15:30:00\",\"underlyingValue\":100,\"data\":[{entry}]}},\"filtered\":{{\"data\":[{}]}}}}",
+        filler.join(",")
+    );
+    let path = scratch("chain.json");
+    std::fs::write(&path, &payload).expect("write");
+    let spec = format!("nse-json:{}", path.display());
+    let snap = providers::from_spec(&spec, ProviderLimits::default())
+        .expect("provider")
+        .fetch()
+        .expect("a valid payload");
+    assert_eq!(snap.rows.len(), 1, "one CE leg; `filtered` is skipped");
+    let q = snap.rows[0].as_ref().expect("a quote");
+    assert_eq!(
+        (q.strike, q.open_interest, q.iv, q.ask),
+        (100.0, 7.0, Some(0.125), Some(1.1))
+    );
+
+    let small = ProviderLimits {
+        max_input_bytes: (payload.len() / 2) as u64,
+        ..ProviderLimits::default()
+    };
+    let err = providers::from_spec(&spec, small)
+        .expect("provider")
+        .fetch()
+        .expect_err("over the cap");
+    assert_eq!(err.reason, FetchFailure::TooLarge, "{err}");
+}

@@ -3,6 +3,10 @@
 //! `openInterest`, `totalTradedVolume`, `impliedVolatility` (percent; 0 = n/a),
 //! `bidprice` (newer payloads: `bidPrice`), `askPrice` and `underlyingValue`. Spot
 //! comes from `records.underlyingValue`, else the leg's. Unknown fields are ignored.
+//!
+//! Streamed from the file into typed records (serde): the fields we read are kept,
+//! everything else (the `filtered` copy of the chain, unknown fields) is skipped
+//! without being built, so memory follows the chain, not the payload.
 
 use crate::labels::{FetchFailure, SkipReason, Source};
 use crate::option_chain::dates;
@@ -10,8 +14,91 @@ use crate::option_chain::rows::iv_ratio;
 use crate::option_chain::{
     OptionChainProvider, OptionType, ProviderError, Quote, Rejected, Snapshot,
 };
-use serde_json::Value;
+use serde::Deserialize;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
+
+/// A number NSE writes as a JSON number or as a string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Num {
+    Number(f64),
+    Text(String),
+}
+
+impl Num {
+    fn value(&self) -> Option<f64> {
+        match self {
+            Num::Number(n) => Some(*n),
+            Num::Text(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+fn num(n: &Option<Num>) -> Option<f64> {
+    n.as_ref().and_then(Num::value)
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    records: Option<Records>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Records {
+    data: Option<Vec<Entry>>,
+    timestamp: Option<String>,
+    #[serde(rename = "underlyingValue")]
+    underlying_value: Option<Num>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    #[serde(rename = "strikePrice")]
+    strike_price: Option<Num>,
+    #[serde(rename = "expiryDate")]
+    expiry_date: Option<String>,
+    #[serde(rename = "CE")]
+    ce: Option<Leg>,
+    #[serde(rename = "PE")]
+    pe: Option<Leg>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Leg {
+    #[serde(rename = "strikePrice")]
+    strike_price: Option<Num>,
+    #[serde(rename = "expiryDate")]
+    expiry_date: Option<String>,
+    underlying: Option<String>,
+    #[serde(rename = "openInterest")]
+    open_interest: Option<Num>,
+    #[serde(rename = "totalTradedVolume")]
+    total_traded_volume: Option<Num>,
+    #[serde(rename = "impliedVolatility")]
+    implied_volatility: Option<Num>,
+    #[serde(rename = "bidprice", alias = "bidPrice")]
+    bid: Option<Num>,
+    #[serde(rename = "askPrice", alias = "askprice")]
+    ask: Option<Num>,
+    #[serde(rename = "underlyingValue")]
+    underlying_value: Option<Num>,
+}
+
+/// Counts what the parser read, to tell a truncated (over the cap) input from a
+/// malformed one.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
 
 /// Reads NSE option-chain JSON from a file (refresh it with any fetcher).
 pub struct NseJsonProvider {
@@ -35,60 +122,48 @@ impl NseJsonProvider {
     }
 }
 
-fn num(v: &Value, keys: &[&str]) -> Option<f64> {
-    keys.iter().find_map(|k| match v.get(*k) {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// Parse an NSE payload. `default_index` is used when legs do not name the underlying.
-pub fn parse(payload: &Value, default_index: &str) -> Result<Snapshot, ProviderError> {
-    let records = payload.get("records").ok_or_else(|| {
+/// Turn a payload into a snapshot. `default_index` is used when legs do not name the
+/// underlying.
+fn snapshot(payload: Payload, default_index: &str) -> Result<Snapshot, ProviderError> {
+    let records = payload.records.ok_or_else(|| {
         ProviderError::new(
             FetchFailure::Malformed,
             "NSE payload has no `records` object",
         )
     })?;
-    let data = records
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            ProviderError::new(
-                FetchFailure::Malformed,
-                "NSE payload has no `records.data` list",
-            )
-        })?;
-    let record_spot = num(records, &["underlyingValue"]);
+    let data = records.data.ok_or_else(|| {
+        ProviderError::new(
+            FetchFailure::Malformed,
+            "NSE payload has no `records.data` list",
+        )
+    })?;
+    let record_spot = num(&records.underlying_value);
     let mut snap = Snapshot {
-        as_of: text(records, "timestamp").and_then(dates::parse_nse_timestamp),
+        as_of: records
+            .timestamp
+            .as_deref()
+            .and_then(dates::parse_nse_timestamp),
         rows: Vec::with_capacity(data.len() * 2),
     };
-    for entry in data {
-        for (leg_key, option_type) in [("CE", OptionType::Call), ("PE", OptionType::Put)] {
-            let Some(leg) = entry.get(leg_key) else {
-                continue;
-            };
-            snap.rows.push(leg_quote(
-                entry,
-                leg,
-                option_type,
-                record_spot,
-                default_index,
-            ));
+    for entry in &data {
+        for (leg, option_type) in [(&entry.ce, OptionType::Call), (&entry.pe, OptionType::Put)] {
+            if let Some(leg) = leg {
+                snap.rows.push(leg_quote(
+                    entry,
+                    leg,
+                    option_type,
+                    record_spot,
+                    default_index,
+                ));
+            }
         }
     }
     Ok(snap)
 }
 
 fn leg_quote(
-    entry: &Value,
-    leg: &Value,
+    entry: &Entry,
+    leg: &Leg,
     option_type: OptionType,
     record_spot: Option<f64>,
     default_index: &str,
@@ -97,35 +172,40 @@ fn leg_quote(
         reason: SkipReason::MissingField,
         detail: format!("NSE leg without `{f}`"),
     };
-    let strike = num(leg, &["strikePrice"])
-        .or_else(|| num(entry, &["strikePrice"]))
+    let strike = num(&leg.strike_price)
+        .or_else(|| num(&entry.strike_price))
         .ok_or_else(|| missing("strikePrice"))?;
-    let expiry_text = text(leg, "expiryDate")
-        .or_else(|| text(entry, "expiryDate"))
+    let expiry_text = leg
+        .expiry_date
+        .as_deref()
+        .or(entry.expiry_date.as_deref())
         .ok_or_else(|| missing("expiryDate"))?;
     let expiry = dates::parse_expiry(expiry_text).ok_or_else(|| Rejected {
         reason: SkipReason::BadExpiry,
         detail: format!("unparsable expiryDate {expiry_text:?}"),
     })?;
     let spot = record_spot
-        .or_else(|| num(leg, &["underlyingValue"]))
+        .or_else(|| num(&leg.underlying_value))
         .ok_or_else(|| missing("underlyingValue"))?;
-    let iv = num(leg, &["impliedVolatility"]);
+    let iv = num(&leg.implied_volatility);
     Ok(Quote {
-        index: text(leg, "underlying").unwrap_or(default_index).to_string(),
+        index: leg
+            .underlying
+            .clone()
+            .unwrap_or_else(|| default_index.to_string()),
         strike,
         expiry,
         option_type,
         spot,
-        open_interest: num(leg, &["openInterest"]).ok_or_else(|| missing("openInterest"))?,
-        volume: num(leg, &["totalTradedVolume"]).unwrap_or(0.0),
+        open_interest: num(&leg.open_interest).ok_or_else(|| missing("openInterest"))?,
+        volume: num(&leg.total_traded_volume).unwrap_or(0.0),
         iv: match iv {
             Some(v) if v < 0.0 => Some(v),
             Some(v) => iv_ratio(v),
             None => None,
         },
-        bid: num(leg, &["bidprice", "bidPrice"]),
-        ask: num(leg, &["askPrice", "askprice"]),
+        bid: num(&leg.bid),
+        ask: num(&leg.ask),
         spread_bps: None,
         moneyness: None,
         dte_days: None,
@@ -142,11 +222,30 @@ impl OptionChainProvider for NseJsonProvider {
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let text = super::read_capped(&self.path, self.max_bytes)?;
-        let payload: Value = serde_json::from_str(&text).map_err(|e| {
+        let file = std::fs::File::open(&self.path).map_err(|e| {
+            ProviderError::new(
+                FetchFailure::Unreadable,
+                format!("cannot read {}: {e}", self.path.display()),
+            )
+        })?;
+        let mut reader = Counted {
+            inner: file.take(self.max_bytes.saturating_add(1)),
+            read: 0,
+        };
+        let parsed: Result<Payload, _> = serde_json::from_reader(BufReader::new(&mut reader));
+        if reader.read > self.max_bytes {
+            return Err(super::too_large(
+                &self.path.display().to_string(),
+                self.max_bytes,
+            ));
+        }
+        let payload = parsed.map_err(|e| {
             ProviderError::new(
                 FetchFailure::Malformed,
-                format!("{} is not valid JSON: {e}", self.path.display()),
+                format!(
+                    "{} is not an NSE option-chain payload: {e}",
+                    self.path.display()
+                ),
             )
         })?;
         let index = self
@@ -154,6 +253,6 @@ impl OptionChainProvider for NseJsonProvider {
             .file_stem()
             .map(|s| s.to_string_lossy().to_uppercase())
             .unwrap_or_default();
-        parse(&payload, &index)
+        snapshot(payload, &index)
     }
 }
