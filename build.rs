@@ -19,6 +19,11 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_collection_cycle_seconds", "histogram", &[]),
     ("g6_collection_cycles_total", "counter", &["result"]),
     ("g6_cpu_seconds_total", "float_counter", &[]),
+    (
+        "g6_expiry_resolutions_total",
+        "counter",
+        &["index", "result"],
+    ),
     ("g6_indices_processed_total", "counter", &["index"]),
     ("g6_memory_resident_bytes", "gauge", &[]),
     ("g6_option_chain_aggregation_seconds", "histogram", &[]),
@@ -36,6 +41,16 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["index", "mny", "dte", "source"],
     ),
     (
+        "g6_option_implied_volatility_contracts",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
+    (
+        "g6_option_implied_volatility_open_interest",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
+    (
         "g6_option_implied_volatility_oi_weighted",
         "gauge",
         &["index", "mny", "dte", "source"],
@@ -46,6 +61,11 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["index", "mny", "dte", "source"],
     ),
     ("g6_option_rows_skipped_total", "counter", &["skip_reason"]),
+    (
+        "g6_option_spread_contracts",
+        "gauge",
+        &["index", "mny", "dte", "source"],
+    ),
     (
         "g6_option_spread_mean_ratio",
         "gauge",
@@ -73,6 +93,7 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["provider"],
     ),
     ("g6_provider_mode", "gauge", &["provider", "provider_mode"]),
+    ("g6_provider_mode_switches_total", "counter", &["provider"]),
     (
         "g6_provider_quotes_total",
         "counter",

@@ -126,12 +126,13 @@ fn rule_target_promql() {
         ["target-promql"]
     );
     assert_eq!(
-        fired(|d| d["panels"][1]["targets"][0]["expr"] = json!("sum(g6_option_open_intrest)")),
+        fired(|d| d["panels"][1]["targets"][0]["expr"] =
+            json!("sum(g6_option_open_intrest{index=~\"$index\"})")),
         ["target-promql"]
     );
     assert_eq!(
         fired(|d| d["panels"][1]["targets"][0]["expr"] =
-            json!("sum by (strike) (g6_option_open_interest)")),
+            json!(format!("sum by (strike) (g6_option_open_interest{FILTER})"))),
         ["target-promql"]
     );
     assert_eq!(
@@ -174,6 +175,148 @@ fn rule_panel_gridpos() {
             d["panels"][2]["gridPos"] = pos;
         }),
         ["panel-gridpos"]
+    );
+}
+
+/// The filters every option-chain query needs.
+const FILTER: &str = r#"{index=~"$index", source=~"$source"}"#;
+
+fn set_expr(d: &mut Value, panel: usize, expr: &str) {
+    d["panels"][panel]["targets"][0]["expr"] = json!(expr);
+}
+
+fn panel_of_type(d: &Value, panel_type: &str) -> usize {
+    d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|p| p["type"] == panel_type)
+        .unwrap_or_else(|| panic!("no {panel_type} panel"))
+}
+
+#[test]
+fn rule_panel_datetime_ms_catches_seconds_under_a_date_unit() {
+    let age = r#"max(g6_option_chain_snapshot_age_seconds{index=~"$index"})"#;
+    let at = |expr: String| {
+        fired(move |d| {
+            d["panels"][2]["fieldConfig"]["defaults"]["unit"] = json!("dateTimeFromNow");
+            set_expr(d, 2, &expr);
+        })
+    };
+    assert_eq!(at(age.to_string()), ["panel-datetime-ms"]);
+    assert!(at(format!("{age} * 1000")).is_empty());
+    assert!(at(format!("1000 * ({age})")).is_empty());
+    assert_eq!(at(format!("{age} * 100")), ["panel-datetime-ms"]);
+}
+
+#[test]
+fn rule_panel_ratio_avg_catches_unweighted_means_of_ratio_gauges() {
+    assert_eq!(
+        fired(|d| set_expr(
+            d,
+            2,
+            &format!("avg by (mny) (g6_option_implied_volatility_mean{FILTER})")
+        )),
+        ["panel-ratio-avg"]
+    );
+    // Weighted by what it averages over, empty buckets excluded: clean.
+    let weighted = format!(
+        "sum by (mny) (g6_option_implied_volatility_mean{FILTER} * g6_option_implied_volatility_contracts{FILTER}) / (sum by (mny) (g6_option_implied_volatility_contracts{FILTER}) > 0)"
+    );
+    assert!(fired(|d| set_expr(d, 2, &weighted)).is_empty());
+    // avg of a count is not a ratio mean.
+    assert!(fired(|d| set_expr(
+        d,
+        2,
+        &format!("avg by (mny) (g6_option_open_interest{FILTER})")
+    ))
+    .is_empty());
+}
+
+#[test]
+fn rule_panel_heatmap_unit_catches_a_bucket_unit_on_the_cells() {
+    let (d, _) = base();
+    let heat = panel_of_type(&d, "heatmap");
+    assert_eq!(
+        d["panels"][heat]["options"]["yAxis"]["unit"], "s",
+        "the bucket unit sits on the y axis"
+    );
+    assert_eq!(
+        fired(|d| d["panels"][heat]["fieldConfig"]["defaults"]["unit"] = json!("s")),
+        ["panel-heatmap-unit"]
+    );
+}
+
+#[test]
+fn rule_selector_variable_catches_unfiltered_queries_and_missing_variables() {
+    // A query that sums every index (and live with synthetic).
+    assert_eq!(
+        fired(|d| set_expr(d, 2, "sum by (mny) (g6_option_open_interest)")),
+        ["selector-variable"]
+    );
+    // Filtered on one selector only.
+    assert_eq!(
+        fired(|d| set_expr(
+            d,
+            2,
+            r#"sum by (mny) (g6_option_open_interest{index=~"$index"})"#
+        )),
+        ["selector-variable"]
+    );
+    // A filter on a fixed value instead of the variable.
+    assert_eq!(
+        fired(|d| set_expr(
+            d,
+            2,
+            r#"sum by (mny) (g6_option_open_interest{index="NIFTY", source=~"$source"})"#
+        )),
+        ["selector-variable"]
+    );
+    // The variable itself is missing.
+    assert_eq!(
+        fired(|d| d["templating"]["list"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|v| v["name"] != "index")),
+        ["selector-variable"]
+    );
+    // `index` must be single-select: summing indices is meaningless.
+    assert_eq!(
+        fired(|d| {
+            for v in d["templating"]["list"].as_array_mut().unwrap() {
+                if v["name"] == "index" {
+                    v["multi"] = json!(true);
+                }
+            }
+        }),
+        ["selector-variable"]
+    );
+}
+
+#[test]
+fn rule_panel_topk_state_catches_rankings_of_info_and_state_gauges() {
+    assert_eq!(
+        fired(|d| set_expr(d, 2, "topk(5, g6_metrics_spec_hash_info)")),
+        ["panel-topk-state"]
+    );
+    assert_eq!(
+        fired(|d| set_expr(d, 2, r#"topk(5, g6_stale_index_active{index=~"$index"})"#)),
+        ["panel-topk-state"]
+    );
+    assert!(
+        fired(|d| set_expr(d, 2, &format!("topk(5, g6_option_open_interest{FILTER})"))).is_empty()
+    );
+}
+
+#[test]
+fn rule_target_legend_catches_auto_legends() {
+    assert_eq!(
+        fired(|d| d["panels"][2]["targets"][0]["legendFormat"] = json!("__auto")),
+        ["target-legend"]
+    );
+    assert_eq!(
+        fired(|d| d["panels"][2]["targets"][0]["legendFormat"] = json!("")),
+        ["target-legend"]
     );
 }
 

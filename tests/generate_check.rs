@@ -66,7 +66,7 @@ fn editing_a_panel_title_is_dashboard_drift_exit_6() {
     assert!(err.contains("drift: dashboard option_chain (\"G6 Option Chain\") differs: 1 changed, 0 added, 0 removed"), "{err}");
     assert!(
         err.contains(
-            "changed: \"Open interest by moneyness (on disk: Open interest (hand edited))\""
+            "changed: \"Active contracts by moneyness (on disk: Open interest (hand edited))\""
         ),
         "{err}"
     );

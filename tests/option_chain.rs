@@ -463,7 +463,8 @@ fn provider_failures_keep_last_good_values_and_grow_staleness() {
         ],
     };
     let mut r = Runner::new(Box::new(provider), false);
-    let t0 = 1_900_000_000.0;
+    // Fetched while the data was current: ages count from its as-of time.
+    let t0 = (expiry - 2 * DAY) as f64;
     assert_eq!(r.tick_at(t0), Cycle::Ok { contracts: 1 });
     assert!(matches!(r.tick_at(t0 + 5.0), Cycle::Failed { .. }));
     assert!(matches!(r.tick_at(t0 + 10.0), Cycle::Failed { .. }));

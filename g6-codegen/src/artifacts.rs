@@ -54,6 +54,8 @@ pub struct Artifact {
 
 /// Directory (under `generated/`) that holds one JSON file per dashboard.
 pub const DASHBOARD_DIR: &str = "grafana/dashboards";
+/// Where the dashboard manifest goes (outside [`DASHBOARD_DIR`]).
+pub const MANIFEST_PATH: &str = "grafana/manifest.json";
 
 /// Everything generated from one spec.
 #[derive(Debug, Clone)]
@@ -106,7 +108,9 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
             content: rules::render_prometheus_config(spec, hash, version),
         },
         Artifact {
-            path: format!("{DASHBOARD_DIR}/manifest.json"),
+            // Beside, not inside, the provisioned folder: Grafana's file provider loads
+            // every *.json there and logs an error for one that is not a dashboard.
+            path: MANIFEST_PATH.into(),
             kind: ArtifactKind::Dashboard,
             content: dashboards::manifest(&dashboards, hash, version),
         },

@@ -40,7 +40,116 @@ pub const RULES: &[&str] = &[
     "target-counter-agg",
     "target-rate-interval",
     "panel-gridpos",
+    "panel-datetime-ms",
+    "panel-ratio-avg",
+    "panel-heatmap-unit",
+    "selector-variable",
+    "panel-topk-state",
+    "target-legend",
 ];
+
+/// Units a heatmap's cells may carry: its cells are counts (or counts per second).
+const HEATMAP_CELL_UNITS: &[&str] = &["short", "none", "ops", "reqps"];
+
+/// What one expression reads: every selector, and every aggregation with the selectors
+/// under it.
+#[derive(Default)]
+struct Reads {
+    /// (series name, matchers as (label, value)).
+    selectors: Vec<(String, Vec<(String, String)>)>,
+    /// (aggregation operator, series names under it).
+    aggregations: Vec<(String, Vec<String>)>,
+}
+
+fn selectors_of(e: &promql_parser::parser::Expr) -> Vec<(String, Vec<(String, String)>)> {
+    use promql_parser::parser::Expr;
+    struct Collect(Vec<(String, Vec<(String, String)>)>);
+    impl promql_parser::util::ExprVisitor for Collect {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            let vs = match e {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(m) => &m.vs,
+                _ => return Ok(true),
+            };
+            let matchers: Vec<(String, String)> = vs
+                .matchers
+                .matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.value.clone()))
+                .collect();
+            let name = vs.name.clone().or_else(|| {
+                matchers
+                    .iter()
+                    .find(|(l, _)| l == "__name__")
+                    .map(|(_, v)| v.clone())
+            });
+            self.0.push((name.unwrap_or_default(), matchers));
+            Ok(true)
+        }
+    }
+    let mut c = Collect(Vec::new());
+    let _ = promql_parser::util::walk_expr(&mut c, e);
+    c.0
+}
+
+fn reads(expr: &str) -> Option<(promql_parser::parser::Expr, Reads)> {
+    use promql_parser::parser::Expr;
+    let e = crate::promql::parse(expr).ok()?;
+    struct Aggs(Vec<(String, Vec<String>)>);
+    impl promql_parser::util::ExprVisitor for Aggs {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            if let Expr::Aggregate(a) = e {
+                let names = selectors_of(&a.expr).into_iter().map(|(n, _)| n).collect();
+                self.0.push((a.op.to_string(), names));
+            }
+            Ok(true)
+        }
+    }
+    let mut aggs = Aggs(Vec::new());
+    let _ = promql_parser::util::walk_expr(&mut aggs, &e);
+    let r = Reads {
+        selectors: selectors_of(&e),
+        aggregations: aggs.0,
+    };
+    Some((e, r))
+}
+
+/// True when the expression's outermost operation multiplies by 1000 (seconds to the
+/// milliseconds Grafana's date-time units read).
+fn scaled_to_ms(e: &promql_parser::parser::Expr) -> bool {
+    use promql_parser::parser::Expr;
+    let thousand = |x: &Expr| matches!(x, Expr::NumberLiteral(n) if n.val == 1000.0);
+    match e {
+        Expr::Paren(p) => scaled_to_ms(&p.expr),
+        Expr::Binary(b) => b.op.to_string() == "*" && (thousand(&b.lhs) || thousand(&b.rhs)),
+        _ => false,
+    }
+}
+
+/// The dashboard's query variables: name and whether it takes several values.
+fn query_variables(dashboard: &Value) -> Vec<(String, bool)> {
+    dashboard
+        .pointer("/templating/list")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter(|v| str_of(v, "type") == "query")
+                .map(|v| {
+                    (
+                        str_of(v, "name").to_string(),
+                        v.get("multi").and_then(Value::as_bool).unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn refers_to_variable(value: &str, var: &str) -> bool {
+    value.contains(&format!("${var}")) || value.contains(&format!("${{{var}}}"))
+}
 
 /// The value `$__rate_interval` stands for while linting: no one writes 4m59s by hand,
 /// so a rate window of exactly this length came from the macro.
@@ -138,6 +247,27 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
             "no templating variable `datasource` of type datasource with query prometheus".into(),
         );
     }
+    let variables = query_variables(dashboard);
+    for (label, mode) in &catalog.selectors {
+        if let Some((_, multi)) = variables.iter().find(|(n, _)| n == label) {
+            let want_multi = *mode == crate::model::VariableMode::Multi;
+            if *multi != want_multi {
+                push(
+                    "selector-variable",
+                    None,
+                    format!(
+                        "variable `{label}` is {} but the spec declares it `variable: {}`",
+                        if *multi {
+                            "multi-select"
+                        } else {
+                            "single-select"
+                        },
+                        mode.as_str()
+                    ),
+                );
+            }
+        }
+    }
     let empty = Vec::new();
     let panels = dashboard
         .get("panels")
@@ -173,6 +303,16 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
                 format!("unit {unit:?} is not a known Grafana unit"),
             );
         }
+        let panel_type = str_of(p, "type");
+        if panel_type == "heatmap" && !HEATMAP_CELL_UNITS.contains(&unit) {
+            push(
+                "panel-heatmap-unit",
+                t,
+                format!(
+                    "heatmap unit {unit:?} applies to the cell counts too; set fieldConfig.defaults.unit to short and put {unit:?} on options.yAxis.unit"
+                ),
+            );
+        }
         let targets = p.get("targets").and_then(Value::as_array).unwrap_or(&empty);
         if targets.is_empty() {
             push("panel-no-targets", t, "panel has no targets".into());
@@ -201,6 +341,84 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
                     _ => "target-promql",
                 };
                 push(rule, t, format!("target {ref_id} {f}"));
+            }
+            let legend = str_of(target, "legendFormat");
+            if panel_type != "table" && (legend.trim().is_empty() || legend == "__auto") {
+                push(
+                    "target-legend",
+                    t,
+                    format!("target {ref_id} has no explicit legend (legendFormat {legend:?})"),
+                );
+            }
+            if let Some((parsed, r)) = reads(expr) {
+                if unit.starts_with("dateTime") && !scaled_to_ms(&parsed) {
+                    push(
+                        "panel-datetime-ms",
+                        t,
+                        format!(
+                            "unit {unit:?} reads epoch milliseconds; target {ref_id} must end in `* 1000` (or show an age: `time() - x`, unit s)"
+                        ),
+                    );
+                }
+                for (op, names) in &r.aggregations {
+                    let info = |n: &String| catalog.series.get(n.as_str());
+                    if op == "avg" {
+                        if let Some(n) = names.iter().find(|n| info(n).is_some_and(|i| i.ratio)) {
+                            push(
+                                "panel-ratio-avg",
+                                t,
+                                format!(
+                                    "target {ref_id} averages the ratio gauge `{n}` without weights; empty series pull it down: divide the sum of value x weight by the sum of the weights (`> 0`)"
+                                ),
+                            );
+                        }
+                    }
+                    if matches!(op.as_str(), "topk" | "bottomk") {
+                        if let Some(n) = names
+                            .iter()
+                            .find(|n| n.ends_with("_info") || info(n).is_some_and(|i| i.state))
+                        {
+                            push(
+                                "panel-topk-state",
+                                t,
+                                format!(
+                                    "target {ref_id} ranks `{n}`, whose value is always 0 or 1: show an info metric as a table, a state as a state timeline"
+                                ),
+                            );
+                        }
+                    }
+                }
+                for (name, matchers) in &r.selectors {
+                    let Some(info) = catalog.series.get(name.as_str()) else {
+                        continue;
+                    };
+                    for label in catalog
+                        .selectors
+                        .keys()
+                        .filter(|l| info.labels.contains(*l))
+                    {
+                        if !variables.iter().any(|(n, _)| n == label) {
+                            push(
+                                "selector-variable",
+                                t,
+                                format!(
+                                    "`{name}` carries the selector label `{label}` but the dashboard has no `{label}` variable"
+                                ),
+                            );
+                        } else if !matchers
+                            .iter()
+                            .any(|(l, v)| l == label && refers_to_variable(v, label))
+                        {
+                            push(
+                                "selector-variable",
+                                t,
+                                format!(
+                                    "target {ref_id} reads `{name}` without filtering on `{label}`: add {{{label}=~\"${label}\"}}"
+                                ),
+                            );
+                        }
+                    }
+                }
             }
             if let Err(bad) = rate_windows_ok(expr) {
                 push(

@@ -6,7 +6,7 @@
 //! labelled gauges: top 5; other gauges: the value), the cross-metric efficiency panels
 //! whose metrics the spec has, and an alerts overview that queries `ALERTS`.
 
-use crate::model::{DashboardPlan, Metric, MetricKind, Spec};
+use crate::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
 use crate::naming::dashboard_uid;
 use crate::rules::{self, RuleSet};
 use serde_json::{json, Value};
@@ -55,6 +55,94 @@ pub struct PanelPlan {
     pub source: String,
     /// The label a split panel groups by.
     pub split_label: Option<String>,
+    /// Display details beyond the panel type.
+    pub shape: Shape,
+}
+
+/// Display details a panel needs beyond its type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Shape {
+    /// Nothing beyond the panel type.
+    #[default]
+    Plain,
+    /// A table: one row per value of `rows`, one column per value of `columns`, both in
+    /// their declared order.
+    Grid {
+        /// Row label and its values in order.
+        rows: (String, Vec<String>),
+        /// Column label and its values in order.
+        columns: (String, Vec<String>),
+    },
+    /// Lines across the values of `x` (in their declared order), one per value of
+    /// `series`.
+    Profile {
+        /// X-axis label and its values in order.
+        x: (String, Vec<String>),
+        /// Line label and its values in order.
+        series: (String, Vec<String>),
+    },
+    /// A heatmap of histogram buckets: the bucket unit goes on the y axis.
+    Heatmap {
+        /// Unit of the bucket bounds.
+        y_unit: String,
+    },
+    /// A 0/1 state: mapped to inactive/active.
+    State,
+    /// Thresholds (value, colour) after the base green: a utilisation bar gauge.
+    Thresholds(Vec<(f64, &'static str)>),
+}
+
+/// A dashboard template variable for a selector label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variable {
+    /// Label name, also the variable name.
+    pub label: String,
+    /// Single value or multi/All.
+    pub mode: VariableMode,
+    /// A series carrying the label, for `label_values(series, label)`.
+    pub series: String,
+    /// That series' labels.
+    pub series_labels: Vec<String>,
+}
+
+/// `name{l=~"$l", ...}` for the variables among `labels`.
+pub fn selector(name: &str, labels: &[String], vars: &[Variable]) -> String {
+    let matchers: Vec<String> = vars
+        .iter()
+        .filter(|v| labels.contains(&v.label))
+        .map(|v| format!("{l}=~\"${l}\"", l = v.label))
+        .collect();
+    if matchers.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", matchers.join(", "))
+    }
+}
+
+/// The template variables of a dashboard showing `families`: one per selector label
+/// its metrics carry, in the order the labels first appear on those metrics.
+pub fn variables(spec: &Spec, families: &[String]) -> Vec<Variable> {
+    let mut out: Vec<Variable> = Vec::new();
+    let metrics = families
+        .iter()
+        .filter_map(|f| spec.families.iter().find(|x| &x.name.value == f))
+        .flat_map(|f| f.metrics.iter());
+    for m in metrics {
+        for l in &m.labels {
+            let Some(mode) = spec.variable_mode(l) else {
+                continue;
+            };
+            if out.iter().all(|v| v.label != l.value) {
+                out.push(Variable {
+                    label: l.value.clone(),
+                    mode,
+                    series: m.series_names().pop().unwrap_or_default(),
+                    series_labels: m.labels.iter().map(|l| l.value.clone()).collect(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A generated dashboard.
@@ -91,9 +179,6 @@ fn short(spec: &Spec, m: &Metric) -> String {
 }
 
 fn gauge_unit(m: &Metric) -> &'static str {
-    if m.name.value.ends_with("_timestamp_seconds") {
-        return "dateTimeFromNow";
-    }
     match m.unit.as_ref().map(|u| u.value.as_str()) {
         Some("seconds") => "s",
         Some("bytes") => "bytes",
@@ -119,7 +204,7 @@ fn legend_of(labels: &[String]) -> String {
 }
 
 /// The `by (...)` labels of the outermost aggregation, for a legend.
-fn top_level_grouping(expr: &str) -> Vec<String> {
+pub fn top_level_grouping(expr: &str) -> Vec<String> {
     use promql_parser::parser::{Expr, LabelModifier};
     let Ok(mut e) = crate::promql::parse(expr) else {
         return Vec::new();
@@ -152,7 +237,72 @@ fn spec_panel_type(kind: Option<&str>, explicit: Option<&str>) -> String {
     .to_string()
 }
 
-fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
+/// The values of closed label `l`, in declared order.
+fn closed(spec: &Spec, l: &str) -> (String, Vec<String>) {
+    let values = spec
+        .closed_values(l)
+        .map(|v| v.iter().map(|x| x.value.clone()).collect())
+        .unwrap_or_default();
+    (l.to_string(), values)
+}
+
+fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &crate::model::Panel) -> PanelPlan {
+    let kind = p.kind.as_ref().map(|k| k.value.as_str());
+    let unit = p.unit.as_ref().map_or_else(
+        || match m.kind.value {
+            MetricKind::Counter => rate_unit(m),
+            _ => gauge_unit(m),
+        },
+        |u| u.value.as_str(),
+    );
+    let grouping = top_level_grouping(&p.promql.value);
+    let shape = match (kind, grouping.as_slice()) {
+        (Some("grid"), [rows, columns]) => Shape::Grid {
+            rows: closed(spec, rows),
+            columns: closed(spec, columns),
+        },
+        (Some("profile"), [x, series]) => Shape::Profile {
+            x: closed(spec, x),
+            series: closed(spec, series),
+        },
+        _ => Shape::Plain,
+    };
+    let panel_type = match shape {
+        Shape::Grid { .. } => "table".to_string(),
+        Shape::Profile { .. } => "trend".to_string(),
+        _ => spec_panel_type(kind, p.panel_type.as_ref().map(|t| t.value.as_str())),
+    };
+    let legend = if grouping.is_empty() {
+        p.title.value.clone()
+    } else {
+        legend_of(&grouping)
+    };
+    PanelPlan {
+        title: p.title.value.clone(),
+        description: m.help.value.trim().to_string(),
+        panel_type,
+        targets: vec![Target {
+            expr: p.promql.value.clone(),
+            legend,
+        }],
+        unit: unit.to_string(),
+        metric: m.name.value.clone(),
+        family: family.to_string(),
+        kind: kind.unwrap_or("value").to_string(),
+        source: "spec".into(),
+        split_label: None,
+        shape,
+    }
+}
+
+fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Vec<PanelPlan> {
+    if !m.panels.is_empty() {
+        return m
+            .panels
+            .iter()
+            .map(|p| spec_panel(spec, family, m, p))
+            .collect();
+    }
     let name = &m.name.value;
     let help = m.help.value.trim().to_string();
     let plan = |title: String,
@@ -171,36 +321,10 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
         kind: kind.to_string(),
         source: source.to_string(),
         split_label: None,
+        shape: Shape::Plain,
     };
-    if !m.panels.is_empty() {
-        return m
-            .panels
-            .iter()
-            .map(|p| {
-                let kind = p.kind.as_ref().map(|k| k.value.as_str());
-                let unit = p.unit.as_ref().map_or_else(
-                    || match m.kind.value {
-                        MetricKind::Counter => rate_unit(m),
-                        _ => gauge_unit(m),
-                    },
-                    |u| u.value.as_str(),
-                );
-                let legend = legend_of(&top_level_grouping(&p.promql.value));
-                plan(
-                    p.title.value.clone(),
-                    &spec_panel_type(kind, p.panel_type.as_ref().map(|t| t.value.as_str())),
-                    vec![Target {
-                        expr: p.promql.value.clone(),
-                        legend,
-                    }],
-                    unit,
-                    kind.unwrap_or("value"),
-                    "spec",
-                )
-            })
-            .collect();
-    }
     let label_names: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+    let sel = |series: &str| selector(series, &label_names, vars);
     let title = short(spec, m);
     let mut out = Vec::new();
     match m.kind.value {
@@ -209,7 +333,7 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
                 format!("{title}: per second"),
                 "timeseries",
                 vec![Target {
-                    expr: format!("sum(rate({name}[$__rate_interval]))"),
+                    expr: format!("sum(rate({}[$__rate_interval]))", sel(name)),
                     legend: "total".into(),
                 }],
                 rate_unit(m),
@@ -221,7 +345,7 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
                     format!("{title}: per second by {l}"),
                     "timeseries",
                     vec![Target {
-                        expr: format!("sum by ({l}) (rate({name}[$__rate_interval]))"),
+                        expr: format!("sum by ({l}) (rate({}[$__rate_interval]))", sel(name)),
                         legend: format!("{{{{{l}}}}}"),
                     }],
                     rate_unit(m),
@@ -248,7 +372,7 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
                 [50, 95, 99]
                     .iter()
                     .map(|q| Target {
-                        expr: rules::quantile_rule(m, *q, "5m"),
+                        expr: sel(&rules::quantile_rule(m, *q, "5m")),
                         legend: legend(&format!("p{q}")),
                     })
                     .collect(),
@@ -260,32 +384,111 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
                 format!("{title}: p95 5m / 30m"),
                 "timeseries",
                 vec![Target {
-                    expr: rules::ratio_rule(m),
+                    expr: sel(&rules::ratio_rule(m)),
                     legend: legend("ratio"),
                 }],
                 "short",
                 "ratio",
                 "auto_latency_ratio",
             ));
+            // The cells are observations per second; the bucket unit belongs to the y
+            // axis only (Grafana's heatmap applies the field unit to the cells too).
             let mut heat = plan(
                 format!("{title}: distribution"),
                 "heatmap",
                 vec![Target {
-                    expr: format!("sum by (le) (rate({name}_bucket[$__rate_interval]))"),
+                    expr: format!(
+                        "sum by (le) (rate({}[$__rate_interval]))",
+                        sel(&format!("{name}_bucket"))
+                    ),
                     legend: "{{le}}".into(),
                 }],
-                unit,
+                "short",
                 "heatmap",
                 "auto_heatmap",
             );
             heat.split_label = Some("le".into());
+            heat.shape = Shape::Heatmap {
+                y_unit: unit.to_string(),
+            };
             out.push(heat);
+        }
+        MetricKind::Gauge if m.is_info() => {
+            let by = label_names.join(", ");
+            out.push(plan(
+                format!("{title}: values in use"),
+                "table",
+                vec![Target {
+                    expr: format!("count by ({by}) ({})", sel(name)),
+                    legend: legend_of(&label_names),
+                }],
+                "short",
+                "table",
+                "auto_info_table",
+            ));
+            out.push(plan(
+                format!("{title}: distinct values across instances"),
+                "stat",
+                vec![Target {
+                    expr: format!("count(count by ({by}) ({}))", sel(name)),
+                    legend: "distinct".into(),
+                }],
+                "short",
+                "value",
+                "auto_info_distinct",
+            ));
+        }
+        MetricKind::Gauge if m.state => {
+            let expr = if label_names.is_empty() {
+                format!("max({})", sel(name))
+            } else {
+                format!("max by ({}) ({})", label_names.join(", "), sel(name))
+            };
+            let mut p = plan(
+                title,
+                "state-timeline",
+                vec![Target {
+                    expr,
+                    legend: if label_names.is_empty() {
+                        m.short_name(spec).to_string()
+                    } else {
+                        legend_of(&label_names)
+                    },
+                }],
+                "short",
+                "state",
+                "auto_state",
+            );
+            p.shape = Shape::State;
+            out.push(p);
+        }
+        MetricKind::Gauge if name.ends_with("_timestamp_seconds") => {
+            // Grafana's date-time units read epoch milliseconds.
+            let (expr, legend) = if label_names.is_empty() {
+                (format!("max({}) * 1000", sel(name)), "last".to_string())
+            } else {
+                (
+                    format!("max by ({}) ({}) * 1000", label_names.join(", "), sel(name)),
+                    legend_of(&label_names),
+                )
+            };
+            out.push(plan(
+                title
+                    .strip_suffix(" timestamp seconds")
+                    .unwrap_or(&title)
+                    .to_string(),
+                "stat",
+                vec![Target { expr, legend }],
+                "dateTimeFromNow",
+                "value",
+                "auto_timestamp",
+            ));
         }
         MetricKind::Gauge if !label_names.is_empty() => out.push(plan(
             format!("{title}: top 5"),
             "timeseries",
             vec![Target {
-                expr: format!("topk(5, {name})"),
+                expr: format!("topk(5, {})", sel(name)),
                 legend: legend_of(&label_names),
             }],
             gauge_unit(m),
@@ -294,9 +497,9 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
         )),
         MetricKind::Gauge => out.push(plan(
             title,
-            "timeseries",
+            "stat",
             vec![Target {
-                expr: name.clone(),
+                expr: sel(name),
                 legend: m.short_name(spec).to_string(),
             }],
             gauge_unit(m),
@@ -307,40 +510,129 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric) -> Vec<PanelPlan> {
     out
 }
 
-/// Efficiency panels that combine two or more metrics, added where the spec has all of
-/// them: (title, unit, metrics without the namespace prefix, expression with `{ns}`).
-const CROSS_METRIC: &[(&str, &str, &[&str], &str)] = &[
-    (
-        "Panel bytes per write",
-        "bytes",
-        &["panel_write_bytes_total", "panel_writes_total"],
-        "sum(rate({ns}_panel_write_bytes_total[$__rate_interval])) / clamp_min(sum(rate({ns}_panel_writes_total[$__rate_interval])), 1e-9)",
-    ),
-    (
-        "Column store bytes per row",
-        "bytes",
-        &["cs_ingest_bytes_total", "cs_ingest_rows_total"],
-        "sum(rate({ns}_cs_ingest_bytes_total[$__rate_interval])) / clamp_min(sum(rate({ns}_cs_ingest_rows_total[$__rate_interval])), 1e-9)",
-    ),
-    (
-        "Column store backlog drain ETA",
-        "s",
-        &["cs_ingest_backlog_rows", "cs_ingest_rows_total"],
-        "sum({ns}_cs_ingest_backlog_rows) / clamp_min(sum(rate({ns}_cs_ingest_rows_total[$__rate_interval])), 1e-9)",
-    ),
-    (
-        "Column store ingest success ratio",
-        "percentunit",
-        &["cs_ingest_failures_total", "cs_ingest_latency_seconds"],
-        "1 - sum(rate({ns}_cs_ingest_failures_total[$__rate_interval])) / clamp_min(sum(rate({ns}_cs_ingest_latency_seconds_count[$__rate_interval])) + sum(rate({ns}_cs_ingest_failures_total[$__rate_interval])), 1e-9)",
-    ),
+/// A panel combining two or more metrics, added where the spec has all of them.
+struct CrossMetric {
+    title: &'static str,
+    description: &'static str,
+    panel_type: &'static str,
+    unit: &'static str,
+    /// Metrics without the namespace prefix; the first decides the family.
+    metrics: &'static [&'static str],
+    /// The expression; `{s:NAME}` is series `<ns>_NAME` with the dashboard's selector
+    /// filters.
+    template: &'static str,
+    legend: &'static str,
+    /// Metrics (without prefix) whose own synthesised panels this one replaces.
+    replaces: &'static [&'static str],
+    shape: fn() -> Shape,
+}
+
+fn plain() -> Shape {
+    Shape::Plain
+}
+
+/// Thresholds of the cardinality utilisation panel: the `CardinalityNearBudget` alert
+/// level (0.9) and the budget itself (1, where emissions overflow).
+fn utilisation_thresholds() -> Shape {
+    Shape::Thresholds(vec![(0.9, "orange"), (1.0, "red")])
+}
+
+const CROSS_METRIC: &[CrossMetric] = &[
+    CrossMetric {
+        title: "Cardinality budget utilisation",
+        description: "Label sets in use over the budget, per metric, highest first; orange at the near-budget alert level (90%), red at the budget, where emissions overflow.",
+        panel_type: "bargauge",
+        unit: "percentunit",
+        metrics: &["cardinality_series", "cardinality_budget"],
+        template: "sort_desc(max by (metric) ({s:cardinality_series} / clamp_min({s:cardinality_budget}, 1)))",
+        legend: "{{metric}}",
+        replaces: &["cardinality_budget"],
+        shape: utilisation_thresholds,
+    },
+    CrossMetric {
+        title: "Panel bytes per write",
+        description: "",
+        panel_type: "timeseries",
+        unit: "bytes",
+        metrics: &["panel_write_bytes_total", "panel_writes_total"],
+        template: "sum(rate({s:panel_write_bytes_total}[$__rate_interval])) / clamp_min(sum(rate({s:panel_writes_total}[$__rate_interval])), 1e-9)",
+        legend: "bytes per write",
+        replaces: &[],
+        shape: plain,
+    },
+    CrossMetric {
+        title: "Column store bytes per row",
+        description: "",
+        panel_type: "timeseries",
+        unit: "bytes",
+        metrics: &["cs_ingest_bytes_total", "cs_ingest_rows_total"],
+        template: "sum(rate({s:cs_ingest_bytes_total}[$__rate_interval])) / clamp_min(sum(rate({s:cs_ingest_rows_total}[$__rate_interval])), 1e-9)",
+        legend: "bytes per row",
+        replaces: &[],
+        shape: plain,
+    },
+    CrossMetric {
+        title: "Column store backlog drain ETA",
+        description: "",
+        panel_type: "timeseries",
+        unit: "s",
+        metrics: &["cs_ingest_backlog_rows", "cs_ingest_rows_total"],
+        template: "sum({s:cs_ingest_backlog_rows}) / clamp_min(sum(rate({s:cs_ingest_rows_total}[$__rate_interval])), 1e-9)",
+        legend: "drain ETA",
+        replaces: &[],
+        shape: plain,
+    },
+    CrossMetric {
+        title: "Column store ingest success ratio",
+        description: "",
+        panel_type: "timeseries",
+        unit: "percentunit",
+        metrics: &["cs_ingest_failures_total", "cs_ingest_latency_seconds"],
+        template: "1 - sum(rate({s:cs_ingest_failures_total}[$__rate_interval])) / clamp_min(sum(rate({s:cs_ingest_latency_seconds_count}[$__rate_interval])) + sum(rate({s:cs_ingest_failures_total}[$__rate_interval])), 1e-9)",
+        legend: "success ratio",
+        replaces: &[],
+        shape: plain,
+    },
 ];
 
-fn cross_metric_panels(spec: &Spec, families: &[String], existing: &[PanelPlan]) -> Vec<PanelPlan> {
+/// The labels series `series` carries (histogram parts: their metric's labels).
+fn series_labels(spec: &Spec, series: &str) -> Vec<String> {
+    spec.metrics()
+        .find(|(_, m)| m.series_names().iter().any(|n| n == series))
+        .map(|(_, m)| m.labels.iter().map(|l| l.value.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Expand `{s:NAME}` placeholders.
+fn expand(spec: &Spec, template: &str, vars: &[Variable]) -> String {
+    let ns = &spec.namespace.value;
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("{s:") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 3..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let series = format!("{ns}_{}", &after[..close]);
+        out.push_str(&selector(&series, &series_labels(spec, &series), vars));
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn cross_metric_panels(
+    spec: &Spec,
+    families: &[String],
+    existing: &[PanelPlan],
+    vars: &[Variable],
+) -> Vec<PanelPlan> {
     let ns = &spec.namespace.value;
     let mut out = Vec::new();
-    for (title, unit, metrics, template) in CROSS_METRIC {
-        let full: Vec<String> = metrics.iter().map(|m| format!("{ns}_{m}")).collect();
+    for c in CROSS_METRIC {
+        let full: Vec<String> = c.metrics.iter().map(|m| format!("{ns}_{m}")).collect();
         let found: Vec<_> = full
             .iter()
             .filter_map(|n| spec.metrics().find(|(_, m)| &m.name.value == n))
@@ -359,22 +651,37 @@ fn cross_metric_panels(spec: &Spec, families: &[String], existing: &[PanelPlan])
         }
         let (fam, first) = found[0];
         out.push(PanelPlan {
-            title: title.to_string(),
-            description: format!("Combines {}.", full.join(" and ")),
-            panel_type: "timeseries".into(),
+            title: c.title.to_string(),
+            description: if c.description.is_empty() {
+                format!("Combines {}.", full.join(" and "))
+            } else {
+                c.description.to_string()
+            },
+            panel_type: c.panel_type.into(),
             targets: vec![Target {
-                expr: template.replace("{ns}", ns),
-                legend: "ratio".into(),
+                expr: expand(spec, c.template, vars),
+                legend: c.legend.into(),
             }],
-            unit: unit.to_string(),
+            unit: c.unit.to_string(),
             metric: first.name.value.clone(),
             family: fam.name.value.clone(),
             kind: "ratio".into(),
             source: "cross_metric".into(),
             split_label: None,
+            shape: (c.shape)(),
         });
     }
     out
+}
+
+/// Metrics whose synthesised panels a cross-metric panel of this dashboard replaces.
+fn replaced(spec: &Spec, cross: &[PanelPlan]) -> Vec<String> {
+    let ns = &spec.namespace.value;
+    CROSS_METRIC
+        .iter()
+        .filter(|c| cross.iter().any(|p| p.title == c.title))
+        .flat_map(|c| c.replaces.iter().map(move |r| format!("{ns}_{r}")))
+        .collect()
 }
 
 fn alerts_panel(spec: &Spec, rules: &RuleSet, families: &[String]) -> Option<PanelPlan> {
@@ -414,6 +721,7 @@ fn alerts_panel(spec: &Spec, rules: &RuleSet, families: &[String]) -> Option<Pan
         kind: "table".into(),
         source: "alerts_aggregate".into(),
         split_label: None,
+        shape: Shape::Plain,
     })
 }
 
@@ -421,6 +729,7 @@ fn alerts_panel(spec: &Spec, rules: &RuleSet, families: &[String]) -> Option<Pan
 /// spec order, then cross-metric panels. Over the cap, synthesised panels go first.
 pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<PanelPlan> {
     let families: Vec<String> = plan.families.iter().map(|f| f.value.clone()).collect();
+    let vars = variables(spec, &families);
     let mut panels: Vec<PanelPlan> = Vec::new();
     if let Some(p) = alerts_panel(spec, rules, &families) {
         panels.push(p);
@@ -428,11 +737,13 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
     for fam in &families {
         if let Some(f) = spec.families.iter().find(|f| &f.name.value == fam) {
             for m in &f.metrics {
-                panels.extend(metric_panels(spec, fam, m));
+                panels.extend(metric_panels(spec, fam, m, &vars));
             }
         }
     }
-    let cross = cross_metric_panels(spec, &families, &panels);
+    let cross = cross_metric_panels(spec, &families, &panels, &vars);
+    let gone = replaced(spec, &cross);
+    panels.retain(|p| !(p.source.starts_with("auto_") && gone.contains(&p.metric)));
     panels.extend(cross);
     let limit = plan
         .panel_limit
@@ -454,11 +765,44 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
     panels
 }
 
-fn width_of(panel_type: &str) -> u32 {
-    match panel_type {
-        "stat" | "gauge" | "bargauge" => 6,
-        "table" => 24,
+fn width_of(p: &PanelPlan) -> u32 {
+    match (p.panel_type.as_str(), &p.shape) {
+        (_, Shape::Grid { .. } | Shape::Thresholds(_)) => 12,
+        ("stat" | "gauge" | "bargauge", _) => 6,
+        ("table", _) => 24,
         _ => 12,
+    }
+}
+
+/// `expr` with label `l` rewritten to `"<n> <value>"` (n from 1, in declared order), so
+/// sorting the text sorts the values in their natural order.
+fn ordered(expr: &str, (label, values): &(String, Vec<String>), numeric: Option<&str>) -> String {
+    let mut out = expr.to_string();
+    for (i, v) in values.iter().enumerate() {
+        let (target, replacement) = match numeric {
+            Some(position) => (position.to_string(), format!("{}", i + 1)),
+            None => (label.clone(), format!("{} {v}", i + 1)),
+        };
+        out = format!(
+            "label_replace({out}, \"{target}\", \"{replacement}\", \"{label}\", \"{}\")",
+            regex_escape(v)
+        );
+    }
+    out
+}
+
+/// A closed label value as a regex: values are `[A-Za-z0-9_.-]`, and only `.` is
+/// special (written `[.]`, which needs no backslash inside a PromQL string).
+fn regex_escape(v: &str) -> String {
+    v.replace('.', "[.]")
+}
+
+/// The expression a panel's target sends: grids and profiles order their buckets.
+pub fn target_expr(p: &PanelPlan, t: &Target) -> String {
+    match &p.shape {
+        Shape::Grid { rows, .. } => ordered(&t.expr, rows, None),
+        Shape::Profile { x, .. } => ordered(&t.expr, x, Some(&format!("{}_position", x.0))),
+        _ => t.expr.clone(),
     }
 }
 
@@ -481,6 +825,7 @@ fn datasource() -> Value {
 
 fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32) -> Value {
     let ref_ids = ["A", "B", "C", "D", "E", "F", "G", "H"];
+    let tabular = matches!(p.shape, Shape::Grid { .. } | Shape::Profile { .. });
     let targets: Vec<Value> = p
         .targets
         .iter()
@@ -489,11 +834,16 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             let mut target = json!({
                 "refId": ref_ids.get(i).copied().unwrap_or("Z"),
                 "datasource": datasource(),
-                "expr": t.expr,
-                "legendFormat": if t.legend.is_empty() { "__auto".to_string() } else { t.legend.clone() },
+                "expr": target_expr(p, t),
+                "legendFormat": t.legend,
             });
             let obj = target.as_object_mut().expect("object");
             match p.panel_type.as_str() {
+                _ if tabular => {
+                    obj.insert("format".into(), json!("table"));
+                    obj.insert("instant".into(), json!(true));
+                    obj.insert("range".into(), json!(false));
+                }
                 "table" => {
                     obj.insert("format".into(), json!("table"));
                     obj.insert("instant".into(), json!(true));
@@ -514,20 +864,95 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             target
         })
         .collect();
-    let options = match p.panel_type.as_str() {
-        "stat" | "gauge" | "bargauge" => json!({
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
-            "colorMode": "value",
-            "graphMode": "area",
-        }),
-        "table" => json!({"showHeader": true, "cellHeight": "sm"}),
-        "heatmap" => json!({
+    let mut defaults = json!({"unit": p.unit});
+    let mut overrides: Vec<Value> = Vec::new();
+    let mut transformations: Vec<Value> = Vec::new();
+    let options = match (&p.shape, p.panel_type.as_str()) {
+        (Shape::Grid { rows, columns }, _) => {
+            let corner = format!("{}\\{}", rows.0, columns.0);
+            let mut index = serde_json::Map::new();
+            index.insert(corner.clone(), json!(0));
+            for (i, c) in columns.1.iter().enumerate() {
+                index.insert(c.clone(), json!(i + 1));
+            }
+            transformations = vec![
+                json!({"id": "groupingToMatrix", "options": {"rowField": rows.0, "columnField": columns.0, "valueField": "Value", "emptyValue": "null"}}),
+                json!({"id": "sortBy", "options": {"fields": {}, "sort": [{"field": corner, "desc": false}]}}),
+                json!({"id": "organize", "options": {"indexByName": index, "renameByName": {corner.clone(): format!("{} \\ {}", rows.0, columns.0)}}}),
+            ];
+            overrides.push(json!({
+                "matcher": {"id": "byName", "options": format!("{} \\ {}", rows.0, columns.0)},
+                "properties": [{"id": "unit", "value": "string"}],
+            }));
+            json!({"showHeader": true, "cellHeight": "sm"})
+        }
+        (Shape::Profile { x, series }, _) => {
+            let position = format!("{}_position\\{}", x.0, series.0);
+            let mut names = serde_json::Map::new();
+            for (i, v) in x.1.iter().enumerate() {
+                names.insert(format!("{}", i + 1), json!({"text": v, "index": i}));
+            }
+            transformations = vec![
+                json!({"id": "groupingToMatrix", "options": {"rowField": format!("{}_position", x.0), "columnField": series.0, "valueField": "Value", "emptyValue": "null"}}),
+                json!({"id": "convertFieldType", "options": {"fields": {}, "conversions": [{"targetField": position, "destinationType": "number"}]}}),
+                json!({"id": "sortBy", "options": {"fields": {}, "sort": [{"field": position, "desc": false}]}}),
+            ];
+            overrides.push(json!({
+                "matcher": {"id": "byName", "options": position},
+                "properties": [
+                    {"id": "mappings", "value": [{"type": "value", "options": names}]},
+                    {"id": "displayName", "value": x.0},
+                    {"id": "unit", "value": "none"},
+                ],
+            }));
+            defaults["custom"] = json!({"drawStyle": "line", "showPoints": "always", "spanNulls": false, "lineWidth": 2});
+            json!({
+                "xField": position,
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": true},
+                "tooltip": {"mode": "multi", "sort": "none"},
+            })
+        }
+        (Shape::Heatmap { y_unit }, _) => json!({
             "calculate": false,
-            "yAxis": {"unit": p.unit},
+            "yAxis": {"unit": y_unit},
             "cellGap": 1,
             "color": {"mode": "scheme", "scheme": "Oranges"},
             "tooltip": {"mode": "single"},
         }),
+        (Shape::State, _) => {
+            defaults["mappings"] = json!([{"type": "value", "options": {
+                "0": {"text": "inactive", "color": "transparent", "index": 0},
+                "1": {"text": "active", "color": "green", "index": 1},
+            }}]);
+            defaults["color"] = json!({"mode": "thresholds"});
+            json!({
+                "showValue": "never",
+                "mergeValues": true,
+                "alignValue": "left",
+                "rowHeight": 0.9,
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": false},
+                "tooltip": {"mode": "single"},
+            })
+        }
+        (Shape::Thresholds(steps), _) => {
+            let mut list = vec![json!({"color": "green", "value": null})];
+            list.extend(steps.iter().map(|(v, c)| json!({"color": c, "value": v})));
+            defaults["thresholds"] = json!({"mode": "absolute", "steps": list});
+            defaults["min"] = json!(0);
+            defaults["max"] = json!(1);
+            json!({
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "showUnfilled": true,
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
+            })
+        }
+        (_, "stat" | "gauge" | "bargauge") => json!({
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
+            "colorMode": "value",
+            "graphMode": "area",
+        }),
+        (_, "table") => json!({"showHeader": true, "cellHeight": "sm"}),
         _ => json!({
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": true},
             "tooltip": {"mode": "multi", "sort": "desc"},
@@ -545,7 +970,7 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             .expect("object")
             .insert("split_label".into(), json!(l));
     }
-    json!({
+    let mut panel = json!({
         "id": id,
         "type": p.panel_type,
         "title": p.title,
@@ -553,10 +978,47 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
         "gridPos": {"h": h, "w": w, "x": x, "y": y},
         "datasource": datasource(),
         "targets": targets,
-        "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides},
         "options": options,
         "g6_meta": meta,
-    })
+    });
+    if !transformations.is_empty() {
+        panel["transformations"] = json!(transformations);
+    }
+    panel
+}
+
+/// The variable's query, filtered by the variables before it (chained: the sources
+/// offered are those of the chosen index).
+fn template_variable(v: &Variable, before: &[Variable]) -> Value {
+    let query = format!(
+        "label_values({}, {})",
+        selector(&v.series, &v.series_labels, before),
+        v.label
+    );
+    let multi = v.mode == VariableMode::Multi;
+    let mut var = json!({
+        "type": "query",
+        "name": v.label,
+        "label": v.label,
+        "datasource": datasource(),
+        "definition": query,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": multi,
+        "current": {},
+        "hide": 0,
+        "regex": "",
+        "options": [],
+    });
+    if multi {
+        // Grafana joins a multi-value selection into a regex; All matches every value.
+        var["allValue"] = json!(".*");
+        var["current"] = json!({"selected": true, "text": ["All"], "value": ["$__all"]});
+    }
+    var
 }
 
 /// Build one dashboard.
@@ -581,7 +1043,7 @@ pub fn build(
         while !used_ids.insert(id) {
             id += 1;
         }
-        let w = width_of(&p.panel_type);
+        let w = width_of(p);
         if x + w > 24 {
             x = 0;
             y += h;
@@ -608,6 +1070,23 @@ pub fn build(
             families.join(", ")
         )
     });
+    let mut templating = vec![json!({
+        "type": "datasource",
+        "name": "datasource",
+        "label": "Data source",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+        "options": [],
+    })];
+    let vars = variables(spec, &families);
+    templating.extend(
+        vars.iter()
+            .enumerate()
+            .map(|(i, v)| template_variable(v, &vars[..i])),
+    );
     let json = json!({
         "uid": uid,
         "title": plan.title,
@@ -620,17 +1099,7 @@ pub fn build(
         "refresh": spec.grafana.refresh.value,
         "schemaVersion": spec.grafana.schema_version.value,
         "version": 1,
-        "templating": {"list": [{
-            "type": "datasource",
-            "name": "datasource",
-            "label": "Data source",
-            "query": "prometheus",
-            "current": {},
-            "hide": 0,
-            "refresh": 1,
-            "regex": "",
-            "options": [],
-        }]},
+        "templating": {"list": templating},
         "annotations": {"list": []},
         "links": [],
         "panels": panel_values,

@@ -363,7 +363,7 @@ impl Decoder {
 
     fn label_def(&mut self, key: &Node, node: &Node) -> Option<LabelDef> {
         let name = self.string(key, "label name")?;
-        let f = self.fields(node, "a label set", &["values", "help", "open"])?;
+        let f = self.fields(node, "a label set", &["values", "help", "open", "variable"])?;
         let open = match f.get("open") {
             Some(n) => match n.as_scalar() {
                 Some("true") => true,
@@ -403,7 +403,28 @@ impl Decoder {
             .req_string(&f, "help", "what the label means")
             .map(|s| s.value)
             .unwrap_or_default();
-        Some(LabelDef { name, values, help })
+        let variable = self.opt_string(&f, "variable").and_then(|v| {
+            let mode = match v.value.as_str() {
+                "single" => VariableMode::Single,
+                "multi" => VariableMode::Multi,
+                other => {
+                    self.err(
+                        Code::BadValue,
+                        v.pos,
+                        format!("unknown variable mode `{other}`"),
+                        "use single (one value at a time: summing across values is meaningless) or multi (several values or All)",
+                    );
+                    return None;
+                }
+            };
+            Some(Spanned::new(mode, v.pos))
+        });
+        Some(LabelDef {
+            name,
+            values,
+            help,
+            variable,
+        })
     }
 
     fn dashboard(&mut self, key: &Node, node: &Node) -> Option<DashboardPlan> {
@@ -488,6 +509,7 @@ impl Decoder {
                 "alerts",
                 "stability",
                 "renamed_from",
+                "state",
             ],
         )?;
         let name = self.req_string(&f, "name", "g6_example_total");
@@ -557,6 +579,17 @@ impl Decoder {
             },
         };
         let renamed_from = self.opt_string(&f, "renamed_from");
+        let state = match f.get("state") {
+            Some(n) => match n.as_scalar() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => {
+                    self.wrong_type(n, "state", "true or false");
+                    false
+                }
+            },
+            None => false,
+        };
         Some(Metric {
             name: name?,
             kind: kind?,
@@ -569,6 +602,7 @@ impl Decoder {
             alerts,
             stability,
             renamed_from,
+            state,
             pos: node.pos,
         })
     }

@@ -99,6 +99,30 @@ pub struct LabelDef {
     pub values: Option<Vec<Spanned<String>>>,
     /// What the label means.
     pub help: String,
+    /// Set when the label selects what a dashboard shows (`variable: single|multi`):
+    /// every dashboard whose metrics carry it gets a template variable and every query
+    /// filters on it.
+    pub variable: Option<Spanned<VariableMode>>,
+}
+
+/// How a selector label's dashboard variable picks values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariableMode {
+    /// One value at a time: summing across values is meaningless (indices, live with
+    /// synthetic).
+    Single,
+    /// Several values or All: summing across them is meaningful (providers, buses).
+    Multi,
+}
+
+impl VariableMode {
+    /// The spec spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariableMode::Single => "single",
+            VariableMode::Multi => "multi",
+        }
+    }
 }
 
 /// A dashboard plan: which families one generated dashboard shows.
@@ -204,6 +228,8 @@ pub struct Metric {
     pub stability: Stability,
     /// The original name, when this metric renames one.
     pub renamed_from: Option<Spanned<String>>,
+    /// A 0/1 gauge (`state: true`): 1 while the state holds. Shown as a state timeline.
+    pub state: bool,
     /// Where the metric entry starts.
     pub pos: Pos,
 }
@@ -211,7 +237,8 @@ pub struct Metric {
 /// A panel hint in the spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Panel {
-    /// Semantic kind (rate, quantile, value, ratio, topk, split, heatmap, stat, table).
+    /// Semantic kind (rate, quantile, value, ratio, topk, split, heatmap, stat, table,
+    /// grid, profile).
     pub kind: Option<Spanned<String>>,
     /// Panel title.
     pub title: Spanned<String>,
@@ -257,6 +284,12 @@ impl Spec {
         self.labels.iter().find(|l| l.name.value == name)
     }
 
+    /// The dashboard variable mode of label `name`, when it is a selector label.
+    pub fn variable_mode(&self, name: &str) -> Option<VariableMode> {
+        self.label_def(name)
+            .and_then(|l| l.variable.as_ref().map(|v| v.value))
+    }
+
     /// The closed values of label `name`, if it is a closed label set.
     pub fn closed_values(&self, name: &str) -> Option<&[Spanned<String>]> {
         self.label_def(name).and_then(|l| l.values.as_deref())
@@ -269,6 +302,11 @@ impl Spec {
 }
 
 impl Metric {
+    /// True for an info metric (`*_info`: always 1, the labels carry the value).
+    pub fn is_info(&self) -> bool {
+        self.kind.value == MetricKind::Gauge && self.name.value.ends_with("_info")
+    }
+
     /// The metric name without the namespace prefix: the accessor's name.
     pub fn short_name<'a>(&'a self, spec: &Spec) -> &'a str {
         let prefix = spec.prefix();

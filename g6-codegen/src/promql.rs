@@ -4,9 +4,10 @@
 //! reads, how it reads them (under `rate()` or not) and which labels it groups by, and
 //! compare that with what the spec defines.
 
+use crate::model::VariableMode;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Grafana macros and the values we substitute before parsing (as Grafana's linter does).
 pub const GRAFANA_MACROS: &[(&str, &str)] = &[
@@ -57,6 +58,10 @@ pub struct SeriesInfo {
     pub kind: SeriesKind,
     /// Labels it carries (histogram buckets include `le`).
     pub labels: BTreeSet<String>,
+    /// A gauge whose unit is a ratio: averaging it across series needs weights.
+    pub ratio: bool,
+    /// A 0/1 state gauge or an info metric: its value says nothing a ranking could use.
+    pub state: bool,
 }
 
 /// Every series the spec (and, later, the generated rules) define.
@@ -68,6 +73,9 @@ pub struct SeriesCatalog {
     pub series: HashMap<String, SeriesInfo>,
     /// When set, names containing `:` must be among these recording rules.
     pub check_recorded: bool,
+    /// Selector labels (`variable:` in the spec): a dashboard showing a series that
+    /// carries one must have a template variable for it and filter on it.
+    pub selectors: BTreeMap<String, VariableMode>,
 }
 
 /// Labels every scraped series gets from its target.
@@ -133,8 +141,18 @@ impl SeriesCatalog {
                 metric: metric.to_string(),
                 kind,
                 labels: set,
+                ratio: false,
+                state: false,
             },
         );
+    }
+
+    /// Mark series `name` as a ratio gauge and/or a state (0/1 or info) gauge.
+    pub fn mark(&mut self, name: &str, ratio: bool, state: bool) {
+        if let Some(info) = self.series.get_mut(name) {
+            info.ratio = ratio;
+            info.state = state;
+        }
     }
 
     /// Parse and check `expr` against the catalog.

@@ -188,7 +188,8 @@ fn recording_for(m: &Metric) -> Vec<RecordingRule> {
                 kept,
             ));
         }
-        MetricKind::Gauge if !labels.is_empty() => {
+        // Ranking a 0/1 state or an info metric says nothing.
+        MetricKind::Gauge if !labels.is_empty() && !m.state && !m.is_info() => {
             out.push(rule(
                 format!("{}:{name}:top5", level(&labels)),
                 format!("topk(5, {name})"),

@@ -43,6 +43,7 @@ const TYPE_WORDS: &[&str] = &["counter", "gauge", "histogram", "summary"];
 /// Panel kinds the spec understands.
 pub const PANEL_KINDS: &[&str] = &[
     "rate", "increase", "quantile", "value", "ratio", "topk", "split", "heatmap", "stat", "table",
+    "grid", "profile",
 ];
 
 /// Grafana panel types the generator emits.
@@ -422,11 +423,50 @@ impl<'a> Validator<'a> {
         self.metric_labels(m);
         self.metric_budget(m);
         self.metric_buckets(m);
+        if m.state && m.kind.value != MetricKind::Gauge {
+            self.err(
+                Code::BadValue,
+                m.pos,
+                format!(
+                    "{} `{}` is marked `state: true`",
+                    m.kind.value.as_str(),
+                    m.name.value
+                ),
+                "only a 0/1 gauge is a state; drop `state: true` or make it `type: gauge`",
+            );
+        }
         for p in &m.panels {
             self.panel(p);
         }
         for a in &m.alerts {
             self.alert(a);
+        }
+    }
+
+    /// A `grid` (table, rows x columns) or `profile` (x axis x one line per series) panel
+    /// groups by exactly two closed labels: their declared order is the display order.
+    fn grid_shape(&mut self, p: &Panel) {
+        let Some(kind) = p
+            .kind
+            .as_ref()
+            .filter(|k| matches!(k.value.as_str(), "grid" | "profile"))
+        else {
+            return;
+        };
+        let by = crate::dashboards::top_level_grouping(&p.promql.value);
+        let closed = by.len() == 2 && by.iter().all(|l| self.spec.closed_values(l).is_some());
+        if !closed {
+            self.err(
+                Code::BadValue,
+                p.promql.pos,
+                format!(
+                    "a `{}` panel must group by exactly two closed labels; `{}` groups by [{}]",
+                    kind.value,
+                    p.title.value,
+                    by.join(", ")
+                ),
+                "write `sum by (rows_label, columns_label) (...)` with two labels that list their values",
+            );
         }
     }
 
@@ -713,6 +753,7 @@ impl<'a> Validator<'a> {
     }
 
     fn panel(&mut self, p: &Panel) {
+        self.grid_shape(p);
         if let Some(k) = &p.kind {
             if !PANEL_KINDS.contains(&k.value.as_str()) {
                 self.err(
@@ -944,13 +985,22 @@ pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
         } else {
             spec.prefix()
         },
+        selectors: spec
+            .labels
+            .iter()
+            .filter_map(|l| l.variable.as_ref().map(|v| (l.name.value.clone(), v.value)))
+            .collect(),
         ..Default::default()
     };
     for (_, m) in spec.metrics() {
         let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
         match m.kind.value {
             MetricKind::Counter => c.insert(&m.name, &m.name, SeriesKind::Counter, &labels),
-            MetricKind::Gauge => c.insert(&m.name, &m.name, SeriesKind::Gauge, &labels),
+            MetricKind::Gauge => {
+                c.insert(&m.name, &m.name, SeriesKind::Gauge, &labels);
+                let ratio = m.unit.as_ref().is_some_and(|u| u.value == "ratio");
+                c.mark(&m.name, ratio, m.state || m.is_info());
+            }
             MetricKind::Histogram => {
                 let mut with_le = labels.clone();
                 with_le.push("le".into());

@@ -168,6 +168,10 @@ struct ServeOptions {
     /// Largest provider input (file or command output), in bytes.
     #[arg(long, default_value_t = crate::option_chain::providers::DEFAULT_MAX_INPUT_BYTES)]
     max_input_bytes: u64,
+    /// Indices the provider must deliver (comma-separated, e.g. NIFTY,BANKNIFTY): each
+    /// has a snapshot age from startup, so one that never arrives is reported stale.
+    #[arg(long, value_delimiter = ',')]
+    index: Vec<String>,
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
     simulate: bool,
@@ -252,7 +256,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
         );
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic);
+    let runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic)
+        .expect_indices(&opts.index);
     let collector = match runner.spawn(opts.interval, stop.clone()) {
         Ok(h) => h,
         Err(e) => {

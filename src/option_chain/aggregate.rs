@@ -4,7 +4,9 @@
 //!
 //! Per bucket: active contracts, open-interest sum, volume sum, mean IV, OI-weighted IV
 //! and mean spread (as a ratio of mid, derived from bid/ask when the provider gives no
-//! spread). Buckets absent from a snapshot are reset to 0, so a dashboard never shows a
+//! spread), and the weights of those three means (contracts with an IV, their open
+//! interest, contracts with a spread) so a dashboard can combine buckets without an
+//! empty one pulling a mean down. Buckets absent from a snapshot are reset to 0, so a dashboard never shows a
 //! stale value. Malformed rows are skipped and counted by reason (and logged once per
 //! reason); they never reach a bucket. Contracts never seen before count as new
 //! listings by their DTE bucket (the first snapshot of an index is the baseline).
@@ -41,6 +43,22 @@ pub struct BucketStats {
 }
 
 impl BucketStats {
+    /// Contracts with a usable IV: the weight of [`Self::iv_mean`].
+    pub fn iv_contracts(&self) -> u64 {
+        self.iv_count
+    }
+
+    /// Open interest of the contracts with a usable IV: the weight of
+    /// [`Self::iv_oi_weighted`].
+    pub fn iv_open_interest(&self) -> f64 {
+        self.oi_with_iv
+    }
+
+    /// Contracts with a usable spread: the weight of [`Self::spread_mean`].
+    pub fn spread_contracts(&self) -> u64 {
+        self.spread_count
+    }
+
     /// Mean IV over contracts that have one (0 when none do).
     pub fn iv_mean(&self) -> f64 {
         if self.iv_count == 0 {
@@ -80,6 +98,8 @@ pub struct Aggregation {
     pub new_listings: [u64; Dte::ALL.len()],
     /// Contracts that made it into a bucket.
     pub accepted: u64,
+    /// Distinct expiry dates resolved into a days-to-expiry bucket, per index.
+    pub expiries: BTreeMap<String, u64>,
 }
 
 impl Aggregation {
@@ -174,7 +194,7 @@ fn valid_index(index: &str) -> bool {
 
 /// Gauge handles of one (index, source), resolved once.
 struct Handles {
-    gauges: [[&'static Gauge; SLOTS]; 6],
+    gauges: [[&'static Gauge; SLOTS]; 9],
 }
 
 impl Handles {
@@ -194,6 +214,10 @@ impl Handles {
                 table(m::option_implied_volatility_mean_with),
                 table(m::option_implied_volatility_oi_weighted_with),
                 table(m::option_spread_mean_ratio_with),
+                // The weights, so dashboards can combine buckets correctly.
+                table(m::option_implied_volatility_contracts_with),
+                table(m::option_implied_volatility_open_interest_with),
+                table(m::option_spread_contracts_with),
             ],
         }
     }
@@ -206,6 +230,9 @@ impl Handles {
             self.gauges[3][i].set(s.iv_mean());
             self.gauges[4][i].set(s.iv_oi_weighted());
             self.gauges[5][i].set(s.spread_mean());
+            self.gauges[6][i].set(s.iv_contracts() as f64);
+            self.gauges[7][i].set(s.iv_open_interest());
+            self.gauges[8][i].set(s.spread_contracts() as f64);
         }
     }
 }
@@ -309,6 +336,8 @@ impl Aggregator {
         // new listings at once), and whether this is its baseline snapshot. Rows arrive
         // grouped by index: remember the last one instead of hashing the name per row.
         let mut tables: Vec<(String, [BucketStats; SLOTS], KeyMap<Seen>, bool)> = Vec::new();
+        // Distinct expiries per table (a chain has a handful; rows come grouped).
+        let mut expiries: Vec<Vec<i64>> = Vec::new();
         let mut current = usize::MAX;
         for row in &snapshot.rows {
             let q = match row {
@@ -329,6 +358,7 @@ impl Aggregator {
                         None => {
                             let seen = self.seen.remove(&q.index);
                             let baseline = seen.is_none();
+                            expiries.push(Vec::new());
                             tables.push((
                                 q.index.clone(),
                                 [BucketStats::default(); SLOTS],
@@ -377,6 +407,10 @@ impl Aggregator {
             if new {
                 agg.new_listings[d.index()] += 1;
             }
+            let seen_expiries = &mut expiries[current];
+            if seen_expiries.last() != Some(&q.expiry) && !seen_expiries.contains(&q.expiry) {
+                seen_expiries.push(q.expiry);
+            }
             let b = &mut tables[current].1[slot(m, d)];
             b.contracts += 1;
             b.open_interest += q.open_interest;
@@ -396,7 +430,8 @@ impl Aggregator {
         }
         self.forget_for(tables.iter().map(|t| t.0.as_str()));
         let horizon = as_of.saturating_sub(DAY);
-        for (index, buckets, mut seen, _) in tables {
+        for ((index, buckets, mut seen, _), resolved) in tables.into_iter().zip(expiries) {
+            agg.expiries.insert(index.clone(), resolved.len() as u64);
             // Forget contracts a day past expiry, or absent for a while, so the map
             // stays the size of the live chain whatever a feed invents; and never more
             // than a few times this snapshot.

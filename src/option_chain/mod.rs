@@ -135,4 +135,9 @@ pub trait OptionChainProvider: Send {
     fn source(&self) -> Source;
     /// Fetch one snapshot of the whole chain.
     fn fetch(&mut self) -> Result<Snapshot, ProviderError>;
+    /// Indices the provider will deliver, when it knows them before its first fetch.
+    /// Each gets a snapshot age from the start, so one that never arrives is stale.
+    fn indices(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -6,6 +6,12 @@
 //! growing so dashboards and the `G6OptionChainStale` alert show it. With the synthetic
 //! fallback switched on, a failing primary is replaced by synthetic data for that cycle,
 //! labelled `source="synthetic"` and `provider_mode="fallback"`.
+//!
+//! Ages count from the data's own as-of time when the provider reports one (a year-old
+//! file is a year stale), else from the fetch. Indices known before the first fetch
+//! (the provider's own, or `--index`) age from the start, so a provider that never
+//! delivers is stale too; with none known, the age is kept under
+//! `index="unknown"` until the first index arrives.
 
 use super::aggregate::Aggregator;
 use super::providers::synthetic::SyntheticProvider;
@@ -19,6 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Endpoint label of option-chain fetches in the provider metrics.
 pub const ENDPOINT: &str = "option_chain";
+
+/// The `index` label of the snapshot age while no index is known yet.
+pub const UNKNOWN_INDEX: &str = "unknown";
 
 /// How often a persistent failure is logged.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
@@ -44,6 +53,8 @@ pub struct Runner {
     last_good: Arc<Mutex<BTreeMap<String, f64>>>,
     last_failure_log: Option<Instant>,
     suppressed_failures: u64,
+    /// The provider mode last set, to count switches.
+    mode: Option<ProviderMode>,
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -67,15 +78,43 @@ impl Runner {
         if primary.source() == Source::Synthetic {
             tracing::warn!(provider = primary.name(), "option-chain data is SYNTHETIC (generated, not market data); every option-chain series carries source=\"synthetic\"");
         }
+        // The series exists from the start, so a rate over it reads 0, not nothing.
+        metrics::provider_mode_switches_total(primary.name()).inc_by(0);
+        let started = unix_now();
+        let mut last_good: BTreeMap<String, f64> = primary
+            .indices()
+            .into_iter()
+            .take(super::aggregate::max_indices())
+            .map(|i| (i, started))
+            .collect();
+        if last_good.is_empty() {
+            last_good.insert(UNKNOWN_INDEX.to_string(), started);
+        }
         Runner {
             primary,
             fallback: fallback_synthetic
                 .then(|| SyntheticProvider::new(super::providers::synthetic::DEFAULT_SEED)),
             aggregator: Aggregator::new(),
-            last_good: Arc::new(Mutex::new(BTreeMap::new())),
+            last_good: Arc::new(Mutex::new(last_good)),
             last_failure_log: None,
             suppressed_failures: 0,
+            mode: None,
         }
+    }
+
+    /// Also expect `indices` (`--index`): each ages from the start until it arrives.
+    pub fn expect_indices(self, indices: &[String]) -> Self {
+        let started = unix_now();
+        {
+            let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+            for i in indices.iter().take(super::aggregate::max_indices()) {
+                last_good.entry(i.clone()).or_insert(started);
+            }
+            if !indices.is_empty() {
+                last_good.remove(UNKNOWN_INDEX);
+            }
+        }
+        self
     }
 
     /// The primary provider's name.
@@ -83,8 +122,12 @@ impl Runner {
         self.primary.name()
     }
 
-    fn set_mode(&self, mode: ProviderMode) {
+    fn set_mode(&mut self, mode: ProviderMode) {
         let name = self.primary.name();
+        if self.mode.is_some_and(|m| m != mode) {
+            metrics::provider_mode_switches_total(name).inc();
+        }
+        self.mode = Some(mode);
         for m in ProviderMode::ALL {
             metrics::provider_mode(name, m).set(if m == mode { 1.0 } else { 0.0 });
         }
@@ -150,13 +193,20 @@ impl Runner {
         }
         crate::exporter::consistent_update(|| self.aggregator.publish(&agg, source));
         timer.stop_and_record();
+        // The data's own time when it has one; never in the future.
+        let as_of = snapshot.as_of.map_or(now, |t| (t as f64).min(now));
         let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+        if last_good.remove(UNKNOWN_INDEX).is_some() {
+            metrics::option_chain_snapshot_age_seconds(UNKNOWN_INDEX).set(0.0);
+        }
         for (index, buckets) in &agg.per_index {
             let contracts: u64 = buckets.iter().map(|b| b.contracts).sum();
             metrics::provider_quotes_total(provider, index).inc_by(contracts);
             metrics::provider_snapshot_contracts(provider, index).set(contracts as f64);
             metrics::indices_processed_total(index).inc();
-            last_good.insert(index.clone(), now);
+            let resolved = agg.expiries.get(index).copied().unwrap_or(0);
+            metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(resolved);
+            last_good.insert(index.clone(), as_of);
         }
         // Bounded like the aggregator: the least recently good indices go first.
         while last_good.len() > super::aggregate::max_indices() {

@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 /// Every sample our encoder writes right now (no hooks, no flush), after creating
 /// every metric as a program's `init()` would.
 pub fn samples() -> Vec<Sample> {

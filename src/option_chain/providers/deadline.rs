@@ -16,6 +16,7 @@ type Answer = Result<Snapshot, ProviderError>;
 pub struct WithDeadline {
     name: String,
     source: Source,
+    indices: Vec<String>,
     timeout: Duration,
     requests: Sender<()>,
     answers: Receiver<Answer>,
@@ -28,6 +29,7 @@ impl WithDeadline {
     pub fn new(mut provider: impl OptionChainProvider + 'static, timeout: Duration) -> Self {
         let name = provider.name().to_string();
         let source = provider.source();
+        let indices = provider.indices();
         let (requests, pending) = mpsc::channel::<()>();
         let (reply, answers) = mpsc::channel::<Answer>();
         let spawned = std::thread::Builder::new()
@@ -46,6 +48,7 @@ impl WithDeadline {
         WithDeadline {
             name,
             source,
+            indices,
             timeout,
             requests,
             answers,
@@ -76,6 +79,10 @@ impl OptionChainProvider for WithDeadline {
 
     fn source(&self) -> Source {
         self.source
+    }
+
+    fn indices(&self) -> Vec<String> {
+        self.indices.clone()
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {

@@ -231,6 +231,10 @@ impl OptionChainProvider for SyntheticProvider {
         Source::Synthetic
     }
 
+    fn indices(&self) -> Vec<String> {
+        INDICES.iter().map(|i| i.0.to_string()).collect()
+    }
+
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
