@@ -179,7 +179,7 @@ fn rule_panel_gridpos() {
 }
 
 /// The filters every option-chain query needs.
-const FILTER: &str = r#"{index=~"$index", source=~"$source"}"#;
+const FILTER: &str = r#"{index="$index", source="$source"}"#;
 
 fn set_expr(d: &mut Value, panel: usize, expr: &str) {
     d["panels"][panel]["targets"][0]["expr"] = json!(expr);

@@ -74,7 +74,7 @@ fn editing_a_panel_title_is_dashboard_drift_exit_6() {
         err.contains("DRIFT_DETAILS_BEGIN"),
         "verbose mode prints details:\n{err}"
     );
-    assert!(err.contains("\"changed_titles\":[\"Open interest by moneyness (on disk: Open interest (hand edited))\"]"), "{err}");
+    assert!(err.contains("\"changed_titles\":[\"Active contracts by moneyness (on disk: Open interest (hand edited))\"]"), "{err}");
 }
 
 #[test]

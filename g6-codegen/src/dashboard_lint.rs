@@ -55,15 +55,19 @@ const HEATMAP_CELL_UNITS: &[&str] = &["short", "none", "ops", "reqps"];
 /// under it.
 #[derive(Default)]
 struct Reads {
-    /// (series name, matchers as (label, value)).
-    selectors: Vec<(String, Vec<(String, String)>)>,
+    /// (series name, matchers as (label, operator, value)).
+    selectors: Vec<Selector>,
     /// (aggregation operator, series names under it).
     aggregations: Vec<(String, Vec<String>)>,
 }
 
-fn selectors_of(e: &promql_parser::parser::Expr) -> Vec<(String, Vec<(String, String)>)> {
+/// A selector's series name and matchers as (label, operator, value).
+type Selector = (String, Vec<(String, &'static str, String)>);
+
+fn selectors_of(e: &promql_parser::parser::Expr) -> Vec<Selector> {
+    use promql_parser::label::MatchOp;
     use promql_parser::parser::Expr;
-    struct Collect(Vec<(String, Vec<(String, String)>)>);
+    struct Collect(Vec<Selector>);
     impl promql_parser::util::ExprVisitor for Collect {
         type Error = std::convert::Infallible;
         fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
@@ -72,17 +76,24 @@ fn selectors_of(e: &promql_parser::parser::Expr) -> Vec<(String, Vec<(String, St
                 Expr::MatrixSelector(m) => &m.vs,
                 _ => return Ok(true),
             };
-            let matchers: Vec<(String, String)> = vs
+            let matchers: Vec<(String, &'static str, String)> = vs
                 .matchers
                 .matchers
                 .iter()
-                .map(|m| (m.name.clone(), m.value.clone()))
+                .map(|m| {
+                    let op = match m.op {
+                        MatchOp::Equal => "=",
+                        MatchOp::Re(_) => "=~",
+                        _ => "!",
+                    };
+                    (m.name.clone(), op, m.value.clone())
+                })
                 .collect();
             let name = vs.name.clone().or_else(|| {
                 matchers
                     .iter()
-                    .find(|(l, _)| l == "__name__")
-                    .map(|(_, v)| v.clone())
+                    .find(|(l, op, _)| l == "__name__" && *op == "=")
+                    .map(|(_, _, v)| v.clone())
             });
             self.0.push((name.unwrap_or_default(), matchers));
             Ok(true)
@@ -147,8 +158,13 @@ fn query_variables(dashboard: &Value) -> Vec<(String, bool)> {
         .unwrap_or_default()
 }
 
-fn refers_to_variable(value: &str, var: &str) -> bool {
-    value.contains(&format!("${var}")) || value.contains(&format!("${{{var}}}"))
+/// True when `value` is exactly the variable `var` (`$var`, `${var}` or `${var:fmt}`).
+fn is_variable(value: &str, var: &str) -> bool {
+    let v = value.trim();
+    v == format!("${var}")
+        || v == format!("${{{var}}}")
+        || v.strip_prefix(&format!("${{{var}:"))
+            .is_some_and(|rest| rest.ends_with('}'))
 }
 
 /// The value `$__rate_interval` stands for while linting: no one writes 4m59s by hand,
@@ -405,10 +421,15 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
                                     "`{name}` carries the selector label `{label}` but the dashboard has no `{label}` variable"
                                 ),
                             );
-                        } else if !matchers
-                            .iter()
-                            .any(|(l, v)| l == label && refers_to_variable(v, label))
-                        {
+                        } else if !matchers.iter().any(|(l, op, v)| {
+                            // Multi-select values arrive joined as a regex: only `=~`
+                            // reads them; a single value works with `=` or `=~`.
+                            let multi = catalog.selectors.get(l.as_str())
+                                == Some(&crate::model::VariableMode::Multi);
+                            l == label
+                                && is_variable(v, label)
+                                && (*op == "=~" || (*op == "=" && !multi))
+                        }) {
                             push(
                                 "selector-variable",
                                 t,

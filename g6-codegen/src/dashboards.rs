@@ -99,18 +99,28 @@ pub struct Variable {
     pub label: String,
     /// Single value or multi/All.
     pub mode: VariableMode,
-    /// A series carrying the label, for `label_values(series, label)`.
-    pub series: String,
-    /// That series' labels.
+    /// Every series of the dashboard carrying the label, for `label_values`: whichever
+    /// of them is fed offers its values.
+    pub series: Vec<String>,
+    /// The labels all of those series carry.
     pub series_labels: Vec<String>,
 }
 
-/// `name{l=~"$l", ...}` for the variables among `labels`.
+/// The matcher of a variable: `l="$l"` for a single value (Grafana does not escape
+/// it for a regex), `l=~"$l"` for several (Grafana joins them into a regex).
+fn matcher(v: &Variable) -> String {
+    match v.mode {
+        VariableMode::Single => format!("{l}=\"${l}\"", l = v.label),
+        VariableMode::Multi => format!("{l}=~\"${l}\"", l = v.label),
+    }
+}
+
+/// `name{l="$l", ...}` for the variables among `labels`.
 pub fn selector(name: &str, labels: &[String], vars: &[Variable]) -> String {
     let matchers: Vec<String> = vars
         .iter()
         .filter(|v| labels.contains(&v.label))
-        .map(|v| format!("{l}=~\"${l}\"", l = v.label))
+        .map(matcher)
         .collect();
     if matchers.is_empty() {
         name.to_string()
@@ -132,13 +142,19 @@ pub fn variables(spec: &Spec, families: &[String]) -> Vec<Variable> {
             let Some(mode) = spec.variable_mode(l) else {
                 continue;
             };
-            if out.iter().all(|v| v.label != l.value) {
-                out.push(Variable {
+            let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+            let series = m.series_names().pop().unwrap_or_default();
+            match out.iter_mut().find(|v| v.label == l.value) {
+                Some(v) => {
+                    v.series.push(series);
+                    v.series_labels.retain(|x| labels.contains(x));
+                }
+                None => out.push(Variable {
                     label: l.value.clone(),
                     mode,
-                    series: m.series_names().pop().unwrap_or_default(),
-                    series_labels: m.labels.iter().map(|l| l.value.clone()).collect(),
-                });
+                    series: vec![series],
+                    series_labels: labels,
+                }),
             }
         }
     }
@@ -778,10 +794,12 @@ fn width_of(p: &PanelPlan) -> u32 {
 /// sorting the text sorts the values in their natural order.
 fn ordered(expr: &str, (label, values): &(String, Vec<String>), numeric: Option<&str>) -> String {
     let mut out = expr.to_string();
+    // Zero-padded, so "02 x" sorts before "10 y".
+    let width = values.len().to_string().len();
     for (i, v) in values.iter().enumerate() {
         let (target, replacement) = match numeric {
             Some(position) => (position.to_string(), format!("{}", i + 1)),
-            None => (label.clone(), format!("{} {v}", i + 1)),
+            None => (label.clone(), format!("{:0width$} {v}", i + 1)),
         };
         out = format!(
             "label_replace({out}, \"{target}\", \"{replacement}\", \"{label}\", \"{}\")",
@@ -882,12 +900,21 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             ];
             overrides.push(json!({
                 "matcher": {"id": "byName", "options": format!("{} \\ {}", rows.0, columns.0)},
-                "properties": [{"id": "unit", "value": "string"}],
+                "properties": [
+                    {"id": "unit", "value": "string"},
+                    // Show "deep_itm", not the ordering prefix "1 deep_itm".
+                    {"id": "mappings", "value": [{"type": "regex", "options": {"pattern": "^\\d+ (.*)$", "result": {"text": "$1", "index": 0}}}]},
+                ],
             }));
             json!({"showHeader": true, "cellHeight": "sm"})
         }
         (Shape::Profile { x, series }, _) => {
             let position = format!("{}_position\\{}", x.0, series.0);
+            let mut series_order = serde_json::Map::new();
+            series_order.insert(position.clone(), json!(0));
+            for (i, v) in series.1.iter().enumerate() {
+                series_order.insert(v.clone(), json!(i + 1));
+            }
             let mut names = serde_json::Map::new();
             for (i, v) in x.1.iter().enumerate() {
                 names.insert(format!("{}", i + 1), json!({"text": v, "index": i}));
@@ -896,6 +923,7 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
                 json!({"id": "groupingToMatrix", "options": {"rowField": format!("{}_position", x.0), "columnField": series.0, "valueField": "Value", "emptyValue": "null"}}),
                 json!({"id": "convertFieldType", "options": {"fields": {}, "conversions": [{"targetField": position, "destinationType": "number"}]}}),
                 json!({"id": "sortBy", "options": {"fields": {}, "sort": [{"field": position, "desc": false}]}}),
+                json!({"id": "organize", "options": {"indexByName": series_order}}),
             ];
             overrides.push(json!({
                 "matcher": {"id": "byName", "options": position},
@@ -991,11 +1019,21 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
 /// The variable's query, filtered by the variables before it (chained: the sources
 /// offered are those of the chosen index).
 fn template_variable(v: &Variable, before: &[Variable]) -> Value {
-    let query = format!(
-        "label_values({}, {})",
-        selector(&v.series, &v.series_labels, before),
-        v.label
-    );
+    let filters: Vec<String> = before
+        .iter()
+        .filter(|b| v.series_labels.contains(&b.label))
+        .map(matcher)
+        .collect();
+    let series = match v.series.as_slice() {
+        [one] if filters.is_empty() => one.clone(),
+        [one] => format!("{one}{{{}}}", filters.join(", ")),
+        many => {
+            let mut m = vec![format!("__name__=~\"{}\"", many.join("|"))];
+            m.extend(filters);
+            format!("{{{}}}", m.join(", "))
+        }
+    };
+    let query = format!("label_values({series}, {})", v.label);
     let multi = v.mode == VariableMode::Multi;
     let mut var = json!({
         "type": "query",
@@ -1003,7 +1041,7 @@ fn template_variable(v: &Variable, before: &[Variable]) -> Value {
         "label": v.label,
         "datasource": datasource(),
         "definition": query,
-        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
         "refresh": 2,
         "sort": 1,
         "multi": multi,

@@ -107,8 +107,13 @@ impl Runner {
         let started = unix_now();
         {
             let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+            let indices: Vec<&str> = indices
+                .iter()
+                .map(|i| i.trim())
+                .filter(|i| !i.is_empty())
+                .collect();
             for i in indices.iter().take(super::aggregate::max_indices()) {
-                last_good.entry(i.clone()).or_insert(started);
+                last_good.entry(i.to_string()).or_insert(started);
             }
             if !indices.is_empty() {
                 last_good.remove(UNKNOWN_INDEX);
@@ -193,10 +198,12 @@ impl Runner {
         }
         crate::exporter::consistent_update(|| self.aggregator.publish(&agg, source));
         timer.stop_and_record();
-        // The data's own time when it has one; never in the future.
+        // The data's own time when it has one; never in the future. Only the primary's
+        // data makes an index fresh: synthetic fallback data must not hide staleness.
         let as_of = snapshot.as_of.map_or(now, |t| (t as f64).min(now));
+        let fresh = provider == self.primary.name();
         let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
-        if last_good.remove(UNKNOWN_INDEX).is_some() {
+        if fresh && last_good.remove(UNKNOWN_INDEX).is_some() {
             metrics::option_chain_snapshot_age_seconds(UNKNOWN_INDEX).set(0.0);
         }
         for (index, buckets) in &agg.per_index {
@@ -206,7 +213,9 @@ impl Runner {
             metrics::indices_processed_total(index).inc();
             let resolved = agg.expiries.get(index).copied().unwrap_or(0);
             metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(resolved);
-            last_good.insert(index.clone(), as_of);
+            if fresh {
+                last_good.insert(index.clone(), as_of);
+            }
         }
         // Bounded like the aggregator: the least recently good indices go first.
         while last_good.len() > super::aggregate::max_indices() {
