@@ -23,6 +23,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod bus;
 pub mod option_chain;
 pub mod simulate;
 pub mod system;

@@ -1,6 +1,7 @@
 //! The `g6` command line: `serve`, `lint`, `generate`, `inventory`.
 
 mod generate;
+mod tail;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,12 @@ enum Command {
         #[arg(long)]
         spec: Option<PathBuf>,
     },
+    /// Print the per-contract messages of the bus, one line each (or --json).
+    ///
+    /// With --bus nats://..: a JetStream consumer of the stream (durable with
+    /// --durable: it resumes where it stopped). Without --bus: runs --provider in this
+    /// process and prints what its in-process bus carries.
+    Tail(tail::TailOptions),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -79,6 +86,7 @@ pub fn main() -> ExitCode {
             spec,
         }),
         Command::Inventory { format } => inventory(format),
+        Command::Tail(opts) => tail::run(opts),
     }
 }
 
@@ -144,6 +152,26 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// Parse a size like `64MiB`, `1GB` or `1048576` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<bytesize::ByteSize>() {
+        Ok(b) if b.as_u64() > 0 => Ok(b.as_u64()),
+        Ok(_) => Err(format!("{s:?} is zero; use a positive size")),
+        Err(_) => Err(format!("{s:?} is not a size like 64MiB, 1GB or 1048576")),
+    }
+}
+
+/// Options of the bus, shared by `serve` and `tail`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BusOptions {
+    /// Stream name on the NATS server.
+    #[arg(long, default_value = "G6_CHAIN")]
+    bus_stream: String,
+    /// Subject prefix: messages go to PREFIX.<INDEX>.<YYYY-MM-DD>.
+    #[arg(long, default_value = "g6.chain")]
+    bus_subject_prefix: String,
+}
+
 /// Options of `g6 serve`.
 #[derive(Debug, clap::Args)]
 struct ServeOptions {
@@ -168,9 +196,10 @@ struct ServeOptions {
     /// Largest provider input (file or command output), in bytes.
     #[arg(long, default_value_t = crate::option_chain::providers::DEFAULT_MAX_INPUT_BYTES)]
     max_input_bytes: u64,
-    /// Indices the provider must deliver (comma-separated, e.g. NIFTY,BANKNIFTY): each
+    /// Collect only these indices (comma-separated, e.g. NIFTY,BANKNIFTY; rows of
+    /// others are left out, so collectors can split the indices between them). Each
     /// has a snapshot age from startup, so one that never arrives is reported stale.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, alias = "indices", value_delimiter = ',')]
     index: Vec<String>,
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
@@ -181,6 +210,30 @@ struct ServeOptions {
     /// Time a client has to send request headers (and to keep an idle connection).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     header_read_timeout: std::time::Duration,
+    /// Also publish every snapshot's contracts to NATS JetStream (nats://HOST:PORT,
+    /// comma-separated for a cluster). Without it the bus is in process only.
+    #[arg(long)]
+    bus: Option<String>,
+    #[command(flatten)]
+    bus_options: BusOptions,
+    /// Stream retention by age (e.g. 7d, 12h).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    bus_max_age: std::time::Duration,
+    /// Stream retention by size (e.g. 10GiB).
+    #[arg(long, default_value = "10GiB", value_parser = parse_size)]
+    bus_max_bytes: u64,
+    /// The stream's duplicate window: a message re-sent within it is dropped by id.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    bus_dedupe_window: std::time::Duration,
+    /// Most encoded bytes waiting for NATS; beyond, the oldest snapshots are dropped.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    bus_outbox_bytes: u64,
+    /// Messages the in-process ring holds for a slow subscriber.
+    #[arg(long, default_value_t = crate::bus::inproc::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    bus_capacity: u32,
+    /// Run this many collection cycles, deliver what the bus holds, and exit.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    cycles: Option<u64>,
 }
 
 /// Drive every metric with simulated values every `interval` until `stop` is set.
@@ -255,9 +308,53 @@ fn serve(opts: ServeOptions) -> ExitCode {
             "SYNTHETIC DATA: option-chain values are generated, not market data",
         );
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
+    let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
+    match &opts.bus {
+        None => crate::exporter::add_status_line(format!(
+            "Bus: in process (ring of {} messages); publish to NATS JetStream with --bus nats://HOST:PORT",
+            opts.bus_capacity
+        )),
+        Some(url) => {
+            let config = match nats_config(url, &opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: --bus: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            crate::exporter::add_status_line(format!(
+                "Bus: NATS JetStream {} (stream {}, subjects {}.>), outbox {} bytes",
+                config.servers.join(","),
+                config.stream,
+                config.subject_prefix,
+                config.outbox_bytes
+            ));
+            match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
+                Ok(b) => buses.push(std::sync::Arc::new(b)),
+                Err(e) => {
+                    eprintln!("error: --bus: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic)
-        .expect_indices(&opts.index);
+    let mut runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic)
+        .with_publisher(crate::bus::Publisher::new(buses.clone()))
+        .cycles(opts.cycles);
+    runner = runner.only_indices(&opts.index);
     let collector = match runner.spawn(opts.interval, stop.clone()) {
         Ok(h) => h,
         Err(e) => {
@@ -281,7 +378,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         header_read_timeout: opts.header_read_timeout,
         ..Default::default()
     };
-    let code = run_exporter(addr, limits);
+    let code = run_exporter(&runtime, addr, limits, stop.clone());
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     crate::option_chain::providers::exec::kill_running();
     // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
@@ -296,7 +393,39 @@ fn serve(opts: ServeOptions) -> ExitCode {
     if let Some(h) = simulation {
         let _ = h.join();
     }
+    // Deliver what the bus still holds (bounded), count what cannot be.
+    for bus in &buses {
+        bus.close(std::time::Duration::from_secs(10));
+    }
     code
+}
+
+/// The NATS bus settings of `g6 serve`.
+fn nats_config(url: &str, opts: &ServeOptions) -> Result<crate::bus::nats::NatsConfig, String> {
+    Ok(crate::bus::nats::NatsConfig {
+        servers: crate::bus::nats::parse_url(url)?,
+        stream: opts.bus_options.bus_stream.clone(),
+        subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
+        max_age: opts.bus_max_age,
+        max_bytes: i64::try_from(opts.bus_max_bytes).unwrap_or(i64::MAX),
+        duplicate_window: opts.bus_dedupe_window,
+        outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
+        ..Default::default()
+    })
+}
+
+/// Resolves on SIGINT/SIGTERM, or once the collector has stopped by itself (`--cycles`).
+async fn shutdown(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let stopped = async move {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    futures_util::future::select(
+        Box::pin(crate::exporter::shutdown_signal()),
+        Box::pin(stopped),
+    )
+    .await;
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the
@@ -336,19 +465,13 @@ fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
     }
 }
 
-fn run_exporter(addr: std::net::SocketAddr, mut limits: crate::exporter::Limits) -> ExitCode {
+fn run_exporter(
+    runtime: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    mut limits: crate::exporter::Limits,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> ExitCode {
     fit_connection_cap(&mut limits);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
@@ -368,7 +491,7 @@ fn run_exporter(addr: std::net::SocketAddr, mut limits: crate::exporter::Limits)
         match crate::exporter::serve(
             listener,
             limits,
-            crate::exporter::shutdown_signal(),
+            shutdown(stop),
         )
         .await
         {

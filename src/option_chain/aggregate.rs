@@ -100,6 +100,9 @@ pub struct Aggregation {
     pub accepted: u64,
     /// Distinct expiry dates resolved into a days-to-expiry bucket, per index.
     pub expiries: BTreeMap<String, u64>,
+    /// Positions in `Snapshot::rows` of the contracts that made it into a bucket, in
+    /// row order: exactly what the bus publishes.
+    pub accepted_rows: Vec<u32>,
 }
 
 impl Aggregation {
@@ -339,7 +342,7 @@ impl Aggregator {
         // Distinct expiries per table (a chain has a handful; rows come grouped).
         let mut expiries: Vec<Vec<i64>> = Vec::new();
         let mut current = usize::MAX;
-        for row in &snapshot.rows {
+        for (row_no, row) in snapshot.rows.iter().enumerate() {
             let q = match row {
                 Ok(q) => q,
                 Err(r) => {
@@ -404,6 +407,7 @@ impl Aggregator {
                 }
             };
             agg.accepted += 1;
+            agg.accepted_rows.push(row_no as u32);
             if new {
                 agg.new_listings[d.index()] += 1;
             }

@@ -55,6 +55,12 @@ pub struct Runner {
     suppressed_failures: u64,
     /// The provider mode last set, to count switches.
     mode: Option<ProviderMode>,
+    /// Hands every good snapshot's contracts to the bus.
+    publisher: Option<crate::bus::Publisher>,
+    /// Only these indices are collected (`--index`); others are left out unseen.
+    only: Option<std::collections::HashSet<String>>,
+    /// Stop after this many cycles (`--cycles`).
+    cycles: Option<u64>,
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -99,7 +105,47 @@ impl Runner {
             last_failure_log: None,
             suppressed_failures: 0,
             mode: None,
+            publisher: None,
+            only: None,
+            cycles: None,
         }
+    }
+
+    /// Publish the contracts of every good snapshot through `publisher`.
+    pub fn with_publisher(mut self, publisher: crate::bus::Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Collect only `indices` (`--index`): rows of other indices are left out before
+    /// aggregation, so several collectors can split a provider's indices between them.
+    /// Each listed index is also expected (see [`Self::expect_indices`]).
+    pub fn only_indices(mut self, indices: &[String]) -> Self {
+        let set: std::collections::HashSet<String> = indices
+            .iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect();
+        if set.is_empty() {
+            return self;
+        }
+        {
+            let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+            last_good.retain(|i, _| set.contains(i) || i == UNKNOWN_INDEX);
+        }
+        self.only = Some(set);
+        self.expect_indices(indices)
+    }
+
+    /// Stop after `n` cycles (`g6 serve --cycles`).
+    pub fn cycles(mut self, n: Option<u64>) -> Self {
+        self.cycles = n;
+        self
+    }
+
+    /// The publisher, when the runner has one.
+    pub fn publisher(&self) -> Option<&crate::bus::Publisher> {
+        self.publisher.as_ref()
     }
 
     /// Also expect `indices` (`--index`): each ages from the start until it arrives.
@@ -188,6 +234,22 @@ impl Runner {
         snapshot: &super::Snapshot,
         now: f64,
     ) -> Option<u64> {
+        let filtered;
+        let snapshot = match &self.only {
+            Some(only) => {
+                filtered = super::Snapshot {
+                    as_of: snapshot.as_of,
+                    rows: snapshot
+                        .rows
+                        .iter()
+                        .filter(|r| r.as_ref().map_or(true, |q| only.contains(&q.index)))
+                        .cloned()
+                        .collect(),
+                };
+                &filtered
+            }
+            None => snapshot,
+        };
         let timer = metrics::option_chain_aggregation_seconds().start_timer();
         let agg = self.aggregator.aggregate(snapshot, now as i64);
         if agg.accepted == 0 {
@@ -230,6 +292,9 @@ impl Runner {
         }
         drop(last_good);
         metrics::provider_last_success_timestamp_seconds(provider).set(now);
+        if let Some(publisher) = self.publisher.as_mut() {
+            publisher.publish(snapshot, &agg.accepted_rows, source, provider, now);
+        }
         Some(agg.accepted)
     }
 
@@ -296,7 +361,8 @@ impl Runner {
         self.tick_at(unix_now())
     }
 
-    /// Run cycles every `interval` on a thread until `stop` is set. Snapshot ages are
+    /// Run cycles every `interval` on a thread until `stop` is set (or, with
+    /// [`Self::cycles`], until that many have run: then it sets `stop`). Snapshot ages are
     /// also refreshed right before every scrape, so they grow even while a cycle waits
     /// on a slow provider.
     pub fn spawn(
@@ -309,9 +375,18 @@ impl Runner {
         std::thread::Builder::new()
             .name("g6-option-chain".into())
             .spawn(move || {
+                let mut done = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    if self.cycles.is_some_and(|n| done >= n) {
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
                     let started = Instant::now();
                     self.tick();
+                    done += 1;
+                    if self.cycles.is_some_and(|n| done >= n) {
+                        continue;
+                    }
                     // Sleep in small steps so shutdown is prompt.
                     while started.elapsed() < interval && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(50).min(interval));

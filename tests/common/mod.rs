@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod prometheus;
 
 /// Every sample our encoder writes right now (no hooks, no flush), after creating

@@ -1,0 +1,726 @@
+//! The NATS JetStream bus (`g6 serve --bus nats://HOST:PORT`).
+//!
+//! [`NatsBus::publish`] only encodes the messages into a bounded outbox and wakes a
+//! sender task; the collector never waits on the network. The sender keeps the
+//! stream in place (create or update: subjects `<prefix>.>`, file storage, retention
+//! by age and bytes, a dedupe window), then sends the outbox head in order, a window
+//! of messages at a time, each with a `Nats-Msg-Id` derived from (index, expiry,
+//! snapshot id), and removes a message only once the stream has acknowledged it.
+//! A failed or unacknowledged window is sent again from its first unacknowledged
+//! message after a capped backoff; copies the stream already has come back as
+//! duplicates (counted, not stored twice). While the server is away the outbox fills;
+//! past its byte bound the oldest whole snapshots are dropped and counted
+//! (`outbox_full`). Every failure is counted by reason and logged once per outage.
+
+use super::{Bus, ChainMessage, TOPIC};
+use crate::labels::{BusFailure, DropReason};
+use crate::metrics;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `bus` label of the NATS bus.
+pub const NAME: &str = "nats";
+
+/// Messages sent before their acknowledgements are awaited.
+const WINDOW: usize = 256;
+
+/// Longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often stream facts (consumers) are refreshed while idle.
+const STREAM_INFO_EVERY: Duration = Duration::from_secs(15);
+
+/// Settings of the NATS bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsConfig {
+    /// Server URLs (`nats://host:port`, several for a cluster).
+    pub servers: Vec<String>,
+    /// Stream name (`G6_CHAIN`).
+    pub stream: String,
+    /// Subject prefix: messages go to `<prefix>.<INDEX>.<YYYY-MM-DD>`.
+    pub subject_prefix: String,
+    /// Stream retention by age (`--bus-max-age`).
+    pub max_age: Duration,
+    /// Stream retention by size in bytes (`--bus-max-bytes`).
+    pub max_bytes: i64,
+    /// The stream's duplicate window: a re-sent message within it is dropped by id.
+    pub duplicate_window: Duration,
+    /// Outbox bound in encoded bytes (`--bus-outbox-bytes`).
+    pub outbox_bytes: usize,
+    /// How long to wait for one acknowledgement.
+    pub ack_timeout: Duration,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            servers: vec!["nats://127.0.0.1:4222".into()],
+            stream: "G6_CHAIN".into(),
+            subject_prefix: "g6.chain".into(),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 10 * 1024 * 1024 * 1024,
+            duplicate_window: Duration::from_secs(10 * 60),
+            outbox_bytes: 64 * 1024 * 1024,
+            ack_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Check a `--bus` value: `nats://HOST[:PORT]`, comma-separated for a cluster.
+/// Returns the server list, or a message saying what is wrong.
+pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
+    let mut servers = Vec::new();
+    for part in url.split(',').map(str::trim) {
+        let rest = part.strip_prefix("nats://").ok_or_else(|| {
+            format!("{part:?} is not a NATS URL; use nats://HOST:PORT (e.g. nats://127.0.0.1:4222)")
+        })?;
+        let host_port = rest.rsplit('@').next().unwrap_or(rest).trim_end_matches('/');
+        if host_port.is_empty() || host_port.contains('/') {
+            return Err(format!(
+                "{part:?} has no host (or has a path); use nats://HOST:PORT"
+            ));
+        }
+        if let Some((host, port)) = host_port.rsplit_once(':') {
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(format!(
+                    "{part:?}: {port:?} is not a port number; use nats://HOST:PORT"
+                ));
+            }
+        }
+        part.parse::<async_nats::ServerAddr>()
+            .map_err(|e| format!("{part:?} is not a NATS URL: {e}"))?;
+        servers.push(part.to_string());
+    }
+    if servers.is_empty() {
+        return Err("empty bus URL; use nats://HOST:PORT".into());
+    }
+    Ok(servers)
+}
+
+/// Check a stream name: letters, digits, `-` and `_`.
+pub fn check_stream_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{name:?} is not a stream name; use letters, digits, - and _ (e.g. G6_CHAIN)"
+        ));
+    }
+    Ok(())
+}
+
+/// One message waiting for its acknowledgement.
+struct Pending {
+    /// The snapshot it belongs to (the unit dropped when the outbox is full).
+    batch: u64,
+    subject: String,
+    id: String,
+    payload: Bytes,
+    /// Sent at least once already.
+    sent: bool,
+}
+
+#[derive(Default)]
+struct Outbox {
+    items: VecDeque<Pending>,
+    bytes: usize,
+    /// Messages at the head being sent now: never dropped.
+    in_flight: usize,
+    batches: u64,
+}
+
+impl Outbox {
+    /// Drop the oldest whole snapshots behind the in-flight head until `bytes` fits
+    /// the bound. Returns the messages dropped.
+    fn enforce(&mut self, limit: usize) -> u64 {
+        let mut dropped = 0;
+        while self.bytes > limit {
+            // The first message of a batch not being sent.
+            let mut at = self.in_flight;
+            while at > 0 && at < self.items.len() && self.items[at].batch == self.items[at - 1].batch {
+                at += 1;
+            }
+            let Some(batch) = self.items.get(at).map(|p| p.batch) else {
+                break;
+            };
+            while self.items.get(at).is_some_and(|p| p.batch == batch) {
+                if let Some(p) = self.items.remove(at) {
+                    self.bytes -= p.payload.len();
+                    dropped += 1;
+                }
+            }
+        }
+        dropped
+    }
+}
+
+struct Shared {
+    config: NatsConfig,
+    outbox: Mutex<Outbox>,
+    wake: tokio::sync::Notify,
+    closing: AtomicBool,
+    /// Set when the sender task has ended.
+    done: tokio::sync::Notify,
+    finished: AtomicBool,
+    status: Mutex<String>,
+}
+
+impl Shared {
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_gauges(&self, o: &Outbox) {
+        metrics::bus_queue_depth(NAME).set(o.items.len() as f64);
+        metrics::bus_outbox_bytes(NAME).set(o.bytes as f64);
+    }
+
+    fn set_status(&self, s: impl Into<String>) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s.into();
+    }
+}
+
+/// The NATS JetStream bus.
+pub struct NatsBus {
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl NatsBus {
+    /// Start the bus on `runtime`: connecting, stream setup and sending happen in the
+    /// background, so an unreachable server never delays the caller (it is logged,
+    /// counted and retried). Fails only for a malformed configuration.
+    pub fn start(config: NatsConfig, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
+        if config.servers.is_empty() {
+            return Err("no NATS server given; use nats://HOST:PORT".into());
+        }
+        for s in &config.servers {
+            parse_url(s)?;
+        }
+        check_stream_name(&config.stream)?;
+        let prefix_ok = !config.subject_prefix.is_empty()
+            && config
+                .subject_prefix
+                .split('.')
+                .all(|t| !t.is_empty() && message::subject_token(t) == t);
+        if !prefix_ok {
+            return Err(format!(
+                "{:?} is not a subject prefix; use dot-separated tokens without * > or spaces (e.g. g6.chain)",
+                config.subject_prefix
+            ));
+        }
+        metrics::bus_connected(NAME).set(0.0);
+        metrics::bus_outbox_limit_bytes(NAME).set(config.outbox_bytes as f64);
+        metrics::bus_outbox_bytes(NAME).set(0.0);
+        metrics::bus_queue_depth(NAME).set(0.0);
+        metrics::bus_publish_retries_total(NAME).inc_by(0);
+        metrics::bus_dedupe_hits_total(NAME).inc_by(0);
+        for r in DropReason::ALL {
+            metrics::bus_dropped_messages_total(NAME, r).inc_by(0);
+        }
+        for r in BusFailure::ALL {
+            metrics::bus_publish_failures_total(NAME, r).inc_by(0);
+        }
+        let shared = Arc::new(Shared {
+            config,
+            outbox: Mutex::new(Outbox::default()),
+            wake: tokio::sync::Notify::new(),
+            closing: AtomicBool::new(false),
+            done: tokio::sync::Notify::new(),
+            finished: AtomicBool::new(false),
+            status: Mutex::new("connecting".into()),
+        });
+        let task = Arc::clone(&shared);
+        runtime.spawn(async move {
+            run(Arc::clone(&task)).await;
+            task.finished.store(true, Ordering::Release);
+            task.done.notify_waiters();
+        });
+        Ok(NatsBus {
+            shared,
+            runtime: runtime.clone(),
+        })
+    }
+
+    /// Messages and bytes waiting in the outbox.
+    pub fn outbox(&self) -> (usize, usize) {
+        let o = self.shared.outbox();
+        (o.items.len(), o.bytes)
+    }
+
+    /// What the sender is doing (for the status page).
+    pub fn status(&self) -> String {
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+use super::message;
+
+impl Bus for NatsBus {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn publish(&self, messages: &[Arc<ChainMessage>]) {
+        let prefix = &self.shared.config.subject_prefix;
+        let encoded: Vec<(String, String, Bytes)> = messages
+            .iter()
+            .map(|m| (m.subject(prefix), m.message_id(), Bytes::from(m.to_bytes())))
+            .collect();
+        let dropped = {
+            let mut o = self.shared.outbox();
+            o.batches += 1;
+            let batch = o.batches;
+            for (subject, id, payload) in encoded {
+                o.bytes += payload.len();
+                o.items.push_back(Pending {
+                    batch,
+                    subject,
+                    id,
+                    payload,
+                    sent: false,
+                });
+            }
+            let dropped = o.enforce(self.shared.config.outbox_bytes);
+            self.shared.set_gauges(&o);
+            dropped
+        };
+        if dropped > 0 {
+            metrics::bus_dropped_messages_total(NAME, DropReason::OutboxFull).inc_by(dropped);
+            tracing::warn!(
+                dropped,
+                limit = self.shared.config.outbox_bytes,
+                "the bus outbox is full: dropped the oldest snapshots (raise --bus-outbox-bytes or fix the NATS connection)"
+            );
+        }
+        self.shared.wake.notify_one();
+    }
+
+    fn close(&self, timeout: Duration) -> usize {
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        let shared = Arc::clone(&self.shared);
+        let wait = async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            while !shared.finished.load(Ordering::Acquire) {
+                let notified = shared.done.notified();
+                if shared.finished.load(Ordering::Acquire) {
+                    break;
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    break;
+                }
+            }
+        };
+        // Called from a plain thread (serve's shutdown); never from inside the runtime.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(wait));
+            });
+        } else {
+            self.runtime.block_on(wait);
+        }
+        let mut o = self.shared.outbox();
+        let left = o.items.len();
+        if left > 0 {
+            metrics::bus_dropped_messages_total(NAME, DropReason::Shutdown).inc_by(left as u64);
+            tracing::warn!(
+                left,
+                "stopping with messages the NATS server has not acknowledged; they are dropped"
+            );
+            o.items.clear();
+            o.bytes = 0;
+            self.shared.set_gauges(&o);
+        }
+        left
+    }
+}
+
+/// Why a publish failed, as the metric label.
+fn failure_of(kind: PublishErrorKind, client: &async_nats::Client) -> BusFailure {
+    match kind {
+        PublishErrorKind::TimedOut => {
+            if client.connection_state() == async_nats::connection::State::Connected {
+                BusFailure::Timeout
+            } else {
+                BusFailure::Unreachable
+            }
+        }
+        PublishErrorKind::BrokenPipe => BusFailure::Unreachable,
+        PublishErrorKind::StreamNotFound => BusFailure::NoStream,
+        PublishErrorKind::MaxPayloadExceeded => BusFailure::TooLarge,
+        _ => {
+            if client.connection_state() == async_nats::connection::State::Connected {
+                BusFailure::Rejected
+            } else {
+                BusFailure::Unreachable
+            }
+        }
+    }
+}
+
+/// Logs a failure once per kind until things work again.
+#[derive(Default)]
+struct FailureLog {
+    logged: Option<BusFailure>,
+}
+
+impl FailureLog {
+    fn failed(&mut self, reason: BusFailure, detail: &str, config: &NatsConfig) {
+        if self.logged != Some(reason) {
+            self.logged = Some(reason);
+            tracing::warn!(
+                servers = ?config.servers,
+                stream = %config.stream,
+                reason = reason.as_str(),
+                detail,
+                "cannot publish to NATS; messages wait in the outbox and are retried"
+            );
+        }
+    }
+
+    fn recovered(&mut self, config: &NatsConfig, queued: usize) {
+        if self.logged.take().is_some() {
+            tracing::info!(servers = ?config.servers, queued, "publishing to NATS again");
+        }
+    }
+}
+
+enum StreamSetup {
+    Ready,
+    Failed(BusFailure, String),
+}
+
+/// Create the stream, or bring an existing one to our retention settings. A stream
+/// of that name with other subjects is someone else's: leave it alone and say so.
+async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSetup {
+    let subjects = vec![format!("{}.>", config.subject_prefix)];
+    let wanted = stream::Config {
+        name: config.stream.clone(),
+        subjects: subjects.clone(),
+        storage: stream::StorageType::File,
+        max_age: config.max_age,
+        max_bytes: config.max_bytes,
+        duplicate_window: config.duplicate_window,
+        ..Default::default()
+    };
+    match js.get_stream(&config.stream).await {
+        Ok(mut existing) => {
+            let info = match existing.info().await {
+                Ok(i) => i.clone(),
+                Err(e) => return StreamSetup::Failed(BusFailure::Unreachable, e.to_string()),
+            };
+            if info.config.subjects != subjects {
+                return StreamSetup::Failed(
+                    BusFailure::StreamConflict,
+                    format!(
+                        "stream {} exists with subjects {:?}, not {:?}; delete it, or choose another --bus-stream or --bus-subject-prefix",
+                        config.stream, info.config.subjects, subjects
+                    ),
+                );
+            }
+            let c = &info.config;
+            if c.max_age != wanted.max_age
+                || c.max_bytes != wanted.max_bytes
+                || c.duplicate_window != wanted.duplicate_window
+            {
+                let mut updated = info.config.clone();
+                updated.max_age = wanted.max_age;
+                updated.max_bytes = wanted.max_bytes;
+                updated.duplicate_window = wanted.duplicate_window;
+                if let Err(e) = js.update_stream(updated).await {
+                    return StreamSetup::Failed(BusFailure::Rejected, e.to_string());
+                }
+            }
+            StreamSetup::Ready
+        }
+        Err(e) => {
+            let not_found = matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            );
+            if !not_found {
+                return StreamSetup::Failed(BusFailure::Unreachable, e.to_string());
+            }
+            match js.create_stream(wanted).await {
+                Ok(_) => StreamSetup::Ready,
+                Err(e) => {
+                    let overlap = matches!(
+                        e.kind(),
+                        jetstream::context::CreateStreamErrorKind::JetStream(ref j)
+                            if j.error_code() == jetstream::ErrorCode::STREAM_SUBJECT_OVERLAP
+                    );
+                    if overlap {
+                        StreamSetup::Failed(
+                            BusFailure::StreamConflict,
+                            format!(
+                                "another stream already takes the subjects {subjects:?}; choose another --bus-subject-prefix, or use that stream with --bus-stream"
+                            ),
+                        )
+                    } else {
+                        StreamSetup::Failed(BusFailure::Unreachable, e.to_string())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sender task.
+async fn run(shared: Arc<Shared>) {
+    let config = shared.config.clone();
+    let options = async_nats::ConnectOptions::new()
+        .name("g6 serve")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempt| {
+            Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5))).min(MAX_BACKOFF)
+        })
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => metrics::bus_connected(NAME).set(1.0),
+                async_nats::Event::Disconnected => metrics::bus_connected(NAME).set(0.0),
+                _ => {}
+            }
+        });
+    let client = match options.connect(config.servers.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Only a malformed address gets here (connecting itself is retried).
+            tracing::error!(servers = ?config.servers, error = %e, "cannot use the NATS servers; nothing will be published");
+            shared.set_status(format!("not connected: {e}"));
+            return;
+        }
+    };
+    let js = jetstream::ContextBuilder::new()
+        .timeout(config.ack_timeout)
+        .ack_timeout(config.ack_timeout)
+        .max_ack_inflight(WINDOW * 4)
+        .build(client.clone());
+    let mut log = FailureLog::default();
+    let mut backoff = Duration::from_millis(100);
+    let mut stream_ready = false;
+    let mut last_info: Option<Instant> = None;
+    loop {
+        let closing = shared.closing.load(Ordering::Acquire);
+        if closing && shared.outbox().items.is_empty() {
+            break;
+        }
+        if !stream_ready {
+            match ensure_stream(&js, &config).await {
+                StreamSetup::Ready => {
+                    stream_ready = true;
+                    shared.set_status(format!(
+                        "publishing to stream {} on {}",
+                        config.stream,
+                        config.servers.join(",")
+                    ));
+                }
+                StreamSetup::Failed(reason, detail) => {
+                    metrics::bus_publish_failures_total(NAME, reason).inc();
+                    log.failed(reason, &detail, &config);
+                    shared.set_status(format!("not publishing ({}): {detail}", reason.as_str()));
+                    if closing {
+                        break;
+                    }
+                    sleep_or_close(&shared, backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            }
+        }
+        if last_info.is_none_or(|t| t.elapsed() >= STREAM_INFO_EVERY) {
+            last_info = Some(Instant::now());
+            if let Ok(mut s) = js.get_stream(&config.stream).await {
+                if let Ok(info) = s.info().await {
+                    metrics::bus_subscribers(NAME).set(info.state.consumer_count as f64);
+                }
+            }
+        }
+        // The head of the outbox, in order.
+        let window: Vec<(String, String, Bytes, bool)> = {
+            let mut o = shared.outbox();
+            let n = o.items.len().min(WINDOW);
+            o.in_flight = n;
+            o.items
+                .iter_mut()
+                .take(n)
+                .map(|p| {
+                    let again = p.sent;
+                    p.sent = true;
+                    (p.subject.clone(), p.id.clone(), p.payload.clone(), again)
+                })
+                .collect()
+        };
+        if window.is_empty() {
+            if closing {
+                break;
+            }
+            let _ = tokio::time::timeout(STREAM_INFO_EVERY, shared.wake.notified()).await;
+            continue;
+        }
+        let retries = window.iter().filter(|w| w.3).count() as u64;
+        if retries > 0 {
+            metrics::bus_publish_retries_total(NAME).inc_by(retries);
+        }
+        let mut failure: Option<(BusFailure, String)> = None;
+        let mut acks = Vec::with_capacity(window.len());
+        for (subject, id, payload, _) in window {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(payload)
+                .message_id(id);
+            match js.send_publish(subject, publish).await {
+                Ok(ack) => acks.push((Instant::now(), ack)),
+                Err(e) => {
+                    failure = Some((failure_of(e.kind(), &client), e.to_string()));
+                    break;
+                }
+            }
+        }
+        let latency = metrics::bus_publish_latency_seconds(NAME);
+        let mut acked = 0usize;
+        let mut too_large = 0u64;
+        for (sent, ack) in acks {
+            match ack.await {
+                Ok(a) => {
+                    acked += 1;
+                    latency.observe(sent.elapsed().as_secs_f64());
+                    if a.duplicate {
+                        metrics::bus_dedupe_hits_total(NAME).inc();
+                    } else {
+                        metrics::bus_events_published_total(NAME, TOPIC).inc();
+                    }
+                }
+                Err(e) => {
+                    failure = Some((failure_of(e.kind(), &client), e.to_string()));
+                    break;
+                }
+            }
+        }
+        // A message the server can never take is dropped, not retried forever.
+        if failure.as_ref().is_some_and(|f| f.0 == BusFailure::TooLarge) {
+            too_large = 1;
+        }
+        {
+            let mut o = shared.outbox();
+            for _ in 0..(acked + too_large as usize) {
+                if let Some(p) = o.items.pop_front() {
+                    o.bytes -= p.payload.len();
+                }
+            }
+            o.in_flight = 0;
+            shared.set_gauges(&o);
+        }
+        if too_large > 0 {
+            metrics::bus_dropped_messages_total(NAME, DropReason::TooLarge).inc_by(too_large);
+        }
+        match failure {
+            None => {
+                backoff = Duration::from_millis(100);
+                let queued = shared.outbox().items.len();
+                log.recovered(&config, queued);
+            }
+            Some((reason, detail)) => {
+                metrics::bus_publish_failures_total(NAME, reason).inc();
+                log.failed(reason, &detail, &config);
+                if reason == BusFailure::NoStream {
+                    stream_ready = false;
+                }
+                if reason != BusFailure::TooLarge {
+                    sleep_or_close(&shared, backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+    // Let the acks of the last window reach the server before the connection goes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+/// Sleep `d`, or less when closing is requested.
+async fn sleep_or_close(shared: &Shared, d: Duration) {
+    if shared.closing.load(Ordering::Acquire) {
+        tokio::time::sleep(d.min(Duration::from_millis(200))).await;
+    } else {
+        let _ = tokio::time::timeout(d, async {
+            while !shared.closing.load(Ordering::Acquire) {
+                shared.wake.notified().await;
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(batch: u64, len: usize) -> Pending {
+        Pending {
+            batch,
+            subject: "s".into(),
+            id: format!("{batch}"),
+            payload: Bytes::from(vec![0; len]),
+            sent: false,
+        }
+    }
+
+    fn outbox(batches: &[(u64, usize, usize)]) -> Outbox {
+        let mut o = Outbox::default();
+        for &(batch, count, len) in batches {
+            for _ in 0..count {
+                o.items.push_back(pending(batch, len));
+                o.bytes += len;
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn outbox_over_its_bound_drops_the_oldest_whole_snapshots() {
+        let mut o = outbox(&[(1, 3, 10), (2, 3, 10), (3, 3, 10)]);
+        assert_eq!(o.enforce(60), 3);
+        assert_eq!(o.bytes, 60);
+        let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
+        assert_eq!(batches, [2, 2, 2, 3, 3, 3]);
+    }
+
+    #[test]
+    fn outbox_never_drops_the_snapshot_being_sent() {
+        let mut o = outbox(&[(1, 3, 10), (2, 3, 10), (3, 3, 10)]);
+        o.in_flight = 2;
+        assert_eq!(o.enforce(40), 3);
+        let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
+        assert_eq!(batches, [1, 1, 1, 3, 3, 3], "batch 1 is in flight; 2 goes");
+        // Nothing droppable left but the newest: it goes too, the head stays.
+        assert_eq!(o.enforce(20), 3);
+        assert_eq!(o.items.len(), 3);
+    }
+
+    #[test]
+    fn bus_urls_are_checked_with_a_hint() {
+        assert_eq!(
+            parse_url("nats://127.0.0.1:4222").unwrap(),
+            ["nats://127.0.0.1:4222"]
+        );
+        assert_eq!(parse_url("nats://a:1, nats://b:2").unwrap().len(), 2);
+        for bad in ["127.0.0.1:4222", "http://x:1", "nats://", "nats://host:port", "nats://h:99999", ""] {
+            let e = parse_url(bad).unwrap_err();
+            assert!(e.contains("nats://HOST:PORT"), "{bad}: {e}");
+        }
+        assert!(check_stream_name("G6_CHAIN").is_ok());
+        assert!(check_stream_name("g6.chain").is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! `g6 tail`: the reference consumer of the bus. One line per message (index, expiry,
+//! snapshot id, as-of, contracts), or the whole message as JSON with `--json`.
+
+use super::{parse_duration, BusOptions, EXIT_USAGE};
+use crate::bus::message::{ChainMessage, JsonMessage};
+use futures_util::StreamExt as _;
+use std::collections::{HashSet, VecDeque};
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Options of `g6 tail`.
+#[derive(Debug, clap::Args)]
+pub struct TailOptions {
+    /// NATS server (nats://HOST:PORT). Without it, tail runs --provider here and
+    /// prints its in-process bus.
+    #[arg(long)]
+    bus: Option<String>,
+    #[command(flatten)]
+    bus_options: BusOptions,
+    /// Only subjects matching this pattern (NATS wildcards: `*` one token, `>` the
+    /// rest), e.g. g6.chain.NIFTY.>
+    #[arg(long)]
+    subject: Option<String>,
+    /// Durable consumer name: acknowledges each message after printing it and resumes
+    /// where it stopped on the next run.
+    #[arg(long)]
+    durable: Option<String>,
+    /// Without --durable: start from the first message the stream holds (default:
+    /// only new messages).
+    #[arg(long)]
+    all: bool,
+    /// Print each whole message as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Exit after this many messages.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// In-process mode: the provider to run (as in `g6 serve`).
+    #[arg(long, default_value = "synthetic")]
+    provider: String,
+    /// In-process mode: time between collection cycles.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    interval: Duration,
+}
+
+/// NATS subject pattern matching: `*` matches one token, `>` one or more at the end.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Prints messages, dropping redeliveries of ones already printed in this run.
+struct Printer {
+    json: bool,
+    remaining: Option<u64>,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+/// Message ids remembered to drop redeliveries (a JetStream consumer delivers at least
+/// once; an ack lost in a server crash brings a message back).
+const SEEN_IDS: usize = 100_000;
+
+impl Printer {
+    fn new(json: bool, count: Option<u64>) -> Self {
+        Printer {
+            json,
+            remaining: count,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Print `m` unless it is a redelivery of one already printed; false once the
+    /// count is reached. (A message stored twice is printed twice: tail shows what
+    /// the stream holds.)
+    fn print(&mut self, m: &ChainMessage, redelivered: bool) -> bool {
+        let id = m.message_id();
+        if redelivered && self.seen.contains(&id) {
+            return true;
+        }
+        if self.order.len() >= SEEN_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(id.clone());
+        self.order.push_back(id);
+        let line = if self.json {
+            serde_json::to_string(&JsonMessage::from(m)).unwrap_or_default()
+        } else {
+            m.summary()
+        };
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            // stdout closed (a pipe into head): done.
+            return false;
+        }
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= 1;
+            return *r > 0;
+        }
+        true
+    }
+
+    fn done(&self) -> bool {
+        self.remaining == Some(0)
+    }
+}
+
+/// Run `g6 tail`.
+pub fn run(opts: TailOptions) -> ExitCode {
+    super::init_logging();
+    match &opts.bus {
+        None => tail_in_process(&opts),
+        Some(url) => {
+            let servers = match crate::bus::nats::parse_url(url) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: --bus: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            if let Err(e) = crate::bus::nats::check_stream_name(&opts.bus_options.bus_stream) {
+                eprintln!("error: --bus-stream: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            runtime.block_on(async {
+                tokio::select! {
+                    code = tail_nats(&opts, servers) => code,
+                    _ = crate::exporter::shutdown_signal() => ExitCode::SUCCESS,
+                }
+            })
+        }
+    }
+}
+
+fn tail_in_process(opts: &TailOptions) -> ExitCode {
+    let limits = crate::option_chain::providers::ProviderLimits::default();
+    let provider = match crate::option_chain::providers::from_spec(&opts.provider, limits) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --provider: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = crate::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let bus = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
+    let mut sub = bus.subscribe("tail");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = crate::option_chain::runner::Runner::new(provider, false)
+        .with_publisher(crate::bus::Publisher::new(vec![bus]));
+    let collector = match runner.spawn(opts.interval, stop.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot start the collection thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let pattern = opts
+        .subject
+        .clone()
+        .unwrap_or_else(|| format!("{}.>", opts.bus_options.bus_subject_prefix));
+    let mut printer = Printer::new(opts.json, opts.count);
+    while let Some(m) = sub.blocking_recv() {
+        if !subject_matches(&pattern, &m.subject(&opts.bus_options.bus_subject_prefix)) {
+            continue;
+        }
+        if !printer.print(&m, false) {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = collector.join();
+    ExitCode::SUCCESS
+}
+
+async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
+    use async_nats::jetstream::{self, consumer};
+    let shown = servers.join(",");
+    let client = match async_nats::ConnectOptions::new()
+        .name("g6 tail")
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .connect(servers)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?");
+            return ExitCode::from(1);
+        }
+    };
+    let js = jetstream::new(client);
+    let name = &opts.bus_options.bus_stream;
+    let filter = opts
+        .subject
+        .clone()
+        .unwrap_or_else(|| format!("{}.>", opts.bus_options.bus_subject_prefix));
+    let mut printer = Printer::new(opts.json, opts.count);
+    let mut waiting_said = false;
+    loop {
+        let stream = match js.get_stream(name).await {
+            Ok(s) => s,
+            Err(e) => {
+                if !waiting_said {
+                    eprintln!("g6 tail: waiting for stream {name} on {shown} ({e}); start `g6 serve --bus {shown}`");
+                    waiting_said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let config = consumer::pull::Config {
+            durable_name: opts.durable.clone(),
+            filter_subject: filter.clone(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: if opts.durable.is_some() || opts.all {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::New
+            },
+            inactive_threshold: if opts.durable.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(60)
+            },
+            ..Default::default()
+        };
+        let consumer = match &opts.durable {
+            Some(d) => stream.get_or_create_consumer(d, config).await,
+            None => stream.create_consumer(config).await,
+        };
+        let consumer = match consumer {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create the consumer; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull messages; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(item) = messages.next().await {
+            let msg = match item {
+                Ok(m) => m,
+                Err(e) => {
+                    // Missed heartbeats and the like while the server restarts.
+                    tracing::debug!(error = %e, "pull consumer");
+                    continue;
+                }
+            };
+            let redelivered = msg.info().map(|i| i.delivered > 1).unwrap_or(false);
+            let more = match ChainMessage::from_bytes(&msg.payload) {
+                Ok(m) => printer.print(&m, redelivered),
+                Err(e) => {
+                    eprintln!(
+                        "g6 tail: skipping a message on {} that is not a chain message: {e}",
+                        msg.subject
+                    );
+                    true
+                }
+            };
+            // Acknowledge after printing; wait for the server to confirm, so a crash
+            // right after does not bring the message back.
+            let mut acked = false;
+            for _ in 0..20 {
+                if msg.double_ack().await.is_ok() {
+                    acked = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            if !acked {
+                tracing::warn!("acknowledgement not confirmed; the message may come again (it is printed once)");
+            }
+            if !more || printer.done() {
+                return ExitCode::SUCCESS;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn subject_patterns_follow_nats_wildcards() {
+        assert!(subject_matches("g6.chain.>", "g6.chain.NIFTY.2026-11-27"));
+        assert!(subject_matches("g6.chain.NIFTY.*", "g6.chain.NIFTY.2026-11-27"));
+        assert!(!subject_matches("g6.chain.NIFTY.*", "g6.chain.BANKNIFTY.2026-11-27"));
+        assert!(!subject_matches("g6.chain.>", "g6.chain"));
+        assert!(!subject_matches("g6.chain.*", "g6.chain.NIFTY.2026-11-27"));
+        assert!(subject_matches("g6.chain.NIFTY.2026-11-27", "g6.chain.NIFTY.2026-11-27"));
+    }
+}

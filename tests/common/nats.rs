@@ -1,0 +1,139 @@
+//! A real `nats-server` with JetStream for tests: on a free loopback port with its
+//! storage in a directory of the test's, polled until it answers, killed on drop.
+//! `kill9` and `restart` simulate a crash and a recovery on the same storage.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nats-server binary (Debian puts it in /usr/sbin), if installed.
+pub fn binary() -> Option<PathBuf> {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/local/bin", "/usr/bin"])
+    {
+        let p = Path::new(dir).join("nats-server");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// True when nats-server is installed; under G6_REQUIRE_TOOLS=1 a missing one panics.
+pub fn available() -> bool {
+    let found = binary().is_some();
+    let required = std::env::var("G6_REQUIRE_TOOLS")
+        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    if !found && required {
+        panic!("nats-server is required (G6_REQUIRE_TOOLS=1); scripts/test.sh installs it (Debian package nats-server)");
+    }
+    if !found {
+        eprintln!("skipping: nats-server not found (set G6_REQUIRE_TOOLS=1 to make this a failure)");
+    }
+    found
+}
+
+/// A nats-server with JetStream, killed on drop.
+pub struct Nats {
+    child: Option<Child>,
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Nats {
+    /// Start with JetStream storage under `dir`.
+    pub fn start(dir: &Path) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port: super::prometheus::free_port(),
+            dir: dir.to_path_buf(),
+        };
+        n.spawn();
+        n
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let bin = binary().expect("nats-server");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats.log"))
+            .unwrap();
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.dir.join("js"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nats-server");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Poll until the server greets a client with INFO and answers PING.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "nats-server exited with {status}; log:\n{}",
+                    std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
+                );
+            }
+            if self.answers() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not become ready");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        if r.read_line(&mut line).is_err() || !line.starts_with("INFO") {
+            return false;
+        }
+        let mut w = s;
+        if w.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n").is_err() {
+            return false;
+        }
+        line.clear();
+        r.read_line(&mut line).is_ok() && line.starts_with("PONG")
+    }
+
+    /// SIGKILL the server (a crash: no clean shutdown).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
