@@ -135,7 +135,7 @@ fn inventory(format: InventoryFormat) -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -225,6 +225,10 @@ struct ServeOptions {
     /// The stream's duplicate window: a message re-sent within it is dropped by id.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     bus_dedupe_window: std::time::Duration,
+    /// How long to wait for the stream to acknowledge a message before sending it
+    /// again (the server drops the copy if the first one did arrive).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    bus_ack_timeout: std::time::Duration,
     /// Most encoded bytes waiting for NATS; beyond, the oldest snapshots are dropped.
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     bus_outbox_bytes: u64,
@@ -395,7 +399,19 @@ fn serve(opts: ServeOptions) -> ExitCode {
     }
     // Deliver what the bus still holds (bounded), count what cannot be.
     for bus in &buses {
-        bus.close(std::time::Duration::from_secs(10));
+        let left = bus.close(std::time::Duration::from_secs(10));
+        let name = bus.name();
+        let dropped: u64 = crate::labels::DropReason::ALL
+            .iter()
+            .map(|r| crate::metrics::bus_dropped_messages_total(name, *r).get())
+            .sum();
+        tracing::info!(
+            bus = ?name,
+            published = crate::metrics::bus_events_published_total(name, crate::bus::TOPIC).get(),
+            dropped,
+            left,
+            "bus closed"
+        );
     }
     code
 }
@@ -410,7 +426,7 @@ fn nats_config(url: &str, opts: &ServeOptions) -> Result<crate::bus::nats::NatsC
         max_bytes: i64::try_from(opts.bus_max_bytes).unwrap_or(i64::MAX),
         duplicate_window: opts.bus_dedupe_window,
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
-        ..Default::default()
+        ack_timeout: opts.bus_ack_timeout,
     })
 }
 

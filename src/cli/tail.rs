@@ -81,12 +81,13 @@ impl Printer {
         }
     }
 
-    /// Print `m` unless it is a redelivery of one already printed; false once the
-    /// count is reached. (A message stored twice is printed twice: tail shows what
-    /// the stream holds.)
-    fn print(&mut self, m: &ChainMessage, redelivered: bool) -> bool {
+    /// Print `m` unless one with its key (index, expiry, snapshot id, part) was
+    /// printed already in this run; false once the count is reached. JetStream
+    /// delivers at least once: after a server crash a consumer's recent deliveries
+    /// and acknowledgements can be forgotten and the messages come again.
+    fn print(&mut self, m: &ChainMessage) -> bool {
         let id = m.message_id();
-        if redelivered && self.seen.contains(&id) {
+        if self.seen.contains(&id) {
             return true;
         }
         if self.order.len() >= SEEN_IDS {
@@ -190,7 +191,7 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
         if !subject_matches(&pattern, &m.subject(&opts.bus_options.bus_subject_prefix)) {
             continue;
         }
-        if !printer.print(&m, false) {
+        if !printer.print(&m) {
             break;
         }
     }
@@ -280,9 +281,8 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
                     continue;
                 }
             };
-            let redelivered = msg.info().map(|i| i.delivered > 1).unwrap_or(false);
             let more = match ChainMessage::from_bytes(&msg.payload) {
-                Ok(m) => printer.print(&m, redelivered),
+                Ok(m) => printer.print(&m),
                 Err(e) => {
                     eprintln!(
                         "g6 tail: skipping a message on {} that is not a chain message: {e}",
