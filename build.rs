@@ -16,6 +16,39 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["provider", "endpoint"],
     ),
     ("g6_api_success_ratio", "gauge", &[]),
+    ("g6_bus_connected", "gauge", &["bus"]),
+    (
+        "g6_bus_consumer_lag_messages",
+        "gauge",
+        &["bus", "subscriber"],
+    ),
+    ("g6_bus_dedupe_hits_total", "counter", &["bus"]),
+    (
+        "g6_bus_dropped_messages_total",
+        "counter",
+        &["bus", "drop_reason"],
+    ),
+    (
+        "g6_bus_events_published_total",
+        "counter",
+        &["bus", "topic"],
+    ),
+    ("g6_bus_outbox_bytes", "gauge", &["bus"]),
+    ("g6_bus_outbox_limit_bytes", "gauge", &["bus"]),
+    (
+        "g6_bus_publish_failures_total",
+        "counter",
+        &["bus", "bus_failure"],
+    ),
+    ("g6_bus_publish_latency_seconds", "histogram", &["bus"]),
+    ("g6_bus_publish_retries_total", "counter", &["bus"]),
+    ("g6_bus_queue_depth", "gauge", &["bus"]),
+    (
+        "g6_bus_subscriber_lost_messages_total",
+        "counter",
+        &["bus", "subscriber", "drop_reason"],
+    ),
+    ("g6_bus_subscribers", "gauge", &["bus"]),
     ("g6_collection_cycle_seconds", "histogram", &[]),
     ("g6_collection_cycles_total", "counter", &["result"]),
     ("g6_cpu_seconds_total", "float_counter", &[]),
@@ -104,6 +137,9 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         "gauge",
         &["provider", "index"],
     ),
+    ("g6_stream_events_total", "counter", &["kind"]),
+    ("g6_stream_gate_skips_total", "counter", &["reason"]),
+    ("g6_stream_lag_seconds", "gauge", &[]),
 ];
 
 /// Closed label sets whose values the app's code names (`labels::Mny::Atm`); every
@@ -129,6 +165,21 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
             "bad_index",
             "index_limit",
         ],
+    ),
+    (
+        "bus_failure",
+        &[
+            "unreachable",
+            "timeout",
+            "no_stream",
+            "stream_conflict",
+            "too_large",
+            "rejected",
+        ],
+    ),
+    (
+        "drop_reason",
+        &["outbox_full", "subscriber_lagged", "too_large", "shutdown"],
     ),
     (
         "fetch_failure",

@@ -19,6 +19,19 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 command -v promtool >/dev/null || { echo "promtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 
+# nats-server (the JetStream bus tests) and protoc (reads our messages with the
+# published .proto). Debian installs nats-server into /usr/sbin.
+export PATH="$PATH:/usr/sbin:/sbin"
+if ! command -v nats-server >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1; then
+  step "installing nats-server and protobuf-compiler from Debian"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nats-server protobuf-compiler >/dev/null
+fi
+command -v nats-server >/dev/null || { echo "nats-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v protoc >/dev/null || { echo "protoc is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

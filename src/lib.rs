@@ -21,9 +21,9 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
+pub mod bus;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod bus;
 pub mod option_chain;
 pub mod simulate;
 pub mod system;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use g6_metrics::bus::inproc::{InProcessBus, Subscription, TryRecv};
+use g6_metrics::bus::inproc::{InProcessBus, Subscription};
 use g6_metrics::bus::message::ChainMessage;
 use g6_metrics::bus::{Bus, Publisher};
 use g6_metrics::option_chain::providers::synthetic::SyntheticProvider;
@@ -16,12 +16,10 @@ const START: f64 = 1_795_924_800.0;
 
 fn drain(sub: &mut Subscription) -> Vec<Arc<ChainMessage>> {
     let mut out = Vec::new();
-    loop {
-        match sub.try_recv() {
-            Ok(m) => out.push(m),
-            Err(TryRecv::Empty) | Err(TryRecv::Closed) => return out,
-        }
+    while let Ok(m) = sub.try_recv() {
+        out.push(m);
     }
+    out
 }
 
 fn ids(ms: &[Arc<ChainMessage>]) -> Vec<String> {
@@ -39,7 +37,10 @@ fn every_subscriber_sees_every_message_in_order() {
         let bus = InProcessBus::new(4096);
         let mut a = bus.subscribe("a");
         let mut b = bus.subscribe("b");
-        assert_eq!(common::value("g6_bus_subscribers", &[("bus", "inproc")]), Some(2.0));
+        assert_eq!(
+            common::value("g6_bus_subscribers", &[("bus", "inproc")]),
+            Some(2.0)
+        );
         let mut runner = runner(&bus);
         let mut got_a = Vec::new();
         for i in 0..20 {
@@ -66,20 +67,29 @@ fn every_subscriber_sees_every_message_in_order() {
         let distinct: std::collections::HashSet<String> = ids(&got_a).into_iter().collect();
         assert_eq!(distinct.len(), got_a.len());
         // Three indices, one snapshot id per index per cycle.
-        let snapshots: std::collections::HashSet<(String, u64)> =
-            got_a.iter().map(|m| (m.index.clone(), m.snapshot_id)).collect();
+        let snapshots: std::collections::HashSet<(String, u64)> = got_a
+            .iter()
+            .map(|m| (m.index.clone(), m.snapshot_id))
+            .collect();
         assert_eq!(snapshots.len(), 3 * 20);
         for name in ["a", "b"] {
             assert_eq!(
                 common::value(
                     "g6_bus_subscriber_lost_messages_total",
-                    &[("bus", "inproc"), ("subscriber", name), ("drop_reason", "subscriber_lagged")]
+                    &[
+                        ("bus", "inproc"),
+                        ("subscriber", name),
+                        ("drop_reason", "subscriber_lagged")
+                    ]
                 ),
                 Some(0.0)
             );
         }
         drop(b);
-        assert_eq!(common::value("g6_bus_subscribers", &[("bus", "inproc")]), Some(1.0));
+        assert_eq!(
+            common::value("g6_bus_subscribers", &[("bus", "inproc")]),
+            Some(1.0)
+        );
     });
 }
 
@@ -111,14 +121,22 @@ fn a_slow_subscriber_loses_only_the_oldest_messages_counted_and_never_blocks_the
             assert_eq!(
                 common::value(
                     "g6_bus_subscriber_lost_messages_total",
-                    &[("bus", "inproc"), ("subscriber", "slow"), ("drop_reason", "subscriber_lagged")]
+                    &[
+                        ("bus", "inproc"),
+                        ("subscriber", "slow"),
+                        ("drop_reason", "subscriber_lagged")
+                    ]
                 ),
                 Some(lost)
             );
             assert_eq!(
                 common::value(
                     "g6_bus_subscriber_lost_messages_total",
-                    &[("bus", "inproc"), ("subscriber", "fast"), ("drop_reason", "subscriber_lagged")]
+                    &[
+                        ("bus", "inproc"),
+                        ("subscriber", "fast"),
+                        ("drop_reason", "subscriber_lagged")
+                    ]
                 ),
                 Some(0.0)
             );

@@ -4,7 +4,7 @@
 
 mod common;
 
-use g6_metrics::bus::inproc::{InProcessBus, TryRecv};
+use g6_metrics::bus::inproc::InProcessBus;
 use g6_metrics::bus::message::{ChainMessage, JsonMessage};
 use g6_metrics::bus::{Bus, Publisher};
 use g6_metrics::option_chain::providers::{from_spec, ProviderLimits};
@@ -22,7 +22,16 @@ const AS_OF: i64 = 1_732_528_800;
 /// straight from the CSV, without the app's parser: the valid rows grouped by (index,
 /// expiry) in order of first appearance, rows in file order. The zero-strike row is
 /// invalid (skipped by the aggregator) and must not be on the bus.
-type Row = (f64, String, f64, f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+type Row = (
+    f64,
+    String,
+    f64,
+    f64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
 
 fn expected() -> Vec<(String, String, Vec<Row>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -91,11 +100,8 @@ fn fixture_messages() -> Vec<Arc<ChainMessage>> {
     let mut runner = Runner::new(provider, false).with_publisher(Publisher::new(buses));
     runner.tick_at((AS_OF + 60) as f64);
     let mut out = Vec::new();
-    loop {
-        match sub.try_recv() {
-            Ok(m) => out.push(m),
-            Err(TryRecv::Empty) | Err(TryRecv::Closed) => break,
-        }
+    while let Ok(m) = sub.try_recv() {
+        out.push(m);
     }
     out
 }
@@ -107,7 +113,11 @@ fn file_fixture_messages_decode_back_to_exactly_the_fixture_contracts() {
         || {
             let messages = fixture_messages();
             let want = expected();
-            assert_eq!(messages.len(), want.len(), "one message per (index, expiry)");
+            assert_eq!(
+                messages.len(),
+                want.len(),
+                "one message per (index, expiry)"
+            );
             for (m, (index, expiry, rows)) in messages.iter().zip(&want) {
                 let decoded = ChainMessage::from_bytes(&m.to_bytes()).unwrap();
                 assert_eq!(&decoded, m.as_ref(), "protobuf round trip");
@@ -116,7 +126,11 @@ fn file_fixture_messages_decode_back_to_exactly_the_fixture_contracts() {
                 assert_eq!(&rows_of(&decoded), rows, "{index} {expiry}");
                 assert_eq!(decoded.schema_version, 1);
                 assert_eq!(decoded.as_of_ms, AS_OF * 1000);
-                assert_eq!(decoded.wire_source().label(), "replay", "file: data is replayed");
+                assert_eq!(
+                    decoded.wire_source().label(),
+                    "replay",
+                    "file: data is replayed"
+                );
                 assert_eq!(decoded.provider, "file");
                 assert_eq!((decoded.part, decoded.parts), (0, 1));
                 let spot = if index == "NIFTY" { 24100.5 } else { 52010.0 };
@@ -158,7 +172,10 @@ fn the_same_file_read_again_is_gated_as_unchanged_and_ids_keep_increasing() {
             while sub.try_recv().is_ok() {
                 n += 1;
             }
-            assert_eq!(n, 3, "the second read of an unchanged file publishes nothing");
+            assert_eq!(
+                n, 3,
+                "the second read of an unchanged file publishes nothing"
+            );
             assert_eq!(
                 common::value("g6_stream_gate_skips_total", &[("reason", "unchanged")]),
                 Some(3.0)
@@ -198,7 +215,11 @@ fn protoc_reads_our_bytes_with_the_published_schema() {
             .unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for want in [
             "schema_version: 1".to_string(),
             "index: \"NIFTY\"".to_string(),
@@ -217,7 +238,10 @@ fn protoc_reads_our_bytes_with_the_published_schema() {
             "bid: 130.5".to_string(),
             "spread_bps: 35".to_string(),
         ] {
-            assert!(text.contains(&want), "protoc output lacks {want:?}:\n{text}");
+            assert!(
+                text.contains(&want),
+                "protoc output lacks {want:?}:\n{text}"
+            );
         }
         assert_eq!(text.matches("contracts {").count(), 5, "{text}");
         // The contract without an IV has no iv field at all (optional, not 0).
@@ -229,11 +253,23 @@ fn protoc_reads_our_bytes_with_the_published_schema() {
 fn tail_json_prints_the_fixture_contracts_from_the_in_process_bus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args(["tail", "--json", "--count", "3", "--interval", "1s", "--provider"])
+        .args([
+            "tail",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "1s",
+            "--provider",
+        ])
         .arg(format!("file:{}", root.join(FIXTURE).display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<JsonMessage> = stdout
         .lines()
@@ -248,14 +284,23 @@ fn tail_json_prints_the_fixture_contracts_from_the_in_process_bus() {
     }
     // The plain form: one line per message with what an operator looks for.
     let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args(["tail", "--count", "1", "--subject", "g6.chain.BANKNIFTY.>", "--provider"])
+        .args([
+            "tail",
+            "--count",
+            "1",
+            "--subject",
+            "g6.chain.BANKNIFTY.>",
+            "--provider",
+        ])
         .arg(format!("file:{}", root.join(FIXTURE).display()))
         .output()
         .unwrap();
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(
         line.starts_with("BANKNIFTY 2024-11-27 snapshot=")
-            && line.contains("as_of=2024-11-25T10:00:00.000Z contracts=2 spot=52010 source=replay provider=file"),
+            && line.contains(
+                "as_of=2024-11-25T10:00:00.000Z contracts=2 spot=52010 source=replay provider=file"
+            ),
         "{line}"
     );
 }

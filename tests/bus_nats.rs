@@ -120,7 +120,10 @@ fn wait_serve_exit(server: &mut Server, timeout: Duration) -> String {
             assert!(status.success(), "g6 serve failed: {status}\n{err}");
             return err;
         }
-        assert!(Instant::now() < deadline, "g6 serve did not finish its cycles");
+        assert!(
+            Instant::now() < deadline,
+            "g6 serve did not finish its cycles"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -147,7 +150,11 @@ fn stream_ids(url: &str) -> Vec<String> {
                 .get("Nats-Msg-Id")
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            assert_eq!(header, decoded.message_id(), "Nats-Msg-Id is the message key");
+            assert_eq!(
+                header,
+                decoded.message_id(),
+                "Nats-Msg-Id is the message key"
+            );
             ids.push(header);
         }
         ids
@@ -184,7 +191,10 @@ fn a_durable_consumer_gets_every_snapshot_exactly_once_across_two_server_crashes
     // resumes where it stopped, and keeps running through both crashes (a redelivery
     // caused by an acknowledgement lost in a crash is recognised by its key).
     let mut first = Tail::start(&["--bus", &url, "--durable", "it", "--count", "40"]);
-    assert!(first.wait_exit(Duration::from_secs(60)), "first tail did not finish");
+    assert!(
+        first.wait_exit(Duration::from_secs(60)),
+        "first tail did not finish"
+    );
     assert_eq!(first.count(), 40);
     let second = Tail::start(&["--bus", &url, "--durable", "it"]);
     second.wait_for(16, Duration::from_secs(30));
@@ -274,7 +284,11 @@ fn a_durable_consumer_gets_every_snapshot_exactly_once_across_two_server_crashes
     assert_eq!(distinct.len(), total, "a message stored twice");
     let expiries = per_snapshot.values().map(BTreeSet::len).max().unwrap();
     assert!(
-        per_snapshot.values().filter(|e| e.len() == expiries).count() >= CYCLES - 1,
+        per_snapshot
+            .values()
+            .filter(|e| e.len() == expiries)
+            .count()
+            >= CYCLES - 1,
         "every snapshot arrived whole (an expiry may roll over once): {per_snapshot:?}"
     );
 }
@@ -311,9 +325,7 @@ fn an_unreachable_server_never_blocks_the_collector_and_the_outbox_bound_is_coun
         assert_eq!(sum(&m, "g6_bus_connected", &[("bus", "nats")]), 0.0);
         if cycles >= 20.0 && dropped > 0.0 && outbox > 0.0 {
             // The in-process bus is unaffected.
-            assert!(
-                sum(&m, "g6_bus_events_published_total", &[("bus", "inproc")]) > 0.0
-            );
+            assert!(sum(&m, "g6_bus_events_published_total", &[("bus", "inproc")]) > 0.0);
             break;
         }
         assert!(
@@ -333,11 +345,21 @@ fn malformed_bus_urls_are_usage_errors_with_a_hint() {
         vec!["serve", "--bus", "nats://host:port"],
         vec!["serve", "--bus", "http://127.0.0.1:4222"],
         vec!["tail", "--bus", "localhost"],
-        vec!["serve", "--bus", "nats://127.0.0.1:4222", "--bus-stream", "a.b"],
+        vec![
+            "serve",
+            "--bus",
+            "nats://127.0.0.1:4222",
+            "--bus-stream",
+            "a.b",
+        ],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_g6"))
             .args(&args)
-            .args(["--listen", "127.0.0.1:0"].iter().filter(|_| args[0] == "serve"))
+            .args(
+                ["--listen", "127.0.0.1:0"]
+                    .iter()
+                    .filter(|_| args[0] == "serve"),
+            )
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -375,7 +397,14 @@ fn a_stream_with_other_subjects_is_reported_and_left_alone() {
         js
     });
     let serve = Server::start(
-        &["--provider", "synthetic", "--interval", "100ms", "--bus", &url],
+        &[
+            "--provider",
+            "synthetic",
+            "--interval",
+            "100ms",
+            "--bus",
+            &url,
+        ],
         &[],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -398,7 +427,11 @@ fn a_stream_with_other_subjects_is_reported_and_left_alone() {
         let mut s = js.get_stream("G6_CHAIN").await.unwrap();
         s.info().await.unwrap().config.subjects.clone()
     });
-    assert_eq!(subjects, ["other.>"], "someone else's stream is not changed");
+    assert_eq!(
+        subjects,
+        ["other.>"],
+        "someone else's stream is not changed"
+    );
     let mut serve = serve;
     let _ = Command::new("kill")
         .args(["-TERM", &serve.child.id().to_string()])

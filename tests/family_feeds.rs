@@ -254,3 +254,104 @@ fn nse_json_age_comes_from_the_records_timestamp() {
     );
     assert!(server.terminate().success());
 }
+
+/// Bus and stream metrics that only move on a failure path or with a consumer `g6
+/// serve` does not have yet, and the test that proves each one.
+const BUS_NOT_ON_THE_HAPPY_PATH: &[(&str, &str)] = &[
+    ("g6_bus_publish_failures_total", "a server crash: tests/bus_nats.rs"),
+    ("g6_bus_publish_retries_total", "a server crash: tests/bus_nats.rs"),
+    ("g6_bus_dedupe_hits_total", "a retry of a message the stream already had"),
+    ("g6_bus_dropped_messages_total", "an outbox over its bound: tests/bus_nats.rs"),
+    (
+        "g6_bus_subscriber_lost_messages_total",
+        "an in-process subscriber falling behind (g6 serve has none until the store writer and live hub): tests/bus_inproc.rs",
+    ),
+    (
+        "g6_stream_connected_clients",
+        "clients of the live stream (the SSE slice, not built yet)",
+    ),
+];
+
+#[test]
+fn every_metric_of_the_bus_and_stream_families_moves_on_the_real_path() {
+    if !common::nats::available() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("family_feeds_bus");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let nats = common::nats::Nats::start(&dir);
+    let url = nats.url();
+    // A durable consumer exists before the collector starts: the stream's consumers
+    // and their lag are exported.
+    let tail = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(["tail", "--bus", &url, "--durable", "feeds"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _tail = Kill(tail);
+    // A file read every cycle: the first read is published, the next ones are gated.
+    let fixture = root.join("tests/fixtures/chains/bus.csv");
+    let server = Server::start(
+        &[
+            "--provider",
+            &format!("file:{}", fixture.display()),
+            "--interval",
+            "200ms",
+            "--bus",
+            &url,
+        ],
+        &[],
+    );
+    let samples = wait_until("the bus fed", &server, |s| {
+        let lag = s
+            .iter()
+            .any(|x| x.name == "g6_bus_consumer_lag_messages" && x.labels.iter().any(|(k, v)| k == "subscriber" && v == "feeds"));
+        lag && value(s, "g6_bus_subscribers", &[("bus", "nats")]).unwrap_or(0.0) >= 1.0
+            && value(s, "g6_stream_gate_skips_total", &[("reason", "unchanged")]).unwrap_or(0.0) >= 3.0
+    });
+    let loaded = g6_codegen::load_str(g6_metrics::artifacts::SPEC_SOURCE, "metrics.yml").unwrap();
+    let mut problems = Vec::new();
+    for (f, m) in loaded.spec.metrics() {
+        let family = f.name.value.as_str();
+        if family != "bus" && family != "stream" {
+            continue;
+        }
+        let name = m.name.value.as_str();
+        let kind = m.kind.value.as_str();
+        let (after, series) = total(&samples, name, kind);
+        if let Some((_, why)) = BUS_NOT_ON_THE_HAPPY_PATH.iter().find(|(n, _)| *n == name) {
+            // Present from the start (so a rate reads 0), moved only by: `why`.
+            if name != "g6_bus_subscriber_lost_messages_total" && series == 0 {
+                problems.push(format!("{name} has no series ({why})"));
+            }
+            continue;
+        }
+        if series == 0 {
+            problems.push(format!("{family}: {name} has no series"));
+        } else if kind != "gauge" && after <= 0.0 {
+            problems.push(format!("{family}: {name} never moved"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Three messages (NIFTY x 2 expiries, BANKNIFTY x 1), published once to each bus.
+    for bus in ["inproc", "nats"] {
+        assert_eq!(
+            value(&samples, "g6_bus_events_published_total", &[("bus", bus), ("topic", "chain")]),
+            Some(3.0),
+            "{bus}"
+        );
+    }
+    assert_eq!(value(&samples, "g6_bus_connected", &[("bus", "nats")]), Some(1.0));
+    assert_eq!(value(&samples, "g6_stream_events_total", &[("kind", "chain")]), Some(3.0));
+    assert!(server.terminate().success());
+}

@@ -55,7 +55,10 @@ fn content_changes_change_the_hash() {
             "name: g6_bus_subscribers",
             "name: g6_bus_subscribers_active",
         ),
-        ("help: Active subscribers", "help: Active subscribers now"),
+        (
+            "help: Provider API calls by endpoint and outcome",
+            "help: Provider API calls by endpoint and result",
+        ),
         (
             "sse_event: {values: [full, diff, heartbeat]",
             "sse_event: {values: [full, diff, heartbeat, ping]",

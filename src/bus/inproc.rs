@@ -167,7 +167,10 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let n = self.subscribers.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let n = self
+            .subscribers
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
         metrics::bus_subscribers(NAME).set(n as f64);
         self.lag.set(0.0);
     }

@@ -120,10 +120,12 @@ pub enum WireOptionType {
 
 impl From<Source> for WireSource {
     fn from(s: Source) -> Self {
-        match s {
-            Source::Live => WireSource::Live,
-            Source::Replay => WireSource::Replay,
-            Source::Synthetic => WireSource::Synthetic,
+        // By the label text: a spec may carry more sources than the schema knows.
+        match s.as_str() {
+            "live" => WireSource::Live,
+            "replay" => WireSource::Replay,
+            "synthetic" => WireSource::Synthetic,
+            _ => WireSource::Unspecified,
         }
     }
 }
@@ -217,7 +219,12 @@ impl ChainMessage {
     /// The idempotency key: `<INDEX>.<YYYY-MM-DD>.<snapshot_id>`, with `.<part>` for
     /// the parts of a split expiry after the first.
     pub fn message_id(&self) -> String {
-        let mut id = format!("{}.{}.{}", self.index_token(), self.expiry, self.snapshot_id);
+        let mut id = format!(
+            "{}.{}.{}",
+            self.index_token(),
+            self.expiry,
+            self.snapshot_id
+        );
         if self.part > 0 {
             id.push_str(&format!(".{}", self.part));
         }
@@ -279,8 +286,7 @@ pub fn build(
     provider: &str,
 ) -> Vec<ChainMessage> {
     let mut groups: Vec<(usize, i64, f64, Vec<Contract>)> = Vec::new();
-    let mut by_key: HashMap<(&str, i64), usize, foldhash::fast::RandomState> =
-        HashMap::default();
+    let mut by_key: HashMap<(&str, i64), usize, foldhash::fast::RandomState> = HashMap::default();
     let mut indices: Vec<&str> = Vec::new();
     let mut last: Option<((&str, i64), usize)> = None;
     for &row in rows {

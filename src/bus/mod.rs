@@ -114,9 +114,9 @@ impl Publisher {
     ) -> Vec<Arc<ChainMessage>> {
         let now_us = (now * 1e6).max(0.0) as u64;
         // The data's own time, never in the future.
-        let as_of_ms = snapshot
-            .as_of
-            .map_or((now * 1e3) as i64, |t| t.saturating_mul(1000).min((now * 1e3) as i64));
+        let as_of_ms = snapshot.as_of.map_or((now * 1e3) as i64, |t| {
+            t.saturating_mul(1000).min((now * 1e3) as i64)
+        });
         let built = message::build(snapshot, rows, as_of_ms, source, provider);
         // One id per index of this snapshot.
         let mut ids: BTreeMap<String, u64> = BTreeMap::new();

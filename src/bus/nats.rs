@@ -25,14 +25,23 @@ use std::time::{Duration, Instant};
 /// The `bus` label of the NATS bus.
 pub const NAME: &str = "nats";
 
-/// Messages sent before their acknowledgements are awaited.
+/// Most messages sent and not yet acknowledged.
 const WINDOW: usize = 256;
 
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// How often stream facts (consumers) are refreshed while idle.
-const STREAM_INFO_EVERY: Duration = Duration::from_secs(15);
+/// How often stream facts (consumers and their lag) are refreshed while idle.
+const STREAM_INFO_EVERY: Duration = Duration::from_secs(5);
+
+/// An acknowledgement being awaited.
+type AckFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+            > + Send,
+    >,
+>;
 
 /// Settings of the NATS bus.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +87,11 @@ pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
         let rest = part.strip_prefix("nats://").ok_or_else(|| {
             format!("{part:?} is not a NATS URL; use nats://HOST:PORT (e.g. nats://127.0.0.1:4222)")
         })?;
-        let host_port = rest.rsplit('@').next().unwrap_or(rest).trim_end_matches('/');
+        let host_port = rest
+            .rsplit('@')
+            .next()
+            .unwrap_or(rest)
+            .trim_end_matches('/');
         if host_port.is_empty() || host_port.contains('/') {
             return Err(format!(
                 "{part:?} has no host (or has a path); use nats://HOST:PORT"
@@ -143,7 +156,10 @@ impl Outbox {
         while self.bytes > limit {
             // The first message of a batch not being sent.
             let mut at = self.in_flight;
-            while at > 0 && at < self.items.len() && self.items[at].batch == self.items[at - 1].batch {
+            while at > 0
+                && at < self.items.len()
+                && self.items[at].batch == self.items[at - 1].batch
+            {
                 at += 1;
             }
             let Some(batch) = self.items.get(at).map(|p| p.batch) else {
@@ -273,28 +289,38 @@ impl Bus for NatsBus {
 
     fn publish(&self, messages: &[Arc<ChainMessage>]) {
         let prefix = &self.shared.config.subject_prefix;
-        let encoded: Vec<(String, String, Bytes)> = messages
-            .iter()
-            .map(|m| (m.subject(prefix), m.message_id(), Bytes::from(m.to_bytes())))
-            .collect();
-        let dropped = {
+        let batch = {
             let mut o = self.shared.outbox();
             o.batches += 1;
-            let batch = o.batches;
-            for (subject, id, payload) in encoded {
+            o.batches
+        };
+        let mut dropped = 0u64;
+        let mut this_dropped = false;
+        // Message by message, waking the sender each time: it sends the first while
+        // the rest are still being encoded.
+        for m in messages {
+            if this_dropped {
+                dropped += 1;
+                continue;
+            }
+            let payload = Bytes::from(m.to_bytes());
+            {
+                let mut o = self.shared.outbox();
                 o.bytes += payload.len();
                 o.items.push_back(Pending {
                     batch,
-                    subject,
-                    id,
+                    subject: m.subject(prefix),
+                    id: m.message_id(),
                     payload,
                     sent: false,
                 });
+                dropped += o.enforce(self.shared.config.outbox_bytes);
+                // The bound took this very snapshot: the rest of it goes too.
+                this_dropped = o.items.back().is_none_or(|p| p.batch != batch);
+                self.shared.set_gauges(&o);
             }
-            let dropped = o.enforce(self.shared.config.outbox_bytes);
-            self.shared.set_gauges(&o);
-            dropped
-        };
+            self.shared.wake.notify_one();
+        }
         if dropped > 0 {
             metrics::bus_dropped_messages_total(NAME, DropReason::OutboxFull).inc_by(dropped);
             tracing::warn!(
@@ -303,7 +329,6 @@ impl Bus for NatsBus {
                 "the bus outbox is full: dropped the oldest snapshots (raise --bus-outbox-bytes or fix the NATS connection)"
             );
         }
-        self.shared.wake.notify_one();
     }
 
     fn close(&self, timeout: Duration) -> usize {
@@ -513,9 +538,12 @@ async fn run(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
     let mut last_info: Option<Instant> = None;
+    // Sent messages (the outbox head, in order) whose acknowledgements are awaited.
+    let mut pending: VecDeque<(Instant, AckFuture)> = VecDeque::new();
+    let latency = metrics::bus_publish_latency_seconds(NAME);
     loop {
         let closing = shared.closing.load(Ordering::Acquire);
-        if closing && shared.outbox().items.is_empty() {
+        if closing && pending.is_empty() && shared.outbox().items.is_empty() {
             break;
         }
         if !stream_ready {
@@ -541,61 +569,77 @@ async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if last_info.is_none_or(|t| t.elapsed() >= STREAM_INFO_EVERY) {
+        if pending.is_empty() && last_info.is_none_or(|t| t.elapsed() >= STREAM_INFO_EVERY) {
             last_info = Some(Instant::now());
-            if let Ok(mut s) = js.get_stream(&config.stream).await {
-                if let Ok(info) = s.info().await {
-                    metrics::bus_subscribers(NAME).set(info.state.consumer_count as f64);
-                }
-            }
-        }
-        // The head of the outbox, in order.
-        let window: Vec<(String, String, Bytes, bool)> = {
-            let mut o = shared.outbox();
-            let n = o.items.len().min(WINDOW);
-            o.in_flight = n;
-            o.items
-                .iter_mut()
-                .take(n)
-                .map(|p| {
-                    let again = p.sent;
-                    p.sent = true;
-                    (p.subject.clone(), p.id.clone(), p.payload.clone(), again)
-                })
-                .collect()
-        };
-        if window.is_empty() {
-            if closing {
-                break;
-            }
-            let _ = tokio::time::timeout(STREAM_INFO_EVERY, shared.wake.notified()).await;
-            continue;
-        }
-        let retries = window.iter().filter(|w| w.3).count() as u64;
-        if retries > 0 {
-            metrics::bus_publish_retries_total(NAME).inc_by(retries);
+            refresh_consumers(&js, &config.stream).await;
         }
         let mut failure: Option<(BusFailure, String)> = None;
-        let mut acks = Vec::with_capacity(window.len());
-        for (subject, id, payload, _) in window {
+        // Send what is not sent yet, up to the window, in order.
+        while pending.len() < WINDOW {
+            let next = {
+                let mut o = shared.outbox();
+                let at = o.in_flight;
+                match o.items.get_mut(at) {
+                    Some(p) => {
+                        let again = p.sent;
+                        p.sent = true;
+                        let next = (p.subject.clone(), p.id.clone(), p.payload.clone(), again);
+                        o.in_flight += 1;
+                        Some(next)
+                    }
+                    None => None,
+                }
+            };
+            let Some((subject, id, payload, again)) = next else {
+                break;
+            };
+            if again {
+                metrics::bus_publish_retries_total(NAME).inc();
+            }
             let publish = jetstream::message::PublishMessage::build()
                 .payload(payload)
                 .message_id(id);
             match js.send_publish(subject, publish).await {
-                Ok(ack) => acks.push((Instant::now(), ack)),
+                Ok(ack) => pending.push_back((Instant::now(), Box::pin(std::future::IntoFuture::into_future(ack)))),
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    // The server can never take it: drop it, not retry it forever.
+                    let mut o = shared.outbox();
+                    o.in_flight -= 1;
+                    let at = o.in_flight;
+                    if let Some(p) = o.items.remove(at) {
+                        o.bytes -= p.payload.len();
+                    }
+                    shared.set_gauges(&o);
+                    drop(o);
+                    metrics::bus_publish_failures_total(NAME, BusFailure::TooLarge).inc();
+                    metrics::bus_dropped_messages_total(NAME, DropReason::TooLarge).inc();
+                    log.failed(BusFailure::TooLarge, &e.to_string(), &config);
+                }
                 Err(e) => {
                     failure = Some((failure_of(e.kind(), &client), e.to_string()));
                     break;
                 }
             }
         }
-        let latency = metrics::bus_publish_latency_seconds(NAME);
-        let mut acked = 0usize;
-        let mut too_large = 0u64;
-        for (sent, ack) in acks {
-            match ack.await {
-                Ok(a) => {
-                    acked += 1;
+        if failure.is_none() {
+            let room = pending.len() < WINDOW;
+            let Some((sent, front)) = pending.front_mut() else {
+                if !closing {
+                    let _ = tokio::time::timeout(STREAM_INFO_EVERY, shared.wake.notified()).await;
+                }
+                continue;
+            };
+            let sent = *sent;
+            // The oldest acknowledgement, or new messages to send meanwhile.
+            let acked = tokio::select! {
+                biased;
+                r = front => Some(r),
+                _ = shared.wake.notified(), if room => None,
+            };
+            match acked {
+                None => continue,
+                Some(Ok(a)) => {
+                    pending.pop_front();
                     latency.observe(sent.elapsed().as_secs_f64());
                     // A duplicate ack means an earlier attempt whose ack was lost
                     // did store it: the message is delivered either way, once.
@@ -603,51 +647,65 @@ async fn run(shared: Arc<Shared>) {
                         metrics::bus_dedupe_hits_total(NAME).inc();
                     }
                     metrics::bus_events_published_total(NAME, TOPIC).inc();
+                    let mut o = shared.outbox();
+                    if let Some(p) = o.items.pop_front() {
+                        o.bytes -= p.payload.len();
+                    }
+                    o.in_flight = o.in_flight.saturating_sub(1);
+                    shared.set_gauges(&o);
+                    drop(o);
+                    if backoff > Duration::from_millis(100) {
+                        backoff = Duration::from_millis(100);
+                        let queued = shared.outbox().items.len();
+                        log.recovered(&config, queued);
+                    }
+                    continue;
                 }
-                Err(e) => {
-                    failure = Some((failure_of(e.kind(), &client), e.to_string()));
-                    break;
-                }
+                Some(Err(e)) => failure = Some((failure_of(e.kind(), &client), e.to_string())),
             }
         }
-        // A message the server can never take is dropped, not retried forever.
-        if failure.as_ref().is_some_and(|f| f.0 == BusFailure::TooLarge) {
-            too_large = 1;
-        }
-        {
-            let mut o = shared.outbox();
-            for _ in 0..(acked + too_large as usize) {
-                if let Some(p) = o.items.pop_front() {
-                    o.bytes -= p.payload.len();
-                }
+        // Every message sent and not acknowledged goes again, from the first.
+        pending.clear();
+        shared.outbox().in_flight = 0;
+        if let Some((reason, detail)) = failure {
+            metrics::bus_publish_failures_total(NAME, reason).inc();
+            log.failed(reason, &detail, &config);
+            if reason == BusFailure::NoStream {
+                stream_ready = false;
             }
-            o.in_flight = 0;
-            shared.set_gauges(&o);
-        }
-        if too_large > 0 {
-            metrics::bus_dropped_messages_total(NAME, DropReason::TooLarge).inc_by(too_large);
-        }
-        match failure {
-            None => {
-                backoff = Duration::from_millis(100);
-                let queued = shared.outbox().items.len();
-                log.recovered(&config, queued);
-            }
-            Some((reason, detail)) => {
-                metrics::bus_publish_failures_total(NAME, reason).inc();
-                log.failed(reason, &detail, &config);
-                if reason == BusFailure::NoStream {
-                    stream_ready = false;
-                }
-                if reason != BusFailure::TooLarge {
-                    sleep_or_close(&shared, backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
+            sleep_or_close(&shared, backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
     // Let the acks of the last window reach the server before the connection goes.
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+/// Most durable consumers whose lag is exported (the metric's budget holds 20).
+const LAGGED_CONSUMERS: usize = 16;
+
+/// The stream's consumers and how far behind the durable ones are (messages not yet
+/// delivered plus delivered but not acknowledged).
+async fn refresh_consumers(js: &jetstream::Context, stream: &str) {
+    use futures_util::StreamExt as _;
+    let Ok(mut s) = js.get_stream(stream).await else {
+        return;
+    };
+    if let Ok(info) = s.info().await {
+        metrics::bus_subscribers(NAME).set(info.state.consumer_count as f64);
+    }
+    let mut consumers = s.consumers();
+    let mut shown = 0;
+    while let Some(Ok(c)) = consumers.next().await {
+        if shown >= LAGGED_CONSUMERS {
+            break;
+        }
+        if let Some(durable) = c.config.durable_name.as_deref() {
+            let lag = c.num_pending as f64 + c.num_ack_pending as f64;
+            metrics::bus_consumer_lag_messages(NAME, durable).set(lag);
+            shown += 1;
+        }
+    }
 }
 
 /// Sleep `d`, or less when closing is requested.
@@ -702,12 +760,14 @@ mod tests {
     fn outbox_never_drops_the_snapshot_being_sent() {
         let mut o = outbox(&[(1, 3, 10), (2, 3, 10), (3, 3, 10)]);
         o.in_flight = 2;
-        assert_eq!(o.enforce(40), 3);
+        assert_eq!(o.enforce(60), 3);
         let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
         assert_eq!(batches, [1, 1, 1, 3, 3, 3], "batch 1 is in flight; 2 goes");
-        // Nothing droppable left but the newest: it goes too, the head stays.
+        // Nothing droppable left but the newest: it goes too; the snapshot being sent
+        // stays even over the bound.
         assert_eq!(o.enforce(20), 3);
         assert_eq!(o.items.len(), 3);
+        assert_eq!(o.bytes, 30);
     }
 
     #[test]
@@ -717,7 +777,14 @@ mod tests {
             ["nats://127.0.0.1:4222"]
         );
         assert_eq!(parse_url("nats://a:1, nats://b:2").unwrap().len(), 2);
-        for bad in ["127.0.0.1:4222", "http://x:1", "nats://", "nats://host:port", "nats://h:99999", ""] {
+        for bad in [
+            "127.0.0.1:4222",
+            "http://x:1",
+            "nats://",
+            "nats://host:port",
+            "nats://h:99999",
+            "",
+        ] {
             let e = parse_url(bad).unwrap_err();
             assert!(e.contains("nats://HOST:PORT"), "{bad}: {e}");
         }

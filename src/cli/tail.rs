@@ -212,7 +212,9 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?");
+            eprintln!(
+                "error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?"
+            );
             return ExitCode::from(1);
         }
     };
@@ -319,10 +321,19 @@ mod tests {
     #[test]
     fn subject_patterns_follow_nats_wildcards() {
         assert!(subject_matches("g6.chain.>", "g6.chain.NIFTY.2026-11-27"));
-        assert!(subject_matches("g6.chain.NIFTY.*", "g6.chain.NIFTY.2026-11-27"));
-        assert!(!subject_matches("g6.chain.NIFTY.*", "g6.chain.BANKNIFTY.2026-11-27"));
+        assert!(subject_matches(
+            "g6.chain.NIFTY.*",
+            "g6.chain.NIFTY.2026-11-27"
+        ));
+        assert!(!subject_matches(
+            "g6.chain.NIFTY.*",
+            "g6.chain.BANKNIFTY.2026-11-27"
+        ));
         assert!(!subject_matches("g6.chain.>", "g6.chain"));
         assert!(!subject_matches("g6.chain.*", "g6.chain.NIFTY.2026-11-27"));
-        assert!(subject_matches("g6.chain.NIFTY.2026-11-27", "g6.chain.NIFTY.2026-11-27"));
+        assert!(subject_matches(
+            "g6.chain.NIFTY.2026-11-27",
+            "g6.chain.NIFTY.2026-11-27"
+        ));
     }
 }

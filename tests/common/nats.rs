@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 /// The nats-server binary (Debian puts it in /usr/sbin), if installed.
 pub fn binary() -> Option<PathBuf> {
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/usr/local/bin", "/usr/bin"])
-    {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
+        "/usr/sbin",
+        "/usr/local/bin",
+        "/usr/bin",
+    ]) {
         let p = Path::new(dir).join("nats-server");
         if p.is_file() {
             return Some(p);
@@ -33,7 +33,9 @@ pub fn available() -> bool {
         panic!("nats-server is required (G6_REQUIRE_TOOLS=1); scripts/test.sh installs it (Debian package nats-server)");
     }
     if !found {
-        eprintln!("skipping: nats-server not found (set G6_REQUIRE_TOOLS=1 to make this a failure)");
+        eprintln!(
+            "skipping: nats-server not found (set G6_REQUIRE_TOOLS=1 to make this a failure)"
+        );
     }
     found
 }
@@ -71,7 +73,14 @@ impl Nats {
             .open(self.dir.join("nats.log"))
             .unwrap();
         let child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.dir.join("js"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -94,7 +103,10 @@ impl Nats {
             if self.answers() {
                 return;
             }
-            assert!(Instant::now() < deadline, "nats-server did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not become ready"
+            );
             std::thread::sleep(Duration::from_millis(30));
         }
     }
@@ -110,7 +122,9 @@ impl Nats {
             return false;
         }
         let mut w = s;
-        if w.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n").is_err() {
+        if w.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+            .is_err()
+        {
             return false;
         }
         line.clear();

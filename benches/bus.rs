@@ -1,0 +1,230 @@
+//! The per-contract bus, on a 20,000-contract snapshot (4 indices x 10 expiries):
+//!
+//! - `bus_encoding`: encode + decode of every message of the snapshot, protobuf (the
+//!   chosen wire format) against JSON with serde (bytes per contract are computed by
+//!   `examples/bench_report.rs`);
+//! - `bus_inproc_publish`: the collector's whole bus step (build the messages from the
+//!   snapshot, give snapshot ids, send them into the ring) plus a subscriber taking
+//!   every message (target: under 2 ms);
+//! - `bus_nats_publish` (needs `nats-server`; skipped with a note without it): our
+//!   JetStream bus (encode into the outbox, send, wait for every acknowledgement)
+//!   against raw async-nats on the same bytes in the same run: JetStream publishes
+//!   with pipelined acks (like for like; goal: ours at 80% or more of its
+//!   throughput) and core publishes plus a flush (no acks: the limit).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use g6_metrics::bus::inproc::InProcessBus;
+use g6_metrics::bus::message::{self, ChainMessage, JsonMessage};
+use g6_metrics::bus::nats::{NatsBus, NatsConfig};
+use g6_metrics::bus::{Bus, Publisher};
+use g6_metrics::labels::Source;
+use std::hint::black_box;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[path = "common/chain.rs"]
+mod chain;
+
+const CONTRACTS: usize = 20_000;
+const NOW: f64 = 1_900_000_000.0;
+
+fn messages() -> Vec<ChainMessage> {
+    let snap = chain::snapshot(CONTRACTS);
+    let rows: Vec<u32> = (0..snap.rows.len() as u32).collect();
+    message::build(&snap, &rows, 1_900_000_000_000, Source::Live, "bench")
+}
+
+fn encoding(c: &mut Criterion) {
+    let msgs = messages();
+    let contracts: usize = msgs.iter().map(|m| m.contracts.len()).sum();
+    assert_eq!(contracts, CONTRACTS);
+    let mut g = c.benchmark_group("bus_encoding");
+    g.throughput(Throughput::Elements(CONTRACTS as u64));
+    g.bench_function("g6_protobuf_encode_decode", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                let bytes = black_box(m).to_bytes();
+                black_box(ChainMessage::from_bytes(&bytes).ok());
+            }
+        })
+    });
+    let json: Vec<JsonMessage> = msgs.iter().map(JsonMessage::from).collect();
+    g.bench_function("json_serde_encode_decode", |b| {
+        b.iter(|| {
+            for m in &json {
+                let bytes = serde_json::to_vec(black_box(m)).unwrap_or_default();
+                black_box(serde_json::from_slice::<JsonMessage>(&bytes).ok());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn inproc(c: &mut Criterion) {
+    g6_metrics::metrics::init_all();
+    let mut snap = chain::snapshot(CONTRACTS);
+    let rows: Vec<u32> = (0..snap.rows.len() as u32).collect();
+    let bus = InProcessBus::new(4096);
+    let mut sub = bus.subscribe("bench");
+    let buses: Vec<Arc<dyn Bus>> = vec![bus];
+    let mut publisher = Publisher::new(buses);
+    let mut g = c.benchmark_group("bus_inproc_publish");
+    g.throughput(Throughput::Elements(CONTRACTS as u64));
+    let mut now = NOW;
+    g.bench_function("g6_publish_20000_contracts", |b| {
+        b.iter(|| {
+            // A new as-of time each round, as a live feed has: the unchanged-data gate
+            // hashes every message and lets it through.
+            now += 1.0;
+            snap.as_of = Some(now as i64);
+            let sent = publisher.publish(&snap, &rows, Source::Live, "bench", now);
+            let mut got = 0;
+            while let Ok(m) = sub.try_recv() {
+                got += m.contracts.len();
+            }
+            assert_eq!(got, CONTRACTS);
+            black_box(sent)
+        })
+    });
+    g.finish();
+}
+
+/// A nats-server with JetStream in a temporary directory, killed on drop.
+struct Server(Child, std::path::PathBuf);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn nats_server() -> Option<(Server, String)> {
+    let bin = [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).is_file())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("g6-bench-nats-{port}"));
+    let child = Command::new(bin)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = Server(child, dir);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((server, format!("nats://127.0.0.1:{port}")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
+
+fn nats(c: &mut Criterion) {
+    let Some((_server, url)) = nats_server() else {
+        eprintln!(
+            "bus_nats_publish skipped: nats-server not installed (apt-get install nats-server)"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = NatsConfig {
+        servers: vec![url.clone()],
+        max_bytes: 512 * 1024 * 1024,
+        ..Default::default()
+    };
+    let bus = Arc::new(NatsBus::start(config, rt.handle()).expect("bus"));
+    let buses: Vec<Arc<dyn Bus>> = vec![bus.clone()];
+    let mut publisher = Publisher::new(buses);
+    let mut snap = chain::snapshot(CONTRACTS);
+    let rows: Vec<u32> = (0..snap.rows.len() as u32).collect();
+    let drained = |bus: &NatsBus| {
+        while bus.outbox().0 > 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    };
+    // Wait for the stream to exist (the first publish creates it).
+    publisher.publish(&snap, &rows, Source::Live, "bench", NOW);
+    drained(&bus);
+
+    let mut g = c.benchmark_group("bus_nats_publish");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(CONTRACTS as u64));
+    let mut now = NOW;
+    g.bench_function("g6_jetstream_bus", |b| {
+        b.iter(|| {
+            now += 1.0;
+            snap.as_of = Some(now as i64);
+            publisher.publish(&snap, &rows, Source::Live, "bench", now);
+            drained(&bus);
+        })
+    });
+
+    // The same bytes, straight through async-nats.
+    let encoded: Vec<(String, bytes::Bytes)> = messages()
+        .iter()
+        .map(|m| (m.subject("g6.chain"), bytes::Bytes::from(m.to_bytes())))
+        .collect();
+    let client = rt.block_on(async_nats::connect(&url)).expect("connect");
+    // The context spawns its ack task: create it inside the runtime.
+    let js = {
+        let _inside = rt.enter();
+        async_nats::jetstream::new(client.clone())
+    };
+    let mut round = 0u64;
+    g.bench_function("async_nats_jetstream_pipelined_acks", |b| {
+        b.iter(|| {
+            round += 1;
+            rt.block_on(async {
+                let mut acks = Vec::with_capacity(encoded.len());
+                for (i, (subject, payload)) in encoded.iter().enumerate() {
+                    let publish = async_nats::jetstream::message::PublishMessage::build()
+                        .payload(payload.clone())
+                        .message_id(format!("raw.{round}.{i}"));
+                    acks.push(
+                        js.send_publish(subject.clone(), publish)
+                            .await
+                            .expect("send"),
+                    );
+                }
+                for a in acks {
+                    a.await.expect("ack");
+                }
+            })
+        })
+    });
+    g.bench_function("async_nats_core_publish_flush_limit", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for (subject, payload) in &encoded {
+                    client
+                        .publish(subject.clone(), payload.clone())
+                        .await
+                        .expect("publish");
+                }
+                client.flush().await.expect("flush");
+            })
+        })
+    });
+    g.finish();
+    bus.close(Duration::from_secs(5));
+}
+
+criterion_group!(benches, encoding, inproc, nats);
+criterion_main!(benches);
