@@ -17,7 +17,13 @@ fn bytes_per_contract() -> (f64, f64) {
     use g6_metrics::bus::message::{build, JsonMessage};
     let snap = chain::snapshot(20_000);
     let rows: Vec<u32> = (0..snap.rows.len() as u32).collect();
-    let msgs = build(&snap, &rows, 1_900_000_000_000, g6_metrics::labels::Source::Live, "bench");
+    let msgs = build(
+        &snap,
+        &rows,
+        1_900_000_000_000,
+        g6_metrics::labels::Source::Live,
+        "bench",
+    );
     let n: usize = msgs.iter().map(|m| m.contracts.len()).sum();
     let proto: usize = msgs.iter().map(|m| m.to_bytes().len()).sum();
     let json: usize = msgs
@@ -359,7 +365,11 @@ fn main() {
     }
     if let (Some(o), Some(r)) = (
         get(&groups, "bus_nats_publish", "g6_jetstream_bus"),
-        get(&groups, "bus_nats_publish", "async_nats_jetstream_pipelined_acks"),
+        get(
+            &groups,
+            "bus_nats_publish",
+            "async_nats_jetstream_pipelined_acks",
+        ),
     ) {
         let ratio = r.median / o.median;
         let _ = writeln!(
@@ -401,7 +411,11 @@ fn main() {
     out.push_str("\n## The bus\n\nOne message per (index, expiry) of a 20,000-contract snapshot (4 indices x 10 expiries). Encode + decode of every message, per contract; bytes per contract counted by this report on the same snapshot. The wire format is the smaller and faster one.\n\n| encoding | bytes per contract | encode + decode per contract | per snapshot |\n|---|---|---|---|\n");
     let (proto_bytes, json_bytes) = bytes_per_contract();
     for (bench, name, bytes) in [
-        ("g6_protobuf_encode_decode", "protobuf (prost): the wire format", proto_bytes),
+        (
+            "g6_protobuf_encode_decode",
+            "protobuf (prost): the wire format",
+            proto_bytes,
+        ),
         ("json_serde_encode_decode", "JSON (serde_json)", json_bytes),
     ] {
         if let Some(e) = get(&groups, "bus_encoding", bench) {
@@ -433,12 +447,30 @@ fn main() {
             20_000.0 / (b.median / 1e9)
         );
         for (bench, what) in [
-            ("g6_jetstream_bus", "JetStream, ours: encode into the outbox, send, every ack"),
-            ("async_nats_jetstream_pipelined_acks", "JetStream, raw async-nats on the same bytes, pipelined acks"),
-            ("async_nats_core_publish_flush_limit", "core NATS publish + flush, no acks (the limit)"),
+            (
+                "g6_collector_snapshot_to_jetstream",
+                "JetStream, the collector's whole step: build the messages, then the bus",
+            ),
+            (
+                "g6_jetstream_bus",
+                "JetStream, our bus on the messages: encode into the outbox, send, every ack",
+            ),
+            (
+                "async_nats_jetstream_pipelined_acks",
+                "JetStream, raw async-nats on the same bytes, pipelined acks",
+            ),
+            (
+                "async_nats_core_publish_flush_limit",
+                "core NATS publish + flush, no acks (the limit)",
+            ),
         ] {
             if let Some(e) = nats(bench) {
-                let _ = writeln!(out, "| {what} | {} | {:.0} |", fmt_est(e), 20_000.0 / (e.median / 1e9));
+                let _ = writeln!(
+                    out,
+                    "| {what} | {} | {:.0} |",
+                    fmt_est(e),
+                    20_000.0 / (e.median / 1e9)
+                );
             }
         }
     }

@@ -313,11 +313,15 @@ fn every_metric_of_the_bus_and_stream_families_moves_on_the_real_path() {
         &[],
     );
     let samples = wait_until("the bus fed", &server, |s| {
-        let lag = s
-            .iter()
-            .any(|x| x.name == "g6_bus_consumer_lag_messages" && x.labels.iter().any(|(k, v)| k == "subscriber" && v == "feeds"));
+        let lag = s.iter().any(|x| {
+            x.name == "g6_bus_consumer_lag_messages"
+                && x.labels
+                    .iter()
+                    .any(|(k, v)| k == "subscriber" && v == "feeds")
+        });
         lag && value(s, "g6_bus_subscribers", &[("bus", "nats")]).unwrap_or(0.0) >= 1.0
-            && value(s, "g6_stream_gate_skips_total", &[("reason", "unchanged")]).unwrap_or(0.0) >= 3.0
+            && value(s, "g6_stream_gate_skips_total", &[("reason", "unchanged")]).unwrap_or(0.0)
+                >= 3.0
     });
     let loaded = g6_codegen::load_str(g6_metrics::artifacts::SPEC_SOURCE, "metrics.yml").unwrap();
     let mut problems = Vec::new();
@@ -346,12 +350,22 @@ fn every_metric_of_the_bus_and_stream_families_moves_on_the_real_path() {
     // Three messages (NIFTY x 2 expiries, BANKNIFTY x 1), published once to each bus.
     for bus in ["inproc", "nats"] {
         assert_eq!(
-            value(&samples, "g6_bus_events_published_total", &[("bus", bus), ("topic", "chain")]),
+            value(
+                &samples,
+                "g6_bus_events_published_total",
+                &[("bus", bus), ("topic", "chain")]
+            ),
             Some(3.0),
             "{bus}"
         );
     }
-    assert_eq!(value(&samples, "g6_bus_connected", &[("bus", "nats")]), Some(1.0));
-    assert_eq!(value(&samples, "g6_stream_events_total", &[("kind", "chain")]), Some(3.0));
+    assert_eq!(
+        value(&samples, "g6_bus_connected", &[("bus", "nats")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "g6_stream_events_total", &[("kind", "chain")]),
+        Some(3.0)
+    );
     assert!(server.terminate().success());
 }

@@ -289,38 +289,30 @@ impl Bus for NatsBus {
 
     fn publish(&self, messages: &[Arc<ChainMessage>]) {
         let prefix = &self.shared.config.subject_prefix;
-        let batch = {
+        // Encoded before the lock is taken: the sender is never held up by encoding.
+        let encoded: Vec<(String, String, Bytes)> = messages
+            .iter()
+            .map(|m| (m.subject(prefix), m.message_id(), Bytes::from(m.to_bytes())))
+            .collect();
+        let dropped = {
             let mut o = self.shared.outbox();
             o.batches += 1;
-            o.batches
-        };
-        let mut dropped = 0u64;
-        let mut this_dropped = false;
-        // Message by message, waking the sender each time: it sends the first while
-        // the rest are still being encoded.
-        for m in messages {
-            if this_dropped {
-                dropped += 1;
-                continue;
-            }
-            let payload = Bytes::from(m.to_bytes());
-            {
-                let mut o = self.shared.outbox();
+            let batch = o.batches;
+            for (subject, id, payload) in encoded {
                 o.bytes += payload.len();
                 o.items.push_back(Pending {
                     batch,
-                    subject: m.subject(prefix),
-                    id: m.message_id(),
+                    subject,
+                    id,
                     payload,
                     sent: false,
                 });
-                dropped += o.enforce(self.shared.config.outbox_bytes);
-                // The bound took this very snapshot: the rest of it goes too.
-                this_dropped = o.items.back().is_none_or(|p| p.batch != batch);
-                self.shared.set_gauges(&o);
             }
-            self.shared.wake.notify_one();
-        }
+            let dropped = o.enforce(self.shared.config.outbox_bytes);
+            self.shared.set_gauges(&o);
+            dropped
+        };
+        self.shared.wake.notify_one();
         if dropped > 0 {
             metrics::bus_dropped_messages_total(NAME, DropReason::OutboxFull).inc_by(dropped);
             tracing::warn!(
@@ -600,7 +592,10 @@ async fn run(shared: Arc<Shared>) {
                 .payload(payload)
                 .message_id(id);
             match js.send_publish(subject, publish).await {
-                Ok(ack) => pending.push_back((Instant::now(), Box::pin(std::future::IntoFuture::into_future(ack)))),
+                Ok(ack) => pending.push_back((
+                    Instant::now(),
+                    Box::pin(std::future::IntoFuture::into_future(ack)),
+                )),
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     // The server can never take it: drop it, not retry it forever.
                     let mut o = shared.outbox();
