@@ -352,6 +352,21 @@ fn malformed_bus_urls_are_usage_errors_with_a_hint() {
             "--bus-stream",
             "a.b",
         ],
+        vec![
+            "serve",
+            "--bus",
+            "nats://127.0.0.1:4222",
+            "--bus-max-age",
+            "5m",
+        ],
+        vec![
+            "tail",
+            "--bus",
+            "nats://127.0.0.1:4222",
+            "--subject",
+            "g6..x",
+        ],
+        vec!["tail", "--bus", "nats://127.0.0.1:4222", "--durable", "a.b"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_g6"))
             .args(&args)
@@ -364,8 +379,15 @@ fn malformed_bus_urls_are_usage_errors_with_a_hint() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let hints = [
+            "nats://HOST:PORT",
+            "stream name",
+            "dedupe window",
+            "subject pattern",
+            "consumer name",
+        ];
         assert!(
-            err.contains("nats://HOST:PORT") || err.contains("stream name"),
+            hints.iter().any(|hint| err.contains(hint)),
             "{args:?}: {err}"
         );
         assert!(!err.contains("panicked"), "{err}");

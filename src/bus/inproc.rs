@@ -1,7 +1,7 @@
 //! The in-process bus (the default): a bounded broadcast ring. Publishing never waits
 //! for a subscriber; a subscriber that falls more than the ring behind loses the
 //! oldest messages, and that loss is counted against its name
-//! (`g6_bus_subscriber_lost_messages_total{reason="subscriber_lagged"}`).
+//! (`g6_bus_subscriber_lost_messages_total{drop_reason="subscriber_lagged"}`).
 
 use super::{Bus, ChainMessage, TOPIC};
 use crate::labels::DropReason;

@@ -257,8 +257,8 @@ impl ChainMessage {
         WireSource::try_from(self.source).unwrap_or(WireSource::Unspecified)
     }
 
-    /// The subject token of the index: NATS tokens may not hold `.`, `*`, `>` or
-    /// whitespace, so those become `_` (the message itself keeps the real name).
+    /// The subject token of the index ([`subject_token`]; the message itself keeps
+    /// the real name).
     pub fn index_token(&self) -> String {
         subject_token(&self.index)
     }
@@ -370,18 +370,22 @@ fn string_field(out: &mut Vec<u8>, key: u8, s: &str) {
     }
 }
 
-/// `s` as one NATS subject token.
+/// `s` as one NATS subject token, one to one: letters, digits and `-` stay; any
+/// other character (`.`, `*`, `>` and whitespace are not allowed in a token; `_` is
+/// the escape) becomes `_` and its UTF-8 bytes in hex (`NIFTY 50` -> `NIFTY_2050`),
+/// so two index names never share a subject or a message id.
 pub fn subject_token(s: &str) -> String {
-    let t: String = s
-        .chars()
-        .map(|c| {
-            if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() {
-                '_'
-            } else {
-                c
+    let mut t = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            t.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                t.push_str(&format!("_{b:02X}"));
             }
-        })
-        .collect();
+        }
+    }
     if t.is_empty() {
         "_".into()
     } else {
@@ -622,6 +626,23 @@ mod tests {
             spread_bps: pick(4, -3.0),
             moneyness: pick(5, 0.01),
             dte_days: pick(6, 3.5),
+        }
+    }
+
+    #[test]
+    fn subject_tokens_are_one_to_one_and_valid() {
+        assert_eq!(subject_token("NIFTY"), "NIFTY");
+        assert_eq!(subject_token("NIFTY 50"), "NIFTY_2050");
+        assert_eq!(subject_token("NIFTY.50"), "NIFTY_2E50");
+        assert_eq!(subject_token("NIFTY_50"), "NIFTY_5F50");
+        assert_eq!(subject_token("a*b>c"), "a_2Ab_3Ec");
+        assert_eq!(subject_token("é"), "_C3_A9");
+        let names = ["A.B", "A_B", "A B", "A_2EB", "A__B", "AB"];
+        let tokens: std::collections::HashSet<String> =
+            names.iter().map(|n| subject_token(n)).collect();
+        assert_eq!(tokens.len(), names.len());
+        for t in tokens {
+            assert!(!t.contains(['.', '*', '>', ' ']), "{t}");
         }
     }
 

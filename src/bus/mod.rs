@@ -53,8 +53,8 @@ pub struct Publisher {
     buses: Vec<Arc<dyn Bus>>,
     /// Last snapshot id per index (bounded with the aggregator's index limit).
     ids: BTreeMap<String, u64>,
-    /// (index, expiry, part) -> (as_of_ms, content hash) of the last message sent.
-    gate: HashMap<(String, String, u32), (i64, u64)>,
+    /// (index, expiry) -> (as_of_ms, content hash of all its parts) last sent.
+    gate: HashMap<(String, String), (i64, u64)>,
 }
 
 impl Publisher {
@@ -127,15 +127,25 @@ impl Publisher {
             }
         }
         let mut out = Vec::with_capacity(built.len());
-        for mut m in built {
-            m.snapshot_id = ids.get(&m.index).copied().unwrap_or(now_us);
+        let mut built = built.into_iter().peekable();
+        while let Some(first) = built.next() {
+            // The parts of one (index, expiry) go together (they are adjacent).
+            let mut group = vec![first];
+            while let Some(next) = built
+                .next_if(|m| m.part > 0 && m.index == group[0].index && m.expiry == group[0].expiry)
+            {
+                group.push(next);
+            }
             // A provider that reports its as-of time and hands back the same data (a
             // file read again) must not flood the bus with copies.
-            if snapshot.as_of.is_some() && self.unchanged(&m) {
-                metrics::stream_gate_skips_total("unchanged").inc();
+            if snapshot.as_of.is_some() && self.unchanged(&group) {
+                metrics::stream_gate_skips_total("unchanged").inc_by(group.len() as u64);
                 continue;
             }
-            out.push(Arc::new(m));
+            for mut m in group {
+                m.snapshot_id = ids.get(&m.index).copied().unwrap_or(now_us);
+                out.push(Arc::new(m));
+            }
         }
         if out.is_empty() {
             return out;
@@ -148,24 +158,28 @@ impl Publisher {
         out
     }
 
-    /// True when `m` has the same as-of time and content as the last message of its
-    /// (index, expiry, part); remembers it otherwise.
-    fn unchanged(&mut self, m: &ChainMessage) -> bool {
+    /// True when the parts of one (index, expiry) have the same as-of time and
+    /// content as the last ones sent; remembers them otherwise.
+    fn unchanged(&mut self, parts: &[ChainMessage]) -> bool {
         use std::hash::{BuildHasher, Hasher};
+        let m = &parts[0];
         let mut h = foldhash::fast::FixedState::with_seed(0x6_2026).build_hasher();
         h.write_u64(m.spot.to_bits());
-        h.write_usize(m.contracts.len());
-        for c in &m.contracts {
-            for v in [c.strike, c.open_interest, c.volume] {
-                h.write_u64(v.to_bits());
-            }
-            h.write_i32(c.option_type);
-            for v in [c.iv, c.bid, c.ask, c.spread_bps, c.moneyness, c.dte_days] {
-                h.write_u64(v.map_or(u64::MAX, f64::to_bits));
+        h.write_usize(parts.len());
+        for part in parts {
+            h.write_usize(part.contracts.len());
+            for c in &part.contracts {
+                for v in [c.strike, c.open_interest, c.volume] {
+                    h.write_u64(v.to_bits());
+                }
+                h.write_i32(c.option_type);
+                for v in [c.iv, c.bid, c.ask, c.spread_bps, c.moneyness, c.dte_days] {
+                    h.write_u64(v.map_or(u64::MAX, f64::to_bits));
+                }
             }
         }
         let value = (m.as_of_ms, h.finish());
-        let key = (m.index.clone(), m.expiry.clone(), m.part);
+        let key = (m.index.clone(), m.expiry.clone());
         if self.gate.get(&key) == Some(&value) {
             return true;
         }

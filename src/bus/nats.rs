@@ -128,6 +128,52 @@ pub fn check_stream_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// True when `t` can be one subject token (no `.`, `*`, `>` or whitespace).
+fn valid_token(t: &str) -> bool {
+    !t.is_empty()
+        && !t
+            .chars()
+            .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
+}
+
+/// Check a subject prefix: dot-separated tokens without wildcards or whitespace.
+pub fn check_subject_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.split('.').all(valid_token) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{prefix:?} is not a subject prefix; use dot-separated tokens without * > or spaces (e.g. g6.chain)"
+        ))
+    }
+}
+
+/// Check a subject filter: tokens, `*` for one token, `>` for the rest (last only).
+pub fn check_subject_pattern(pattern: &str) -> Result<(), String> {
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    let ok = tokens
+        .iter()
+        .enumerate()
+        .all(|(i, t)| *t == "*" || (*t == ">" && i + 1 == tokens.len()) || valid_token(t));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{pattern:?} is not a subject pattern; use tokens separated by dots, * for one token and > at the end (e.g. g6.chain.NIFTY.>)"
+        ))
+    }
+}
+
+/// Check a durable consumer name (no `.`, `*`, `>` or whitespace).
+pub fn check_consumer_name(name: &str) -> Result<(), String> {
+    if valid_token(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a consumer name; use letters, digits, - and _ (e.g. ingest-1)"
+        ))
+    }
+}
+
 /// One message waiting for its acknowledgement.
 struct Pending {
     /// The snapshot it belongs to (the unit dropped when the outbox is full).
@@ -135,8 +181,19 @@ struct Pending {
     subject: String,
     id: String,
     payload: Bytes,
-    /// Sent at least once already.
-    sent: bool,
+    /// When it was first sent (a retry after the stream's dedupe window may find it
+    /// stored already).
+    first_sent: Option<Instant>,
+}
+
+/// Memory one waiting message holds beyond its strings and payload.
+const PENDING_OVERHEAD: usize = std::mem::size_of::<Pending>();
+
+impl Pending {
+    /// The bytes it holds, counted against `--bus-outbox-bytes`.
+    fn cost(&self) -> usize {
+        self.payload.len() + self.subject.len() + self.id.len() + PENDING_OVERHEAD
+    }
 }
 
 #[derive(Default)]
@@ -167,7 +224,7 @@ impl Outbox {
             };
             while self.items.get(at).is_some_and(|p| p.batch == batch) {
                 if let Some(p) = self.items.remove(at) {
-                    self.bytes -= p.payload.len();
+                    self.bytes -= p.cost();
                     dropped += 1;
                 }
             }
@@ -181,6 +238,8 @@ struct Shared {
     outbox: Mutex<Outbox>,
     wake: tokio::sync::Notify,
     closing: AtomicBool,
+    /// Set once `close` has given up on the rest: later publishes are dropped.
+    closed: AtomicBool,
     /// Set when the sender task has ended.
     done: tokio::sync::Notify,
     finished: AtomicBool,
@@ -206,6 +265,7 @@ impl Shared {
 pub struct NatsBus {
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl NatsBus {
@@ -220,16 +280,15 @@ impl NatsBus {
             parse_url(s)?;
         }
         check_stream_name(&config.stream)?;
-        let prefix_ok = !config.subject_prefix.is_empty()
-            && config
-                .subject_prefix
-                .split('.')
-                .all(|t| !t.is_empty() && message::subject_token(t) == t);
-        if !prefix_ok {
+        check_subject_prefix(&config.subject_prefix)?;
+        if config.duplicate_window > config.max_age {
             return Err(format!(
-                "{:?} is not a subject prefix; use dot-separated tokens without * > or spaces (e.g. g6.chain)",
-                config.subject_prefix
+                "the dedupe window ({:?}) is longer than the stream's max age ({:?}); NATS refuses that stream: lower --bus-dedupe-window or raise --bus-max-age",
+                config.duplicate_window, config.max_age
             ));
+        }
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err("the NATS bus needs a multi-thread tokio runtime".into());
         }
         metrics::bus_connected(NAME).set(0.0);
         metrics::bus_outbox_limit_bytes(NAME).set(config.outbox_bytes as f64);
@@ -248,12 +307,13 @@ impl NatsBus {
             outbox: Mutex::new(Outbox::default()),
             wake: tokio::sync::Notify::new(),
             closing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             done: tokio::sync::Notify::new(),
             finished: AtomicBool::new(false),
             status: Mutex::new("connecting".into()),
         });
         let task = Arc::clone(&shared);
-        runtime.spawn(async move {
+        let handle = runtime.spawn(async move {
             run(Arc::clone(&task)).await;
             task.finished.store(true, Ordering::Release);
             task.done.notify_waiters();
@@ -261,6 +321,7 @@ impl NatsBus {
         Ok(NatsBus {
             shared,
             runtime: runtime.clone(),
+            task: Mutex::new(Some(handle)),
         })
     }
 
@@ -280,14 +341,17 @@ impl NatsBus {
     }
 }
 
-use super::message;
-
 impl Bus for NatsBus {
     fn name(&self) -> &str {
         NAME
     }
 
     fn publish(&self, messages: &[Arc<ChainMessage>]) {
+        if self.shared.closed.load(Ordering::Acquire) {
+            metrics::bus_dropped_messages_total(NAME, DropReason::Shutdown)
+                .inc_by(messages.len() as u64);
+            return;
+        }
         let prefix = &self.shared.config.subject_prefix;
         // Encoded before the lock is taken: the sender is never held up by encoding.
         let encoded: Vec<(String, String, Bytes)> = messages
@@ -299,14 +363,15 @@ impl Bus for NatsBus {
             o.batches += 1;
             let batch = o.batches;
             for (subject, id, payload) in encoded {
-                o.bytes += payload.len();
-                o.items.push_back(Pending {
+                let p = Pending {
                     batch,
                     subject,
                     id,
                     payload,
-                    sent: false,
-                });
+                    first_sent: None,
+                };
+                o.bytes += p.cost();
+                o.items.push_back(p);
             }
             let dropped = o.enforce(self.shared.config.outbox_bytes);
             self.shared.set_gauges(&o);
@@ -347,7 +412,14 @@ impl Bus for NatsBus {
         } else {
             self.runtime.block_on(wait);
         }
+        // Whatever the sender is doing now, it stops here: nothing it holds can be
+        // popped after the outbox is cleared.
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
         let mut o = self.shared.outbox();
+        o.in_flight = 0;
         let left = o.items.len();
         if left > 0 {
             metrics::bus_dropped_messages_total(NAME, DropReason::Shutdown).inc_by(left as u64);
@@ -418,6 +490,15 @@ enum StreamSetup {
     Failed(BusFailure, String),
 }
 
+/// A refused stream configuration is `rejected` (it will not work by waiting); no
+/// answer is `unreachable`.
+fn create_failure(e: &jetstream::context::CreateStreamError) -> BusFailure {
+    match e.kind() {
+        jetstream::context::CreateStreamErrorKind::JetStream(_) => BusFailure::Rejected,
+        _ => BusFailure::Unreachable,
+    }
+}
+
 /// Create the stream, or bring an existing one to our retention settings. A stream
 /// of that name with other subjects is someone else's: leave it alone and say so.
 async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSetup {
@@ -456,7 +537,7 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
                 updated.max_bytes = wanted.max_bytes;
                 updated.duplicate_window = wanted.duplicate_window;
                 if let Err(e) = js.update_stream(updated).await {
-                    return StreamSetup::Failed(BusFailure::Rejected, e.to_string());
+                    return StreamSetup::Failed(create_failure(&e), e.to_string());
                 }
             }
             StreamSetup::Ready
@@ -486,7 +567,7 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
                             ),
                         )
                     } else {
-                        StreamSetup::Failed(BusFailure::Unreachable, e.to_string())
+                        StreamSetup::Failed(create_failure(&e), e.to_string())
                     }
                 }
             }
@@ -526,10 +607,21 @@ async fn run(shared: Arc<Shared>) {
         .ack_timeout(config.ack_timeout)
         .max_ack_inflight(WINDOW * 4)
         .build(client.clone());
+    // The stream's consumers and their lag, refreshed beside the sender so a slow
+    // API answer never holds up publishing.
+    let refresher = {
+        let js = js.clone();
+        let stream = config.stream.clone();
+        tokio::spawn(async move {
+            loop {
+                refresh_consumers(&js, &stream).await;
+                tokio::time::sleep(STREAM_INFO_EVERY).await;
+            }
+        })
+    };
     let mut log = FailureLog::default();
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
-    let mut last_info: Option<Instant> = None;
     // Sent messages (the outbox head, in order) whose acknowledgements are awaited.
     let mut pending: VecDeque<(Instant, AckFuture)> = VecDeque::new();
     let latency = metrics::bus_publish_latency_seconds(NAME);
@@ -561,10 +653,6 @@ async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if pending.is_empty() && last_info.is_none_or(|t| t.elapsed() >= STREAM_INFO_EVERY) {
-            last_info = Some(Instant::now());
-            refresh_consumers(&js, &config.stream).await;
-        }
         let mut failure: Option<(BusFailure, String)> = None;
         // Send what is not sent yet, up to the window, in order.
         while pending.len() < WINDOW {
@@ -573,20 +661,43 @@ async fn run(shared: Arc<Shared>) {
                 let at = o.in_flight;
                 match o.items.get_mut(at) {
                     Some(p) => {
-                        let again = p.sent;
-                        p.sent = true;
-                        let next = (p.subject.clone(), p.id.clone(), p.payload.clone(), again);
+                        let again = p.first_sent.is_some();
+                        let first = *p.first_sent.get_or_insert_with(Instant::now);
+                        let next = (
+                            p.subject.clone(),
+                            p.id.clone(),
+                            p.payload.clone(),
+                            first,
+                            again,
+                        );
                         o.in_flight += 1;
                         Some(next)
                     }
                     None => None,
                 }
             };
-            let Some((subject, id, payload, again)) = next else {
+            let Some((subject, id, payload, first_sent, again)) = next else {
                 break;
             };
             if again {
                 metrics::bus_publish_retries_total(NAME).inc();
+                // Past the dedupe window the server no longer knows the id: see whether
+                // the first attempt was stored (its ack lost) before sending a copy.
+                if first_sent.elapsed() >= config.duplicate_window
+                    && stored_last(&js, &config.stream, &subject, &id).await
+                {
+                    metrics::bus_dedupe_hits_total(NAME).inc();
+                    let mut o = shared.outbox();
+                    o.in_flight -= 1;
+                    let at = o.in_flight;
+                    if let Some(p) = o.items.remove(at) {
+                        o.bytes -= p.cost();
+                    }
+                    shared.set_gauges(&o);
+                    drop(o);
+                    metrics::bus_events_published_total(NAME, TOPIC).inc();
+                    continue;
+                }
             }
             let publish = jetstream::message::PublishMessage::build()
                 .payload(payload)
@@ -602,7 +713,7 @@ async fn run(shared: Arc<Shared>) {
                     o.in_flight -= 1;
                     let at = o.in_flight;
                     if let Some(p) = o.items.remove(at) {
-                        o.bytes -= p.payload.len();
+                        o.bytes -= p.cost();
                     }
                     shared.set_gauges(&o);
                     drop(o);
@@ -644,7 +755,7 @@ async fn run(shared: Arc<Shared>) {
                     metrics::bus_events_published_total(NAME, TOPIC).inc();
                     let mut o = shared.outbox();
                     if let Some(p) = o.items.pop_front() {
-                        o.bytes -= p.payload.len();
+                        o.bytes -= p.cost();
                     }
                     o.in_flight = o.in_flight.saturating_sub(1);
                     shared.set_gauges(&o);
@@ -672,8 +783,23 @@ async fn run(shared: Arc<Shared>) {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+    refresher.abort();
     // Let the acks of the last window reach the server before the connection goes.
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+/// True when the last message the stream holds on `subject` carries `id`.
+async fn stored_last(js: &jetstream::Context, stream: &str, subject: &str, id: &str) -> bool {
+    let Ok(s) = js.get_stream(stream).await else {
+        return false;
+    };
+    match s.get_last_raw_message_by_subject(subject).await {
+        Ok(m) => m
+            .headers
+            .get("Nats-Msg-Id")
+            .is_some_and(|v| v.as_str() == id),
+        Err(_) => false,
+    }
 }
 
 /// Most durable consumers whose lag is exported (the metric's budget holds 20).
@@ -727,42 +853,54 @@ mod tests {
             subject: "s".into(),
             id: format!("{batch}"),
             payload: Bytes::from(vec![0; len]),
-            sent: false,
+            first_sent: None,
         }
     }
 
-    fn outbox(batches: &[(u64, usize, usize)]) -> Outbox {
+    fn outbox(batches: &[(u64, usize)]) -> Outbox {
         let mut o = Outbox::default();
-        for &(batch, count, len) in batches {
+        for &(batch, count) in batches {
             for _ in 0..count {
-                o.items.push_back(pending(batch, len));
-                o.bytes += len;
+                let p = pending(batch, 10);
+                o.bytes += p.cost();
+                o.items.push_back(p);
             }
         }
         o
     }
 
+    /// What one test message costs against the bound.
+    fn unit() -> usize {
+        pending(0, 10).cost()
+    }
+
     #[test]
     fn outbox_over_its_bound_drops_the_oldest_whole_snapshots() {
-        let mut o = outbox(&[(1, 3, 10), (2, 3, 10), (3, 3, 10)]);
-        assert_eq!(o.enforce(60), 3);
-        assert_eq!(o.bytes, 60);
+        let mut o = outbox(&[(1, 3), (2, 3), (3, 3)]);
+        assert_eq!(o.enforce(6 * unit()), 3);
+        assert_eq!(o.bytes, 6 * unit());
         let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
         assert_eq!(batches, [2, 2, 2, 3, 3, 3]);
     }
 
     #[test]
     fn outbox_never_drops_the_snapshot_being_sent() {
-        let mut o = outbox(&[(1, 3, 10), (2, 3, 10), (3, 3, 10)]);
+        let mut o = outbox(&[(1, 3), (2, 3), (3, 3)]);
         o.in_flight = 2;
-        assert_eq!(o.enforce(60), 3);
+        assert_eq!(o.enforce(6 * unit()), 3);
         let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
         assert_eq!(batches, [1, 1, 1, 3, 3, 3], "batch 1 is in flight; 2 goes");
         // Nothing droppable left but the newest: it goes too; the snapshot being sent
         // stays even over the bound.
-        assert_eq!(o.enforce(20), 3);
+        assert_eq!(o.enforce(2 * unit()), 3);
         assert_eq!(o.items.len(), 3);
-        assert_eq!(o.bytes, 30);
+        assert_eq!(o.bytes, 3 * unit());
+    }
+
+    #[test]
+    fn the_outbox_counts_subjects_ids_and_bookkeeping_not_only_payloads() {
+        let p = pending(7, 10);
+        assert!(p.cost() > p.payload.len() + p.subject.len() + p.id.len());
     }
 
     #[test]
@@ -785,5 +923,17 @@ mod tests {
         }
         assert!(check_stream_name("G6_CHAIN").is_ok());
         assert!(check_stream_name("g6.chain").is_err());
+        assert!(check_subject_prefix("g6.chain").is_ok());
+        assert!(check_subject_prefix("g6_x.chain").is_ok());
+        for bad in ["", "g6..chain", "g6.*", "g6.>", "g6 chain", "g6."] {
+            assert!(check_subject_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(check_subject_pattern("g6.chain.>").is_ok());
+        assert!(check_subject_pattern("g6.chain.*.2026-11-27").is_ok());
+        for bad in ["g6.>.x", "g6..x", "g6 x", ""] {
+            assert!(check_subject_pattern(bad).is_err(), "{bad}");
+        }
+        assert!(check_consumer_name("ingest-1").is_ok());
+        assert!(check_consumer_name("a.b").is_err());
     }
 }

@@ -67,6 +67,9 @@ struct Printer {
     order: VecDeque<String>,
 }
 
+/// Consecutive pull errors after which the consumer is made again.
+const MAX_CONSECUTIVE_ERRORS: u32 = 10;
+
 /// Message ids remembered to drop redeliveries (a JetStream consumer delivers at least
 /// once; an ack lost in a server crash brings a message back).
 const SEEN_IDS: usize = 100_000;
@@ -122,6 +125,30 @@ impl Printer {
 /// Run `g6 tail`.
 pub fn run(opts: TailOptions) -> ExitCode {
     super::init_logging();
+    let checks = [
+        (
+            "--bus-subject-prefix",
+            crate::bus::nats::check_subject_prefix(&opts.bus_options.bus_subject_prefix),
+        ),
+        (
+            "--subject",
+            opts.subject
+                .as_deref()
+                .map_or(Ok(()), crate::bus::nats::check_subject_pattern),
+        ),
+        (
+            "--durable",
+            opts.durable
+                .as_deref()
+                .map_or(Ok(()), crate::bus::nats::check_consumer_name),
+        ),
+    ];
+    for (flag, check) in checks {
+        if let Err(e) = check {
+            eprintln!("error: {flag}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     match &opts.bus {
         None => tail_in_process(&opts),
         Some(url) => {
@@ -261,6 +288,12 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
         let consumer = match consumer {
             Ok(c) => c,
             Err(e) => {
+                // The server refused it (a filter outside the stream, a durable of that
+                // name with other settings): waiting will not help.
+                if let async_nats::jetstream::stream::ConsumerErrorKind::JetStream(j) = e.kind() {
+                    eprintln!("error: the server refused the consumer on stream {name}: {j}; check --subject and --durable");
+                    return ExitCode::from(1);
+                }
                 tracing::warn!(error = %e, "cannot create the consumer; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
@@ -274,15 +307,23 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
                 continue;
             }
         };
+        let mut errors = 0u32;
         while let Some(item) = messages.next().await {
             let msg = match item {
                 Ok(m) => m,
                 Err(e) => {
-                    // Missed heartbeats and the like while the server restarts.
-                    tracing::debug!(error = %e, "pull consumer");
+                    // Missed heartbeats and the like while the server restarts; when
+                    // they do not stop, the consumer is gone: make it again.
+                    errors += 1;
+                    tracing::debug!(error = %e, errors, "pull consumer");
+                    if errors >= MAX_CONSECUTIVE_ERRORS {
+                        tracing::warn!(error = %e, "the consumer stopped delivering; creating it again");
+                        break;
+                    }
                     continue;
                 }
             };
+            errors = 0;
             let more = match ChainMessage::from_bytes(&msg.payload) {
                 Ok(m) => printer.print(&m),
                 Err(e) => {
