@@ -57,14 +57,6 @@ fn encoding(c: &mut Criterion) {
             }
         })
     });
-    // The crate's encoder on the same messages: what the hand-written one replaces.
-    g.bench_function("prost_encode_only", |b| {
-        b.iter(|| {
-            for m in &msgs {
-                black_box(black_box(m).to_bytes_prost());
-            }
-        })
-    });
     let json: Vec<JsonMessage> = msgs.iter().map(JsonMessage::from).collect();
     g.bench_function("json_serde_encode_decode", |b| {
         b.iter(|| {

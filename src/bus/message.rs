@@ -190,60 +190,9 @@ impl Contract {
 }
 
 impl ChainMessage {
-    /// The protobuf bytes: exactly what `prost` writes (a test compares them byte for
-    /// byte), into one allocation of the exact size. Hand-written because it is the
-    /// bus's hot path and the collector shares two cores with the NATS server:
-    /// `prost` walks every contract three times (message length, nested length,
-    /// write); `benches/bus.rs` (`bus_encoding`) measured this 1.1x to 1.5x faster.
+    /// The protobuf bytes (`prost`; a hand-written one-pass encoder measured no
+    /// faster than it beyond the noise in `benches/bus.rs`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        // The exact size first: one allocation, no page touched twice.
-        let contracts: usize = self
-            .contracts
-            .iter()
-            .map(|c| {
-                let n = c.encoded_size();
-                1 + varint_len(n as u64) + n
-            })
-            .sum();
-        let header = 64 + self.index.len() + self.expiry.len() + self.provider.len();
-        let mut out = Vec::with_capacity(header + contracts);
-        varint_field(&mut out, 0x08, u64::from(self.schema_version));
-        string_field(&mut out, 0x12, &self.index);
-        varint_field(&mut out, 0x18, self.snapshot_id);
-        varint_field(&mut out, 0x20, self.as_of_ms as u64);
-        string_field(&mut out, 0x2a, &self.expiry);
-        varint_field(&mut out, 0x30, self.expiry_unix as u64);
-        double_field(&mut out, 0x39, self.spot);
-        varint_field(&mut out, 0x40, self.source as i64 as u64);
-        string_field(&mut out, 0x4a, &self.provider);
-        varint_field(&mut out, 0x50, u64::from(self.part));
-        varint_field(&mut out, 0x58, u64::from(self.parts));
-        for c in &self.contracts {
-            out.push(0x62);
-            varint(&mut out, c.encoded_size() as u64);
-            double_field(&mut out, 0x09, c.strike);
-            varint_field(&mut out, 0x10, c.option_type as i64 as u64);
-            double_field(&mut out, 0x19, c.open_interest);
-            double_field(&mut out, 0x21, c.volume);
-            for (key, v) in [
-                (0x29, c.iv),
-                (0x31, c.bid),
-                (0x39, c.ask),
-                (0x41, c.spread_bps),
-                (0x49, c.moneyness),
-                (0x51, c.dte_days),
-            ] {
-                if let Some(v) = v {
-                    out.push(key);
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-        out
-    }
-
-    /// The bytes as `prost` writes them (the reference for [`Self::to_bytes`]).
-    pub fn to_bytes_prost(&self) -> Vec<u8> {
         self.encode_to_vec()
     }
 
@@ -304,69 +253,6 @@ impl ChainMessage {
             self.wire_source().label(),
             self.provider
         )
-    }
-}
-
-impl Contract {
-    /// The encoded size of the contract's fields (proto3: a zero scalar is not
-    /// written; an optional one is whenever present).
-    fn encoded_size(&self) -> usize {
-        let scalar = |v: f64| if v != 0.0 { 9 } else { 0 };
-        let optional = [
-            self.iv,
-            self.bid,
-            self.ask,
-            self.spread_bps,
-            self.moneyness,
-            self.dte_days,
-        ]
-        .iter()
-        .filter(|v| v.is_some())
-        .count()
-            * 9;
-        let kind = if self.option_type != 0 {
-            1 + varint_len(self.option_type as i64 as u64)
-        } else {
-            0
-        };
-        scalar(self.strike) + scalar(self.open_interest) + scalar(self.volume) + kind + optional
-    }
-}
-
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A varint field, left out when 0 (proto3).
-fn varint_field(out: &mut Vec<u8>, key: u8, v: u64) {
-    if v != 0 {
-        out.push(key);
-        varint(out, v);
-    }
-}
-
-/// A double field, left out when 0 (proto3; NaN is written).
-fn double_field(out: &mut Vec<u8>, key: u8, v: f64) {
-    if v != 0.0 {
-        out.push(key);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-/// A string field, left out when empty (proto3).
-fn string_field(out: &mut Vec<u8>, key: u8, s: &str) {
-    if !s.is_empty() {
-        out.push(key);
-        varint(out, s.len() as u64);
-        out.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -613,22 +499,6 @@ impl From<&JsonMessage> for ChainMessage {
 mod tests {
     use super::*;
 
-    fn contract(i: u64) -> Contract {
-        let pick = |bit: u64, v: f64| (i >> bit & 1 == 1).then_some(v);
-        Contract {
-            strike: [0.0, 24_000.0, -0.0, f64::NAN, 1e-300][(i % 5) as usize],
-            option_type: [0, 1, 2, 7, -1][(i / 5 % 5) as usize],
-            open_interest: [0.0, 1.0, 1e12][(i % 3) as usize],
-            volume: [0.0, 42.5][(i % 2) as usize],
-            iv: pick(1, 0.0),
-            bid: pick(2, 10.5),
-            ask: pick(3, f64::INFINITY),
-            spread_bps: pick(4, -3.0),
-            moneyness: pick(5, 0.01),
-            dte_days: pick(6, 3.5),
-        }
-    }
-
     #[test]
     fn subject_tokens_are_one_to_one_and_valid() {
         assert_eq!(subject_token("NIFTY"), "NIFTY");
@@ -643,31 +513,6 @@ mod tests {
         assert_eq!(tokens.len(), names.len());
         for t in tokens {
             assert!(!t.contains(['.', '*', '>', ' ']), "{t}");
-        }
-    }
-
-    #[test]
-    fn the_hand_written_encoder_writes_exactly_what_prost_writes() {
-        for i in 0..400u64 {
-            let m = ChainMessage {
-                schema_version: (i % 3) as u32,
-                index: if i % 7 == 0 {
-                    String::new()
-                } else {
-                    "NIFTY 50".into()
-                },
-                snapshot_id: [0, 1, 127, 128, u64::MAX][(i % 5) as usize],
-                as_of_ms: [0, -1, 1_900_000_000_000, i64::MIN][(i % 4) as usize],
-                expiry: "2026-11-27".into(),
-                expiry_unix: [0, -5, 1_795_000_000][(i % 3) as usize],
-                spot: [0.0, 24_100.5, f64::NAN][(i % 3) as usize],
-                source: [0, 1, 2, 3, -2][(i % 5) as usize],
-                provider: "p".repeat((i % 200) as usize),
-                part: (i % 2) as u32,
-                parts: (i % 3) as u32,
-                contracts: (0..(i % 130)).map(|k| contract(i * 131 + k)).collect(),
-            };
-            assert_eq!(m.to_bytes(), m.to_bytes_prost(), "message {i}");
         }
     }
 }
