@@ -26,6 +26,7 @@ pub mod bus;
 pub mod cli;
 pub mod option_chain;
 pub mod simulate;
+pub mod store;
 pub mod system;
 
 // The generated `labels`, `spec` and `metrics` modules, `init()` and the spec hashes.

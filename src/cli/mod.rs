@@ -1,6 +1,7 @@
 //! The `g6` command line: `serve`, `lint`, `generate`, `inventory`.
 
 mod generate;
+mod ingest;
 mod tail;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +61,9 @@ enum Command {
     /// --durable: it resumes where it stopped). Without --bus: runs --provider in this
     /// process and prints what its in-process bus carries.
     Tail(tail::TailOptions),
+    /// Store what the NATS bus carries: a JetStream durable consumer into the column
+    /// store, each message acknowledged once its rows are stored.
+    Ingest(ingest::IngestOptions),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Inventory { format } => inventory(format),
         Command::Tail(opts) => tail::run(opts),
+        Command::Ingest(opts) => ingest::run(opts),
     }
 }
 
@@ -235,6 +240,29 @@ struct ServeOptions {
     /// Messages the in-process ring holds for a slow subscriber.
     #[arg(long, default_value_t = crate::bus::inproc::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     bus_capacity: u32,
+    /// Where every contract is kept: parquet (files under --data-dir), parquet:DIR,
+    /// or none.
+    #[arg(long, default_value = "parquet")]
+    store: String,
+    /// Directory of the Parquet store.
+    #[arg(long, default_value = "./g6-data")]
+    data_dir: std::path::PathBuf,
+    /// Longest time rows wait in memory before they are written (what a crash can
+    /// lose).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    store_flush: std::time::Duration,
+    /// Most rows held while the store fails; beyond, the oldest snapshots are dropped.
+    #[arg(long, default_value_t = 5_000_000)]
+    store_backlog_rows: usize,
+    /// Delete stored files older than this (e.g. 7d, 12h).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    retain: std::time::Duration,
+    /// Most files one retention run deletes.
+    #[arg(long, default_value_t = 1000)]
+    delete_cap: usize,
+    /// Time between retention runs.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    lifecycle_every: std::time::Duration,
     /// Run this many collection cycles, deliver what the bus holds, and exit.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cycles: Option<u64>,
@@ -268,6 +296,11 @@ fn spawn_simulation(
 
 fn serve(opts: ServeOptions) -> ExitCode {
     init_logging();
+    // A file-size limit must fail a write (EFBIG, counted), not kill the process.
+    // SAFETY: setting a signal's disposition to ignore has no other effect.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     crate::system::mark_start();
     let listen = &opts.listen;
     let addr: std::net::SocketAddr = match listen.parse() {
@@ -324,6 +357,61 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     };
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
+    let store_spec = if opts.store == "parquet" {
+        format!("parquet:{}", opts.data_dir.display())
+    } else {
+        opts.store.clone()
+    };
+    let store = match crate::store::open(&store_spec) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --store {store_spec}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let store_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store_thread = match store {
+        None => {
+            crate::exporter::add_status_line("Store: none (--store none): contracts are not kept");
+            None
+        }
+        Some(store) => {
+            let writer = crate::store::Writer::new(
+                store,
+                crate::store::WriterConfig {
+                    flush_every: opts.store_flush,
+                    backlog_rows: opts.store_backlog_rows.max(1),
+                    ..Default::default()
+                },
+            );
+            crate::exporter::add_status_line(format!(
+                "Store: {}, flushed every {:?}; files older than {:?} are deleted",
+                writer.describe(),
+                opts.store_flush,
+                opts.retain
+            ));
+            let lifecycle = store_spec.strip_prefix("parquet:").map(|dir| {
+                crate::store::lifecycle::Lifecycle::new(
+                    std::path::Path::new(dir),
+                    opts.retain,
+                    opts.delete_cap,
+                    opts.lifecycle_every,
+                )
+            });
+            match crate::store::spawn_in_process(
+                writer,
+                inproc.subscribe("store"),
+                lifecycle,
+                store_stop.clone(),
+            ) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    eprintln!("error: cannot start the store thread: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
     match &opts.bus {
         None => crate::exporter::add_status_line(format!(
@@ -395,6 +483,11 @@ fn serve(opts: ServeOptions) -> ExitCode {
         let _ = collector.join();
     }
     if let Some(h) = simulation {
+        let _ = h.join();
+    }
+    // The store takes what the collector published last, then stops.
+    store_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(h) = store_thread {
         let _ = h.join();
     }
     // Deliver what the bus still holds (bounded), count what cannot be.

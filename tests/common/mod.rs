@@ -136,9 +136,16 @@ impl Server {
     #[allow(clippy::zombie_processes)]
     pub fn start_binary(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        // Never the repository's ./g6-data: a directory of this server's own.
+        if !args.iter().any(|a| *a == "--store" || *a == "--data-dir") {
+            static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("g6-data-{}-{n}", std::process::id()));
+            cmd.arg("--data-dir").arg(dir);
+        }
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in envs {

@@ -1,0 +1,354 @@
+//! `g6 ingest`: the store writer as a process of its own, fed by a JetStream durable
+//! consumer, so ingestion scales out (several ingesters sharing one durable name
+//! split the messages) independently of the collectors. A message is acknowledged only
+//! after its rows are stored; while the store fails, the backlog holds the rows and,
+//! at its bound, the consumer stops pulling (the stream keeps the rest).
+
+use super::{parse_duration, BusOptions, EXIT_USAGE};
+use crate::bus::message::ChainMessage;
+use crate::store::{Writer, WriterConfig};
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt as _;
+use std::collections::{HashSet, VecDeque};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `g6 ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestOptions {
+    /// NATS server (nats://HOST:PORT, comma-separated for a cluster).
+    #[arg(long)]
+    bus: String,
+    #[command(flatten)]
+    bus_options: BusOptions,
+    /// Durable consumer name; ingesters sharing it split the messages.
+    #[arg(long, default_value = "g6-ingest")]
+    durable: String,
+    /// Where rows go: parquet (files under --data-dir) or parquet:DIR.
+    #[arg(long, default_value = "parquet")]
+    store: String,
+    /// Directory of the Parquet store.
+    #[arg(long, default_value = "./g6-data")]
+    data_dir: std::path::PathBuf,
+    /// Longest time rows wait in memory before they are written and acknowledged.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    store_flush: Duration,
+    /// Most rows held while the store fails; at the bound the consumer stops pulling.
+    #[arg(long, default_value_t = 5_000_000)]
+    store_backlog_rows: usize,
+    /// Delete stored files older than this.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    retain: Duration,
+    /// Most files one retention run deletes.
+    #[arg(long, default_value_t = 1000)]
+    delete_cap: usize,
+    /// Time between retention runs.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    lifecycle_every: Duration,
+    /// Address of this ingester's /metrics.
+    #[arg(long, default_value = "127.0.0.1:9110")]
+    listen: String,
+}
+
+/// Keys remembered to acknowledge a redelivered message without storing it twice.
+const SEEN_KEYS: usize = 200_000;
+
+/// Run `g6 ingest`.
+pub fn run(opts: IngestOptions) -> ExitCode {
+    super::init_logging();
+    let servers = match crate::bus::nats::parse_url(&opts.bus) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let checks = [
+        (
+            "--bus-stream",
+            crate::bus::nats::check_stream_name(&opts.bus_options.bus_stream),
+        ),
+        (
+            "--bus-subject-prefix",
+            crate::bus::nats::check_subject_prefix(&opts.bus_options.bus_subject_prefix),
+        ),
+        (
+            "--durable",
+            crate::bus::nats::check_consumer_name(&opts.durable),
+        ),
+    ];
+    for (flag, check) in checks {
+        if let Err(e) = check {
+            eprintln!("error: {flag}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let addr: std::net::SocketAddr = match opts.listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!(
+                "error: --listen {:?} is not an address like 127.0.0.1:9110",
+                opts.listen
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let spec = if opts.store == "parquet" {
+        format!("parquet:{}", opts.data_dir.display())
+    } else {
+        opts.store.clone()
+    };
+    let store = match crate::store::open(&spec) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!("error: --store none: ingest needs a store (parquet or parquet:DIR)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("error: --store {spec}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = crate::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let writer: Writer<jetstream::Message> = Writer::new(
+        store,
+        WriterConfig {
+            flush_every: opts.store_flush,
+            backlog_rows: opts.store_backlog_rows.max(1),
+            drop_oldest: false,
+            ..Default::default()
+        },
+    );
+    crate::exporter::add_status_line(format!(
+        "g6 ingest: {} from stream {} on {} (durable {}), flushed every {:?}",
+        writer.describe(),
+        opts.bus_options.bus_stream,
+        servers.join(","),
+        opts.durable,
+        opts.store_flush
+    ));
+    let lifecycle = spec.strip_prefix("parquet:").map(|dir| {
+        crate::store::lifecycle::Lifecycle::new(
+            std::path::Path::new(dir),
+            opts.retain,
+            opts.delete_cap,
+            opts.lifecycle_every,
+        )
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on {addr}: {e}; choose another address with --listen"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        println!(
+            "g6 ingest: listening on http://{local} (spec hash {})",
+            crate::SPEC_HASH
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let exporter = {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(crate::exporter::serve(
+                listener,
+                crate::exporter::Limits::default(),
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            ))
+        };
+        // The ingest loop handles SIGINT/SIGTERM itself: it stores and acknowledges
+        // what it holds before it returns.
+        let code = ingest(&opts, servers, writer, lifecycle).await;
+        let _ = stop_tx.send(true);
+        let _ = exporter.await;
+        code
+    })
+}
+
+async fn ingest(
+    opts: &IngestOptions,
+    servers: Vec<String>,
+    mut writer: Writer<jetstream::Message>,
+    mut lifecycle: Option<crate::store::lifecycle::Lifecycle>,
+) -> ExitCode {
+    let shown = servers.join(",");
+    let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
+    let client = match async_nats::ConnectOptions::new()
+        .name("g6 ingest")
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .connect(servers)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let js = jetstream::new(client);
+    let name = &opts.bus_options.bus_stream;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut order: VecDeque<String> = VecDeque::new();
+    let mut waiting_said = false;
+    // Acknowledgements must not run out before a flush has stored the rows.
+    let ack_wait = opts.store_flush * 3 + Duration::from_secs(30);
+    loop {
+        let stream = match js.get_stream(name).await {
+            Ok(s) => s,
+            Err(e) => {
+                if !waiting_said {
+                    eprintln!("g6 ingest: waiting for stream {name} on {shown} ({e})");
+                    waiting_said = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                }
+                continue;
+            }
+        };
+        let config = consumer::pull::Config {
+            durable_name: Some(opts.durable.clone()),
+            filter_subject: format!("{}.>", opts.bus_options.bus_subject_prefix),
+            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_wait,
+            max_ack_pending: 100_000,
+            ..Default::default()
+        };
+        let consumer = match stream.get_or_create_consumer(&opts.durable, config).await {
+            Ok(c) => c,
+            Err(e) => {
+                if let jetstream::stream::ConsumerErrorKind::JetStream(j) = e.kind() {
+                    eprintln!(
+                        "error: the server refused the durable consumer {} on {name}: {j}",
+                        opts.durable
+                    );
+                    return ExitCode::from(1);
+                }
+                tracing::warn!(error = %e, "cannot create the consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                }
+                continue;
+            }
+        };
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull messages; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                }
+                continue;
+            }
+        };
+        let mut errors = 0u32;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let pulling = !writer.full();
+            tokio::select! {
+                item = messages.next(), if pulling => {
+                    let Some(item) = item else { break };
+                    let msg = match item {
+                        Ok(m) => m,
+                        Err(e) => {
+                            errors += 1;
+                            tracing::debug!(error = %e, errors, "pull consumer");
+                            if errors >= 10 {
+                                tracing::warn!(error = %e, "the consumer stopped delivering; creating it again");
+                                break;
+                            }
+                            continue;
+                        }
+                    };
+                    errors = 0;
+                    match ChainMessage::from_bytes(&msg.payload) {
+                        Ok(m) if seen.contains(&m.message_id()) => {
+                            // Stored already in this run: a redelivery after a lost ack.
+                            let _ = msg.ack().await;
+                        }
+                        Ok(m) => {
+                            writer.push(Arc::new(m), msg);
+                        }
+                        Err(e) => {
+                            tracing::warn!(subject = %msg.subject, error = %e, "not a chain message; terminating its delivery");
+                            let _ = msg.ack_with(jetstream::AckKind::Term).await;
+                        }
+                    }
+                }
+                _ = tick.tick() => {}
+                _ = &mut shutdown => {
+                    let stored = writer.close();
+                    ack_all(stored, &mut seen, &mut order).await;
+                    return ExitCode::SUCCESS;
+                }
+            }
+            let now = Instant::now();
+            if writer.due(now) {
+                let flushed = tokio::task::block_in_place(|| writer.flush(now));
+                if let Ok(stored) = flushed {
+                    ack_all(stored, &mut seen, &mut order).await;
+                }
+            }
+            if let Some(l) = lifecycle.as_mut() {
+                tokio::task::block_in_place(|| l.tick(now));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Acknowledge stored messages (waiting for the server's confirmation) and remember
+/// their keys.
+async fn ack_all(
+    stored: Vec<jetstream::Message>,
+    seen: &mut HashSet<String>,
+    order: &mut VecDeque<String>,
+) {
+    for msg in stored {
+        if let Ok(m) = ChainMessage::from_bytes(&msg.payload) {
+            let id = m.message_id();
+            if order.len() >= SEEN_KEYS {
+                if let Some(old) = order.pop_front() {
+                    seen.remove(&old);
+                }
+            }
+            seen.insert(id.clone());
+            order.push_back(id);
+        }
+        for _ in 0..10 {
+            if msg.double_ack().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The column store: every contract of every snapshot, kept for history and replay.
+//! A [`Writer`] takes messages from a bus subscriber (never from the collector's
+//! thread), holds them in a bounded backlog, and flushes them to a [`Store`] every
+//! `--store-flush`; a failed flush is retried with capped exponential backoff while
+//! the backlog holds the rows and backpressure is signalled. Past the bound, an
+//! in-process writer drops the oldest whole snapshots (counted); a JetStream consumer
+//! stops pulling instead, so nothing is dropped (`g6 ingest`).
+
+pub mod lifecycle;
+pub mod parquet;
+
+use crate::bus::ChainMessage;
+use crate::labels::{StoreDropReason, StoreFailure};
+use crate::metrics;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The `table` label of the option-chain rows.
+pub const TABLE: &str = "option_chain";
+
+/// What one write stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Rows (contracts) stored.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Files (Parquet) or inserts written.
+    pub files: u64,
+}
+
+/// A failed write: why (the metric label) and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError {
+    /// Why, as `g6_cs_ingest_failures_total{store_failure}`.
+    pub reason: StoreFailure,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+impl StoreError {
+    /// A failure for `reason`.
+    pub fn new(reason: StoreFailure, message: impl Into<String>) -> Self {
+        StoreError {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Where rows go.
+pub trait Store: Send {
+    /// Store `messages` all or nothing (a retry after an error never doubles a row).
+    fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError>;
+    /// For the status page and logs.
+    fn describe(&self) -> String;
+}
+
+impl Store for parquet::ParquetStore {
+    fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError> {
+        parquet::ParquetStore::write(self, messages)
+    }
+
+    fn describe(&self) -> String {
+        format!("Parquet files under {}", self.dir().display())
+    }
+}
+
+/// Parse `--store`: `parquet:DIR` or `none`.
+pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
+    if spec == "none" {
+        return Ok(None);
+    }
+    if let Some(dir) = spec.strip_prefix("parquet:") {
+        if dir.is_empty() {
+            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+        }
+        return parquet::ParquetStore::open(std::path::Path::new(dir))
+            .map(|s| Some(Box::new(s) as Box<dyn Store>))
+            .map_err(|e| e.to_string());
+    }
+    if spec.starts_with("clickhouse://") {
+        return Err("the ClickHouse store is not built yet; use parquet:DIR".into());
+    }
+    Err(format!("{spec:?} is not a store; use parquet:DIR or none"))
+}
+
+/// Writer settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriterConfig {
+    /// Longest time rows wait in memory before a flush (the data at risk on a crash).
+    pub flush_every: Duration,
+    /// Flush early once this many rows wait.
+    pub flush_rows: usize,
+    /// Most rows held while the store fails; beyond, the oldest snapshots go (in
+    /// process), or the consumer stops pulling (`drop_oldest: false`).
+    pub backlog_rows: usize,
+    /// Drop the oldest snapshots past the bound (a consumer that can wait, such as a
+    /// JetStream durable, turns this off and checks [`Writer::full`] instead).
+    pub drop_oldest: bool,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            flush_every: Duration::from_secs(10),
+            flush_rows: 500_000,
+            backlog_rows: 5_000_000,
+            drop_oldest: true,
+        }
+    }
+}
+
+/// Longest wait between two attempts at a failing store.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Batches messages into the store; `T` is what a message must hand back once stored
+/// (a JetStream message to acknowledge; `()` in process).
+pub struct Writer<T> {
+    store: Box<dyn Store>,
+    config: WriterConfig,
+    pending: VecDeque<(Arc<ChainMessage>, T)>,
+    rows: usize,
+    last_flush: Instant,
+    backoff: Duration,
+    next_try: Instant,
+    failing: Option<StoreFailure>,
+}
+
+impl<T> Writer<T> {
+    /// A writer into `store`.
+    pub fn new(store: Box<dyn Store>, config: WriterConfig) -> Self {
+        metrics::cs_ingest_rows_total(TABLE).inc_by(0);
+        metrics::cs_ingest_bytes_total(TABLE).inc_by(0);
+        metrics::cs_ingest_retries_total(TABLE).inc_by(0);
+        for r in StoreFailure::ALL {
+            metrics::cs_ingest_failures_total(TABLE, r).inc_by(0);
+        }
+        for r in StoreDropReason::ALL {
+            metrics::cs_ingest_dropped_rows_total(TABLE, r).inc_by(0);
+        }
+        metrics::cs_ingest_backlog_rows(TABLE).set(0.0);
+        metrics::cs_ingest_backpressure_active(TABLE).set(0.0);
+        let now = Instant::now();
+        Writer {
+            store,
+            config,
+            pending: VecDeque::new(),
+            rows: 0,
+            last_flush: now,
+            backoff: Duration::from_millis(500),
+            next_try: now,
+            failing: None,
+        }
+    }
+
+    /// What the store is.
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Rows waiting.
+    pub fn backlog_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// True when the backlog is at its bound: a consumer that can wait should stop
+    /// taking messages.
+    pub fn full(&self) -> bool {
+        self.rows >= self.config.backlog_rows
+    }
+
+    fn gauges(&self) {
+        metrics::cs_ingest_backlog_rows(TABLE).set(self.rows as f64);
+        let pressure = self.full() || (self.failing.is_some() && self.rows > 0);
+        metrics::cs_ingest_backpressure_active(TABLE).set(if pressure { 1.0 } else { 0.0 });
+    }
+
+    /// Take one message. When the backlog is over its bound the oldest whole
+    /// snapshots are dropped (counted); their tokens are returned.
+    pub fn push(&mut self, m: Arc<ChainMessage>, token: T) -> Vec<T> {
+        self.rows += m.contracts.len();
+        self.pending.push_back((m, token));
+        let mut dropped = Vec::new();
+        let mut dropped_rows = 0u64;
+        while self.config.drop_oldest
+            && self.rows > self.config.backlog_rows
+            && self.pending.len() > 1
+        {
+            let Some((first, _)) = self.pending.front() else {
+                break;
+            };
+            let key = (first.index.clone(), first.snapshot_id);
+            while self
+                .pending
+                .front()
+                .is_some_and(|(m, _)| m.index == key.0 && m.snapshot_id == key.1)
+                && self.pending.len() > 1
+            {
+                if let Some((m, t)) = self.pending.pop_front() {
+                    self.rows -= m.contracts.len();
+                    dropped_rows += m.contracts.len() as u64;
+                    dropped.push(t);
+                }
+            }
+        }
+        if dropped_rows > 0 {
+            metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::BacklogFull)
+                .inc_by(dropped_rows);
+            tracing::warn!(
+                rows = dropped_rows,
+                bound = self.config.backlog_rows,
+                "the store backlog is full: dropped the oldest snapshots"
+            );
+        }
+        self.gauges();
+        dropped
+    }
+
+    /// True when a flush should run now.
+    pub fn due(&self, now: Instant) -> bool {
+        !self.pending.is_empty()
+            && now >= self.next_try
+            && (self.failing.is_some()
+                || self.rows >= self.config.flush_rows
+                || now.duration_since(self.last_flush) >= self.config.flush_every)
+    }
+
+    /// Write everything waiting. Returns the tokens of the stored messages; on a
+    /// failure nothing is returned, the rows stay, and the next try waits a backoff.
+    pub fn flush(&mut self, now: Instant) -> Result<Vec<T>, StoreError> {
+        if self.pending.is_empty() {
+            self.last_flush = now;
+            return Ok(Vec::new());
+        }
+        if self.failing.is_some() {
+            metrics::cs_ingest_retries_total(TABLE).inc();
+        }
+        let messages: Vec<Arc<ChainMessage>> =
+            self.pending.iter().map(|(m, _)| Arc::clone(m)).collect();
+        let timer = metrics::cs_ingest_latency_seconds(TABLE).start_timer();
+        match self.store.write(&messages) {
+            Ok(w) => {
+                timer.stop_and_record();
+                metrics::cs_ingest_rows_total(TABLE).inc_by(w.rows);
+                metrics::cs_ingest_bytes_total(TABLE).inc_by(w.bytes);
+                if let Some(reason) = self.failing.take() {
+                    tracing::info!(
+                        reason = reason.as_str(),
+                        rows = w.rows,
+                        "the store takes rows again"
+                    );
+                }
+                self.backoff = Duration::from_millis(500);
+                self.last_flush = now;
+                self.rows = 0;
+                let tokens = self.pending.drain(..).map(|(_, t)| t).collect();
+                self.gauges();
+                Ok(tokens)
+            }
+            Err(e) => {
+                timer.stop_and_discard();
+                metrics::cs_ingest_failures_total(TABLE, e.reason).inc();
+                if self.failing != Some(e.reason) {
+                    tracing::warn!(reason = e.reason.as_str(), error = %e, backlog_rows = self.rows, "cannot write to the store; rows wait in the backlog and are retried");
+                }
+                self.failing = Some(e.reason);
+                self.next_try = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.gauges();
+                Err(e)
+            }
+        }
+    }
+
+    /// The last flush at shutdown: one try; what it cannot store is counted dropped.
+    pub fn close(&mut self) -> Vec<T> {
+        let stored = self.flush(Instant::now()).unwrap_or_default();
+        if self.rows > 0 {
+            metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::Shutdown)
+                .inc_by(self.rows as u64);
+            tracing::warn!(
+                rows = self.rows,
+                "stopping with rows the store did not take"
+            );
+            self.pending.clear();
+            self.rows = 0;
+            self.gauges();
+        }
+        stored
+    }
+}
+
+/// Run a writer on its own thread, fed by an in-process bus subscription, until
+/// `stop` is set (then a last flush); the lifecycle job runs between flushes.
+pub fn spawn_in_process(
+    mut writer: Writer<()>,
+    mut subscription: crate::bus::inproc::Subscription,
+    mut lifecycle: Option<lifecycle::Lifecycle>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("g6-store".into())
+        .spawn(move || loop {
+            let stopping = stop.load(Ordering::Relaxed);
+            let mut closed = false;
+            loop {
+                match subscription.try_recv() {
+                    Ok(m) => {
+                        writer.push(m, ());
+                    }
+                    Err(crate::bus::inproc::TryRecv::Empty) => break,
+                    Err(crate::bus::inproc::TryRecv::Closed) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if stopping || closed {
+                writer.close();
+                return;
+            }
+            let now = Instant::now();
+            if writer.due(now) {
+                let _ = writer.flush(now);
+            }
+            if let Some(l) = lifecycle.as_mut() {
+                l.tick(now);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        })
+}
