@@ -119,9 +119,8 @@ fn read_rows(dir: &Path) -> Vec<Row> {
     rows
 }
 
-/// The fixture's valid rows straight from the CSV (IV as a ratio), without the app's
-/// parser: (index, expiry days, strike, type, oi, volume, iv, bid, ask, spread_bps).
-fn fixture_rows() -> Vec<(
+/// (index, expiry days, strike, type, oi, volume, iv, bid, ask, spread_bps).
+type FixtureRow = (
     String,
     i32,
     f64,
@@ -132,7 +131,11 @@ fn fixture_rows() -> Vec<(
     Option<f64>,
     Option<f64>,
     Option<f64>,
-)> {
+);
+
+/// The fixture's valid rows straight from the CSV (IV as a ratio), without the app's
+/// parser: (index, expiry days, strike, type, oi, volume, iv, bid, ask, spread_bps).
+fn fixture_rows() -> Vec<FixtureRow> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut reader = csv::Reader::from_path(root.join(FIXTURE)).unwrap();
     let opt = |s: &str| (!s.is_empty()).then(|| s.parse::<f64>().unwrap());
@@ -218,18 +221,7 @@ fn parquet_files_read_back_to_exactly_the_fixture_contracts_for_every_snapshot()
                     })
                     .collect();
                 let mut expect: Vec<_> = want.iter().filter(|w| &w.0 == index).cloned().collect();
-                let key = |r: &(
-                    String,
-                    i32,
-                    f64,
-                    String,
-                    f64,
-                    f64,
-                    Option<f64>,
-                    Option<f64>,
-                    Option<f64>,
-                    Option<f64>,
-                )| { (r.1, (r.2 * 100.0) as i64, r.3.clone()) };
+                let key = |r: &FixtureRow| (r.1, (r.2 * 100.0) as i64, r.3.clone());
                 got.sort_by_key(key);
                 expect.sort_by_key(key);
                 assert_eq!(got, expect, "{index}");
