@@ -208,7 +208,10 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
             "timeout",
         ],
     ),
-    ("store_drop_reason", &["backlog_full", "shutdown"]),
+    (
+        "store_drop_reason",
+        &["backlog_full", "rejected", "shutdown"],
+    ),
     (
         "drop_reason",
         &["outbox_full", "subscriber_lagged", "too_large", "shutdown"],

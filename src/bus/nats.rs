@@ -54,7 +54,7 @@ pub struct NatsConfig {
     pub subject_prefix: String,
     /// Stream retention by age (`--bus-max-age`).
     pub max_age: Duration,
-    /// Stream retention by size in bytes (`--bus-max-bytes`).
+    /// Stream retention by size in bytes (`--bus-max-bytes`); -1 for no limit.
     pub max_bytes: i64,
     /// The stream's duplicate window: a re-sent message within it is dropped by id.
     pub duplicate_window: Duration,
@@ -71,7 +71,7 @@ impl Default for NatsConfig {
             stream: "G6_CHAIN".into(),
             subject_prefix: "g6.chain".into(),
             max_age: Duration::from_secs(7 * 24 * 3600),
-            max_bytes: 10 * 1024 * 1024 * 1024,
+            max_bytes: -1,
             duplicate_window: Duration::from_secs(10 * 60),
             outbox_bytes: 64 * 1024 * 1024,
             ack_timeout: Duration::from_secs(5),
@@ -628,6 +628,13 @@ async fn run(shared: Arc<Shared>) {
     loop {
         let closing = shared.closing.load(Ordering::Acquire);
         if closing && pending.is_empty() && shared.outbox().items.is_empty() {
+            break;
+        }
+        // Stopping with no server to deliver to: waiting cannot help.
+        if closing
+            && (!stream_ready
+                || client.connection_state() != async_nats::connection::State::Connected)
+        {
             break;
         }
         if !stream_ready {

@@ -57,6 +57,11 @@ const SEEN_KEYS: usize = 200_000;
 /// Run `g6 ingest`.
 pub fn run(opts: IngestOptions) -> ExitCode {
     super::init_logging();
+    // A file-size limit must fail a write (EFBIG, counted), not kill the process.
+    // SAFETY: setting a signal's disposition to ignore has no other effect.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let servers = match crate::bus::nats::parse_url(&opts.bus) {
         Ok(s) => s,
         Err(e) => {
@@ -213,6 +218,9 @@ async fn ingest(
     let js = jetstream::new(client);
     let name = &opts.bus_options.bus_stream;
     let mut seen: HashSet<String> = HashSet::new();
+    // Ids of the messages in the backlog.
+    let mut waiting: HashSet<String> = HashSet::new();
+    let mut last_progress = Instant::now();
     let mut order: VecDeque<String> = VecDeque::new();
     let mut waiting_said = false;
     // Acknowledgements must not run out before a flush has stored the rows.
@@ -227,7 +235,11 @@ async fn ingest(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                    _ = &mut shutdown => {
+                        let stored = writer.close();
+                        ack_all(stored, &mut seen, &mut order).await;
+                        return ExitCode::SUCCESS;
+                    }
                 }
                 continue;
             }
@@ -254,7 +266,11 @@ async fn ingest(
                 tracing::warn!(error = %e, "cannot create the consumer; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                    _ = &mut shutdown => {
+                        let stored = writer.close();
+                        ack_all(stored, &mut seen, &mut order).await;
+                        return ExitCode::SUCCESS;
+                    }
                 }
                 continue;
             }
@@ -265,7 +281,11 @@ async fn ingest(
                 tracing::warn!(error = %e, "cannot pull messages; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                    _ = &mut shutdown => {
+                        let stored = writer.close();
+                        ack_all(stored, &mut seen, &mut order).await;
+                        return ExitCode::SUCCESS;
+                    }
                 }
                 continue;
             }
@@ -295,8 +315,22 @@ async fn ingest(
                             // Stored already in this run: a redelivery after a lost ack.
                             let _ = msg.ack().await;
                         }
+                        Ok(m) if waiting.contains(&m.message_id()) => {
+                            // A copy of one still waiting to be stored: its first
+                            // delivery is acknowledged once it is.
+                        }
                         Ok(m) => {
-                            writer.push(Arc::new(m), msg);
+                            let id = m.message_id();
+                            match writer.push(Arc::new(m), msg) {
+                                Ok(_) => {
+                                    waiting.insert(id);
+                                }
+                                // The store can never take it (counted): stop its
+                                // delivery rather than retry it forever.
+                                Err((_, msg)) => {
+                                    let _ = msg.ack_with(jetstream::AckKind::Term).await;
+                                }
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(subject = %msg.subject, error = %e, "not a chain message; terminating its delivery");
@@ -315,8 +349,25 @@ async fn ingest(
             if writer.due(now) {
                 let flushed = tokio::task::block_in_place(|| writer.flush(now));
                 if let Ok(stored) = flushed {
+                    for msg in &stored {
+                        if let Ok(m) = ChainMessage::from_bytes(&msg.payload) {
+                            waiting.remove(&m.message_id());
+                        }
+                    }
                     ack_all(stored, &mut seen, &mut order).await;
                 }
+            }
+            // Messages held while the store fails are not redelivered meanwhile.
+            if now.duration_since(last_progress) >= ack_wait / 3 {
+                last_progress = now;
+                let progress = writer
+                    .waiting()
+                    .map(|msg| msg.ack_with(jetstream::AckKind::Progress));
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    futures_util::future::join_all(progress),
+                )
+                .await;
             }
             if let Some(l) = lifecycle.as_mut() {
                 tokio::task::block_in_place(|| l.tick(now));
@@ -326,14 +377,15 @@ async fn ingest(
     }
 }
 
-/// Acknowledge stored messages (waiting for the server's confirmation) and remember
-/// their keys.
+/// Acknowledge stored messages, all at once with one deadline (waiting for the
+/// server's confirmation), and remember their keys: a message whose acknowledgement
+/// is lost comes again and is recognised.
 async fn ack_all(
     stored: Vec<jetstream::Message>,
     seen: &mut HashSet<String>,
     order: &mut VecDeque<String>,
 ) {
-    for msg in stored {
+    for msg in &stored {
         if let Ok(m) = ChainMessage::from_bytes(&msg.payload) {
             let id = m.message_id();
             if order.len() >= SEEN_KEYS {
@@ -344,11 +396,15 @@ async fn ack_all(
             seen.insert(id.clone());
             order.push_back(id);
         }
-        for _ in 0..10 {
-            if msg.double_ack().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    }
+    let acks = stored.iter().map(|m| m.double_ack());
+    if tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join_all(acks),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!("acknowledgements not confirmed in time; those messages may come again (they are recognised)");
     }
 }

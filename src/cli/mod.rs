@@ -166,6 +166,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Parse `--bus-max-bytes`: a size, or `unlimited` (-1 to NATS).
+fn parse_max_bytes(s: &str) -> Result<i64, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(-1);
+    }
+    parse_size(s).map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+}
+
 /// Options of the bus, shared by `serve` and `tail`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BusOptions {
@@ -224,9 +232,11 @@ struct ServeOptions {
     /// Stream retention by age (e.g. 7d, 12h).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     bus_max_age: std::time::Duration,
-    /// Stream retention by size (e.g. 10GiB).
-    #[arg(long, default_value = "10GiB", value_parser = parse_size)]
-    bus_max_bytes: u64,
+    /// Stream retention by size (e.g. 10GiB), or unlimited (then only --bus-max-age
+    /// and the server's own storage limit bound it). A size is reserved on the server
+    /// up front: it must fit the server's JetStream storage.
+    #[arg(long, default_value = "unlimited", value_parser = parse_max_bytes)]
+    bus_max_bytes: i64,
     /// The stream's duplicate window: a message re-sent within it is dropped by id.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     bus_dedupe_window: std::time::Duration,
@@ -516,7 +526,7 @@ fn nats_config(url: &str, opts: &ServeOptions) -> Result<crate::bus::nats::NatsC
         stream: opts.bus_options.bus_stream.clone(),
         subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
         max_age: opts.bus_max_age,
-        max_bytes: i64::try_from(opts.bus_max_bytes).unwrap_or(i64::MAX),
+        max_bytes: opts.bus_max_bytes,
         duplicate_window: opts.bus_dedupe_window,
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
         ack_timeout: opts.bus_ack_timeout,

@@ -63,6 +63,18 @@ impl Lifecycle {
         }
     }
 
+    /// A file of the store's layout: `index=*/date=*/part-*.parquet`, two levels
+    /// down. Anything else is not the store's to delete.
+    fn is_store_file(&self, p: &Path) -> bool {
+        let Ok(rel) = p.strip_prefix(&self.dir) else {
+            return false;
+        };
+        let parts: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+        matches!(parts.as_slice(), [index, date, file]
+            if index.starts_with("index=") && date.starts_with("date=")
+                && file.starts_with("part-") && file.ends_with(".parquet"))
+    }
+
     /// Run when due.
     pub fn tick(&mut self, now: Instant) -> Option<Run> {
         if self
@@ -83,7 +95,7 @@ impl Lifecycle {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut old: Vec<(SystemTime, PathBuf, u64)> = files_under(&self.dir)
             .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .filter(|p| self.is_store_file(p))
             .filter_map(|p| {
                 let meta = std::fs::metadata(&p).ok()?;
                 let modified = meta.modified().ok()?;
@@ -98,13 +110,12 @@ impl Lifecycle {
                 Ok(()) => {
                     run.deleted += 1;
                     run.reclaimed += len;
-                    if let Some(parent) = path.parent() {
-                        // Only succeeds when empty: partitions with data stay.
-                        let _ = std::fs::remove_dir(parent);
-                        if let Some(index_dir) = parent.parent() {
-                            if index_dir != self.dir {
-                                let _ = std::fs::remove_dir(index_dir);
-                            }
+                    // The date and index directories, when now empty (only succeeds
+                    // then); both strictly inside the store.
+                    if let Some(date_dir) = path.parent() {
+                        let _ = std::fs::remove_dir(date_dir);
+                        if let Some(index_dir) = date_dir.parent() {
+                            let _ = std::fs::remove_dir(index_dir);
                         }
                     }
                 }

@@ -65,6 +65,12 @@ pub trait Store: Send {
     fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError>;
     /// For the status page and logs.
     fn describe(&self) -> String;
+    /// Whether the store can ever take `m` (a message it cannot must be set aside,
+    /// not retried forever).
+    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+        let _ = m;
+        Ok(())
+    }
 }
 
 impl Store for parquet::ParquetStore {
@@ -74,6 +80,10 @@ impl Store for parquet::ParquetStore {
 
     fn describe(&self) -> String {
         format!("Parquet files under {}", self.dir().display())
+    }
+
+    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+        parquet::ParquetStore::check(self, m)
     }
 }
 
@@ -187,33 +197,41 @@ impl<T> Writer<T> {
         metrics::cs_ingest_backpressure_active(TABLE).set(if pressure { 1.0 } else { 0.0 });
     }
 
-    /// Take one message. When the backlog is over its bound the oldest whole
-    /// snapshots are dropped (counted); their tokens are returned.
-    pub fn push(&mut self, m: Arc<ChainMessage>, token: T) -> Vec<T> {
+    /// Take one message. A message the store can never take is refused (counted,
+    /// `rejected`; its token comes back in the error). When the backlog is over its
+    /// bound and dropping is on, the oldest whole snapshots are dropped (counted);
+    /// their tokens are returned.
+    pub fn push(&mut self, m: Arc<ChainMessage>, token: T) -> Result<Vec<T>, (StoreError, T)> {
+        if let Err(e) = self.store.check(&m) {
+            metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::Rejected)
+                .inc_by(m.contracts.len() as u64);
+            tracing::warn!(message = %m.message_id(), error = %e, "the store cannot take this message; set aside");
+            return Err((e, token));
+        }
         self.rows += m.contracts.len();
         self.pending.push_back((m, token));
         let mut dropped = Vec::new();
         let mut dropped_rows = 0u64;
-        while self.config.drop_oldest
-            && self.rows > self.config.backlog_rows
-            && self.pending.len() > 1
-        {
-            let Some((first, _)) = self.pending.front() else {
-                break;
-            };
-            let key = (first.index.clone(), first.snapshot_id);
-            while self
+        while self.config.drop_oldest && self.rows > self.config.backlog_rows {
+            // Every waiting message of the oldest snapshot, wherever it sits.
+            let Some(key) = self
                 .pending
                 .front()
-                .is_some_and(|(m, _)| m.index == key.0 && m.snapshot_id == key.1)
-                && self.pending.len() > 1
-            {
-                if let Some((m, t)) = self.pending.pop_front() {
+                .map(|(m, _)| (m.index.clone(), m.snapshot_id))
+            else {
+                break;
+            };
+            let mut kept = VecDeque::with_capacity(self.pending.len());
+            for (m, t) in self.pending.drain(..) {
+                if m.index == key.0 && m.snapshot_id == key.1 {
                     self.rows -= m.contracts.len();
                     dropped_rows += m.contracts.len() as u64;
                     dropped.push(t);
+                } else {
+                    kept.push_back((m, t));
                 }
             }
+            self.pending = kept;
         }
         if dropped_rows > 0 {
             metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::BacklogFull)
@@ -225,7 +243,12 @@ impl<T> Writer<T> {
             );
         }
         self.gauges();
-        dropped
+        Ok(dropped)
+    }
+
+    /// The tokens of the messages waiting to be stored.
+    pub fn waiting(&self) -> impl Iterator<Item = &T> {
+        self.pending.iter().map(|(_, t)| t)
     }
 
     /// True when a flush should run now.
@@ -284,9 +307,19 @@ impl<T> Writer<T> {
         }
     }
 
-    /// The last flush at shutdown: one try; what it cannot store is counted dropped.
+    /// The last flush at shutdown: one try; what it cannot store is counted dropped
+    /// (unless the source keeps it: a JetStream consumer gets it again).
     pub fn close(&mut self) -> Vec<T> {
         let stored = self.flush(Instant::now()).unwrap_or_default();
+        if self.rows > 0 && !self.config.drop_oldest {
+            tracing::warn!(
+                rows = self.rows,
+                "stopping with rows the store did not take; the stream delivers them again"
+            );
+            self.pending.clear();
+            self.rows = 0;
+            self.gauges();
+        }
         if self.rows > 0 {
             metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::Shutdown)
                 .inc_by(self.rows as u64);
@@ -318,7 +351,8 @@ pub fn spawn_in_process(
             loop {
                 match subscription.try_recv() {
                     Ok(m) => {
-                        writer.push(m, ());
+                        // Refusals and drops are counted inside.
+                        let _ = writer.push(m, ());
                     }
                     Err(crate::bus::inproc::TryRecv::Empty) => break,
                     Err(crate::bus::inproc::TryRecv::Closed) => {

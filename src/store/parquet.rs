@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Longest escaped index name in a partition directory (`index=` + it must fit the
+/// 255-byte file-name limit).
+const MAX_INDEX_TOKEN: usize = 200;
+
 /// Most rows in one file; a larger flush of one partition is split.
 pub const MAX_ROWS_PER_FILE: usize = 1_000_000;
 
@@ -177,10 +181,49 @@ impl ParquetStore {
         &self.dir
     }
 
-    /// Delete `.tmp` files under the store (left by a crash mid-write).
+    /// Whether the store can take `m`: a readable expiry, and an index whose
+    /// partition directory name fits a file name.
+    pub fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+        if epoch_days(&m.expiry).is_none() {
+            return Err(StoreError::new(
+                StoreFailure::Rejected,
+                format!(
+                    "message {} has an unreadable expiry {:?}",
+                    m.message_id(),
+                    m.expiry
+                ),
+            ));
+        }
+        if subject_token(&m.index).len() > MAX_INDEX_TOKEN {
+            return Err(StoreError::new(
+                StoreFailure::Rejected,
+                format!(
+                    "index name of message {} is too long for a directory name",
+                    m.message_id()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Delete the temporaries of our own files that a crashed writer left (a live
+    /// writer's, with its pid in the name, and anything else are left alone).
     fn remove_temporaries(&self) {
         for file in super::lifecycle::files_under(&self.dir) {
-            if file.extension().is_some_and(|e| e == "tmp") {
+            let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(middle) = name
+                .strip_prefix(".part-")
+                .and_then(|n| n.strip_suffix(".parquet.tmp"))
+            else {
+                continue;
+            };
+            // part-<first>-<pid>-<seq>
+            let pid = middle.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let alive = pid.is_some_and(|p| p > 0 && unsafe { libc::kill(p, 0) } == 0);
+            if !alive {
                 let _ = std::fs::remove_file(&file);
             }
         }
@@ -289,16 +332,28 @@ impl ParquetStore {
                 }
             }
         }
-        for (tmp, done) in &temps {
-            std::fs::rename(tmp, done).map_err(|e| {
-                StoreError::new(
+        for (k, (tmp, done)) in temps.iter().enumerate() {
+            if let Err(e) = std::fs::rename(tmp, done) {
+                // All or nothing: take back what became visible, drop the rest, so the
+                // retry stores every row once.
+                for (_, renamed) in &temps[..k] {
+                    let _ = std::fs::remove_file(renamed);
+                }
+                for (t, _) in &temps[k..] {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(StoreError::new(
                     io_failure(&e),
                     format!("cannot rename {}: {e}", tmp.display()),
-                )
-            })?;
-            // The rename survives a crash once the directory is synced.
-            if let Some(d) = done.parent().and_then(|d| std::fs::File::open(d).ok()) {
-                let _ = d.sync_all();
+                ));
+            }
+        }
+        // The renames survive a crash once their directories are synced.
+        let dirs: std::collections::BTreeSet<&Path> =
+            temps.iter().filter_map(|(_, done)| done.parent()).collect();
+        for d in dirs {
+            if let Ok(f) = std::fs::File::open(d) {
+                let _ = f.sync_all();
             }
         }
         Ok(written)
