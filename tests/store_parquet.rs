@@ -189,7 +189,7 @@ fn parquet_files_read_back_to_exactly_the_fixture_contracts_for_every_snapshot()
             for i in 0..SNAPSHOTS {
                 runner.tick_at((AS_OF + 60 * i + 30) as f64);
                 while let Ok(m) = sub.try_recv() {
-                    writer.push(m, ());
+                    writer.push(m, ()).expect("a valid message");
                 }
                 // One flush per snapshot: several files per partition.
                 writer.flush(Instant::now()).unwrap();
@@ -305,7 +305,7 @@ fn a_file_is_never_visible_under_its_final_name_before_it_is_whole() {
             for i in 0..30 {
                 runner.tick_at(1_795_924_800.0 + i as f64);
                 while let Ok(m) = sub.try_recv() {
-                    writer.push(m, ());
+                    writer.push(m, ()).expect("a valid message");
                 }
                 writer.flush(Instant::now()).unwrap();
             }
@@ -508,4 +508,59 @@ fn an_unusable_data_dir_is_a_clear_usage_error() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored() {
+    common::in_own_process(
+        "a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored",
+        || {
+            let dir = temp_dir("store_parquet_rejected");
+            let mut writer: Writer<u32> = Writer::new(
+                Box::new(ParquetStore::open(&dir).unwrap()),
+                WriterConfig::default(),
+            );
+            let good = g6_metrics::bus::message::ChainMessage {
+                schema_version: 1,
+                index: "NIFTY".into(),
+                snapshot_id: 7,
+                as_of_ms: AS_OF * 1000,
+                expiry: "2024-11-28".into(),
+                expiry_unix: AS_OF + 3 * 86_400,
+                spot: 24_000.0,
+                source: 1,
+                provider: "test".into(),
+                part: 0,
+                parts: 1,
+                contracts: vec![g6_metrics::bus::message::Contract {
+                    strike: 24_000.0,
+                    option_type: 1,
+                    open_interest: 10.0,
+                    volume: 1.0,
+                    iv: None,
+                    bid: None,
+                    ask: None,
+                    spread_bps: None,
+                    moneyness: None,
+                    dte_days: None,
+                }],
+            };
+            let mut bad = good.clone();
+            bad.expiry = "someday".into();
+            let mut long = good.clone();
+            long.index = "N".repeat(300);
+            assert!(writer.push(Arc::new(bad), 1).is_err());
+            assert!(writer.push(Arc::new(long), 2).is_err());
+            assert!(writer.push(Arc::new(good), 3).is_ok());
+            assert_eq!(writer.flush(Instant::now()).unwrap(), vec![3]);
+            assert_eq!(read_rows(&dir).len(), 1);
+            assert_eq!(
+                common::value(
+                    "g6_cs_ingest_dropped_rows_total",
+                    &[("table", "option_chain"), ("store_drop_reason", "rejected")]
+                ),
+                Some(2.0)
+            );
+        },
+    );
 }
