@@ -114,6 +114,24 @@ pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
     Ok(servers)
 }
 
+/// Connect a consumer (`g6 tail`, `g6 ingest`) to the NATS servers: fails within 5 s
+/// with a message saying what to check; reconnects forever once connected.
+pub async fn connect_consumer(
+    name: &str,
+    servers: Vec<String>,
+) -> Result<async_nats::Client, String> {
+    let shown = servers.join(",");
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .connect(servers)
+        .await
+        .map_err(|e| {
+            format!("cannot connect to {shown}: {e}; is nats-server running there (with -js)?")
+        })
+}
+
 /// Check a stream name: letters, digits, `-` and `_`.
 pub fn check_stream_name(name: &str) -> Result<(), String> {
     if name.is_empty()

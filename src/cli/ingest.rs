@@ -200,18 +200,10 @@ async fn ingest(
 ) -> ExitCode {
     let shown = servers.join(",");
     let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
-    let client = match async_nats::ConnectOptions::new()
-        .name("g6 ingest")
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None)
-        .connect(servers)
-        .await
-    {
+    let client = match crate::bus::nats::connect_consumer("g6 ingest", servers).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?"
-            );
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };

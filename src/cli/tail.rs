@@ -230,18 +230,10 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
 async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     use async_nats::jetstream::{self, consumer};
     let shown = servers.join(",");
-    let client = match async_nats::ConnectOptions::new()
-        .name("g6 tail")
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None)
-        .connect(servers)
-        .await
-    {
+    let client = match crate::bus::nats::connect_consumer("g6 tail", servers).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "error: cannot connect to {shown}: {e}; is nats-server running there (with -js)?"
-            );
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
