@@ -30,6 +30,16 @@ if ! command -v nats-server >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nats-server protobuf-compiler >/dev/null
 fi
 command -v nats-server >/dev/null || { echo "nats-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+
+# clickhouse-server (the ClickHouse store tests start their own, from a config of theirs).
+if ! command -v clickhouse-server >/dev/null 2>&1; then
+  step "installing clickhouse-server from Debian"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clickhouse-server >/dev/null
+fi
+command -v clickhouse-server >/dev/null || { echo "clickhouse-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 command -v protoc >/dev/null || { echo "protoc is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 
 step "cargo fmt --check"

@@ -25,7 +25,8 @@ pub struct IngestOptions {
     /// Durable consumer name; ingesters sharing it split the messages.
     #[arg(long, default_value = "g6-ingest")]
     durable: String,
-    /// Where rows go: parquet (files under --data-dir) or parquet:DIR.
+    /// Where rows go: parquet (files under --data-dir), parquet:DIR, or
+    /// clickhouse://HOST:8123/DB (the HTTP port).
     #[arg(long, default_value = "parquet")]
     store: String,
     /// Directory of the Parquet store.
@@ -107,7 +108,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
     let store = match crate::store::open(&spec) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            eprintln!("error: --store none: ingest needs a store (parquet or parquet:DIR)");
+            eprintln!("error: --store none: ingest needs a store (parquet, parquet:DIR or clickhouse://HOST:PORT/DB)");
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {

@@ -251,7 +251,7 @@ struct ServeOptions {
     #[arg(long, default_value_t = crate::bus::inproc::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     bus_capacity: u32,
     /// Where every contract is kept: parquet (files under --data-dir), parquet:DIR,
-    /// or none.
+    /// clickhouse://HOST:8123/DB (the HTTP port), or none.
     #[arg(long, default_value = "parquet")]
     store: String,
     /// Directory of the Parquet store.
@@ -394,12 +394,20 @@ fn serve(opts: ServeOptions) -> ExitCode {
                     ..Default::default()
                 },
             );
-            crate::exporter::add_status_line(format!(
-                "Store: {}, flushed every {:?}; files older than {:?} are deleted",
-                writer.describe(),
-                opts.store_flush,
-                opts.retain
-            ));
+            crate::exporter::add_status_line(if store_spec.starts_with("parquet:") {
+                format!(
+                    "Store: {}, flushed every {:?}; files older than {:?} are deleted",
+                    writer.describe(),
+                    opts.store_flush,
+                    opts.retain
+                )
+            } else {
+                format!(
+                    "Store: {}, flushed every {:?}",
+                    writer.describe(),
+                    opts.store_flush
+                )
+            });
             let lifecycle = store_spec.strip_prefix("parquet:").map(|dir| {
                 crate::store::lifecycle::Lifecycle::new(
                     std::path::Path::new(dir),

@@ -6,6 +6,7 @@
 //! in-process writer drops the oldest whole snapshots (counted); a JetStream consumer
 //! stops pulling instead, so nothing is dropped (`g6 ingest`).
 
+pub mod clickhouse;
 pub mod lifecycle;
 pub mod parquet;
 
@@ -87,7 +88,26 @@ impl Store for parquet::ParquetStore {
     }
 }
 
-/// Parse `--store`: `parquet:DIR` or `none`.
+impl Store for clickhouse::ClickHouseStore {
+    fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError> {
+        clickhouse::ClickHouseStore::write(self, messages)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "ClickHouse table {}.{} at {}",
+            self.url().database,
+            clickhouse::TABLE,
+            self.url().shown()
+        )
+    }
+
+    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+        clickhouse::ClickHouseStore::check(self, m)
+    }
+}
+
+/// Parse `--store`: `parquet:DIR`, `clickhouse://HOST:PORT/DB` or `none`.
 pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
     if spec == "none" {
         return Ok(None);
@@ -101,9 +121,12 @@ pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
             .map_err(|e| e.to_string());
     }
     if spec.starts_with("clickhouse://") {
-        return Err("the ClickHouse store is not built yet; use parquet:DIR".into());
+        return clickhouse::ClickHouseStore::open(spec)
+            .map(|s| Some(Box::new(s) as Box<dyn Store>));
     }
-    Err(format!("{spec:?} is not a store; use parquet:DIR or none"))
+    Err(format!(
+        "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
+    ))
 }
 
 /// Writer settings.

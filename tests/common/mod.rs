@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+pub mod clickhouse;
 pub mod nats;
 pub mod prometheus;
 
