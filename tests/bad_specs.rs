@@ -189,6 +189,12 @@ bad_spec! {
         ("20:29: error[E034]: cardinality_budget of `g6_calls_total` is 1000000; a metric may have at most 10000 series",
          "lower it to 10000 or less: beyond that one metric dominates every scrape and query; split it by purpose instead"),
     ];
+    e035_bad_sql: "E035-bad-sql.yml" => [
+        ("9:21: error[E035]: `$index` is not a variable declared before this query in `history`",
+         "declare it under `variables:`"),
+        ("14:14: error[E035]: `$__timeInterval` is not a macro these dashboards may use",
+         "use one of: $__timeFilter, $__dateFilter, $__fromTime, $__toTime, $__interval_s"),
+    ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
          "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)"),

@@ -130,6 +130,26 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
             content: dashboards::inventory_csv(&dashboards),
         },
     ];
+    if !spec.sql_dashboards.is_empty() {
+        out.push(Artifact {
+            path: "grafana/provisioning/datasources/clickhouse.yml".into(),
+            kind: ArtifactKind::Other,
+            content: crate::sql_dashboards::provisioning_datasource(spec),
+        });
+    }
+    for d in &spec.sql_dashboards {
+        out.push(Artifact {
+            path: format!(
+                "{}/{}.json",
+                crate::sql_dashboards::SQL_DASHBOARD_DIR,
+                d.slug.value
+            ),
+            kind: ArtifactKind::Dashboard,
+            content: dashboards::to_json_text(&crate::sql_dashboards::build(
+                spec, d, hash, version,
+            )),
+        });
+    }
     for d in &dashboards {
         out.push(Artifact {
             path: format!("{DASHBOARD_DIR}/{}.json", d.slug),

@@ -1196,11 +1196,20 @@ pub fn manifest(dashboards: &[Dashboard], spec_hash: &str, version: &str) -> Str
 
 /// `grafana/provisioning/dashboards/g6.yml`.
 pub fn provisioning_dashboards(spec: &Spec) -> String {
-    format!(
+    let mut out = format!(
         "# Grafana dashboard provider for the generated dashboards. Set G6_GRAFANA_DASHBOARDS to the\n# absolute path of generated/grafana/dashboards before starting Grafana.\napiVersion: 1\nproviders:\n  - name: {ns}\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
         ns = spec.namespace.value,
         folder = spec.namespace.value.to_uppercase()
-    )
+    );
+    if !spec.sql_dashboards.is_empty() {
+        out.push_str(&format!(
+            "  # The SQL dashboards over ClickHouse: set G6_GRAFANA_SQL_DASHBOARDS to the absolute\n  # path of generated/{dir}.\n  - name: {ns}-sql\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SQL_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            dir = crate::sql_dashboards::SQL_DASHBOARD_DIR,
+            ns = spec.namespace.value,
+            folder = spec.namespace.value.to_uppercase()
+        ));
+    }
+    out
 }
 
 /// `grafana/provisioning/datasources/prometheus.yml`.

@@ -296,6 +296,7 @@ impl Decoder {
                 "labels",
                 "dashboards",
                 "families",
+                "sql_dashboards",
                 "grafana",
             ],
         ) else {
@@ -331,6 +332,13 @@ impl Decoder {
             for (k, v) in self.map_entries(n, "dashboards") {
                 if let Some(d) = self.dashboard(k, v) {
                     spec.dashboards.push(d);
+                }
+            }
+        }
+        if let Some(n) = f.get("sql_dashboards") {
+            for (k, v) in self.map_entries(n, "sql_dashboards") {
+                if let Some(d) = self.sql_dashboard(k, v) {
+                    spec.sql_dashboards.push(d);
                 }
             }
         }
@@ -471,6 +479,80 @@ impl Decoder {
             families,
             tags,
             panel_limit,
+        })
+    }
+
+    fn sql_dashboard(&mut self, key: &Node, node: &Node) -> Option<SqlDashboard> {
+        let slug = self.string(key, "dashboard slug")?;
+        let f = self.fields(
+            node,
+            "a SQL dashboard",
+            &["title", "description", "variables", "panels"],
+        )?;
+        let title = self
+            .req_string(&f, "title", "G6 Option Chain History")?
+            .value;
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let mut variables = Vec::new();
+        if let Some(n) = f.get("variables") {
+            for (k, v) in self.map_entries(n, "variables") {
+                let Some(name) = self.string(k, "variable name") else {
+                    continue;
+                };
+                let Some(vf) = self.fields(v, "a SQL variable", &["label", "sql"]) else {
+                    continue;
+                };
+                let label = self.opt_string(&vf, "label").map(|s| s.value);
+                if let Some(sql) =
+                    self.req_string(&vf, "sql", "SELECT DISTINCT index FROM option_chain")
+                {
+                    variables.push(SqlVariable { name, label, sql });
+                }
+            }
+        }
+        let items = match f.get("panels") {
+            Some(n) => self.seq(n, "panels"),
+            None => {
+                self.missing(
+                    &f,
+                    "panels",
+                    "[{title: ..., panel_type: table, sql: SELECT ...}]",
+                );
+                &[]
+            }
+        };
+        let panels = items.iter().filter_map(|p| self.sql_panel(p)).collect();
+        Some(SqlDashboard {
+            slug,
+            title,
+            description,
+            variables,
+            panels,
+            pos: node.pos,
+        })
+    }
+
+    fn sql_panel(&mut self, node: &Node) -> Option<SqlPanel> {
+        let f = self.fields(
+            node,
+            "a SQL panel",
+            &["title", "panel_type", "unit", "description", "sql"],
+        )?;
+        let title = self.req_string(&f, "title", "Open interest by strike");
+        let panel_type = self.req_string(&f, "panel_type", "timeseries");
+        let unit = self.opt_string(&f, "unit");
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let sql = self.req_string(
+            &f,
+            "sql",
+            "SELECT ... FROM option_chain WHERE $__timeFilter(as_of)",
+        );
+        Some(SqlPanel {
+            title: title?,
+            panel_type: panel_type?,
+            unit,
+            description,
+            sql: sql?,
         })
     }
 

@@ -83,6 +83,7 @@ codes! {
     NameCollision = "E032", "name-collision", "Two metrics would generate the same Rust accessor.";
     BuiltinConflict = "E033", "builtin-conflict", "A metric or label that clashes with the runtime's built-in spec fragment.";
     TooManySeries = "E034", "too-many-series", "A metric whose closed label combinations or budget exceed the per-metric series cap.";
+    BadSql = "E035", "bad-sql", "A SQL dashboard query that is empty, uses an undeclared variable or a macro the generator does not support.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

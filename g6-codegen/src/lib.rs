@@ -19,6 +19,7 @@ pub mod naming;
 pub mod promql;
 pub mod rules;
 pub mod rust_gen;
+pub mod sql_dashboards;
 pub mod validate;
 pub mod yaml;
 

@@ -49,6 +49,8 @@ pub struct Spec {
     pub dashboards: Vec<DashboardPlan>,
     /// Metric families, in source order.
     pub families: Vec<Family>,
+    /// Dashboards of SQL panels over the column store (ClickHouse), in source order.
+    pub sql_dashboards: Vec<SqlDashboard>,
     /// Dashboard-wide Grafana settings.
     pub grafana: GrafanaSettings,
     /// File name the spec was read from, for provenance lines in artifacts.
@@ -140,6 +142,53 @@ pub struct DashboardPlan {
     pub tags: Vec<String>,
     /// Most panels the dashboard may hold (default and maximum: the global cap of 36).
     pub panel_limit: Option<Spanned<i64>>,
+}
+
+/// A dashboard of SQL panels over the column store, for Grafana's ClickHouse data
+/// source (`sql_dashboards:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlDashboard {
+    /// File name and uid suffix.
+    pub slug: Spanned<String>,
+    /// Dashboard title.
+    pub title: String,
+    /// Optional description shown in Grafana.
+    pub description: Option<String>,
+    /// Template variables, each a SQL query for its values; a variable's query may use
+    /// the variables before it.
+    pub variables: Vec<SqlVariable>,
+    /// Panels, in order.
+    pub panels: Vec<SqlPanel>,
+    /// Where it was written.
+    pub pos: Pos,
+}
+
+/// A template variable whose values a SQL query returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlVariable {
+    /// Name (`$name` in SQL).
+    pub name: Spanned<String>,
+    /// Label shown above the selector.
+    pub label: Option<String>,
+    /// The query for its values (one column).
+    pub sql: Spanned<String>,
+}
+
+/// One SQL panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlPanel {
+    /// Panel title.
+    pub title: Spanned<String>,
+    /// Grafana panel type: timeseries (needs a `time` column), barchart, trend, table,
+    /// stat.
+    pub panel_type: Spanned<String>,
+    /// Grafana unit of the values.
+    pub unit: Option<Spanned<String>>,
+    /// What the panel shows.
+    pub description: Option<String>,
+    /// The query, with Grafana's macros (`$__timeFilter(col)`, `$__toTime`, ...) and the
+    /// dashboard's variables.
+    pub sql: Spanned<String>,
 }
 
 /// A group of related metrics.

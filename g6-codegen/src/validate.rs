@@ -111,6 +111,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.total_series();
     v.grafana();
     v.dashboards();
+    crate::sql_dashboards::validate(spec, &mut v.out);
     v.promql();
     v.out
 }

@@ -212,6 +212,15 @@ impl ClickHouse {
         }
     }
 
+    /// Run `sql` with `database` as the default database.
+    pub fn query_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        match self.request("POST", &format!("/?database={database}"), sql.as_bytes()) {
+            Ok((200, body)) => Ok(body),
+            Ok((status, body)) => Err(format!("HTTP {status}: {body}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// A number the query returns (first field of the first line).
     pub fn number(&self, sql: &str) -> u64 {
         let out = self.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
