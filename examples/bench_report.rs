@@ -530,6 +530,41 @@ fn main() {
     }
     let _ = writeln!(out, "\nOn disk: {:.1} bytes per row (Snappy) for a synthetic-provider snapshot (plausible, varied values).", parquet_bytes_per_row());
 
+    out.push_str("\nClickHouse (a real server, Debian's 18.16, started by the bench on loopback): the same snapshot through the store (rows built from the messages, one INSERT in RowBinary over HTTP) against the `clickhouse` crate inserting the same prebuilt rows into a table of the same schema (the limit). Goal: the store at 80% of the limit or better.\n\n| path | per snapshot | rows per second | share of the limit |\n|---|---|---|---|\n");
+    let limit = get(
+        &groups,
+        "store_clickhouse_write",
+        "clickhouse_crate_direct_insert_limit",
+    );
+    for (bench, what) in [
+        ("g6_clickhouse_store", "ClickHouse store"),
+        (
+            "clickhouse_crate_direct_insert_limit",
+            "clickhouse crate, prebuilt rows (the limit)",
+        ),
+    ] {
+        if let Some(e) = get(&groups, "store_clickhouse_write", bench) {
+            let share = limit.map_or(String::from("-"), |l| {
+                if e.lo <= l.hi && l.lo <= e.hi {
+                    format!("{:.0}% (equal within noise)", 100.0 * l.median / e.median)
+                } else {
+                    format!("{:.0}%", 100.0 * l.median / e.median)
+                }
+            });
+            let _ = writeln!(
+                out,
+                "| {what} | {} | {:.0} | {share} |",
+                fmt_est(e),
+                20_000.0 / (e.median / 1e9)
+            );
+        }
+    }
+    if let Ok(b) = std::fs::read_to_string("target/criterion/store_clickhouse_bytes_per_row.txt") {
+        if let Ok(b) = b.trim().parse::<f64>() {
+            let _ = writeln!(out, "\nOn disk: {b:.1} bytes per row (ClickHouse's default LZ4, after a final merge) for ten synthetic-provider snapshots.");
+        }
+    }
+
     out.push_str("\n## Aggregation cost per contract\n\nThe runner's real path after a fetch: validate, bucket, one consistent update of every gauge, per-index provider metrics. Linear means the per-row cost stays flat as the chain grows.\n\n| contracts | per snapshot | per contract |\n|---|---|---|\n");
     for n in [20_000u64, 50_000, 200_000, 1_000_000] {
         if let Some(e) = get(
