@@ -74,6 +74,7 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["index", "result"],
     ),
     ("g6_indices_processed_total", "counter", &["index"]),
+    ("g6_lifecycle_compacted_files_total", "counter", &[]),
     ("g6_lifecycle_delete_cap_utilization", "gauge", &[]),
     ("g6_lifecycle_deleted_files_total", "counter", &[]),
     ("g6_lifecycle_reclaimed_bytes_total", "counter", &[]),

@@ -48,6 +48,11 @@ impl OptionChainProvider for Moving {
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
         let mut s = self.inner.fetch()?;
         s.as_of = s.as_of.map(|t| t + 60 * self.fetches);
+        // Open interest grows with each snapshot (x1, x2, x3), so "the newest snapshot"
+        // and "one point per snapshot" are visible in the numbers.
+        for q in s.rows.iter_mut().flatten() {
+            q.open_interest *= (1 + self.fetches) as f64;
+        }
         self.fetches += 1;
         Ok(s)
     }
@@ -129,7 +134,8 @@ fn every_sql_dashboard_query_returns_rows_from_a_real_clickhouse_and_oi_matches_
                 variables: Vec::new(),
             };
             let mut panels_run = 0;
-            let mut oi_checked = false;
+            // (panel title, index, expiry) -> rows.
+            let mut results: BTreeMap<(String, String, String), Vec<Vec<String>>> = BTreeMap::new();
             for (file, d) in dashboards() {
                 let vars = d["templating"]["list"].as_array().unwrap();
                 // Every combination of variable values, each from its own query.
@@ -196,35 +202,79 @@ fn every_sql_dashboard_query_returns_rows_from_a_real_clickhouse_and_oi_matches_
                             _ => {}
                         }
                         panels_run += 1;
-                        if title.starts_with("Open interest by strike")
-                            && combo.contains(&("index".into(), "NIFTY".into()))
-                            && combo.contains(&("expiry".into(), "2024-11-28".into()))
-                        {
-                            // strike -> (calls, puts), the fixture's numbers.
-                            let got: BTreeMap<String, (f64, f64)> = rows
+                        let key = |n: &str| {
+                            combo
                                 .iter()
-                                .map(|r| {
-                                    (r[0].clone(), (r[1].parse().unwrap(), r[2].parse().unwrap()))
-                                })
-                                .collect();
-                            let want: BTreeMap<String, (f64, f64)> =
-                                [("24000", (1500.0, 2100.0)), ("24100", (900.0, 1000.0))]
-                                    .into_iter()
-                                    .map(|(k, v)| (k.to_string(), v))
-                                    .collect();
-                            for (strike, oi) in &want {
-                                assert_eq!(got.get(strike), Some(oi), "{title}: {got:?}");
-                            }
-                            oi_checked = true;
-                        }
+                                .find(|(k, _)| k == n)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default()
+                        };
+                        results.insert(
+                            (title.to_string(), key("index"), key("expiry")),
+                            rows.clone(),
+                        );
                     }
                 }
             }
             assert!(panels_run >= 5, "{panels_run} panel queries ran");
-            assert!(
-                oi_checked,
-                "the open-interest panel was checked against the fixture"
+            let got = |title: &str, index: &str, expiry: &str| -> Vec<Vec<f64>> {
+                results
+                    .get(&(title.to_string(), index.to_string(), expiry.to_string()))
+                    .unwrap_or_else(|| panic!("{title} did not run for {index} {expiry}"))
+                    .iter()
+                    .map(|r| r.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect())
+                    .collect()
+            };
+            // The newest snapshot (the third: open interest x3), calls and puts by strike.
+            assert_eq!(
+                got(
+                    "Open interest by strike at the end of the range",
+                    "NIFTY",
+                    "2024-11-28"
+                ),
+                vec![
+                    vec![24000.0, 4500.0, 6300.0],
+                    vec![24100.0, 2700.0, 3000.0],
+                    vec![24200.0, 2100.0, 0.0]
+                ]
             );
+            // IV as a ratio, by strike, of that snapshot.
+            let smile = got("IV smile at the end of the range", "NIFTY", "2024-11-28");
+            assert_eq!(smile[0], vec![24000.0, 0.125, 0.1325]);
+            // At the money: the strike nearest spot (24100 of 24100.5), calls and puts,
+            // one point per snapshot, after the time column.
+            let atm: Vec<Vec<f64>> = got(
+                "Open interest and volume at the money over time",
+                "NIFTY",
+                "2024-11-28",
+            )
+            .into_iter()
+            .map(|r| r[1..].to_vec())
+            .collect();
+            assert_eq!(
+                atm,
+                vec![
+                    vec![1900.0, 240.0],
+                    vec![3800.0, 240.0],
+                    vec![5700.0, 240.0]
+                ]
+            );
+            // Puts 450 over calls 300 (the strike-0 row is rejected), at every snapshot.
+            let pcr: Vec<f64> = got(
+                "Put-call open interest ratio over time",
+                "NIFTY",
+                "2024-12-26",
+            )
+            .into_iter()
+            .map(|r| r[1])
+            .collect();
+            assert_eq!(pcr, vec![1.5, 1.5, 1.5]);
+            // Every stored row arrived within the range.
+            let ingested: f64 = got("Rows ingested per minute", "NIFTY", "2024-11-28")
+                .iter()
+                .map(|r| r[1])
+                .sum();
+            assert_eq!(ingested, 27.0, "9 contracts x 3 snapshots");
         },
     );
 }

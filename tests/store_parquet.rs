@@ -564,3 +564,112 @@ fn a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored() {
         },
     );
 }
+
+#[test]
+fn compaction_merges_settled_small_files_into_one_with_the_same_rows_and_finishes_after_a_crash() {
+    common::in_own_process(
+        "compaction_merges_settled_small_files_into_one_with_the_same_rows_and_finishes_after_a_crash",
+        || {
+            let dir = temp_dir("store_parquet_compaction");
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let inner = from_spec(
+                &format!("file:{}", root.join(FIXTURE).display()),
+                ProviderLimits::default(),
+            )
+            .unwrap();
+            let bus = InProcessBus::new(256);
+            let mut sub = bus.subscribe("store");
+            let buses: Vec<Arc<dyn Bus>> = vec![bus];
+            let mut runner = Runner::new(Box::new(Moving { inner, fetches: 0 }), false)
+                .with_publisher(Publisher::new(buses));
+            let mut writer: Writer<()> = Writer::new(
+                Box::new(ParquetStore::open(&dir).unwrap()),
+                WriterConfig::default(),
+            );
+            // Four flushes: four small files in each of the two partitions.
+            for i in 0..4 {
+                runner.tick_at((AS_OF + 60 * i + 30) as f64);
+                while let Ok(m) = sub.try_recv() {
+                    writer.push(m, ()).expect("a valid message");
+                }
+                writer.flush(Instant::now()).unwrap();
+            }
+            let mut before = read_rows(&dir);
+            before.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            let files = files_under(&dir);
+            assert_eq!(files.len(), 8);
+            // Three of NIFTY's files settled (two hours old), the fourth fresh.
+            let mut nifty: Vec<PathBuf> = files
+                .iter()
+                .filter(|p| p.to_string_lossy().contains("index=NIFTY/"))
+                .cloned()
+                .collect();
+            nifty.sort();
+            for p in &nifty[..3] {
+                let f = std::fs::File::options().write(true).open(p).unwrap();
+                f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+                    .unwrap();
+            }
+            // A small old file that is not ours to read: left alone, and no obstacle.
+            let stray = nifty[0].parent().unwrap().join("part-0-1-1.parquet");
+            std::fs::write(&stray, b"not parquet").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&stray)
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(7200))
+                .unwrap();
+            let l = Lifecycle::new(&dir, Duration::from_secs(7 * 86_400), 1000, Duration::ZERO)
+                .with_compaction(16 << 20, Duration::from_secs(3600));
+            let run = l.run(SystemTime::now());
+            assert!(stray.exists(), "a file compaction cannot read stays");
+            std::fs::remove_file(&stray).unwrap();
+            assert_eq!((run.deleted, run.compacted), (0, 3));
+            let after_files = files_under(&dir);
+            // NIFTY: one merged file + the fresh one; BANKNIFTY untouched (all fresh).
+            assert_eq!(after_files.len(), 6, "{after_files:?}");
+            assert!(nifty[..3].iter().all(|p| !p.exists()));
+            assert!(nifty[3].exists(), "a fresh file is left alone");
+            let merged: Vec<&PathBuf> = after_files
+                .iter()
+                .filter(|p| p.file_name().unwrap().to_string_lossy().contains("-c"))
+                .collect();
+            assert_eq!(merged.len(), 1, "{after_files:?}");
+            // The merged file keeps the data's age for retention.
+            let mtime = std::fs::metadata(merged[0]).unwrap().modified().unwrap();
+            assert!(SystemTime::now().duration_since(mtime).unwrap() >= Duration::from_secs(7000));
+            let mut after = read_rows(&dir);
+            after.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            assert_eq!(after, before, "the same rows, each once");
+            assert_eq!(
+                common::value("g6_lifecycle_compacted_files_total", &[]),
+                Some(3.0)
+            );
+            // A crash between the merged file's rename and the deletions: the inputs
+            // come back beside it; the next run deletes them, and no row stays twice.
+            let merged_path = merged[0].clone();
+            let names: Vec<String> = nifty[..3]
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            // Files under the inputs' names (copies of the merged one: rows twice) are
+            // what such a crash leaves; they go by name.
+            let merged_at = std::fs::metadata(&merged_path).unwrap().modified().unwrap();
+            for n in &names {
+                let input = merged_path.parent().unwrap().join(n);
+                std::fs::copy(&merged_path, &input).unwrap();
+                // As the inputs were: no newer than the merged file.
+                let f = std::fs::File::options().write(true).open(&input).unwrap();
+                f.set_modified(merged_at).unwrap();
+            }
+            let again = l.run(SystemTime::now());
+            assert_eq!(again.compacted, 0);
+            assert!(names
+                .iter()
+                .all(|n| !merged_path.parent().unwrap().join(n).exists()));
+            let mut healed = read_rows(&dir);
+            healed.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            assert_eq!(healed, before);
+        },
+    );
+}

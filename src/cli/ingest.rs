@@ -4,7 +4,7 @@
 //! after its rows are stored; while the store fails, the backlog holds the rows and,
 //! at its bound, the consumer stops pulling (the stream keeps the rest).
 
-use super::{parse_duration, BusOptions, EXIT_USAGE};
+use super::{parse_duration, parse_size_or_zero, BusOptions, EXIT_USAGE};
 use crate::bus::message::ChainMessage;
 use crate::store::{Writer, WriterConfig};
 use async_nats::jetstream::{self, consumer};
@@ -47,6 +47,13 @@ pub struct IngestOptions {
     /// Time between retention runs.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     lifecycle_every: Duration,
+    /// Merge a partition's Parquet files smaller than this into one (0 turns
+    /// compaction off).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size_or_zero)]
+    compact_below: u64,
+    /// Only files last written longer ago than this are merged.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    compact_after: Duration,
     /// Address of this ingester's /metrics.
     #[arg(long, default_value = "127.0.0.1:9110")]
     listen: String,
@@ -144,6 +151,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
             opts.delete_cap,
             opts.lifecycle_every,
         )
+        .with_compaction(opts.compact_below, opts.compact_after)
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -229,7 +237,7 @@ async fn ingest(
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = &mut shutdown => {
-                        let stored = writer.close();
+                        let stored = tokio::task::block_in_place(|| writer.close());
                         ack_all(stored, &mut seen, &mut order).await;
                         return ExitCode::SUCCESS;
                     }
@@ -260,7 +268,7 @@ async fn ingest(
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = &mut shutdown => {
-                        let stored = writer.close();
+                        let stored = tokio::task::block_in_place(|| writer.close());
                         ack_all(stored, &mut seen, &mut order).await;
                         return ExitCode::SUCCESS;
                     }
@@ -275,7 +283,7 @@ async fn ingest(
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = &mut shutdown => {
-                        let stored = writer.close();
+                        let stored = tokio::task::block_in_place(|| writer.close());
                         ack_all(stored, &mut seen, &mut order).await;
                         return ExitCode::SUCCESS;
                     }
@@ -333,7 +341,7 @@ async fn ingest(
                 }
                 _ = tick.tick() => {}
                 _ = &mut shutdown => {
-                    let stored = writer.close();
+                    let stored = tokio::task::block_in_place(|| writer.close());
                     ack_all(stored, &mut seen, &mut order).await;
                     return ExitCode::SUCCESS;
                 }

@@ -157,6 +157,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// A size like [`parse_size`], or `0` (a feature turned off).
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 /// Parse a size like `64MiB`, `1GB` or `1048576` (bytes).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     match s.trim().parse::<bytesize::ByteSize>() {
@@ -273,6 +281,13 @@ struct ServeOptions {
     /// Time between retention runs.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     lifecycle_every: std::time::Duration,
+    /// Merge a partition's Parquet files smaller than this into one (0 turns
+    /// compaction off).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size_or_zero)]
+    compact_below: u64,
+    /// Only files last written longer ago than this are merged.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    compact_after: std::time::Duration,
     /// Run this many collection cycles, deliver what the bus holds, and exit.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cycles: Option<u64>,
@@ -415,6 +430,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
                     opts.delete_cap,
                     opts.lifecycle_every,
                 )
+                .with_compaction(opts.compact_below, opts.compact_after)
             });
             match crate::store::spawn_in_process(
                 writer,

@@ -20,8 +20,13 @@ use std::time::Duration;
 /// The table's name inside the database.
 pub const TABLE: &str = "option_chain";
 
-/// Longest one write may take before it counts as `timeout` and is retried.
+/// Longest one `INSERT` (or the table's creation) may take before it counts as
+/// `timeout` and is retried.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Most rows in one `INSERT`: a long backlog goes in several, each well inside the
+/// timeout (the store takes several hundred thousand rows a second).
+pub const ROWS_PER_INSERT: usize = 200_000;
 
 /// Longest index name taken (longer ones are refused as the Parquet store does).
 const MAX_INDEX_LEN: usize = 200;
@@ -204,8 +209,8 @@ impl ChainRow<'_> {
             + string(self.source)
             + string(self.provider)
             + string(self.option_type)
+            // expiry, as_of, then snapshot_id, as_of_ms, spot, strike, oi, volume.
             + 2
-            + 8
             + 4
             + 8 * 6
             + [
@@ -263,8 +268,29 @@ pub fn classify(e: &clickhouse::error::Error) -> StoreFailure {
     match e {
         Error::Network(_) => StoreFailure::Unreachable,
         Error::TimedOut => StoreFailure::Timeout,
+        // The server's own timeouts (TIMEOUT_EXCEEDED, SOCKET_TIMEOUT) and network
+        // errors (NETWORK_ERROR); everything else it answers is a refusal (retried all
+        // the same).
+        Error::BadResponse(m) if server_code(m).is_some_and(|c| c == 159 || c == 209) => {
+            StoreFailure::Timeout
+        }
+        Error::BadResponse(m) if server_code(m) == Some(210) => StoreFailure::Unreachable,
         _ => StoreFailure::Rejected,
     }
+}
+
+/// The error code in a server answer (`Code: 60, e.displayText() = ...`).
+fn server_code(message: &str) -> Option<u32> {
+    let rest = &message[message.find("Code: ")? + 6..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The table or database is missing (UNKNOWN_TABLE, UNKNOWN_DATABASE): create it.
+fn missing_table(e: &clickhouse::error::Error) -> bool {
+    matches!(e, clickhouse::error::Error::BadResponse(m) if matches!(server_code(m), Some(60) | Some(81)))
 }
 
 /// The ClickHouse store. It owns a small runtime of its own, so the writer's thread
@@ -272,13 +298,24 @@ pub fn classify(e: &clickhouse::error::Error) -> StoreFailure {
 pub struct ClickHouseStore {
     url: ClickHouseUrl,
     client: clickhouse::Client,
-    runtime: tokio::runtime::Runtime,
-    table_ready: bool,
+    // An Option so that drop can shut it down without blocking (a runtime dropped
+    // inside another runtime's async context panics).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ClickHouseStore {
+    fn drop(&mut self) {
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+    }
 }
 
 impl ClickHouseStore {
-    /// A store for `spec` (`clickhouse://...`). Nothing is contacted yet: the table is
-    /// created by the first write, so a server that is down at start only delays rows.
+    /// A store for `spec` (`clickhouse://...`). Nothing is contacted yet: the first
+    /// write that finds no table creates it (and the database), so a server that is
+    /// down at start only delays rows, and a user allowed only to insert into an
+    /// existing table needs no other right.
     pub fn open(spec: &str) -> Result<Self, String> {
         let url = ClickHouseUrl::parse(spec)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -288,8 +325,7 @@ impl ClickHouseStore {
         Ok(ClickHouseStore {
             client: url.client(),
             url,
-            runtime,
-            table_ready: false,
+            runtime: Some(runtime),
         })
     }
 
@@ -303,11 +339,19 @@ impl ClickHouseStore {
         let client = self.client.clone();
         let database = self.url.database.clone();
         let shown = self.url.shown();
-        self.runtime.block_on(with_timeout(async move {
-            ensure(&client, &database, &shown).await
-        }))?;
-        self.table_ready = true;
-        Ok(())
+        self.block_on(async move { ensure(&client, &database, &shown).await })
+    }
+
+    /// Run `f` on the store's runtime, within [`WRITE_TIMEOUT`]. Callers are plain
+    /// threads or `block_in_place` sections, never async code.
+    fn block_on<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match &self.runtime {
+            Some(r) => r.block_on(with_timeout(f)),
+            None => Err(StoreError::new(StoreFailure::Io, "the store is closed")),
+        }
     }
 
     /// Whether the store can take `m`: an expiry ClickHouse's `Date` holds, an as-of
@@ -345,33 +389,41 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Insert every row of `messages` in one `INSERT`. A failure may leave some rows
+    /// Insert every row of `messages`, in `INSERT`s of at most [`ROWS_PER_INSERT`]
+    /// rows (each within [`WRITE_TIMEOUT`]). A failure may leave earlier inserts
     /// stored; the retry stores them again and the table collapses the copies.
     pub fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError> {
-        let client = self.client.clone();
-        let ready = self.table_ready;
-        let database = self.url.database.clone();
-        let shown = self.url.shown();
-        let messages = messages.to_vec();
-        let written = self.runtime.block_on(with_timeout(async move {
-            if !ready {
-                ensure(&client, &database, &shown).await?;
+        let mut written = Written::default();
+        let mut start = 0;
+        while start < messages.len() {
+            let mut rows = 0;
+            let mut end = start;
+            while end < messages.len()
+                && (end == start || rows + messages[end].contracts.len() <= ROWS_PER_INSERT)
+            {
+                rows += messages[end].contracts.len();
+                end += 1;
             }
-            insert(&client, &messages, &shown).await
-        }));
-        match written {
-            Ok(w) => {
-                self.table_ready = true;
-                Ok(w)
-            }
-            Err(e) => {
-                // The table may have been dropped behind our back: check again next time.
-                if e.reason == StoreFailure::Rejected {
-                    self.table_ready = false;
+            let chunk = messages[start..end].to_vec();
+            let client = self.client.clone();
+            let database = self.url.database.clone();
+            let shown = self.url.shown();
+            let w = self.block_on(async move {
+                match insert(&client, &chunk, &shown).await {
+                    Err((_, true)) => {
+                        // No table yet (or it was dropped): create it, then once more.
+                        ensure(&client, &database, &shown).await?;
+                        insert(&client, &chunk, &shown).await.map_err(|(e, _)| e)
+                    }
+                    other => other.map_err(|(e, _)| e),
                 }
-                Err(e)
-            }
+            })?;
+            written.rows += w.rows;
+            written.bytes += w.bytes;
+            written.files += w.files;
+            start = end;
         }
+        Ok(written)
     }
 }
 
@@ -419,11 +471,13 @@ async fn insert(
     client: &clickhouse::Client,
     messages: &[Arc<ChainMessage>],
     shown: &str,
-) -> Result<Written, StoreError> {
+) -> Result<Written, (StoreError, bool)> {
+    let fail =
+        |what: &str, e: clickhouse::error::Error| (failure(what, shown, &e), missing_table(&e));
     let mut insert = client
         .insert::<ChainRow<'_>>(TABLE)
         .await
-        .map_err(|e| failure("starting an insert", shown, &e))?;
+        .map_err(|e| fail("starting an insert", e))?;
     let mut written = Written {
         files: 1,
         ..Written::default()
@@ -435,13 +489,13 @@ async fn insert(
             insert
                 .write(&row)
                 .await
-                .map_err(|e| failure("sending rows", shown, &e))?;
+                .map_err(|e| fail("sending rows", e))?;
         }
     }
     insert
         .end()
         .await
-        .map_err(|e| failure("finishing an insert", shown, &e))?;
+        .map_err(|e| fail("finishing an insert", e))?;
     Ok(written)
 }
 
@@ -482,7 +536,7 @@ mod tests {
             moneyness: None,
             dte_days: None,
         };
-        // Strings 6+5+2+3, fixed 2+8+4+8*6, nullable 9+5*1.
-        assert_eq!(row.encoded_len(), 16 + 62 + 14);
+        // Strings 6+5+2+3, fixed 2+4+8*6, nullable 9+5*1.
+        assert_eq!(row.encoded_len(), 16 + 54 + 14);
     }
 }
