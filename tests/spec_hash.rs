@@ -22,9 +22,23 @@ fn compiled_in_hash_is_the_hash_of_metrics_yml() {
 fn crlf_comments_and_trailing_space_do_not_change_the_hash() {
     let original = spec_text();
     let crlf = original.replace('\n', "\r\n");
+    // Inside a literal block scalar (`sql: |`) a `#` is text, not a comment: those
+    // lines are left as they are.
+    let mut block: Option<usize> = None;
     let commented: String = original
         .lines()
         .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            if let Some(b) = block {
+                if l.trim().is_empty() || indent > b {
+                    return format!("{l}\n");
+                }
+                block = None;
+            }
+            if l.ends_with(": |") || l.ends_with(": >") {
+                block = Some(indent);
+                return format!("{l}   # trailing comment\n");
+            }
             if l.trim().is_empty() || l.trim_start().starts_with('#') || l.ends_with('\'') {
                 format!("{l}\n# a comment line\n")
             } else {
