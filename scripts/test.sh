@@ -40,6 +40,17 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clickhouse-server >/dev/null
 fi
 command -v clickhouse-server >/dev/null || { echo "clickhouse-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+
+# Headless Chromium and chromedriver (the /live page is tested in a real browser).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  step "installing chromium and chromium-driver from Debian"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+command -v chromium >/dev/null || { echo "chromium is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v chromedriver >/dev/null || { echo "chromedriver is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 command -v protoc >/dev/null || { echo "protoc is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 
 step "cargo fmt --check"

@@ -268,7 +268,7 @@ const BUS_NOT_ON_THE_HAPPY_PATH: &[(&str, &str)] = &[
     ),
     (
         "g6_stream_connected_clients",
-        "clients of the live stream (the SSE slice, not built yet)",
+        "clients of the live view (/live/atm): tests/live_sse.rs",
     ),
 ];
 

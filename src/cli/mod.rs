@@ -28,7 +28,7 @@ enum InventoryFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the exporter and the option-chain loop (the main job).
-    Serve(ServeOptions),
+    Serve(Box<ServeOptions>),
     /// Validate a spec file with the same rules as the build.
     Lint {
         /// The spec to check.
@@ -76,7 +76,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(opts) => serve(opts),
+        Command::Serve(opts) => serve(*opts),
         Command::Lint { spec } => lint(&spec),
         Command::Generate {
             out,
@@ -258,6 +258,12 @@ struct ServeOptions {
     /// Messages the in-process ring holds for a slow subscriber.
     #[arg(long, default_value_t = crate::bus::inproc::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     bus_capacity: u32,
+    /// Most clients of the live view (/live/atm) at once; more get 429.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    live_max_clients: u32,
+    /// Quiet time after which a live stream sends a heartbeat.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    live_heartbeat: std::time::Duration,
     /// Where every contract is kept: parquet (files under --data-dir), parquet:DIR,
     /// clickhouse://HOST:8123/DB (the HTTP port), or none.
     #[arg(long, default_value = "parquet")]
@@ -446,6 +452,19 @@ fn serve(opts: ServeOptions) -> ExitCode {
             }
         }
     };
+    // The live near-ATM view: fed by the in-process bus, served beside /metrics.
+    let hub = crate::live::Hub::new();
+    let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let _in_runtime = runtime.enter();
+        crate::live::spawn_feeder(hub.clone(), inproc.subscribe("live"), live_stop_rx);
+    }
+    crate::exporter::add_route(crate::live::sse::routes(
+        hub.clone(),
+        opts.live_max_clients as usize,
+        opts.live_heartbeat,
+    ));
+    crate::exporter::add_status_link("/live", "live near-ATM view");
     let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
     match &opts.bus {
         None => crate::exporter::add_status_line(format!(
@@ -504,7 +523,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
         header_read_timeout: opts.header_read_timeout,
         ..Default::default()
     };
-    let code = run_exporter(&runtime, addr, limits, stop.clone());
+    let code = run_exporter(&runtime, addr, limits, stop.clone(), hub.clone());
+    let _ = live_stop.send(true);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     crate::option_chain::providers::exec::kill_running();
     // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
@@ -613,6 +633,7 @@ fn run_exporter(
     addr: std::net::SocketAddr,
     mut limits: crate::exporter::Limits,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hub: std::sync::Arc<crate::live::Hub>,
 ) -> ExitCode {
     fit_connection_cap(&mut limits);
     runtime.block_on(async move {
@@ -631,11 +652,13 @@ fn run_exporter(
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
-        match crate::exporter::serve(
-            listener,
-            limits,
-            shutdown(stop),
-        )
+        // Live streams never end by themselves: the hub ends them when shutdown
+        // starts, so the server's graceful shutdown does not wait on them.
+        let stopping = async move {
+            shutdown(stop).await;
+            hub.close();
+        };
+        match crate::exporter::serve(listener, limits, stopping)
         .await
         {
             Ok(()) => ExitCode::SUCCESS,

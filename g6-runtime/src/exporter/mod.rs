@@ -1,5 +1,6 @@
 //! The HTTP exporter: `GET/HEAD /metrics` (Prometheus text format, gzip when asked),
-//! `/healthz`, and `/`, a small status page. Only GET and HEAD are served; request
+//! `/healthz`, `/`, a small status page, and the routes an application adds with
+//! [`add_route`] (whole or streamed bodies, e.g. server-sent events). Only GET and HEAD are served; request
 //! bodies and headers are bounded; every request has a timeout; a client gets
 //! [`Limits::header_read_timeout`] to send each request's headers (which also closes
 //! idle keep-alive connections); at most [`Limits::max_connections`] connections are
@@ -38,6 +39,7 @@ pub use crate::scrape::{
     status_lines, PreScrapeHook,
 };
 pub use limits::Limits;
+pub use status::add_status_link;
 
 /// Default time one request may take before it is answered with 503.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,10 +47,64 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the server waits for in-flight requests after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-type Body = Full<Bytes>;
+/// The response body of every route: whole, or streamed.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// HTTP types for routes added with [`add_route`].
+pub mod http {
+    pub use hyper::body::{Body as HttpBody, Frame};
+    pub use hyper::header::{self, HeaderValue};
+    pub use hyper::{HeaderMap, Response, StatusCode};
+}
+
+/// A whole body.
+pub fn full_body(bytes: Bytes) -> Body {
+    use http_body_util::BodyExt as _;
+    Full::new(bytes).boxed()
+}
+
+/// A streamed body (it ends when `body` does).
+pub fn stream_body(
+    body: impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Send + Sync + 'static,
+) -> Body {
+    use http_body_util::BodyExt as _;
+    body.boxed()
+}
+
+/// What an added route sees of a request (GET or HEAD; headers already bounded).
+pub struct RouteRequest<'a> {
+    /// The path, e.g. `/live/atm`.
+    pub path: &'a str,
+    /// The query string without `?`, if any.
+    pub query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a hyper::HeaderMap,
+}
+
+/// A route an application adds: `Some(response)` for the paths it serves.
+pub type Route = Arc<dyn Fn(&RouteRequest<'_>) -> Option<Response<Body>> + Send + Sync>;
+
+static ROUTES: once_cell::sync::Lazy<Mutex<Vec<Route>>> =
+    once_cell::sync::Lazy::new(|| Mutex::new(Vec::new()));
+
+/// Serve more paths (asked in order, after the built-in ones). Only GET and HEAD reach
+/// them.
+pub fn add_route(route: Route) {
+    ROUTES.lock().unwrap_or_else(|p| p.into_inner()).push(route);
+}
+
+fn added_route<B>(req: &Request<B>) -> Option<Response<Body>> {
+    let routes: Vec<Route> = ROUTES.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let r = RouteRequest {
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    routes.iter().find_map(|route| route(&r))
+}
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut resp = Response::new(full_body(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -85,7 +141,7 @@ async fn metrics(format: Format) -> Response<Body> {
             );
         }
     };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(full_body(Bytes::from(body)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -95,12 +151,7 @@ async fn metrics(format: Format) -> Response<Body> {
 
 async fn route<B>(req: &Request<B>) -> Response<Body> {
     let path = req.uri().path();
-    if !matches!(path, "/metrics" | "/healthz" | "/") {
-        return text(
-            StatusCode::NOT_FOUND,
-            "not found; try /metrics, /healthz or /\n",
-        );
-    }
+    let builtin = matches!(path, "/metrics" | "/healthz" | "/");
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut resp = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -109,6 +160,14 @@ async fn route<B>(req: &Request<B>) -> Response<Body> {
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
         return resp;
+    }
+    if !builtin {
+        return added_route(req).unwrap_or_else(|| {
+            text(
+                StatusCode::NOT_FOUND,
+                "not found; try /metrics, /healthz or /\n",
+            )
+        });
     }
     match path {
         "/metrics" => {
@@ -123,7 +182,7 @@ async fn route<B>(req: &Request<B>) -> Response<Body> {
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         _ => {
-            let mut resp = Response::new(Full::new(Bytes::from(status::render())));
+            let mut resp = Response::new(full_body(Bytes::from(status::render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),

@@ -10,6 +10,25 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+static LINKS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Add a link (path and text) beside /metrics and /healthz on the status page.
+pub fn add_status_link(href: &str, text: &str) {
+    LINKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((href.to_string(), text.to_string()));
+}
+
+fn links() -> String {
+    LINKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(h, t)| format!(" · <a href=\"{}\">{}</a>", escape(h), escape(t)))
+        .collect()
+}
+
 /// The page's HTML.
 pub fn render() -> String {
     let usage = crate::guard::usage();
@@ -25,11 +44,12 @@ pub fn render() -> String {
          td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}.over{{background:#fdd}}</style>\
          </head><body><h1>{ns} metrics</h1>\
          <p>Spec hash <code>{}</code> · build config <code>{}</code> · {}</p>\
-         <p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a></p>",
+         <p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a>{links}</p>",
         escape(hash),
         crate::build_config_hash(),
         escape(generator),
         ns = escape(namespace),
+        links = links(),
     );
     for line in crate::exporter::status_lines() {
         let _ = write!(out, "<p><strong>{}</strong></p>", escape(&line));

@@ -1,0 +1,221 @@
+//! `/live/atm` on a running `g6 serve`: a full first, then diffs with ids; a heartbeat
+//! when nothing changes; 429 beyond `--live-max-clients`; clear errors for bad
+//! requests; every stream ends cleanly on SIGTERM.
+
+mod common;
+
+use common::Server;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A raw SSE client: the status, then events as they arrive (chunked transfer decoded).
+struct SseClient {
+    reader: BufReader<TcpStream>,
+    pub status: u16,
+    pending: String,
+}
+
+/// One event: (id, kind, data).
+type Ev = (String, String, String);
+
+impl SseClient {
+    fn connect(addr: &str, path: &str, last_id: Option<&str>) -> SseClient {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let extra = last_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{extra}\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        SseClient {
+            reader,
+            status,
+            pending: String::new(),
+        }
+    }
+
+    /// The next event, `None` when the stream ended.
+    fn next(&mut self) -> Option<Ev> {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let field = |n: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{n}: ")))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                return Some((field("id"), field("event"), field("data")));
+            }
+            // One chunk: size line, data, CRLF.
+            let mut size = String::new();
+            if self.reader.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            if n == 0 {
+                return None;
+            }
+            let mut buf = vec![0u8; n + 2];
+            self.reader.read_exact(&mut buf).ok()?;
+            self.pending
+                .push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+    }
+}
+
+fn body_of(addr: &str, path: &str) -> (u16, String) {
+    let r = common::http(addr, "GET", path, "");
+    (r.status, r.text())
+}
+
+#[test]
+fn the_stream_sends_a_full_then_diffs_with_ids_and_resumes_from_last_event_id() {
+    let server = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--index",
+            "NIFTY",
+            "--interval",
+            "300ms",
+        ],
+        &[],
+    );
+    let addr = server.addr.clone();
+    // Wait until the hub has NIFTY.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, cat) = body_of(&addr, "/live/catalog");
+        if cat.contains("NIFTY") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no NIFTY in the catalog: {cat}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut c = SseClient::connect(&addr, "/live/atm?index=NIFTY&strikes=3", None);
+    assert_eq!(c.status, 200);
+    let (full_id, kind, data) = c.next().unwrap();
+    assert_eq!(kind, "full");
+    let full: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(full["index"], "NIFTY");
+    assert_eq!(
+        full["rows"].as_array().unwrap().len(),
+        7,
+        "3 strikes each side + ATM"
+    );
+    let (d1, kind, _) = c.next().unwrap();
+    assert_eq!(kind, "diff");
+    let (d2, _, _) = c.next().unwrap();
+    let seq = |id: &str| id.split_once('.').unwrap().1.parse::<u64>().unwrap();
+    assert_eq!(seq(&d1), seq(&full_id) + 1);
+    assert_eq!(seq(&d2), seq(&d1) + 1);
+    drop(c);
+    // Back with the first diff's id: the next event is the diff after it.
+    let mut back = SseClient::connect(&addr, "/live/atm?index=NIFTY&strikes=3", Some(&d1));
+    let (id, kind, _) = back.next().unwrap();
+    assert_eq!((kind.as_str(), seq(&id)), ("diff", seq(&d1) + 1));
+    // Its metrics.
+    let samples = common::parse_exposition(&common::http(&addr, "GET", "/metrics", "").text());
+    let v = |n: &str, l: &[(&str, &str)]| common::find_sample(&samples, n, l).unwrap_or(0.0);
+    assert!(v("g6_sse_events_sent_total", &[("sse_event", "full")]) >= 1.0);
+    assert!(v("g6_sse_events_sent_total", &[("sse_event", "diff")]) >= 3.0);
+    assert_eq!(v("g6_sse_connections", &[]), 1.0);
+    assert_eq!(v("g6_stream_connected_clients", &[]), 1.0);
+    assert!(v("g6_sse_flush_latency_seconds_count", &[]) >= 3.0);
+    assert!(v("g6_stream_events_total", &[("kind", "diff")]) >= 2.0);
+    assert!(v("g6_panel_writes_total", &[("write_mode", "diff")]) >= 2.0);
+    // The status page links the live view.
+    assert!(body_of(&addr, "/").1.contains("href=\"/live\""));
+}
+
+#[test]
+fn a_quiet_stream_gets_heartbeats_and_more_clients_than_allowed_get_429() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chains/bus.csv");
+    let server = Server::start(
+        &[
+            "--provider",
+            &format!("file:{}", fixture.display()),
+            "--interval",
+            "200ms",
+            "--live-max-clients",
+            "2",
+            "--live-heartbeat",
+            "1s",
+        ],
+        &[],
+    );
+    let addr = server.addr.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !body_of(&addr, "/live/catalog").1.contains("NIFTY") {
+        assert!(Instant::now() < deadline, "no data");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut a = SseClient::connect(&addr, "/live/atm?index=NIFTY&expiry=2024-11-28", None);
+    assert_eq!(a.next().unwrap().1, "full");
+    // The file does not change: a heartbeat, not a diff.
+    let t = Instant::now();
+    assert_eq!(a.next().unwrap().1, "heartbeat");
+    assert!(t.elapsed() >= Duration::from_millis(800));
+    let b = SseClient::connect(&addr, "/live/atm?index=BANKNIFTY", None);
+    assert_eq!(b.status, 200);
+    let third = common::http(&addr, "GET", "/live/atm?index=NIFTY", "");
+    assert_eq!(third.status, 429);
+    assert!(
+        third.text().contains("--live-max-clients"),
+        "{}",
+        third.text()
+    );
+    assert!(third.header("retry-after").is_some());
+    // Bad requests say what to do.
+    for (path, status, says) in [
+        ("/live/atm", 400, "index=NIFTY"),
+        ("/live/atm?index=NIFTY&strikes=0", 400, "1 to 50"),
+        ("/live/atm?index=NIFTY&strikes=x", 400, "1 to 50"),
+        ("/live/atm?index=NOPE", 404, "/live/catalog"),
+        (
+            "/live/atm?index=NIFTY&expiry=2030-01-01",
+            404,
+            "/live/catalog",
+        ),
+    ] {
+        let r = common::http(&addr, "GET", path, "");
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert!(r.text().contains(says), "{path}: {}", r.text());
+    }
+    drop(b);
+    // The page is served, self-contained.
+    let (status, page) = body_of(&addr, "/live");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("EventSource") && !page.contains("http://") && !page.contains("https://")
+    );
+    // SIGTERM: the open stream ends, the process exits 0.
+    let t = Instant::now();
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown waited on the stream"
+    );
+    let mut rest = 0;
+    while let Some(ev) = a.next() {
+        rest += 1;
+        assert!(rest < 10, "the stream did not end: {ev:?}");
+    }
+}
