@@ -53,7 +53,8 @@ pub struct Window {
 }
 
 /// The changed fields of a leg (absent: unchanged; `null` for the optional ones: now
-/// unknown).
+/// unknown). A patched leg's update time is the diff's `as_of_ms` (a leg's time moves
+/// exactly when its values do), so it is not repeated per leg.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LegPatch {
     /// New open interest.
@@ -86,9 +87,6 @@ pub struct LegPatch {
         deserialize_with = "present"
     )]
     pub ask: Option<Option<f64>>,
-    /// New update time.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub updated_ms: Option<i64>,
 }
 
 /// A field that is present, `null` included (`Some(None)`); absence is `None` by
@@ -175,7 +173,6 @@ fn leg_patch(a: &Leg, b: &Leg) -> Option<LegPatch> {
         iv: (!same_opt(a.iv, b.iv)).then_some(b.iv),
         bid: (!same_opt(a.bid, b.bid)).then_some(b.bid),
         ask: (!same_opt(a.ask, b.ask)).then_some(b.ask),
-        updated_ms: (a.updated_ms != b.updated_ms).then_some(b.updated_ms),
     };
     (p != LegPatch::default()).then_some(p)
 }
@@ -253,16 +250,14 @@ fn patch_leg(leg: &mut Leg, p: &LegPatch) {
     if let Some(v) = p.ask {
         leg.ask = v;
     }
-    if let Some(v) = p.updated_ms {
-        leg.updated_ms = v;
-    }
 }
 
-fn apply_leg(leg: &mut Option<Leg>, c: &LegChange) {
+fn apply_leg(leg: &mut Option<Leg>, c: &LegChange, as_of_ms: i64) {
     match c {
         LegChange::Patch(p) => {
             if let Some(l) = leg.as_mut() {
                 patch_leg(l, p);
+                l.updated_ms = as_of_ms;
             }
         }
         LegChange::Set(l) => *leg = Some(l.clone()),
@@ -285,10 +280,10 @@ pub fn apply(w: &Window, d: &Diff) -> Window {
     for c in &d.changed {
         if let Some(r) = out.rows.iter_mut().find(|r| same(r.strike, c.strike)) {
             if let Some(ce) = &c.ce {
-                apply_leg(&mut r.ce, ce);
+                apply_leg(&mut r.ce, ce, d.as_of_ms);
             }
             if let Some(pe) = &c.pe {
-                apply_leg(&mut r.pe, pe);
+                apply_leg(&mut r.pe, pe, d.as_of_ms);
             }
         }
     }
@@ -358,6 +353,7 @@ mod tests {
         let mut all_b = all_a.clone();
         all_b[1].ce.as_mut().unwrap().oi = 9.0; // changed
         all_b[1].ce.as_mut().unwrap().iv = None; // now unknown
+        all_b[1].ce.as_mut().unwrap().updated_ms = 121; // as of the new snapshot
         all_b[1].pe = Some(leg(7.0, None)); // appeared
         all_b[2].pe = None; // gone
         let a = window(109.0, all_a);
@@ -371,10 +367,10 @@ mod tests {
         );
         assert_eq!(apply(&a, &d), b);
         let json = serde_json::to_string(&d).unwrap();
-        assert!(json.contains(r#""iv":null"#), "{json}");
+        // Only what changed: the new OI, and the IV now unknown (null).
         assert!(
-            !json.contains("volume"),
-            "unchanged fields stay out: {json}"
+            json.contains(r#""ce":{"patch":{"oi":9.0,"iv":null}}"#),
+            "{json}"
         );
         let back: Diff = serde_json::from_str(&json).unwrap();
         assert_eq!(back, d);
