@@ -158,6 +158,14 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         "gauge",
         &["provider", "index"],
     ),
+    ("g6_panel_full_resyncs_total", "counter", &[]),
+    ("g6_panel_write_bytes_total", "counter", &["write_mode"]),
+    ("g6_panel_writes_total", "counter", &["write_mode"]),
+    ("g6_sse_connections", "gauge", &[]),
+    ("g6_sse_events_sent_total", "counter", &["sse_event"]),
+    ("g6_sse_flush_latency_seconds", "histogram", &[]),
+    ("g6_sse_slow_client_disconnects_total", "counter", &[]),
+    ("g6_stream_connected_clients", "gauge", &[]),
     ("g6_stream_events_total", "counter", &["kind"]),
     ("g6_stream_gate_skips_total", "counter", &["reason"]),
     ("g6_stream_lag_seconds", "gauge", &[]),
@@ -217,6 +225,8 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
         "drop_reason",
         &["outbox_full", "subscriber_lagged", "too_large", "shutdown"],
     ),
+    ("sse_event", &["full", "diff", "heartbeat"]),
+    ("write_mode", &["diff", "full"]),
     (
         "fetch_failure",
         &[

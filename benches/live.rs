@@ -190,7 +190,7 @@ fn bytes_per_minute(out: &std::path::Path) {
     }
     let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").expect("NIFTY");
     let mut client = hub
-        .subscribe("NIFTY", &expiry, 10, None)
+        .subscribe("NIFTY", &expiry, 10, None, None)
         .expect("subscribe");
     let (mut diff_bytes, mut full_bytes) = (0usize, 0usize);
     for _ in 0..12 {
@@ -201,7 +201,7 @@ fn bytes_per_minute(out: &std::path::Path) {
             diff_bytes += ev.bytes.len();
         }
         let full = hub
-            .subscribe("NIFTY", &expiry, 10, None)
+            .subscribe("NIFTY", &expiry, 10, None, None)
             .expect("subscribe");
         full_bytes += full.backlog.iter().map(|e| e.bytes.len()).sum::<usize>();
     }

@@ -8,7 +8,7 @@ mod common;
 use g6_metrics::bus::inproc::InProcessBus;
 use g6_metrics::bus::message::ChainMessage;
 use g6_metrics::bus::{Bus, Publisher};
-use g6_metrics::live::hub::{Event, Hub, Subscription, CLIENT_QUEUE, RING};
+use g6_metrics::live::hub::{Event, Hub, Refused, Subscription, CLIENT_QUEUE, MAX_VIEWS, RING};
 use g6_metrics::live::window::{apply, Diff, Window};
 use g6_metrics::option_chain::providers::synthetic::SyntheticProvider;
 use g6_metrics::option_chain::runner::Runner;
@@ -68,7 +68,7 @@ fn drain(s: &mut Subscription) -> Vec<Event> {
 }
 
 fn full_of(hub: &Hub, expiry: &str) -> Window {
-    let mut s = hub.subscribe("NIFTY", expiry, 10, None).unwrap();
+    let mut s = hub.subscribe("NIFTY", expiry, 10, None, None).unwrap();
     let evs = drain(&mut s);
     let (_, kind, json) = data(&evs[0]);
     assert_eq!(kind, "full");
@@ -84,7 +84,7 @@ fn applying_every_diff_to_the_first_full_gives_each_next_full_on_the_synthetic_t
             let mut ticks = Ticks::new();
             ticks.next(&hub);
             let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").unwrap();
-            let mut client = hub.subscribe("NIFTY", &expiry, 10, None).unwrap();
+            let mut client = hub.subscribe("NIFTY", &expiry, 10, None, None).unwrap();
             let first = drain(&mut client);
             assert_eq!(first.len(), 1);
             let (_, kind, json) = data(&first[0]);
@@ -133,7 +133,7 @@ fn last_event_id_gets_the_missed_diffs_while_held_else_a_full() {
             let mut ticks = Ticks::new();
             ticks.next(&hub);
             let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").unwrap();
-            let mut c = hub.subscribe("NIFTY", &expiry, 5, None).unwrap();
+            let mut c = hub.subscribe("NIFTY", &expiry, 5, None, None).unwrap();
             let full = drain(&mut c);
             let (full_id, _, _) = data(&full[0]);
             drop(c);
@@ -141,7 +141,9 @@ fn last_event_id_gets_the_missed_diffs_while_held_else_a_full() {
                 ticks.next(&hub);
             }
             // Reconnecting with the full's id: the three diffs it missed, in order.
-            let mut back = hub.subscribe("NIFTY", &expiry, 5, Some(&full_id)).unwrap();
+            let mut back = hub
+                .subscribe("NIFTY", &expiry, 5, Some(&full_id), None)
+                .unwrap();
             let missed = drain(&mut back);
             let kinds: Vec<String> = missed.iter().map(|e| data(e).1).collect();
             assert_eq!(kinds, ["diff", "diff", "diff"]);
@@ -156,12 +158,15 @@ fn last_event_id_gets_the_missed_diffs_while_held_else_a_full() {
             );
             // Up to date: nothing to resend.
             let last = ids.last().unwrap().clone();
-            assert!(
-                drain(&mut hub.subscribe("NIFTY", &expiry, 5, Some(&last)).unwrap()).is_empty()
-            );
+            assert!(drain(
+                &mut hub
+                    .subscribe("NIFTY", &expiry, 5, Some(&last), None)
+                    .unwrap()
+            )
+            .is_empty());
             // An id of another server (or view): a full, counted as a resync.
             let other = hub
-                .subscribe("NIFTY", &expiry, 5, Some("1.2"))
+                .subscribe("NIFTY", &expiry, 5, Some("1.2"), None)
                 .unwrap()
                 .backlog;
             assert_eq!(data(&other[0]).1, "full");
@@ -171,7 +176,7 @@ fn last_event_id_gets_the_missed_diffs_while_held_else_a_full() {
                 ticks.next(&hub);
             }
             let late = hub
-                .subscribe("NIFTY", &expiry, 5, Some(&last))
+                .subscribe("NIFTY", &expiry, 5, Some(&last), None)
                 .unwrap()
                 .backlog;
             assert_eq!(late.len(), 1);
@@ -189,8 +194,15 @@ fn a_client_that_cannot_keep_up_is_disconnected_and_counted_while_others_get_eve
             let mut ticks = Ticks::new();
             ticks.next(&hub);
             let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").unwrap();
-            let mut slow = hub.subscribe("NIFTY", &expiry, 10, None).unwrap();
-            let mut fast = hub.subscribe("NIFTY", &expiry, 10, None).unwrap();
+            let kicked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let k = kicked.clone();
+            let kick: g6_metrics::live::hub::Kick = Arc::new(move || {
+                k.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
+            let mut slow = hub
+                .subscribe("NIFTY", &expiry, 10, None, Some(kick))
+                .unwrap();
+            let mut fast = hub.subscribe("NIFTY", &expiry, 10, None, None).unwrap();
             let mut got = drain(&mut fast).len();
             let n = CLIENT_QUEUE + 10;
             for _ in 0..n {
@@ -208,6 +220,88 @@ fn a_client_that_cannot_keep_up_is_disconnected_and_counted_while_others_get_eve
                 common::value("g6_sse_slow_client_disconnects_total", &[]),
                 Some(1.0)
             );
+            // Its connection is ended at once, not when (if ever) it reads again.
+            assert_eq!(kicked.load(std::sync::atomic::Ordering::Relaxed), 1);
+        },
+    );
+}
+
+fn message(snapshot_id: u64, part: u32, parts: u32, strikes: &[f64]) -> ChainMessage {
+    ChainMessage {
+        schema_version: 1,
+        index: "NIFTY".into(),
+        snapshot_id,
+        as_of_ms: 1_795_924_800_000 + snapshot_id as i64,
+        expiry: "2026-11-26".into(),
+        spot: 100.0,
+        part,
+        parts,
+        contracts: strikes
+            .iter()
+            .map(|s| g6_metrics::bus::message::Contract {
+                strike: *s,
+                option_type: 1,
+                open_interest: 10.0,
+                volume: 1.0,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_split_snapshot_counts_each_part_once_and_bad_strikes_stay_out() {
+    common::in_own_process(
+        "a_split_snapshot_counts_each_part_once_and_bad_strikes_stay_out",
+        || {
+            let hub = Hub::new();
+            // Part 0 twice: still waiting for part 1.
+            hub.publish(&message(1, 0, 2, &[90.0, 100.0]));
+            hub.publish(&message(1, 0, 2, &[90.0, 100.0]));
+            assert!(!hub.has("NIFTY", "2026-11-26") || full_rows(&hub) == 0);
+            hub.publish(&message(1, 1, 2, &[110.0, f64::NAN]));
+            assert_eq!(full_rows(&hub), 3, "both parts, each once, no NaN strike");
+            // A part number beyond the parts is ignored.
+            hub.publish(&message(2, 5, 2, &[120.0]));
+            assert_eq!(full_rows(&hub), 3);
+        },
+    );
+}
+
+fn full_rows(hub: &Hub) -> usize {
+    let mut s = hub
+        .subscribe("NIFTY", "2026-11-26", 10, None, None)
+        .unwrap();
+    let (_, kind, json) = data(&drain(&mut s)[0]);
+    assert_eq!(kind, "full");
+    let w: Window = serde_json::from_str(&json).unwrap();
+    w.rows.len()
+}
+
+#[test]
+fn window_sizes_per_channel_are_bounded_and_idle_ones_go() {
+    common::in_own_process(
+        "window_sizes_per_channel_are_bounded_and_idle_ones_go",
+        || {
+            let hub = Hub::new();
+            let mut ticks = Ticks::new();
+            ticks.next(&hub);
+            let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").unwrap();
+            let held: Vec<Subscription> = (1..=MAX_VIEWS)
+                .map(|n| hub.subscribe("NIFTY", &expiry, n, None, None).unwrap())
+                .collect();
+            assert!(matches!(
+                hub.subscribe("NIFTY", &expiry, MAX_VIEWS + 1, None, None),
+                Err(Refused::TooManyViews)
+            ));
+            // A size already served is always fine.
+            assert!(hub.subscribe("NIFTY", &expiry, 1, None, None).is_ok());
+            // Once their clients are gone, the sizes free up.
+            drop(held);
+            assert!(hub
+                .subscribe("NIFTY", &expiry, MAX_VIEWS + 1, None, None)
+                .is_ok());
         },
     );
 }

@@ -459,9 +459,20 @@ fn serve(opts: ServeOptions) -> ExitCode {
         let _in_runtime = runtime.enter();
         crate::live::spawn_feeder(hub.clone(), inproc.subscribe("live"), live_stop_rx);
     }
+    // Live streams hold connections: leave at least half the server's to scrapes.
+    let live_max =
+        (opts.live_max_clients as usize).min((usize::from(opts.max_connections) / 2).max(1));
+    if live_max < opts.live_max_clients as usize {
+        tracing::warn!(
+            live_max_clients = opts.live_max_clients,
+            max_connections = opts.max_connections,
+            using = live_max,
+            "--live-max-clients is more than half of --max-connections; using half"
+        );
+    }
     crate::exporter::add_route(crate::live::sse::routes(
         hub.clone(),
-        opts.live_max_clients as usize,
+        live_max,
         opts.live_heartbeat,
     ));
     crate::exporter::add_status_link("/live", "live near-ATM view");

@@ -25,6 +25,12 @@ pub const MAX_STRIKES: usize = 50;
 pub const MAX_CHANNELS: usize = 512;
 /// Most contracts held per channel (the rest of a huge expiry is ignored).
 pub const MAX_CONTRACTS: usize = 20_000;
+/// Most window sizes served at once per channel (each is re-diffed every snapshot).
+pub const MAX_VIEWS: usize = 8;
+/// A view without clients for this long is dropped (a reconnect after it gets a full).
+pub const VIEW_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most parts one snapshot of an (index, expiry) may come in.
+pub const MAX_PARTS: u32 = 64;
 
 /// One SSE event ready to send: when it was made (flush latency), its kind, bytes.
 #[derive(Debug, Clone)]
@@ -37,6 +43,8 @@ pub struct Event {
     pub bytes: Bytes,
     /// As-of time of the data, ms (for the stream lag).
     pub as_of_ms: i64,
+    /// Its `id:` (a heartbeat repeats the client's last one).
+    pub id: Arc<str>,
 }
 
 fn sse(id: &str, kind: &str, data: &str) -> Bytes {
@@ -45,7 +53,12 @@ fn sse(id: &str, kind: &str, data: &str) -> Bytes {
 
 struct Client {
     tx: mpsc::Sender<Event>,
+    /// Ends the client's connection at once (it may not be reading).
+    kick: Option<Kick>,
 }
+
+/// How the hub ends a client's connection.
+pub type Kick = Arc<dyn Fn() + Send + Sync>;
 
 struct View {
     /// Distinguishes this view's ids from any other's (another process, another view).
@@ -54,6 +67,8 @@ struct View {
     window: Window,
     ring: VecDeque<(u64, Event)>,
     clients: Vec<Client>,
+    /// Since when it has had no client.
+    idle_since: Option<Instant>,
 }
 
 impl View {
@@ -63,7 +78,8 @@ impl View {
 
     fn full_event(&self) -> Event {
         let data = serde_json::to_string(&self.window).unwrap_or_default();
-        let bytes = sse(&self.id(self.seq), "full", &data);
+        let id = self.id(self.seq);
+        let bytes = sse(&id, "full", &data);
         metrics::panel_writes_total(WriteMode::Full).inc();
         metrics::panel_write_bytes_total(WriteMode::Full).inc_by(bytes.len() as u64);
         Event {
@@ -71,6 +87,7 @@ impl View {
             kind: SseEvent::Full,
             bytes,
             as_of_ms: self.window.as_of_ms,
+            id: id.into(),
         }
     }
 }
@@ -85,8 +102,9 @@ struct Channel {
     all: Vec<Row>,
     /// (strike bits, is call) -> the first open interest seen this session.
     first_oi: HashMap<(u64, bool), f64>,
-    /// Snapshot being assembled from its parts: (snapshot id, parts, received, rows).
-    pending: Option<(u64, u32, u32, Vec<crate::bus::message::Contract>)>,
+    /// Snapshot being assembled from its parts: (snapshot id, parts, parts received as
+    /// a bit set, rows).
+    pending: Option<(u64, u32, u64, Vec<crate::bus::message::Contract>)>,
     views: BTreeMap<usize, View>,
     touched: u64,
 }
@@ -106,6 +124,8 @@ pub enum Refused {
     Unknown(String),
     /// The hub is shutting down.
     Closed,
+    /// Too many window sizes are served for that channel already.
+    TooManyViews,
 }
 
 /// The live hub.
@@ -165,6 +185,13 @@ impl Hub {
         out
     }
 
+    /// Whether (index, expiry) has data.
+    pub fn has(&self, index: &str, expiry: &str) -> bool {
+        self.state()
+            .channels
+            .contains_key(&(index.to_string(), expiry.to_string()))
+    }
+
     /// The nearest expiry of `index` on or after `today` (`YYYY-MM-DD`), else its
     /// latest.
     pub fn nearest_expiry(&self, index: &str, today: &str) -> Option<String> {
@@ -204,14 +231,22 @@ impl Hub {
         });
         ch.touched = tick;
         let parts = m.parts.max(1);
+        if parts > MAX_PARTS || m.part >= parts || !m.spot.is_finite() {
+            return;
+        }
+        // Each part (numbered from 0) once: a repeated part cannot complete a
+        // snapshot missing another.
+        let bit = 1u64 << m.part;
         let complete = match &mut ch.pending {
-            Some((id, _, got, rows)) if *id == m.snapshot_id => {
-                *got += 1;
-                rows.extend(m.contracts.iter().cloned());
-                *got >= parts
+            Some((id, n, got, rows)) if *id == m.snapshot_id && *n == parts => {
+                if *got & bit == 0 {
+                    *got |= bit;
+                    rows.extend(m.contracts.iter().cloned());
+                }
+                got.count_ones() >= parts
             }
             _ => {
-                ch.pending = Some((m.snapshot_id, parts, 1, m.contracts.clone()));
+                ch.pending = Some((m.snapshot_id, parts, bit, m.contracts.clone()));
                 parts <= 1
             }
         };
@@ -232,6 +267,7 @@ impl Hub {
         expiry: &str,
         strikes: usize,
         last_id: Option<&str>,
+        kick: Option<Kick>,
     ) -> Result<Subscription, Refused> {
         let mut st = self.state();
         if st.closed {
@@ -242,7 +278,14 @@ impl Hub {
             .channels
             .get_mut(&(index.to_string(), expiry.to_string()))
             .ok_or_else(|| Refused::Unknown(format!("no data for {index} expiry {expiry} yet")))?;
+        if !ch.views.contains_key(&strikes) && ch.views.len() >= MAX_VIEWS {
+            ch.prune(Instant::now(), std::time::Duration::ZERO);
+            if ch.views.len() >= MAX_VIEWS {
+                return Err(Refused::TooManyViews);
+            }
+        }
         let view = ch.view(strikes);
+        view.clients.retain(|c| !c.tx.is_closed());
         let missed: Option<Vec<Event>> = last_id.and_then(|id| {
             let (e, s) = id.split_once('.')?;
             let (e, s): (u64, u64) = (e.parse().ok()?, s.parse().ok()?);
@@ -258,7 +301,11 @@ impl Hub {
                 view.ring
                     .iter()
                     .skip(from)
-                    .map(|(_, e)| e.clone())
+                    // Sent now: their latency counts from now.
+                    .map(|(_, e)| Event {
+                        made: Instant::now(),
+                        ..e.clone()
+                    })
                     .collect(),
             )
         });
@@ -272,7 +319,8 @@ impl Hub {
             }
         };
         let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-        view.clients.push(Client { tx });
+        view.clients.push(Client { tx, kick });
+        view.idle_since = None;
         Ok(Subscription {
             backlog,
             events: rx,
@@ -319,12 +367,29 @@ impl Channel {
                 },
                 ring: VecDeque::new(),
                 clients: Vec::new(),
+                idle_since: None,
             }
         })
     }
 
+    /// Drop closed clients, and views without clients for longer than `grace`.
+    fn prune(&mut self, now: Instant, grace: std::time::Duration) {
+        self.views.retain(|_, v| {
+            v.clients.retain(|c| !c.tx.is_closed());
+            if !v.clients.is_empty() {
+                v.idle_since = None;
+                return true;
+            }
+            let since = *v.idle_since.get_or_insert(now);
+            now.duration_since(since) < grace
+        });
+    }
+
     fn update(&mut self, m: &ChainMessage, mut contracts: Vec<crate::bus::message::Contract>) {
         contracts.truncate(MAX_CONTRACTS);
+        // A strike that is not a number cannot be placed in a window.
+        contracts.retain(|c| c.strike.is_finite());
+        self.prune(Instant::now(), VIEW_GRACE);
         let mut by_strike: BTreeMap<u64, Row> = BTreeMap::new();
         // Ascending strikes through an order-preserving key of the float.
         let key = |s: f64| {
@@ -364,15 +429,8 @@ impl Channel {
         let stamp = |new: &mut Option<Leg>, old: Option<&Option<Leg>>| {
             if let Some(n) = new.as_mut() {
                 n.updated_ms = match old.and_then(|o| o.as_ref()) {
-                    Some(o)
-                        if o.oi == n.oi
-                            && o.volume == n.volume
-                            && o.iv == n.iv
-                            && o.bid == n.bid
-                            && o.ask == n.ask =>
-                    {
-                        o.updated_ms
-                    }
+                    // Bit for bit, as the diff compares (NaN, -0.0).
+                    Some(o) if window::same_leg_values(o, n) => o.updated_ms,
                     _ => m.as_of_ms,
                 };
             }
@@ -398,13 +456,16 @@ impl Channel {
                 rows,
             };
             let d = window::diff(&view.window, &next);
+            let moved = view.window.as_of_ms != next.as_of_ms;
             view.window = next;
-            if d.is_empty() {
+            // Nothing changed, not even the time (a repeat): nothing to send.
+            if d.is_empty() && !moved {
                 continue;
             }
             view.seq += 1;
             let data = serde_json::to_string(&d).unwrap_or_default();
-            let bytes = sse(&view.id(view.seq), "diff", &data);
+            let id = view.id(view.seq);
+            let bytes = sse(&id, "diff", &data);
             metrics::panel_writes_total(WriteMode::Diff).inc();
             metrics::panel_write_bytes_total(WriteMode::Diff).inc_by(bytes.len() as u64);
             let ev = Event {
@@ -412,6 +473,7 @@ impl Channel {
                 kind: SseEvent::Diff,
                 bytes,
                 as_of_ms: m.as_of_ms,
+                id: id.into(),
             };
             if view.ring.len() >= RING {
                 view.ring.pop_front();
@@ -422,6 +484,10 @@ impl Channel {
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::sse_slow_client_disconnects_total().inc();
                     slow_once();
+                    // It may not be reading at all: end its connection now.
+                    if let Some(kick) = &c.kick {
+                        kick();
+                    }
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,

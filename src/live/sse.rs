@@ -32,6 +32,8 @@ struct SseBody {
     quiet: Pin<Box<tokio::time::Sleep>>,
     heartbeat: Duration,
     open: Arc<AtomicUsize>,
+    /// The id of the last event sent (a heartbeat repeats it).
+    last_id: Arc<str>,
 }
 
 impl Drop for SseBody {
@@ -65,6 +67,7 @@ impl HttpBody for SseBody {
         let next = self.heartbeat;
         if let Some(ev) = self.backlog.pop_front() {
             sent(&ev);
+            self.last_id = Arc::clone(&ev.id);
             self.quiet
                 .as_mut()
                 .reset(tokio::time::Instant::now() + next);
@@ -73,6 +76,7 @@ impl HttpBody for SseBody {
         match self.events.poll_recv(cx) {
             Poll::Ready(Some(ev)) => {
                 sent(&ev);
+                self.last_id = Arc::clone(&ev.id);
                 self.quiet
                     .as_mut()
                     .reset(tokio::time::Instant::now() + next);
@@ -89,8 +93,12 @@ impl HttpBody for SseBody {
             let ev = Event {
                 made: Instant::now(),
                 kind: SseEvent::Heartbeat,
-                bytes: Bytes::from_static(b"event: heartbeat\ndata: {}\n\n"),
+                bytes: Bytes::from(format!(
+                    "id: {}\nevent: heartbeat\ndata: {{}}\n\n",
+                    self.last_id
+                )),
                 as_of_ms: 0,
+                id: Arc::clone(&self.last_id),
             };
             sent(&ev);
             return Poll::Ready(Some(Ok(Frame::data(ev.bytes))));
@@ -187,11 +195,7 @@ fn atm(
         },
         Some(e) => e.to_string(),
     };
-    if !hub
-        .catalog()
-        .get(index)
-        .is_some_and(|l| l.contains(&expiry))
-    {
+    if !hub.has(index, &expiry) {
         return plain(
             StatusCode::NOT_FOUND,
             format!("no data for {index} expiry {expiry}; see /live/catalog\n"),
@@ -212,7 +216,9 @@ fn atm(
         .headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok());
-    let sub: Subscription = match hub.subscribe(index, &expiry, strikes, last_id) {
+    let closer = req.closer.clone();
+    let kick: super::hub::Kick = Arc::new(move || closer.close());
+    let sub: Subscription = match hub.subscribe(index, &expiry, strikes, last_id, Some(kick)) {
         Ok(s) => s,
         Err(e) => {
             open.fetch_sub(1, Ordering::Relaxed);
@@ -221,6 +227,13 @@ fn atm(
                     plain(StatusCode::NOT_FOUND, format!("{m}; see /live/catalog\n"))
                 }
                 Refused::Closed => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into()),
+                Refused::TooManyViews => plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{} window sizes of {index} {expiry} are served already; use one of them (strikes=10 is the default)\n",
+                        super::hub::MAX_VIEWS
+                    ),
+                ),
             };
         }
     };
@@ -228,6 +241,11 @@ fn atm(
     metrics::sse_connections().set(now as f64);
     metrics::stream_connected_clients().set(now as f64);
     let body = SseBody {
+        last_id: sub
+            .backlog
+            .last()
+            .map(|e| Arc::clone(&e.id))
+            .unwrap_or_else(|| Arc::from(last_id.unwrap_or(""))),
         backlog: sub.backlog.into(),
         events: sub.events,
         quiet: Box::pin(tokio::time::sleep(heartbeat)),

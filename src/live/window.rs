@@ -165,6 +165,16 @@ fn same_opt(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
+/// Whether two legs hold the same values (bit for bit; the update time aside).
+pub fn same_leg_values(a: &Leg, b: &Leg) -> bool {
+    same(a.oi, b.oi)
+        && same(a.oi_change, b.oi_change)
+        && same(a.volume, b.volume)
+        && same_opt(a.iv, b.iv)
+        && same_opt(a.bid, b.bid)
+        && same_opt(a.ask, b.ask)
+}
+
 fn leg_patch(a: &Leg, b: &Leg) -> Option<LegPatch> {
     let p = LegPatch {
         oi: (!same(a.oi, b.oi)).then_some(b.oi),

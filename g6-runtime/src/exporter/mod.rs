@@ -71,6 +71,18 @@ pub fn stream_body(
     body.boxed()
 }
 
+/// Closes the connection a request came on, at once (a stream whose client stopped
+/// reading never gets polled again, so it cannot end itself).
+#[derive(Clone, Default)]
+pub struct ConnectionCloser(Arc<tokio::sync::Notify>);
+
+impl ConnectionCloser {
+    /// Close the connection.
+    pub fn close(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// What an added route sees of a request (GET or HEAD; headers already bounded).
 pub struct RouteRequest<'a> {
     /// The path, e.g. `/live/atm`.
@@ -79,6 +91,8 @@ pub struct RouteRequest<'a> {
     pub query: Option<&'a str>,
     /// The request headers.
     pub headers: &'a hyper::HeaderMap,
+    /// Closes this request's connection.
+    pub closer: ConnectionCloser,
 }
 
 /// A route an application adds: `Some(response)` for the paths it serves.
@@ -99,6 +113,11 @@ fn added_route<B>(req: &Request<B>) -> Option<Response<Body>> {
         path: req.uri().path(),
         query: req.uri().query(),
         headers: req.headers(),
+        closer: req
+            .extensions()
+            .get::<ConnectionCloser>()
+            .cloned()
+            .unwrap_or_default(),
     };
     routes.iter().find_map(|route| route(&r))
 }
@@ -296,6 +315,8 @@ pub async fn serve(
                 continue;
             }
         };
+        let closer = ConnectionCloser::default();
+        let kick = Arc::clone(&closer.0);
         let service = tower::ServiceBuilder::new()
             .layer(CompressionLayer::new())
             .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -303,8 +324,9 @@ pub async fn serve(
                 StatusCode::SERVICE_UNAVAILABLE,
                 limits.request_timeout,
             ))
-            .service_fn(move |req| async move {
-                Ok::<_, std::convert::Infallible>(handle(limits, req).await)
+            .service_fn(move |mut req: Request<_>| {
+                req.extensions_mut().insert(closer.clone());
+                async move { Ok::<_, std::convert::Infallible>(handle(limits, req).await) }
             });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -319,10 +341,10 @@ pub async fn serve(
         // Reap finished connection tasks so the set stays as large as what is open.
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            match first(watched, closed).await {
+            match first(watched, first(closed, kick.notified())).await {
                 Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
                 Some(Ok(())) => {}
-                None => tracing::debug!("connection closed to make room"),
+                None => tracing::debug!("connection closed to make room, or by its route"),
             }
             connections.forget(id);
         });
