@@ -66,6 +66,27 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         &["table", "store_failure"],
     ),
     ("g6_cs_ingest_latency_seconds", "histogram", &["table"]),
+    (
+        "g6_chain_atm_implied_volatility",
+        "gauge",
+        &["index", "dte", "source"],
+    ),
+    ("g6_chain_iv_skew", "gauge", &["index", "dte", "source"]),
+    (
+        "g6_chain_max_pain_strike",
+        "gauge",
+        &["index", "dte", "source"],
+    ),
+    (
+        "g6_chain_open_interest_change",
+        "gauge",
+        &["index", "side", "source"],
+    ),
+    (
+        "g6_chain_put_call_ratio",
+        "gauge",
+        &["index", "dte", "source", "pcr_basis"],
+    ),
     ("g6_cs_ingest_retries_total", "counter", &["table"]),
     ("g6_cs_ingest_rows_total", "counter", &["table"]),
     (
@@ -227,6 +248,8 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
     ),
     ("sse_event", &["full", "diff", "heartbeat"]),
     ("write_mode", &["diff", "full"]),
+    ("pcr_basis", &["oi", "volume"]),
+    ("side", &["call", "put"]),
     (
         "fetch_failure",
         &[

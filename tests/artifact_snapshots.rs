@@ -18,8 +18,8 @@ fn every_dashboard_and_rule_file_is_snapshotted() {
         insta::assert_snapshot!(name, a.content);
         seen += 1;
     }
-    // 15 dashboards + 1 SQL dashboard + manifest + recording rules + alerts + suggestions.
-    assert_eq!(seen, 20);
+    // 16 dashboards + 1 SQL dashboard + manifest + recording rules + alerts + suggestions.
+    assert_eq!(seen, 21);
 }
 
 #[test]

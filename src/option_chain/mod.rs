@@ -4,6 +4,7 @@
 //! Per-contract data never reaches Prometheus.
 
 pub mod aggregate;
+pub mod analytics;
 pub mod buckets;
 pub mod dates;
 pub mod providers;

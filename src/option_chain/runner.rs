@@ -48,6 +48,7 @@ pub struct Runner {
     primary: Box<dyn OptionChainProvider>,
     fallback: Option<SyntheticProvider>,
     aggregator: Aggregator,
+    analytics: super::analytics::Analytics,
     /// Unix time of each index's last good snapshot (at most
     /// [`super::aggregate::max_indices`]; shared with the pre-scrape staleness hook).
     last_good: Arc<Mutex<BTreeMap<String, f64>>>,
@@ -101,6 +102,7 @@ impl Runner {
             fallback: fallback_synthetic
                 .then(|| SyntheticProvider::new(super::providers::synthetic::DEFAULT_SEED)),
             aggregator: Aggregator::new(),
+            analytics: super::analytics::Analytics::default(),
             last_good: Arc::new(Mutex::new(last_good)),
             last_failure_log: None,
             suppressed_failures: 0,
@@ -258,7 +260,15 @@ impl Runner {
             timer.stop_and_discard();
             return None;
         }
-        crate::exporter::consistent_update(|| self.aggregator.publish(&agg, source));
+        let analytics = super::analytics::of_snapshot(
+            snapshot,
+            &agg.accepted_rows,
+            snapshot.as_of.unwrap_or(now as i64),
+        );
+        crate::exporter::consistent_update(|| {
+            self.aggregator.publish(&agg, source);
+            self.analytics.publish(&analytics, source);
+        });
         timer.stop_and_record();
         // The data's own time when it has one; never in the future. Only the primary's
         // data makes an index fresh: synthetic fallback data must not hide staleness.
