@@ -315,7 +315,11 @@ fn the_live_page_shows_the_sse_values_follows_the_next_snapshot_and_is_screensho
         .decode(png.as_str().unwrap())
         .expect("base64 screenshot");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/live-page.png");
-    std::fs::write(&out, bytes).unwrap();
+    // Beside the build's temporary directory: `target/live-page.png` (wherever the
+    // target directory is).
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory");
+    std::fs::write(target.join("live-page.png"), bytes).unwrap();
     driver.call("DELETE", &base, None);
 }
