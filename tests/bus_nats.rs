@@ -10,17 +10,9 @@ use common::{http, parse_exposition, Server};
 use g6_metrics::bus::message::{ChainMessage, JsonMessage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `g6 tail --json` as a child; its messages collected by a thread.
 struct Tail {
@@ -166,7 +158,7 @@ fn a_durable_consumer_gets_every_snapshot_exactly_once_across_two_server_crashes
     if !nats::available() {
         return;
     }
-    let dir = temp_dir("bus_nats_crashes");
+    let dir = common::temp_dir("bus_nats_crashes");
     let mut server_nats = Nats::start(&dir);
     let url = server_nats.url();
     let cycles = CYCLES.to_string();
@@ -399,7 +391,7 @@ fn a_stream_with_other_subjects_is_reported_and_left_alone() {
     if !nats::available() {
         return;
     }
-    let dir = temp_dir("bus_nats_conflict");
+    let dir = common::temp_dir("bus_nats_conflict");
     let server_nats = Nats::start(&dir);
     let url = server_nats.url();
     let rt = tokio::runtime::Builder::new_current_thread()

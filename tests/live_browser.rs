@@ -8,16 +8,9 @@ mod common;
 use common::Server;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// chromedriver on a free port, killed on drop.
 struct Driver {
@@ -202,7 +195,7 @@ fn the_live_page_shows_the_sse_values_follows_the_next_snapshot_and_is_screensho
     if !common::require_tool("chromedriver") || !common::require_tool("chromium") {
         return;
     }
-    let dir = temp_dir("live_browser");
+    let dir = common::temp_dir("live_browser");
     let chain = dir.join("chain.csv");
     write_chain(&chain, 900, "2024-11-25T10:00:00Z");
     let server = Server::start(

@@ -9,54 +9,19 @@ use common::clickhouse::{self, ClickHouse};
 use g6_codegen::sql_dashboards::{expand, Expansion};
 use g6_metrics::bus::inproc::InProcessBus;
 use g6_metrics::bus::{Bus, Publisher};
-use g6_metrics::labels::Source;
 use g6_metrics::option_chain::providers::{from_spec, ProviderLimits};
 use g6_metrics::option_chain::runner::Runner;
-use g6_metrics::option_chain::{OptionChainProvider, ProviderError, Snapshot};
 use g6_metrics::store::clickhouse::ClickHouseStore;
 use g6_metrics::store::{Writer, WriterConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 const FIXTURE: &str = "tests/fixtures/chains/bus.csv";
 /// 2024-11-25T10:00:00Z, the fixture's as-of time.
 const AS_OF: i64 = 1_732_528_800;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The fixture, moved on by a minute at every fetch.
-struct Moving {
-    inner: Box<dyn OptionChainProvider>,
-    fetches: i64,
-}
-
-impl OptionChainProvider for Moving {
-    fn name(&self) -> &str {
-        "file"
-    }
-    fn source(&self) -> Source {
-        Source::Replay
-    }
-    fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let mut s = self.inner.fetch()?;
-        s.as_of = s.as_of.map(|t| t + 60 * self.fetches);
-        // Open interest grows with each snapshot (x1, x2, x3), so "the newest snapshot"
-        // and "one point per snapshot" are visible in the numbers.
-        for q in s.rows.iter_mut().flatten() {
-            q.open_interest *= (1 + self.fetches) as f64;
-        }
-        self.fetches += 1;
-        Ok(s)
-    }
-}
 
 /// Rows of a TabSeparatedWithNames answer: (column names, rows).
 fn table(ch: &ClickHouse, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
@@ -101,7 +66,7 @@ fn every_sql_dashboard_query_returns_rows_from_a_real_clickhouse_and_oi_matches_
             if !clickhouse::available() {
                 return;
             }
-            let dir = temp_dir("sql_dashboards");
+            let dir = common::temp_dir("sql_dashboards");
             let ch = ClickHouse::start(&dir);
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let inner = from_spec(
@@ -112,7 +77,7 @@ fn every_sql_dashboard_query_returns_rows_from_a_real_clickhouse_and_oi_matches_
             let bus = InProcessBus::new(256);
             let mut sub = bus.subscribe("store");
             let buses: Vec<Arc<dyn Bus>> = vec![bus];
-            let mut runner = Runner::new(Box::new(Moving { inner, fetches: 0 }), false)
+            let mut runner = Runner::new(Box::new(common::Moving::growing(inner)), false)
                 .with_publisher(Publisher::new(buses));
             let mut writer: Writer<()> = Writer::new(
                 Box::new(ClickHouseStore::open(&ch.url("g6")).unwrap()),

@@ -13,15 +13,14 @@ use common::Server;
 use g6_metrics::bus::inproc::InProcessBus;
 use g6_metrics::bus::message::ChainMessage;
 use g6_metrics::bus::{Bus, Publisher};
-use g6_metrics::labels::{Source, StoreFailure};
+use g6_metrics::labels::StoreFailure;
 use g6_metrics::option_chain::providers::{from_spec, ProviderLimits};
 use g6_metrics::option_chain::runner::Runner;
-use g6_metrics::option_chain::{OptionChainProvider, ProviderError, Snapshot};
 use g6_metrics::store::clickhouse::ClickHouseStore;
 use g6_metrics::store::{Writer, WriterConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,34 +28,6 @@ use std::time::{Duration, Instant};
 const FIXTURE: &str = "tests/fixtures/chains/bus.csv";
 /// 2024-11-25T10:00:00Z, the fixture's as-of time.
 const AS_OF: i64 = 1_732_528_800;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The fixture, moved on by a minute at every fetch: a new snapshot each time.
-struct Moving {
-    inner: Box<dyn OptionChainProvider>,
-    fetches: i64,
-}
-
-impl OptionChainProvider for Moving {
-    fn name(&self) -> &str {
-        "file"
-    }
-    fn source(&self) -> Source {
-        Source::Replay
-    }
-    fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let mut s = self.inner.fetch()?;
-        s.as_of = s.as_of.map(|t| t + 60 * self.fetches);
-        self.fetches += 1;
-        Ok(s)
-    }
-}
 
 /// (index, expiry days, strike, type, oi, volume, iv, bid, ask, spread_bps).
 type FixtureRow = (
@@ -147,7 +118,7 @@ fn clickhouse_holds_every_snapshot_contract_once_with_the_fixture_values_also_wh
             if !clickhouse::available() {
                 return;
             }
-            let dir = temp_dir("store_clickhouse_once");
+            let dir = common::temp_dir("store_clickhouse_once");
             let ch = ClickHouse::start(&dir);
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let inner = from_spec(
@@ -158,7 +129,7 @@ fn clickhouse_holds_every_snapshot_contract_once_with_the_fixture_values_also_wh
             let bus = InProcessBus::new(256);
             let mut sub = bus.subscribe("store");
             let buses: Vec<Arc<dyn Bus>> = vec![bus];
-            let mut runner = Runner::new(Box::new(Moving { inner, fetches: 0 }), false)
+            let mut runner = Runner::new(Box::new(common::Moving::new(inner)), false)
                 .with_publisher(Publisher::new(buses));
             let mut writer: Writer<()> = Writer::new(
                 Box::new(ClickHouseStore::open(&ch.url("g6")).unwrap()),
@@ -328,7 +299,7 @@ fn serve_with_a_clickhouse_store_keeps_every_contract_it_counts() {
     if !clickhouse::available() {
         return;
     }
-    let dir = temp_dir("store_clickhouse_serve");
+    let dir = common::temp_dir("store_clickhouse_serve");
     let ch = ClickHouse::start(&dir);
     let url = ch.url("serve_db");
     let serve = Server::start(
@@ -500,7 +471,7 @@ fn a_clickhouse_outage_of_20s_fills_the_backlog_to_its_bound_stops_pulling_then_
     if !clickhouse::available() || !nats::available() {
         return;
     }
-    let dir = temp_dir("store_clickhouse_outage");
+    let dir = common::temp_dir("store_clickhouse_outage");
     let ch_dir = dir.join("clickhouse");
     std::fs::create_dir_all(&ch_dir).unwrap();
     let mut ch = ClickHouse::start(&ch_dir);

@@ -11,16 +11,9 @@ use g6_metrics::store::lifecycle::files_under;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeSet;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `g6 ingest` as a child; its /metrics address.
 struct Ingest(Child, String);
@@ -149,7 +142,7 @@ fn ingest_stores_exactly_the_published_rows_across_a_restart() {
     if !nats::available() {
         return;
     }
-    let dir = temp_dir("store_ingest");
+    let dir = common::temp_dir("store_ingest");
     let data = dir.join("data");
     let server_nats = Nats::start(&dir);
     let url = server_nats.url();

@@ -7,10 +7,8 @@ mod common;
 
 use g6_metrics::bus::inproc::InProcessBus;
 use g6_metrics::bus::{Bus, Publisher};
-use g6_metrics::labels::Source;
 use g6_metrics::option_chain::providers::{from_spec, ProviderLimits};
 use g6_metrics::option_chain::runner::Runner;
-use g6_metrics::option_chain::{OptionChainProvider, ProviderError, Snapshot};
 use g6_metrics::store::lifecycle::{files_under, Lifecycle};
 use g6_metrics::store::parquet::ParquetStore;
 use g6_metrics::store::{Writer, WriterConfig};
@@ -23,34 +21,6 @@ use std::time::{Duration, Instant, SystemTime};
 const FIXTURE: &str = "tests/fixtures/chains/bus.csv";
 /// 2024-11-25T10:00:00Z, the fixture's as-of time.
 const AS_OF: i64 = 1_732_528_800;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The fixture, moved on by a minute at every fetch: a new snapshot each time.
-struct Moving {
-    inner: Box<dyn OptionChainProvider>,
-    fetches: i64,
-}
-
-impl OptionChainProvider for Moving {
-    fn name(&self) -> &str {
-        "file"
-    }
-    fn source(&self) -> Source {
-        Source::Replay
-    }
-    fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
-        let mut s = self.inner.fetch()?;
-        s.as_of = s.as_of.map(|t| t + 60 * self.fetches);
-        self.fetches += 1;
-        Ok(s)
-    }
-}
 
 /// One stored row: (index, expiry days, snapshot id, as_of ms, strike, type, oi,
 /// volume, iv, bid, ask, spread_bps).
@@ -169,7 +139,7 @@ fn parquet_files_read_back_to_exactly_the_fixture_contracts_for_every_snapshot()
     common::in_own_process(
         "parquet_files_read_back_to_exactly_the_fixture_contracts_for_every_snapshot",
         || {
-            let dir = temp_dir("store_parquet_roundtrip");
+            let dir = common::temp_dir("store_parquet_roundtrip");
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let inner = from_spec(
                 &format!("file:{}", root.join(FIXTURE).display()),
@@ -179,7 +149,7 @@ fn parquet_files_read_back_to_exactly_the_fixture_contracts_for_every_snapshot()
             let bus = InProcessBus::new(256);
             let mut sub = bus.subscribe("store");
             let buses: Vec<Arc<dyn Bus>> = vec![bus];
-            let mut runner = Runner::new(Box::new(Moving { inner, fetches: 0 }), false)
+            let mut runner = Runner::new(Box::new(common::Moving::new(inner)), false)
                 .with_publisher(Publisher::new(buses));
             let mut writer: Writer<()> = Writer::new(
                 Box::new(ParquetStore::open(&dir).unwrap()),
@@ -264,7 +234,7 @@ fn a_file_is_never_visible_under_its_final_name_before_it_is_whole() {
     common::in_own_process(
         "a_file_is_never_visible_under_its_final_name_before_it_is_whole",
         || {
-            let dir = temp_dir("store_parquet_atomic");
+            let dir = common::temp_dir("store_parquet_atomic");
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             // A reader opens every final-named file it can see, as fast as it can,
             // while large files are being written: each must read whole.
@@ -331,7 +301,7 @@ fn retention_deletes_only_files_older_than_the_limit_within_its_cap() {
     common::in_own_process(
         "retention_deletes_only_files_older_than_the_limit_within_its_cap",
         || {
-            let dir = temp_dir("store_parquet_retention");
+            let dir = common::temp_dir("store_parquet_retention");
             let old_dir = dir.join("index=NIFTY/date=2024-01-01");
             let new_dir = dir.join("index=NIFTY/date=2024-01-09");
             std::fs::create_dir_all(&old_dir).unwrap();
@@ -386,7 +356,7 @@ fn retention_deletes_only_files_older_than_the_limit_within_its_cap() {
 
 #[test]
 fn a_full_disk_is_counted_the_rows_wait_and_no_file_is_corrupt() {
-    let dir = temp_dir("store_parquet_full");
+    let dir = common::temp_dir("store_parquet_full");
     // A 64 KiB file-size limit on the server: every write of a snapshot fails like a
     // full disk (EFBIG).
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_g6"));
@@ -482,7 +452,7 @@ fn a_full_disk_is_counted_the_rows_wait_and_no_file_is_corrupt() {
 
 #[test]
 fn an_unusable_data_dir_is_a_clear_usage_error() {
-    let dir = temp_dir("store_parquet_unusable");
+    let dir = common::temp_dir("store_parquet_unusable");
     let file = dir.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
@@ -515,7 +485,7 @@ fn a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored() {
     common::in_own_process(
         "a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored",
         || {
-            let dir = temp_dir("store_parquet_rejected");
+            let dir = common::temp_dir("store_parquet_rejected");
             let mut writer: Writer<u32> = Writer::new(
                 Box::new(ParquetStore::open(&dir).unwrap()),
                 WriterConfig::default(),
@@ -570,7 +540,7 @@ fn compaction_merges_settled_small_files_into_one_with_the_same_rows_and_finishe
     common::in_own_process(
         "compaction_merges_settled_small_files_into_one_with_the_same_rows_and_finishes_after_a_crash",
         || {
-            let dir = temp_dir("store_parquet_compaction");
+            let dir = common::temp_dir("store_parquet_compaction");
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let inner = from_spec(
                 &format!("file:{}", root.join(FIXTURE).display()),
@@ -580,7 +550,7 @@ fn compaction_merges_settled_small_files_into_one_with_the_same_rows_and_finishe
             let bus = InProcessBus::new(256);
             let mut sub = bus.subscribe("store");
             let buses: Vec<Arc<dyn Bus>> = vec![bus];
-            let mut runner = Runner::new(Box::new(Moving { inner, fetches: 0 }), false)
+            let mut runner = Runner::new(Box::new(common::Moving::new(inner)), false)
                 .with_publisher(Publisher::new(buses));
             let mut writer: Writer<()> = Writer::new(
                 Box::new(ParquetStore::open(&dir).unwrap()),

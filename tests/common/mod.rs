@@ -5,6 +5,64 @@ pub mod clickhouse;
 pub mod nats;
 pub mod prometheus;
 
+/// A fresh, empty directory `name` under the build's temporary directory.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A provider moved on by a minute at every fetch (a new snapshot each time); with
+/// `grow_oi`, open interest is also multiplied by the fetch number (x1, x2, x3), so
+/// "the newest snapshot" is visible in the numbers.
+pub struct Moving {
+    inner: Box<dyn g6_metrics::option_chain::OptionChainProvider>,
+    fetches: i64,
+    grow_oi: bool,
+}
+
+impl Moving {
+    /// Only the as-of time moves.
+    pub fn new(inner: Box<dyn g6_metrics::option_chain::OptionChainProvider>) -> Moving {
+        Moving {
+            inner,
+            fetches: 0,
+            grow_oi: false,
+        }
+    }
+
+    /// Open interest grows too.
+    pub fn growing(inner: Box<dyn g6_metrics::option_chain::OptionChainProvider>) -> Moving {
+        Moving {
+            grow_oi: true,
+            ..Moving::new(inner)
+        }
+    }
+}
+
+impl g6_metrics::option_chain::OptionChainProvider for Moving {
+    fn name(&self) -> &str {
+        "file"
+    }
+    fn source(&self) -> g6_metrics::labels::Source {
+        g6_metrics::labels::Source::Replay
+    }
+    fn fetch(
+        &mut self,
+    ) -> Result<g6_metrics::option_chain::Snapshot, g6_metrics::option_chain::ProviderError> {
+        let mut s = self.inner.fetch()?;
+        s.as_of = s.as_of.map(|t| t + 60 * self.fetches);
+        if self.grow_oi {
+            for q in s.rows.iter_mut().flatten() {
+                q.open_interest *= (1 + self.fetches) as f64;
+            }
+        }
+        self.fetches += 1;
+        Ok(s)
+    }
+}
+
 /// Every sample our encoder writes right now (no hooks, no flush), after creating
 /// every metric as a program's `init()` would.
 pub fn samples() -> Vec<Sample> {
