@@ -26,6 +26,7 @@ pub mod bus;
 pub mod cli;
 pub mod live;
 pub mod option_chain;
+pub mod replay;
 pub mod simulate;
 pub mod store;
 pub mod system;

@@ -1,7 +1,9 @@
-//! The `g6` command line: `serve`, `lint`, `generate`, `inventory`.
+//! The `g6` command line: `serve`, `lint`, `generate`, `inventory`, and the data
+//! path's `tail`, `ingest` and `replay`.
 
 mod generate;
 mod ingest;
+mod replay;
 mod tail;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,10 @@ enum Command {
     /// Store what the NATS bus carries: a JetStream durable consumer into the column
     /// store, each message acknowledged once its rows are stored.
     Ingest(ingest::IngestOptions),
+    /// Re-run stored snapshots through the aggregation and analytics (source=replay),
+    /// into an OpenMetrics backfill file (--openmetrics), a NATS bus (--bus) or
+    /// /metrics (--serve). Exit 1 only when nothing could be replayed.
+    Replay(Box<replay::ReplayOptions>),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -92,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Inventory { format } => inventory(format),
         Command::Tail(opts) => tail::run(opts),
         Command::Ingest(opts) => ingest::run(opts),
+        Command::Replay(opts) => replay::run(*opts),
     }
 }
 

@@ -492,6 +492,12 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
 }
 
 impl Analytics {
+    /// Start a new session of `index`: its next snapshot is the open-interest
+    /// baseline again (replay starts one per trading day).
+    pub fn start_session(&mut self, index: &str) {
+        self.first_oi.remove(index);
+    }
+
     /// Publish a snapshot's analytics for `source`: every (index, dte) in it; those
     /// published before and absent now become NaN (no value), as do values that cannot
     /// be computed.

@@ -1,0 +1,566 @@
+//! `g6 replay`: stored snapshots through the live aggregation and analytics, into an
+//! OpenMetrics backfill file, a NATS bus or `/metrics`.
+
+use super::{parse_duration, EXIT_USAGE};
+use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
+use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `g6 replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayOptions {
+    /// The store to read: parquet:DIR (the --data-dir of g6 serve) or
+    /// clickhouse://HOST:8123/DB.
+    #[arg(long)]
+    from: String,
+    /// First instant replayed: a date (2026-11-20, 00:00 UTC), RFC 3339 with a zone
+    /// (2026-11-20T09:15:00+05:30), 20-Nov-2026 09:15:00 (IST) or Unix seconds.
+    #[arg(long)]
+    start: String,
+    /// First instant not replayed (exclusive), written like --start.
+    #[arg(long)]
+    end: String,
+    /// Only these indices (comma-separated).
+    #[arg(long, alias = "indices", value_delimiter = ',')]
+    index: Vec<String>,
+    /// Write every replayed series, with each snapshot's own time, to this file in
+    /// the OpenMetrics text `promtool tsdb create-blocks-from openmetrics` reads.
+    #[arg(long)]
+    openmetrics: Option<std::path::PathBuf>,
+    /// Re-publish the contracts to NATS JetStream (nats://HOST:PORT), source=replay.
+    #[arg(long)]
+    bus: Option<String>,
+    #[command(flatten)]
+    bus_options: super::BusOptions,
+    /// Expose the replayed values on /metrics (and /live) as the replay advances;
+    /// keeps serving after the end until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
+    /// Address of --serve.
+    #[arg(long, default_value = "127.0.0.1:9108")]
+    listen: String,
+    /// Pace: 1x is the recorded speed, 10x ten times faster, max no waiting. Default:
+    /// 1x with --bus or --serve, max otherwise.
+    #[arg(long, value_parser = parse_speed)]
+    speed: Option<Speed>,
+    /// A stretch without snapshots longer than this is reported as a gap (and, when
+    /// paced, skipped instead of waited out).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    gap: Duration,
+    /// Most samples --openmetrics holds (16 bytes each); a longer range is cut there,
+    /// with the time to resume from.
+    #[arg(long, default_value_t = DEFAULT_MAX_SAMPLES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_samples: u64,
+}
+
+/// The pace of a replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as it goes.
+    Max,
+    /// This many times the recorded speed.
+    Times(f64),
+}
+
+/// Parse `--speed`: `max`, `1x`, `10x`, `0.5x` (the `x` is optional).
+pub fn parse_speed(s: &str) -> Result<Speed, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "max" {
+        return Ok(Speed::Max);
+    }
+    match t.strip_suffix('x').unwrap_or(&t).parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= 1e6 => Ok(Speed::Times(f)),
+        _ => Err(format!(
+            "{s:?} is not a speed; use 1x (as recorded), 10x, 0.5x or max"
+        )),
+    }
+}
+
+/// Paces snapshots by their as-of times.
+struct Pacer {
+    speed: Speed,
+    gap_ms: i64,
+    started: Instant,
+    last_ms: Option<i64>,
+    /// Data time elapsed, with gaps taken out.
+    elapsed_ms: i64,
+}
+
+impl Pacer {
+    /// Wait until the snapshot at `as_of_ms` is due (or `stop` is set).
+    fn wait(&mut self, as_of_ms: i64, stop: &AtomicBool) {
+        let Speed::Times(factor) = self.speed else {
+            return;
+        };
+        if let Some(last) = self.last_ms {
+            let step = (as_of_ms - last).max(0);
+            if step <= self.gap_ms {
+                self.elapsed_ms += step;
+            }
+        }
+        self.last_ms = Some(as_of_ms);
+        let due = self.started + Duration::from_secs_f64(self.elapsed_ms as f64 / 1000.0 / factor);
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Progress: a bar on a terminal, a log line every 10 s otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    range: Range,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    fn new(range: Range) -> Self {
+        let span = u64::try_from((range.end_ms - range.start_ms) / 1000).unwrap_or(1).max(1);
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(span);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {percent:>3}% {msg} (eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            range,
+            started: Instant::now(),
+            last_log: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, as_of_ms: i64, snapshots: u64) {
+        let done = u64::try_from((as_of_ms - self.range.start_ms) / 1000).unwrap_or(0);
+        let rate = snapshots as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done);
+                bar.set_message(format!(
+                    "{snapshots} snapshots, at {}, {rate:.0}/s",
+                    format_ms(as_of_ms)
+                ));
+            }
+            None if self.last_log.elapsed() >= Duration::from_secs(10) => {
+                self.last_log = Instant::now();
+                let span = (self.range.end_ms - self.range.start_ms).max(1) as f64;
+                tracing::info!(
+                    snapshots,
+                    at = %format_ms(as_of_ms),
+                    percent = format!("{:.1}", 100.0 * (as_of_ms - self.range.start_ms) as f64 / span),
+                    per_second = format!("{rate:.0}"),
+                    "replaying"
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Why the replay stopped before the end of the range.
+enum Cut {
+    Interrupted(i64),
+    Full(i64),
+    Failed(String),
+}
+
+/// Run `g6 replay`.
+pub fn run(opts: ReplayOptions) -> ExitCode {
+    super::init_logging();
+    let range = match (parse_time(&opts.start), parse_time(&opts.end)) {
+        (Err(e), _) => return usage(&format!("--start: {e}")),
+        (_, Err(e)) => return usage(&format!("--end: {e}")),
+        (Ok(s), Ok(e)) => match Range::new(s, e) {
+            Ok(r) => r,
+            Err(e) => return usage(&e),
+        },
+    };
+    if !opts.from.starts_with("parquet:") && !opts.from.starts_with("clickhouse://") {
+        return usage(&format!(
+            "--from {:?}: use parquet:DIR or clickhouse://HOST:PORT/DB",
+            opts.from
+        ));
+    }
+    let listen: Option<std::net::SocketAddr> = if opts.serve {
+        match opts.listen.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                return usage(&format!(
+                    "--listen {:?} is not an address like 127.0.0.1:9108",
+                    opts.listen
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let mut reader = match crate::replay::open(&opts.from, range, &opts.index) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: --from {}: {e}", opts.from);
+            eprintln!("nothing replayed");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = crate::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            crate::exporter::shutdown_signal().await;
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let speed = opts.speed.unwrap_or(if opts.bus.is_some() || opts.serve {
+        Speed::Times(1.0)
+    } else {
+        Speed::Max
+    });
+    let mut buses: Vec<Arc<dyn crate::bus::Bus>> = Vec::new();
+    let mut server = None;
+    if let Some(addr) = listen {
+        let hub = crate::live::Hub::new();
+        let inproc = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
+        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
+        {
+            let _in_runtime = runtime.enter();
+            crate::live::spawn_feeder(hub.clone(), inproc.subscribe("live"), live_stop_rx);
+        }
+        crate::exporter::add_route(crate::live::sse::routes(
+            hub.clone(),
+            100,
+            Duration::from_secs(15),
+        ));
+        crate::exporter::add_status_link("/live", "live near-ATM view of the replay");
+        crate::exporter::add_status_line(format!(
+            "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
+            reader.describe(),
+            format_ms(range.start_ms),
+            format_ms(range.end_ms),
+            speed_text(speed)
+        ));
+        buses.push(inproc);
+        let listener = match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+            Ok(l) => l,
+            Err(e) => {
+                return usage(&format!(
+                    "cannot listen on {addr}: {e}; is g6 serve running there? choose another address with --listen"
+                ))
+            }
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        println!("g6 replay: listening on http://{local} (spec hash {})", crate::SPEC_HASH);
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let stopping = {
+            let stop = stop.clone();
+            async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let _ = live_stop.send(true);
+                hub.close();
+            }
+        };
+        server = Some(runtime.spawn(crate::exporter::serve(
+            listener,
+            crate::exporter::Limits::default(),
+            stopping,
+        )));
+    }
+    if let Some(url) = &opts.bus {
+        let config = match crate::bus::nats::parse_url(url) {
+            Ok(servers) => crate::bus::nats::NatsConfig {
+                servers,
+                stream: opts.bus_options.bus_stream.clone(),
+                subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
+                ..Default::default()
+            },
+            Err(e) => return usage(&format!("--bus: {e}")),
+        };
+        match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
+            Ok(b) => buses.push(Arc::new(b)),
+            Err(e) => return usage(&format!("--bus: {e}")),
+        }
+    }
+    let mut publisher = (!buses.is_empty()).then(|| crate::bus::Publisher::new(buses.clone()));
+    let mut backfill = opts
+        .openmetrics
+        .as_ref()
+        .map(|_| Backfill::new(usize::try_from(opts.max_samples).unwrap_or(usize::MAX)));
+    let mut replayer = Replayer::new(opts.gap);
+    let mut pacer = Pacer {
+        speed,
+        gap_ms: i64::try_from(opts.gap.as_millis()).unwrap_or(i64::MAX),
+        started: Instant::now(),
+        last_ms: None,
+        elapsed_ms: 0,
+    };
+    tracing::info!(
+        from = %reader.describe(),
+        start = %format_ms(range.start_ms),
+        end = %format_ms(range.end_ms),
+        speed = %speed_text(speed),
+        "replay started"
+    );
+    let mut progress = Progress::new(range);
+    let mut cut = None;
+    let mut problems = 0usize;
+    loop {
+        for p in reader.take_problems() {
+            problems += 1;
+            report(&progress, &format!("warning: {p}"));
+        }
+        if stop.load(Ordering::Relaxed) {
+            cut = Some(Cut::Interrupted(replayer.summary().last_ms.unwrap_or(range.start_ms)));
+            break;
+        }
+        let s = match reader.next_snapshot() {
+            Ok(Some(s)) => s,
+            Ok(None) => break,
+            Err(e) => {
+                cut = Some(Cut::Failed(e.to_string()));
+                break;
+            }
+        };
+        pacer.wait(s.as_of_ms, &stop);
+        let Replayed::Published { aggregation, .. } = replayer.replay(&s) else {
+            continue;
+        };
+        if let Some(b) = backfill.as_mut() {
+            let text = g6_runtime::scrape::encode_all_as(g6_runtime::encode::Format::OpenMetrics);
+            if b.capture(&String::from_utf8_lossy(&text), &s.index, s.as_of_ms).is_err() {
+                cut = Some(Cut::Full(s.as_of_ms));
+                break;
+            }
+        }
+        if let Some(p) = publisher.as_mut() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            p.publish(
+                &s.snapshot,
+                &aggregation.accepted_rows,
+                crate::labels::Source::Replay,
+                &s.provider,
+                now,
+            );
+        }
+        progress.update(s.as_of_ms, replayer.summary().snapshots);
+    }
+    progress.finish();
+    let summary = replayer.summary().clone();
+    let mut failed = false;
+    if let (Some(path), Some(b)) = (&opts.openmetrics, &backfill) {
+        if summary.snapshots > 0 {
+            match write_atomically(path, b) {
+                Ok(()) => println!(
+                    "wrote {} ({} series, {} samples); load it with: promtool tsdb create-blocks-from openmetrics {} DATA_DIR",
+                    path.display(),
+                    b.series(),
+                    b.samples(),
+                    path.display()
+                ),
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    failed = true;
+                }
+            }
+        }
+    }
+    for bus in &buses {
+        let left = bus.close(Duration::from_secs(10));
+        if left > 0 {
+            eprintln!(
+                "warning: {left} messages could not be delivered to {} before closing",
+                bus.name()
+            );
+        }
+    }
+    print_summary(&summary, &opts, range, problems);
+    match &cut {
+        None => {}
+        Some(Cut::Interrupted(at)) => eprintln!(
+            "warning: interrupted; replayed up to {}. Resume with --start {}",
+            format_ms(*at),
+            resume_at(*at)
+        ),
+        Some(Cut::Full(at)) => eprintln!(
+            "warning: --openmetrics holds --max-samples ({}) samples: stopped before the snapshot at {}. \
+             Load this file, then replay the rest into another with --start {}",
+            opts.max_samples,
+            format_ms(*at),
+            resume_at(at - 1)
+        ),
+        Some(Cut::Failed(e)) => eprintln!(
+            "error: the replay stopped: {e}{}",
+            summary
+                .last_ms
+                .map(|l| format!(". Replayed up to {}; resume with --start {}", format_ms(l), resume_at(l)))
+                .unwrap_or_default()
+        ),
+    }
+    if opts.serve && summary.snapshots > 0 && cut.is_none() {
+        println!("replay done; still serving the last values (Ctrl-C to stop)");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(server) = server {
+        let _ = runtime.block_on(server);
+    }
+    if summary.snapshots == 0 {
+        eprintln!(
+            "nothing replayed: no usable snapshot{} between {} and {} in {}",
+            if opts.index.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", opts.index.join(","))
+            },
+            format_ms(range.start_ms),
+            format_ms(range.end_ms),
+            reader.describe()
+        );
+        return ExitCode::from(1);
+    }
+    if failed {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The `--start` that resumes after a snapshot at `ms`.
+fn resume_at(ms: i64) -> String {
+    let next = ms + 1;
+    format!("{}.{:03}", next.div_euclid(1000), next.rem_euclid(1000))
+}
+
+fn speed_text(speed: Speed) -> String {
+    match speed {
+        Speed::Max => "as fast as possible".into(),
+        Speed::Times(f) => format!("{f}x the recorded speed"),
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A warning that does not tear the progress bar.
+fn report(progress: &Progress, line: &str) {
+    match &progress.bar {
+        Some(bar) => bar.println(line),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// Write the backfill beside `path` and rename it into place: a reader never sees
+/// half a file.
+fn write_atomically(path: &std::path::Path, b: &Backfill) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
+        b.write_to(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn print_summary(
+    s: &crate::replay::Summary,
+    opts: &ReplayOptions,
+    range: Range,
+    problems: usize,
+) {
+    if s.snapshots > 0 {
+        println!(
+            "replayed {} snapshots ({} contracts) of {} from {} to {}",
+            s.snapshots,
+            s.contracts,
+            s.indices.iter().cloned().collect::<Vec<_>>().join(","),
+            format_ms(s.first_ms.unwrap_or(range.start_ms)),
+            format_ms(s.last_ms.unwrap_or(range.start_ms)),
+        );
+    }
+    if s.duplicates > 0 {
+        println!("{} re-delivered rows collapsed", s.duplicates);
+    }
+    if s.empty > 0 {
+        eprintln!(
+            "warning: {} snapshots held no usable contract (counted in g6_option_rows_skipped_total)",
+            s.empty
+        );
+    }
+    if s.over_index_limit > 0 {
+        eprintln!(
+            "warning: {} snapshots of indices beyond the limit of {} were left out; replay them separately with --index",
+            s.over_index_limit,
+            crate::option_chain::aggregate::max_indices()
+        );
+    }
+    if s.stored_sources.contains("synthetic") {
+        eprintln!("note: part of the stored data is SYNTHETIC (generated, not market data)");
+    }
+    if s.gap_count > 0 {
+        eprintln!(
+            "note: {} gaps longer than {:?} (--gap){}:",
+            s.gap_count,
+            opts.gap,
+            if s.gap_count as usize > s.gaps.len() {
+                format!(", the first {}", s.gaps.len())
+            } else {
+                String::new()
+            }
+        );
+        for g in &s.gaps {
+            eprintln!("  {g}");
+        }
+    }
+    if problems > 0 {
+        eprintln!("warning: {problems} problems stepped over (listed above)");
+    }
+}

@@ -1,0 +1,251 @@
+//! Replay from the ClickHouse store (the table `g6 serve --store clickhouse://..`
+//! writes). The range is read in windows of [`WINDOW_MS`], each one query sorted by
+//! as-of on the server and streamed, so neither side holds more than a window's sort
+//! and the first snapshots arrive while the rest is still being read. Rows of one
+//! snapshot come together; re-delivered rows the table has not collapsed yet are
+//! collapsed here.
+
+use super::{Gathering, Range, ReadError, SnapshotReader, StoredRow, StoredSnapshot};
+use crate::store::clickhouse::{ClickHouseUrl, TABLE};
+use std::time::Duration;
+
+/// The span one query covers.
+pub const WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Longest wait for the next rows of a query before the replay gives up.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One row as selected (plain RowBinary is positional: the order of [`SELECT`]).
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct Row {
+    index: String,
+    expiry: u16,
+    snapshot_id: u64,
+    as_of_ms: i64,
+    spot: f64,
+    source: String,
+    provider: String,
+    strike: f64,
+    option_type: String,
+    oi: f64,
+    volume: f64,
+    iv: Option<f64>,
+    bid: Option<f64>,
+    ask: Option<f64>,
+    spread_bps: Option<f64>,
+    moneyness: Option<f64>,
+    dte_days: Option<f64>,
+}
+
+impl From<Row> for StoredRow {
+    fn from(r: Row) -> Self {
+        StoredRow {
+            index: r.index,
+            expiry_days: i64::from(r.expiry),
+            snapshot_id: r.snapshot_id,
+            as_of_ms: r.as_of_ms,
+            spot: r.spot,
+            source: r.source,
+            provider: r.provider,
+            strike: r.strike,
+            option_type: r.option_type,
+            oi: r.oi,
+            volume: r.volume,
+            iv: r.iv,
+            bid: r.bid,
+            ask: r.ask,
+            spread_bps: r.spread_bps,
+            moneyness: r.moneyness,
+            dte_days: r.dte_days,
+        }
+    }
+}
+
+/// The columns, in [`Row`]'s order.
+const SELECT: &str = "SELECT `index`, expiry, snapshot_id, as_of_ms, spot, source, provider, \
+                      strike, `type`, oi, volume, iv, bid, ask, spread_bps, moneyness, dte_days";
+
+/// Reads the ClickHouse store in as-of order.
+pub struct ClickHouseReader {
+    url: ClickHouseUrl,
+    client: clickhouse::Client,
+    runtime: Option<tokio::runtime::Runtime>,
+    range: Range,
+    indices: Vec<String>,
+    /// Start of the next window to query.
+    next_window: i64,
+    cursor: Option<clickhouse::query::RowCursor<Row>>,
+    /// The first row of the next snapshot, read while finishing the last.
+    lookahead: Option<StoredRow>,
+}
+
+impl Drop for ClickHouseReader {
+    fn drop(&mut self) {
+        // Dropped from anywhere, even inside another runtime: never block.
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+    }
+}
+
+impl ClickHouseReader {
+    /// A reader of `spec` for `range`, only `indices` when any. Checks that the
+    /// server answers and the table exists, with a message saying what to do if not.
+    pub fn open(spec: &str, range: Range, indices: &[String]) -> Result<Self, String> {
+        let url = ClickHouseUrl::parse(spec)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the ClickHouse client's runtime: {e}"))?;
+        let client = url.client();
+        let exists = {
+            let client = client.clone();
+            let database = url.database.clone();
+            runtime.block_on(async move {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client
+                        .query("SELECT count() FROM system.tables WHERE database = ? AND name = ?")
+                        .bind(database)
+                        .bind(TABLE)
+                        .fetch_one::<u64>(),
+                )
+                .await
+            })
+        };
+        match exists {
+            Err(_) => {
+                return Err(format!(
+                    "{} did not answer within 30s; is clickhouse-server running there?",
+                    url.shown()
+                ))
+            }
+            Ok(Err(e)) => return Err(format!("cannot query {}: {e}", url.shown())),
+            Ok(Ok(0)) => {
+                return Err(format!(
+                    "{} has no table {TABLE}: nothing was stored there (g6 serve --store {} \
+                     or g6 ingest --store {} create it)",
+                    url.shown(),
+                    url.shown(),
+                    url.shown()
+                ))
+            }
+            Ok(Ok(_)) => {}
+        }
+        Ok(ClickHouseReader {
+            url,
+            client,
+            runtime: Some(runtime),
+            range,
+            indices: indices
+                .iter()
+                .map(|i| i.trim().to_string())
+                .filter(|i| !i.is_empty())
+                .collect(),
+            next_window: range.start_ms,
+            cursor: None,
+            lookahead: None,
+        })
+    }
+
+    /// Start the query of the next window; `false` past the range.
+    fn open_window(&mut self) -> Result<bool, ReadError> {
+        if self.next_window >= self.range.end_ms {
+            return Ok(false);
+        }
+        let from = self.next_window;
+        let to = from.saturating_add(WINDOW_MS).min(self.range.end_ms);
+        self.next_window = to;
+        let filter = if self.indices.is_empty() {
+            ""
+        } else {
+            " AND has(?, `index`)"
+        };
+        // `as_of` (seconds) narrows partitions and the primary key; `as_of_ms` is exact.
+        let sql = format!(
+            "{SELECT} FROM {TABLE} WHERE as_of >= toDateTime(?) AND as_of <= toDateTime(?) \
+             AND as_of_ms >= ? AND as_of_ms < ?{filter} \
+             ORDER BY as_of_ms, `index`, snapshot_id"
+        );
+        let mut query = self
+            .client
+            .query(&sql)
+            .bind(from.div_euclid(1000))
+            .bind(to.div_euclid(1000))
+            .bind(from)
+            .bind(to);
+        if !self.indices.is_empty() {
+            query = query.bind(self.indices.clone());
+        }
+        // The request is sent from within the reader's runtime.
+        let _entered = self.runtime.as_ref().map(|r| r.enter());
+        let cursor = query
+            .fetch::<Row>()
+            .map_err(|e| ReadError(format!("cannot query {}: {e}", self.url.shown())))?;
+        self.cursor = Some(cursor);
+        Ok(true)
+    }
+
+    /// The next row of the range, across windows.
+    fn next_row(&mut self) -> Result<Option<StoredRow>, ReadError> {
+        loop {
+            if self.cursor.is_none() && !self.open_window()? {
+                return Ok(None);
+            }
+            let (Some(runtime), Some(cursor)) = (&self.runtime, self.cursor.as_mut()) else {
+                return Ok(None);
+            };
+            let next = runtime.block_on(tokio::time::timeout(READ_TIMEOUT, cursor.next()));
+            match next {
+                Ok(Ok(Some(row))) => return Ok(Some(row.into())),
+                Ok(Ok(None)) => self.cursor = None,
+                Ok(Err(e)) => {
+                    return Err(ReadError(format!(
+                        "reading from {} failed: {e}",
+                        self.url.shown()
+                    )))
+                }
+                Err(_) => {
+                    return Err(ReadError(format!(
+                        "{} sent nothing for {}s; the server is stuck or the range too large",
+                        self.url.shown(),
+                        READ_TIMEOUT.as_secs()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl SnapshotReader for ClickHouseReader {
+    fn next_snapshot(&mut self) -> Result<Option<StoredSnapshot>, ReadError> {
+        let first = match self.lookahead.take() {
+            Some(r) => r,
+            None => match self.next_row()? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        let key = (first.as_of_ms, first.index.clone(), first.snapshot_id);
+        let mut gathering = Gathering::default();
+        gathering.push(first);
+        while let Some(row) = self.next_row()? {
+            if (row.as_of_ms, row.index.as_str(), row.snapshot_id)
+                != (key.0, key.1.as_str(), key.2)
+            {
+                self.lookahead = Some(row);
+                break;
+            }
+            gathering.push(row);
+        }
+        Ok(Some(gathering.finish(key.0, key.1, key.2)))
+    }
+
+    fn take_problems(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        format!("ClickHouse table {}.{TABLE} at {}", self.url.database, self.url.shown())
+    }
+}

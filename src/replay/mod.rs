@@ -1,0 +1,457 @@
+//! Replay: stored snapshots re-read in as-of order and re-run through the same
+//! aggregation and analytics as live data, labelled `source="replay"`.
+//!
+//! A reader ([`parquet`], [`clickhouse`]) turns stored rows back into one
+//! [`StoredSnapshot`] per (index, snapshot id), rows collapsed by contract (the store
+//! is at least once: a re-delivered message repeats its rows). The [`Replayer`] keeps
+//! one aggregator and one analytics state per index, so interleaved indices never
+//! reset each other's series, and notes gaps. What happens to the values (an
+//! OpenMetrics backfill file, a bus, `/metrics`) is the caller's choice.
+
+pub mod clickhouse;
+pub mod openmetrics;
+pub mod parquet;
+
+use crate::labels::Source;
+use crate::option_chain::aggregate::{Aggregation, Aggregator};
+use crate::option_chain::analytics::{self, Analytics, SnapshotAnalytics};
+use crate::option_chain::dates::{DAY, EXPIRY_SECONDS_UTC};
+use crate::option_chain::{OptionType, Quote, Rejected, Snapshot};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+/// The time range to replay, `[start, end)` in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First instant replayed.
+    pub start_ms: i64,
+    /// First instant not replayed.
+    pub end_ms: i64,
+}
+
+impl Range {
+    /// A range, or a message saying why it is not one.
+    pub fn new(start_ms: i64, end_ms: i64) -> Result<Self, String> {
+        if end_ms <= start_ms {
+            return Err(format!(
+                "the range is empty: --end ({}) is not after --start ({}); --end is \
+                 exclusive and a date alone means 00:00 UTC, so one whole day is \
+                 --start 2026-11-20 --end 2026-11-21",
+                format_ms(end_ms),
+                format_ms(start_ms)
+            ));
+        }
+        Ok(Range { start_ms, end_ms })
+    }
+
+    /// Whether `ms` is inside.
+    pub fn contains(&self, ms: i64) -> bool {
+        (self.start_ms..self.end_ms).contains(&ms)
+    }
+}
+
+/// Parse `--start`/`--end`: a date (`2026-11-20`, 00:00 UTC), RFC 3339 with a zone
+/// (`2026-11-20T09:15:00+05:30`), NSE's `20-Nov-2026 09:15:00` (IST) or Unix seconds.
+/// Unix milliseconds.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    if let Some((y, m, d)) = crate::option_chain::dates::parse_date(t) {
+        if t.len() <= 10 {
+            if let Some(days) = crate::option_chain::dates::days_from_civil(y, m, d) {
+                return Ok(days * DAY * 1000);
+            }
+        }
+    }
+    if let Ok(when) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(when.timestamp_millis());
+    }
+    if let Ok(n) = t.parse::<f64>() {
+        if n.is_finite() && n.abs() < 1e13 {
+            return Ok((n * 1000.0).round() as i64);
+        }
+    }
+    if let Some(secs) = crate::option_chain::dates::parse_nse_timestamp(t) {
+        return Ok(secs * 1000);
+    }
+    let hint = if t.contains('T') || t.contains(' ') {
+        " (a date and time needs a zone: add Z for UTC or +05:30 for IST)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "{s:?} is not a time{hint}; use a date (2026-11-20, 00:00 UTC), RFC 3339 \
+         (2026-11-20T09:15:00+05:30), 20-Nov-2026 09:15:00 (IST) or Unix seconds"
+    ))
+}
+
+/// `2026-11-20 09:15:00.000 UTC` of Unix milliseconds.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+        .unwrap_or_else(|| format!("@{ms}ms"))
+}
+
+/// One stored snapshot of one index, ready to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    /// Underlying index.
+    pub index: String,
+    /// The id the collector gave it.
+    pub snapshot_id: u64,
+    /// Its as-of time, Unix milliseconds.
+    pub as_of_ms: i64,
+    /// The provider that fetched it.
+    pub provider: String,
+    /// The source it was stored with (`live`, `synthetic`, ...).
+    pub stored_source: String,
+    /// The contracts, as quotes (as-of in whole seconds, like live).
+    pub snapshot: Snapshot,
+    /// Rows left out because the same contract was already in the snapshot.
+    pub duplicates: u64,
+}
+
+/// One stored row (the columns both stores keep).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    /// Index.
+    pub index: String,
+    /// Expiry date, days since 1970-01-01.
+    pub expiry_days: i64,
+    /// Snapshot id.
+    pub snapshot_id: u64,
+    /// As-of, Unix milliseconds.
+    pub as_of_ms: i64,
+    /// Spot.
+    pub spot: f64,
+    /// Stored source label.
+    pub source: String,
+    /// Provider.
+    pub provider: String,
+    /// Strike.
+    pub strike: f64,
+    /// `CE` or `PE`.
+    pub option_type: String,
+    /// Open interest.
+    pub oi: f64,
+    /// Volume.
+    pub volume: f64,
+    /// IV ratio.
+    pub iv: Option<f64>,
+    /// Bid.
+    pub bid: Option<f64>,
+    /// Ask.
+    pub ask: Option<f64>,
+    /// Spread in bps of mid.
+    pub spread_bps: Option<f64>,
+    /// Moneyness.
+    pub moneyness: Option<f64>,
+    /// Days to expiry.
+    pub dte_days: Option<f64>,
+}
+
+/// Rows of one snapshot being gathered, collapsed by contract.
+#[derive(Debug, Default)]
+pub struct Gathering {
+    provider: String,
+    source: String,
+    rows: Vec<Result<Quote, Rejected>>,
+    seen: HashSet<(i64, u64, bool)>,
+    duplicates: u64,
+}
+
+impl Gathering {
+    /// Number of rows held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Add one row (a contract already held is counted as a duplicate and left out).
+    pub fn push(&mut self, row: StoredRow) {
+        if self.rows.is_empty() {
+            self.provider = row.provider.clone();
+            self.source = row.source.clone();
+        }
+        let expiry = row.expiry_days * DAY + EXPIRY_SECONDS_UTC;
+        let kind = OptionType::parse(&row.option_type);
+        if let Some(kind) = kind {
+            if !self
+                .seen
+                .insert((expiry, row.strike.to_bits(), kind == OptionType::Call))
+            {
+                self.duplicates += 1;
+                return;
+            }
+        }
+        self.rows.push(match kind {
+            Some(option_type) => Ok(Quote {
+                index: row.index,
+                strike: row.strike,
+                expiry,
+                option_type,
+                spot: row.spot,
+                open_interest: row.oi,
+                volume: row.volume,
+                iv: row.iv,
+                bid: row.bid,
+                ask: row.ask,
+                spread_bps: row.spread_bps,
+                moneyness: row.moneyness,
+                dte_days: row.dte_days,
+            }),
+            None => Err(Rejected {
+                reason: crate::labels::SkipReason::MissingField,
+                detail: format!("stored `type` is {:?}, expected CE or PE", row.option_type),
+            }),
+        });
+    }
+
+    /// The snapshot of `(as_of_ms, index, snapshot_id)`.
+    pub fn finish(self, as_of_ms: i64, index: String, snapshot_id: u64) -> StoredSnapshot {
+        StoredSnapshot {
+            index,
+            snapshot_id,
+            as_of_ms,
+            provider: self.provider,
+            stored_source: self.source,
+            snapshot: Snapshot {
+                as_of: Some(as_of_ms.div_euclid(1000)),
+                rows: self.rows,
+            },
+            duplicates: self.duplicates,
+        }
+    }
+}
+
+/// A reader failed and cannot go on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadError(pub String);
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Stored snapshots in as-of order (ties by index, then snapshot id).
+pub trait SnapshotReader: Send {
+    /// The next snapshot, `None` at the end. An error ends the replay; problems it can
+    /// step over (a corrupt file) go to [`Self::take_problems`] instead.
+    fn next_snapshot(&mut self) -> Result<Option<StoredSnapshot>, ReadError>;
+    /// Problems stepped over since the last call, one message each.
+    fn take_problems(&mut self) -> Vec<String>;
+    /// What is read, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Open `--from`: `parquet:DIR` or `clickhouse://HOST:PORT/DB`.
+pub fn open(
+    from: &str,
+    range: Range,
+    indices: &[String],
+) -> Result<Box<dyn SnapshotReader>, String> {
+    if let Some(dir) = from.strip_prefix("parquet:") {
+        if dir.is_empty() {
+            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+        }
+        return parquet::ParquetReader::open(std::path::Path::new(dir), range, indices)
+            .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
+    }
+    if from.starts_with("clickhouse://") {
+        return clickhouse::ClickHouseReader::open(from, range, indices)
+            .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
+    }
+    Err(format!(
+        "{from:?} is not a store to replay from; use parquet:DIR or clickhouse://HOST:PORT/DB"
+    ))
+}
+
+/// A stretch of time without snapshots of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The index.
+    pub index: String,
+    /// As-of of the snapshot before the gap, ms.
+    pub from_ms: i64,
+    /// As-of of the snapshot after it, ms.
+    pub to_ms: i64,
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: no snapshot from {} to {} ({})",
+            self.index,
+            format_ms(self.from_ms),
+            format_ms(self.to_ms),
+            humantime_secs((self.to_ms - self.from_ms) / 1000)
+        )
+    }
+}
+
+/// `1h30m5s` of a number of seconds.
+fn humantime_secs(mut s: i64) -> String {
+    let mut out = String::new();
+    for (unit, n) in [("d", DAY), ("h", 3600), ("m", 60)] {
+        if s >= n {
+            out.push_str(&format!("{}{unit}", s / n));
+            s %= n;
+        }
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Gaps kept for the summary (more are counted).
+const GAPS_KEPT: usize = 20;
+
+/// What one snapshot gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replayed {
+    /// Aggregated and published.
+    Published {
+        /// The aggregation.
+        aggregation: Box<Aggregation>,
+        /// Its analytics.
+        analytics: Box<SnapshotAnalytics>,
+    },
+    /// No usable contract in it (its skipped rows are counted).
+    Empty,
+    /// Past the index limit: left out.
+    IndexLimit,
+}
+
+/// Totals of a replay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Snapshots aggregated and published.
+    pub snapshots: u64,
+    /// Contracts in them.
+    pub contracts: u64,
+    /// Snapshots without a usable contract.
+    pub empty: u64,
+    /// Rows collapsed as re-deliveries.
+    pub duplicates: u64,
+    /// Snapshots of indices beyond the index limit.
+    pub over_index_limit: u64,
+    /// As-of of the first and last snapshot published, ms.
+    pub first_ms: Option<i64>,
+    /// See `first_ms`.
+    pub last_ms: Option<i64>,
+    /// Indices replayed.
+    pub indices: BTreeSet<String>,
+    /// Stored sources seen (`live`, `synthetic`, ...).
+    pub stored_sources: BTreeSet<String>,
+    /// The first gaps found.
+    pub gaps: Vec<Gap>,
+    /// All gaps found.
+    pub gap_count: u64,
+}
+
+/// Per index: its own aggregator and analytics, so indices never reset each other.
+struct IndexState {
+    aggregator: Aggregator,
+    analytics: Analytics,
+    /// UTC day of the last snapshot: the OI-change baseline restarts each day.
+    day: i64,
+    last_ms: i64,
+}
+
+/// Runs stored snapshots through the live aggregation and analytics.
+pub struct Replayer {
+    states: HashMap<String, IndexState>,
+    gap_ms: i64,
+    summary: Summary,
+}
+
+impl Replayer {
+    /// A replayer that reports gaps longer than `gap`.
+    pub fn new(gap: std::time::Duration) -> Self {
+        Replayer {
+            states: HashMap::new(),
+            gap_ms: i64::try_from(gap.as_millis()).unwrap_or(i64::MAX),
+            summary: Summary::default(),
+        }
+    }
+
+    /// The totals so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Aggregate `s`, publish its series with `source="replay"` under one consistent
+    /// update, and note a gap before it.
+    pub fn replay(&mut self, s: &StoredSnapshot) -> Replayed {
+        self.summary.duplicates += s.duplicates;
+        if !self.states.contains_key(&s.index)
+            && self.states.len() >= crate::option_chain::aggregate::max_indices()
+        {
+            self.summary.over_index_limit += 1;
+            return Replayed::IndexLimit;
+        }
+        let day = s.as_of_ms.div_euclid(DAY * 1000);
+        let state = self
+            .states
+            .entry(s.index.clone())
+            .or_insert_with(|| IndexState {
+                aggregator: Aggregator::new(),
+                analytics: Analytics::default(),
+                day,
+                last_ms: s.as_of_ms,
+            });
+        if s.as_of_ms - state.last_ms > self.gap_ms {
+            self.summary.gap_count += 1;
+            if self.summary.gaps.len() < GAPS_KEPT {
+                self.summary.gaps.push(Gap {
+                    index: s.index.clone(),
+                    from_ms: state.last_ms,
+                    to_ms: s.as_of_ms,
+                });
+            }
+        }
+        state.last_ms = state.last_ms.max(s.as_of_ms);
+        if day != state.day {
+            state.analytics.start_session(&s.index);
+            state.day = day;
+        }
+        let as_of = s.as_of_ms.div_euclid(1000);
+        let aggregation = state.aggregator.aggregate(&s.snapshot, as_of);
+        if aggregation.accepted == 0 {
+            Aggregator::publish_counts(&aggregation);
+            self.summary.empty += 1;
+            return Replayed::Empty;
+        }
+        let analytics = analytics::of_snapshot(&s.snapshot, &aggregation.accepted_rows, as_of);
+        crate::exporter::consistent_update(|| {
+            state.aggregator.publish(&aggregation, Source::Replay);
+            state.analytics.publish(&analytics, Source::Replay);
+        });
+        let summary = &mut self.summary;
+        summary.snapshots += 1;
+        summary.contracts += aggregation.accepted;
+        summary.first_ms = Some(summary.first_ms.map_or(s.as_of_ms, |f| f.min(s.as_of_ms)));
+        summary.last_ms = Some(summary.last_ms.map_or(s.as_of_ms, |l| l.max(s.as_of_ms)));
+        if !summary.indices.contains(&s.index) {
+            summary.indices.insert(s.index.clone());
+        }
+        if !summary.stored_sources.contains(&s.stored_source) {
+            summary.stored_sources.insert(s.stored_source.clone());
+        }
+        Replayed::Published {
+            aggregation: Box::new(aggregation),
+            analytics: Box::new(analytics),
+        }
+    }
+}
+
+/// Gathers rows into snapshots keyed `(as_of_ms, index, snapshot_id)`, in key order.
+pub type Pending = BTreeMap<(i64, String, u64), Gathering>;
