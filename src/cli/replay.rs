@@ -18,7 +18,8 @@ pub struct ReplayOptions {
     #[arg(long)]
     from: String,
     /// First instant replayed: a date (2026-11-20, 00:00 UTC), RFC 3339 with a zone
-    /// (2026-11-20T09:15:00+05:30), 20-Nov-2026 09:15:00 (IST) or Unix seconds.
+    /// (2026-11-20T09:15:00+05:30), a date and time without one (2026-11-20 09:15,
+    /// IST) or Unix seconds.
     #[arg(long)]
     start: String,
     /// First instant not replayed (exclusive), written like --start.
@@ -124,7 +125,9 @@ struct Progress {
 
 impl Progress {
     fn new(range: Range) -> Self {
-        let span = u64::try_from((range.end_ms - range.start_ms) / 1000).unwrap_or(1).max(1);
+        let span = u64::try_from((range.end_ms - range.start_ms) / 1000)
+            .unwrap_or(1)
+            .max(1);
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(span);
             bar.set_style(
@@ -283,7 +286,10 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             }
         };
         let local = listener.local_addr().unwrap_or(addr);
-        println!("g6 replay: listening on http://{local} (spec hash {})", crate::SPEC_HASH);
+        println!(
+            "g6 replay: listening on http://{local} (spec hash {})",
+            crate::SPEC_HASH
+        );
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         let stopping = {
@@ -346,7 +352,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             report(&progress, &format!("warning: {p}"));
         }
         if stop.load(Ordering::Relaxed) {
-            cut = Some(Cut::Interrupted(replayer.summary().last_ms.unwrap_or(range.start_ms)));
+            cut = Some(Cut::Interrupted(
+                replayer.summary().last_ms.unwrap_or(range.start_ms),
+            ));
             break;
         }
         let s = match reader.next_snapshot() {
@@ -363,7 +371,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         };
         if let Some(b) = backfill.as_mut() {
             let text = g6_runtime::scrape::encode_all_as(g6_runtime::encode::Format::OpenMetrics);
-            if b.capture(&String::from_utf8_lossy(&text), &s.index, s.as_of_ms).is_err() {
+            if b.capture(&String::from_utf8_lossy(&text), &s.index, s.as_of_ms)
+                .is_err()
+            {
                 cut = Some(Cut::Full(s.as_of_ms));
                 break;
             }
@@ -510,12 +520,7 @@ fn write_atomically(path: &std::path::Path, b: &Backfill) -> std::io::Result<()>
     result
 }
 
-fn print_summary(
-    s: &crate::replay::Summary,
-    opts: &ReplayOptions,
-    range: Range,
-    problems: usize,
-) {
+fn print_summary(s: &crate::replay::Summary, opts: &ReplayOptions, range: Range, problems: usize) {
     if s.snapshots > 0 {
         println!(
             "replayed {} snapshots ({} contracts) of {} from {} to {}",
@@ -547,9 +552,9 @@ fn print_summary(
     }
     if s.gap_count > 0 {
         eprintln!(
-            "note: {} gaps longer than {:?} (--gap){}:",
+            "note: {} gaps longer than {} (--gap){}:",
             s.gap_count,
-            opts.gap,
+            crate::replay::humantime_secs(opts.gap.as_secs() as i64),
             if s.gap_count as usize > s.gaps.len() {
                 format!(", the first {}", s.gaps.len())
             } else {

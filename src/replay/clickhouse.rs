@@ -230,8 +230,7 @@ impl SnapshotReader for ClickHouseReader {
         let mut gathering = Gathering::default();
         gathering.push(first);
         while let Some(row) = self.next_row()? {
-            if (row.as_of_ms, row.index.as_str(), row.snapshot_id)
-                != (key.0, key.1.as_str(), key.2)
+            if (row.as_of_ms, row.index.as_str(), row.snapshot_id) != (key.0, key.1.as_str(), key.2)
             {
                 self.lookahead = Some(row);
                 break;
@@ -246,6 +245,10 @@ impl SnapshotReader for ClickHouseReader {
     }
 
     fn describe(&self) -> String {
-        format!("ClickHouse table {}.{TABLE} at {}", self.url.database, self.url.shown())
+        format!(
+            "ClickHouse table {}.{TABLE} at {}",
+            self.url.database,
+            self.url.shown()
+        )
     }
 }

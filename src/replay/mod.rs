@@ -50,9 +50,10 @@ impl Range {
     }
 }
 
-/// Parse `--start`/`--end`: a date (`2026-11-20`, 00:00 UTC), RFC 3339 with a zone
-/// (`2026-11-20T09:15:00+05:30`), NSE's `20-Nov-2026 09:15:00` (IST) or Unix seconds.
-/// Unix milliseconds.
+/// Parse `--start`/`--end` into Unix milliseconds: a date (`2026-11-20`, 00:00 UTC),
+/// RFC 3339 with a zone (`2026-11-20T09:15:00+05:30`), a date and time without one
+/// (`2026-11-20 09:15`, `20-Nov-2026 09:15:00`: the exchange's time, IST) or Unix
+/// seconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
     let t = s.trim();
     if let Some((y, m, d)) = crate::option_chain::dates::parse_date(t) {
@@ -74,13 +75,13 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         return Ok(secs * 1000);
     }
     let hint = if t.contains('T') || t.contains(' ') {
-        " (a date and time needs a zone: add Z for UTC or +05:30 for IST)"
+        " (a date and time with T needs a zone: add Z for UTC or +05:30 for IST)"
     } else {
         ""
     };
     Err(format!(
         "{s:?} is not a time{hint}; use a date (2026-11-20, 00:00 UTC), RFC 3339 \
-         (2026-11-20T09:15:00+05:30), 20-Nov-2026 09:15:00 (IST) or Unix seconds"
+         (2026-11-20T09:15:00+05:30), 2026-11-20 09:15 (IST) or Unix seconds"
     ))
 }
 
@@ -297,7 +298,7 @@ impl fmt::Display for Gap {
 }
 
 /// `1h30m5s` of a number of seconds.
-fn humantime_secs(mut s: i64) -> String {
+pub fn humantime_secs(mut s: i64) -> String {
     let mut out = String::new();
     for (unit, n) in [("d", DAY), ("h", 3600), ("m", 60)] {
         if s >= n {

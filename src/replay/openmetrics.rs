@@ -92,7 +92,9 @@ impl Backfill {
             {
                 continue;
             }
-            let Ok(v) = value.parse::<f64>() else { continue };
+            let Ok(v) = value.parse::<f64>() else {
+                continue;
+            };
             kept.push((fam, series, v));
             // The header is the last one read before the family's first sample.
             let fam_entry = self.families.entry(fam.to_string()).or_default();

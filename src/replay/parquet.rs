@@ -110,8 +110,7 @@ impl ParquetReader {
             .collect();
         // Partition dates are the as-of's UTC date.
         let first_day = crate::option_chain::dates::format_date(range.start_ms.div_euclid(1000));
-        let last_day =
-            crate::option_chain::dates::format_date((range.end_ms - 1).div_euclid(1000));
+        let last_day = crate::option_chain::dates::format_date((range.end_ms - 1).div_euclid(1000));
         let mut problems = Vec::new();
         let mut files = Vec::new();
         let mut partitions = 0usize;

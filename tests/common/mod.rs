@@ -4,6 +4,7 @@
 pub mod clickhouse;
 pub mod nats;
 pub mod prometheus;
+pub mod replay;
 
 /// A fresh, empty directory `name` under the build's temporary directory.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {

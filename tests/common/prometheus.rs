@@ -51,6 +51,16 @@ pub type Series = (BTreeMap<String, String>, f64);
 impl Prometheus {
     /// Start Prometheus in `dir` scraping `target` every second, with `rule_files`.
     pub fn start(dir: &Path, target: &str, rule_files: &[PathBuf]) -> Prometheus {
+        Prometheus::start_with(dir, target, rule_files, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags (its TSDB is `dir/data`).
+    pub fn start_with(
+        dir: &Path,
+        target: &str,
+        rule_files: &[PathBuf],
+        flags: &[&str],
+    ) -> Prometheus {
         let rules: Vec<String> = rule_files
             .iter()
             .map(|f| format!("  - {}", f.display()))
@@ -76,6 +86,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
