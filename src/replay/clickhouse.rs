@@ -120,6 +120,17 @@ impl ClickHouseReader {
                     url.shown()
                 ))
             }
+            // Code 81: the database does not exist.
+            Ok(Err(e)) if e.to_string().contains("Code: 81") => {
+                return Err(format!(
+                    "{} has no database {}: nothing was stored there (g6 serve --store {} \
+                     or g6 ingest --store {} create it)",
+                    url.shown(),
+                    url.database,
+                    url.shown(),
+                    url.shown()
+                ))
+            }
             Ok(Err(e)) => return Err(format!("cannot query {}: {e}", url.shown())),
             Ok(Ok(0)) => {
                 return Err(format!(
@@ -195,7 +206,9 @@ impl ClickHouseReader {
             let (Some(runtime), Some(cursor)) = (&self.runtime, self.cursor.as_mut()) else {
                 return Ok(None);
             };
-            let next = runtime.block_on(tokio::time::timeout(READ_TIMEOUT, cursor.next()));
+            // The timer is made inside the runtime (it needs its clock).
+            let next =
+                runtime.block_on(async { tokio::time::timeout(READ_TIMEOUT, cursor.next()).await });
             match next {
                 Ok(Ok(Some(row))) => return Ok(Some(row.into())),
                 Ok(Ok(None)) => self.cursor = None,
