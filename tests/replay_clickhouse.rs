@@ -87,31 +87,62 @@ fn replay_from_clickhouse_gives_each_snapshot_in_as_of_order_with_its_live_aggre
             // The command: a database without the table, then a server that is gone.
             let run = |from: &str| {
                 let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-                    .args(["replay", "--from", from, "--start", "2024-11-25", "--end", "2024-11-26"])
+                    .args([
+                        "replay",
+                        "--from",
+                        from,
+                        "--start",
+                        "2024-11-25",
+                        "--end",
+                        "2024-11-26",
+                    ])
                     .output()
                     .unwrap();
-                (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
             };
             let (code, err) = run(&ch.url("other"));
             assert_eq!(code, Some(1), "{err}");
-            assert!(err.contains("has no database other") && err.contains("nothing replayed"), "{err}");
+            assert!(
+                err.contains("has no database other") && err.contains("nothing replayed"),
+                "{err}"
+            );
             ch.query("CREATE DATABASE empty").unwrap();
             let (code, err) = run(&ch.url("empty"));
             assert_eq!(code, Some(1), "{err}");
-            assert!(err.contains("has no table option_chain") && err.contains("nothing replayed"), "{err}");
+            assert!(
+                err.contains("has no table option_chain") && err.contains("nothing replayed"),
+                "{err}"
+            );
             let (code, out) = {
                 let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-                    .args(["replay", "--from", &url, "--start", "2024-11-25", "--end", "2024-11-26"])
+                    .args([
+                        "replay",
+                        "--from",
+                        &url,
+                        "--start",
+                        "2024-11-25",
+                        "--end",
+                        "2024-11-26",
+                    ])
                     .output()
                     .unwrap();
-                (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                )
             };
             assert_eq!(code, Some(0));
             assert!(out.contains("replayed 15 snapshots"), "{out}");
             drop(ch);
             let (code, err) = run(&url);
             assert_eq!(code, Some(1), "{err}");
-            assert!(err.contains("cannot query") && err.contains("nothing replayed"), "{err}");
+            assert!(
+                err.contains("cannot query") && err.contains("nothing replayed"),
+                "{err}"
+            );
         },
     );
 }

@@ -19,7 +19,10 @@ const SNAPSHOTS: usize = 6;
 const STEP: i64 = 60;
 
 /// `query_range` over the fixture's times: series labels -> (time, value).
-fn query_range(prom: &Prometheus, expr: &str) -> Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)> {
+/// A range-query series: its labels and (time, value) points.
+type RangeSeries = (BTreeMap<String, String>, Vec<(i64, f64)>);
+
+fn query_range(prom: &Prometheus, expr: &str) -> Vec<RangeSeries> {
     let end = T0 + STEP * (SNAPSHOTS as i64 - 1);
     let v = prom.api(&format!(
         "/api/v1/query_range?query={}&start={T0}&end={end}&step={STEP}",

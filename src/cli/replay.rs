@@ -569,3 +569,38 @@ fn print_summary(s: &crate::replay::Summary, opts: &ReplayOptions, range: Range,
         eprintln!("warning: {problems} problems stepped over (listed above)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speeds_are_max_or_a_positive_factor() {
+        assert_eq!(parse_speed("max"), Ok(Speed::Max));
+        assert_eq!(parse_speed("10x"), Ok(Speed::Times(10.0)));
+        assert_eq!(parse_speed("0.5X"), Ok(Speed::Times(0.5)));
+        assert_eq!(parse_speed("2"), Ok(Speed::Times(2.0)));
+        for bad in ["0x", "-1x", "fast", "inf"] {
+            assert!(parse_speed(bad).unwrap_err().contains("1x"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_paced_replay_skips_gaps_instead_of_waiting_them_out() {
+        let stop = AtomicBool::new(false);
+        let mut p = Pacer {
+            speed: Speed::Times(1000.0),
+            gap_ms: 60_000,
+            started: Instant::now(),
+            last_ms: None,
+            elapsed_ms: 0,
+        };
+        p.wait(0, &stop);
+        p.wait(30_000, &stop);
+        // A day without data counts as nothing.
+        p.wait(30_000 + 86_400_000, &stop);
+        p.wait(30_000 + 86_400_000 + 10_000, &stop);
+        assert_eq!(p.elapsed_ms, 40_000);
+        assert!(p.started.elapsed() >= Duration::from_millis(40));
+    }
+}

@@ -456,3 +456,78 @@ impl Replayer {
 
 /// Gathers rows into snapshots keyed `(as_of_ms, index, snapshot_id)`, in key order.
 pub type Pending = BTreeMap<(i64, String, u64), Gathering>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_utc_dates_zoned_instants_exchange_time_or_unix_seconds() {
+        // 2024-11-25 00:00 UTC.
+        assert_eq!(parse_time("2024-11-25"), Ok(1_732_492_800_000));
+        // 09:15 IST = 03:45 UTC.
+        let open = 1_732_492_800_000 + (3 * 3600 + 45 * 60) * 1000;
+        assert_eq!(parse_time("2024-11-25T09:15:00+05:30"), Ok(open));
+        assert_eq!(parse_time("2024-11-25T03:45:00Z"), Ok(open));
+        assert_eq!(parse_time("2024-11-25 09:15"), Ok(open));
+        assert_eq!(parse_time("25-Nov-2024 09:15:00"), Ok(open));
+        assert_eq!(parse_time("1732506300.5"), Ok(open + 500));
+        let e = parse_time("2024-11-25T09:15").unwrap_err();
+        assert!(e.contains("needs a zone"), "{e}");
+        assert!(parse_time("yesterday")
+            .unwrap_err()
+            .contains("Unix seconds"));
+    }
+
+    #[test]
+    fn a_range_is_half_open_and_an_empty_one_explains_end() {
+        let r = Range::new(1000, 2000).unwrap();
+        assert!(r.contains(1000) && r.contains(1999) && !r.contains(2000));
+        let e = Range::new(2000, 2000).unwrap_err();
+        assert!(e.contains("--end is exclusive"), "{e}");
+    }
+
+    #[test]
+    fn gathering_collapses_a_contract_seen_twice_and_keeps_a_bad_type_as_rejected() {
+        let row = |strike: f64, kind: &str| StoredRow {
+            index: "NIFTY".into(),
+            expiry_days: 20_055,
+            snapshot_id: 1,
+            as_of_ms: 1_732_528_800_000,
+            spot: 24_000.0,
+            source: "live".into(),
+            provider: "nse".into(),
+            strike,
+            option_type: kind.into(),
+            oi: 10.0,
+            volume: 1.0,
+            iv: Some(0.12),
+            bid: None,
+            ask: None,
+            spread_bps: None,
+            moneyness: None,
+            dte_days: None,
+        };
+        let mut g = Gathering::default();
+        g.push(row(24_000.0, "CE"));
+        g.push(row(24_000.0, "PE"));
+        g.push(row(24_000.0, "CE"));
+        g.push(row(24_100.0, "XX"));
+        let s = g.finish(1_732_528_800_500, "NIFTY".into(), 1);
+        assert_eq!(s.duplicates, 1);
+        assert_eq!(s.snapshot.rows.len(), 3);
+        assert_eq!(s.snapshot.as_of, Some(1_732_528_800));
+        let q = s.snapshot.rows[0].as_ref().unwrap();
+        // 2024-11-28 15:30 IST.
+        assert_eq!(q.expiry, 20_055 * DAY + EXPIRY_SECONDS_UTC);
+        assert_eq!(s.provider, "nse");
+        assert!(s.snapshot.rows[2].is_err());
+    }
+
+    #[test]
+    fn gaps_read_in_days_hours_minutes() {
+        assert_eq!(humantime_secs(0), "0s");
+        assert_eq!(humantime_secs(1260), "21m");
+        assert_eq!(humantime_secs(DAY + 3600 + 5), "1d1h5s");
+    }
+}
