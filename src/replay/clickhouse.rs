@@ -37,26 +37,27 @@ struct Row {
     dte_days: Option<f64>,
 }
 
-impl From<Row> for StoredRow {
-    fn from(r: Row) -> Self {
+impl Row {
+    /// The row as the readers' common form.
+    fn view(&self) -> StoredRow<'_> {
         StoredRow {
-            index: r.index,
-            expiry_days: i64::from(r.expiry),
-            snapshot_id: r.snapshot_id,
-            as_of_ms: r.as_of_ms,
-            spot: r.spot,
-            source: r.source,
-            provider: r.provider,
-            strike: r.strike,
-            option_type: r.option_type,
-            oi: r.oi,
-            volume: r.volume,
-            iv: r.iv,
-            bid: r.bid,
-            ask: r.ask,
-            spread_bps: r.spread_bps,
-            moneyness: r.moneyness,
-            dte_days: r.dte_days,
+            index: &self.index,
+            expiry_days: i64::from(self.expiry),
+            snapshot_id: self.snapshot_id,
+            as_of_ms: self.as_of_ms,
+            spot: self.spot,
+            source: &self.source,
+            provider: &self.provider,
+            strike: self.strike,
+            option_type: &self.option_type,
+            oi: self.oi,
+            volume: self.volume,
+            iv: self.iv,
+            bid: self.bid,
+            ask: self.ask,
+            spread_bps: self.spread_bps,
+            moneyness: self.moneyness,
+            dte_days: self.dte_days,
         }
     }
 }
@@ -76,7 +77,9 @@ pub struct ClickHouseReader {
     next_window: i64,
     cursor: Option<clickhouse::query::RowCursor<Row>>,
     /// The first row of the next snapshot, read while finishing the last.
-    lookahead: Option<StoredRow>,
+    lookahead: Option<Row>,
+    /// Rows of the last snapshot: room reserved for the next.
+    last_rows: usize,
 }
 
 impl Drop for ClickHouseReader {
@@ -156,6 +159,7 @@ impl ClickHouseReader {
             next_window: range.start_ms,
             cursor: None,
             lookahead: None,
+            last_rows: 0,
         })
     }
 
@@ -198,7 +202,7 @@ impl ClickHouseReader {
     }
 
     /// The next row of the range, across windows.
-    fn next_row(&mut self) -> Result<Option<StoredRow>, ReadError> {
+    fn next_row(&mut self) -> Result<Option<Row>, ReadError> {
         loop {
             if self.cursor.is_none() && !self.open_window()? {
                 return Ok(None);
@@ -210,7 +214,7 @@ impl ClickHouseReader {
             let next =
                 runtime.block_on(async { tokio::time::timeout(READ_TIMEOUT, cursor.next()).await });
             match next {
-                Ok(Ok(Some(row))) => return Ok(Some(row.into())),
+                Ok(Ok(Some(row))) => return Ok(Some(row)),
                 Ok(Ok(None)) => self.cursor = None,
                 Ok(Err(e)) => {
                     return Err(ReadError(format!(
@@ -240,16 +244,17 @@ impl SnapshotReader for ClickHouseReader {
             },
         };
         let key = (first.as_of_ms, first.index.clone(), first.snapshot_id);
-        let mut gathering = Gathering::default();
-        gathering.push(first);
+        let mut gathering = Gathering::with_capacity(self.last_rows);
+        gathering.push(&first.view());
         while let Some(row) = self.next_row()? {
             if (row.as_of_ms, row.index.as_str(), row.snapshot_id) != (key.0, key.1.as_str(), key.2)
             {
                 self.lookahead = Some(row);
                 break;
             }
-            gathering.push(row);
+            gathering.push(&row.view());
         }
+        self.last_rows = gathering.len();
         Ok(Some(gathering.finish(key.0, key.1, key.2)))
     }
 

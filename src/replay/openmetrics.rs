@@ -61,20 +61,28 @@ impl Backfill {
     pub fn capture(&mut self, exposition: &str, index: &str, at_ms: i64) -> Result<usize, Full> {
         let mut escaped = String::with_capacity(index.len());
         escape_label_value(index, &mut escaped);
+        // (family, its header lines, series, value), borrowed from the exposition.
+        let mut kept: Vec<(&str, (usize, usize), &str, f64)> = Vec::new();
         let mut family: Option<&str> = None;
-        let mut header_lines: Vec<&str> = Vec::new();
-        let mut kept: Vec<(&str, &str, f64)> = Vec::new();
+        // Byte span of the current family's header lines.
+        let mut header = (0usize, 0usize);
+        let base = exposition.as_ptr() as usize;
         for line in exposition.lines() {
             if let Some(rest) = line.strip_prefix("# ") {
                 let mut words = rest.splitn(3, ' ');
                 let (kind, name) = (words.next(), words.next());
                 if let (Some("HELP" | "TYPE" | "UNIT"), Some(name)) = (kind, name) {
+                    let at = line.as_ptr() as usize - base;
                     if family != Some(name) {
                         family = Some(name);
-                        header_lines.clear();
+                        header = (at, at);
                     }
-                    header_lines.push(line);
+                    header.1 = at + line.len();
                 }
+                continue;
+            }
+            // Most lines are not replayed series: a substring test skips them.
+            if !line.contains("source=\"replay\"") {
                 continue;
             }
             let Some(fam) = family else { continue };
@@ -95,35 +103,41 @@ impl Backfill {
             let Ok(v) = value.parse::<f64>() else {
                 continue;
             };
-            kept.push((fam, series, v));
-            // The header is the last one read before the family's first sample.
-            let fam_entry = self.families.entry(fam.to_string()).or_default();
-            if fam_entry.header.is_empty() {
-                for h in &header_lines {
-                    fam_entry.header.push_str(h);
-                    fam_entry.header.push('\n');
-                }
-            }
+            kept.push((fam, header, series, v));
         }
         if self.samples + kept.len() > self.max_samples {
             return Err(Full);
         }
         let n = kept.len();
-        for (fam, series, v) in kept {
-            let samples = self
-                .families
-                .get_mut(fam)
-                .map(|f| f.series.entry(series.to_string()).or_default());
-            if let Some(samples) = samples {
-                match samples.last_mut() {
-                    Some(last) if last.0 == at_ms => last.1 = v,
-                    // Out of order cannot happen per index (the replay is in as-of
-                    // order); dropping it keeps the file valid if it ever did.
-                    Some(last) if last.0 > at_ms => {}
-                    _ => {
-                        samples.push((at_ms, v));
-                        self.samples += 1;
-                    }
+        for (fam, (h0, h1), series, v) in kept {
+            if !self.families.contains_key(fam) {
+                let mut text = exposition[h0..h1].to_string();
+                text.push('\n');
+                self.families.insert(
+                    fam.to_string(),
+                    FamilySamples {
+                        header: text,
+                        series: BTreeMap::new(),
+                    },
+                );
+            }
+            let Some(f) = self.families.get_mut(fam) else {
+                continue;
+            };
+            if !f.series.contains_key(series) {
+                f.series.insert(series.to_string(), Vec::new());
+            }
+            let Some(samples) = f.series.get_mut(series) else {
+                continue;
+            };
+            match samples.last_mut() {
+                Some(last) if last.0 == at_ms => last.1 = v,
+                // Out of order cannot happen per index (the replay is in as-of
+                // order); dropping it keeps the file valid if it ever did.
+                Some(last) if last.0 > at_ms => {}
+                _ => {
+                    samples.push((at_ms, v));
+                    self.samples += 1;
                 }
             }
         }

@@ -14,7 +14,7 @@ use arrow_array::types::{Date32Type, Float64Type, TimestampMillisecondType, UInt
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Most rows held while waiting for overlapping files; past it the store is too
@@ -191,26 +191,59 @@ impl ParquetReader {
     /// Read one file's rows within the range into `pending`.
     fn load(&mut self, span: &FileSpan) -> Result<(), String> {
         let file = std::fs::File::open(&span.path).map_err(|e| e.to_string())?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+        // A file is mostly one flush of one index: a snapshot or a few.
+        let file_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        let reader = builder
+            .with_batch_size(8192)
+            .build()
             .map_err(|e| e.to_string())?;
-        // Gather into a side map first: a file that fails halfway adds nothing.
-        let mut rows: Vec<StoredRow> = Vec::new();
+        // Gather on the side first: a file that fails halfway adds nothing. A
+        // snapshot's rows sit together in a file: a new key is made only on a change.
+        let mut local: BTreeMap<(i64, String, u64), Gathering> = BTreeMap::new();
+        let mut last: Option<(i64, String, u64)> = None;
+        let mut rows = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
-            rows_of(&batch, &self.range, &mut rows)?;
+            for_each_row(&batch, &self.range, |row| {
+                rows += 1;
+                let same = last.as_ref().is_some_and(|(t, i, id)| {
+                    *t == row.as_of_ms && *id == row.snapshot_id && i == row.index
+                });
+                if !same {
+                    last = Some((row.as_of_ms, row.index.to_string(), row.snapshot_id));
+                }
+                if let Some(key) = &last {
+                    match local.get_mut(key) {
+                        Some(g) => g.push(&row),
+                        None => {
+                            let mut g = Gathering::with_capacity(file_rows);
+                            g.push(&row);
+                            local.insert(key.clone(), g);
+                        }
+                    }
+                }
+            })?;
         }
-        for row in rows {
-            let key = (row.as_of_ms, row.index.clone(), row.snapshot_id);
-            self.pending.entry(key).or_default().push(row);
-            self.pending_rows += 1;
+        for (key, g) in local {
+            match self.pending.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().absorb(g),
+            }
         }
+        self.pending_rows += rows;
         Ok(())
     }
 }
 
-/// The rows of `batch` inside `range`.
-fn rows_of(batch: &RecordBatch, range: &Range, out: &mut Vec<StoredRow>) -> Result<(), String> {
+/// Call `f` with every row of `batch` inside `range`.
+fn for_each_row(
+    batch: &RecordBatch,
+    range: &Range,
+    mut f: impl FnMut(StoredRow<'_>),
+) -> Result<(), String> {
     let col = |name: &str| {
         batch
             .column_by_name(name)
@@ -257,16 +290,16 @@ fn rows_of(batch: &RecordBatch, range: &Range, out: &mut Vec<StoredRow>) -> Resu
         if !range.contains(t) {
             continue;
         }
-        out.push(StoredRow {
-            index: index.value(i).to_string(),
+        f(StoredRow {
+            index: index.value(i),
             expiry_days: i64::from(expiry.value(i)),
             snapshot_id: snapshot.value(i),
             as_of_ms: t,
             spot: spot.value(i),
-            source: source.value(i).to_string(),
-            provider: provider.value(i).to_string(),
+            source: source.value(i),
+            provider: provider.value(i),
             strike: strike.value(i),
-            option_type: kind.value(i).to_string(),
+            option_type: kind.value(i),
             oi: oi.value(i),
             volume: volume.value(i),
             iv: opt(optional[0], i),
@@ -289,7 +322,9 @@ impl SnapshotReader for ParquetReader {
                 if watermark.is_none_or(|w| entry.key().0 < w) {
                     let ((as_of_ms, index, id), gathering): ((i64, String, u64), Gathering) =
                         entry.remove_entry();
-                    self.pending_rows -= gathering.len() + gathering_duplicates(&gathering);
+                    self.pending_rows = self
+                        .pending_rows
+                        .saturating_sub(gathering.len() + gathering.duplicates() as usize);
                     return Ok(Some(gathering.finish(as_of_ms, index, id)));
                 }
             }
@@ -326,9 +361,4 @@ impl SnapshotReader for ParquetReader {
             self.files.len()
         )
     }
-}
-
-/// Rows a gathering left out as duplicates (they counted toward the pending bound).
-fn gathering_duplicates(g: &Gathering) -> usize {
-    g.duplicates as usize
 }
