@@ -134,14 +134,46 @@ fn the_range_is_half_open_and_the_index_filter_reads_only_that_index() {
             (T0 + 120, "NIFTY".to_string())
         ]
     );
-    // Only NIFTY's files were opened.
-    assert!(reader.describe().contains("files in range"));
+    // Only NIFTY's files are read: with the whole day, every file of its directory.
+    let nifty_files = std::fs::read_dir(dir.join("index=NIFTY").join("date=2024-11-25"))
+        .unwrap()
+        .count();
+    let whole = ParquetReader::open(&dir, range_all(), &["NIFTY".to_string()]).unwrap();
+    assert_eq!(whole.file_count(), nifty_files);
+    assert!(reader.file_count() <= nifty_files);
     let unknown = ParquetReader::open(&dir, range, &["SENSEX".to_string()]);
     let err = unknown.err().expect("no such index");
     assert!(
         err.contains("no index=<INDEX> directories for --index SENSEX"),
         "{err}"
     );
+}
+
+#[test]
+fn milliseconds_survive_the_store_and_decide_the_range() {
+    let dir = common::temp_dir("replay-parquet-ms");
+    let history = history(2, T0, 60, None);
+    let mut s = ParquetStore::open(&dir).unwrap();
+    for (k, h) in history.iter().enumerate() {
+        let moved: Vec<Arc<ChainMessage>> = h
+            .messages
+            .iter()
+            .map(|m| {
+                let mut m = (**m).clone();
+                m.as_of_ms += 250 * k as i64;
+                Arc::new(m)
+            })
+            .collect();
+        s.write(&moved).unwrap();
+    }
+    let second = (T0 + 60) * 1000 + 250;
+    // Starting 1 ms after the second snapshot leaves it out; at it, it is in.
+    for (start, want) in [(second + 1, 0), (second, 3)] {
+        let range = Range::new(start, (T0 + 3600) * 1000).unwrap();
+        let got = read_all(&mut ParquetReader::open(&dir, range, &[]).unwrap());
+        assert_eq!(got.len(), want, "from {start}");
+        assert!(got.iter().all(|s| s.as_of_ms == second));
+    }
 }
 
 #[test]
@@ -288,4 +320,118 @@ fn bad_and_empty_ranges_say_what_to_do_and_exit_non_zero_only_when_nothing_repla
         "{err}"
     );
     assert!(out.contains("replayed 15 snapshots"), "{out}");
+}
+
+/// The (time, sample line) pairs of a backfill file.
+fn samples_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_backfill_cut_by_max_samples_resumes_where_it_ends_and_the_parts_add_up_to_the_whole() {
+    let dir = common::temp_dir("replay-cut");
+    let history = history(5, T0, 60, None);
+    store(&dir, &history);
+    let from = format!("parquet:{}", dir.display());
+    let day = ["--start", "2024-11-25", "--end", "2024-11-26"];
+    let whole = dir.join("whole.om");
+    let (code, _, err) = g6(&[
+        &["--from", &from, "--openmetrics", whole.to_str().unwrap()][..],
+        &day[..],
+    ]
+    .concat());
+    assert_eq!(code, 0, "{err}");
+    let all = samples_of(&whole);
+    assert_eq!(all.len() % 5, 0);
+    // Room for two and a half as-of times: the file ends after two whole ones.
+    let room = (all.len() / 5 * 5 / 2).to_string();
+    let first = dir.join("first.om");
+    let (code, _, err) = g6(&[
+        &[
+            "--from",
+            &from,
+            "--openmetrics",
+            first.to_str().unwrap(),
+            "--max-samples",
+            &room,
+        ][..],
+        &day[..],
+    ]
+    .concat());
+    assert_eq!(code, 0, "{err}");
+    let resume = format!("--start {}", T0 + 120);
+    assert!(err.contains(&resume), "{err}");
+    let part1 = samples_of(&first);
+    assert_eq!(part1.len(), all.len() / 5 * 2);
+    let second = dir.join("second.om");
+    let start = (T0 + 120).to_string();
+    let (code, _, err) = g6(&[
+        "--from",
+        &from,
+        "--openmetrics",
+        second.to_str().unwrap(),
+        "--start",
+        &start,
+        "--end",
+        "2024-11-26",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut parts: Vec<String> = part1.into_iter().chain(samples_of(&second)).collect();
+    let mut all_sorted = all.clone();
+    // The OI change restarts at the second part's first snapshot (its baseline);
+    // every other series adds up exactly.
+    let not_oi_change = |l: &String| !l.starts_with("g6_chain_open_interest_change");
+    parts.retain(not_oi_change);
+    all_sorted.retain(not_oi_change);
+    parts.sort();
+    all_sorted.sort();
+    assert_eq!(parts, all_sorted);
+}
+
+#[test]
+fn ctrl_c_finishes_the_current_as_of_time_writes_the_backfill_and_says_where_to_resume() {
+    let dir = common::temp_dir("replay-interrupt");
+    let history = history(3, T0, 60, None);
+    store(&dir, &history);
+    let om = dir.join("part.om");
+    // At the recorded speed the second as-of time is a minute away.
+    let child = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(["replay", "--from"])
+        .arg(format!("parquet:{}", dir.display()))
+        .args([
+            "--start",
+            "2024-11-25",
+            "--end",
+            "2024-11-26",
+            "--speed",
+            "1x",
+            "--openmetrics",
+        ])
+        .arg(&om)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("Resume with --start {}", T0 + 60)),
+        "{err}"
+    );
+    let lines = samples_of(&om);
+    assert!(!lines.is_empty());
+    assert!(
+        lines.iter().all(|l| l.ends_with(&format!(" {T0}"))),
+        "only the first as-of time"
+    );
 }

@@ -112,11 +112,25 @@ impl Publisher {
         provider: &str,
         now: f64,
     ) -> Vec<Arc<ChainMessage>> {
+        let as_of_ms = snapshot.as_of.map(|t| t.saturating_mul(1000));
+        self.publish_as_of_ms(snapshot, rows, source, provider, now, as_of_ms)
+    }
+
+    /// [`Self::publish`] with the as-of time in milliseconds (a replay keeps the
+    /// stored milliseconds; a snapshot's own `as_of` is whole seconds). `None` is now.
+    pub fn publish_as_of_ms(
+        &mut self,
+        snapshot: &Snapshot,
+        rows: &[u32],
+        source: Source,
+        provider: &str,
+        now: f64,
+        as_of_ms: Option<i64>,
+    ) -> Vec<Arc<ChainMessage>> {
         let now_us = (now * 1e6).max(0.0) as u64;
+        let given = as_of_ms.is_some();
         // The data's own time, never in the future.
-        let as_of_ms = snapshot.as_of.map_or((now * 1e3) as i64, |t| {
-            t.saturating_mul(1000).min((now * 1e3) as i64)
-        });
+        let as_of_ms = as_of_ms.map_or((now * 1e3) as i64, |t| t.min((now * 1e3) as i64));
         let built = message::build(snapshot, rows, as_of_ms, source, provider);
         // One id per index of this snapshot.
         let mut ids: BTreeMap<String, u64> = BTreeMap::new();
@@ -138,7 +152,7 @@ impl Publisher {
             }
             // A provider that reports its as-of time and hands back the same data (a
             // file read again) must not flood the bus with copies.
-            if snapshot.as_of.is_some() && self.unchanged(&group) {
+            if given && self.unchanged(&group) {
                 metrics::stream_gate_skips_total("unchanged").inc_by(group.len() as u64);
                 continue;
             }

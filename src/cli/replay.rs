@@ -74,9 +74,9 @@ pub fn parse_speed(s: &str) -> Result<Speed, String> {
         return Ok(Speed::Max);
     }
     match t.strip_suffix('x').unwrap_or(&t).parse::<f64>() {
-        Ok(f) if f.is_finite() && f > 0.0 && f <= 1e6 => Ok(Speed::Times(f)),
+        Ok(f) if f.is_finite() && (0.001..=1e6).contains(&f) => Ok(Speed::Times(f)),
         _ => Err(format!(
-            "{s:?} is not a speed; use 1x (as recorded), 10x, 0.5x or max"
+            "{s:?} is not a speed; use 1x (as recorded), 10x, 0.5x (0.001x to 1000000x) or max"
         )),
     }
 }
@@ -104,7 +104,11 @@ impl Pacer {
             }
         }
         self.last_ms = Some(as_of_ms);
-        let due = self.started + Duration::from_secs_f64(self.elapsed_ms as f64 / 1000.0 / factor);
+        let wait = Duration::try_from_secs_f64(self.elapsed_ms as f64 / 1000.0 / factor);
+        // Beyond what a clock can hold: nothing to wait for.
+        let Some(due) = wait.ok().and_then(|w| self.started.checked_add(w)) else {
+            return;
+        };
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             if now >= due {
@@ -182,8 +186,11 @@ impl Progress {
 
 /// Why the replay stopped before the end of the range.
 enum Cut {
-    Interrupted(i64),
+    /// Ctrl-C; the as-of time of the first snapshot not replayed, if one was read.
+    Interrupted(Option<i64>),
+    /// `--max-samples` reached at the snapshots of this as-of time (left out whole).
     Full(i64),
+    /// The reader failed.
     Failed(String),
 }
 
@@ -243,9 +250,14 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
+        // The first Ctrl-C finishes the snapshots of the current as-of time and
+        // writes what was gathered; a second one leaves at once.
         runtime.spawn(async move {
             crate::exporter::shutdown_signal().await;
             stop.store(true, Ordering::Relaxed);
+            crate::exporter::shutdown_signal().await;
+            eprintln!("interrupted twice: leaving without finishing");
+            std::process::exit(130);
         });
     }
     let speed = opts.speed.unwrap_or(if opts.bus.is_some() || opts.serve {
@@ -254,6 +266,20 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         Speed::Max
     });
     let mut buses: Vec<Arc<dyn crate::bus::Bus>> = Vec::new();
+    let mut nats: Option<Arc<crate::bus::nats::NatsBus>> = None;
+    // Opened now: an unwritable path is found before the replay, not after it.
+    let backfill_file = match &opts.openmetrics {
+        Some(path) => match BackfillFile::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return usage(&format!(
+                    "--openmetrics {}: cannot write there: {e}",
+                    path.display()
+                ))
+            }
+        },
+        None => None,
+    };
     let mut server = None;
     if let Some(addr) = listen {
         let hub = crate::live::Hub::new();
@@ -319,7 +345,11 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             Err(e) => return usage(&format!("--bus: {e}")),
         };
         match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
-            Ok(b) => buses.push(Arc::new(b)),
+            Ok(b) => {
+                let b = Arc::new(b);
+                nats = Some(b.clone());
+                buses.push(b);
+            }
             Err(e) => return usage(&format!("--bus: {e}")),
         }
     }
@@ -346,16 +376,22 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     let mut progress = Progress::new(range);
     let mut cut = None;
     let mut problems = 0usize;
+    // As-of of the last snapshot read, and, once stopping, the as-of being finished.
+    let mut last_read: Option<i64> = None;
+    let mut finishing: Option<i64> = None;
     loop {
         for p in reader.take_problems() {
             problems += 1;
             report(&progress, &format!("warning: {p}"));
         }
-        if stop.load(Ordering::Relaxed) {
-            cut = Some(Cut::Interrupted(
-                replayer.summary().last_ms.unwrap_or(range.start_ms),
-            ));
-            break;
+        if finishing.is_none() && stop.load(Ordering::Relaxed) {
+            match last_read {
+                Some(at) => finishing = Some(at),
+                None => {
+                    cut = Some(Cut::Interrupted(None));
+                    break;
+                }
+            }
         }
         let s = match reader.next_snapshot() {
             Ok(Some(s)) => s,
@@ -365,7 +401,19 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
                 break;
             }
         };
-        pacer.wait(s.as_of_ms, &stop);
+        if finishing.is_some_and(|at| s.as_of_ms != at) {
+            cut = Some(Cut::Interrupted(Some(s.as_of_ms)));
+            break;
+        }
+        if finishing.is_none() {
+            pacer.wait(s.as_of_ms, &stop);
+            // Stopped while waiting for a new as-of time: it is not started.
+            if stop.load(Ordering::Relaxed) && last_read != Some(s.as_of_ms) {
+                cut = Some(Cut::Interrupted(Some(s.as_of_ms)));
+                break;
+            }
+        }
+        last_read = Some(s.as_of_ms);
         let Replayed::Published { aggregation, .. } = replayer.replay(&s) else {
             continue;
         };
@@ -374,6 +422,8 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             if b.capture(&String::from_utf8_lossy(&text), &s.index, s.as_of_ms)
                 .is_err()
             {
+                // The snapshots of one as-of time go into the file whole or not at all.
+                b.drop_at(s.as_of_ms);
                 cut = Some(Cut::Full(s.as_of_ms));
                 break;
             }
@@ -383,22 +433,32 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            p.publish(
+            p.publish_as_of_ms(
                 &s.snapshot,
                 &aggregation.accepted_rows,
                 crate::labels::Source::Replay,
                 &s.provider,
                 now,
+                Some(s.as_of_ms),
             );
+        }
+        // A replay outruns any bus at --speed max: wait while NATS has half its
+        // outbox to send, rather than let the bound drop snapshots.
+        if let Some(bus) = &nats {
+            let high = crate::bus::nats::NatsConfig::default().outbox_bytes / 2;
+            while bus.outbox().1 > high && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         progress.update(s.as_of_ms, replayer.summary().snapshots);
     }
     progress.finish();
     let summary = replayer.summary().clone();
     let mut failed = false;
-    if let (Some(path), Some(b)) = (&opts.openmetrics, &backfill) {
-        if summary.snapshots > 0 {
-            match write_atomically(path, b) {
+    if let (Some(file), Some(b)) = (backfill_file, &backfill) {
+        if b.samples() > 0 {
+            let path = file.path.clone();
+            match file.finish(b) {
                 Ok(()) => println!(
                     "wrote {} ({} series, {} samples); load it with: promtool tsdb create-blocks-from openmetrics {} DATA_DIR",
                     path.display(),
@@ -411,37 +471,49 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
                     failed = true;
                 }
             }
+        } else {
+            file.discard();
         }
     }
     for bus in &buses {
         let left = bus.close(Duration::from_secs(10));
-        if left > 0 {
+        let name = bus.name();
+        let dropped: u64 = crate::labels::DropReason::ALL
+            .iter()
+            .map(|r| crate::metrics::bus_dropped_messages_total(name, *r).get())
+            .sum();
+        if left > 0 || dropped > 0 {
             eprintln!(
-                "warning: {left} messages could not be delivered to {} before closing",
-                bus.name()
+                "warning: {} of the replayed messages did not reach {name} ({dropped} dropped, {left} still queued at close)",
+                dropped + left as u64
             );
         }
     }
     print_summary(&summary, &opts, range, problems);
     match &cut {
         None => {}
-        Some(Cut::Interrupted(at)) => eprintln!(
-            "warning: interrupted; replayed up to {}. Resume with --start {}",
-            format_ms(*at),
-            resume_at(*at)
+        Some(Cut::Interrupted(None)) => eprintln!("warning: interrupted before the first snapshot"),
+        Some(Cut::Interrupted(Some(next))) => eprintln!(
+            "warning: interrupted; every snapshot before {} was replayed. Resume with --start {}",
+            format_ms(*next),
+            start_text(*next)
         ),
         Some(Cut::Full(at)) => eprintln!(
-            "warning: --openmetrics holds --max-samples ({}) samples: stopped before the snapshot at {}. \
-             Load this file, then replay the rest into another with --start {}",
+            "warning: --openmetrics holds --max-samples ({}) samples: the file ends before {}. \
+             Load it, then replay the rest into another file with --start {}",
             opts.max_samples,
             format_ms(*at),
-            resume_at(at - 1)
+            start_text(*at)
         ),
         Some(Cut::Failed(e)) => eprintln!(
             "error: the replay stopped: {e}{}",
             summary
                 .last_ms
-                .map(|l| format!(". Replayed up to {}; resume with --start {}", format_ms(l), resume_at(l)))
+                .map(|l| format!(
+                    ". Replayed up to {}; resume with --start {}",
+                    format_ms(l),
+                    start_text(l)
+                ))
                 .unwrap_or_default()
         ),
     }
@@ -476,10 +548,11 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The `--start` that resumes after a snapshot at `ms`.
-fn resume_at(ms: i64) -> String {
-    let next = ms + 1;
-    format!("{}.{:03}", next.div_euclid(1000), next.rem_euclid(1000))
+/// `--start` text for exactly `ms` (seconds, with milliseconds when there are any).
+fn start_text(ms: i64) -> String {
+    let mut s = String::new();
+    crate::replay::openmetrics::write_seconds(&mut s, ms);
+    s
 }
 
 fn speed_text(speed: Speed) -> String {
@@ -502,22 +575,43 @@ fn report(progress: &Progress, line: &str) {
     }
 }
 
-/// Write the backfill beside `path` and rename it into place: a reader never sees
-/// half a file.
-fn write_atomically(path: &std::path::Path, b: &Backfill) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
+/// The backfill file: written under a temporary name beside its path, then renamed
+/// into place, so a reader never sees half a file.
+struct BackfillFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl BackfillFile {
+    fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".tmp.{}", std::process::id()));
+        let tmp = path.with_file_name(name);
         let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        b.write_to(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        Ok(BackfillFile {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+        })
     }
-    result
+
+    fn finish(self, b: &Backfill) -> std::io::Result<()> {
+        let result = (|| {
+            let mut w = std::io::BufWriter::new(&self.file);
+            b.write_to(&mut w)?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result
+    }
+
+    fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 fn print_summary(s: &crate::replay::Summary, opts: &ReplayOptions, range: Range, problems: usize) {

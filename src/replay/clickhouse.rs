@@ -80,6 +80,8 @@ pub struct ClickHouseReader {
     lookahead: Option<Row>,
     /// Rows of the last snapshot: room reserved for the next.
     last_rows: usize,
+    /// Rows the current window gave so far.
+    window_rows: u64,
 }
 
 impl Drop for ClickHouseReader {
@@ -160,22 +162,79 @@ impl ClickHouseReader {
             cursor: None,
             lookahead: None,
             last_rows: 0,
+            window_rows: 0,
         })
+    }
+
+    /// The `AND has(?, index)` filter, when indices are asked for.
+    fn index_filter(&self) -> &'static str {
+        if self.indices.is_empty() {
+            ""
+        } else {
+            " AND has(?, `index`)"
+        }
+    }
+
+    /// Move the next window to the first stored row at or after it, so empty
+    /// stretches (nights, weekends, years before the data) cost one query, not one
+    /// per window.
+    fn seek(&mut self) -> Result<(), ReadError> {
+        if self.next_window >= self.range.end_ms {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT count(), min(as_of_ms) FROM {TABLE} WHERE as_of >= toDateTime(?) \
+             AND as_of_ms >= ? AND as_of_ms < ?{}",
+            self.index_filter()
+        );
+        let mut query = self
+            .client
+            .query(&sql)
+            .bind(self.next_window.div_euclid(1000))
+            .bind(self.next_window)
+            .bind(self.range.end_ms);
+        if !self.indices.is_empty() {
+            query = query.bind(self.indices.clone());
+        }
+        let Some(runtime) = &self.runtime else {
+            return Ok(());
+        };
+        let found = runtime.block_on(async {
+            tokio::time::timeout(READ_TIMEOUT, query.fetch_one::<(u64, i64)>()).await
+        });
+        match found {
+            Ok(Ok((0, _))) => self.next_window = self.range.end_ms,
+            Ok(Ok((_, first))) => self.next_window = self.next_window.max(first),
+            Ok(Err(e)) => {
+                return Err(ReadError(format!(
+                    "reading from {} failed: {e}",
+                    self.url.shown()
+                )))
+            }
+            Err(_) => {
+                return Err(ReadError(format!(
+                    "{} sent nothing for {}s; the server is stuck",
+                    self.url.shown(),
+                    READ_TIMEOUT.as_secs()
+                )))
+            }
+        }
+        Ok(())
     }
 
     /// Start the query of the next window; `false` past the range.
     fn open_window(&mut self) -> Result<bool, ReadError> {
+        if self.window_rows == 0 {
+            self.seek()?;
+        }
+        self.window_rows = 0;
         if self.next_window >= self.range.end_ms {
             return Ok(false);
         }
         let from = self.next_window;
         let to = from.saturating_add(WINDOW_MS).min(self.range.end_ms);
         self.next_window = to;
-        let filter = if self.indices.is_empty() {
-            ""
-        } else {
-            " AND has(?, `index`)"
-        };
+        let filter = self.index_filter();
         // `as_of` (seconds) narrows partitions and the primary key; `as_of_ms` is exact.
         let sql = format!(
             "{SELECT} FROM {TABLE} WHERE as_of >= toDateTime(?) AND as_of <= toDateTime(?) \
@@ -214,7 +273,10 @@ impl ClickHouseReader {
             let next =
                 runtime.block_on(async { tokio::time::timeout(READ_TIMEOUT, cursor.next()).await });
             match next {
-                Ok(Ok(Some(row))) => return Ok(Some(row)),
+                Ok(Ok(Some(row))) => {
+                    self.window_rows += 1;
+                    return Ok(Some(row));
+                }
                 Ok(Ok(None)) => self.cursor = None,
                 Ok(Err(e)) => {
                     return Err(ReadError(format!(

@@ -57,7 +57,7 @@ impl Range {
 pub fn parse_time(s: &str) -> Result<i64, String> {
     let t = s.trim();
     if let Some((y, m, d)) = crate::option_chain::dates::parse_date(t) {
-        if t.len() <= 10 {
+        if !t.contains([' ', ':']) {
             if let Some(days) = crate::option_chain::dates::days_from_civil(y, m, d) {
                 return Ok(days * DAY * 1000);
             }
@@ -67,9 +67,15 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         return Ok(when.timestamp_millis());
     }
     if let Ok(n) = t.parse::<f64>() {
-        if n.is_finite() && n.abs() < 1e13 {
+        // Unix seconds from 2001 on: a smaller number is more likely a year or a
+        // date without dashes than a time in 1970.
+        if n.is_finite() && (1e9..1e11).contains(&n) {
             return Ok((n * 1000.0).round() as i64);
         }
+        return Err(format!(
+            "{s:?} is not a time: as Unix seconds it is not between 2001 and 5138; \
+             write a date like 2026-11-20"
+        ));
     }
     if let Some(secs) = crate::option_chain::dates::parse_nse_timestamp(t) {
         return Ok(secs * 1000);
@@ -446,6 +452,7 @@ impl Replayer {
             return Replayed::IndexLimit;
         }
         let day = s.as_of_ms.div_euclid(DAY * 1000);
+        let created = !self.states.contains_key(&s.index);
         let state = self
             .states
             .entry(s.index.clone())
@@ -475,6 +482,10 @@ impl Replayer {
         if aggregation.accepted == 0 {
             Aggregator::publish_counts(&aggregation);
             self.summary.empty += 1;
+            // An index with nothing usable yet (a malformed name, say) takes no slot.
+            if created {
+                self.states.remove(&s.index);
+            }
             return Replayed::Empty;
         }
         let analytics = analytics::of_snapshot(&s.snapshot, &aggregation.accepted_rows, as_of);
@@ -523,6 +534,18 @@ mod tests {
         assert!(parse_time("yesterday")
             .unwrap_err()
             .contains("Unix seconds"));
+        assert_eq!(parse_time("25-Nov-2024"), Ok(1_732_492_800_000));
+        assert_eq!(parse_time("25-NOV-2024"), Ok(1_732_492_800_000));
+        assert_eq!(
+            parse_time("25-OCT-2024 09:15:00"),
+            parse_time("2024-10-25T09:15:00+05:30")
+        );
+        for year_like in ["2026", "20261120"] {
+            assert!(
+                parse_time(year_like).unwrap_err().contains("2026-11-20"),
+                "{year_like}"
+            );
+        }
     }
 
     #[test]

@@ -144,6 +144,24 @@ impl Backfill {
         Ok(n)
     }
 
+    /// Take back every sample at `at_ms` (the snapshots of one as-of time go in
+    /// whole or not at all). Samples taken back.
+    pub fn drop_at(&mut self, at_ms: i64) -> usize {
+        let mut n = 0;
+        for family in self.families.values_mut() {
+            family.series.retain(|_, samples| {
+                if samples.last().is_some_and(|s| s.0 == at_ms) {
+                    samples.pop();
+                    n += 1;
+                }
+                !samples.is_empty()
+            });
+        }
+        self.families.retain(|_, f| !f.series.is_empty());
+        self.samples -= n;
+        n
+    }
+
     /// Write the file: families sorted, series sorted, samples in time, `# EOF`.
     pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let mut buf = String::with_capacity(1 << 16);
@@ -172,10 +190,14 @@ impl Backfill {
     }
 }
 
-/// Seconds with up to millisecond precision: `1700000000` or `1700000000.125`.
-fn write_seconds(out: &mut String, ms: i64) {
+/// Seconds with up to millisecond precision: `1700000000`, `1700000000.125`, `-1.500`.
+pub fn write_seconds(out: &mut String, ms: i64) {
     use std::fmt::Write as _;
-    let (s, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if ms < 0 {
+        out.push('-');
+    }
+    let abs = ms.unsigned_abs();
+    let (s, frac) = (abs / 1000, abs % 1000);
     if frac == 0 {
         let _ = write!(out, "{s}");
     } else {
@@ -256,6 +278,32 @@ mod tests {
              g6_b{index=\"N\",source=\"replay\"} 5 1700000005.250\n\
              # EOF\n"
         );
+    }
+
+    #[test]
+    fn seconds_keep_milliseconds_and_their_sign() {
+        let text = |ms| {
+            let mut s = String::new();
+            write_seconds(&mut s, ms);
+            s
+        };
+        assert_eq!(text(1_700_000_000_000), "1700000000");
+        assert_eq!(text(1_700_000_000_007), "1700000000.007");
+        assert_eq!(text(-1500), "-1.500");
+        assert_eq!(text(-1000), "-1");
+    }
+
+    #[test]
+    fn samples_at_a_time_are_taken_back_whole() {
+        let scrape = "# TYPE g6_b gauge\ng6_b{index=\"N\",source=\"replay\"} 1\n";
+        let mut b = Backfill::new(10);
+        b.capture(scrape, "N", 1000).unwrap();
+        b.capture(scrape, "N", 2000).unwrap();
+        assert_eq!(b.drop_at(2000), 1);
+        assert_eq!(b.drop_at(2000), 0);
+        assert_eq!(b.samples(), 1);
+        assert_eq!(b.drop_at(1000), 1);
+        assert_eq!(b.series(), 0);
     }
 
     #[test]

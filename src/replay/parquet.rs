@@ -17,9 +17,23 @@ use parquet::file::statistics::Statistics;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// Most rows held while waiting for overlapping files; past it the store is too
-/// fragmented to replay in order with bounded memory.
-pub const MAX_PENDING_ROWS: usize = 20_000_000;
+/// Most rows held while waiting for files that overlap in time (about 200 bytes
+/// each); past it the replay stops with a message rather than take all memory.
+pub const MAX_PENDING_ROWS: usize = 5_000_000;
+
+/// Why a file added nothing.
+enum LoadError {
+    /// It cannot be read as one of ours: stepped over.
+    Unreadable(String),
+    /// Its rows would pass [`MAX_PENDING_ROWS`].
+    TooManyRows,
+}
+
+impl From<String> for LoadError {
+    fn from(e: String) -> Self {
+        LoadError::Unreadable(e)
+    }
+}
 
 /// One file to read, with the as-of span its footer states.
 #[derive(Debug, Clone)]
@@ -189,7 +203,7 @@ impl ParquetReader {
     }
 
     /// Read one file's rows within the range into `pending`.
-    fn load(&mut self, span: &FileSpan) -> Result<(), String> {
+    fn load(&mut self, span: &FileSpan) -> Result<(), LoadError> {
         let file = std::fs::File::open(&span.path).map_err(|e| e.to_string())?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
         // A file is mostly one flush of one index: a snapshot or a few.
@@ -203,27 +217,43 @@ impl ParquetReader {
         let mut local: BTreeMap<(i64, String, u64), Gathering> = BTreeMap::new();
         let mut last: Option<(i64, String, u64)> = None;
         let mut rows = 0usize;
+        // Room for a new snapshot: the size of the one before it in this file (the
+        // whole file for the first).
+        let mut room = file_rows;
+        let held = self.pending_rows;
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
+            let mut full = false;
             for_each_row(&batch, &self.range, |row| {
                 rows += 1;
+                if held + rows > MAX_PENDING_ROWS {
+                    full = true;
+                    return false;
+                }
                 let same = last.as_ref().is_some_and(|(t, i, id)| {
                     *t == row.as_of_ms && *id == row.snapshot_id && i == row.index
                 });
                 if !same {
+                    if let Some(g) = last.as_ref().and_then(|k| local.get(k)) {
+                        room = g.len();
+                    }
                     last = Some((row.as_of_ms, row.index.to_string(), row.snapshot_id));
                 }
                 if let Some(key) = &last {
                     match local.get_mut(key) {
                         Some(g) => g.push(&row),
                         None => {
-                            let mut g = Gathering::with_capacity(file_rows);
+                            let mut g = Gathering::with_capacity(room);
                             g.push(&row);
                             local.insert(key.clone(), g);
                         }
                     }
                 }
+                true
             })?;
+            if full {
+                return Err(LoadError::TooManyRows);
+            }
         }
         for (key, g) in local {
             match self.pending.entry(key) {
@@ -238,11 +268,11 @@ impl ParquetReader {
     }
 }
 
-/// Call `f` with every row of `batch` inside `range`.
+/// Call `f` with every row of `batch` inside `range`, until it returns `false`.
 fn for_each_row(
     batch: &RecordBatch,
     range: &Range,
-    mut f: impl FnMut(StoredRow<'_>),
+    mut f: impl FnMut(StoredRow<'_>) -> bool,
 ) -> Result<(), String> {
     let col = |name: &str| {
         batch
@@ -290,7 +320,7 @@ fn for_each_row(
         if !range.contains(t) {
             continue;
         }
-        f(StoredRow {
+        let go_on = f(StoredRow {
             index: index.value(i),
             expiry_days: i64::from(expiry.value(i)),
             snapshot_id: snapshot.value(i),
@@ -309,6 +339,9 @@ fn for_each_row(
             moneyness: opt(optional[4], i),
             dte_days: opt(optional[5], i),
         });
+        if !go_on {
+            break;
+        }
     }
     Ok(())
 }
@@ -332,20 +365,21 @@ impl SnapshotReader for ParquetReader {
                 return Ok(None);
             };
             self.next_file += 1;
-            if let Err(e) = self.load(&span) {
-                self.problems.push(format!(
+            match self.load(&span) {
+                Ok(()) => {}
+                Err(LoadError::Unreadable(e)) => self.problems.push(format!(
                     "skipping {}: cannot read it as Parquet: {e}",
                     span.path.display()
-                ));
-            }
-            if self.pending_rows > MAX_PENDING_ROWS {
-                return Err(ReadError(format!(
-                    "more than {MAX_PENDING_ROWS} rows of {} overlap in time around {}; \
-                     the store is too fragmented to replay in order: let g6 serve compact \
-                     it (--compact-below) or replay a shorter range",
-                    self.dir.display(),
-                    super::format_ms(span.min_ms)
-                )));
+                )),
+                Err(LoadError::TooManyRows) => {
+                    return Err(ReadError(format!(
+                        "more than {MAX_PENDING_ROWS} rows of {} overlap in time around {} \
+                         (reading {}); replay fewer indices at once (--index) or a shorter range",
+                        self.dir.display(),
+                        super::format_ms(span.min_ms),
+                        span.path.display()
+                    )))
+                }
             }
         }
     }
