@@ -75,11 +75,6 @@ fn replay_from_clickhouse_gives_each_snapshot_in_as_of_order_with_its_live_aggre
             let since_2000 = Range::new(946_684_800_000, (T0 + 3600) * 1000).unwrap();
             let n = read_all(&mut ClickHouseReader::open(&url, since_2000, &[]).unwrap()).len();
             assert_eq!(n, 15);
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{:?}",
-                started.elapsed()
-            );
             // The index filter runs on the server; the range is half-open.
             let range = Range::new((T0 + step) * 1000, (T0 + 3 * step) * 1000).unwrap();
             let mut reader = ClickHouseReader::open(&url, range, &["FINNIFTY".into()]).unwrap();
