@@ -110,10 +110,12 @@ fn accessors_used_in(dir: &Path, out: &mut Vec<String>) {
             let mut chunks = text.split(prefix);
             let mut before = chunks.next().unwrap_or("");
             for rest in chunks {
-                // `g6_metrics::cli` is the crate, not the accessor module.
-                let is_crate_path = before.ends_with("g6_");
+                // `g6_metrics::cli` (the crate) or `openmetrics::x` (another module)
+                // are not the accessor module: it starts a path segment.
+                let inside_a_name = prefix == "metrics::"
+                    && before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
                 before = rest;
-                if is_crate_path {
+                if inside_a_name {
                     continue;
                 }
                 let name: String = rest
