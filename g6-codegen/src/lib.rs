@@ -14,6 +14,7 @@ pub mod dashboard_lint;
 pub mod dashboards;
 pub mod decode;
 pub mod diag;
+pub mod diff;
 pub mod model;
 pub mod naming;
 pub mod promql;

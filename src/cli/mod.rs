@@ -1,6 +1,7 @@
 //! The `g6` command line: `serve`, `lint`, `generate`, `inventory`, and the data
 //! path's `tail`, `ingest` and `replay`.
 
+mod diff;
 mod generate;
 mod ingest;
 mod replay;
@@ -70,6 +71,10 @@ enum Command {
     /// into an OpenMetrics backfill file (--openmetrics), a NATS bus (--bus) or
     /// /metrics (--serve). Exit 1 only when nothing could be replayed.
     Replay(Box<replay::ReplayOptions>),
+    /// What changed between two specs and what it breaks: exit 0 when nothing
+    /// breaks, 3 when something does, 4 under --strict when a metric or label was
+    /// removed without being deprecated first.
+    Diff(diff::DiffOptions),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -99,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Tail(opts) => tail::run(opts),
         Command::Ingest(opts) => ingest::run(opts),
         Command::Replay(opts) => replay::run(*opts),
+        Command::Diff(opts) => diff::run(opts),
     }
 }
 
