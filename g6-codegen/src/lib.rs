@@ -20,6 +20,7 @@ pub mod naming;
 pub mod promql;
 pub mod rules;
 pub mod rust_gen;
+pub mod scrape_check;
 pub mod sql_dashboards;
 pub mod validate;
 pub mod yaml;

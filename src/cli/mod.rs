@@ -1,6 +1,7 @@
 //! The `g6` command line: `serve`, `lint`, `generate`, `inventory`, and the data
 //! path's `tail`, `ingest` and `replay`.
 
+mod check_scrape;
 mod diff;
 mod generate;
 mod ingest;
@@ -75,6 +76,9 @@ enum Command {
     /// breaks, 3 when something does, 4 under --strict when a metric or label was
     /// removed without being deprecated first.
     Diff(diff::DiffOptions),
+    /// Hold a live /metrics (URL) or a saved scrape (FILE) against the spec: exit 0
+    /// when they match, 1 on any mismatch, 2 when the target cannot be read.
+    CheckScrape(check_scrape::CheckScrapeOptions),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -105,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Ingest(opts) => ingest::run(opts),
         Command::Replay(opts) => replay::run(*opts),
         Command::Diff(opts) => diff::run(opts),
+        Command::CheckScrape(opts) => check_scrape::run(opts),
     }
 }
 

@@ -1,0 +1,469 @@
+//! A scrape held against the spec (`g6 check-scrape`): families the spec does not
+//! know, spec metrics absent, types and label sets that differ, closed-label values
+//! outside their set, `__overflow__` series, series beyond a budget, and a spec hash
+//! other than the spec's (the binary was built from another spec).
+//!
+//! A metric with an open label has no series until its first label set is used, so
+//! its absence is reported as "not seen yet", not as a mismatch; a metric without
+//! open labels is exported from the start, so its absence is one.
+
+use crate::model::{Metric, Spec};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// The label value the cardinality guard gives an overflow series.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+
+/// One family of a scrape, as parsed (by the caller) from either exposition format.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScrapedFamily {
+    /// The family name as declared (`# TYPE` name; counters may or may not end in
+    /// `_total`).
+    pub name: String,
+    /// `counter`, `gauge`, `histogram`, `summary` or `unknown`.
+    pub kind: String,
+    /// The label set of each series (a histogram's `le` left out, one set per series).
+    pub series: Vec<BTreeMap<String, String>>,
+}
+
+/// The kind of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// The binary was built from another spec.
+    SpecHash,
+    /// A family the spec does not declare.
+    UnknownMetric,
+    /// A spec metric without open labels is absent.
+    MissingMetric,
+    /// The declared type differs from the spec's.
+    TypeMismatch,
+    /// A series' label names differ from the spec's.
+    LabelMismatch,
+    /// A closed label has a value outside its set.
+    ValueOutsideSet,
+    /// The cardinality guard folded label sets into an overflow series.
+    Overflow,
+    /// More series than the metric's budget.
+    OverBudget,
+}
+
+impl FindingKind {
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::SpecHash => "spec_hash",
+            FindingKind::UnknownMetric => "unknown_metric",
+            FindingKind::MissingMetric => "missing_metric",
+            FindingKind::TypeMismatch => "type_mismatch",
+            FindingKind::LabelMismatch => "label_mismatch",
+            FindingKind::ValueOutsideSet => "value_outside_set",
+            FindingKind::Overflow => "overflow",
+            FindingKind::OverBudget => "over_budget",
+        }
+    }
+}
+
+/// One mismatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// The metric or family.
+    pub metric: String,
+    /// What exactly.
+    pub detail: String,
+}
+
+/// Series in use against the budget, per spec metric present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// Metric name.
+    pub metric: String,
+    /// Series (label sets) in the scrape.
+    pub series: usize,
+    /// The metric's budget.
+    pub budget: u64,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// Mismatches, sorted.
+    pub findings: Vec<Finding>,
+    /// Budget use of every spec metric in the scrape, sorted by name.
+    pub usage: Vec<Usage>,
+    /// Spec metrics with open labels and no series yet.
+    pub not_seen: Vec<String>,
+}
+
+/// Parse an exposition (Prometheus text 0.0.4 or OpenMetrics 1.0) into families.
+///
+/// Hand-written rather than on `openmetrics-parser`: that crate refuses a family whose
+/// series carry different label names, which Prometheus accepts and which is one of
+/// the mismatches this check exists to report. Samples are grouped under the last
+/// `# TYPE` whose name they extend (`_total`, `_bucket`, `_sum`, `_count`,
+/// `_created`); a sample with no `# TYPE` is its own `unknown` family.
+pub fn parse_exposition(text: &str) -> Result<Vec<ScrapedFamily>, String> {
+    let mut families: Vec<ScrapedFamily> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    // Per family: label sets seen (a histogram's buckets share one).
+    let mut sets: Vec<BTreeSet<Vec<(String, String)>>> = Vec::new();
+    let mut current: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            let mut words = rest.split_whitespace();
+            if let (Some("TYPE"), Some(name), Some(kind)) =
+                (words.next(), words.next(), words.next())
+            {
+                let i = *at.entry(name.to_string()).or_insert_with(|| {
+                    families.push(ScrapedFamily {
+                        name: name.to_string(),
+                        kind: kind.to_ascii_lowercase(),
+                        series: Vec::new(),
+                    });
+                    sets.push(BTreeSet::new());
+                    families.len() - 1
+                });
+                families[i].kind = kind.to_ascii_lowercase();
+                current = Some(i);
+            }
+            continue;
+        }
+        let (name, labels) = sample(line).map_err(|e| format!("line {line_no}: {e}: {line}"))?;
+        let belongs = |family: &str| {
+            name == family
+                || ["_total", "_bucket", "_sum", "_count", "_created"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(family))
+        };
+        let i = match current {
+            Some(i) if belongs(&families[i].name) => i,
+            _ => *at.entry(name.to_string()).or_insert_with(|| {
+                families.push(ScrapedFamily {
+                    name: name.to_string(),
+                    kind: "unknown".into(),
+                    series: Vec::new(),
+                });
+                sets.push(BTreeSet::new());
+                families.len() - 1
+            }),
+        };
+        let set: Vec<(String, String)> = labels.into_iter().filter(|(k, _)| k != "le").collect();
+        sets[i].insert(set);
+    }
+    for (f, s) in families.iter_mut().zip(sets) {
+        f.series = s.into_iter().map(|set| set.into_iter().collect()).collect();
+    }
+    Ok(families)
+}
+
+/// The name and labels of a sample line (`name{a="x",b="y"} value [timestamp]`).
+fn sample(line: &str) -> Result<(&str, Vec<(String, String)>), String> {
+    let end = line.find(['{', ' ']).ok_or("no value")?;
+    let name = &line[..end];
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
+        return Err(format!("{name:?} is not a metric name"));
+    }
+    let mut labels = Vec::new();
+    let mut rest = &line[end..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices().peekable();
+        let mut key = String::new();
+        loop {
+            let Some((i, c)) = chars.next() else {
+                return Err("unclosed `{`".into());
+            };
+            match c {
+                '}' if key.trim().is_empty() => {
+                    rest = &inner[i + 1..];
+                    break;
+                }
+                ',' if key.trim().is_empty() => {}
+                '=' => {
+                    if chars.next().map(|x| x.1) != Some('"') {
+                        return Err("a label value must be quoted".into());
+                    }
+                    let mut value = String::new();
+                    loop {
+                        match chars.next() {
+                            None => return Err("unclosed label value".into()),
+                            Some((_, '"')) => break,
+                            Some((_, '\\')) => match chars.next() {
+                                Some((_, 'n')) => value.push('\n'),
+                                Some((_, x)) => value.push(x),
+                                None => return Err("unclosed label value".into()),
+                            },
+                            Some((_, x)) => value.push(x),
+                        }
+                    }
+                    labels.push((key.trim().to_string(), value));
+                    key.clear();
+                }
+                c => key.push(c),
+            }
+        }
+    }
+    let value = rest.split_whitespace().next().ok_or("no value")?;
+    let ok = value.parse::<f64>().is_ok() || matches!(value, "NaN" | "+Inf" | "-Inf" | "Inf");
+    if !ok {
+        return Err(format!("{value:?} is not a number"));
+    }
+    Ok((name, labels))
+}
+
+/// The spec metric a family stands for.
+fn spec_metric<'a>(by_name: &BTreeMap<&str, &'a Metric>, family: &str) -> Option<&'a Metric> {
+    by_name
+        .get(family)
+        .or_else(|| by_name.get(format!("{family}_total").as_str()))
+        .copied()
+}
+
+/// Hold `families` against `spec` (whose hash is `spec_hash`).
+pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report {
+    let by_name: BTreeMap<&str, &Metric> = spec
+        .metrics()
+        .map(|(_, m)| (m.name.value.as_str(), m))
+        .collect();
+    let mut report = Report::default();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut find = |kind, metric: &str, detail: String| {
+        report.findings.push(Finding {
+            kind,
+            metric: metric.to_string(),
+            detail,
+        })
+    };
+    let hash_metric = format!("{}metrics_spec_hash_info", spec.prefix());
+    for f in families {
+        let Some(m) = spec_metric(&by_name, &f.name) else {
+            find(
+                FindingKind::UnknownMetric,
+                &f.name,
+                format!(
+                    "{} family with {} series that the spec does not declare",
+                    f.kind,
+                    f.series.len()
+                ),
+            );
+            continue;
+        };
+        seen.insert(m.name.value.as_str());
+        let want = m.kind.value.as_str();
+        if f.kind != want {
+            find(
+                FindingKind::TypeMismatch,
+                &m.name.value,
+                format!("exposed as {}, the spec says {want}", f.kind),
+            );
+        }
+        let labels: BTreeSet<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
+        let mut wrong_sets: BTreeSet<Vec<&str>> = BTreeSet::new();
+        let mut outside: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut overflow = 0usize;
+        for s in &f.series {
+            let names: BTreeSet<&str> = s.keys().map(String::as_str).collect();
+            if names != labels {
+                wrong_sets.insert(names.iter().copied().collect());
+            }
+            if s.values().any(|v| v == OVERFLOW_VALUE) {
+                overflow += 1;
+                continue;
+            }
+            for (k, v) in s {
+                if let Some(values) = spec.closed_values(k) {
+                    if labels.contains(k.as_str()) && !values.iter().any(|x| x.value == *v) {
+                        outside.entry(k.as_str()).or_default().insert(v.as_str());
+                    }
+                }
+            }
+        }
+        for set in wrong_sets {
+            find(
+                FindingKind::LabelMismatch,
+                &m.name.value,
+                format!(
+                    "a series has labels [{}], the spec says [{}]",
+                    set.join(", "),
+                    labels.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        for (label, values) in outside {
+            let allowed: Vec<&str> = spec
+                .closed_values(label)
+                .map(|v| v.iter().map(|x| x.value.as_str()).collect())
+                .unwrap_or_default();
+            find(
+                FindingKind::ValueOutsideSet,
+                &m.name.value,
+                format!(
+                    "{label}=[{}] outside its set [{}]",
+                    values.into_iter().collect::<Vec<_>>().join(", "),
+                    allowed.join(", ")
+                ),
+            );
+        }
+        if overflow > 0 {
+            find(
+                FindingKind::Overflow,
+                &m.name.value,
+                format!(
+                    "{overflow} {OVERFLOW_VALUE} series: label sets beyond the budget were folded"
+                ),
+            );
+        }
+        let budget = m.effective_budget(spec);
+        let series = f.series.len();
+        if series as u64 > budget {
+            find(
+                FindingKind::OverBudget,
+                &m.name.value,
+                format!("{series} series, budget {budget}"),
+            );
+        }
+        report.usage.push(Usage {
+            metric: m.name.value.clone(),
+            series,
+            budget,
+        });
+        if m.name.value == hash_metric {
+            for s in &f.series {
+                match s.get("hash") {
+                    Some(h) if h != spec_hash => find(
+                        FindingKind::SpecHash,
+                        &m.name.value,
+                        format!(
+                            "the target was built from spec {h}, this spec is {spec_hash}: rebuild it, or check against the spec it was built from (--spec)"
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (name, m) in &by_name {
+        if seen.contains(name) {
+            continue;
+        }
+        let open = m.labels.iter().any(|l| spec.closed_values(l).is_none());
+        if open {
+            report.not_seen.push(name.to_string());
+        } else {
+            find(
+                FindingKind::MissingMetric,
+                name,
+                format!(
+                    "{} without open labels, exported from the start, is absent",
+                    m.kind.value.as_str()
+                ),
+            );
+        }
+    }
+    report
+        .findings
+        .sort_by(|a, b| (a.kind, &a.metric, &a.detail).cmp(&(b.kind, &b.metric, &b.detail)));
+    report.usage.sort_by(|a, b| a.metric.cmp(&b.metric));
+    report
+}
+
+/// Plain text: findings, then the metrics nearest their budget.
+pub fn to_text(r: &Report) -> String {
+    let mut out = String::new();
+    for f in &r.findings {
+        let _ = writeln!(out, "{:<18} {}: {}", f.kind.as_str(), f.metric, f.detail);
+    }
+    let mut busiest: Vec<&Usage> = r.usage.iter().collect();
+    busiest.sort_by(|a, b| {
+        let share = |u: &Usage| u.series as f64 / u.budget.max(1) as f64;
+        share(b).total_cmp(&share(a)).then(a.metric.cmp(&b.metric))
+    });
+    if !busiest.is_empty() {
+        out.push_str("budget use (the fullest first):\n");
+        for u in busiest.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "  {:<52} {:>6} / {:<6} {:>5.1}%",
+                u.metric,
+                u.series,
+                u.budget,
+                100.0 * u.series as f64 / u.budget.max(1) as f64
+            );
+        }
+    }
+    if !r.not_seen.is_empty() {
+        let _ = writeln!(
+            out,
+            "not seen yet (open labels, no series until first used): {}",
+            r.not_seen.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} findings, {} spec metrics present",
+        if r.findings.is_empty() {
+            "ok"
+        } else {
+            "MISMATCH"
+        },
+        r.findings.len(),
+        r.usage.len()
+    );
+    out
+}
+
+/// JSON for machines.
+pub fn to_json(r: &Report) -> Value {
+    json!({
+        "ok": r.findings.is_empty(),
+        "findings": r.findings.iter().map(|f| json!({
+            "kind": f.kind.as_str(), "metric": f.metric, "detail": f.detail,
+        })).collect::<Vec<_>>(),
+        "usage": r.usage.iter().map(|u| json!({
+            "metric": u.metric, "series": u.series, "budget": u.budget,
+        })).collect::<Vec<_>>(),
+        "not_seen": r.not_seen,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats_parse_into_families_with_their_label_sets() {
+        let text = "# HELP a_total x\n# TYPE a_total counter\na_total{r=\"ok\"} 1\n\
+                    a_total{r=\"e\\\"x\"} 2\n# TYPE h histogram\n\
+                    h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n\
+                    # TYPE c counter\nc_total{a=\"1\"} 1 1700000000\nc_total{b=\"1\"} NaN\nloose 3\n# EOF\n";
+        let f = parse_exposition(text).unwrap();
+        let by: BTreeMap<&str, &ScrapedFamily> = f.iter().map(|f| (f.name.as_str(), f)).collect();
+        assert_eq!(by["a_total"].kind, "counter");
+        assert_eq!(by["a_total"].series.len(), 2);
+        assert_eq!(by["a_total"].series[0]["r"], "e\"x");
+        assert_eq!(by["h"].series, vec![BTreeMap::new()]);
+        // Different label names in one family are kept apart, not refused.
+        assert_eq!(by["c"].series.len(), 2);
+        assert_eq!(by["loose"].kind, "unknown");
+    }
+
+    #[test]
+    fn a_broken_line_is_an_error_with_its_number() {
+        let e = parse_exposition("# TYPE a gauge\na{x=1} 2\n").unwrap_err();
+        assert!(e.starts_with("line 2: a label value must be quoted"), "{e}");
+        let e = parse_exposition("a two\n").unwrap_err();
+        assert!(e.contains("\"two\" is not a number"), "{e}");
+        let e = parse_exposition("a{x=\"1\" 2\n").unwrap_err();
+        assert!(e.starts_with("line 1:"), "{e}");
+    }
+}
