@@ -163,8 +163,11 @@ pub fn parse_exposition(text: &str) -> Result<Vec<ScrapedFamily>, String> {
     Ok(families)
 }
 
+/// Label names and values, in order.
+type Labels = Vec<(String, String)>;
+
 /// The name and labels of a sample line (`name{a="x",b="y"} value [timestamp]`).
-fn sample(line: &str) -> Result<(&str, Vec<(String, String)>), String> {
+fn sample(line: &str) -> Result<(&str, Labels), String> {
     let end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..end];
     if name.is_empty()
