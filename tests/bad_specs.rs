@@ -195,6 +195,22 @@ bad_spec! {
         ("14:14: error[E035]: `$__timeInterval` is not a macro these dashboards may use",
          "use one of: $__timeFilter, $__dateFilter, $__fromTime, $__toTime, $__interval_s"),
     ];
+    e036_bad_slo: "E036-bad-slo.yml" => [
+        ("6:3: error[E036]: SLO name `ProviderUp` is not snake_case (a-z, 0-9, _; at most 64)",
+         "it becomes the `slo` label and part of the alert names: e.g. provider_availability"),
+        ("7:16: error[E036]: objective 100 of SLO `ProviderUp` is not between 0 and 100 (exclusive)",
+         "write the percent of good events: 99.5 means 99.5% good, a 0.5% error budget"),
+        ("8:13: error[E036]: period 2h of SLO `ProviderUp` is outside 1d..365d",
+         "a compliance period is days or weeks: 28d or 30d are usual"),
+    ];
+    e037_bad_sli: "E037-bad-sli.yml" => [
+        ("11:12: error[E037]: SLO `both` gives both good and bad",
+         "keep one: good/total or bad/total"),
+        ("12:14: error[E037]: the total expression of SLO `both` has no `$window`",
+         "write its range as [$window]: the rules compute it over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the period"),
+        ("17:13: error[E018]: SLO `unknown_metric` good expression references `g6_call_total`, which the spec does not define",
+         "did you mean `g6_calls_total`? or add `g6_call_total` to the spec"),
+    ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
          "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)"),

@@ -29,11 +29,71 @@ fn promtool_check_rules_passes_on_every_generated_rule_file() {
     if !require_tool("promtool") {
         return;
     }
-    for file in ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"] {
+    for file in [
+        "recording_rules.yml",
+        "alerts.yml",
+        "alert_suggestions.yml",
+        "slo_rules.yml",
+    ] {
         let path = format!("generated/prometheus/{file}");
         let (ok, text) = run(&["check", "rules", &path]);
         assert!(ok, "promtool check rules {path}:\n{text}");
         assert!(text.contains("SUCCESS"), "{text}");
+    }
+}
+
+/// The generated SLO tests drive a failure through every burn-rate alert; each must
+/// pass, and each must fail against rules whose page threshold was lowered (so the
+/// tests assert the thresholds, not merely that nothing crashes).
+#[test]
+fn generated_slo_tests_pass_and_catch_a_changed_threshold() {
+    if !require_tool("promtool") {
+        return;
+    }
+    let dir = root().join("generated/prometheus/slo_tests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "one test per SLO of metrics.yml");
+    for f in &files {
+        let (ok, text) = run(&["test", "rules", f.to_str().unwrap()]);
+        assert!(ok && text.contains("SUCCESS"), "{}:\n{text}", f.display());
+    }
+    // A copy of the rules with each SLO's 1h/5m threshold at a third of its value.
+    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("slo-mutated");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("slo_tests")).unwrap();
+    let rules = std::fs::read_to_string(root().join("generated/prometheus/slo_rules.yml")).unwrap();
+    let mut mutated = String::new();
+    for line in rules.lines() {
+        if line.contains("ratio_rate1h{") && line.contains("ratio_rate5m{") {
+            let t: f64 = line
+                .rsplit("> ")
+                .next()
+                .unwrap()
+                .trim_end_matches('\'')
+                .parse()
+                .unwrap();
+            mutated.push_str(&line.replace(&format!("{t}"), &format!("{}", t / 3.0)));
+        } else {
+            mutated.push_str(line);
+        }
+        mutated.push('\n');
+    }
+    assert_ne!(mutated, rules);
+    std::fs::write(work.join("slo_rules.yml"), mutated).unwrap();
+    for f in &files {
+        let copy = work.join("slo_tests").join(f.file_name().unwrap());
+        std::fs::copy(f, &copy).unwrap();
+        let (ok, text) = run(&["test", "rules", copy.to_str().unwrap()]);
+        assert!(
+            !ok,
+            "{} passed against lowered thresholds:\n{text}",
+            f.display()
+        );
+        assert!(text.contains("BurnRate1h"), "{text}");
     }
 }
 

@@ -150,6 +150,20 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
             )),
         });
     }
+    for (path, content) in crate::slo::artifacts(spec, hash, version) {
+        let kind = if path == crate::slo::RULES_PATH {
+            ArtifactKind::Rules
+        } else if path.ends_with(".json") {
+            ArtifactKind::Dashboard
+        } else {
+            ArtifactKind::Other
+        };
+        out.push(Artifact {
+            path,
+            kind,
+            content,
+        });
+    }
     for d in &dashboards {
         out.push(Artifact {
             path: format!("{DASHBOARD_DIR}/{}.json", d.slug),
@@ -176,6 +190,11 @@ pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
     c.check_recorded = true;
     for r in rules.all_recording() {
         c.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    for slo in &loaded.spec.slos {
+        for (record, _) in crate::slo::recorded(slo) {
+            c.insert(&record, &record, SeriesKind::Recorded, &["slo".to_string()]);
+        }
     }
     c
 }
@@ -210,6 +229,32 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
     for d in &generated.dashboards {
         for f in crate::dashboard_lint::lint(&d.json, &catalog) {
             problems.push(format!("{DASHBOARD_DIR}/{}.json: {f}", d.slug));
+        }
+    }
+    for slo in &loaded.spec.slos {
+        for (record, expr) in crate::slo::recorded(slo) {
+            for f in catalog.analyze(&expr).findings {
+                problems.push(format!(
+                    "{}: rule `{record}` of SLO `{}` {f}",
+                    crate::slo::RULES_PATH,
+                    slo.name.value
+                ));
+            }
+        }
+        for a in &crate::slo::BURN_ALERTS {
+            for f in catalog.analyze(&crate::slo::alert_expr(slo, a)).findings {
+                problems.push(format!(
+                    "{}: an alert of SLO `{}` {f}",
+                    crate::slo::RULES_PATH,
+                    slo.name.value
+                ));
+            }
+        }
+    }
+    if !loaded.spec.slos.is_empty() {
+        let d = crate::slo::dashboard(&loaded.spec, loaded.hash(), crate::GENERATOR_VERSION);
+        for f in crate::dashboard_lint::lint(&d, &catalog) {
+            problems.push(format!("{}/slos.json: {f}", crate::slo::DASHBOARD_DIR));
         }
     }
     problems

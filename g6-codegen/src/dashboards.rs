@@ -1209,6 +1209,14 @@ pub fn provisioning_dashboards(spec: &Spec) -> String {
             folder = spec.namespace.value.to_uppercase()
         ));
     }
+    if !spec.slos.is_empty() {
+        out.push_str(&format!(
+            "  # The SLO dashboard: set G6_GRAFANA_SLO_DASHBOARDS to the absolute path of\n  # generated/{dir}.\n  - name: {ns}-slo\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SLO_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            dir = crate::slo::DASHBOARD_DIR,
+            ns = spec.namespace.value,
+            folder = spec.namespace.value.to_uppercase()
+        ));
+    }
     out
 }
 

@@ -297,6 +297,7 @@ impl Decoder {
                 "dashboards",
                 "families",
                 "sql_dashboards",
+                "slos",
                 "grafana",
             ],
         ) else {
@@ -339,6 +340,13 @@ impl Decoder {
             for (k, v) in self.map_entries(n, "sql_dashboards") {
                 if let Some(d) = self.sql_dashboard(k, v) {
                     spec.sql_dashboards.push(d);
+                }
+            }
+        }
+        if let Some(n) = f.get("slos") {
+            for (k, v) in self.map_entries(n, "slos") {
+                if let Some(s) = self.slo(k, v) {
+                    spec.slos.push(s);
                 }
             }
         }
@@ -528,6 +536,46 @@ impl Decoder {
             description,
             variables,
             panels,
+            pos: node.pos,
+        })
+    }
+
+    fn slo(&mut self, key: &Node, node: &Node) -> Option<Slo> {
+        let name = self.string(key, "SLO name")?;
+        let f = self.fields(
+            node,
+            "an SLO",
+            &["description", "objective", "period", "sli"],
+        )?;
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let objective = match f.get("objective") {
+            Some(n) => self.number(n, "objective"),
+            None => {
+                self.missing(&f, "objective", "99.5");
+                None
+            }
+        };
+        let period = self.req_string(&f, "period", "28d");
+        let Some(sli_node) = f.get("sli") else {
+            self.missing(
+                &f,
+                "sli",
+                "{good: 'sum(rate(x_total{result=\"ok\"}[$window]))', total: 'sum(rate(x_total[$window]))'}",
+            );
+            return None;
+        };
+        let sli = self.fields(sli_node, "an SLI", &["good", "bad", "total"])?;
+        let good = self.opt_string(&sli, "good");
+        let bad = self.opt_string(&sli, "bad");
+        let total = self.req_string(&sli, "total", "sum(rate(x_total[$window]))");
+        Some(Slo {
+            name,
+            description,
+            objective: objective?,
+            period: period?,
+            good,
+            bad,
+            total: total?,
             pos: node.pos,
         })
     }

@@ -84,6 +84,8 @@ codes! {
     BuiltinConflict = "E033", "builtin-conflict", "A metric or label that clashes with the runtime's built-in spec fragment.";
     TooManySeries = "E034", "too-many-series", "A metric whose closed label combinations or budget exceed the per-metric series cap.";
     BadSql = "E035", "bad-sql", "A SQL dashboard query that is empty, uses an undeclared variable or a macro the generator does not support.";
+    BadSlo = "E036", "bad-slo", "An SLO whose objective is not between 0 and 100, whose period is not a duration from 1d to 365d, or whose name is not snake_case.";
+    BadSli = "E037", "bad-sli", "An SLO's SLI that does not give exactly one of good or bad with total, or an expression without its `$window` range.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

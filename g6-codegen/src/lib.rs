@@ -21,6 +21,7 @@ pub mod promql;
 pub mod rules;
 pub mod rust_gen;
 pub mod scrape_check;
+pub mod slo;
 pub mod sql_dashboards;
 pub mod validate;
 pub mod yaml;

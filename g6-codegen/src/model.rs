@@ -51,6 +51,8 @@ pub struct Spec {
     pub families: Vec<Family>,
     /// Dashboards of SQL panels over the column store (ClickHouse), in source order.
     pub sql_dashboards: Vec<SqlDashboard>,
+    /// Service level objectives, in source order.
+    pub slos: Vec<Slo>,
     /// Dashboard-wide Grafana settings.
     pub grafana: GrafanaSettings,
     /// File name the spec was read from, for provenance lines in artifacts.
@@ -189,6 +191,28 @@ pub struct SqlPanel {
     /// The query, with Grafana's macros (`$__timeFilter(col)`, `$__toTime`, ...) and the
     /// dashboard's variables.
     pub sql: Spanned<String>,
+}
+
+/// A service level objective (`slos:`): an objective over a period for an SLI
+/// written as good/total or bad/total PromQL with a `$window` range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// Name (snake_case): the `slo` label of its rules and part of its alert names.
+    pub name: Spanned<String>,
+    /// What it promises, in words.
+    pub description: Option<String>,
+    /// The objective in percent of good events (`99.5`).
+    pub objective: Spanned<f64>,
+    /// The compliance period (`28d`).
+    pub period: Spanned<String>,
+    /// Good events per second over `$window` (or `bad`).
+    pub good: Option<Spanned<String>>,
+    /// Bad events per second over `$window` (or `good`).
+    pub bad: Option<Spanned<String>>,
+    /// All events per second over `$window`.
+    pub total: Spanned<String>,
+    /// Where it starts.
+    pub pos: Pos,
 }
 
 /// A group of related metrics.

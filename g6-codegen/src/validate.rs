@@ -113,6 +113,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.dashboards();
     crate::sql_dashboards::validate(spec, &mut v.out);
     v.promql();
+    v.slos();
     v.out
 }
 
@@ -933,6 +934,92 @@ impl<'a> Validator<'a> {
             }
             for a in &m.alerts {
                 self.expr(&catalog, &a.expr, "alert");
+            }
+        }
+    }
+
+    /// SLOs: a snake_case name, an objective strictly between 0 and 100, a period
+    /// from 1d to 365d, exactly one of good/bad beside total, each with a `$window`
+    /// range and valid PromQL over the spec's metrics.
+    fn slos(&mut self) {
+        let catalog = series_catalog(self.spec);
+        for s in &self.spec.slos {
+            let name = &s.name.value;
+            let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !snake || name.len() > 64 {
+                self.err(
+                    Code::BadSlo,
+                    s.name.pos,
+                    format!("SLO name `{name}` is not snake_case (a-z, 0-9, _; at most 64)"),
+                    "it becomes the `slo` label and part of the alert names: e.g. provider_availability",
+                );
+            }
+            let o = s.objective.value;
+            if !(o > 0.0 && o < 100.0) {
+                self.err(
+                    Code::BadSlo,
+                    s.objective.pos,
+                    format!("objective {o} of SLO `{name}` is not between 0 and 100 (exclusive)"),
+                    "write the percent of good events: 99.5 means 99.5% good, a 0.5% error budget",
+                );
+            }
+            match crate::promql::duration(&s.period.value) {
+                Ok(d) if (86_400..=365 * 86_400).contains(&d.as_secs()) => {}
+                Ok(_) => self.err(
+                    Code::BadSlo,
+                    s.period.pos,
+                    format!(
+                        "period {} of SLO `{name}` is outside 1d..365d",
+                        s.period.value
+                    ),
+                    "a compliance period is days or weeks: 28d or 30d are usual",
+                ),
+                Err(_) => self.err(
+                    Code::BadSlo,
+                    s.period.pos,
+                    format!(
+                        "period {:?} of SLO `{name}` is not a duration",
+                        s.period.value
+                    ),
+                    "write it like 28d or 4w",
+                ),
+            }
+            match (&s.good, &s.bad) {
+                (Some(_), Some(b)) => self.err(
+                    Code::BadSli,
+                    b.pos,
+                    format!("SLO `{name}` gives both good and bad"),
+                    "keep one: good/total or bad/total",
+                ),
+                (None, None) => self.err(
+                    Code::BadSli,
+                    s.total.pos,
+                    format!("SLO `{name}` gives neither good nor bad"),
+                    "add good: (events that met the objective) or bad: (events that did not), each over [$window]",
+                ),
+                _ => {}
+            }
+            let exprs = [
+                ("good", &s.good),
+                ("bad", &s.bad),
+                ("total", &Some(s.total.clone())),
+            ];
+            for (part, e) in exprs {
+                let Some(e) = e else { continue };
+                if !e.value.contains("$window") {
+                    self.err(
+                        Code::BadSli,
+                        e.pos,
+                        format!("the {part} expression of SLO `{name}` has no `$window`"),
+                        "write its range as [$window]: the rules compute it over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the period",
+                    );
+                    continue;
+                }
+                let concrete = Spanned::new(e.value.replace("$window", "5m"), e.pos);
+                self.expr(&catalog, &concrete, &format!("SLO `{name}` {part}"));
             }
         }
     }
