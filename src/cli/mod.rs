@@ -5,6 +5,7 @@ mod check_scrape;
 mod diff;
 mod generate;
 mod ingest;
+mod migrate;
 mod replay;
 mod tail;
 
@@ -79,6 +80,9 @@ enum Command {
     /// Hold a live /metrics (URL) or a saved scrape (FILE) against the spec: exit 0
     /// when they match, 1 on any mismatch, 2 when the target cannot be read.
     CheckScrape(check_scrape::CheckScrapeOptions),
+    /// Convert a spec of the original Python G6 (metrics/spec/base.yml) into this
+    /// format; decisions left to a person are `# MIGRATE:` comments, listed on stderr.
+    Migrate(migrate::MigrateOptions),
     /// Print the panel inventory (slug, title, metric, source, panel_uuid).
     Inventory {
         /// Output format.
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Replay(opts) => replay::run(*opts),
         Command::Diff(opts) => diff::run(opts),
         Command::CheckScrape(opts) => check_scrape::run(opts),
+        Command::Migrate(opts) => migrate::run(opts),
     }
 }
 

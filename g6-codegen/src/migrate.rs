@@ -1,0 +1,909 @@
+//! `g6 migrate`: a spec in the original Python G6 format (`metrics/spec/base.yml`)
+//! turned into one that lints clean.
+//!
+//! The original has no `namespace`, free-form panel kinds (`latency_p95`), `_ms`
+//! histograms, percent and megabyte gauges, `_total` gauges, counters without
+//! `_total`, undeclared labels and a `codegen:` block. Names are fixed to base units
+//! and conventions (the old name goes to `renamed_from`), values in other units are
+//! scaled (bucket bounds, `le` matchers, alert thresholds), PromQL follows the renames,
+//! labels are declared (open: their values are not known), and each family gets a
+//! dashboard plan. What cannot be decided is left as a `# MIGRATE:` comment above the
+//! line it is about and reported with the original's line number.
+
+use crate::rules::yaml_str;
+use crate::yaml::{Node, NodeKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// One thing to look at, with the original's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Line in the original.
+    pub line: u32,
+    /// What was done or must be decided.
+    pub message: String,
+}
+
+/// The migrated spec and what to review.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Migration {
+    /// The new spec (YAML).
+    pub yaml: String,
+    /// Every decision left to a person, in line order.
+    pub notes: Vec<Note>,
+}
+
+/// A unit suffix of the original and how it becomes a base unit.
+struct UnitFix {
+    suffix: &'static str,
+    base: &'static str,
+    /// Multiply original values by this.
+    scale: f64,
+    /// Grafana unit of the panels after the change.
+    grafana: &'static str,
+}
+
+const UNIT_FIXES: &[UnitFix] = &[
+    UnitFix {
+        suffix: "ms",
+        base: "seconds",
+        scale: 0.001,
+        grafana: "s",
+    },
+    UnitFix {
+        suffix: "msec",
+        base: "seconds",
+        scale: 0.001,
+        grafana: "s",
+    },
+    UnitFix {
+        suffix: "millis",
+        base: "seconds",
+        scale: 0.001,
+        grafana: "s",
+    },
+    UnitFix {
+        suffix: "milliseconds",
+        base: "seconds",
+        scale: 0.001,
+        grafana: "s",
+    },
+    UnitFix {
+        suffix: "kb",
+        base: "bytes",
+        scale: 1024.0,
+        grafana: "bytes",
+    },
+    UnitFix {
+        suffix: "mb",
+        base: "bytes",
+        scale: 1_048_576.0,
+        grafana: "bytes",
+    },
+    UnitFix {
+        suffix: "gb",
+        base: "bytes",
+        scale: 1_073_741_824.0,
+        grafana: "bytes",
+    },
+    UnitFix {
+        suffix: "percent",
+        base: "ratio",
+        scale: 0.01,
+        grafana: "percentunit",
+    },
+    UnitFix {
+        suffix: "pct",
+        base: "ratio",
+        scale: 0.01,
+        grafana: "percentunit",
+    },
+];
+
+/// Panel kinds of the original mapped to ours (a prefix match for `rate_*` and the like).
+fn panel_kind(kind: &str) -> Option<&'static str> {
+    let k = kind.to_ascii_lowercase();
+    let k = k.as_str();
+    Some(match k {
+        _ if k.starts_with("latency_p")
+            || k.starts_with("quantile")
+            || k == "p50"
+            || k == "p95"
+            || k == "p99"
+            || k == "histogram_quantile" =>
+        {
+            "quantile"
+        }
+        _ if k.starts_with("rate")
+            || k == "per_second"
+            || k == "throughput"
+            || k == "counter"
+            || k == "counter_rate" =>
+        {
+            "rate"
+        }
+        "increase" | "delta" | "count" => "increase",
+        "gauge" | "value" | "current" | "gauge_value" | "timeseries" | "line" => "value",
+        _ if k.contains("percent") || k.contains("ratio") || k.ends_with("_rate") => "ratio",
+        _ if k.starts_with("top") => "topk",
+        _ if k.starts_with("split") || k.starts_with("by_") || k == "breakdown" => "split",
+        "heatmap" | "histogram" | "distribution" => "heatmap",
+        "stat" | "single_stat" | "singlestat" | "number" => "stat",
+        "table" | "list" => "table",
+        _ => return None,
+    })
+}
+
+/// Grafana panel types of the original mapped to the ones the generator emits.
+fn panel_type(t: &str) -> Option<&'static str> {
+    Some(match t {
+        "timeseries" | "graph" | "line" => "timeseries",
+        "stat" | "singlestat" => "stat",
+        "gauge" => "gauge",
+        "table" | "table-old" => "table",
+        "heatmap" => "heatmap",
+        "bargauge" => "bargauge",
+        _ => return None,
+    })
+}
+
+/// Grafana units of the original mapped to those after the unit fixes.
+fn grafana_unit(u: &str, fix: Option<&UnitFix>) -> Option<String> {
+    if let Some(f) = fix {
+        if matches!(
+            u,
+            "ms" | "percent" | "mbytes" | "kbytes" | "decmbytes" | "deckbytes"
+        ) {
+            return Some(f.grafana.to_string());
+        }
+    }
+    crate::validate::GRAFANA_UNITS
+        .contains(&u)
+        .then(|| u.to_string())
+}
+
+/// Whether `expr` names `name` as a whole word.
+use crate::diff::mentions;
+
+/// Replace whole-word `from` with `to` in `expr`.
+fn replace_word(expr: &str, from: &str, to: &str) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(i) = rest.find(from) {
+        let before_ok = rest[..i].chars().next_back().is_none_or(|c| !word(c))
+            && (i > 0 || out.chars().next_back().is_none_or(|c| !word(c)));
+        let after_ok = rest[i + from.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
+        out.push_str(&rest[..i]);
+        if before_ok && after_ok {
+            out.push_str(to);
+        } else {
+            out.push_str(from);
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A number as it reads best (`0.5`, `1.5`, `2`).
+fn num(v: f64) -> String {
+    // Round away float noise from scaling (0.1 * 0.001).
+    let r = (v * 1e12).round() / 1e12;
+    format!("{r}")
+}
+
+/// Scale every `le="N"` in `expr`.
+fn scale_le(expr: &str, scale: f64) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("le=\"") {
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        match rest[..end].parse::<f64>() {
+            Ok(v) if rest[..end] != *"+Inf" => out.push_str(&num(v * scale)),
+            _ => out.push_str(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Scale the number of a trailing top-level comparison (`... > 1500`); `None` when
+/// there is no such comparison.
+fn scale_threshold(expr: &str, scale: f64) -> Option<String> {
+    let t = expr.trim_end();
+    let split =
+        t.rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))?;
+    let (head, number) = t.split_at(split + 1);
+    let v: f64 = number.parse().ok()?;
+    let head_trim = head.trim_end();
+    let ops = [">=", "<=", "==", "!=", ">", "<"];
+    if !ops.iter().any(|o| head_trim.ends_with(o)) {
+        return None;
+    }
+    // Only a comparison outside every bracket is the alert's threshold.
+    let depth: i64 = head
+        .chars()
+        .map(|c| match c {
+            '(' | '[' | '{' => 1,
+            ')' | ']' | '}' => -1,
+            _ => 0,
+        })
+        .sum();
+    if depth != 0 {
+        return None;
+    }
+    Some(format!("{head}{}", num(v * scale)))
+}
+
+/// The fields of a mapping node, by key.
+fn map(node: &Node) -> Vec<(&str, &Node)> {
+    match &node.kind {
+        NodeKind::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, v)| k.as_scalar().map(|k| (k, v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn get<'a>(fields: &[(&str, &'a Node)], key: &str) -> Option<&'a Node> {
+    fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+fn text(n: Option<&Node>) -> Option<String> {
+    n.and_then(|n| n.as_scalar())
+        .map(str::to_string)
+        .filter(|s| !n.is_some_and(Node::is_null) && !s.is_empty())
+}
+
+fn seq(n: Option<&Node>) -> &[Node] {
+    match n.map(|n| &n.kind) {
+        Some(NodeKind::Seq(items)) => items,
+        _ => &[],
+    }
+}
+
+/// One metric read from the original.
+struct OldMetric {
+    line: u32,
+    family: String,
+    name: String,
+    kind: String,
+    help: Option<String>,
+    unit: Option<String>,
+    labels: Vec<String>,
+    budget: Option<String>,
+    buckets: Vec<f64>,
+    panels: Vec<(u32, Vec<(String, String)>)>,
+    alerts: Vec<(u32, Vec<(String, String)>)>,
+    stability: Option<String>,
+    renamed_from: Option<String>,
+    dropped: Vec<String>,
+}
+
+/// The new name and unit change of a metric.
+struct Plan<'a> {
+    name: String,
+    fix: Option<&'a UnitFix>,
+    kind: String,
+}
+
+fn plan(m: &OldMetric) -> Plan<'static> {
+    let mut kind = m.kind.clone();
+    let mut base = m.name.clone();
+    let counter = kind == "counter";
+    let had_total = base.ends_with("_total");
+    if had_total {
+        base.truncate(base.len() - "_total".len());
+    }
+    let mut fix = None;
+    for f in UNIT_FIXES {
+        if let Some(stem) = base.strip_suffix(&format!("_{}", f.suffix)) {
+            base = format!("{stem}_{}", f.base);
+            fix = Some(f);
+            break;
+        }
+    }
+    if fix.is_none() {
+        if let Some(u) = &m.unit {
+            fix = UNIT_FIXES
+                .iter()
+                .find(|f| f.suffix == u.to_ascii_lowercase());
+        }
+    }
+    if kind == "summary" {
+        kind = "histogram".into();
+    }
+    let name = if counter {
+        format!("{base}_total")
+    } else {
+        base
+    };
+    Plan { name, fix, kind }
+}
+
+/// Migrate the text of an original spec. `Err` when it is not YAML or not a mapping
+/// with `families`.
+pub fn migrate(original: &str) -> Result<Migration, String> {
+    let (root, diags) = crate::yaml::parse(original);
+    let Some(root) = root else {
+        return Err(diags
+            .first()
+            .map(|d| format!("line {}: {}", d.pos.line, d.message))
+            .unwrap_or_else(|| "empty".into()));
+    };
+    let top = map(&root);
+    if get(&top, "families").is_none() {
+        return Err("no `families:` mapping: not a G6 metrics spec".into());
+    }
+    let mut notes: Vec<Note> = Vec::new();
+    let mut note = |line: u32, message: String| notes.push(Note { line, message });
+    // Lines of the top-level keys (a note points at the key, not its value).
+    let key_line = |key: &str| match &root.kind {
+        NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_scalar() == Some(key))
+            .map_or(1, |(k, _)| k.pos.line),
+        _ => 1,
+    };
+    if get(&top, "codegen").is_some() {
+        note(key_line("codegen"), "dropped the `codegen:` block: `cargo build` generates the Rust accessors and every artifact now".into());
+    }
+    for (k, _) in &top {
+        if !matches!(
+            *k,
+            "version" | "namespace" | "codegen" | "families" | "labels" | "dashboards"
+        ) {
+            note(
+                key_line(k),
+                format!("dropped the top-level `{k}:` (no counterpart in this format)"),
+            );
+        }
+    }
+    // Metrics, in source order.
+    let mut metrics: Vec<OldMetric> = Vec::new();
+    let mut families: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    if let Some(NodeKind::Map(fams)) = get(&top, "families").map(|n| &n.kind) {
+        for (fk, fv) in fams {
+            let Some(fname) = fk.as_scalar() else {
+                continue;
+            };
+            let ff = map(fv);
+            families.push((
+                fname.to_string(),
+                text(get(&ff, "owner")),
+                text(get(&ff, "description")),
+            ));
+            for mn in seq(get(&ff, "metrics")) {
+                let mf = map(mn);
+                let known = [
+                    "name",
+                    "type",
+                    "help",
+                    "unit",
+                    "labels",
+                    "cardinality_budget",
+                    "budget",
+                    "buckets",
+                    "panels",
+                    "alerts",
+                    "stability",
+                    "renamed_from",
+                    "description",
+                ];
+                let pairs = |n: &Node| -> Vec<(String, String)> {
+                    map(n)
+                        .into_iter()
+                        .filter_map(|(k, v)| v.as_scalar().map(|s| (k.to_string(), s.to_string())))
+                        .collect()
+                };
+                metrics.push(OldMetric {
+                    line: mn.pos.line,
+                    family: fname.to_string(),
+                    name: text(get(&mf, "name")).unwrap_or_default(),
+                    kind: text(get(&mf, "type"))
+                        .unwrap_or_else(|| "gauge".into())
+                        .to_ascii_lowercase(),
+                    help: text(get(&mf, "help")).or_else(|| text(get(&mf, "description"))),
+                    unit: text(get(&mf, "unit")),
+                    labels: seq(get(&mf, "labels"))
+                        .iter()
+                        .filter_map(|l| l.as_scalar().map(str::to_string))
+                        .collect(),
+                    budget: text(get(&mf, "cardinality_budget"))
+                        .or_else(|| text(get(&mf, "budget"))),
+                    buckets: seq(get(&mf, "buckets"))
+                        .iter()
+                        .filter_map(|b| b.as_scalar()?.parse().ok())
+                        .collect(),
+                    panels: seq(get(&mf, "panels"))
+                        .iter()
+                        .map(|p| (p.pos.line, pairs(p)))
+                        .collect(),
+                    alerts: seq(get(&mf, "alerts"))
+                        .iter()
+                        .map(|a| (a.pos.line, pairs(a)))
+                        .collect(),
+                    stability: text(get(&mf, "stability")),
+                    renamed_from: text(get(&mf, "renamed_from")),
+                    dropped: mf
+                        .iter()
+                        .filter(|(k, _)| !known.contains(k))
+                        .map(|(k, _)| k.to_string())
+                        .collect(),
+                });
+            }
+        }
+    }
+    // The namespace: the original's, else the first word most names share.
+    let namespace = text(get(&top, "namespace")).unwrap_or_else(|| {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in &metrics {
+            if let Some(first) = m.name.split('_').next() {
+                *counts.entry(first).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|(w, n)| (*n, std::cmp::Reverse(*w)))
+            .map(|(w, _)| w.to_string())
+            .unwrap_or_else(|| "app".into())
+    });
+    let prefix = format!("{namespace}_");
+    // Old name -> (new name, unit fix), and every series name to rewrite in PromQL.
+    let plans: Vec<Plan> = metrics.iter().map(plan).collect();
+    let mut series_renames: Vec<(String, String)> = Vec::new();
+    for (m, p) in metrics.iter().zip(&plans) {
+        if p.kind == "histogram" {
+            let (old, new) = (
+                m.name.trim_end_matches("_total").to_string(),
+                p.name.clone(),
+            );
+            for s in ["_bucket", "_sum", "_count"] {
+                series_renames.push((format!("{old}{s}"), format!("{new}{s}")));
+            }
+        }
+        if m.name != p.name {
+            series_renames.push((m.name.clone(), p.name.clone()));
+        }
+    }
+    // Longest first: `x_ms_bucket` before `x_ms`.
+    series_renames.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    let scaled: Vec<(String, f64)> = metrics
+        .iter()
+        .zip(&plans)
+        .filter_map(|(m, p)| {
+            p.fix
+                .map(|f| (m.name.trim_end_matches("_total").to_string(), f.scale))
+        })
+        .collect();
+    let rewrite = |expr: &str| -> String {
+        let mut e = expr.to_string();
+        for (from, to) in &series_renames {
+            e = replace_word(&e, from, to);
+        }
+        e
+    };
+    // Labels in first-use order.
+    let mut labels: Vec<String> = Vec::new();
+    if let Some(NodeKind::Map(defs)) = get(&top, "labels").map(|n| &n.kind) {
+        for (k, _) in defs {
+            if let Some(k) = k.as_scalar() {
+                labels.push(k.to_string());
+            }
+        }
+    }
+    let label_defs: BTreeMap<String, &Node> = match get(&top, "labels").map(|n| &n.kind) {
+        Some(NodeKind::Map(defs)) => defs
+            .iter()
+            .filter_map(|(k, v)| k.as_scalar().map(|k| (k.to_string(), v)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    for m in &metrics {
+        for l in &m.labels {
+            if !labels.contains(l) && !matches!(l.as_str(), "le" | "quantile") {
+                labels.push(l.clone());
+            }
+        }
+    }
+
+    let mut out = String::new();
+    let _ = writeln!(out, "# Migrated by `g6 migrate` from the original G6 format. Review every `# MIGRATE:` line.\nversion: 1\nnamespace: {namespace}\nlabels:");
+    if labels.is_empty() {
+        out.truncate(out.len() - "labels:\n".len());
+        out.push_str("labels: {}\n");
+    }
+    for l in &labels {
+        let values: Vec<String> = label_defs
+            .get(l)
+            .map(|n| {
+                seq(get(&map(n), "values"))
+                    .iter()
+                    .filter_map(|v| v.as_scalar().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let help = label_defs.get(l).and_then(|n| text(get(&map(n), "help")));
+        if values.is_empty() {
+            let first = metrics
+                .iter()
+                .find(|m| m.labels.contains(l))
+                .map_or(1, |m| m.line);
+            let _ = writeln!(out, "  # MIGRATE: `{l}` is declared open (any value, within each metric's budget); list its values if they are a fixed set");
+            note(
+                first,
+                format!("label `{l}` declared open: list its values if they are a fixed set"),
+            );
+            let _ = writeln!(
+                out,
+                "  {l}: {{open: true, help: {}}}",
+                yaml_str(&help.unwrap_or_else(|| format!("The {} label", l.replace('_', " "))))
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  {l}: {{values: [{}], help: {}}}",
+                values
+                    .iter()
+                    .map(|v| yaml_str(v))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                yaml_str(&help.unwrap_or_else(|| format!("The {} label", l.replace('_', " "))))
+            );
+        }
+    }
+    out.push_str("dashboards:\n");
+    for (f, _, desc) in &families {
+        if metrics.iter().any(|m| &m.family == f) {
+            let title = format!(
+                "{} {}",
+                namespace.to_uppercase(),
+                f.split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|x| x.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            let _ = writeln!(
+                out,
+                "  {f}: {{title: {}, families: [{f}]{}}}",
+                yaml_str(&title),
+                desc.as_ref()
+                    .map(|d| format!(", description: {}", yaml_str(d)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out.push_str("families:\n");
+    let new_names: BTreeSet<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+    for (f, owner, desc) in &families {
+        let _ = writeln!(out, "  {f}:");
+        if let Some(o) = owner {
+            let _ = writeln!(out, "    owner: {}", yaml_str(o));
+        }
+        if let Some(d) = desc {
+            let _ = writeln!(out, "    description: {}", yaml_str(d));
+        }
+        out.push_str("    metrics:\n");
+        for (m, p) in metrics.iter().zip(&plans).filter(|(m, _)| &m.family == f) {
+            for d in &m.dropped {
+                let _ = writeln!(
+                    out,
+                    "      # MIGRATE: dropped the field `{d}` (no counterpart)"
+                );
+                note(m.line, format!("{}: dropped the field `{d}`", m.name));
+            }
+            if !m.name.starts_with(&prefix) {
+                let _ = writeln!(out, "      # MIGRATE: `{}` does not start with the namespace `{namespace}_`; rename it (and its queries)", m.name);
+                note(m.line, format!("{} does not start with `{prefix}`", m.name));
+            }
+            let _ = writeln!(out, "      - name: {}", p.name);
+            let _ = writeln!(out, "        type: {}", p.kind);
+            if m.kind == "summary" {
+                let _ = writeln!(out, "        # MIGRATE: a summary became a histogram: check the buckets and the queries (quantile labels are gone)");
+                note(m.line, format!("{}: summary became a histogram", m.name));
+            }
+            let help = m.help.clone().unwrap_or_else(|| {
+                note(m.line, format!("{}: had no help; write one", m.name));
+                format!("{} (migrated: describe it)", p.name.replace('_', " "))
+            });
+            let _ = writeln!(out, "        help: {}", yaml_str(&help));
+            match (p.fix, &m.unit) {
+                (Some(fix), _) => {
+                    let _ = writeln!(out, "        unit: {}", fix.base);
+                    if p.kind != "histogram" {
+                        let _ = writeln!(out, "        # MIGRATE: values are now in {} (x{}): the code that sets it must convert", fix.base, num(fix.scale));
+                        note(
+                            m.line,
+                            format!(
+                                "{}: now in {}; the code that sets it must multiply by {}",
+                                p.name,
+                                fix.base,
+                                num(fix.scale)
+                            ),
+                        );
+                    } else {
+                        let _ = writeln!(out, "        # MIGRATE: observations are now in {} (x{}): the code that observes it must convert", fix.base, num(fix.scale));
+                        note(m.line, format!("{}: observations now in {}; the code that observes must multiply by {}", p.name, fix.base, num(fix.scale)));
+                    }
+                }
+                (None, Some(u)) => {
+                    let _ = writeln!(out, "        unit: {}", yaml_str(u));
+                }
+                _ => {}
+            }
+            let kept: Vec<&String> = m
+                .labels
+                .iter()
+                .filter(|l| !matches!(l.as_str(), "le" | "quantile"))
+                .collect();
+            if kept.len() < m.labels.len() {
+                let _ = writeln!(
+                    out,
+                    "        # MIGRATE: dropped the reserved label le/quantile"
+                );
+                note(
+                    m.line,
+                    format!("{}: dropped a reserved label (le/quantile)", m.name),
+                );
+            }
+            if !kept.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "        labels: [{}]",
+                    kept.iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let open = kept.iter().any(|l| {
+                label_defs
+                    .get(*l)
+                    .is_none_or(|n| seq(get(&map(n), "values")).is_empty())
+            });
+            match &m.budget {
+                Some(b) => {
+                    let _ = writeln!(out, "        cardinality_budget: {b}");
+                }
+                None if open => {
+                    let _ = writeln!(
+                        out,
+                        "        # MIGRATE: the original had no budget; 100 label sets is a guess"
+                    );
+                    note(
+                        m.line,
+                        format!(
+                            "{}: no cardinality budget in the original; set to 100",
+                            p.name
+                        ),
+                    );
+                    out.push_str("        cardinality_budget: 100\n");
+                }
+                None => {}
+            }
+            if p.kind == "histogram" {
+                let mut buckets: Vec<f64> = m
+                    .buckets
+                    .iter()
+                    .map(|b| b * p.fix.map_or(1.0, |f| f.scale))
+                    .collect();
+                if buckets.is_empty() {
+                    buckets = vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ];
+                    let _ = writeln!(
+                        out,
+                        "        # MIGRATE: no buckets in the original: Prometheus' defaults"
+                    );
+                    note(
+                        m.line,
+                        format!("{}: no buckets; Prometheus' defaults used", p.name),
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "        buckets: [{}]",
+                    buckets
+                        .iter()
+                        .map(|b| num(*b))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if let Some(s) = &m.stability {
+                if matches!(s.as_str(), "stable" | "experimental" | "deprecated") {
+                    let _ = writeln!(out, "        stability: {s}");
+                } else {
+                    note(
+                        m.line,
+                        format!(
+                            "{}: stability `{s}` dropped (stable, experimental or deprecated)",
+                            p.name
+                        ),
+                    );
+                }
+            }
+            if m.name != p.name {
+                if new_names.contains(m.name.as_str()) {
+                    note(
+                        m.line,
+                        format!(
+                            "{}: renamed to {}, but another metric already has the old name",
+                            m.name, p.name
+                        ),
+                    );
+                } else {
+                    let _ = writeln!(out, "        renamed_from: {}", m.name);
+                }
+                if let Some(r) = &m.renamed_from {
+                    note(m.line, format!("{}: its earlier name `{r}` is no longer recorded (one renamed_from per metric)", p.name));
+                }
+            } else if let Some(r) = &m.renamed_from {
+                let _ = writeln!(out, "        renamed_from: {r}");
+            }
+            if !m.panels.is_empty() {
+                out.push_str("        panels:\n");
+            }
+            for (line, fields) in &m.panels {
+                let get = |k: &str| fields.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+                let promql = get("promql").or_else(|| get("expr")).unwrap_or_default();
+                let mut rewritten = rewrite(&promql);
+                for (old, scale) in &scaled {
+                    if mentions(&promql, &format!("{old}_bucket")) {
+                        rewritten = scale_le(&rewritten, *scale);
+                    }
+                }
+                if promql.contains("1000")
+                    && scaled.iter().any(|(old, _)| promql.contains(old.as_str()))
+                {
+                    let _ = writeln!(out, "          # MIGRATE: the query divides or multiplies by 1000; the metric is in base units now, so that may go");
+                    note(
+                        *line,
+                        "a panel query scales by 1000; check it against the base unit".into(),
+                    );
+                }
+                let kind = get("kind").map(|k| (panel_kind(&k), k));
+                let mut entry = vec![];
+                match &kind {
+                    Some((Some(k), _)) => entry.push(format!("kind: {k}")),
+                    Some((None, k)) => {
+                        let _ = writeln!(out, "          # MIGRATE: panel kind `{k}` has no counterpart; the panel keeps its title and query");
+                        note(*line, format!("panel kind `{k}` dropped"));
+                    }
+                    None => {}
+                }
+                entry.push(format!(
+                    "title: {}",
+                    yaml_str(&get("title").unwrap_or_else(|| p.name.clone()))
+                ));
+                entry.push(format!("promql: {}", yaml_str(&rewritten)));
+                if let Some(u) = get("unit") {
+                    match grafana_unit(&u, p.fix) {
+                        Some(u) => entry.push(format!("unit: {}", yaml_str(&u))),
+                        None => {
+                            let _ = writeln!(out, "          # MIGRATE: Grafana unit `{u}` dropped (not one Grafana knows)");
+                            note(*line, format!("panel unit `{u}` dropped"));
+                        }
+                    }
+                }
+                if let Some(t) = get("panel_type").or_else(|| get("type")) {
+                    match panel_type(&t) {
+                        Some(t) => entry.push(format!("panel_type: {t}")),
+                        None => {
+                            let _ = writeln!(out, "          # MIGRATE: panel type `{t}` dropped");
+                            note(*line, format!("panel type `{t}` dropped"));
+                        }
+                    }
+                }
+                let _ = writeln!(out, "          - {{{}}}", entry.join(", "));
+            }
+            if !m.alerts.is_empty() {
+                out.push_str("        alerts:\n");
+            }
+            for (line, fields) in &m.alerts {
+                let get = |k: &str| fields.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+                let expr = get("expr").unwrap_or_default();
+                let mut rewritten = rewrite(&expr);
+                for (old, scale) in &scaled {
+                    if mentions(&expr, old) || mentions(&expr, &format!("{old}_bucket")) {
+                        rewritten = scale_le(&rewritten, *scale);
+                        match scale_threshold(&rewritten, *scale) {
+                            Some(t) => rewritten = t,
+                            None => {
+                                let _ = writeln!(out, "          # MIGRATE: the threshold could not be found; it must now be in base units (x{})", num(*scale));
+                                note(*line, "alert threshold not rescaled; check it".into());
+                            }
+                        }
+                    }
+                }
+                let severity = match get("severity")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "critical" | "page" | "high" | "error" | "sev1" => "critical",
+                    "warning" | "warn" | "medium" | "sev2" => "warning",
+                    "info" | "low" | "notice" | "sev3" => "info",
+                    other => {
+                        let _ = writeln!(
+                            out,
+                            "          # MIGRATE: severity `{other}` read as warning"
+                        );
+                        note(*line, format!("alert severity `{other}` became warning"));
+                        "warning"
+                    }
+                };
+                let name = get("alert").unwrap_or_else(|| "MigratedAlert".into());
+                let _ = writeln!(
+                    out,
+                    "          - alert: {name}\n            expr: {}",
+                    yaml_str(&rewritten)
+                );
+                if let Some(f) = get("for") {
+                    let _ = writeln!(out, "            for: {f}");
+                }
+                let _ = writeln!(
+                    out,
+                    "            severity: {severity}\n            summary: {}",
+                    yaml_str(&get("summary").unwrap_or_else(|| name.clone()))
+                );
+                if let Some(d) = get("description") {
+                    let _ = writeln!(out, "            description: {}", yaml_str(&d));
+                }
+            }
+        }
+    }
+    notes.sort_by(|a, b| (a.line, &a.message).cmp(&(b.line, &b.message)));
+    Ok(Migration { yaml: out, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_and_le_matchers_scale_with_the_unit() {
+        assert_eq!(
+            scale_threshold("histogram_quantile(0.95, x) > 1500", 0.001).as_deref(),
+            Some("histogram_quantile(0.95, x) > 1.5")
+        );
+        assert_eq!(
+            scale_threshold("x{a=\"1\"} > 1", 0.001).as_deref(),
+            Some("x{a=\"1\"} > 0.001")
+        );
+        assert_eq!(scale_threshold("rate(x[5m])", 0.001), None);
+        assert_eq!(
+            scale_le("x_bucket{le=\"500\"} / x_bucket{le=\"+Inf\"}", 0.001),
+            "x_bucket{le=\"0.5\"} / x_bucket{le=\"+Inf\"}"
+        );
+        assert_eq!(
+            replace_word(
+                "rate(a_ms_bucket[5m]) + a_ms_bucketx",
+                "a_ms_bucket",
+                "a_seconds_bucket"
+            ),
+            "rate(a_seconds_bucket[5m]) + a_ms_bucketx"
+        );
+    }
+
+    #[test]
+    fn panel_kinds_map_to_ours() {
+        assert_eq!(panel_kind("latency_p95"), Some("quantile"));
+        assert_eq!(panel_kind("rate_by_result"), Some("rate"));
+        assert_eq!(panel_kind("success_rate"), Some("ratio"));
+        assert_eq!(panel_kind("sparkle"), None);
+    }
+}
