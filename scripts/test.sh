@@ -76,6 +76,16 @@ if [ -d .git ] && command -v git >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Fuzz smoke: every cargo-fuzz target for a bounded time, seeded with the fixtures;
+# a crash fails the run (scripts/fuzz.sh runs them for longer).
+step "fuzz smoke (cargo +nightly fuzz, 20 s per target)"
+cargo +nightly --version >/dev/null 2>&1 || { echo "the nightly toolchain is required for cargo fuzz (G6_REQUIRE_TOOLS=1)"; exit 1; }
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "installing cargo-fuzz from crates.io"
+  cargo install cargo-fuzz --locked --quiet
+fi
+bash scripts/fuzz.sh 20
+
 echo "all checks passed"
 read -r passed failed <<<"$totals"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -122,6 +122,18 @@ impl NseJsonProvider {
     }
 }
 
+/// Parse NSE option-chain JSON held in memory (what [`NseJsonProvider`] reads from its
+/// file), legs without `underlying` named `default_index`.
+pub fn parse_nse_json(bytes: &[u8], default_index: &str) -> Result<Snapshot, ProviderError> {
+    let payload: Payload = serde_json::from_slice(bytes).map_err(|e| {
+        ProviderError::new(
+            FetchFailure::Malformed,
+            format!("not an NSE option-chain payload: {e}"),
+        )
+    })?;
+    snapshot(payload, default_index)
+}
+
 /// Turn a payload into a snapshot. `default_index` is used when legs do not name the
 /// underlying.
 fn snapshot(payload: Payload, default_index: &str) -> Result<Snapshot, ProviderError> {
