@@ -59,9 +59,20 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The fuzz targets build with nightly in the background while the tests run (much of
+# the test time waits on servers), at a lower priority.
+cargo +nightly --version >/dev/null 2>&1 || { echo "the nightly toolchain is required for cargo fuzz (G6_REQUIRE_TOOLS=1)"; exit 1; }
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "installing cargo-fuzz from crates.io"
+  cargo install cargo-fuzz --locked --quiet
+fi
+fuzz_log=$(mktemp)
+CARGO_PROFILE_DEV_DEBUG=0 nice -n 10 cargo +nightly fuzz build --dev --sanitizer none --fuzz-dir fuzz >"$fuzz_log" 2>&1 &
+fuzz_build=$!
+
 step "cargo test (workspace)"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$fuzz_log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 totals=$(grep -E '^test result: ' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
 
@@ -77,13 +88,10 @@ if [ -d .git ] && command -v git >/dev/null 2>&1; then
   fi
 fi
 # Fuzz smoke: every cargo-fuzz target for a bounded time, seeded with the fixtures;
-# a crash fails the run (scripts/fuzz.sh runs them for longer).
+# a crash fails the run (scripts/fuzz.sh runs them for longer). Built above, beside
+# the tests.
 step "fuzz smoke (cargo +nightly fuzz, 20 s per target)"
-cargo +nightly --version >/dev/null 2>&1 || { echo "the nightly toolchain is required for cargo fuzz (G6_REQUIRE_TOOLS=1)"; exit 1; }
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  step "installing cargo-fuzz from crates.io"
-  cargo install cargo-fuzz --locked --quiet
-fi
+wait "$fuzz_build" || { cat "$fuzz_log"; echo "building the fuzz targets failed"; exit 1; }
 bash scripts/fuzz.sh 20
 
 echo "all checks passed"
