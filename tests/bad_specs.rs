@@ -210,6 +210,10 @@ bad_spec! {
          "write its range as [$window]: the rules compute it over 5m, 30m, 1h, 2h, 6h, 1d, 3d and the period"),
         ("17:13: error[E018]: SLO `unknown_metric` good expression references `g6_call_total`, which the spec does not define",
          "did you mean `g6_calls_total`? or add `g6_call_total` to the spec"),
+        ("23:12: error[E037]: the bad expression of SLO `typos` matches `reslt` on `g6_calls_total`, which has no such label",
+         "its labels: instance, job, result"),
+        ("24:14: error[E037]: the total expression of SLO `typos` reads le=\"0.75\" of `g6_wait_seconds_bucket`, which is not one of its bucket bounds",
+         "bounds: 0.5, 1"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",

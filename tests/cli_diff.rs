@@ -178,3 +178,27 @@ fn markdown_is_a_table_for_a_pull_request() {
     }
     assert!(md.trim_end().ends_with("16 changes, 6 breaking"));
 }
+
+#[test]
+fn slos_added_removed_and_changed_are_listed_and_removal_breaks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("metrics.yml")).unwrap();
+    let start = text.find("  ingest_success:\n").unwrap();
+    let end = start + text[start..].find("\nfamilies:").unwrap();
+    let new = text[..start].to_string() + &text[end..];
+    let new = new.replacen("    objective: 99.5\n", "    objective: 99.9\n", 1);
+    let path = common::temp_dir("cli-diff-slo").join("metrics.yml");
+    std::fs::write(&path, new).unwrap();
+    let (code, out, err) = diff(&root.join("metrics.yml"), &path, &["--format", "json"]);
+    assert_eq!(code, 3, "{err}");
+    let got = kinds(&out);
+    assert!(
+        got.contains(&("slo_removed".into(), "ingest_success".into(), true)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("slo_changed".into(), "provider_availability".into(), false)),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+}

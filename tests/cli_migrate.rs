@@ -47,7 +47,7 @@ fn an_original_spec_becomes_one_that_lints_clean_with_every_decision_reported() 
         "{kind: rate, title: 'API calls by result', promql: 'sum by (result) (rate(g6_api_calls_total[5m]))', unit: 'reqps'}",
         "expr: 'sum(rate(g6_api_calls_total{result=\"error\"}[5m])) / sum(rate(g6_api_calls_total[5m])) > 0.05'",
         // high -> critical.
-        "            for: 10m\n            severity: critical\n",
+        "            for: '10m'\n            severity: critical\n",
         // ms -> seconds: name, unit, buckets, quantile panel, le matcher, threshold.
         "      - name: g6_api_response_latency_seconds\n        type: histogram\n",
         "        unit: seconds\n",
@@ -57,6 +57,9 @@ fn an_original_spec_becomes_one_that_lints_clean_with_every_decision_reported() 
         "promql: 'sum(rate(g6_api_response_latency_seconds_bucket{le=\"0.5\"}[5m])) / sum(rate(g6_api_response_latency_seconds_count[5m]))'",
         "panel_type: timeseries",
         "expr: 'histogram_quantile(0.95, sum by (le) (rate(g6_api_response_latency_seconds_bucket[5m]))) > 1.5'",
+        // A mean (sum/count) is in the unit too; a share of buckets is not.
+        "expr: 'sum(rate(g6_api_response_latency_seconds_sum[5m])) / sum(rate(g6_api_response_latency_seconds_count[5m])) > 0.5'\n            for: '5m'\n            severity: critical\n            summary: 'Mean provider latency above 500 ms'",
+        "expr: 'sum(rate(g6_api_response_latency_seconds_bucket{le=\"0.5\"}[5m])) / sum(rate(g6_api_response_latency_seconds_count[5m])) < 0.9'",
         // A _total gauge loses its _total.
         "      - name: g6_expiry_resolution\n        type: gauge\n",
         // Percent -> ratio, MB -> bytes, thresholds and units with them.

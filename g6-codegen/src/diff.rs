@@ -53,6 +53,12 @@ pub enum ChangeKind {
     DashboardAdded,
     /// A dashboard plan is gone.
     DashboardRemoved,
+    /// An SLO is new.
+    SloAdded,
+    /// An SLO is gone (its rules, alerts and dashboard row with it).
+    SloRemoved,
+    /// An SLO's objective, period or SLI changed.
+    SloChanged,
 }
 
 impl ChangeKind {
@@ -77,6 +83,9 @@ impl ChangeKind {
             ChangeKind::AlertChanged => "alert_changed",
             ChangeKind::DashboardAdded => "dashboard_added",
             ChangeKind::DashboardRemoved => "dashboard_removed",
+            ChangeKind::SloAdded => "slo_added",
+            ChangeKind::SloRemoved => "slo_removed",
+            ChangeKind::SloChanged => "slo_changed",
         }
     }
 }
@@ -183,6 +192,7 @@ pub fn diff(old: &Spec, new: &Spec, strict: bool) -> Vec<Change> {
     }
     compare_labels(old, new, &old_metrics, &new_metrics, &users, &mut out);
     compare_alerts(old, new, &mut out);
+    compare_slos(old, new, &mut out);
     let old_dash: Vec<&str> = old
         .dashboards
         .iter()
@@ -409,6 +419,67 @@ fn compare_labels(
     }
 }
 
+/// SLOs, by name.
+fn compare_slos(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
+    let text = |s: &crate::model::Slo| {
+        format!(
+            "{}% over {}, {} / {}",
+            s.objective.value,
+            s.period.value,
+            s.good
+                .as_ref()
+                .map(|g| format!("good {}", g.value))
+                .or_else(|| s.bad.as_ref().map(|b| format!("bad {}", b.value)))
+                .unwrap_or_default(),
+            s.total.value
+        )
+    };
+    let by = |s: &Spec| -> BTreeMap<String, String> {
+        s.slos
+            .iter()
+            .map(|x| (x.name.value.clone(), text(x)))
+            .collect()
+    };
+    let (a, b) = (by(old), by(new));
+    let mut push = |kind, subject: &str, detail: String, breaking| {
+        out.push(Change {
+            kind,
+            subject: subject.to_string(),
+            detail,
+            breaking,
+            error: false,
+            affects: Vec::new(),
+        })
+    };
+    for (name, before) in &a {
+        match b.get(name) {
+            None => push(
+                ChangeKind::SloRemoved,
+                name,
+                format!("SLO removed ({before}): its slo:* series and burn-rate alerts go"),
+                true,
+            ),
+            Some(after) if after != before => push(
+                ChangeKind::SloChanged,
+                name,
+                format!("{before} -> {after}"),
+                false,
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, after) in &b {
+        if !a.contains_key(name) {
+            push(
+                ChangeKind::SloAdded,
+                name,
+                format!("SLO added ({after})"),
+                false,
+            );
+        }
+    }
+}
+
 /// The spec's own alerts, by name.
 fn compare_alerts(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
     let alerts = |s: &Spec| -> BTreeMap<String, (String, String, String)> {
@@ -488,6 +559,14 @@ impl Users {
             }
         }
         Self::rules(&rules, &mut readers);
+        for slo in &spec.slos {
+            let exprs = [&slo.good, &slo.bad, &Some(slo.total.clone())]
+                .into_iter()
+                .flatten()
+                .map(|e| e.value.clone())
+                .collect();
+            readers.push((format!("SLO {}", slo.name.value), exprs));
+        }
         let mut recorded: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in rules.all_recording() {
             recorded

@@ -165,27 +165,45 @@ fn grafana_unit(u: &str, fix: Option<&UnitFix>) -> Option<String> {
 /// Whether `expr` names `name` as a whole word.
 use crate::diff::mentions;
 
-/// Replace whole-word `from` with `to` in `expr`.
-fn replace_word(expr: &str, from: &str, to: &str) -> String {
+/// Replace every identifier of `expr` found in `renames`, in one pass (quoted label
+/// values are left alone).
+fn rename_identifiers(expr: &str, renames: &BTreeMap<&str, &str>) -> String {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut out = String::with_capacity(expr.len());
-    let mut rest = expr;
-    while let Some(i) = rest.find(from) {
-        let before_ok = rest[..i].chars().next_back().is_none_or(|c| !word(c))
-            && (i > 0 || out.chars().next_back().is_none_or(|c| !word(c)));
-        let after_ok = rest[i + from.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !word(c));
-        out.push_str(&rest[..i]);
-        if before_ok && after_ok {
-            out.push_str(to);
-        } else {
-            out.push_str(from);
+    let mut chars = expr.char_indices().peekable();
+    let mut quote: Option<char> = None;
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' {
+                if let Some((_, n)) = chars.next() {
+                    out.push(n);
+                }
+            } else if c == q {
+                quote = None;
+            }
+            continue;
         }
-        rest = &rest[i + from.len()..];
+        if c == '"' || c == '\'' || c == '`' {
+            quote = Some(c);
+            out.push(c);
+            continue;
+        }
+        if word(c) {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, n)) = chars.peek() {
+                if !word(n) {
+                    break;
+                }
+                end = j + n.len_utf8();
+                chars.next();
+            }
+            let token = &expr[i..end];
+            out.push_str(renames.get(token).copied().unwrap_or(token));
+        } else {
+            out.push(c);
+        }
     }
-    out.push_str(rest);
     out
 }
 
@@ -201,8 +219,18 @@ fn scale_le(expr: &str, scale: f64) -> String {
     let mut out = String::new();
     let mut rest = expr;
     while let Some(i) = rest.find("le=\"") {
+        // `le` itself, not the end of `module` or `handle`.
+        let prev = if i > 0 {
+            rest[..i].chars().next_back()
+        } else {
+            out.chars().next_back()
+        };
+        let own = prev.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
         out.push_str(&rest[..i + 4]);
         rest = &rest[i + 4..];
+        if !own {
+            continue;
+        }
         let end = rest.find('"').unwrap_or(rest.len());
         match rest[..end].parse::<f64>() {
             Ok(v) if rest[..end] != *"+Inf" => out.push_str(&num(v * scale)),
@@ -218,9 +246,12 @@ fn scale_le(expr: &str, scale: f64) -> String {
 /// there is no such comparison.
 fn scale_threshold(expr: &str, scale: f64) -> Option<String> {
     let t = expr.trim_end();
-    let split =
-        t.rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))?;
-    let (head, number) = t.split_at(split + 1);
+    let (split, c) = t
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '-' || *c == '+'))?;
+    // Past the whole char: a multibyte one before the number must not be cut.
+    let (head, number) = t.split_at(split + c.len_utf8());
     let v: f64 = number.parse().ok()?;
     let head_trim = head.trim_end();
     let ops = [">=", "<=", "==", "!=", ">", "<"];
@@ -398,11 +429,26 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                     "renamed_from",
                     "description",
                 ];
+                // Scalar fields, and those of a nested `labels:`/`annotations:` (the
+                // Prometheus rule layout: severity, summary, description).
                 let pairs = |n: &Node| -> Vec<(String, String)> {
-                    map(n)
-                        .into_iter()
-                        .filter_map(|(k, v)| v.as_scalar().map(|s| (k.to_string(), s.to_string())))
-                        .collect()
+                    let mut out: Vec<(String, String)> = Vec::new();
+                    for (k, v) in map(n) {
+                        match v.as_scalar() {
+                            Some(s) => out.push((k.to_string(), s.to_string())),
+                            None if matches!(k, "labels" | "annotations") => {
+                                for (k2, v2) in map(v) {
+                                    if let Some(s) = v2.as_scalar() {
+                                        if !out.iter().any(|(x, _)| x == k2) {
+                                            out.push((k2.to_string(), s.to_string()));
+                                        }
+                                    }
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                    out
                 };
                 metrics.push(OldMetric {
                     line: mn.pos.line,
@@ -484,13 +530,12 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                 .map(|f| (m.name.trim_end_matches("_total").to_string(), f.scale))
         })
         .collect();
-    let rewrite = |expr: &str| -> String {
-        let mut e = expr.to_string();
-        for (from, to) in &series_renames {
-            e = replace_word(&e, from, to);
-        }
-        e
-    };
+    let rename_map: BTreeMap<&str, &str> = series_renames
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    // One pass over the identifiers: `a_total`->`a` beside `a`->`a_total` must not chain.
+    let rewrite = |expr: &str| -> String { rename_identifiers(expr, &rename_map) };
     // Labels in first-use order.
     let mut labels: Vec<String> = Vec::new();
     if let Some(NodeKind::Map(defs)) = get(&top, "labels").map(|n| &n.kind) {
@@ -675,8 +720,16 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                     .is_none_or(|n| seq(get(&map(n), "values")).is_empty())
             });
             match &m.budget {
-                Some(b) => {
+                Some(b) if b.parse::<u64>().is_ok() => {
                     let _ = writeln!(out, "        cardinality_budget: {b}");
+                }
+                Some(b) => {
+                    let _ = writeln!(out, "        # MIGRATE: the budget is not a whole number; 100 label sets is a guess");
+                    note(
+                        m.line,
+                        format!("{}: budget {b:?} is not a whole number; set to 100", p.name),
+                    );
+                    out.push_str("        cardinality_budget: 100\n");
                 }
                 None if open => {
                     let _ = writeln!(
@@ -817,15 +870,43 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                 let get = |k: &str| fields.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
                 let expr = get("expr").unwrap_or_default();
                 let mut rewritten = rewrite(&expr);
-                for (old, scale) in &scaled {
-                    if mentions(&expr, old) || mentions(&expr, &format!("{old}_bucket")) {
+                // The scaled metrics this alert reads, through any of their series.
+                let reads: Vec<&(String, f64)> = scaled
+                    .iter()
+                    .filter(|(old, _)| {
+                        ["", "_bucket", "_sum", "_count", "_total"]
+                            .iter()
+                            .any(|x| mentions(&expr, &format!("{old}{x}")))
+                    })
+                    .collect();
+                if let Some((old, scale)) = reads.first() {
+                    let bucket = mentions(&expr, &format!("{old}_bucket"));
+                    if bucket {
                         rewritten = scale_le(&rewritten, *scale);
-                        match scale_threshold(&rewritten, *scale) {
-                            Some(t) => rewritten = t,
-                            None => {
-                                let _ = writeln!(out, "          # MIGRATE: the threshold could not be found; it must now be in base units (x{})", num(*scale));
-                                note(*line, "alert threshold not rescaled; check it".into());
-                            }
+                    }
+                    // The threshold is in the metric's unit only when the compared value
+                    // is the quantity itself: a quantile, the gauge, or sum/count. A
+                    // share of buckets is unitless and stays.
+                    let quantile = bucket && expr.contains("histogram_quantile");
+                    let mean = mentions(&expr, &format!("{old}_sum"))
+                        && mentions(&expr, &format!("{old}_count"));
+                    let gauge = mentions(&expr, old) && !bucket;
+                    let share = bucket && !quantile;
+                    let scaled_threshold = if reads.len() == 1 && (quantile || mean || gauge) {
+                        scale_threshold(&rewritten, *scale)
+                    } else {
+                        None
+                    };
+                    match scaled_threshold {
+                        Some(t) => rewritten = t,
+                        None if share && reads.len() == 1 => {}
+                        None => {
+                            let _ = writeln!(out, "          # MIGRATE: check the threshold: what it compares is now in base units (x{})", num(*scale));
+                            note(
+                                *line,
+                                "alert threshold not rescaled; check it against the base unit"
+                                    .into(),
+                            );
                         }
                     }
                 }
@@ -849,11 +930,12 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                 let name = get("alert").unwrap_or_else(|| "MigratedAlert".into());
                 let _ = writeln!(
                     out,
-                    "          - alert: {name}\n            expr: {}",
+                    "          - alert: {}\n            expr: {}",
+                    yaml_str(&name),
                     yaml_str(&rewritten)
                 );
                 if let Some(f) = get("for") {
-                    let _ = writeln!(out, "            for: {f}");
+                    let _ = writeln!(out, "            for: {}", yaml_str(&f));
                 }
                 let _ = writeln!(
                     out,
@@ -889,13 +971,30 @@ mod tests {
             scale_le("x_bucket{le=\"500\"} / x_bucket{le=\"+Inf\"}", 0.001),
             "x_bucket{le=\"0.5\"} / x_bucket{le=\"+Inf\"}"
         );
+        let renames: BTreeMap<&str, &str> = [
+            ("a_ms_bucket", "a_seconds_bucket"),
+            ("a_total", "a"),
+            ("a", "a_total"),
+        ]
+        .into_iter()
+        .collect();
+        // One pass: a rename never feeds another; quoted values stay.
         assert_eq!(
-            replace_word(
-                "rate(a_ms_bucket[5m]) + a_ms_bucketx",
-                "a_ms_bucket",
-                "a_seconds_bucket"
+            rename_identifiers(
+                "rate(a_ms_bucket[5m]) + a_ms_bucketx + a_total + a{x=\"a\"}",
+                &renames
             ),
-            "rate(a_seconds_bucket[5m]) + a_ms_bucketx"
+            "rate(a_seconds_bucket[5m]) + a_ms_bucketx + a + a_total{x=\"a\"}"
+        );
+        assert_eq!(
+            scale_le("x{module=\"5\",le=\"500\"}", 0.001),
+            "x{module=\"5\",le=\"0.5\"}"
+        );
+        // A multibyte character before the number is not cut.
+        assert_eq!(scale_threshold("x > 1500 # dépassé 1", 0.001), None);
+        assert_eq!(
+            scale_threshold("é > 1500", 0.001).as_deref(),
+            Some("é > 1.5")
         );
     }
 

@@ -93,8 +93,9 @@ pub fn alert_name(spec: &Spec, slo: &Slo, a: &BurnAlert) -> String {
 
 /// The error budget as a ratio (`0.005` for 99.5).
 pub fn budget(slo: &Slo) -> f64 {
-    // (100 - o) / 100 rather than 1 - o/100: 0.005, not 0.0050000000000000044.
-    (100.0 - slo.objective.value) / 100.0
+    // Rounded to 1e-11: 0.005 and 0.001, not 0.0050000000000000044 or
+    // 0.0009999999999999432 from the float subtraction.
+    ((100.0 - slo.objective.value) * 1e9).round() / 1e11
 }
 
 /// A number as PromQL and YAML read it back exactly.
@@ -121,13 +122,15 @@ pub fn threshold(slo: &Slo, a: &BurnAlert) -> f64 {
 
 /// Every SLO recording rule: (record, expr) with the `slo` label, for catalogs.
 pub fn recorded(slo: &Slo) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = WINDOWS
+    let mut windows: Vec<&str> = WINDOWS.to_vec();
+    // A period equal to one of the windows (1d, 3d) is recorded once.
+    if !windows.contains(&slo.period.value.as_str()) {
+        windows.push(&slo.period.value);
+    }
+    let mut out: Vec<(String, String)> = windows
         .iter()
-        .copied()
-        .chain(std::iter::once(slo.period.value.as_str()))
         .map(|w| (ratio_record(w), error_ratio_expr(slo, w)))
         .collect();
-    out.dedup_by(|a, b| a.0 == b.0);
     out.push((
         "slo:objective:ratio".into(),
         format!("vector({})", num(slo.objective.value / 100.0)),
@@ -382,12 +385,52 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
     }
     let t = START + LENGTH;
     let left = 1.0 - s.ratio(minutes(&slo.period.value), t) / budget(slo);
-    let _ = writeln!(
-        out,
-        "    promql_expr_test:\n      - expr: 'slo:error_budget_remaining:ratio{{slo=\"{name}\"}}'\n        eval_time: {t}m\n        exp_samples:\n          - labels: {}\n            value: {}",
+    let budget_left_test = format!(
+        "    promql_expr_test:\n      - expr: 'slo:error_budget_remaining:ratio{{slo=\"{name}\"}}'\n        eval_time: {t}m\n        exp_samples:\n          - labels: {}\n            value: {}\n",
         yaml_str(&format!("slo:error_budget_remaining:ratio{{slo=\"{name}\"}}")),
         num(left)
     );
+    out.push_str(&budget_left_test);
+    // Each threshold exactly: every window at 1% above it fires the alert at once, 1%
+    // below it does not (a factor or budget off by more than 1% fails one of them).
+    for a in &BURN_ALERTS {
+        let alert = alert_name(spec, slo, a);
+        let th = threshold(slo, a);
+        let (summary, description) = annotations(spec, slo, a);
+        for (above, v) in [(true, th * 1.01), (false, th * 0.99)] {
+            let _ = writeln!(
+                out,
+                "  # {alert}: every window at {} its threshold {}.\n  - interval: 1m\n    input_series:",
+                if above { "1% above" } else { "1% below" },
+                num(th)
+            );
+            for w in &windows {
+                let _ = writeln!(
+                    out,
+                    "      - series: {}\n        values: {}",
+                    yaml_str(&format!("{}{{slo=\"{name}\"}}", ratio_record(w))),
+                    yaml_str(&format!("{}x10", num(v)))
+                );
+            }
+            let _ = writeln!(
+                out,
+                "    alert_rule_test:\n      - eval_time: 5m\n        alertname: {alert}"
+            );
+            if above {
+                let _ = writeln!(
+                    out,
+                    "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
+                    a.severity,
+                    yaml_str(name),
+                    yaml_str(&num(a.factor)),
+                    yaml_str(&summary),
+                    yaml_str(&description)
+                );
+            } else {
+                out.push_str("        exp_alerts: []\n");
+            }
+        }
+    }
     out
 }
 
@@ -525,6 +568,23 @@ mod tests {
         assert_eq!(s.ratio(60, START + LENGTH + 60), 0.0);
         // A window longer than the failure never sees all of it at once.
         assert_eq!(s.ratio(4320, START + LENGTH), 0.1 * 360.0 / 4320.0);
+    }
+
+    #[test]
+    fn the_burn_rate_alerts_are_the_sre_workbooks() {
+        let pairs: Vec<(&str, &str, f64, &str)> = BURN_ALERTS
+            .iter()
+            .map(|a| (a.long, a.short, a.factor, a.severity))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("1h", "5m", 14.4, "critical"),
+                ("6h", "30m", 6.0, "critical"),
+                ("1d", "2h", 3.0, "warning"),
+                ("3d", "6h", 1.0, "warning"),
+            ]
+        );
     }
 
     #[test]

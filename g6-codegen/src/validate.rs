@@ -1020,6 +1020,95 @@ impl<'a> Validator<'a> {
                 }
                 let concrete = Spanned::new(e.value.replace("$window", "5m"), e.pos);
                 self.expr(&catalog, &concrete, &format!("SLO `{name}` {part}"));
+                self.sli_matchers(&catalog, &concrete, name, part);
+            }
+        }
+    }
+
+    /// An SLI's selectors must select something that can exist: label names the
+    /// series has, closed values from their set, `le` one of the histogram's bounds.
+    /// (A typo there gives an empty series: a ratio that is never computed, or an
+    /// SLO that is always 100% bad.)
+    fn sli_matchers(
+        &mut self,
+        catalog: &SeriesCatalog,
+        expr: &Spanned<String>,
+        slo: &str,
+        part: &str,
+    ) {
+        use promql_parser::parser::{Expr, VectorSelector};
+        use promql_parser::util::{walk_expr, ExprVisitor};
+        struct Collect(Vec<VectorSelector>);
+        impl ExprVisitor for Collect {
+            type Error = std::convert::Infallible;
+            fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+                match e {
+                    Expr::VectorSelector(vs) => self.0.push(vs.clone()),
+                    Expr::MatrixSelector(ms) => self.0.push(ms.vs.clone()),
+                    _ => {}
+                }
+                Ok(true)
+            }
+        }
+        let Ok(parsed) = crate::promql::parse(&expr.value) else {
+            return;
+        };
+        let mut c = Collect(Vec::new());
+        let _ = walk_expr(&mut c, &parsed);
+        for vs in c.0 {
+            let Some(name) = vs.name.clone() else {
+                continue;
+            };
+            let Some(info) = catalog.series.get(&name) else {
+                continue;
+            };
+            for m in &vs.matchers.matchers {
+                if m.name == "__name__" {
+                    continue;
+                }
+                if !info.labels.contains(&m.name) {
+                    self.err(
+                        Code::BadSli,
+                        expr.pos,
+                        format!("the {part} expression of SLO `{slo}` matches `{}` on `{name}`, which has no such label", m.name),
+                        format!("its labels: {}", info.labels.iter().cloned().collect::<Vec<_>>().join(", ")),
+                    );
+                    continue;
+                }
+                let exact = matches!(
+                    m.op,
+                    promql_parser::label::MatchOp::Equal | promql_parser::label::MatchOp::NotEqual
+                );
+                if !exact {
+                    continue;
+                }
+                if m.name == "le" {
+                    let bounds = self
+                        .spec
+                        .metrics()
+                        .find(|(_, x)| x.name.value == info.metric)
+                        .map(|(_, x)| x.bucket_values())
+                        .unwrap_or_default();
+                    let ok = m.value == "+Inf"
+                        || m.value.parse::<f64>().is_ok_and(|v| bounds.contains(&v));
+                    if !ok {
+                        self.err(
+                            Code::BadSli,
+                            expr.pos,
+                            format!("the {part} expression of SLO `{slo}` reads le=\"{}\" of `{name}`, which is not one of its bucket bounds", m.value),
+                            format!("bounds: {}", bounds.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")),
+                        );
+                    }
+                } else if let Some(values) = self.spec.closed_values(&m.name) {
+                    if !values.iter().any(|v| v.value == m.value) {
+                        self.err(
+                            Code::BadSli,
+                            expr.pos,
+                            format!("the {part} expression of SLO `{slo}` matches {}=\"{}\", which is not a value of the closed label `{}`", m.name, m.value, m.name),
+                            format!("values: {}", values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join(", ")),
+                        );
+                    }
+                }
             }
         }
     }

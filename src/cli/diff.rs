@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 /// Exit code when a change breaks existing queries, dashboards or alerts.
 pub const EXIT_BREAKING: u8 = 3;
-/// Exit code under `--strict` when a metric or label was removed without first being
-/// deprecated.
+/// Exit code under `--strict` when a metric was removed or renamed, or a label of one
+/// removed, without the metric first being deprecated.
 pub const EXIT_STRICT: u8 = 4;
 
 /// Output format of `g6 diff`.
@@ -30,8 +30,8 @@ pub struct DiffOptions {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: DiffFormat,
-    /// Removing a metric that was not deprecated first (or a label of one) is an
-    /// error (exit 4).
+    /// Removing or renaming a metric that was not deprecated first (or removing a
+    /// label of one) is an error (exit 4).
     #[arg(long)]
     strict: bool,
 }
