@@ -24,6 +24,7 @@
 pub mod bus;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod governor;
 pub mod live;
 pub mod option_chain;
 pub mod replay;

@@ -392,7 +392,22 @@ impl Bus for NatsBus {
                 o.items.push_back(p);
             }
             let dropped = o.enforce(self.shared.config.outbox_bytes);
+            // Then the governor's smaller bound under memory pressure.
+            let bound = crate::governor::controls().scaled(
+                crate::labels::Buffer::BusOutbox,
+                self.shared.config.outbox_bytes,
+                1,
+            );
+            let shed = o.enforce(bound);
             self.shared.set_gauges(&o);
+            if shed > 0 {
+                metrics::bus_dropped_messages_total(NAME, DropReason::MemoryPressure).inc_by(shed);
+                tracing::warn!(
+                    dropped = shed,
+                    bound,
+                    "memory pressure: the bus outbox bound is lowered; dropped the oldest snapshots"
+                );
+            }
             dropped
         };
         self.shared.wake.notify_one();

@@ -320,6 +320,22 @@ struct ServeOptions {
     /// Run this many collection cycles, deliver what the bus holds, and exit.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cycles: Option<u64>,
+    /// Resident memory the governor holds the process to (e.g. 512MiB), or auto: half
+    /// of the machine's memory or of the cgroup's limit. Levels start at 70%, 85% and
+    /// 95% of it.
+    #[arg(long, default_value = "auto", value_parser = parse_budget)]
+    memory_budget: u64,
+    /// Least time in a memory-pressure level before it may fall back.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    memory_hold: std::time::Duration,
+}
+
+/// Parse `--memory-budget`: a size, or `auto` (0).
+fn parse_budget(s: &str) -> Result<u64, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(0);
+    }
+    parse_size(s)
 }
 
 /// Drive every metric with simulated values every `interval` until `stop` is set.
@@ -530,6 +546,27 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let budget = match opts.memory_budget {
+        0 => crate::governor::default_budget(),
+        b => b,
+    };
+    let governor = crate::governor::Governor::new(
+        crate::governor::GovernorConfig::new(budget, opts.memory_hold),
+        crate::governor::controls().clone(),
+        std::time::Instant::now(),
+    );
+    crate::exporter::add_status_line(format!(
+        "Memory budget: {} (levels at 70%, 85%, 95%; --memory-budget)",
+        bytesize::ByteSize::b(budget).display().iec()
+    ));
+    let governor_thread =
+        match crate::governor::spawn(governor, std::time::Duration::from_secs(1), stop.clone()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: cannot start the memory governor: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let mut runner = crate::option_chain::runner::Runner::new(provider, opts.fallback_synthetic)
         .with_publisher(crate::bus::Publisher::new(buses.clone()))
         .cycles(opts.cycles);
@@ -573,6 +610,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
     if let Some(h) = simulation {
         let _ = h.join();
     }
+    let _ = governor_thread.join();
     // The store takes what the collector published last, then stops.
     store_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(h) = store_thread {

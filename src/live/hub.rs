@@ -273,7 +273,7 @@ impl Hub {
         if st.closed {
             return Err(Refused::Closed);
         }
-        let strikes = strikes.clamp(1, MAX_STRIKES);
+        let strikes = strikes.clamp(1, max_strikes());
         let ch = st
             .channels
             .get_mut(&(index.to_string(), expiry.to_string()))
@@ -318,7 +318,7 @@ impl Hub {
                 vec![view.full_event()]
             }
         };
-        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+        let (tx, rx) = mpsc::channel(client_queue());
         view.clients.push(Client { tx, kick });
         view.idle_since = None;
         Ok(Subscription {
@@ -475,13 +475,17 @@ impl Channel {
                 as_of_ms: m.as_of_ms,
                 id: id.into(),
             };
-            if view.ring.len() >= RING {
+            let cap = ring_cap();
+            while view.ring.len() >= cap {
                 view.ring.pop_front();
             }
             view.ring.push_back((view.seq, ev.clone()));
+            // Under memory pressure a client's queue may hold less than it was
+            // created with: one holding more is too slow.
+            let queue = client_queue();
             view.clients.retain(|c| match c.tx.try_send(ev.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Ok(()) if c.tx.max_capacity() - c.tx.capacity() <= queue => true,
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::sse_slow_client_disconnects_total().inc();
                     slow_once();
                     // It may not be reading at all: end its connection now.
@@ -494,6 +498,23 @@ impl Channel {
             });
         }
     }
+}
+
+/// Diffs each view keeps now: [`RING`], scaled down under memory pressure.
+fn ring_cap() -> usize {
+    crate::governor::controls().scaled(crate::labels::Buffer::LiveWindow, RING, 8)
+}
+
+/// Events each client may have queued now: [`CLIENT_QUEUE`], scaled down under
+/// memory pressure.
+fn client_queue() -> usize {
+    crate::governor::controls().scaled(crate::labels::Buffer::LiveClientBuffer, CLIENT_QUEUE, 4)
+}
+
+/// Most strikes each side a window has now: [`MAX_STRIKES`], scaled down under memory
+/// pressure (a client asking for more gets this many).
+pub fn max_strikes() -> usize {
+    crate::governor::controls().scaled(crate::labels::Buffer::LiveWindow, MAX_STRIKES, 5)
 }
 
 fn slow_once() {

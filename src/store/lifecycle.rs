@@ -138,7 +138,10 @@ impl Lifecycle {
             }
         }
         run.left = (old.len() as u64).saturating_sub(run.deleted);
-        if let Some(c) = self.compaction {
+        // Merging reads whole files into memory: the governor pauses it under
+        // pressure (retention, which frees disk and holds nothing, goes on).
+        let paused = crate::governor::controls().compaction_paused();
+        if let Some(c) = self.compaction.filter(|_| !paused) {
             let done = self.compact(c, now);
             run.compacted = done.files;
             run.reclaimed += done.reclaimed;

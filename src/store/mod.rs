@@ -211,7 +211,7 @@ impl<T> Writer<T> {
     /// True when the backlog is at its bound: a consumer that can wait should stop
     /// taking messages.
     pub fn full(&self) -> bool {
-        self.rows >= self.config.backlog_rows
+        self.rows >= self.bound()
     }
 
     fn gauges(&self) {
@@ -233,9 +233,34 @@ impl<T> Writer<T> {
         }
         self.rows += m.contracts.len();
         self.pending.push_back((m, token));
+        let dropped = self.shed();
+        self.gauges();
+        Ok(dropped)
+    }
+
+    /// The backlog bound in force: the configured one, scaled down by the memory
+    /// governor under pressure.
+    pub fn bound(&self) -> usize {
+        crate::governor::controls().scaled(
+            crate::labels::Buffer::StoreBacklog,
+            self.config.backlog_rows,
+            1,
+        )
+    }
+
+    /// Drop the oldest whole snapshots until the backlog fits its bound (when
+    /// dropping is on); returns their tokens. Rows over the configured bound count
+    /// as `backlog_full`, those over only the governor's smaller bound as
+    /// `memory_pressure`.
+    pub fn shed(&mut self) -> Vec<T> {
         let mut dropped = Vec::new();
-        let mut dropped_rows = 0u64;
-        while self.config.drop_oldest && self.rows > self.config.backlog_rows {
+        if !self.config.drop_oldest {
+            return dropped;
+        }
+        let bound = self.bound();
+        let (mut full_rows, mut pressure_rows) = (0u64, 0u64);
+        while self.rows > bound {
+            let over_configured = self.rows > self.config.backlog_rows;
             // Every waiting message of the oldest snapshot, wherever it sits.
             let Some(key) = self
                 .pending
@@ -245,28 +270,45 @@ impl<T> Writer<T> {
                 break;
             };
             let mut kept = VecDeque::with_capacity(self.pending.len());
+            let mut rows = 0u64;
             for (m, t) in self.pending.drain(..) {
                 if m.index == key.0 && m.snapshot_id == key.1 {
                     self.rows -= m.contracts.len();
-                    dropped_rows += m.contracts.len() as u64;
+                    rows += m.contracts.len() as u64;
                     dropped.push(t);
                 } else {
                     kept.push_back((m, t));
                 }
             }
             self.pending = kept;
+            if over_configured {
+                full_rows += rows;
+            } else {
+                pressure_rows += rows;
+            }
         }
-        if dropped_rows > 0 {
+        if full_rows > 0 {
             metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::BacklogFull)
-                .inc_by(dropped_rows);
+                .inc_by(full_rows);
             tracing::warn!(
-                rows = dropped_rows,
+                rows = full_rows,
                 bound = self.config.backlog_rows,
                 "the store backlog is full: dropped the oldest snapshots"
             );
         }
-        self.gauges();
-        Ok(dropped)
+        if pressure_rows > 0 {
+            metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::MemoryPressure)
+                .inc_by(pressure_rows);
+            tracing::warn!(
+                rows = pressure_rows,
+                bound,
+                "memory pressure: the store backlog bound is lowered; dropped the oldest snapshots"
+            );
+        }
+        if full_rows + pressure_rows > 0 {
+            self.gauges();
+        }
+        dropped
     }
 
     /// The tokens of the messages waiting to be stored.
@@ -388,6 +430,8 @@ pub fn spawn_in_process(
                 writer.close();
                 return;
             }
+            // The governor may have lowered the bound since the last message.
+            writer.shed();
             let now = Instant::now();
             if writer.due(now) {
                 let _ = writer.flush(now);
