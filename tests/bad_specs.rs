@@ -51,7 +51,7 @@ bad_spec! {
     ];
     e002_unknown_field: "E002-unknown-field.yml" => [
         ("12:9: error[E002]: unknown field `helpp` in a metric",
-         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state"),
+         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording"),
     ];
     e003_missing_field: "E003-missing-field.yml" => [
         ("8:13: error[E003]: a metric is missing `help`",
