@@ -107,6 +107,12 @@ fn spec_recording_rules_follow_the_generated_ones_of_their_family_group() {
     assert!(rules.contains("expr: 'sum(rate(demo_transitions_total{direction=\"up\"}[1m])) * 60'"));
     let catalog = artifact(&g, "RULES_CATALOG.md");
     assert!(catalog.contains("| demo_core_recording | `job:demo_upgrades:rate1m_per_minute` (spec) | `sum(rate(demo_transitions_total{direction=\"up\"}[1m])) * 60` |"), "{catalog}");
+    let metrics_catalog = artifact(&g, "METRICS_CATALOG.md");
+    assert!(
+        metrics_catalog
+            .contains("Recording rules (spec):\n- `job:demo_upgrades:rate1m_per_minute`: "),
+        "{metrics_catalog}"
+    );
     let rule = g
         .rules
         .all_recording()
