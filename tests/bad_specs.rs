@@ -51,7 +51,7 @@ bad_spec! {
     ];
     e002_unknown_field: "E002-unknown-field.yml" => [
         ("12:9: error[E002]: unknown field `helpp` in a metric",
-         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state"),
+         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording"),
     ];
     e003_missing_field: "E003-missing-field.yml" => [
         ("8:13: error[E003]: a metric is missing `help`",
@@ -214,6 +214,24 @@ bad_spec! {
          "its labels: instance, job, result"),
         ("24:14: error[E037]: the total expression of SLO `typos` reads le=\"0.75\" of `g6_wait_seconds_bucket`, which is not one of its bucket bounds",
          "bounds: 0.5, 1"),
+    ];
+    e040_bad_recording: "E040-bad-recording.yml" => [
+        ("12:22: error[E040]: recording rule name `calls_per_minute` is not `level:metric:operations`",
+         "three parts of letters, digits and underscores joined by `:`, e.g. `job:g6_calls:rate5m` (the labels kept, the metric, what was computed)"),
+        ("13:22: error[E040]: recording rule `job:g6_calls:rate5m` is already recorded by a generated rule",
+         "give it another name: Prometheus would evaluate both into one series"),
+        ("14:48: error[E040]: recording rule `job:g6_depth:max` is declared on `g6_calls_total` but does not read it",
+         "declare the rule on the metric its expression reads"),
+    ];
+    e041_bad_annotation: "E041-bad-annotation.yml" => [
+        ("8:35: error[E041]: annotation `Deep queue` expression applies rate() to the gauge `g6_depth`",
+         "rate()/increase() only make sense on counters; use the gauge directly, or deriv()/delta()"),
+        ("8:68: error[E041]: annotation colour `crimson` is not a Grafana colour",
+         "use #rrggbb or a name such as red, orange, yellow, green, blue, purple (light-/dark- variants too)"),
+    ];
+    e042_bad_panel_rename: "E042-bad-panel-rename.yml" => [
+        ("12:42: error[E042]: panel `Depth` is `renamed_from` its own title",
+         "drop `renamed_from`, or set it to the title the panel had before"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",

@@ -330,3 +330,145 @@ fn every_rule_has_a_test_above() {
         );
     }
 }
+
+#[test]
+fn rule_annotation_query_catches_bad_annotations() {
+    fn ann(expr: &'static str, ds: Value) -> impl FnOnce(&mut Value) {
+        move |d: &mut Value| {
+            d["annotations"]["list"] = json!([{
+                "name": "Events", "datasource": ds, "enable": true, "expr": expr,
+            }])
+        }
+    }
+    let ds = json!({"type": "prometheus", "uid": "${datasource}"});
+    assert!(fired(ann("changes(g6_memory_pressure_level[1m]) > 0", ds.clone())).is_empty());
+    assert_eq!(
+        fired(ann("changes(g6_memory_pressure_levle[1m]) > 0", ds)),
+        ["annotation-query"]
+    );
+    assert_eq!(
+        fired(ann(
+            "changes(g6_memory_pressure_level[1m]) > 0",
+            json!({"uid": "prometheus"})
+        )),
+        ["annotation-query"]
+    );
+    // Grafana's built-in annotation has no query.
+    assert!(fired(
+        |d| d["annotations"]["list"] = json!([{"builtIn": 1, "name": "Annotations & Alerts"}])
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_text_panel_needs_no_targets() {
+    assert!(fired(|d| {
+        d["panels"][1]["type"] = json!("text");
+        d["panels"][1]["targets"] = json!([]);
+    })
+    .is_empty());
+}
+
+/// Recording-rule names, read from the committed rules file.
+fn committed_records() -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(root.join("generated/prometheus/recording_rules.yml"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn governance_rule_usage_table_matches_a_count_of_the_committed_dashboards() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("generated/grafana/dashboards");
+    let records = committed_records();
+    // Count each committed dashboard's panels by tokens of their queries.
+    let mut counted: Vec<(String, usize, usize, usize)> = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut governance = Value::Null;
+    for f in files {
+        let d: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let slug = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let (mut q, mut r, mut i) = (0, 0, 0);
+        for p in d["panels"].as_array().unwrap() {
+            let exprs: Vec<&str> = p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap())
+                .collect();
+            if exprs.is_empty() {
+                continue;
+            }
+            q += 1;
+            if exprs.iter().any(|e| {
+                e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .any(|t| records.contains(t))
+            }) {
+                r += 1;
+            }
+            if exprs.iter().any(|e| e.contains("histogram_quantile(")) {
+                i += 1;
+            }
+        }
+        counted.push((slug.clone(), q, r, i));
+        if slug == "governance" {
+            governance = d;
+        }
+    }
+    let panel = governance["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Recording rule usage")
+        .expect("governance has the rule-usage table");
+    assert_eq!(panel["type"], "text");
+    assert_eq!(panel["options"]["mode"], "markdown");
+    let content = panel["options"]["content"].as_str().unwrap();
+    let mut expected = String::new();
+    let (mut tq, mut tr, mut ti) = (0, 0, 0);
+    let pct = |r: usize, i: usize| {
+        if r + i == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * r as f64 / (r + i) as f64)
+        }
+    };
+    for (slug, q, r, i) in &counted {
+        let title = serde_json::from_str::<Value>(
+            &std::fs::read_to_string(dir.join(format!("{slug}.json"))).unwrap(),
+        )
+        .unwrap()["title"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        expected.push_str(&format!(
+            "| {title} (`{slug}`) | {q} | {r} | {i} | {} |\n",
+            pct(*r, *i)
+        ));
+        (tq, tr, ti) = (tq + q, tr + r, ti + i);
+    }
+    expected.push_str(&format!(
+        "| **All dashboards** | {tq} | {tr} | {ti} | {} |\n",
+        pct(tr, ti)
+    ));
+    let table: String = content
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Dashboard |"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(table, expected);
+    // G6 computes no quantile inline: every quantile panel reads its rule.
+    assert!(table.contains(&format!(
+        "| **All dashboards** | {tq} | {tr} | 0 | 100.0% |"
+    )));
+    assert!(tr > 0);
+}

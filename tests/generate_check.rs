@@ -239,3 +239,108 @@ fn inventory_lists_every_panel() {
     let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(first["slug"], "provider_ingestion");
 }
+
+#[test]
+fn a_panel_renamed_with_renamed_from_is_reported_as_a_rename_keeping_id_and_uuid() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("generate_check")
+        .join("rename");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let old_out = base.join("old");
+    let new_out = base.join("new");
+    let old_spec = "tests/fixtures/small.yml";
+    let o = g6(
+        &[
+            "generate",
+            "--spec",
+            old_spec,
+            "--out",
+            old_out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(root().join(old_spec)).unwrap();
+    let renamed = text.replace(
+        "title: Requests by result,",
+        "title: Requests by outcome, renamed_from: Requests by result,",
+    );
+    assert_ne!(text, renamed, "the fixture has the panel");
+    let new_spec = base.join("renamed.yml");
+    std::fs::write(&new_spec, renamed).unwrap();
+    let new_spec = new_spec.to_str().unwrap();
+
+    let o = g6(
+        &[
+            "generate",
+            "--check",
+            "--spec",
+            new_spec,
+            "--out",
+            old_out.to_str().unwrap(),
+        ],
+        &[("G6_DASHBOARD_DIFF_VERBOSE", "1")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("drift: dashboard main (\"Demo\") differs: 0 changed, 0 added, 0 removed panel(s), 1 renamed; renamed: \"Requests by result\" -> \"Requests by outcome\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "\"renamed_titles\":[{\"from\":\"Requests by result\",\"to\":\"Requests by outcome\"}]"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("\"added_titles\":[]"), "{err}");
+    assert!(err.contains("\"removed_titles\":[]"), "{err}");
+    assert!(err.contains("\"changed_titles\":[]"), "{err}");
+
+    let o = g6(
+        &[
+            "generate",
+            "--spec",
+            new_spec,
+            "--out",
+            new_out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |dir: &Path| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join("grafana/dashboards/main.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let find = |d: &Value, title: &str| -> Value {
+        d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"] == title)
+            .cloned()
+            .unwrap_or_else(|| panic!("no panel {title:?}"))
+    };
+    let before = find(&read(&old_out), "Requests by result");
+    let after = find(&read(&new_out), "Requests by outcome");
+    assert_eq!(before["id"], after["id"]);
+    assert_eq!(
+        before["g6_meta"]["panel_uuid"],
+        after["g6_meta"]["panel_uuid"]
+    );
+}
+
+#[test]
+fn a_hand_edited_title_without_renamed_from_stays_a_change() {
+    // The uuid is the same, but no rename was declared: not reported as a rename.
+    let dir = copy_generated("title_no_rename");
+    edit_dashboard(&dir, "option_chain", |v| {
+        v["panels"][2]["title"] = Value::from("Hand edited");
+    });
+    let err = stderr(&check(&dir));
+    assert!(!err.contains("renamed:"), "{err}");
+    assert!(err.contains("\"renamed_titles\":[]"), "{err}");
+}

@@ -48,6 +48,33 @@ pub fn inline_quantiles(dashboards: &[NamedDashboard], rules: &RuleSet) -> Vec<S
     out
 }
 
+/// Every series name `expr` selects, and whether it calls `histogram_quantile`
+/// (empty and false when it does not parse).
+pub fn query_reads(expr: &str) -> (BTreeSet<String>, bool) {
+    use promql_parser::parser::Expr;
+    use promql_parser::util::{walk_expr, ExprVisitor};
+    /// Selector names and quantile calls.
+    struct Reads(BTreeSet<String>, bool);
+    impl ExprVisitor for Reads {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, Self::Error> {
+            match e {
+                Expr::VectorSelector(vs) => self.0.extend(vs.name.clone()),
+                Expr::MatrixSelector(ms) => self.0.extend(ms.vs.name.clone()),
+                Expr::Call(c) if c.func.name == "histogram_quantile" => self.1 = true,
+                _ => {}
+            }
+            Ok(true)
+        }
+    }
+    let Ok(parsed) = crate::promql::parse(expr) else {
+        return (BTreeSet::new(), false);
+    };
+    let mut r = Reads(BTreeSet::new(), false);
+    let _ = walk_expr(&mut r, &parsed);
+    (r.0, r.1)
+}
+
 /// Series named under a `histogram_quantile(...)` call of `expr` (by the parsed
 /// expression, not its text: a metric name in a label value or a comment never counts).
 fn quantile_buckets(expr: &str) -> BTreeSet<String> {

@@ -161,6 +161,7 @@ pub fn render(spec: &Spec, spec_hash: &str, generator_version: &str, spec_path: 
             let has_details = m.kind.value == MetricKind::Histogram
                 || !m.panels.is_empty()
                 || !m.alerts.is_empty()
+                || !m.recording.is_empty()
                 || m.renamed_from.is_some();
             if !has_details {
                 continue;
@@ -186,7 +187,17 @@ pub fn render(spec: &Spec, spec_hash: &str, generator_version: &str, spec_path: 
                         .as_ref()
                         .map(|u| format!(" [{}]", u.value))
                         .unwrap_or_default();
-                    let _ = writeln!(out, "- {}{unit}: {}", p.title.value, code(&p.promql.value));
+                    let renamed = p
+                        .renamed_from
+                        .as_ref()
+                        .map(|r| format!(" (renamed from {})", r.value))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "- {}{renamed}{unit}: {}",
+                        p.title.value,
+                        code(&p.promql.value)
+                    );
                 }
                 let _ = writeln!(out);
             }
@@ -206,6 +217,13 @@ pub fn render(spec: &Spec, spec_hash: &str, generator_version: &str, spec_path: 
                         code(&a.expr.value),
                         a.summary.value
                     );
+                }
+                let _ = writeln!(out);
+            }
+            if !m.recording.is_empty() {
+                let _ = writeln!(out, "Recording rules (spec):");
+                for r in &m.recording {
+                    let _ = writeln!(out, "- `{}`: {}", r.record.value, code(&r.expr.value));
                 }
                 let _ = writeln!(out);
             }

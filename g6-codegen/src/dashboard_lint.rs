@@ -46,6 +46,7 @@ pub const RULES: &[&str] = &[
     "selector-variable",
     "panel-topk-state",
     "target-legend",
+    "annotation-query",
 ];
 
 /// Units a heatmap's cells may carry: its cells are counts (or counts per second).
@@ -285,6 +286,27 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
         }
     }
     let empty = Vec::new();
+    let annotations = dashboard
+        .pointer("/annotations/list")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    for a in annotations {
+        // Grafana's built-in annotation (alerts and manual events) has no query.
+        if a.get("builtIn").is_some() {
+            continue;
+        }
+        let name = str_of(a, "name");
+        if !is_datasource_ref(a.get("datasource")) {
+            push(
+                "annotation-query",
+                None,
+                format!("annotation {name:?} must use the datasource variable"),
+            );
+        }
+        for f in catalog.analyze(str_of(a, "expr")).findings {
+            push("annotation-query", None, format!("annotation {name:?} {f}"));
+        }
+    }
     let panels = dashboard
         .get("panels")
         .and_then(Value::as_array)
@@ -330,7 +352,8 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
             );
         }
         let targets = p.get("targets").and_then(Value::as_array).unwrap_or(&empty);
-        if targets.is_empty() {
+        // A text panel shows its content, not queries.
+        if targets.is_empty() && panel_type != "text" {
             push("panel-no-targets", t, "panel has no targets".into());
         }
         let mut ref_ids = HashSet::new();

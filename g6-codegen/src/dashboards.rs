@@ -20,6 +20,15 @@ pub const PANEL_CAP: usize = 36;
 pub const MAX_SCHEMA_VERSION: u32 = 42;
 /// The datasource reference every panel and target uses.
 pub const DATASOURCE_UID: &str = "${datasource}";
+/// Colour steps of a spec `state-timeline` panel: green below 1, then yellow, orange
+/// and red from 1, 2 and 3 (a level from normal to critical).
+pub const LEVEL_THRESHOLDS: &[(f64, &str)] = &[(1.0, "yellow"), (2.0, "orange"), (3.0, "red")];
+/// Title of the `rule_usage: true` panel.
+pub const RULE_USAGE_TITLE: &str = "Recording rule usage";
+/// Default step of an annotation query.
+pub const ANNOTATION_STEP: &str = "60s";
+/// Default colour of annotation markers.
+pub const ANNOTATION_COLOR: &str = "orange";
 
 /// One query of a panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +66,8 @@ pub struct PanelPlan {
     pub split_label: Option<String>,
     /// Display details beyond the panel type.
     pub shape: Shape,
+    /// The title the panel had before (`renamed_from` in the spec): its identity.
+    pub renamed_from: Option<String>,
 }
 
 /// Display details a panel needs beyond its type.
@@ -88,6 +99,11 @@ pub enum Shape {
     },
     /// A 0/1 state: mapped to inactive/active.
     State,
+    /// A state timeline of a value (a level such as 0..3): the value shown, coloured
+    /// by [`LEVEL_THRESHOLDS`].
+    Levels,
+    /// A text panel in markdown mode (no queries): the content.
+    Markdown(String),
     /// Thresholds (value, colour) after the base green: a utilisation bar gauge.
     Thresholds(Vec<(f64, &'static str)>),
 }
@@ -281,6 +297,9 @@ fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &crate::model::Panel) ->
             x: closed(spec, x),
             series: closed(spec, series),
         },
+        _ if p.panel_type.as_ref().map(|t| t.value.as_str()) == Some("state-timeline") => {
+            Shape::Levels
+        }
         _ => Shape::Plain,
     };
     let panel_type = match shape {
@@ -308,6 +327,7 @@ fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &crate::model::Panel) ->
         source: "spec".into(),
         split_label: None,
         shape,
+        renamed_from: p.renamed_from.as_ref().map(|r| r.value.clone()),
     }
 }
 
@@ -338,6 +358,7 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Ve
         source: source.to_string(),
         split_label: None,
         shape: Shape::Plain,
+        renamed_from: None,
     };
     let label_names: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
     let sel = |series: &str| selector(series, &label_names, vars);
@@ -685,6 +706,7 @@ fn cross_metric_panels(
             source: "cross_metric".into(),
             split_label: None,
             shape: (c.shape)(),
+            renamed_from: None,
         });
     }
     out
@@ -738,6 +760,7 @@ fn alerts_panel(spec: &Spec, rules: &RuleSet, families: &[String]) -> Option<Pan
         source: "alerts_aggregate".into(),
         split_label: None,
         shape: Shape::Plain,
+        renamed_from: None,
     })
 }
 
@@ -765,6 +788,8 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
         .panel_limit
         .as_ref()
         .map_or(PANEL_CAP, |l| (l.value.max(1) as usize).min(PANEL_CAP));
+    // The rule-usage table is added after the usage is known, within the cap.
+    let limit = limit.saturating_sub(usize::from(plan.rule_usage)).max(1);
     if panels.len() > limit {
         // Keep spec panels first, then the alerts overview, then synthesised panels in order.
         let rank = |p: &PanelPlan| match p.source.as_str() {
@@ -784,6 +809,7 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
 fn width_of(p: &PanelPlan) -> u32 {
     match (p.panel_type.as_str(), &p.shape) {
         (_, Shape::Grid { .. } | Shape::Thresholds(_)) => 12,
+        (_, Shape::Markdown(_)) => 24,
         ("stat" | "gauge" | "bargauge", _) => 6,
         ("table", _) => 24,
         _ => 12,
@@ -835,6 +861,19 @@ pub fn signature(p: &PanelPlan) -> String {
         exprs.join("\n"),
         p.unit
     )
+}
+
+/// The signature a panel's id and uuid derive from: [`signature`] with the title it
+/// had before when it was renamed (`renamed_from`), so a rename keeps its identity.
+pub fn identity_signature(p: &PanelPlan) -> String {
+    match &p.renamed_from {
+        Some(old) => {
+            let mut before = p.clone();
+            before.title = old.clone();
+            signature(&before)
+        }
+        None => signature(p),
+    }
 }
 
 fn datasource() -> Value {
@@ -962,6 +1001,30 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
                 "tooltip": {"mode": "single"},
             })
         }
+        (Shape::Levels, _) => {
+            let mut list = vec![json!({"color": "green", "value": null})];
+            list.extend(
+                LEVEL_THRESHOLDS
+                    .iter()
+                    .map(|(v, c)| json!({"color": c, "value": v})),
+            );
+            defaults["thresholds"] = json!({"mode": "absolute", "steps": list});
+            defaults["color"] = json!({"mode": "thresholds"});
+            defaults["decimals"] = json!(0);
+            json!({
+                "showValue": "always",
+                "mergeValues": true,
+                "alignValue": "center",
+                "rowHeight": 0.9,
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": true},
+                "tooltip": {"mode": "single"},
+            })
+        }
+        (Shape::Markdown(content), _) => json!({
+            "mode": "markdown",
+            "content": content,
+            "code": {"language": "markdown", "showLineNumbers": false, "showMiniMap": false},
+        }),
         (Shape::Thresholds(steps), _) => {
             let mut list = vec![json!({"color": "green", "value": null})];
             list.extend(steps.iter().map(|(v, c)| json!({"color": c, "value": v})));
@@ -997,6 +1060,11 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
         meta.as_object_mut()
             .expect("object")
             .insert("split_label".into(), json!(l));
+    }
+    if let Some(r) = &p.renamed_from {
+        meta.as_object_mut()
+            .expect("object")
+            .insert("renamed_from".into(), json!(r));
     }
     let mut panel = json!({
         "id": id,
@@ -1059,6 +1127,166 @@ fn template_variable(v: &Variable, before: &[Variable]) -> Value {
     var
 }
 
+/// The dashboard's annotation queries (`annotations:` of its plan), in spec order:
+/// Prometheus annotations on the datasource variable, enabled.
+pub fn annotations(spec: &Spec, plan: &DashboardPlan) -> Vec<Value> {
+    let catalog = crate::validate::series_catalog(spec);
+    plan.annotations
+        .iter()
+        .map(|a| {
+            let labels: Vec<String> = catalog
+                .result_labels(&a.expr.value)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default();
+            let text = if labels.is_empty() {
+                a.title.value.clone()
+            } else {
+                labels
+                    .iter()
+                    .map(|l| format!("{l}={{{{{l}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            json!({
+                "name": a.title.value,
+                "datasource": datasource(),
+                "enable": true,
+                "hide": false,
+                "iconColor": a.color.as_ref().map_or(ANNOTATION_COLOR, |c| c.value.as_str()),
+                "expr": a.expr.value,
+                "step": ANNOTATION_STEP,
+                "titleFormat": a.title.value,
+                "textFormat": text,
+                "tagKeys": "",
+                "useValueForTime": false,
+            })
+        })
+        .collect()
+}
+
+/// Recording-rule use of one generated dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleUsage {
+    /// Dashboard slug.
+    pub slug: String,
+    /// Dashboard title.
+    pub title: String,
+    /// Panels with at least one query.
+    pub query_panels: usize,
+    /// Panels with a query that reads a recording rule.
+    pub recording_panels: usize,
+    /// Panels with a query that calls `histogram_quantile` itself.
+    pub inline_quantile_panels: usize,
+}
+
+impl RuleUsage {
+    /// The migration percentage, recording / (recording + inline), to one decimal;
+    /// `n/a` when the dashboard has neither kind of panel.
+    pub fn migrated(&self) -> String {
+        let both = self.recording_panels + self.inline_quantile_panels;
+        if both == 0 {
+            "n/a".into()
+        } else {
+            format!("{:.1}%", 100.0 * self.recording_panels as f64 / both as f64)
+        }
+    }
+}
+
+/// Count, per dashboard, the panels whose queries read a recording rule (one of
+/// `recorded`) and those that compute `histogram_quantile` inline, from the
+/// dashboards' JSON. Rows sorted by slug.
+pub fn rule_usage(dashboards: &[Dashboard], recorded: &BTreeSet<String>) -> Vec<RuleUsage> {
+    let mut rows: Vec<RuleUsage> = dashboards
+        .iter()
+        .map(|d| {
+            let mut row = RuleUsage {
+                slug: d.slug.clone(),
+                title: d.title.clone(),
+                ..RuleUsage::default()
+            };
+            let panels = d.json.get("panels").and_then(Value::as_array);
+            for p in panels.into_iter().flatten() {
+                let exprs: Vec<&str> = p
+                    .get("targets")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.get("expr").and_then(Value::as_str))
+                    .collect();
+                if exprs.is_empty() {
+                    continue;
+                }
+                row.query_panels += 1;
+                let reads: Vec<_> = exprs.iter().map(|e| crate::audit::query_reads(e)).collect();
+                if reads
+                    .iter()
+                    .any(|(sel, _)| sel.iter().any(|s| recorded.contains(s)))
+                {
+                    row.recording_panels += 1;
+                }
+                if reads.iter().any(|(_, q)| *q) {
+                    row.inline_quantile_panels += 1;
+                }
+            }
+            row
+        })
+        .collect();
+    rows.sort_by(|a, b| a.slug.cmp(&b.slug));
+    rows
+}
+
+/// The "Recording rule usage" text panel: a markdown table of [`rule_usage`] rows and
+/// their total.
+pub fn rule_usage_panel(rows: &[RuleUsage]) -> PanelPlan {
+    let md = |s: &str| s.replace('|', "\\|");
+    let mut content = String::from(
+        "Per generated dashboard: panels whose queries read a recording rule, panels that compute `histogram_quantile` inline, and the migration percentage, recording-rule panels / (recording-rule + inline-quantile panels); n/a where a dashboard has neither. Counted from the dashboards when they were generated.\n\n| Dashboard | Panels with queries | Recording-rule panels | Inline histogram_quantile panels | Migrated |\n|---|---:|---:|---:|---:|\n",
+    );
+    let mut total = RuleUsage {
+        slug: String::new(),
+        title: "All dashboards".into(),
+        ..RuleUsage::default()
+    };
+    for r in rows {
+        let _ = writeln!(
+            content,
+            "| {} (`{}`) | {} | {} | {} | {} |",
+            md(&r.title),
+            r.slug,
+            r.query_panels,
+            r.recording_panels,
+            r.inline_quantile_panels,
+            r.migrated()
+        );
+        total.query_panels += r.query_panels;
+        total.recording_panels += r.recording_panels;
+        total.inline_quantile_panels += r.inline_quantile_panels;
+    }
+    let _ = writeln!(
+        content,
+        "| **{}** | {} | {} | {} | {} |",
+        total.title,
+        total.query_panels,
+        total.recording_panels,
+        total.inline_quantile_panels,
+        total.migrated()
+    );
+    PanelPlan {
+        title: RULE_USAGE_TITLE.into(),
+        description: "How far the generated dashboards read recording rules rather than computing histogram_quantile inline (the inline-quantile audit, exit 10, fails where a rule exists).".into(),
+        panel_type: "text".into(),
+        targets: Vec::new(),
+        unit: "none".into(),
+        metric: String::new(),
+        family: String::new(),
+        kind: "table".into(),
+        source: "rule_usage".into(),
+        split_label: None,
+        shape: Shape::Markdown(content),
+        renamed_from: None,
+    }
+}
+
 /// Build one dashboard.
 pub fn build(
     spec: &Spec,
@@ -1067,15 +1295,28 @@ pub fn build(
     spec_hash: &str,
     version: &str,
 ) -> Dashboard {
+    build_with(spec, rules, plan, spec_hash, version, None)
+}
+
+/// Build one dashboard, with `extra` (the rule-usage panel) after its own panels.
+fn build_with(
+    spec: &Spec,
+    rules: &RuleSet,
+    plan: &DashboardPlan,
+    spec_hash: &str,
+    version: &str,
+    extra: Option<PanelPlan>,
+) -> Dashboard {
     let slug = plan.slug.value.clone();
     let uid = dashboard_uid(&spec.namespace.value, &slug);
-    let panels = plan_panels(spec, rules, plan);
+    let mut panels = plan_panels(spec, rules, plan);
+    panels.extend(extra);
     let mut used_ids = HashSet::new();
     let mut uuids = Vec::new();
     let mut panel_values = Vec::new();
     let (mut x, mut y, h) = (0u32, 0u32, 8u32);
     for p in &panels {
-        let digest = crate::canonical::sha256_hex(&format!("{slug}\n{}", signature(p)));
+        let digest = crate::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
         let uuid = digest[..16].to_string();
         let mut id = u64::from_str_radix(&digest[..7], 16).unwrap_or(1).max(1);
         while !used_ids.insert(id) {
@@ -1138,7 +1379,7 @@ pub fn build(
         "schemaVersion": spec.grafana.schema_version.value,
         "version": 1,
         "templating": {"list": templating},
-        "annotations": {"list": []},
+        "annotations": {"list": annotations(spec, plan)},
         "links": [],
         "panels": panel_values,
         "g6_meta": {
@@ -1160,12 +1401,30 @@ pub fn build(
     }
 }
 
-/// Build every planned dashboard, in plan order.
+/// Build every planned dashboard, in plan order. Plans with `rule_usage: true` get
+/// the "Recording rule usage" table, counted over all the others as built.
 pub fn build_all(spec: &Spec, rules: &RuleSet, spec_hash: &str, version: &str) -> Vec<Dashboard> {
-    spec.dashboards
+    let mut all: Vec<Dashboard> = spec
+        .dashboards
         .iter()
         .map(|p| build(spec, rules, p, spec_hash, version))
-        .collect()
+        .collect();
+    if spec.dashboards.iter().any(|p| p.rule_usage) {
+        let mut recorded: BTreeSet<String> =
+            rules.all_recording().map(|r| r.record.clone()).collect();
+        for slo in &spec.slos {
+            recorded.extend(crate::slo::recorded(slo).into_iter().map(|(r, _)| r));
+        }
+        // The table has no queries: adding it changes no row.
+        let rows = rule_usage(&all, &recorded);
+        for (d, plan) in all.iter_mut().zip(&spec.dashboards) {
+            if plan.rule_usage {
+                let panel = rule_usage_panel(&rows);
+                *d = build_with(spec, rules, plan, spec_hash, version, Some(panel));
+            }
+        }
+    }
+    all
 }
 
 /// Pretty JSON with a trailing newline.

@@ -448,7 +448,15 @@ impl Decoder {
         let f = self.fields(
             node,
             "a dashboard plan",
-            &["title", "description", "families", "tags", "panel_limit"],
+            &[
+                "title",
+                "description",
+                "families",
+                "tags",
+                "panel_limit",
+                "annotations",
+                "rule_usage",
+            ],
         )?;
         let title = self.req_string(&f, "title", "G6 Option Chain")?.value;
         let description = self.opt_string(&f, "description").map(|s| s.value);
@@ -480,6 +488,16 @@ impl Decoder {
         let panel_limit = f
             .get("panel_limit")
             .and_then(|n| self.integer(n, "panel_limit"));
+        let annotations = f
+            .get("annotations")
+            .map(|n| {
+                let items = self.seq(n, "annotations");
+                items.iter().filter_map(|a| self.annotation(a)).collect()
+            })
+            .unwrap_or_default();
+        let rule_usage = f
+            .get("rule_usage")
+            .is_some_and(|n| self.boolean(n, "rule_usage"));
         Some(DashboardPlan {
             slug,
             title,
@@ -487,6 +505,44 @@ impl Decoder {
             families,
             tags,
             panel_limit,
+            annotations,
+            rule_usage,
+        })
+    }
+
+    /// `true` or `false` (anything else is reported and read as false).
+    fn boolean(&mut self, n: &Node, field: &str) -> bool {
+        match plain_text(n).map(str::trim) {
+            Some("true") => true,
+            Some("false") => false,
+            _ => {
+                self.wrong_type(n, field, "true or false");
+                false
+            }
+        }
+    }
+
+    fn annotation(&mut self, node: &Node) -> Option<Annotation> {
+        let f = self.fields(node, "an annotation", &["title", "expr", "color"])?;
+        let title = self.req_string(&f, "title", "Level changes");
+        let expr = self.req_string(&f, "expr", "changes(g6_x[1m]) > 0");
+        let color = self.opt_string(&f, "color");
+        Some(Annotation {
+            title: title?,
+            expr: expr?,
+            color,
+            pos: node.pos,
+        })
+    }
+
+    fn recording(&mut self, node: &Node) -> Option<CustomRecording> {
+        let f = self.fields(node, "a recording rule", &["record", "expr"])?;
+        let record = self.req_string(&f, "record", "job:g6_x:rate5m");
+        let expr = self.req_string(&f, "expr", "sum by (job) (rate(g6_x_total[5m]))");
+        Some(CustomRecording {
+            record: record?,
+            expr: expr?,
+            pos: node.pos,
         })
     }
 
@@ -640,6 +696,7 @@ impl Decoder {
                 "stability",
                 "renamed_from",
                 "state",
+                "recording",
             ],
         )?;
         let name = self.req_string(&f, "name", "g6_example_total");
@@ -720,6 +777,13 @@ impl Decoder {
             },
             None => false,
         };
+        let recording = f
+            .get("recording")
+            .map(|n| {
+                let items = self.seq(n, "recording");
+                items.iter().filter_map(|r| self.recording(r)).collect()
+            })
+            .unwrap_or_default();
         Some(Metric {
             name: name?,
             kind: kind?,
@@ -733,6 +797,7 @@ impl Decoder {
             stability,
             renamed_from,
             state,
+            recording,
             pos: node.pos,
         })
     }
@@ -741,19 +806,28 @@ impl Decoder {
         let f = self.fields(
             node,
             "a panel",
-            &["kind", "title", "promql", "unit", "panel_type"],
+            &[
+                "kind",
+                "title",
+                "promql",
+                "unit",
+                "panel_type",
+                "renamed_from",
+            ],
         )?;
         let kind = self.opt_string(&f, "kind");
         let title = self.req_string(&f, "title", "Open interest by bucket");
         let promql = self.req_string(&f, "promql", "sum(rate(g6_x_total[$__rate_interval]))");
         let unit = self.opt_string(&f, "unit");
         let panel_type = self.opt_string(&f, "panel_type");
+        let renamed_from = self.opt_string(&f, "renamed_from");
         Some(Panel {
             kind,
             title: title?,
             promql: promql?,
             unit,
             panel_type,
+            renamed_from,
             pos: node.pos,
         })
     }

@@ -86,6 +86,9 @@ codes! {
     BadSql = "E035", "bad-sql", "A SQL dashboard query that is empty, uses an undeclared variable or a macro the generator does not support.";
     BadSlo = "E036", "bad-slo", "An SLO whose objective is not between 0 and 100, whose period is not a duration from 1d to 365d, or whose name is not snake_case.";
     BadSli = "E037", "bad-sli", "An SLO's SLI that does not give exactly one of good or bad with total, an expression without its `$window` range, or a selector that can match nothing (a label the series lacks, a value outside a closed set, an `le` that is not a bucket bound).";
+    BadRecording = "E040", "bad-recording", "A spec recording rule whose name is not `level:metric:operations` or is taken, or whose expression is not valid PromQL over the spec's metrics reading the metric it is declared on.";
+    BadAnnotation = "E041", "bad-annotation", "A dashboard annotation with invalid PromQL, a duplicate title or an unknown colour.";
+    BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

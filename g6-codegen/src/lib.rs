@@ -189,6 +189,8 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
     if !diags.has_errors() {
         // Recording-rule names in spec PromQL can only be checked once rules exist.
         diags.items.extend(validate::recorded_references(&spec));
+        // Panel identities exist only on the generated dashboards.
+        diags.items.extend(validate::panel_identities(&spec));
     }
     diags.items.sort_by_key(|d| (d.pos, d.code));
     diags.items.dedup();

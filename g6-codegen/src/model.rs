@@ -144,6 +144,25 @@ pub struct DashboardPlan {
     pub tags: Vec<String>,
     /// Most panels the dashboard may hold (default and maximum: the global cap of 36).
     pub panel_limit: Option<Spanned<i64>>,
+    /// Annotation queries (`annotations:`): PromQL whose samples mark events on every
+    /// time panel of the dashboard.
+    pub annotations: Vec<Annotation>,
+    /// `rule_usage: true`: add a "Recording rule usage" table computed from every
+    /// generated dashboard.
+    pub rule_usage: bool,
+}
+
+/// A dashboard annotation query (`dashboards.<slug>.annotations[]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotation {
+    /// Name shown in the dashboard's annotation toggles and as the event title.
+    pub title: Spanned<String>,
+    /// PromQL; every sample it returns marks an event.
+    pub expr: Spanned<String>,
+    /// Marker colour: a Grafana colour name or `#rrggbb` (default orange).
+    pub color: Option<Spanned<String>>,
+    /// Where the entry starts.
+    pub pos: Pos,
 }
 
 /// A dashboard of SQL panels over the column store, for Grafana's ClickHouse data
@@ -303,7 +322,21 @@ pub struct Metric {
     pub renamed_from: Option<Spanned<String>>,
     /// A 0/1 gauge (`state: true`): 1 while the state holds. Shown as a state timeline.
     pub state: bool,
+    /// Recording rules the spec writes by hand for this metric (`recording:`), emitted
+    /// after the generated ones of its family.
+    pub recording: Vec<CustomRecording>,
     /// Where the metric entry starts.
+    pub pos: Pos,
+}
+
+/// A hand-written recording rule on a metric (`recording: [{record, expr}]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomRecording {
+    /// The recorded series name, `level:metric:operations`.
+    pub record: Spanned<String>,
+    /// Its PromQL (no Grafana macros: Prometheus evaluates it).
+    pub expr: Spanned<String>,
+    /// Where the entry starts.
     pub pos: Pos,
 }
 
@@ -319,8 +352,12 @@ pub struct Panel {
     pub promql: Spanned<String>,
     /// Grafana unit.
     pub unit: Option<Spanned<String>>,
-    /// Grafana panel type (timeseries, stat, gauge, table, heatmap, bargauge).
+    /// Grafana panel type (timeseries, stat, gauge, table, heatmap, bargauge,
+    /// state-timeline).
     pub panel_type: Option<Spanned<String>>,
+    /// The panel's previous title: its id and uuid stay those of the old title, so the
+    /// rename keeps the panel's identity.
+    pub renamed_from: Option<Spanned<String>>,
     /// Where the panel entry starts.
     pub pos: Pos,
 }

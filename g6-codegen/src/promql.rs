@@ -167,6 +167,20 @@ impl SeriesCatalog {
         a
     }
 
+    /// The labels the result of `expr` carries besides `job`/`instance` where they
+    /// can be known (`None` when the expression does not parse or reads a series the
+    /// catalog does not know).
+    pub fn result_labels(&self, expr: &str) -> Option<BTreeSet<String>> {
+        let e = parse(expr).ok()?;
+        let mut a = Analysis::default();
+        self.walk(&e, None, &mut a).map(|mut s| {
+            for t in TARGET_LABELS {
+                s.remove(*t);
+            }
+            s
+        })
+    }
+
     fn selector_name(vs: &parser::VectorSelector) -> Option<String> {
         vs.name.clone().or_else(|| {
             vs.matchers

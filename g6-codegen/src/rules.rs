@@ -24,6 +24,8 @@ pub struct RecordingRule {
     pub operation: String,
     /// Labels the result keeps.
     pub labels: Vec<String>,
+    /// Written by hand in the spec (`recording:` on the metric), not generated.
+    pub custom: bool,
 }
 
 /// One alerting rule.
@@ -139,6 +141,7 @@ fn recording_for(m: &Metric) -> Vec<RecordingRule> {
         metric: name.clone(),
         operation: operation.to_string(),
         labels,
+        custom: false,
     };
     let mut out = Vec::new();
     match m.kind.value {
@@ -200,6 +203,35 @@ fn recording_for(m: &Metric) -> Vec<RecordingRule> {
         MetricKind::Gauge => {}
     }
     out
+}
+
+/// The spec's own recording rules of `m` (`recording:`), in spec order. The operation
+/// is the name's last part; the labels are those the expression keeps (the metric's
+/// labels when they cannot be known).
+fn custom_recording_for(catalog: &crate::promql::SeriesCatalog, m: &Metric) -> Vec<RecordingRule> {
+    m.recording
+        .iter()
+        .map(|r| {
+            let labels = catalog
+                .result_labels(&r.expr.value)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_else(|| metric_labels(m));
+            RecordingRule {
+                record: r.record.value.clone(),
+                expr: r.expr.value.clone(),
+                metric: m.name.value.clone(),
+                operation: r
+                    .record
+                    .value
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                labels,
+                custom: true,
+            }
+        })
+        .collect()
 }
 
 fn spec_alert(m: &Metric, a: &crate::model::Alert) -> AlertRule {
@@ -311,7 +343,17 @@ pub fn build(spec: &Spec) -> RuleSet {
         .collect();
     for f in &spec.families {
         let fam = &f.name.value;
-        let recording: Vec<_> = f.metrics.iter().flat_map(recording_for).collect();
+        // Generated rules first, then the spec's own, each in metric order.
+        let recording: Vec<_> = f
+            .metrics
+            .iter()
+            .flat_map(recording_for)
+            .chain(
+                f.metrics
+                    .iter()
+                    .flat_map(|m| custom_recording_for(&catalog, m)),
+            )
+            .collect();
         if !recording.is_empty() {
             set.recording.push(Group {
                 name: format!("{ns}_{fam}_recording"),
@@ -463,7 +505,14 @@ pub fn render_catalog(set: &RuleSet, spec_hash: &str, version: &str) -> String {
     out.push_str("## Recording rules (`prometheus/recording_rules.yml`)\n\n| group | record | expr |\n|---|---|---|\n");
     for g in &set.recording {
         for r in &g.rules {
-            let _ = writeln!(out, "| {} | `{}` | `{}` |", g.name, r.record, md(&r.expr));
+            let from_spec = if r.custom { " (spec)" } else { "" };
+            let _ = writeln!(
+                out,
+                "| {} | `{}`{from_spec} | `{}` |",
+                g.name,
+                r.record,
+                md(&r.expr)
+            );
         }
     }
     for (title, file, groups) in [

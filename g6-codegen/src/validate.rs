@@ -54,6 +54,43 @@ pub const PANEL_TYPES: &[&str] = &[
     "table",
     "heatmap",
     "bargauge",
+    "state-timeline",
+];
+
+/// Grafana colour names an annotation may use (besides `#rrggbb`).
+pub const ANNOTATION_COLORS: &[&str] = &[
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "text",
+    "transparent",
+    "dark-red",
+    "semi-dark-red",
+    "light-red",
+    "super-light-red",
+    "dark-orange",
+    "semi-dark-orange",
+    "light-orange",
+    "super-light-orange",
+    "dark-yellow",
+    "semi-dark-yellow",
+    "light-yellow",
+    "super-light-yellow",
+    "dark-green",
+    "semi-dark-green",
+    "light-green",
+    "super-light-green",
+    "dark-blue",
+    "semi-dark-blue",
+    "light-blue",
+    "super-light-blue",
+    "dark-purple",
+    "semi-dark-purple",
+    "light-purple",
+    "super-light-purple",
 ];
 
 /// Grafana units accepted in `panels[].unit`.
@@ -114,6 +151,9 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     crate::sql_dashboards::validate(spec, &mut v.out);
     v.promql();
     v.slos();
+    v.recordings();
+    v.annotations();
+    v.panel_renames();
     v.out
 }
 
@@ -1114,6 +1154,30 @@ impl<'a> Validator<'a> {
     }
 
     fn expr(&mut self, catalog: &SeriesCatalog, expr: &Spanned<String>, what: &str) {
+        self.expr_as(catalog, expr, what, None);
+    }
+
+    /// Check one expression; with `code`, its errors carry that code instead of the
+    /// per-finding ones (E017..E020), so a recording rule or annotation reads as such.
+    fn expr_as(
+        &mut self,
+        catalog: &SeriesCatalog,
+        expr: &Spanned<String>,
+        what: &str,
+        code: Option<Code>,
+    ) {
+        let before = self.out.len();
+        self.expr_findings(catalog, expr, what);
+        if let Some(code) = code {
+            for d in &mut self.out[before..] {
+                if d.severity == crate::diag::Severity::Error {
+                    d.code = code;
+                }
+            }
+        }
+    }
+
+    fn expr_findings(&mut self, catalog: &SeriesCatalog, expr: &Spanned<String>, what: &str) {
         for f in catalog.analyze(&expr.value).findings {
             match f {
                 Finding::Parse(msg) => self.err(
@@ -1149,6 +1213,155 @@ impl<'a> Validator<'a> {
                     format!("{what} expression reads the counter `{name}` without rate()/increase()"),
                     "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)",
                 ),
+            }
+        }
+    }
+
+    /// Spec recording rules (E040): `level:metric:operations` names no other rule
+    /// (generated, spec or SLO) takes, PromQL without Grafana macros that is valid over
+    /// the spec's metrics and reads the metric the rule is declared on.
+    fn recordings(&mut self) {
+        if self.spec.metrics().all(|(_, m)| m.recording.is_empty()) {
+            return;
+        }
+        let catalog = series_catalog(self.spec);
+        let mut taken: HashMap<String, String> = HashMap::new();
+        for r in crate::rules::build(self.spec).all_recording() {
+            if !r.custom {
+                taken.insert(r.record.clone(), "a generated rule".into());
+            }
+        }
+        for slo in &self.spec.slos {
+            for (record, _) in crate::slo::recorded(slo) {
+                taken.insert(record, format!("a rule of SLO `{}`", slo.name.value));
+            }
+        }
+        for (_, m) in self.spec.metrics() {
+            for r in &m.recording {
+                let name = &r.record.value;
+                let parts: Vec<&str> = name.split(':').collect();
+                let ident = |p: &str| {
+                    p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                };
+                if parts.len() != 3 || !parts.iter().all(|p| ident(p)) {
+                    self.err(
+                        Code::BadRecording,
+                        r.record.pos,
+                        format!("recording rule name `{name}` is not `level:metric:operations`"),
+                        format!(
+                            "three parts of letters, digits and underscores joined by `:`, e.g. `job:{}:rate5m` (the labels kept, the metric, what was computed)",
+                            m.name.value.strip_suffix("_total").unwrap_or(&m.name.value)
+                        ),
+                    );
+                } else if let Some(owner) = taken.get(name) {
+                    self.err(
+                        Code::BadRecording,
+                        r.record.pos,
+                        format!("recording rule `{name}` is already recorded by {owner}"),
+                        "give it another name: Prometheus would evaluate both into one series",
+                    );
+                } else {
+                    taken.insert(name.clone(), format!("the rule of `{}`", m.name.value));
+                }
+                if r.expr.value.contains('$') {
+                    self.err(
+                        Code::BadRecording,
+                        r.expr.pos,
+                        format!("recording rule `{name}` uses a Grafana macro or variable"),
+                        "Prometheus evaluates recording rules: write fixed windows such as [5m] and no $variables",
+                    );
+                    continue;
+                }
+                let before = self.out.len();
+                self.expr_as(
+                    &catalog,
+                    &r.expr,
+                    &format!("recording rule `{name}`"),
+                    Some(Code::BadRecording),
+                );
+                if self.out[before..]
+                    .iter()
+                    .any(|d| d.severity == crate::diag::Severity::Error)
+                {
+                    continue;
+                }
+                let reads_own = catalog.analyze(&r.expr.value).selectors.iter().any(|s| {
+                    catalog
+                        .series
+                        .get(s)
+                        .is_some_and(|i| i.metric == m.name.value)
+                });
+                if !reads_own {
+                    self.err(
+                        Code::BadRecording,
+                        r.expr.pos,
+                        format!(
+                            "recording rule `{name}` is declared on `{}` but does not read it",
+                            m.name.value
+                        ),
+                        "declare the rule on the metric its expression reads",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Dashboard annotations (E041): a title unique on the dashboard, PromQL that is
+    /// valid over the spec's metrics, and a Grafana colour.
+    fn annotations(&mut self) {
+        let catalog = series_catalog(self.spec);
+        for d in &self.spec.dashboards {
+            let mut titles: HashMap<&str, Pos> = HashMap::new();
+            for a in &d.annotations {
+                if let Some(first) = titles.insert(&a.title.value, a.title.pos) {
+                    self.err(
+                        Code::BadAnnotation,
+                        a.title.pos,
+                        format!(
+                            "annotation `{}` is declared twice on dashboard `{}` (first at line {})",
+                            a.title.value, d.slug.value, first.line
+                        ),
+                        "give each annotation its own title: Grafana toggles them by name",
+                    );
+                }
+                self.expr_as(
+                    &catalog,
+                    &a.expr,
+                    &format!("annotation `{}`", a.title.value),
+                    Some(Code::BadAnnotation),
+                );
+                if let Some(c) = &a.color {
+                    let hex = c.value.len() == 7
+                        && c.value.starts_with('#')
+                        && c.value[1..].chars().all(|x| x.is_ascii_hexdigit());
+                    if !hex && !ANNOTATION_COLORS.contains(&c.value.as_str()) {
+                        self.err(
+                            Code::BadAnnotation,
+                            c.pos,
+                            format!("annotation colour `{}` is not a Grafana colour", c.value),
+                            "use #rrggbb or a name such as red, orange, yellow, green, blue, purple (light-/dark- variants too)",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Panel renames (E042): `renamed_from` differs from the title (collisions of
+    /// identity are checked on the generated dashboards, by [`panel_identities`]).
+    fn panel_renames(&mut self) {
+        for (_, m) in self.spec.metrics() {
+            for p in &m.panels {
+                let Some(r) = &p.renamed_from else { continue };
+                if r.value == p.title.value {
+                    self.err(
+                        Code::BadPanelRename,
+                        r.pos,
+                        format!("panel `{}` is `renamed_from` its own title", p.title.value),
+                        "drop `renamed_from`, or set it to the title the panel had before",
+                    );
+                }
             }
         }
     }
@@ -1237,6 +1450,50 @@ pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
                             },
                         ));
                     }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Panel renames that would give two panels of one generated dashboard the same
+/// identity (E042): the old title of a renamed panel gives the same type, title,
+/// expressions and unit as another panel of the dashboard. Run once the spec is valid.
+pub fn panel_identities(spec: &Spec) -> Vec<Diagnostic> {
+    let rules = crate::rules::build(spec);
+    let mut out = Vec::new();
+    for plan in &spec.dashboards {
+        let panels = crate::dashboards::plan_panels(spec, &rules, plan);
+        let mut seen: HashMap<String, &crate::dashboards::PanelPlan> = HashMap::new();
+        for p in &panels {
+            let id = crate::dashboards::identity_signature(p);
+            let Some(other) = seen.insert(id, p) else {
+                continue;
+            };
+            // Report at the renamed panel's `renamed_from`.
+            let renamed = [p, other]
+                .into_iter()
+                .find(|x| x.renamed_from.is_some())
+                .and_then(|x| {
+                    spec.metrics()
+                        .flat_map(|(_, m)| m.panels.iter())
+                        .find(|sp| sp.title.value == x.title && sp.renamed_from.is_some())
+                });
+            if let Some(sp) = renamed {
+                let from = sp.renamed_from.as_ref().map(|r| (r.value.as_str(), r.pos));
+                if let Some((from, pos)) = from {
+                    out.push(Diagnostic::error(
+                        Code::BadPanelRename,
+                        pos,
+                        format!(
+                            "panel `{}` renamed from `{from}` has the same identity as panel `{}` on dashboard `{}`",
+                            sp.title.value,
+                            if other.title == sp.title.value { &p.title } else { &other.title },
+                            plan.slug.value
+                        ),
+                        "a renamed panel keeps the id and uuid of its old title; that panel already has them: drop `renamed_from` or change one of the panels",
+                    ));
                 }
             }
         }

@@ -91,8 +91,20 @@ fn read_dashboards(dir: &Path, problems: &mut Vec<(u8, String)>) -> Vec<NamedDas
     out
 }
 
-/// Panels of a dashboard by uuid: (uuid, title, content without layout).
-fn panels(d: &Value) -> Vec<(String, String, String)> {
+/// One panel of a dashboard, as the drift report compares it.
+struct PanelView {
+    /// `g6_meta.panel_uuid`.
+    uuid: String,
+    /// Title.
+    title: String,
+    /// `g6_meta.renamed_from`: the title the spec says it had before.
+    renamed_from: Option<String>,
+    /// The panel without its layout, as JSON text.
+    content: String,
+}
+
+/// Panels of a dashboard.
+fn panels(d: &Value) -> Vec<PanelView> {
     d.get("panels")
         .and_then(Value::as_array)
         .into_iter()
@@ -108,52 +120,80 @@ fn panels(d: &Value) -> Vec<(String, String, String)> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            let renamed_from = p
+                .pointer("/g6_meta/renamed_from")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let mut content = p.clone();
             if let Some(o) = content.as_object_mut() {
                 o.remove("gridPos");
             }
-            (uuid, title, content.to_string())
+            PanelView {
+                uuid,
+                title,
+                renamed_from,
+                content: content.to_string(),
+            }
         })
         .collect()
 }
 
-/// Changed, added and removed panel titles between the file on disk and the expected one.
-fn panel_diff(old: &Value, new: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
+/// How the panels of a dashboard on disk differ from the expected ones, by title.
+#[derive(Debug, Default, PartialEq)]
+struct PanelDiff {
+    /// Same identity, other content (`New (on disk: Old)` when the title differs
+    /// without a declared rename).
+    changed: Vec<String>,
+    /// Expected, not on disk.
+    added: Vec<String>,
+    /// On disk, not expected.
+    removed: Vec<String>,
+    /// Same identity, title changed as the spec's `renamed_from` says: (old, new).
+    renamed: Vec<(String, String)>,
+}
+
+/// Compare the panels of the file on disk with the expected ones. A panel keeps its
+/// uuid across a rename declared with `renamed_from`: that is a rename, not a change
+/// or a removal plus an addition.
+fn panel_diff(old: &Value, new: &Value) -> PanelDiff {
     let old_p = panels(old);
     let new_p = panels(new);
-    let mut changed = Vec::new();
-    let mut added = Vec::new();
-    let mut removed: Vec<(String, String)> = Vec::new();
-    for (uuid, title, content) in &old_p {
-        match new_p.iter().find(|(u, _, _)| u == uuid && !u.is_empty()) {
-            Some((_, new_title, new_content)) => {
-                if new_content != content {
-                    if new_title == title {
-                        changed.push(title.clone());
+    let mut d = PanelDiff::default();
+    let mut removed: Vec<&str> = Vec::new();
+    for o in &old_p {
+        match new_p
+            .iter()
+            .find(|n| n.uuid == o.uuid && !n.uuid.is_empty())
+        {
+            Some(n) if n.title != o.title && n.renamed_from.as_deref() == Some(&o.title) => {
+                d.renamed.push((o.title.clone(), n.title.clone()));
+            }
+            Some(n) => {
+                if n.content != o.content {
+                    if n.title == o.title {
+                        d.changed.push(o.title.clone());
                     } else {
-                        changed.push(format!("{new_title} (on disk: {title})"));
+                        d.changed
+                            .push(format!("{} (on disk: {})", n.title, o.title));
                     }
                 }
             }
-            None => removed.push((uuid.clone(), title.clone())),
+            None => removed.push(&o.title),
         }
     }
-    for (uuid, title, _) in &new_p {
-        if !old_p.iter().any(|(u, _, _)| u == uuid && !u.is_empty()) {
+    for n in &new_p {
+        if !old_p.iter().any(|o| o.uuid == n.uuid && !o.uuid.is_empty()) {
             // Same title on both sides, different identity: a change, not add + remove.
-            if let Some(i) = removed.iter().position(|(_, t)| t == title) {
+            if let Some(i) = removed.iter().position(|t| *t == n.title) {
                 removed.remove(i);
-                changed.push(title.clone());
+                d.changed.push(n.title.clone());
             } else {
-                added.push(title.clone());
+                d.added.push(n.title.clone());
             }
         }
     }
-    (
-        changed,
-        added,
-        removed.into_iter().map(|(_, t)| t).collect(),
-    )
+    d.removed = removed.into_iter().map(str::to_string).collect();
+    d
 }
 
 fn first_difference(old: &str, new: &str) -> String {
@@ -199,15 +239,30 @@ fn drift_message(a: &Artifact, on_disk: &str) -> String {
         .trim_start_matches(&format!("{DASHBOARD_DIR}/"))
         .trim_end_matches(".json");
     let title = new.get("title").and_then(Value::as_str).unwrap_or(slug);
-    let (changed, added, removed) = panel_diff(&old, &new);
+    let PanelDiff {
+        changed,
+        added,
+        removed,
+        renamed,
+    } = panel_diff(&old, &new);
     let mut msg = format!(
         "drift: dashboard {slug} ({title:?}) differs: {} changed, {} added, {} removed panel(s)",
         changed.len(),
         added.len(),
         removed.len()
     );
+    if !renamed.is_empty() {
+        msg.push_str(&format!(", {} renamed", renamed.len()));
+    }
     if !changed.is_empty() {
         msg.push_str(&format!("; changed: {}", title_list(&changed)));
+    }
+    if !renamed.is_empty() {
+        let pairs: Vec<String> = renamed
+            .iter()
+            .map(|(old, new)| format!("{old:?} -> {new:?}"))
+            .collect();
+        msg.push_str(&format!("; renamed: {}", pairs.join(", ")));
     }
     if g6_codegen::build::parse_flag(
         &std::env::var("G6_DASHBOARD_DIFF_VERBOSE").unwrap_or_default(),
@@ -217,6 +272,10 @@ fn drift_message(a: &Artifact, on_disk: &str) -> String {
             "changed_titles": changed,
             "added_titles": added,
             "removed_titles": removed,
+            "renamed_titles": renamed
+                .iter()
+                .map(|(old, new)| serde_json::json!({"from": old, "to": new}))
+                .collect::<Vec<_>>(),
         });
         msg.push_str(&format!(
             "\nDRIFT_DETAILS_BEGIN\n{details}\nDRIFT_DETAILS_END"
