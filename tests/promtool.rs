@@ -34,6 +34,7 @@ fn promtool_check_rules_passes_on_every_generated_rule_file() {
         "alerts.yml",
         "alert_suggestions.yml",
         "slo_rules.yml",
+        "health_rules.yml",
     ] {
         let path = format!("generated/prometheus/{file}");
         let (ok, text) = run(&["check", "rules", &path]);
@@ -97,6 +98,59 @@ fn generated_slo_tests_pass_and_catch_a_changed_threshold() {
         );
         assert!(text.contains("BurnRate1h"), "{text}");
     }
+}
+
+/// The generated health test drives each component down (and removes its data) with
+/// the others healthy, checking every component, the score and exactly which alerts
+/// fire; it must pass, and fail against rules where one weight is wrong (the score
+/// then differs from the weighted sum the test expects).
+#[test]
+fn generated_health_tests_pass_and_catch_a_wrong_weight() {
+    if !require_tool("promtool") {
+        return;
+    }
+    let tests = root().join("generated/prometheus/health_tests.yml");
+    let (ok, text) = run(&["test", "rules", tests.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("SUCCESS"),
+        "{}:\n{text}",
+        tests.display()
+    );
+    let body = std::fs::read_to_string(&tests).unwrap();
+    for needle in [
+        // Every component of metrics.yml has an unhealthy and a no-data case.
+        "provider_success unhealthy (weight 0.25), the others healthy: score 0.75",
+        "collection_success unhealthy (weight 0.25), the others healthy: score 0.75",
+        "snapshot_freshness unhealthy (weight 0.25), the others healthy: score 0.75",
+        "backlog unhealthy (weight 0.1), the others healthy: score 0.9",
+        "memory_pressure unhealthy (weight 0.15), the others healthy: score 0.85",
+        "provider_success without data (reads 0), the others healthy: score 0.75",
+        // An absent NATS bus and store read as healthy.
+        "backlog without data (reads 1), the others healthy: score 1",
+        "Every component unhealthy: score 0",
+    ] {
+        assert!(body.contains(needle), "no case `{needle}`");
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("health-mutated");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let rules =
+        std::fs::read_to_string(root().join("generated/prometheus/health_rules.yml")).unwrap();
+    let right = "0.15 * sum(job:g6_health_component:ratio{component=\"memory_pressure\"})";
+    assert!(rules.contains(right), "{rules}");
+    let mutated = rules.replace(
+        right,
+        "0.1 * sum(job:g6_health_component:ratio{component=\"memory_pressure\"})",
+    );
+    std::fs::write(work.join("health_rules.yml"), mutated).unwrap();
+    let copy = work.join("health_tests.yml");
+    std::fs::copy(&tests, &copy).unwrap();
+    let (ok, text) = run(&["test", "rules", copy.to_str().unwrap()]);
+    assert!(
+        !ok,
+        "the health test passed against a wrong weight:\n{text}"
+    );
+    assert!(text.contains("job:g6_health_score:ratio"), "{text}");
 }
 
 #[test]

@@ -608,7 +608,11 @@ impl Decoder {
                         components.push(c);
                     }
                 }
-                n.pos
+                // The `components:` key: its value's position is its first entry's.
+                f.entries
+                    .iter()
+                    .find(|(k, _, _)| *k == "components")
+                    .map_or(n.pos, |(_, _, pos)| *pos)
             }
             None => {
                 self.missing(

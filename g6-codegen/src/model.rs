@@ -230,7 +230,7 @@ pub struct Health {
     pub critical: Spanned<f64>,
     /// The components, in source order.
     pub components: Vec<HealthComponent>,
-    /// Where `components:` was written (for the weight-sum check).
+    /// Where the `components:` key was written (for the weight-sum check).
     pub components_pos: Pos,
     /// Where the section starts.
     pub pos: Pos,
