@@ -600,35 +600,35 @@ impl Decoder {
         };
         let warning = threshold(self, "warning", "0.8");
         let critical = threshold(self, "critical", "0.5");
-        let mut components = Vec::new();
-        let components_pos = match f.get("components") {
-            Some(n) => {
-                for (k, v) in self.map_entries(n, "components") {
-                    if let Some(c) = self.health_component(k, v) {
-                        components.push(c);
-                    }
-                }
-                // The `components:` key: its value's position is its first entry's.
-                f.entries
-                    .iter()
-                    .find(|(k, _, _)| *k == "components")
-                    .map_or(n.pos, |(_, _, pos)| *pos)
-            }
-            None => {
-                self.missing(
-                    &f,
-                    "components",
-                    "{provider_success: {weight: 1, expr: '...', test: {...}}}",
-                );
-                return None;
-            }
+        let Some(n) = f.get("components") else {
+            self.missing(
+                &f,
+                "components",
+                "{provider_success: {weight: 1, expr: '...', test: {...}}}",
+            );
+            return None;
         };
+        let entries = self.map_entries(n, "components");
+        let declared_components = entries.len();
+        let mut components = Vec::new();
+        for (k, v) in entries {
+            if let Some(c) = self.health_component(k, v) {
+                components.push(c);
+            }
+        }
+        // The `components:` key: its value's position is its first entry's.
+        let components_pos = f
+            .entries
+            .iter()
+            .find(|(k, _, _)| *k == "components")
+            .map_or(n.pos, |(_, _, pos)| *pos);
         Some(Health {
             dashboard: dashboard?,
             warning: warning?,
             critical: critical?,
             components,
             components_pos,
+            declared_components,
             pos: node.pos,
         })
     }

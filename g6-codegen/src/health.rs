@@ -691,6 +691,148 @@ mod tests {
         assert_eq!(go_float(1.5e21), "1.5e+21");
     }
 
+    /// A small spec with a health section; `{W}`, `{C}`, `{A}` and `{B}` are the
+    /// warning, the critical threshold and the two weights.
+    fn spec(warning: &str, critical: &str, a: &str, b: &str) -> String {
+        format!(
+            r#"version: 1
+namespace: app
+dashboards:
+  main: {{title: App, families: [core]}}
+health:
+  dashboard: main
+  warning: {warning}
+  critical: {critical}
+  components:
+    calls:
+      weight: {a}
+      expr: '1 - (sum(rate(app_calls_total{{result!="ok"}}[5m])) or vector(0)) / sum(rate(app_calls_total[5m]))'
+      test:
+        healthy: {{'app_calls_total{{result="ok"}}': '0+60x30'}}
+        unhealthy: {{'app_calls_total{{result="error"}}': '0+60x30'}}
+    level:
+      weight: {b}
+      expr: '1 - max(app_level) / 3'
+      test:
+        healthy: {{'app_level': '0x30'}}
+        unhealthy: {{'app_level': '3x30'}}
+families:
+  core:
+    metrics:
+      - {{name: app_calls_total, type: counter, help: Calls, labels: [result], cardinality_budget: 3}}
+      - {{name: app_level, type: gauge, help: Level}}
+"#
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match crate::load_str(text, "app.yml") {
+            Ok(_) => Vec::new(),
+            Err(d) => d.errors().map(|e| e.headline("app.yml")).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_section_loads_and_generates_its_files() {
+        let loaded = crate::load_str(&spec("0.8", "0.5", "0.4", "0.6"), "app.yml")
+            .unwrap_or_else(|d| panic!("{d}"));
+        let h = loaded.spec.health.as_ref().expect("health");
+        assert_eq!(h.components.len(), 2);
+        assert_eq!(h.components[1].test.unhealthy[0].values.value, "3x30");
+        let files = artifacts(&loaded.spec, "h", "v");
+        let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, vec![RULES_PATH, TESTS_PATH]);
+        assert_eq!(
+            score_expr(&loaded.spec, h),
+            "0.4 * sum(job:app_health_component:ratio{component=\"calls\"}) + 0.6 * sum(job:app_health_component:ratio{component=\"level\"})"
+        );
+        assert_eq!(
+            component_expr(&h.components[1]),
+            "min(clamp(1 - max(app_level) / 3, 0, 1) >= 0) or vector(0)"
+        );
+        assert_eq!(score_value(h, &[0.0, 1.0]), 0.6);
+        assert_eq!(
+            alert_expr(&loaded.spec, h, true),
+            "job:app_health_score:ratio < 0.5"
+        );
+        let generated = crate::artifacts::generate_all(&loaded, "app.yml");
+        assert!(crate::artifacts::validate_generated(&loaded, &generated).is_empty());
+        let config = generated
+            .artifacts
+            .iter()
+            .find(|a| a.path == "prometheus/prometheus.yml")
+            .expect("config");
+        assert!(config.content.contains("  - health_rules.yml\n"));
+        let main = &generated.dashboards[0].json["panels"];
+        assert_eq!(main[0]["title"], "Health score");
+        assert_eq!(main[0]["targets"][0]["expr"], "job:app_health_score:ratio");
+        assert_eq!(main[1]["type"], "bargauge");
+        assert_eq!(main[1]["targets"][0]["legendFormat"], "{{component}}");
+        assert_eq!(
+            main[0]["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+            0.5
+        );
+    }
+
+    #[test]
+    fn a_healthy_system_scores_exactly_1_whatever_the_float_sum_of_the_weights() {
+        let loaded = crate::load_str(&spec("0.8", "0.5", "0.3", "0.7"), "app.yml")
+            .unwrap_or_else(|d| panic!("{d}"));
+        let h = loaded.spec.health.as_ref().expect("health");
+        assert_eq!(score_value(h, &[1.0, 1.0]), 1.0);
+        let mut h3 = h.clone();
+        // 0.3 + 0.6 + 0.1 adds up to 0.9999999999999999.
+        h3.components.push(h.components[0].clone());
+        h3.components[1].weight.value = 0.6;
+        h3.components[2].weight.value = 0.1;
+        assert_ne!(weight_sum(&h3), 1.0);
+        assert_eq!(score_value(&h3, &[1.0, 1.0, 1.0]), 1.0);
+        assert!(score_expr(&loaded.spec, &h3).ends_with(") / 0.9999999999999999"));
+    }
+
+    #[test]
+    fn thresholds_and_weights_are_checked() {
+        let bad = |w: &str, c: &str, a: &str, b: &str| errors(&spec(w, c, a, b));
+        assert!(bad("0.8", "0.5", "0.4", "0.6").is_empty());
+        assert!(bad("1", "0.5", "0.4", "0.6").is_empty(), "warning may be 1");
+        assert_eq!(
+            bad("1.2", "0.5", "0.4", "0.6"),
+            vec!["app.yml:7:12: error[E038]: health warning threshold 1.2 is not in (0, 1]"]
+        );
+        assert_eq!(
+            bad("0.8", "0", "0.4", "0.6"),
+            vec!["app.yml:8:13: error[E038]: health critical threshold 0 is not in (0, 1)"]
+        );
+        assert_eq!(
+            bad("0.8", "0.8", "0.4", "0.6"),
+            vec!["app.yml:8:13: error[E038]: health critical threshold 0.8 is not below the warning threshold 0.8"]
+        );
+        assert_eq!(
+            bad("0.8", "0.5", "0", "1"),
+            vec![
+                "app.yml:11:15: error[E038]: weight 0 of health component `calls` is not in (0, 1]"
+            ]
+        );
+        assert_eq!(
+            bad("0.8", "0.5", "0.4", "0.5"),
+            vec![
+                "app.yml:9:3: error[E038]: the weights of the health components sum to 0.9, not 1"
+            ]
+        );
+        // Within 1e-9 of 1 is 1.
+        assert!(bad("0.8", "0.5", "0.4", "0.6000000001").is_empty());
+    }
+
+    #[test]
+    fn a_missing_test_part_is_a_missing_field() {
+        let text = spec("0.8", "0.5", "0.4", "0.6")
+            .replace("        unhealthy: {'app_level': '3x30'}\n", "");
+        assert_eq!(
+            errors(&text),
+            vec!["app.yml:20:16: error[E003]: a health component test is missing `unhealthy`"]
+        );
+    }
+
     #[test]
     fn names_derive_from_the_namespace() {
         let mut spec = Spec::default();

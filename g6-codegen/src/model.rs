@@ -232,6 +232,9 @@ pub struct Health {
     pub components: Vec<HealthComponent>,
     /// Where the `components:` key was written (for the weight-sum check).
     pub components_pos: Pos,
+    /// Entries under `components:`, including ones that failed to decode (the weights
+    /// are only summed when every component decoded).
+    pub declared_components: usize,
     /// Where the section starts.
     pub pos: Pos,
 }

@@ -1201,12 +1201,14 @@ impl<'a> Validator<'a> {
             }
         }
         if h.components.is_empty() {
-            self.err(
-                Code::BadHealth,
-                h.components_pos,
-                "the health section has no components",
-                "add at least one, e.g. `provider_success: {weight: 1, expr: '...', test: {...}}`",
-            );
+            if h.declared_components == 0 {
+                self.err(
+                    Code::BadHealth,
+                    h.components_pos,
+                    "the health section has no components",
+                    "add at least one, e.g. `provider_success: {weight: 1, expr: '...', test: {...}}`",
+                );
+            }
             return;
         }
         let mut weights_ok = true;
@@ -1236,7 +1238,8 @@ impl<'a> Validator<'a> {
             }
         }
         let sum = crate::health::weight_sum(h);
-        if weights_ok && (sum - 1.0).abs() > 1e-9 {
+        let all_decoded = h.components.len() == h.declared_components;
+        if weights_ok && all_decoded && (sum - 1.0).abs() > 1e-9 {
             let listed: Vec<String> = h
                 .components
                 .iter()
