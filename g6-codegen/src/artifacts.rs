@@ -221,15 +221,7 @@ pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
 
 /// Add the health score's recording rules to a catalog.
 pub fn add_health_records(c: &mut SeriesCatalog, spec: &crate::Spec) {
-    let component = crate::health::component_record(spec);
-    c.insert(
-        &component,
-        &component,
-        SeriesKind::Recorded,
-        &["component".to_string()],
-    );
-    let score = crate::health::score_record(spec);
-    c.insert(&score, &score, SeriesKind::Recorded, &[]);
+    crate::health::add_records(c, spec);
 }
 
 /// Check everything generated: rule expressions, dashboard lint (which covers every

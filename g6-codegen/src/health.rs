@@ -180,6 +180,21 @@ pub fn recorded(spec: &Spec, h: &Health) -> Vec<(String, String, Option<String>)
     out
 }
 
+/// Add the health recording rules (the component series, labelled `component`, and
+/// the score) to a series catalog, so PromQL that reads them checks out.
+pub fn add_records(c: &mut crate::promql::SeriesCatalog, spec: &Spec) {
+    use crate::promql::SeriesKind;
+    let component = component_record(spec);
+    c.insert(
+        &component,
+        &component,
+        SeriesKind::Recorded,
+        &["component".to_string()],
+    );
+    let score = score_record(spec);
+    c.insert(&score, &score, SeriesKind::Recorded, &[]);
+}
+
 /// The title of the dashboard that shows the score (its slug when unknown).
 fn dashboard_title<'a>(spec: &'a Spec, h: &'a Health) -> &'a str {
     spec.dashboards
@@ -821,6 +836,23 @@ families:
         );
         // Within 1e-9 of 1 is 1.
         assert!(bad("0.8", "0.5", "0.4", "0.6000000001").is_empty());
+    }
+
+    #[test]
+    fn spec_panels_may_show_the_score_and_components_may_not_read_recording_rules() {
+        let text = spec("0.8", "0.5", "0.4", "0.6").replace(
+            "{name: app_level, type: gauge, help: Level}",
+            "{name: app_level, type: gauge, help: Level, panels: [{title: Score, promql: 'job:app_health_score:ratio', unit: percentunit}]}",
+        );
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+        let text = spec("0.8", "0.5", "0.4", "0.6").replace(
+            "'1 - max(app_level) / 3'",
+            "'1 - max(app_level) / 3 * job:app_calls:rate5m'",
+        );
+        assert_eq!(
+            errors(&text),
+            vec!["app.yml:18:13: error[E039]: the expression of health component `level` reads the recording rule `job:app_calls:rate5m`"]
+        );
     }
 
     #[test]

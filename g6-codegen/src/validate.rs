@@ -1285,9 +1285,16 @@ impl<'a> Validator<'a> {
                 &format!("the expression of health component `{name}`"),
             );
             let parsed = crate::promql::parse(&e.value).is_ok();
-            reads = catalog
-                .analyze(&e.value)
-                .selectors
+            let selectors = catalog.analyze(&e.value).selectors;
+            if let Some(recorded) = selectors.iter().find(|s| s.contains(':')) {
+                self.err(
+                    Code::BadHealthComponent,
+                    e.pos,
+                    format!("the expression of health component `{name}` reads the recording rule `{recorded}`"),
+                    "read the spec's metrics directly: the health rules and their promtool test stand alone",
+                );
+            }
+            reads = selectors
                 .into_iter()
                 .filter(|s| catalog.series.contains_key(s))
                 .collect();
@@ -1517,6 +1524,10 @@ pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
     catalog.check_recorded = true;
     for r in rules.all_recording() {
         catalog.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    if spec.health.is_some() {
+        // Spec panels and alerts may show the health score.
+        crate::health::add_records(&mut catalog, spec);
     }
     let mut out = Vec::new();
     for (_, m) in spec.metrics() {
