@@ -85,10 +85,15 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
     std::fs::create_dir_all(&dir).unwrap();
     let server = Server::start(&["--simulate", "--interval", "1s"], &[]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus");
-    let rule_files: Vec<_> = ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"]
-        .iter()
-        .map(|f| root.join(f))
-        .collect();
+    let rule_files: Vec<_> = [
+        "recording_rules.yml",
+        "alerts.yml",
+        "alert_suggestions.yml",
+        "health_rules.yml",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
     let prom = Prometheus::start(&dir, &server.addr, &rule_files);
     prom.wait_target_up();
     let query = |expr: &str| prom.query(expr).map(|r| r.len());
@@ -113,7 +118,12 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
     prom.wait_for("every rule group healthy", Duration::from_secs(30), || {
         let v = prom.api("/api/v1/rules");
         let groups = v["data"]["groups"].as_array().unwrap();
-        let expected = ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"];
+        let expected = [
+            "recording_rules.yml",
+            "alerts.yml",
+            "alert_suggestions.yml",
+            "health_rules.yml",
+        ];
         for e in expected {
             if !groups
                 .iter()
