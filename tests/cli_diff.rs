@@ -202,3 +202,34 @@ fn slos_added_removed_and_changed_are_listed_and_removal_breaks() {
     );
     assert_eq!(got.len(), 2, "{got:?}");
 }
+
+#[test]
+fn health_components_added_removed_and_changed_are_listed_and_removal_breaks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("metrics.yml")).unwrap();
+    // Drop the backlog component, give its weight to memory_pressure, and warn earlier.
+    let start = text.find("    backlog:\n").unwrap();
+    let end = start + text[start..].find("    memory_pressure:\n").unwrap();
+    let new = text[..start].to_string() + &text[end..];
+    let new = new
+        .replacen("      weight: 0.15\n", "      weight: 0.25\n", 1)
+        .replacen("  warning: 0.8\n", "  warning: 0.9\n", 1);
+    let path = common::temp_dir("cli-diff-health").join("metrics.yml");
+    std::fs::write(&path, new).unwrap();
+    let (code, out, err) = diff(&root.join("metrics.yml"), &path, &["--format", "json"]);
+    assert_eq!(code, 3, "{err}");
+    let got = kinds(&out);
+    assert!(
+        got.contains(&("health_removed".into(), "backlog".into(), true)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("health_changed".into(), "memory_pressure".into(), false)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("health_changed".into(), "health".into(), false)),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 3, "{got:?}");
+}

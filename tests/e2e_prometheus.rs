@@ -1,7 +1,7 @@
 //! End to end with the real consumer: `g6 serve --simulate` scraped by Debian's
 //! Prometheus loaded with the generated rules; every rule group loads, every recording
 //! rule yields series, and every target of every generated dashboard (read from
-//! generated/ on disk) returns data.
+//! generated/ on disk) returns data; and a real `g6 serve` scores a health of exactly 1.
 
 mod common;
 
@@ -85,10 +85,15 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
     std::fs::create_dir_all(&dir).unwrap();
     let server = Server::start(&["--simulate", "--interval", "1s"], &[]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus");
-    let rule_files: Vec<_> = ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"]
-        .iter()
-        .map(|f| root.join(f))
-        .collect();
+    let rule_files: Vec<_> = [
+        "recording_rules.yml",
+        "alerts.yml",
+        "alert_suggestions.yml",
+        "health_rules.yml",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
     let prom = Prometheus::start(&dir, &server.addr, &rule_files);
     prom.wait_target_up();
     let query = |expr: &str| prom.query(expr).map(|r| r.len());
@@ -113,7 +118,12 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
     prom.wait_for("every rule group healthy", Duration::from_secs(30), || {
         let v = prom.api("/api/v1/rules");
         let groups = v["data"]["groups"].as_array().unwrap();
-        let expected = ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"];
+        let expected = [
+            "recording_rules.yml",
+            "alerts.yml",
+            "alert_suggestions.yml",
+            "health_rules.yml",
+        ];
         for e in expected {
             if !groups
                 .iter()
@@ -181,6 +191,56 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
             }
         },
     );
+    drop(prom);
+    let status = server.terminate();
+    assert!(status.success(), "g6 serve exit {status:?}");
+}
+
+/// The health score of a real `g6 serve` (the synthetic provider, the in-process bus,
+/// the Parquet store; no `--simulate`) under Prometheus with the generated health
+/// rules: every component of metrics.yml reads exactly 1 and the score is 1, so the
+/// components are wired to metrics the pipeline really feeds (an absent NATS outbox
+/// reads healthy).
+#[test]
+fn a_healthy_g6_serve_scores_exactly_1() {
+    if !require_tool("prometheus") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus_health");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(&["--interval", "1s"], &[]);
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus/health_rules.yml");
+    let prom = Prometheus::start(&dir, &server.addr, &[rules]);
+    prom.wait_target_up();
+    prom.wait_for("a health score of 1", Duration::from_secs(60), || {
+        let components = prom.query("job:g6_health_component:ratio")?;
+        let mut got: Vec<(String, f64)> = components
+            .iter()
+            .map(|(labels, v)| (labels.get("component").cloned().unwrap_or_default(), *v))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        if names
+            != [
+                "backlog",
+                "collection_success",
+                "memory_pressure",
+                "provider_success",
+                "snapshot_freshness",
+            ]
+        {
+            return Err(format!("components {got:?}"));
+        }
+        if got.iter().any(|(_, v)| *v != 1.0) {
+            return Err(format!("components {got:?}"));
+        }
+        let score = prom.query("job:g6_health_score:ratio")?;
+        match score.as_slice() {
+            [(_, v)] if *v == 1.0 => Ok(()),
+            other => Err(format!("score {other:?}")),
+        }
+    });
     drop(prom);
     let status = server.terminate();
     assert!(status.success(), "g6 serve exit {status:?}");

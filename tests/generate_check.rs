@@ -126,6 +126,24 @@ fn rule_drift_is_exit_8_and_suggestion_drift_exit_9() {
 }
 
 #[test]
+fn health_rule_drift_is_exit_8() {
+    let dir = copy_generated("health");
+    let rules = dir.join("prometheus/health_rules.yml");
+    let text = std::fs::read_to_string(&rules).unwrap().replace(
+        "job:g6_health_score:ratio < 0.8",
+        "job:g6_health_score:ratio < 0.7",
+    );
+    std::fs::write(&rules, text).unwrap();
+    let o = check(&dir);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("drift: prometheus/health_rules.yml differs"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn check_never_writes() {
     let dir = copy_generated("nowrite");
     let path = dir.join("RULES_CATALOG.md");

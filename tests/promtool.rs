@@ -34,6 +34,7 @@ fn promtool_check_rules_passes_on_every_generated_rule_file() {
         "alerts.yml",
         "alert_suggestions.yml",
         "slo_rules.yml",
+        "health_rules.yml",
     ] {
         let path = format!("generated/prometheus/{file}");
         let (ok, text) = run(&["check", "rules", &path]);
@@ -97,6 +98,133 @@ fn generated_slo_tests_pass_and_catch_a_changed_threshold() {
         );
         assert!(text.contains("BurnRate1h"), "{text}");
     }
+}
+
+/// The generated health test drives each component down (and removes its data) with
+/// the others healthy, checking every component, the score and exactly which alerts
+/// fire; it must pass, and fail against rules where one weight is wrong (the score
+/// then differs from the weighted sum the test expects).
+#[test]
+fn generated_health_tests_pass_and_catch_a_wrong_weight() {
+    if !require_tool("promtool") {
+        return;
+    }
+    let tests = root().join("generated/prometheus/health_tests.yml");
+    let (ok, text) = run(&["test", "rules", tests.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("SUCCESS"),
+        "{}:\n{text}",
+        tests.display()
+    );
+    let body = std::fs::read_to_string(&tests).unwrap();
+    for needle in [
+        // Every component of metrics.yml has an unhealthy and a no-data case.
+        "provider_success unhealthy (weight 0.25), the others healthy: score 0.75",
+        "collection_success unhealthy (weight 0.25), the others healthy: score 0.75",
+        "snapshot_freshness unhealthy (weight 0.25), the others healthy: score 0.75",
+        "backlog unhealthy (weight 0.1), the others healthy: score 0.9",
+        "memory_pressure unhealthy (weight 0.15), the others healthy: score 0.85",
+        "provider_success without data (reads 0), the others healthy: score 0.75",
+        // An absent NATS bus and store read as healthy.
+        "backlog without data (reads 1), the others healthy: score 1",
+        "Every component unhealthy: score 0",
+    ] {
+        assert!(body.contains(needle), "no case `{needle}`");
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("health-mutated");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let rules =
+        std::fs::read_to_string(root().join("generated/prometheus/health_rules.yml")).unwrap();
+    let right = "0.15 * sum(job:g6_health_component:ratio{component=\"memory_pressure\"})";
+    assert!(rules.contains(right), "{rules}");
+    let mutated = rules.replace(
+        right,
+        "0.1 * sum(job:g6_health_component:ratio{component=\"memory_pressure\"})",
+    );
+    std::fs::write(work.join("health_rules.yml"), mutated).unwrap();
+    let copy = work.join("health_tests.yml");
+    std::fs::copy(&tests, &copy).unwrap();
+    let (ok, text) = run(&["test", "rules", copy.to_str().unwrap()]);
+    assert!(
+        !ok,
+        "the health test passed against a wrong weight:\n{text}"
+    );
+    assert!(text.contains("job:g6_health_score:ratio"), "{text}");
+}
+
+/// The health engine on another spec (namespace `shop`, weights whose float sum is
+/// not exactly 1): its generated rules and test pass promtool, names derive from the
+/// namespace, and a fully healthy system scores exactly 1.
+#[test]
+fn the_health_score_of_another_spec_passes_its_generated_test() {
+    if !require_tool("promtool") {
+        return;
+    }
+    let spec = r#"version: 1
+namespace: shop
+dashboards:
+  main: {title: Shop, families: [core]}
+health:
+  dashboard: main
+  warning: 0.95
+  critical: 0.5
+  components:
+    orders:
+      weight: 0.3
+      expr: 'sum(rate(shop_orders_total{result="ok"}[5m])) / sum(rate(shop_orders_total[5m]))'
+      test:
+        healthy: {'shop_orders_total{result="ok"}': '0+10x20'}
+        unhealthy: {'shop_orders_total{result="failed"}': '0+10x20'}
+    queues:
+      weight: 0.6
+      expr: '1 - shop_queue_depth / shop_queue_capacity'
+      test:
+        healthy: {'shop_queue_depth{queue="a"}': '0x20', 'shop_queue_capacity{queue="a"}': '10x20', 'shop_queue_depth{queue="b"}': '0x20', 'shop_queue_capacity{queue="b"}': '10x20'}
+        unhealthy: {'shop_queue_depth{queue="a"}': '0x20', 'shop_queue_capacity{queue="a"}': '10x20', 'shop_queue_depth{queue="b"}': '10x20', 'shop_queue_capacity{queue="b"}': '10x20'}
+    disk:
+      weight: 0.1
+      expr: 'shop_disk_free_ratio * 4'
+      test:
+        healthy: {'shop_disk_free_ratio': '0.5x20'}
+        unhealthy: {'shop_disk_free_ratio': '0x20'}
+families:
+  core:
+    metrics:
+      - {name: shop_orders_total, type: counter, help: Orders by outcome, labels: [result], cardinality_budget: 3}
+      - {name: shop_queue_depth, type: gauge, help: Items queued, unit: items, labels: [queue], cardinality_budget: 4}
+      - {name: shop_queue_capacity, type: gauge, help: Queue bound, unit: items, labels: [queue], cardinality_budget: 4}
+      - {name: shop_disk_free_ratio, type: gauge, help: Free disk share, unit: ratio}
+"#;
+    let loaded = g6_codegen::load_str(spec, "shop.yml").unwrap_or_else(|d| panic!("{d}"));
+    let artifacts = g6_codegen::artifacts::generate(&loaded, "shop.yml");
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("health-shop");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    for name in ["health_rules.yml", "health_tests.yml"] {
+        let a = artifacts
+            .iter()
+            .find(|a| a.path == format!("prometheus/{name}"))
+            .unwrap_or_else(|| panic!("no {name}"));
+        std::fs::write(work.join(name), &a.content).unwrap();
+    }
+    let rules = std::fs::read_to_string(work.join("health_rules.yml")).unwrap();
+    assert!(rules.contains("record: job:shop_health_component:ratio"));
+    assert!(rules.contains("record: job:shop_health_score:ratio"));
+    assert!(rules.contains("alert: ShopHealthScoreLow"));
+    assert!(rules.contains("alert: ShopHealthScoreCritical"));
+    // 0.3 + 0.6 + 0.1 is 0.9999999999999999 in floats: the score divides by it.
+    assert!(rules.contains(") / 0.9999999999999999'"), "{rules}");
+    let tests = std::fs::read_to_string(work.join("health_tests.yml")).unwrap();
+    assert!(tests.contains("# Every component healthy: score 1 at minute 10."));
+    // Unhealthy queues: a empty, b full: the lowest series (0) counts. Healthy disk
+    // is 0.5 * 4 = 2, clamped to 1.
+    let (ok, text) = run(&[
+        "test",
+        "rules",
+        work.join("health_tests.yml").to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains("SUCCESS"), "{text}");
 }
 
 #[test]

@@ -88,3 +88,11 @@ fn content_changes_change_the_hash() {
         assert_ne!(hash(&changed), h, "editing `{from}` must change the hash");
     }
 }
+
+#[test]
+fn the_health_section_is_part_of_the_hash() {
+    let original = spec_text();
+    assert!(original.contains("\n  warning: 0.8\n"));
+    let changed = original.replace("\n  warning: 0.8\n", "\n  warning: 0.75\n");
+    assert_ne!(hash(&original), hash(&changed));
+}

@@ -85,7 +85,12 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
         Artifact {
             path: "RULES_CATALOG.md".into(),
             kind: ArtifactKind::Other,
-            content: rules::render_catalog(&rules, hash, version),
+            content: rules::render_catalog(&rules, hash, version)
+                + &spec
+                    .health
+                    .as_ref()
+                    .map(|h| crate::health::catalog_section(spec, h))
+                    .unwrap_or_default(),
         },
         Artifact {
             path: "prometheus/recording_rules.yml".into(),
@@ -164,6 +169,18 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
             content,
         });
     }
+    for (path, content) in crate::health::artifacts(spec, hash, version) {
+        let kind = if path == crate::health::RULES_PATH {
+            ArtifactKind::Rules
+        } else {
+            ArtifactKind::Other
+        };
+        out.push(Artifact {
+            path,
+            kind,
+            content,
+        });
+    }
     for d in &dashboards {
         out.push(Artifact {
             path: format!("{DASHBOARD_DIR}/{}.json", d.slug),
@@ -196,7 +213,15 @@ pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
             c.insert(&record, &record, SeriesKind::Recorded, &["slo".to_string()]);
         }
     }
+    if loaded.spec.health.is_some() {
+        add_health_records(&mut c, &loaded.spec);
+    }
     c
+}
+
+/// Add the health score's recording rules to a catalog.
+pub fn add_health_records(c: &mut SeriesCatalog, spec: &crate::Spec) {
+    crate::health::add_records(c, spec);
 }
 
 /// Check everything generated: rule expressions, dashboard lint (which covers every
@@ -248,6 +273,28 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
                     crate::slo::RULES_PATH,
                     slo.name.value
                 ));
+            }
+        }
+    }
+    if let Some(h) = &loaded.spec.health {
+        for (record, expr, component) in crate::health::recorded(&loaded.spec, h) {
+            for f in catalog.analyze(&expr).findings {
+                if !matches!(f, crate::promql::Finding::CounterWithoutRate { .. }) {
+                    problems.push(format!(
+                        "{}: rule `{record}`{} {f}",
+                        crate::health::RULES_PATH,
+                        component
+                            .as_ref()
+                            .map(|c| format!(" of component `{c}`"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        for critical in [false, true] {
+            let expr = crate::health::alert_expr(&loaded.spec, h, critical);
+            for f in catalog.analyze(&expr).findings {
+                problems.push(format!("{}: a health alert {f}", crate::health::RULES_PATH));
             }
         }
     }

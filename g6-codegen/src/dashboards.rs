@@ -106,6 +106,14 @@ pub enum Shape {
     Markdown(String),
     /// Thresholds (value, colour) after the base green: a utilisation bar gauge.
     Thresholds(Vec<(f64, &'static str)>),
+    /// A score in [0, 1] where higher is better: red below `critical`, orange below
+    /// `warning`, green from it on (the health score).
+    Score {
+        /// The critical threshold.
+        critical: f64,
+        /// The warning threshold.
+        warning: f64,
+    },
 }
 
 /// A dashboard template variable for a selector label.
@@ -722,16 +730,32 @@ fn replaced(spec: &Spec, cross: &[PanelPlan]) -> Vec<String> {
         .collect()
 }
 
-fn alerts_panel(spec: &Spec, rules: &RuleSet, families: &[String]) -> Option<PanelPlan> {
+/// The alerts overview of a plan; the health dashboard's (`health`) also lists the
+/// health score alerts.
+fn alerts_panel(
+    spec: &Spec,
+    rules: &RuleSet,
+    families: &[String],
+    health: bool,
+) -> Option<PanelPlan> {
     let in_plan: HashSet<&str> = spec
         .metrics()
         .filter(|(f, _)| families.contains(&f.name.value))
         .map(|(_, m)| m.name.value.as_str())
         .collect();
+    let health_alerts = if health {
+        vec![
+            crate::health::warning_alert(spec),
+            crate::health::critical_alert(spec),
+        ]
+    } else {
+        Vec::new()
+    };
     let names: BTreeSet<&str> = rules
         .all_alerts()
         .filter(|a| in_plan.contains(a.metric.as_str()))
         .map(|a| a.alert.as_str())
+        .chain(health_alerts.iter().map(String::as_str))
         .collect();
     if names.is_empty() {
         return None;
@@ -770,7 +794,14 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
     let families: Vec<String> = plan.families.iter().map(|f| f.value.clone()).collect();
     let vars = variables(spec, &families);
     let mut panels: Vec<PanelPlan> = Vec::new();
-    if let Some(p) = alerts_panel(spec, rules, &families) {
+    let health = spec
+        .health
+        .as_ref()
+        .filter(|h| h.dashboard.value == plan.slug.value);
+    if let Some(h) = health {
+        panels.extend(crate::health::panels(spec, h));
+    }
+    if let Some(p) = alerts_panel(spec, rules, &families, health.is_some()) {
         panels.push(p);
     }
     for fam in &families {
@@ -793,7 +824,7 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
     if panels.len() > limit {
         // Keep spec panels first, then the alerts overview, then synthesised panels in order.
         let rank = |p: &PanelPlan| match p.source.as_str() {
-            "spec" => 0,
+            "spec" | "health" => 0,
             "alerts_aggregate" => 1,
             _ => 2,
         };
@@ -810,6 +841,7 @@ fn width_of(p: &PanelPlan) -> u32 {
     match (p.panel_type.as_str(), &p.shape) {
         (_, Shape::Grid { .. } | Shape::Thresholds(_)) => 12,
         (_, Shape::Markdown(_)) => 24,
+        ("bargauge", Shape::Score { .. }) => 18,
         ("stat" | "gauge" | "bargauge", _) => 6,
         ("table", _) => 24,
         _ => 12,
@@ -1037,6 +1069,31 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
                 "showUnfilled": true,
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
             })
+        }
+        (Shape::Score { critical, warning }, panel_type) => {
+            defaults["thresholds"] = json!({"mode": "absolute", "steps": [
+                {"color": "red", "value": null},
+                {"color": "orange", "value": critical},
+                {"color": "green", "value": warning},
+            ]});
+            defaults["min"] = json!(0);
+            defaults["max"] = json!(1);
+            defaults["color"] = json!({"mode": "thresholds"});
+            if panel_type == "bargauge" {
+                json!({
+                    "orientation": "horizontal",
+                    "displayMode": "basic",
+                    "showUnfilled": true,
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
+                })
+            } else {
+                json!({
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
+                    "colorMode": "background",
+                    "graphMode": "area",
+                    "textMode": "value",
+                })
+            }
         }
         (_, "stat" | "gauge" | "bargauge") => json!({
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},

@@ -298,6 +298,7 @@ impl Decoder {
                 "families",
                 "sql_dashboards",
                 "slos",
+                "health",
                 "grafana",
             ],
         ) else {
@@ -349,6 +350,9 @@ impl Decoder {
                     spec.slos.push(s);
                 }
             }
+        }
+        if let Some(n) = f.get("health") {
+            spec.health = self.health(n);
         }
         if let Some(n) = f.get("grafana") {
             if let Some(g) = self.fields(n, "the grafana settings", &["schema_version", "refresh"])
@@ -632,6 +636,128 @@ impl Decoder {
             good,
             bad,
             total: total?,
+            pos: node.pos,
+        })
+    }
+
+    fn health(&mut self, node: &Node) -> Option<Health> {
+        let f = self.fields(
+            node,
+            "the health section",
+            &["dashboard", "warning", "critical", "components"],
+        )?;
+        let dashboard = self.req_string(&f, "dashboard", "health_core");
+        let threshold = |d: &mut Self, key: &str, example: &str| match f.get(key) {
+            Some(n) => d.number(n, key),
+            None => {
+                d.missing(&f, key, example);
+                None
+            }
+        };
+        let warning = threshold(self, "warning", "0.8");
+        let critical = threshold(self, "critical", "0.5");
+        let Some(n) = f.get("components") else {
+            self.missing(
+                &f,
+                "components",
+                "{provider_success: {weight: 1, expr: '...', test: {...}}}",
+            );
+            return None;
+        };
+        let entries = self.map_entries(n, "components");
+        let declared_components = entries.len();
+        let mut components = Vec::new();
+        for (k, v) in entries {
+            if let Some(c) = self.health_component(k, v) {
+                components.push(c);
+            }
+        }
+        // The `components:` key: its value's position is its first entry's.
+        let components_pos = f
+            .entries
+            .iter()
+            .find(|(k, _, _)| *k == "components")
+            .map_or(n.pos, |(_, _, pos)| *pos);
+        Some(Health {
+            dashboard: dashboard?,
+            warning: warning?,
+            critical: critical?,
+            components,
+            components_pos,
+            declared_components,
+            pos: node.pos,
+        })
+    }
+
+    fn health_component(&mut self, key: &Node, node: &Node) -> Option<HealthComponent> {
+        let name = self.string(key, "component name")?;
+        let f = self.fields(
+            node,
+            "a health component",
+            &["weight", "description", "expr", "test"],
+        )?;
+        let weight = match f.get("weight") {
+            Some(n) => self.number(n, "weight"),
+            None => {
+                self.missing(&f, "weight", "0.25");
+                None
+            }
+        };
+        let description = self.opt_string(&f, "description").map(|s| s.value);
+        let expr = self.req_string(
+            &f,
+            "expr",
+            "1 - (sum(rate(x_total{result!=\"ok\"}[5m])) or vector(0)) / sum(rate(x_total[5m]))",
+        );
+        let test = match f.get("test") {
+            Some(n) => self.health_test(n),
+            None => {
+                self.missing(
+                    &f,
+                    "test",
+                    "{healthy: {'x_total{result=\"ok\"}': '0+60x30'}, unhealthy: {'x_total{result=\"error\"}': '0+60x30'}}",
+                );
+                None
+            }
+        };
+        Some(HealthComponent {
+            name,
+            weight: weight?,
+            description,
+            expr: expr?,
+            test: test?,
+            pos: node.pos,
+        })
+    }
+
+    fn health_test(&mut self, node: &Node) -> Option<HealthTest> {
+        let f = self.fields(
+            node,
+            "a health component test",
+            &["healthy", "unhealthy", "no_data"],
+        )?;
+        let series = |d: &mut Self, key: &str| -> Option<Vec<TestSeries>> {
+            let Some(n) = f.get(key) else {
+                d.missing(&f, key, "{'x_total{result=\"ok\"}': '0+60x30'}");
+                return None;
+            };
+            let mut out = Vec::new();
+            for (k, v) in d.map_entries(n, key) {
+                let (Some(series), Some(values)) = (d.string(k, "series"), d.string(v, "values"))
+                else {
+                    continue;
+                };
+                out.push(TestSeries { series, values });
+            }
+            Some(out)
+        };
+        let healthy = series(self, "healthy");
+        let unhealthy = series(self, "unhealthy");
+        let no_data = f.get("no_data").and_then(|n| self.number(n, "no_data"));
+        Some(HealthTest {
+            healthy: healthy?,
+            unhealthy: unhealthy?,
+            no_data,
             pos: node.pos,
         })
     }

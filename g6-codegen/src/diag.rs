@@ -86,6 +86,8 @@ codes! {
     BadSql = "E035", "bad-sql", "A SQL dashboard query that is empty, uses an undeclared variable or a macro the generator does not support.";
     BadSlo = "E036", "bad-slo", "An SLO whose objective is not between 0 and 100, whose period is not a duration from 1d to 365d, or whose name is not snake_case.";
     BadSli = "E037", "bad-sli", "An SLO's SLI that does not give exactly one of good or bad with total, an expression without its `$window` range, or a selector that can match nothing (a label the series lacks, a value outside a closed set, an `le` that is not a bucket bound).";
+    BadHealth = "E038", "bad-health", "A health section whose thresholds are not 0 < critical < warning <= 1, whose weights are not positive or do not sum to 1, whose dashboard is not a plan of the spec, whose component names are not snake_case, or whose alert names clash with a spec alert.";
+    BadHealthComponent = "E039", "bad-health-component", "A health component whose expression uses a `$` macro, reads a recording rule or no spec metric or has a selector that can match nothing, or whose test series are missing, not exact selectors of the metrics it reads, shared with another component, or not promtool values covering minutes 0 to 10.";
     BadRecording = "E040", "bad-recording", "A spec recording rule whose name is not `level:metric:operations` or is taken, or whose expression is not valid PromQL over the spec's metrics reading the metric it is declared on.";
     BadAnnotation = "E041", "bad-annotation", "A dashboard annotation with invalid PromQL, a duplicate title or an unknown colour.";
     BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";

@@ -59,6 +59,13 @@ pub enum ChangeKind {
     SloRemoved,
     /// An SLO's objective, period or SLI changed.
     SloChanged,
+    /// The spec gained a `health:` section, or the score a component.
+    HealthAdded,
+    /// The `health:` section, or a component of it, is gone (its recorded series and
+    /// alerts with it).
+    HealthRemoved,
+    /// The health thresholds, dashboard, or a component's weight or expression changed.
+    HealthChanged,
 }
 
 impl ChangeKind {
@@ -86,6 +93,9 @@ impl ChangeKind {
             ChangeKind::SloAdded => "slo_added",
             ChangeKind::SloRemoved => "slo_removed",
             ChangeKind::SloChanged => "slo_changed",
+            ChangeKind::HealthAdded => "health_added",
+            ChangeKind::HealthRemoved => "health_removed",
+            ChangeKind::HealthChanged => "health_changed",
         }
     }
 }
@@ -193,6 +203,7 @@ pub fn diff(old: &Spec, new: &Spec, strict: bool) -> Vec<Change> {
     compare_labels(old, new, &old_metrics, &new_metrics, &users, &mut out);
     compare_alerts(old, new, &mut out);
     compare_slos(old, new, &mut out);
+    compare_health(old, new, &mut out);
     let old_dash: Vec<&str> = old
         .dashboards
         .iter()
@@ -419,6 +430,94 @@ fn compare_labels(
     }
 }
 
+/// The health section: as a whole, its settings, and its components by name.
+fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
+    let mut push = |kind, subject: &str, detail: String, breaking| {
+        out.push(Change {
+            kind,
+            subject: subject.to_string(),
+            detail,
+            breaking,
+            error: false,
+            affects: Vec::new(),
+        })
+    };
+    let (a, b) = match (&old.health, &new.health) {
+        (None, None) => return,
+        (Some(_), None) => {
+            return push(
+                ChangeKind::HealthRemoved,
+                "health",
+                "health section removed: the health score, its component series and alerts go"
+                    .into(),
+                true,
+            )
+        }
+        (None, Some(h)) => {
+            return push(
+                ChangeKind::HealthAdded,
+                "health",
+                format!("health section added ({} components)", h.components.len()),
+                false,
+            )
+        }
+        (Some(a), Some(b)) => (a, b),
+    };
+    let settings = |h: &crate::model::Health| {
+        format!(
+            "dashboard {}, warning {}, critical {}",
+            h.dashboard.value, h.warning.value, h.critical.value
+        )
+    };
+    if settings(a) != settings(b) {
+        push(
+            ChangeKind::HealthChanged,
+            "health",
+            format!("{} -> {}", settings(a), settings(b)),
+            false,
+        );
+    }
+    let by = |h: &crate::model::Health| -> BTreeMap<String, String> {
+        h.components
+            .iter()
+            .map(|c| {
+                (
+                    c.name.value.clone(),
+                    format!("weight {}, {}", c.weight.value, c.expr.value),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (by(a), by(b));
+    for (name, before) in &a {
+        match b.get(name) {
+            None => push(
+                ChangeKind::HealthRemoved,
+                name,
+                format!("health component removed ({before}): its component series goes"),
+                true,
+            ),
+            Some(after) if after != before => push(
+                ChangeKind::HealthChanged,
+                name,
+                format!("{before} -> {after}"),
+                false,
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, after) in &b {
+        if !a.contains_key(name) {
+            push(
+                ChangeKind::HealthAdded,
+                name,
+                format!("health component added ({after})"),
+                false,
+            );
+        }
+    }
+}
+
 /// SLOs, by name.
 fn compare_slos(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
     let text = |s: &crate::model::Slo| {
@@ -566,6 +665,12 @@ impl Users {
                 .map(|e| e.value.clone())
                 .collect();
             readers.push((format!("SLO {}", slo.name.value), exprs));
+        }
+        for c in spec.health.iter().flat_map(|h| h.components.iter()) {
+            readers.push((
+                format!("health component {}", c.name.value),
+                vec![c.expr.value.clone()],
+            ));
         }
         let mut recorded: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in rules.all_recording() {

@@ -15,6 +15,7 @@ pub mod dashboards;
 pub mod decode;
 pub mod diag;
 pub mod diff;
+pub mod health;
 pub mod migrate;
 pub mod model;
 pub mod naming;

@@ -53,6 +53,8 @@ pub struct Spec {
     pub sql_dashboards: Vec<SqlDashboard>,
     /// Service level objectives, in source order.
     pub slos: Vec<Slo>,
+    /// The composite health score, when the spec has a `health:` section.
+    pub health: Option<Health>,
     /// Dashboard-wide Grafana settings.
     pub grafana: GrafanaSettings,
     /// File name the spec was read from, for provenance lines in artifacts.
@@ -232,6 +234,70 @@ pub struct Slo {
     pub total: Spanned<String>,
     /// Where it starts.
     pub pos: Pos,
+}
+
+/// The composite health score (`health:`): weighted components, each a PromQL
+/// expression in [0, 1], recorded, summed into one score, alerted on and shown on a
+/// dashboard (see `crate::health`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Slug of the dashboard plan that shows the score at its top.
+    pub dashboard: Spanned<String>,
+    /// The warning alert fires when the score stays below this.
+    pub warning: Spanned<f64>,
+    /// The critical alert fires when the score stays below this.
+    pub critical: Spanned<f64>,
+    /// The components, in source order.
+    pub components: Vec<HealthComponent>,
+    /// Where the `components:` key was written (for the weight-sum check).
+    pub components_pos: Pos,
+    /// Entries under `components:`, including ones that failed to decode (the weights
+    /// are only summed when every component decoded).
+    pub declared_components: usize,
+    /// Where the section starts.
+    pub pos: Pos,
+}
+
+/// One component of the health score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthComponent {
+    /// Name (snake_case): the `component` label of its recording rule.
+    pub name: Spanned<String>,
+    /// Its share of the score (all weights sum to 1).
+    pub weight: Spanned<f64>,
+    /// What it measures, in words.
+    pub description: Option<String>,
+    /// PromQL whose value is in [0, 1] (1 healthy); several series collapse to the
+    /// lowest.
+    pub expr: Spanned<String>,
+    /// The input series of its generated promtool test.
+    pub test: HealthTest,
+    /// Where the component starts.
+    pub pos: Pos,
+}
+
+/// The promtool input series of one component: under `healthy` the component reads 1,
+/// under `unhealthy` 0, and with none of its series `no_data` (default 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthTest {
+    /// Series under which the component reads 1.
+    pub healthy: Vec<TestSeries>,
+    /// Series under which the component reads 0.
+    pub unhealthy: Vec<TestSeries>,
+    /// What the component reads when none of its series exist (default 0).
+    pub no_data: Option<Spanned<f64>>,
+    /// Where `test:` starts.
+    pub pos: Pos,
+}
+
+/// One promtool input series: a selector with exact labels and its values in
+/// promtool's expanding notation (`0+60x30`, `1x30`, `_`, `stale`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSeries {
+    /// The series, e.g. `g6_api_calls_total{result="ok"}`.
+    pub series: Spanned<String>,
+    /// Its values, one per minute.
+    pub values: Spanned<String>,
 }
 
 /// A group of related metrics.

@@ -545,9 +545,10 @@ pub fn render_catalog(set: &RuleSet, spec_hash: &str, version: &str) -> String {
 /// `prometheus.yml` for a local stack: scrape `g6 serve` and load the rule files.
 pub fn render_prometheus_config(spec: &Spec, spec_hash: &str, version: &str) -> String {
     format!(
-        "{}global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nrule_files:\n  - recording_rules.yml\n  - alerts.yml\n  - alert_suggestions.yml\n{}scrape_configs:\n  - job_name: {}\n    static_configs:\n      - targets: ['127.0.0.1:9108']\n",
+        "{}global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nrule_files:\n  - recording_rules.yml\n  - alerts.yml\n  - alert_suggestions.yml\n{}{}scrape_configs:\n  - job_name: {}\n    static_configs:\n      - targets: ['127.0.0.1:9108']\n",
         header("Prometheus configuration for a local stack (rule paths are relative to this file).", spec.source_name(), spec_hash, version),
         if spec.slos.is_empty() { "" } else { "  - slo_rules.yml\n" },
+        if spec.health.is_none() { "" } else { "  - health_rules.yml\n" },
         spec.namespace.value
     )
 }

@@ -154,6 +154,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.recordings();
     v.annotations();
     v.panel_renames();
+    v.health();
     v.out
 }
 
@@ -1060,21 +1061,26 @@ impl<'a> Validator<'a> {
                 }
                 let concrete = Spanned::new(e.value.replace("$window", "5m"), e.pos);
                 self.expr(&catalog, &concrete, &format!("SLO `{name}` {part}"));
-                self.sli_matchers(&catalog, &concrete, name, part);
+                self.selector_matchers(
+                    &catalog,
+                    &concrete,
+                    Code::BadSli,
+                    &format!("the {part} expression of SLO `{name}`"),
+                );
             }
         }
     }
 
-    /// An SLI's selectors must select something that can exist: label names the
-    /// series has, closed values from their set, `le` one of the histogram's bounds.
-    /// (A typo there gives an empty series: a ratio that is never computed, or an
-    /// SLO that is always 100% bad.)
-    fn sli_matchers(
+    /// An SLI's (or a health component's) selectors must select something that can
+    /// exist: label names the series has, closed values from their set, `le` one of
+    /// the histogram's bounds. (A typo there gives an empty series: a ratio that is
+    /// never computed, or an SLO that is always 100% bad.) `what` starts the message.
+    fn selector_matchers(
         &mut self,
         catalog: &SeriesCatalog,
         expr: &Spanned<String>,
-        slo: &str,
-        part: &str,
+        code: Code,
+        what: &str,
     ) {
         use promql_parser::parser::{Expr, VectorSelector};
         use promql_parser::util::{walk_expr, ExprVisitor};
@@ -1108,10 +1114,16 @@ impl<'a> Validator<'a> {
                 }
                 if !info.labels.contains(&m.name) {
                     self.err(
-                        Code::BadSli,
+                        code,
                         expr.pos,
-                        format!("the {part} expression of SLO `{slo}` matches `{}` on `{name}`, which has no such label", m.name),
-                        format!("its labels: {}", info.labels.iter().cloned().collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "{what} matches `{}` on `{name}`, which has no such label",
+                            m.name
+                        ),
+                        format!(
+                            "its labels: {}",
+                            info.labels.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
                     );
                     continue;
                 }
@@ -1133,23 +1145,326 @@ impl<'a> Validator<'a> {
                         || m.value.parse::<f64>().is_ok_and(|v| bounds.contains(&v));
                     if !ok {
                         self.err(
-                            Code::BadSli,
+                            code,
                             expr.pos,
-                            format!("the {part} expression of SLO `{slo}` reads le=\"{}\" of `{name}`, which is not one of its bucket bounds", m.value),
+                            format!("{what} reads le=\"{}\" of `{name}`, which is not one of its bucket bounds", m.value),
                             format!("bounds: {}", bounds.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")),
                         );
                     }
                 } else if let Some(values) = self.spec.closed_values(&m.name) {
                     if !values.iter().any(|v| v.value == m.value) {
                         self.err(
-                            Code::BadSli,
+                            code,
                             expr.pos,
-                            format!("the {part} expression of SLO `{slo}` matches {}=\"{}\", which is not a value of the closed label `{}`", m.name, m.value, m.name),
+                            format!("{what} matches {}=\"{}\", which is not a value of the closed label `{}`", m.name, m.value, m.name),
                             format!("values: {}", values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join(", ")),
                         );
                     }
                 }
             }
+        }
+    }
+
+    /// The health section: thresholds 0 < critical < warning <= 1, a dashboard plan
+    /// of the spec, snake_case component names, weights in (0, 1] summing to 1, alert
+    /// names free; each component's expression valid PromQL over the spec's metrics
+    /// with selectors that can match, and its test series exact selectors of the
+    /// metrics it reads (no metric shared with another component's tests), with
+    /// promtool values for minutes 0 through 10.
+    fn health(&mut self) {
+        let Some(h) = &self.spec.health else {
+            return;
+        };
+        let catalog = series_catalog(self.spec);
+        let (w, c) = (h.warning.value, h.critical.value);
+        if !(w > 0.0 && w <= 1.0) {
+            self.err(
+                Code::BadHealth,
+                h.warning.pos,
+                format!("health warning threshold {w} is not in (0, 1]"),
+                "the score is between 0 and 1: warn below e.g. 0.8",
+            );
+        }
+        if !(c > 0.0 && c < 1.0) {
+            self.err(
+                Code::BadHealth,
+                h.critical.pos,
+                format!("health critical threshold {c} is not in (0, 1)"),
+                "the score is between 0 and 1: page below e.g. 0.5",
+            );
+        } else if w > 0.0 && w <= 1.0 && c >= w {
+            self.err(
+                Code::BadHealth,
+                h.critical.pos,
+                format!("health critical threshold {c} is not below the warning threshold {w}"),
+                "critical is the lower score: e.g. warning: 0.8, critical: 0.5",
+            );
+        }
+        let slugs: Vec<&str> = self
+            .spec
+            .dashboards
+            .iter()
+            .map(|d| d.slug.value.as_str())
+            .collect();
+        if !slugs.contains(&h.dashboard.value.as_str()) {
+            let hint = match suggest(&h.dashboard.value, slugs.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("dashboards: {}", slugs.join(", ")),
+            };
+            self.err(
+                Code::BadHealth,
+                h.dashboard.pos,
+                format!(
+                    "health dashboard `{}` is not a dashboard plan of the spec",
+                    h.dashboard.value
+                ),
+                hint,
+            );
+        }
+        let alerts = [
+            crate::health::warning_alert(self.spec),
+            crate::health::critical_alert(self.spec),
+        ];
+        for (_, m) in self.spec.metrics() {
+            for a in &m.alerts {
+                if alerts.contains(&a.alert.value) {
+                    self.err(
+                        Code::BadHealth,
+                        a.alert.pos,
+                        format!(
+                            "alert `{}` has the name of a generated health score alert",
+                            a.alert.value
+                        ),
+                        "rename it: the health section generates it",
+                    );
+                }
+            }
+        }
+        if h.components.is_empty() {
+            if h.declared_components == 0 {
+                self.err(
+                    Code::BadHealth,
+                    h.components_pos,
+                    "the health section has no components",
+                    "add at least one, e.g. `provider_success: {weight: 1, expr: '...', test: {...}}`",
+                );
+            }
+            return;
+        }
+        let mut weights_ok = true;
+        for comp in &h.components {
+            let name = &comp.name.value;
+            let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !snake || name.len() > 64 {
+                self.err(
+                    Code::BadHealth,
+                    comp.name.pos,
+                    format!("health component name `{name}` is not snake_case (a-z, 0-9, _; at most 64)"),
+                    "it becomes the `component` label: e.g. provider_success",
+                );
+            }
+            let wt = comp.weight.value;
+            if !(wt > 0.0 && wt <= 1.0) {
+                weights_ok = false;
+                self.err(
+                    Code::BadHealth,
+                    comp.weight.pos,
+                    format!("weight {wt} of health component `{name}` is not in (0, 1]"),
+                    "a weight is the component's share of the score; all weights sum to 1",
+                );
+            }
+        }
+        let sum = crate::health::weight_sum(h);
+        let all_decoded = h.components.len() == h.declared_components;
+        if weights_ok && all_decoded && (sum - 1.0).abs() > 1e-9 {
+            let listed: Vec<String> = h
+                .components
+                .iter()
+                .map(|c| format!("{} {}", c.name.value, c.weight.value))
+                .collect();
+            self.err(
+                Code::BadHealth,
+                h.components_pos,
+                format!("the weights of the health components sum to {sum}, not 1"),
+                format!("make them sum to 1 (now: {})", listed.join(", ")),
+            );
+        }
+        // Metric -> the component whose tests use it.
+        let mut test_metrics: HashMap<String, String> = HashMap::new();
+        for comp in &h.components {
+            self.health_component(&catalog, comp, &mut test_metrics);
+        }
+    }
+
+    fn health_component(
+        &mut self,
+        catalog: &SeriesCatalog,
+        comp: &HealthComponent,
+        test_metrics: &mut HashMap<String, String>,
+    ) {
+        let name = &comp.name.value;
+        let e = &comp.expr;
+        let mut reads: BTreeSet<String> = BTreeSet::new();
+        if e.value.contains('$') {
+            self.err(
+                Code::BadHealthComponent,
+                e.pos,
+                format!("the expression of health component `{name}` uses a `$` macro"),
+                "it goes into a Prometheus rule: write ranges as durations ([5m]), not $__rate_interval or $window",
+            );
+        } else {
+            let before = self.out.len();
+            self.expr(catalog, e, &format!("health component `{name}`"));
+            self.selector_matchers(
+                catalog,
+                e,
+                Code::BadHealthComponent,
+                &format!("the expression of health component `{name}`"),
+            );
+            let parsed = crate::promql::parse(&e.value).is_ok();
+            let selectors = catalog.analyze(&e.value).selectors;
+            if let Some(recorded) = selectors.iter().find(|s| s.contains(':')) {
+                self.err(
+                    Code::BadHealthComponent,
+                    e.pos,
+                    format!("the expression of health component `{name}` reads the recording rule `{recorded}`"),
+                    "read the spec's metrics directly: the health rules and their promtool test stand alone",
+                );
+            }
+            reads = selectors
+                .into_iter()
+                .filter(|s| catalog.series.contains_key(s))
+                .collect();
+            if parsed && reads.is_empty() && self.out.len() == before {
+                self.err(
+                    Code::BadHealthComponent,
+                    e.pos,
+                    format!("the expression of health component `{name}` reads no metric of the spec"),
+                    "a component measures the system: read the spec's metrics, e.g. 1 - max(x_level) / 3",
+                );
+            }
+        }
+        let t = &comp.test;
+        if let Some(v) = &t.no_data {
+            if !(0.0..=1.0).contains(&v.value) {
+                self.err(
+                    Code::BadHealthComponent,
+                    v.pos,
+                    format!("no_data {} of health component `{name}` is not in [0, 1]", v.value),
+                    "it is what the component reads without its series: 0 unless the expression says otherwise (e.g. `or vector(1)`)",
+                );
+            }
+        }
+        for (part, series) in [("healthy", &t.healthy), ("unhealthy", &t.unhealthy)] {
+            if series.is_empty() {
+                self.err(
+                    Code::BadHealthComponent,
+                    t.pos,
+                    format!("the test of health component `{name}` has no {part} series"),
+                    format!("give the series under which it reads {}: `{part}: {{'x_total{{result=\"ok\"}}': '0+60x30'}}`", if part == "healthy" { 1 } else { 0 }),
+                );
+            }
+            for ts in series.iter() {
+                self.test_series(catalog, name, part, ts, &reads, test_metrics);
+            }
+        }
+    }
+
+    /// One promtool input series of a health component's test.
+    fn test_series(
+        &mut self,
+        catalog: &SeriesCatalog,
+        component: &str,
+        part: &str,
+        ts: &TestSeries,
+        reads: &BTreeSet<String>,
+        test_metrics: &mut HashMap<String, String>,
+    ) {
+        use promql_parser::label::MatchOp;
+        use promql_parser::parser::Expr;
+        let what = format!(
+            "{part} test series `{}` of health component `{component}`",
+            ts.series.value
+        );
+        let selector = match promql_parser::parser::parse(&ts.series.value) {
+            Ok(Expr::VectorSelector(vs))
+                if vs.name.is_some()
+                    && vs.offset.is_none()
+                    && vs.at.is_none()
+                    && vs.matchers.matchers.iter().all(|m| m.op == MatchOp::Equal) =>
+            {
+                vs
+            }
+            _ => {
+                self.err(
+                    Code::BadHealthComponent,
+                    ts.series.pos,
+                    format!("the {what} is not a series"),
+                    "write a metric name with exact labels: 'x_total{result=\"ok\"}'",
+                );
+                return;
+            }
+        };
+        let name = selector.name.clone().unwrap_or_default();
+        let Some(info) = catalog.series.get(&name) else {
+            let hint = match suggest(&name, catalog.series.keys().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "name a series the spec defines".to_string(),
+            };
+            self.err(
+                Code::BadHealthComponent,
+                ts.series.pos,
+                format!("the {what} names `{name}`, which the spec does not define"),
+                hint,
+            );
+            return;
+        };
+        self.selector_matchers(
+            catalog,
+            &ts.series,
+            Code::BadHealthComponent,
+            &format!("the {what}"),
+        );
+        if !reads.is_empty() && !reads.contains(&name) {
+            self.err(
+                Code::BadHealthComponent,
+                ts.series.pos,
+                format!("the {what} is `{name}`, which the component's expression does not read"),
+                format!(
+                    "it reads: {}",
+                    reads.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        match test_metrics.get(&info.metric) {
+            Some(other) if other != component => self.err(
+                Code::BadHealthComponent,
+                ts.series.pos,
+                format!("the {what} uses `{}`, which the tests of health component `{other}` use too", info.metric),
+                "each test case drives one component alone: give each component's tests their own metrics",
+            ),
+            Some(_) => {}
+            None => {
+                test_metrics.insert(info.metric.clone(), component.to_string());
+            }
+        }
+        match crate::health::series_samples(&ts.values.value) {
+            Err(e) => self.err(
+                Code::BadHealthComponent,
+                ts.values.pos,
+                format!("the values of the {what} are not promtool series values: {e}"),
+                "write them like '0+60x30' (start+step x count), '1x30', '_' (missing) or 'stale'",
+            ),
+            Ok(n) if n < crate::health::MIN_SAMPLES => self.err(
+                Code::BadHealthComponent,
+                ts.values.pos,
+                format!("the values of the {what} give {n} samples; the test needs {} (one a minute through minute {})", crate::health::MIN_SAMPLES, crate::health::EVAL_MINUTE),
+                "extend them, e.g. '0+60x30'",
+            ),
+            Ok(_) => {}
         }
     }
 
@@ -1422,6 +1737,10 @@ pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
     catalog.check_recorded = true;
     for r in rules.all_recording() {
         catalog.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    if spec.health.is_some() {
+        // Spec panels and alerts may show the health score.
+        crate::health::add_records(&mut catalog, spec);
     }
     let mut out = Vec::new();
     for (_, m) in spec.metrics() {
