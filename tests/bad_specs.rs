@@ -254,6 +254,7 @@ bad_spec! {
          "write them like '0+60x30' (start+step x count), '1x30', '_' (missing) or 'stale'"),
         ("39:31: error[E039]: the values of the healthy test series `g6_depth` of health component `depth` give 6 samples; the test needs 11 (one a minute through minute 10)",
          "extend them, e.g. '0+60x30'"),
+    ];
     e040_bad_recording: "E040-bad-recording.yml" => [
         ("12:22: error[E040]: recording rule name `calls_per_minute` is not `level:metric:operations`",
          "three parts of letters, digits and underscores joined by `:`, e.g. `job:g6_calls:rate5m` (the labels kept, the metric, what was computed)"),
