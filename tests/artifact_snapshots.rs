@@ -18,9 +18,9 @@ fn every_dashboard_and_rule_file_is_snapshotted() {
         insta::assert_snapshot!(name, a.content);
         seen += 1;
     }
-    // 16 dashboards + 1 SQL dashboard + the SLO dashboard + manifest + recording rules
-    // + alerts + suggestions + SLO rules.
-    assert_eq!(seen, 23);
+    // 17 dashboards + 1 SQL dashboard + the SLO dashboard + manifest + recording rules
+    // + alerts + suggestions + SLO rules + health rules.
+    assert_eq!(seen, 25);
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn fired(edit: impl FnOnce(&mut Value)) -> Vec<&'static str> {
 #[test]
 fn every_generated_dashboard_is_clean() {
     let (dashboards, catalog) = setup();
-    assert_eq!(dashboards.len(), 16);
+    assert_eq!(dashboards.len(), 17);
     for (slug, d) in dashboards {
         let findings = lint(&d, &catalog);
         assert!(findings.is_empty(), "{slug}: {findings:?}");
