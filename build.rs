@@ -103,7 +103,11 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_memory_resident_bytes", "gauge", &[]),
     ("g6_memory_budget_bytes", "gauge", &[]),
     ("g6_memory_buffer_scale", "gauge", &["buffer"]),
-    ("g6_memory_pressure_action_active", "gauge", &["memory_action"]),
+    (
+        "g6_memory_pressure_action_active",
+        "gauge",
+        &["memory_action"],
+    ),
     (
         "g6_memory_pressure_actions_total",
         "counter",

@@ -354,17 +354,59 @@ pub fn resident_bytes() -> Option<u64> {
     Some(stat.rss_bytes().get())
 }
 
-/// The default budget: half of the memory this process may use (the cgroup's limit
-/// when there is one, else the machine's).
+/// The default budget: half of the memory this process may use: the machine's, or
+/// the smallest cgroup limit above this process (cgroup v2 along its path, else v1's
+/// memory controller), when lower.
 pub fn default_budget() -> u64 {
     use procfs::Current;
     let machine = procfs::Meminfo::current()
         .map(|m| m.mem_total)
         .unwrap_or(4 << 30);
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok());
-    cgroup.unwrap_or(machine).min(machine) / 2
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    cgroup_limit(&own, |p| std::fs::read_to_string(p).ok())
+        .unwrap_or(machine)
+        .min(machine)
+        / 2
+}
+
+/// The smallest memory limit of the cgroups in `proc_self_cgroup` (the text of
+/// `/proc/self/cgroup`) and their parents; `read` reads a file.
+pub fn cgroup_limit(proc_self_cgroup: &str, read: impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let limit = |file: String| read(&file).and_then(|s| s.trim().parse::<u64>().ok());
+    let walk = |root: &str, path: &str, file: &str| {
+        let mut best: Option<u64> = None;
+        let mut at = path.trim_end_matches('/').to_string();
+        loop {
+            // "max" (v2) and huge numbers (v1) mean no limit: min() ignores them.
+            if let Some(l) = limit(format!("{root}{at}/{file}")) {
+                best = Some(best.map_or(l, |b| b.min(l)));
+            }
+            match at.rfind('/') {
+                Some(i) => at.truncate(i),
+                None => break,
+            }
+        }
+        best
+    };
+    let mut found = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        let l = if controllers.is_empty() {
+            walk("/sys/fs/cgroup", path, "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            walk("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes")
+        } else {
+            None
+        };
+        if let Some(l) = l {
+            found = Some(found.map_or(l, |f: u64| f.min(l)));
+        }
+    }
+    found
 }
 
 /// Ask the allocator to return free memory to the system (glibc keeps freed heap
@@ -377,6 +419,9 @@ fn trim_allocator() {
     }
 }
 
+/// Least time between two allocator trims while `trim_allocator` holds.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
 /// Run `governor` on its own thread, reading resident memory every `every`, until
 /// `stop` is set. Level changes and actions are logged once each.
 pub fn spawn(
@@ -387,9 +432,12 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("g6-governor".into())
         .spawn(move || {
+            let mut last_trim: Option<Instant> = None;
             while !stop.load(Ordering::Relaxed) {
                 if let Some(rss) = resident_bytes() {
-                    for c in governor.observe(rss, Instant::now()) {
+                    let changes = governor.observe(rss, Instant::now());
+                    let changed = !changes.is_empty();
+                    for c in changes {
                         match c {
                             Change::Level { from, to } => tracing::warn!(
                                 from,
@@ -410,8 +458,13 @@ pub fn spawn(
                             ),
                         }
                     }
-                    if governor.controls.trims_allocator() {
+                    // Trimming walks the heap: after every level change (so a level
+                    // can fall once buffers shrank), and at most every 5 s while
+                    // the action holds.
+                    let due = last_trim.is_none_or(|t: Instant| t.elapsed() >= TRIM_EVERY);
+                    if changed || (governor.controls.trims_allocator() && due) {
                         trim_allocator();
+                        last_trim = Some(Instant::now());
                     }
                 }
                 let until = Instant::now() + every;
@@ -420,4 +473,38 @@ pub fn spawn(
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup_limit;
+    use std::collections::HashMap;
+
+    fn files(list: &[(&str, &str)]) -> HashMap<String, String> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_smallest_cgroup_v2_limit_along_the_path_wins_and_max_is_no_limit() {
+        let fs = files(&[
+            ("/sys/fs/cgroup/system.slice/memory.max", "1073741824\n"),
+            ("/sys/fs/cgroup/system.slice/g6.service/memory.max", "max\n"),
+        ]);
+        let got = cgroup_limit("0::/system.slice/g6.service\n", |p| fs.get(p).cloned());
+        assert_eq!(got, Some(1 << 30));
+        let none = files(&[("/sys/fs/cgroup/memory.max", "max")]);
+        assert_eq!(cgroup_limit("0::/\n", |p| none.get(p).cloned()), None);
+    }
+
+    #[test]
+    fn a_cgroup_v1_memory_controller_limit_is_read() {
+        let fs = files(&[(
+            "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+            "536870912",
+        )]);
+        let text = "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n";
+        assert_eq!(cgroup_limit(text, |p| fs.get(p).cloned()), Some(512 << 20));
+    }
 }

@@ -140,6 +140,9 @@ fn levels() {
     // Back up to 2 from 1: level 2's actions again (once more each), not level 1's.
     g.observe(at(0.86), s(72));
     assert_eq!(g.level(), 2);
+    // The hold starts again on a rise too: a low reading within it changes nothing.
+    assert!(g.observe(at(0.10), s(90)).is_empty());
+    assert_eq!(g.level(), 2);
     assert_eq!(actions(A::ShrinkBacklog, T::High), 2);
     assert_eq!(actions(A::PauseCompaction, T::Elevated), 1);
     assert_eq!(actions(A::ShrinkBacklog, T::Critical), 1);

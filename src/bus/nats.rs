@@ -225,8 +225,9 @@ struct Outbox {
 
 impl Outbox {
     /// Drop the oldest whole snapshots behind the in-flight head until `bytes` fits
-    /// the bound. Returns the messages dropped.
-    fn enforce(&mut self, limit: usize) -> u64 {
+    /// the bound (never the newest one when `keep_newest`). Returns the messages
+    /// dropped.
+    fn enforce(&mut self, limit: usize, keep_newest: bool) -> u64 {
         let mut dropped = 0;
         while self.bytes > limit {
             // The first message of a batch not being sent.
@@ -240,6 +241,9 @@ impl Outbox {
             let Some(batch) = self.items.get(at).map(|p| p.batch) else {
                 break;
             };
+            if keep_newest && batch == self.batches {
+                break;
+            }
             while self.items.get(at).is_some_and(|p| p.batch == batch) {
                 if let Some(p) = self.items.remove(at) {
                     self.bytes -= p.cost();
@@ -391,14 +395,15 @@ impl Bus for NatsBus {
                 o.bytes += p.cost();
                 o.items.push_back(p);
             }
-            let dropped = o.enforce(self.shared.config.outbox_bytes);
-            // Then the governor's smaller bound under memory pressure.
+            let dropped = o.enforce(self.shared.config.outbox_bytes, false);
+            // Then the governor's smaller bound under memory pressure, which never
+            // drops the snapshot just published.
             let bound = crate::governor::controls().scaled(
                 crate::labels::Buffer::BusOutbox,
                 self.shared.config.outbox_bytes,
                 1,
             );
-            let shed = o.enforce(bound);
+            let shed = o.enforce(bound, true);
             self.shared.set_gauges(&o);
             if shed > 0 {
                 metrics::bus_dropped_messages_total(NAME, DropReason::MemoryPressure).inc_by(shed);
@@ -905,6 +910,7 @@ mod tests {
                 o.bytes += p.cost();
                 o.items.push_back(p);
             }
+            o.batches = o.batches.max(batch);
         }
         o
     }
@@ -917,22 +923,31 @@ mod tests {
     #[test]
     fn outbox_over_its_bound_drops_the_oldest_whole_snapshots() {
         let mut o = outbox(&[(1, 3), (2, 3), (3, 3)]);
-        assert_eq!(o.enforce(6 * unit()), 3);
+        assert_eq!(o.enforce(6 * unit(), false), 3);
         assert_eq!(o.bytes, 6 * unit());
         let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
         assert_eq!(batches, [2, 2, 2, 3, 3, 3]);
     }
 
     #[test]
+    fn the_governors_bound_never_drops_the_snapshot_just_published() {
+        let mut o = outbox(&[(1, 3), (2, 3), (3, 3)]);
+        // A bound smaller than the newest snapshot: the older ones go, it stays.
+        assert_eq!(o.enforce(unit(), true), 6);
+        let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
+        assert_eq!(batches, [3, 3, 3]);
+    }
+
+    #[test]
     fn outbox_never_drops_the_snapshot_being_sent() {
         let mut o = outbox(&[(1, 3), (2, 3), (3, 3)]);
         o.in_flight = 2;
-        assert_eq!(o.enforce(6 * unit()), 3);
+        assert_eq!(o.enforce(6 * unit(), false), 3);
         let batches: Vec<u64> = o.items.iter().map(|p| p.batch).collect();
         assert_eq!(batches, [1, 1, 1, 3, 3, 3], "batch 1 is in flight; 2 goes");
         // Nothing droppable left but the newest: it goes too; the snapshot being sent
         // stays even over the bound.
-        assert_eq!(o.enforce(2 * unit()), 3);
+        assert_eq!(o.enforce(2 * unit(), false), 3);
         assert_eq!(o.items.len(), 3);
         assert_eq!(o.bytes, 3 * unit());
     }

@@ -250,14 +250,23 @@ impl<T> Writer<T> {
 
     /// Drop the oldest whole snapshots until the backlog fits its bound (when
     /// dropping is on); returns their tokens. Rows over the configured bound count
-    /// as `backlog_full`, those over only the governor's smaller bound as
-    /// `memory_pressure`.
+    /// as `backlog_full`. The governor's smaller bound applies only while the store
+    /// fails (a working store is flushed early instead, see [`Writer::due`]) and
+    /// never drops the newest snapshot; what it drops counts as `memory_pressure`.
     pub fn shed(&mut self) -> Vec<T> {
         let mut dropped = Vec::new();
         if !self.config.drop_oldest {
             return dropped;
         }
-        let bound = self.bound();
+        let bound = if self.failing.is_some() {
+            self.bound()
+        } else {
+            self.config.backlog_rows
+        };
+        let newest = self
+            .pending
+            .back()
+            .map(|(m, _)| (m.index.clone(), m.snapshot_id));
         let (mut full_rows, mut pressure_rows) = (0u64, 0u64);
         while self.rows > bound {
             let over_configured = self.rows > self.config.backlog_rows;
@@ -269,6 +278,9 @@ impl<T> Writer<T> {
             else {
                 break;
             };
+            if !over_configured && Some(&key) == newest.as_ref() {
+                break;
+            }
             let mut kept = VecDeque::with_capacity(self.pending.len());
             let mut rows = 0u64;
             for (m, t) in self.pending.drain(..) {
@@ -321,7 +333,9 @@ impl<T> Writer<T> {
         !self.pending.is_empty()
             && now >= self.next_try
             && (self.failing.is_some()
-                || self.rows >= self.config.flush_rows
+                // Under memory pressure a working store is flushed before its rows
+                // reach the governor's lower bound.
+                || self.rows >= self.config.flush_rows.min(self.bound())
                 || now.duration_since(self.last_flush) >= self.config.flush_every)
     }
 
