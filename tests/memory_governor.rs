@@ -188,3 +188,88 @@ fn scaled_bounds() {
     // A floor above the bound never raises it.
     assert_eq!(c.scaled(Buffer::LiveWindow, 4, 8), 4);
 }
+
+fn message(snapshot_id: u64, contracts: usize) -> g6_metrics::bus::message::ChainMessage {
+    g6_metrics::bus::message::ChainMessage {
+        schema_version: 1,
+        index: "NIFTY".into(),
+        snapshot_id,
+        as_of_ms: 1_732_000_000_000 + snapshot_id as i64 * 1000,
+        expiry: "2024-11-28".into(),
+        expiry_unix: 1_732_752_000,
+        spot: 24_000.0,
+        source: 1,
+        provider: "test".into(),
+        part: 0,
+        parts: 1,
+        contracts: (0..contracts)
+            .map(|i| g6_metrics::bus::message::Contract {
+                strike: 20_000.0 + i as f64 * 50.0,
+                option_type: 1,
+                open_interest: 10.0,
+                volume: 1.0,
+                iv: None,
+                bid: None,
+                ask: None,
+                spread_bps: None,
+                moneyness: None,
+                dte_days: None,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn under_pressure_a_working_store_is_flushed_early_and_a_failing_one_sheds_all_but_the_newest()
+{
+    common::in_own_process(
+        "under_pressure_a_working_store_is_flushed_early_and_a_failing_one_sheds_all_but_the_newest",
+        store_under_pressure,
+    );
+}
+
+fn store_under_pressure() {
+    use g6_metrics::store::{parquet::ParquetStore, Writer, WriterConfig};
+    let dropped = |reason: &str| {
+        common::value(
+            "g6_cs_ingest_dropped_rows_total",
+            &[("table", "option_chain"), ("store_drop_reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    // The process's controls at level 3: the backlog bound is 10% of 1,000 rows.
+    let mut g = Governor::new(
+        GovernorConfig::new(BUDGET, Duration::from_secs(30)),
+        Arc::clone(g6_metrics::governor::controls()),
+        Instant::now(),
+    );
+    g.observe(at(0.99), Instant::now());
+    let dir = common::temp_dir("governor_store");
+    let config = WriterConfig {
+        backlog_rows: 1000,
+        flush_every: Duration::from_secs(3600),
+        ..WriterConfig::default()
+    };
+    let mut writer: Writer<u64> = Writer::new(Box::new(ParquetStore::open(&dir).unwrap()), config);
+    assert_eq!(writer.bound(), 100);
+    // A working store: 150 rows are over the lowered bound, so they are written now
+    // (not after an hour), and nothing is dropped.
+    assert!(writer.push(Arc::new(message(1, 150)), 1).unwrap().is_empty());
+    assert!(writer.due(Instant::now()));
+    assert_eq!(writer.flush(Instant::now()).unwrap(), vec![1]);
+    assert_eq!(dropped("memory_pressure"), 0.0);
+    // A failing store (its directory made a file): rows wait, and past the lowered
+    // bound the oldest snapshots go, counted, but never the newest, even alone
+    // over the bound.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    assert!(writer.push(Arc::new(message(2, 60)), 2).unwrap().is_empty());
+    assert!(writer.flush(Instant::now()).is_err());
+    assert_eq!(writer.push(Arc::new(message(3, 60)), 3).unwrap(), vec![2]);
+    assert_eq!(dropped("memory_pressure"), 60.0);
+    assert_eq!(writer.push(Arc::new(message(4, 150)), 4).unwrap(), vec![3]);
+    assert_eq!(writer.backlog_rows(), 150, "the newest snapshot stays");
+    assert_eq!(dropped("memory_pressure"), 120.0);
+    assert_eq!(dropped("backlog_full"), 0.0);
+    let _ = std::fs::remove_file(&dir);
+}
