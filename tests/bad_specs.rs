@@ -271,7 +271,7 @@ bad_spec! {
     ];
     e042_bad_panel_rename: "E042-bad-panel-rename.yml" => [
         ("12:42: error[E042]: panel `Depth` is `renamed_from` its own title",
-         "drop `renamed_from`, or set it to the title the panel had before"),
+         "drop `renamed_from`, or set it to the panel's first title (its id and uuid come from it, through every later rename)"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",

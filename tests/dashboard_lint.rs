@@ -369,14 +369,19 @@ fn a_text_panel_needs_no_targets() {
     .is_empty());
 }
 
-/// Recording-rule names, read from the committed rules file.
+/// Recording-rule names, read from every committed rule file.
 fn committed_records() -> std::collections::BTreeSet<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(root.join("generated/prometheus/recording_rules.yml"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- record: "))
-        .map(str::to_string)
+    ["recording_rules.yml", "slo_rules.yml", "health_rules.yml"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(root.join("generated/prometheus").join(f))
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("- record: "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

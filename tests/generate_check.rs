@@ -349,6 +349,49 @@ fn a_panel_renamed_with_renamed_from_is_reported_as_a_rename_keeping_id_and_uuid
         before["g6_meta"]["panel_uuid"],
         after["g6_meta"]["panel_uuid"]
     );
+
+    // A second rename keeps `renamed_from` at the first title: against the files of
+    // the first rename it is one rename again, and the identity is still the first.
+    let again = text.replace(
+        "title: Requests by result,",
+        "title: Requests per outcome, renamed_from: Requests by result,",
+    );
+    let again_spec = base.join("renamed_again.yml");
+    std::fs::write(&again_spec, again).unwrap();
+    let o = g6(
+        &[
+            "generate",
+            "--check",
+            "--spec",
+            again_spec.to_str().unwrap(),
+            "--out",
+            new_out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("differs: 0 changed, 0 added, 0 removed panel(s), 1 renamed; renamed: \"Requests by outcome\" -> \"Requests per outcome\""),
+        "{err}"
+    );
+    let third = base.join("third");
+    let o = g6(
+        &[
+            "generate",
+            "--spec",
+            again_spec.to_str().unwrap(),
+            "--out",
+            third.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let last = find(&read(&third), "Requests per outcome");
+    assert_eq!(before["id"], last["id"]);
+    assert_eq!(
+        before["g6_meta"]["panel_uuid"],
+        last["g6_meta"]["panel_uuid"]
+    );
 }
 
 #[test]

@@ -220,8 +220,7 @@ fn message(snapshot_id: u64, contracts: usize) -> g6_metrics::bus::message::Chai
 }
 
 #[test]
-fn under_pressure_a_working_store_is_flushed_early_and_a_failing_one_sheds_all_but_the_newest()
-{
+fn under_pressure_a_working_store_is_flushed_early_and_a_failing_one_sheds_all_but_the_newest() {
     common::in_own_process(
         "under_pressure_a_working_store_is_flushed_early_and_a_failing_one_sheds_all_but_the_newest",
         store_under_pressure,
@@ -254,7 +253,10 @@ fn store_under_pressure() {
     assert_eq!(writer.bound(), 100);
     // A working store: 150 rows are over the lowered bound, so they are written now
     // (not after an hour), and nothing is dropped.
-    assert!(writer.push(Arc::new(message(1, 150)), 1).unwrap().is_empty());
+    assert!(writer
+        .push(Arc::new(message(1, 150)), 1)
+        .unwrap()
+        .is_empty());
     assert!(writer.due(Instant::now()));
     assert_eq!(writer.flush(Instant::now()).unwrap(), vec![1]);
     assert_eq!(dropped("memory_pressure"), 0.0);

@@ -1371,8 +1371,13 @@ fn build_with(
     let mut used_ids = HashSet::new();
     let mut uuids = Vec::new();
     let mut panel_values = Vec::new();
-    let (mut x, mut y, h) = (0u32, 0u32, 8u32);
+    // Rows of 8 grid units; a markdown panel (full width) as tall as its text.
+    let (mut x, mut y, mut row_h) = (0u32, 0u32, 0u32);
     for p in &panels {
+        let h = match &p.shape {
+            Shape::Markdown(text) => (text.lines().count() as u32 + 3).clamp(8, 40),
+            _ => 8,
+        };
         let digest = crate::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
         let uuid = digest[..16].to_string();
         let mut id = u64::from_str_radix(&digest[..7], 16).unwrap_or(1).max(1);
@@ -1382,14 +1387,17 @@ fn build_with(
         let w = width_of(p);
         if x + w > 24 {
             x = 0;
-            y += h;
+            y += row_h;
+            row_h = 0;
         }
         panel_values.push(panel_json(p, id, &uuid, x, y, w, h));
         uuids.push(uuid);
+        row_h = row_h.max(h);
         x += w;
         if x >= 24 {
             x = 0;
-            y += h;
+            y += row_h;
+            row_h = 0;
         }
     }
     let families: Vec<String> = plan.families.iter().map(|f| f.value.clone()).collect();
@@ -1471,6 +1479,13 @@ pub fn build_all(spec: &Spec, rules: &RuleSet, spec_hash: &str, version: &str) -
             rules.all_recording().map(|r| r.record.clone()).collect();
         for slo in &spec.slos {
             recorded.extend(crate::slo::recorded(slo).into_iter().map(|(r, _)| r));
+        }
+        if let Some(h) = &spec.health {
+            recorded.extend(
+                crate::health::recorded(spec, h)
+                    .into_iter()
+                    .map(|(r, _, _)| r),
+            );
         }
         // The table has no queries: adding it changes no row.
         let rows = rule_usage(&all, &recorded);

@@ -1674,7 +1674,7 @@ impl<'a> Validator<'a> {
                         Code::BadPanelRename,
                         r.pos,
                         format!("panel `{}` is `renamed_from` its own title", p.title.value),
-                        "drop `renamed_from`, or set it to the title the panel had before",
+                        "drop `renamed_from`, or set it to the panel's first title (its id and uuid come from it, through every later rename)",
                     );
                 }
             }

@@ -97,10 +97,12 @@ struct PanelView {
     uuid: String,
     /// Title.
     title: String,
-    /// `g6_meta.renamed_from`: the title the spec says it had before.
+    /// `g6_meta.renamed_from`: the first title, which its identity keeps.
     renamed_from: Option<String>,
     /// The panel without its layout, as JSON text.
     content: String,
+    /// `content` without the title and the rename's record.
+    body: String,
 }
 
 /// Panels of a dashboard.
@@ -128,11 +130,20 @@ fn panels(d: &Value) -> Vec<PanelView> {
             if let Some(o) = content.as_object_mut() {
                 o.remove("gridPos");
             }
+            // What a rename leaves alone: all but the title and the rename's record.
+            let mut body = content.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove("title");
+            }
+            if let Some(m) = body.get_mut("g6_meta").and_then(Value::as_object_mut) {
+                m.remove("renamed_from");
+            }
             PanelView {
                 uuid,
                 title,
                 renamed_from,
                 content: content.to_string(),
+                body: body.to_string(),
             }
         })
         .collect()
@@ -165,8 +176,13 @@ fn panel_diff(old: &Value, new: &Value) -> PanelDiff {
             .iter()
             .find(|n| n.uuid == o.uuid && !n.uuid.is_empty())
         {
-            Some(n) if n.title != o.title && n.renamed_from.as_deref() == Some(&o.title) => {
+            // A declared rename keeps the identity of the panel's first title, so a
+            // second rename (A -> B -> C, `renamed_from: A`) is one too.
+            Some(n) if n.title != o.title && n.renamed_from.is_some() => {
                 d.renamed.push((o.title.clone(), n.title.clone()));
+                if n.body != o.body {
+                    d.changed.push(n.title.clone());
+                }
             }
             Some(n) => {
                 if n.content != o.content {
