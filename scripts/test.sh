@@ -90,9 +90,9 @@ fi
 # Fuzz smoke: every cargo-fuzz target for a bounded time, seeded with the fixtures;
 # a crash fails the run (scripts/fuzz.sh runs them for longer). Built above, beside
 # the tests.
-step "fuzz smoke (cargo +nightly fuzz, 12 s per target)"
+step "fuzz smoke (cargo +nightly fuzz, 8 s per target)"
 wait "$fuzz_build" || { cat "$fuzz_log"; echo "building the fuzz targets failed"; exit 1; }
-bash scripts/fuzz.sh 12
+bash scripts/fuzz.sh 8
 
 echo "all checks passed"
 read -r passed failed <<<"$totals"
