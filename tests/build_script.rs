@@ -9,7 +9,9 @@ fn cargo_check_with_a_broken_spec_lists_every_problem() {
     // A separate target dir: the outer `cargo test` owns the main one. The one
     // tests/spec_variants.rs builds in, so the build dependencies (g6-codegen) are
     // compiled once for both.
-    let target = std::path::Path::new(root).join("target").join("spec-variants");
+    let target = std::path::Path::new(root)
+        .join("target")
+        .join("spec-variants");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["check", "--offline", "--quiet", "-p", "g6-metrics", "--lib"])

@@ -184,6 +184,7 @@ impl<T> Writer<T> {
             metrics::cs_ingest_dropped_rows_total(TABLE, r).inc_by(0);
         }
         metrics::cs_ingest_backlog_rows(TABLE).set(0.0);
+        metrics::cs_ingest_backlog_limit_rows(TABLE).set(config.backlog_rows as f64);
         metrics::cs_ingest_backpressure_active(TABLE).set(0.0);
         let now = Instant::now();
         Writer {
@@ -216,6 +217,7 @@ impl<T> Writer<T> {
 
     fn gauges(&self) {
         metrics::cs_ingest_backlog_rows(TABLE).set(self.rows as f64);
+        metrics::cs_ingest_backlog_limit_rows(TABLE).set(self.bound() as f64);
         let pressure = self.full() || (self.failing.is_some() && self.rows > 0);
         metrics::cs_ingest_backpressure_active(TABLE).set(if pressure { 1.0 } else { 0.0 });
     }
