@@ -432,34 +432,24 @@ fn compare_labels(
 
 /// The health section: as a whole, its settings, and its components by name.
 fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
-    let mut push = |kind, subject: &str, detail: String, breaking| {
-        out.push(Change {
-            kind,
-            subject: subject.to_string(),
-            detail,
-            breaking,
-            error: false,
-            affects: Vec::new(),
-        })
-    };
     let (a, b) = match (&old.health, &new.health) {
         (None, None) => return,
         (Some(_), None) => {
-            return push(
+            return out.push(change(
                 ChangeKind::HealthRemoved,
                 "health",
                 "health section removed: the health score, its component series and alerts go"
                     .into(),
                 true,
-            )
+            ))
         }
         (None, Some(h)) => {
-            return push(
+            return out.push(change(
                 ChangeKind::HealthAdded,
                 "health",
                 format!("health section added ({} components)", h.components.len()),
                 false,
-            )
+            ))
         }
         (Some(a), Some(b)) => (a, b),
     };
@@ -470,12 +460,12 @@ fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
         )
     };
     if settings(a) != settings(b) {
-        push(
+        out.push(change(
             ChangeKind::HealthChanged,
             "health",
             format!("{} -> {}", settings(a), settings(b)),
             false,
-        );
+        ));
     }
     let by = |h: &crate::model::Health| -> BTreeMap<String, String> {
         h.components
@@ -488,34 +478,18 @@ fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
             })
             .collect()
     };
-    let (a, b) = (by(a), by(b));
-    for (name, before) in &a {
-        match b.get(name) {
-            None => push(
-                ChangeKind::HealthRemoved,
-                name,
-                format!("health component removed ({before}): its component series goes"),
-                true,
-            ),
-            Some(after) if after != before => push(
-                ChangeKind::HealthChanged,
-                name,
-                format!("{before} -> {after}"),
-                false,
-            ),
-            Some(_) => {}
-        }
-    }
-    for (name, after) in &b {
-        if !a.contains_key(name) {
-            push(
-                ChangeKind::HealthAdded,
-                name,
-                format!("health component added ({after})"),
-                false,
-            );
-        }
-    }
+    compare_named(
+        &by(a),
+        &by(b),
+        [
+            ChangeKind::HealthRemoved,
+            ChangeKind::HealthChanged,
+            ChangeKind::HealthAdded,
+        ],
+        |before| format!("health component removed ({before}): its component series goes"),
+        |after| format!("health component added ({after})"),
+        out,
+    );
 }
 
 /// SLOs, by name.
@@ -539,43 +513,59 @@ fn compare_slos(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
             .map(|x| (x.name.value.clone(), text(x)))
             .collect()
     };
-    let (a, b) = (by(old), by(new));
-    let mut push = |kind, subject: &str, detail: String, breaking| {
-        out.push(Change {
-            kind,
-            subject: subject.to_string(),
-            detail,
-            breaking,
-            error: false,
-            affects: Vec::new(),
-        })
-    };
-    for (name, before) in &a {
+    compare_named(
+        &by(old),
+        &by(new),
+        [
+            ChangeKind::SloRemoved,
+            ChangeKind::SloChanged,
+            ChangeKind::SloAdded,
+        ],
+        |before| format!("SLO removed ({before}): its slo:* series and burn-rate alerts go"),
+        |after| format!("SLO added ({after})"),
+        out,
+    );
+}
+
+/// Named parts (SLOs, health components) compared by their description: each one
+/// removed (breaking), changed or added is one change, of `kinds` in that order.
+fn compare_named(
+    a: &BTreeMap<String, String>,
+    b: &BTreeMap<String, String>,
+    kinds: [ChangeKind; 3],
+    removed: impl Fn(&str) -> String,
+    added: impl Fn(&str) -> String,
+    out: &mut Vec<Change>,
+) {
+    let [removed_kind, changed_kind, added_kind] = kinds;
+    for (name, before) in a {
         match b.get(name) {
-            None => push(
-                ChangeKind::SloRemoved,
-                name,
-                format!("SLO removed ({before}): its slo:* series and burn-rate alerts go"),
-                true,
-            ),
-            Some(after) if after != before => push(
-                ChangeKind::SloChanged,
+            None => out.push(change(removed_kind, name, removed(before), true)),
+            Some(after) if after != before => out.push(change(
+                changed_kind,
                 name,
                 format!("{before} -> {after}"),
                 false,
-            ),
+            )),
             Some(_) => {}
         }
     }
-    for (name, after) in &b {
+    for (name, after) in b {
         if !a.contains_key(name) {
-            push(
-                ChangeKind::SloAdded,
-                name,
-                format!("SLO added ({after})"),
-                false,
-            );
+            out.push(change(added_kind, name, added(after), false));
         }
+    }
+}
+
+/// A change that is not an error and lists no affected artifacts.
+fn change(kind: ChangeKind, subject: &str, detail: String, breaking: bool) -> Change {
+    Change {
+        kind,
+        subject: subject.to_string(),
+        detail,
+        breaking,
+        error: false,
+        affects: Vec::new(),
     }
 }
 

@@ -48,27 +48,20 @@ pub fn score_record(spec: &Spec) -> String {
     format!("job:{}_health_score:ratio", spec.namespace.value)
 }
 
-/// `G6` of `g6`, `MyApp` of `my_app`.
-fn camel(s: &str) -> String {
-    s.split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// The warning alert: `<Ns>HealthScoreLow`.
 pub fn warning_alert(spec: &Spec) -> String {
-    format!("{}HealthScoreLow", camel(&spec.namespace.value))
+    format!(
+        "{}HealthScoreLow",
+        crate::naming::upper_camel(&spec.namespace.value)
+    )
 }
 
 /// The critical alert: `<Ns>HealthScoreCritical`.
 pub fn critical_alert(spec: &Spec) -> String {
-    format!("{}HealthScoreCritical", camel(&spec.namespace.value))
+    format!(
+        "{}HealthScoreCritical",
+        crate::naming::upper_camel(&spec.namespace.value)
+    )
 }
 
 /// A number as PromQL and YAML read it back exactly.

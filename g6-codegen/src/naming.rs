@@ -29,6 +29,20 @@ pub fn pascal_case(s: &str) -> String {
     out
 }
 
+/// `g6` -> `G6`, `provider_availability` -> `ProviderAvailability`: the words of a
+/// snake-case name joined, for alert names.
+pub fn upper_camel(s: &str) -> String {
+    s.split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Rust keywords that cannot be plain identifiers.
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",

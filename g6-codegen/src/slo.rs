@@ -68,25 +68,12 @@ pub fn ratio_record(window: &str) -> String {
     format!("slo:sli_error:ratio_rate{window}")
 }
 
-/// `ProviderAvailability` of `provider_availability`.
-fn camel(s: &str) -> String {
-    s.split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// The alert name of `a` for `slo`: `G6SloProviderAvailabilityBurnRate1h`.
 pub fn alert_name(spec: &Spec, slo: &Slo, a: &BurnAlert) -> String {
     format!(
         "{}Slo{}BurnRate{}",
-        camel(&spec.namespace.value),
-        camel(&slo.name.value),
+        crate::naming::upper_camel(&spec.namespace.value),
+        crate::naming::upper_camel(&slo.name.value),
         a.long
     )
 }
@@ -589,7 +576,10 @@ mod tests {
 
     #[test]
     fn names_are_camel_case() {
-        assert_eq!(camel("provider_availability"), "ProviderAvailability");
-        assert_eq!(camel("g6"), "G6");
+        assert_eq!(
+            crate::naming::upper_camel("provider_availability"),
+            "ProviderAvailability"
+        );
+        assert_eq!(crate::naming::upper_camel("g6"), "G6");
     }
 }
