@@ -155,23 +155,19 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
             )),
         });
     }
-    for (path, content) in crate::slo::artifacts(spec, hash, version) {
-        let kind = if path == crate::slo::RULES_PATH {
+    // SLO and health files: their rule files are rules (drift exit 8), the SLO
+    // dashboard a dashboard, their promtool tests other.
+    let slo = crate::slo::artifacts(spec, hash, version)
+        .into_iter()
+        .map(|a| (a, crate::slo::RULES_PATH));
+    let health = crate::health::artifacts(spec, hash, version)
+        .into_iter()
+        .map(|a| (a, crate::health::RULES_PATH));
+    for ((path, content), rules_path) in slo.chain(health) {
+        let kind = if path == rules_path {
             ArtifactKind::Rules
         } else if path.ends_with(".json") {
             ArtifactKind::Dashboard
-        } else {
-            ArtifactKind::Other
-        };
-        out.push(Artifact {
-            path,
-            kind,
-            content,
-        });
-    }
-    for (path, content) in crate::health::artifacts(spec, hash, version) {
-        let kind = if path == crate::health::RULES_PATH {
-            ArtifactKind::Rules
         } else {
             ArtifactKind::Other
         };
