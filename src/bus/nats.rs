@@ -278,6 +278,34 @@ impl Shared {
         metrics::bus_outbox_bytes(NAME).set(o.bytes as f64);
     }
 
+    /// Apply the memory governor's lowered bound to what the outbox holds, never
+    /// dropping the newest snapshot (publishes apply it, and so does the sender
+    /// between attempts, since a stalled provider publishes nothing).
+    fn shed_for_pressure(&self) {
+        let bound = crate::governor::controls().scaled(
+            crate::labels::Buffer::BusOutbox,
+            self.config.outbox_bytes,
+            1,
+        );
+        let shed = {
+            let mut o = self.outbox();
+            if o.bytes <= bound {
+                return;
+            }
+            let shed = o.enforce(bound, true);
+            self.set_gauges(&o);
+            shed
+        };
+        if shed > 0 {
+            metrics::bus_dropped_messages_total(NAME, DropReason::MemoryPressure).inc_by(shed);
+            tracing::warn!(
+                dropped = shed,
+                bound,
+                "memory pressure: the bus outbox bound is lowered; dropped the oldest snapshots"
+            );
+        }
+    }
+
     fn set_status(&self, s: impl Into<String>) {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s.into();
     }
@@ -396,25 +424,11 @@ impl Bus for NatsBus {
                 o.items.push_back(p);
             }
             let dropped = o.enforce(self.shared.config.outbox_bytes, false);
-            // Then the governor's smaller bound under memory pressure, which never
-            // drops the snapshot just published.
-            let bound = crate::governor::controls().scaled(
-                crate::labels::Buffer::BusOutbox,
-                self.shared.config.outbox_bytes,
-                1,
-            );
-            let shed = o.enforce(bound, true);
             self.shared.set_gauges(&o);
-            if shed > 0 {
-                metrics::bus_dropped_messages_total(NAME, DropReason::MemoryPressure).inc_by(shed);
-                tracing::warn!(
-                    dropped = shed,
-                    bound,
-                    "memory pressure: the bus outbox bound is lowered; dropped the oldest snapshots"
-                );
-            }
             dropped
         };
+        // Then the governor's smaller bound under memory pressure.
+        self.shared.shed_for_pressure();
         self.shared.wake.notify_one();
         if dropped > 0 {
             metrics::bus_dropped_messages_total(NAME, DropReason::OutboxFull).inc_by(dropped);
@@ -664,6 +678,7 @@ async fn run(shared: Arc<Shared>) {
     let mut pending: VecDeque<(Instant, AckFuture)> = VecDeque::new();
     let latency = metrics::bus_publish_latency_seconds(NAME);
     loop {
+        shared.shed_for_pressure();
         let closing = shared.closing.load(Ordering::Acquire);
         if closing && pending.is_empty() && shared.outbox().items.is_empty() {
             break;
