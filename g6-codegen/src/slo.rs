@@ -330,23 +330,8 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
             .map(|k| k * STEP)
             .filter(|t| s.firing(slo, a, *t))
             .collect();
-        let (summary, description) = annotations(spec, slo, a);
-        let expect = |out: &mut String, t: i64, firing: bool| {
-            let _ = writeln!(out, "      - eval_time: {t}m\n        alertname: {alert}");
-            if firing {
-                let _ = writeln!(
-                    out,
-                    "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
-                    a.severity,
-                    yaml_str(name),
-                    yaml_str(&num(a.factor)),
-                    yaml_str(&summary),
-                    yaml_str(&description)
-                );
-            } else {
-                out.push_str("        exp_alerts: []\n");
-            }
-        };
+        let expect =
+            |out: &mut String, t: i64, firing: bool| alert_case(out, spec, slo, a, t, firing);
         match (fire.first(), fire.last()) {
             (Some(&first), Some(&last)) => {
                 let _ = writeln!(
@@ -383,7 +368,6 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
     for a in &BURN_ALERTS {
         let alert = alert_name(spec, slo, a);
         let th = threshold(slo, a);
-        let (summary, description) = annotations(spec, slo, a);
         for (above, v) in [(true, th * 1.01), (false, th * 0.99)] {
             let _ = writeln!(
                 out,
@@ -399,26 +383,32 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
                     yaml_str(&format!("{}x10", num(v)))
                 );
             }
-            let _ = writeln!(
-                out,
-                "    alert_rule_test:\n      - eval_time: 5m\n        alertname: {alert}"
-            );
-            if above {
-                let _ = writeln!(
-                    out,
-                    "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
-                    a.severity,
-                    yaml_str(name),
-                    yaml_str(&num(a.factor)),
-                    yaml_str(&summary),
-                    yaml_str(&description)
-                );
-            } else {
-                out.push_str("        exp_alerts: []\n");
-            }
+            out.push_str("    alert_rule_test:\n");
+            alert_case(&mut out, spec, slo, a, 5, above);
         }
     }
     out
+}
+
+/// One `alert_rule_test` case: alert `a` of `slo` at minute `t`, firing (with its
+/// labels and annotations) or not.
+fn alert_case(out: &mut String, spec: &Spec, slo: &Slo, a: &BurnAlert, t: i64, firing: bool) {
+    let alert = alert_name(spec, slo, a);
+    let _ = writeln!(out, "      - eval_time: {t}m\n        alertname: {alert}");
+    if !firing {
+        out.push_str("        exp_alerts: []\n");
+        return;
+    }
+    let (summary, description) = annotations(spec, slo, a);
+    let _ = writeln!(
+        out,
+        "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
+        a.severity,
+        yaml_str(&slo.name.value),
+        yaml_str(&num(a.factor)),
+        yaml_str(&summary),
+        yaml_str(&description)
+    );
 }
 
 /// The SLO dashboard: per SLO, the budget left, the burn rate of each alert window
