@@ -73,7 +73,7 @@ fuzz_build=$!
 step "cargo test (workspace)"
 log=$(mktemp)
 trap 'kill "$fuzz_build" 2>/dev/null || true; rm -f "$log" "$fuzz_log"' EXIT
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
 totals=$(grep -E '^test result: ' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
 
 step "drift gate: generated/ matches what the build writes"

@@ -118,6 +118,20 @@ fn a_slow_subscriber_loses_only_the_oldest_messages_counted_and_never_blocks_the
             assert_eq!(ids(&late), ids(&all[all.len() - RING..]));
             let lost = (all.len() - RING) as f64;
             assert_eq!(slow.lost() as f64, lost);
+            // And it knows exactly how many rows those messages held (the store's
+            // ledger counts them), once.
+            let lost_rows: u64 = all[..all.len() - RING]
+                .iter()
+                .map(|m| m.contracts.len() as u64)
+                .sum();
+            assert!(lost_rows > 0);
+            assert_eq!(slow.take_lost_rows(), lost_rows);
+            assert_eq!(slow.take_lost_rows(), 0);
+            assert_eq!(fast.take_lost_rows(), 0);
+            assert_eq!(
+                common::value("g6_bus_published_rows_total", &[("bus", "inproc")]),
+                Some(all.iter().map(|m| m.contracts.len() as f64).sum())
+            );
             assert_eq!(
                 common::value(
                     "g6_bus_subscriber_lost_messages_total",

@@ -62,6 +62,7 @@ impl Publisher {
     pub fn new(buses: Vec<Arc<dyn Bus>>) -> Self {
         for bus in &buses {
             metrics::bus_events_published_total(bus.name(), TOPIC).inc_by(0);
+            metrics::bus_published_rows_total(bus.name()).inc_by(0);
         }
         metrics::stream_events_total(EVENT_KIND).inc_by(0);
         Publisher {
@@ -164,8 +165,10 @@ impl Publisher {
         if out.is_empty() {
             return out;
         }
+        let rows: u64 = out.iter().map(|m| m.contracts.len() as u64).sum();
         for bus in &self.buses {
             bus.publish(&out);
+            metrics::bus_published_rows_total(bus.name()).inc_by(rows);
         }
         metrics::stream_events_total(EVENT_KIND).inc_by(out.len() as u64);
         metrics::stream_lag_seconds().set((now - as_of_ms as f64 / 1e3).max(0.0));

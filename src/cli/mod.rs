@@ -392,6 +392,41 @@ fn serve(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let store_spec = if opts.store == "parquet" {
+        format!("parquet:{}", opts.data_dir.display())
+    } else {
+        opts.store.clone()
+    };
+    if let Err(e) = crate::store::check_spec(&store_spec) {
+        eprintln!("error: --store {store_spec}: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let nats = match opts
+        .bus
+        .as_deref()
+        .map(|url| nats_config(url, &opts))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    // Listen before anything is written: a start that fails (the port taken) leaves
+    // no files behind and runs no cycle.
+    let listener = match std::net::TcpListener::bind(addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: cannot listen on {addr}: {e}; is another g6 serve running? choose another address with --listen"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     if let Err(e) = crate::init() {
         eprintln!("error: {e}");
         return ExitCode::from(1);
@@ -427,11 +462,6 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     };
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
-    let store_spec = if opts.store == "parquet" {
-        format!("parquet:{}", opts.data_dir.display())
-    } else {
-        opts.store.clone()
-    };
     let store = match crate::store::open(&store_spec) {
         Ok(s) => s,
         Err(e) => {
@@ -516,19 +546,12 @@ fn serve(opts: ServeOptions) -> ExitCode {
     ));
     crate::exporter::add_status_link("/live", "live near-ATM view");
     let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
-    match &opts.bus {
+    match nats {
         None => crate::exporter::add_status_line(format!(
             "Bus: in process (ring of {} messages); publish to NATS JetStream with --bus nats://HOST:PORT",
             opts.bus_capacity
         )),
-        Some(url) => {
-            let config = match nats_config(url, &opts) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: --bus: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
+        Some(config) => {
             crate::exporter::add_status_line(format!(
                 "Bus: NATS JetStream {} (stream {}, subjects {}.>), outbox {} bytes",
                 config.servers.join(","),
@@ -594,7 +617,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         header_read_timeout: opts.header_read_timeout,
         ..Default::default()
     };
-    let code = run_exporter(&runtime, addr, limits, stop.clone(), hub.clone());
+    let code = run_exporter(&runtime, listener, limits, stop.clone(), hub.clone());
     let _ = live_stop.send(true);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     crate::option_chain::providers::exec::kill_running();
@@ -615,6 +638,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
     store_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(h) = store_thread {
         let _ = h.join();
+        log_store_ledger();
     }
     // Deliver what the bus still holds (bounded), count what cannot be.
     for bus in &buses {
@@ -700,27 +724,65 @@ fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
     }
 }
 
+/// The store's ledger at exit: every row the in-process bus handed the writer is
+/// stored or dropped under a reason (nothing waits once it has closed).
+fn log_store_ledger() {
+    let published = crate::metrics::bus_published_rows_total(crate::bus::inproc::NAME).get();
+    let stored = crate::metrics::cs_ingest_rows_total(crate::store::TABLE).get();
+    let mut dropped = 0;
+    let mut reasons = Vec::new();
+    for r in crate::labels::StoreDropReason::ALL {
+        let n = crate::metrics::cs_ingest_dropped_rows_total(crate::store::TABLE, r).get();
+        dropped += n;
+        if n > 0 {
+            reasons.push(format!("{}={n}", r.as_str()));
+        }
+    }
+    let ledger = format!(
+        "rows published {published} = stored {stored} + dropped {dropped} ({})",
+        if reasons.is_empty() {
+            "none".to_string()
+        } else {
+            reasons.join(", ")
+        }
+    );
+    if published == stored + dropped {
+        tracing::info!(published, stored, dropped, "store ledger: {ledger}");
+    } else {
+        tracing::error!(
+            published,
+            stored,
+            dropped,
+            "store ledger does not close: {ledger}"
+        );
+    }
+}
+
 fn run_exporter(
     runtime: &tokio::runtime::Runtime,
-    addr: std::net::SocketAddr,
+    listener: std::net::TcpListener,
     mut limits: crate::exporter::Limits,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     hub: std::sync::Arc<crate::live::Hub>,
 ) -> ExitCode {
     fit_connection_cap(&mut limits);
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(addr).await {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!(
-                    "error: cannot listen on {addr}: {e}; is another g6 serve running? choose another address with --listen"
-                );
-                return ExitCode::from(EXIT_USAGE);
+                eprintln!("error: cannot listen: {e}");
+                return ExitCode::from(1);
             }
         };
-        let local = listener.local_addr().unwrap_or(addr);
+        let Ok(local) = listener.local_addr() else {
+            eprintln!("error: the listening socket has no address");
+            return ExitCode::from(1);
+        };
         // Tests and scripts read this line to find the port when listening on :0.
-        println!("g6 serve: listening on http://{local} (spec hash {})", crate::SPEC_HASH);
+        println!(
+            "g6 serve: listening on http://{local} (spec hash {})",
+            crate::SPEC_HASH
+        );
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
@@ -730,9 +792,7 @@ fn run_exporter(
             shutdown(stop).await;
             hub.close();
         };
-        match crate::exporter::serve(listener, limits, stopping)
-        .await
-        {
+        match crate::exporter::serve(listener, limits, stopping).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: exporter failed: {e}");

@@ -356,7 +356,7 @@ impl ClickHouseStore {
 
     /// Whether the store can take `m`: an expiry ClickHouse's `Date` holds, an as-of
     /// time its `DateTime` holds, an index name of sane length.
-    pub fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+    pub fn check(m: &ChainMessage) -> Result<(), StoreError> {
         if date_days(&m.expiry).is_none() {
             return Err(StoreError::new(
                 StoreFailure::Rejected,

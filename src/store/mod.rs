@@ -5,6 +5,11 @@
 //! the backlog holds the rows and backpressure is signalled. Past the bound, an
 //! in-process writer drops the oldest whole snapshots (counted); a JetStream consumer
 //! stops pulling instead, so nothing is dropped (`g6 ingest`).
+//!
+//! In `g6 serve` draining never waits on writing ([`spawn_in_process`]): one thread
+//! takes every message off the bus ring into the backlog while another writes (and
+//! compacts), so a stalled store fills the backlog, bounded in rows, never the ring.
+//! Every row the bus hands over is stored, waiting, or dropped under a named reason.
 
 pub mod clickhouse;
 pub mod lifecycle;
@@ -16,7 +21,7 @@ use crate::metrics;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The `table` label of the option-chain rows.
@@ -60,17 +65,25 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// Whether a store can ever take a message (one it cannot must be set aside, not
+/// retried forever). A plain function, so it runs while the store itself is busy
+/// writing on another thread.
+pub type MessageCheck = fn(&ChainMessage) -> Result<(), StoreError>;
+
+/// A [`MessageCheck`] that takes everything.
+fn take_all(_: &ChainMessage) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// Where rows go.
 pub trait Store: Send {
     /// Store `messages` all or nothing (a retry after an error never doubles a row).
     fn write(&mut self, messages: &[Arc<ChainMessage>]) -> Result<Written, StoreError>;
     /// For the status page and logs.
     fn describe(&self) -> String;
-    /// Whether the store can ever take `m` (a message it cannot must be set aside,
-    /// not retried forever).
-    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
-        let _ = m;
-        Ok(())
+    /// The check of what this store can ever take.
+    fn message_check(&self) -> MessageCheck {
+        take_all
     }
 }
 
@@ -83,8 +96,8 @@ impl Store for parquet::ParquetStore {
         format!("Parquet files under {}", self.dir().display())
     }
 
-    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
-        parquet::ParquetStore::check(self, m)
+    fn message_check(&self) -> MessageCheck {
+        parquet::ParquetStore::check
     }
 }
 
@@ -102,13 +115,34 @@ impl Store for clickhouse::ClickHouseStore {
         )
     }
 
-    fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
-        clickhouse::ClickHouseStore::check(self, m)
+    fn message_check(&self) -> MessageCheck {
+        clickhouse::ClickHouseStore::check
     }
+}
+
+/// Check `--store` without touching anything (no directory made, no connection):
+/// `g6 serve` checks every option before its first write.
+pub fn check_spec(spec: &str) -> Result<(), String> {
+    if spec == "none" {
+        return Ok(());
+    }
+    if let Some(dir) = spec.strip_prefix("parquet:") {
+        if dir.is_empty() {
+            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+        }
+        return Ok(());
+    }
+    if spec.starts_with("clickhouse://") {
+        return clickhouse::ClickHouseUrl::parse(spec).map(|_| ());
+    }
+    Err(format!(
+        "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
+    ))
 }
 
 /// Parse `--store`: `parquet:DIR`, `clickhouse://HOST:PORT/DB` or `none`.
 pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
+    check_spec(spec)?;
     if spec == "none" {
         return Ok(None);
     }
@@ -160,15 +194,63 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Batches messages into the store; `T` is what a message must hand back once stored
 /// (a JetStream message to acknowledge; `()` in process).
+///
+/// A flush can run off the writer's lock: [`Writer::begin_flush`] lends the store and
+/// the waiting messages to a [`FlushJob`], and [`Writer::finish_flush`] takes the
+/// result back. Messages pushed meanwhile wait behind the ones being written, and
+/// those are never shed (they may already be stored).
 pub struct Writer<T> {
-    store: Box<dyn Store>,
+    /// `None` while a [`FlushJob`] has it.
+    store: Option<Box<dyn Store>>,
+    check: MessageCheck,
+    description: String,
     config: WriterConfig,
     pending: VecDeque<(Arc<ChainMessage>, T)>,
     rows: usize,
+    /// The first `in_flight` pending messages are being written.
+    in_flight: usize,
     last_flush: Instant,
     backoff: Duration,
     next_try: Instant,
     failing: Option<StoreFailure>,
+}
+
+/// One write, run without the writer's lock (see [`Writer::begin_flush`]).
+pub struct FlushJob {
+    store: Box<dyn Store>,
+    messages: Vec<Arc<ChainMessage>>,
+}
+
+/// What a [`FlushJob`] did, for [`Writer::finish_flush`].
+pub struct FlushDone {
+    store: Box<dyn Store>,
+    result: Result<Written, StoreError>,
+}
+
+impl FlushJob {
+    /// Write the batch (this is the call that may block on a stalled store).
+    pub fn run(mut self) -> FlushDone {
+        let timer = metrics::cs_ingest_latency_seconds(TABLE).start_timer();
+        let result = self.store.write(&self.messages);
+        match &result {
+            Ok(_) => {
+                timer.stop_and_record();
+            }
+            Err(_) => {
+                timer.stop_and_discard();
+            }
+        }
+        FlushDone {
+            store: self.store,
+            result,
+        }
+    }
+}
+
+type SnapshotKey = (String, u64);
+
+fn snapshot_key(m: &ChainMessage) -> SnapshotKey {
+    (m.index.clone(), m.snapshot_id)
 }
 
 impl<T> Writer<T> {
@@ -188,10 +270,13 @@ impl<T> Writer<T> {
         metrics::cs_ingest_backpressure_active(TABLE).set(0.0);
         let now = Instant::now();
         Writer {
-            store,
+            check: store.message_check(),
+            description: store.describe(),
+            store: Some(store),
             config,
             pending: VecDeque::new(),
             rows: 0,
+            in_flight: 0,
             last_flush: now,
             backoff: Duration::from_millis(500),
             next_try: now,
@@ -201,10 +286,10 @@ impl<T> Writer<T> {
 
     /// What the store is.
     pub fn describe(&self) -> String {
-        self.store.describe()
+        self.description.clone()
     }
 
-    /// Rows waiting.
+    /// Rows waiting (those being written included).
     pub fn backlog_rows(&self) -> usize {
         self.rows
     }
@@ -222,12 +307,22 @@ impl<T> Writer<T> {
         metrics::cs_ingest_backpressure_active(TABLE).set(if pressure { 1.0 } else { 0.0 });
     }
 
+    /// Count `rows` the source lost before they reached this writer (an in-process
+    /// subscriber that fell behind the bus ring) as dropped, `subscriber_lagged`.
+    pub fn count_lost(&self, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::SubscriberLagged)
+            .inc_by(rows);
+    }
+
     /// Take one message. A message the store can never take is refused (counted,
     /// `rejected`; its token comes back in the error). When the backlog is over its
     /// bound and dropping is on, the oldest whole snapshots are dropped (counted);
     /// their tokens are returned.
     pub fn push(&mut self, m: Arc<ChainMessage>, token: T) -> Result<Vec<T>, (StoreError, T)> {
-        if let Err(e) = self.store.check(&m) {
+        if let Err(e) = (self.check)(&m) {
             metrics::cs_ingest_dropped_rows_total(TABLE, StoreDropReason::Rejected)
                 .inc_by(m.contracts.len() as u64);
             tracing::warn!(message = %m.message_id(), error = %e, "the store cannot take this message; set aside");
@@ -255,6 +350,7 @@ impl<T> Writer<T> {
     /// as `backlog_full`. The governor's smaller bound applies only while the store
     /// fails (a working store is flushed early instead, see [`Writer::due`]) and
     /// never drops the newest snapshot; what it drops counts as `memory_pressure`.
+    /// A snapshot with a message being written is never dropped: it may be stored.
     pub fn shed(&mut self) -> Vec<T> {
         let mut dropped = Vec::new();
         if !self.config.drop_oldest {
@@ -265,18 +361,23 @@ impl<T> Writer<T> {
         } else {
             self.config.backlog_rows
         };
-        let newest = self
+        let newest = self.pending.back().map(|(m, _)| snapshot_key(m));
+        let writing: Vec<SnapshotKey> = self
             .pending
-            .back()
-            .map(|(m, _)| (m.index.clone(), m.snapshot_id));
+            .iter()
+            .take(self.in_flight)
+            .map(|(m, _)| snapshot_key(m))
+            .collect();
         let (mut full_rows, mut pressure_rows) = (0u64, 0u64);
         while self.rows > bound {
             let over_configured = self.rows > self.config.backlog_rows;
-            // Every waiting message of the oldest snapshot, wherever it sits.
+            // Every waiting message of the oldest snapshot not being written.
             let Some(key) = self
                 .pending
-                .front()
-                .map(|(m, _)| (m.index.clone(), m.snapshot_id))
+                .iter()
+                .skip(self.in_flight)
+                .map(|(m, _)| snapshot_key(m))
+                .find(|k| !writing.contains(k))
             else {
                 break;
             };
@@ -332,7 +433,8 @@ impl<T> Writer<T> {
 
     /// True when a flush should run now.
     pub fn due(&self, now: Instant) -> bool {
-        !self.pending.is_empty()
+        self.store.is_some()
+            && !self.pending.is_empty()
             && now >= self.next_try
             && (self.failing.is_some()
                 // Under memory pressure a working store is flushed before its rows
@@ -341,22 +443,29 @@ impl<T> Writer<T> {
                 || now.duration_since(self.last_flush) >= self.config.flush_every)
     }
 
-    /// Write everything waiting. Returns the tokens of the stored messages; on a
-    /// failure nothing is returned, the rows stay, and the next try waits a backoff.
-    pub fn flush(&mut self, now: Instant) -> Result<Vec<T>, StoreError> {
+    /// Lend the store and everything waiting to a [`FlushJob`] that runs without
+    /// this writer (and its lock); `None` when nothing waits or a job is out.
+    pub fn begin_flush(&mut self) -> Option<FlushJob> {
         if self.pending.is_empty() {
-            self.last_flush = now;
-            return Ok(Vec::new());
+            return None;
         }
+        let store = self.store.take()?;
         if self.failing.is_some() {
             metrics::cs_ingest_retries_total(TABLE).inc();
         }
-        let messages: Vec<Arc<ChainMessage>> =
-            self.pending.iter().map(|(m, _)| Arc::clone(m)).collect();
-        let timer = metrics::cs_ingest_latency_seconds(TABLE).start_timer();
-        match self.store.write(&messages) {
+        self.in_flight = self.pending.len();
+        let messages = self.pending.iter().map(|(m, _)| Arc::clone(m)).collect();
+        Some(FlushJob { store, messages })
+    }
+
+    /// Take back a [`FlushJob`]'s store and result. Returns the tokens of the stored
+    /// messages; on a failure nothing is returned, the rows stay, and the next try
+    /// waits a backoff.
+    pub fn finish_flush(&mut self, done: FlushDone, now: Instant) -> Result<Vec<T>, StoreError> {
+        self.store = Some(done.store);
+        let in_flight = std::mem::take(&mut self.in_flight);
+        match done.result {
             Ok(w) => {
-                timer.stop_and_record();
                 metrics::cs_ingest_rows_total(TABLE).inc_by(w.rows);
                 metrics::cs_ingest_bytes_total(TABLE).inc_by(w.bytes);
                 if let Some(reason) = self.failing.take() {
@@ -368,13 +477,18 @@ impl<T> Writer<T> {
                 }
                 self.backoff = Duration::from_millis(500);
                 self.last_flush = now;
-                self.rows = 0;
-                let tokens = self.pending.drain(..).map(|(_, t)| t).collect();
+                let tokens = self
+                    .pending
+                    .drain(..in_flight.min(self.pending.len()))
+                    .map(|(m, t)| {
+                        self.rows -= m.contracts.len();
+                        t
+                    })
+                    .collect();
                 self.gauges();
                 Ok(tokens)
             }
             Err(e) => {
-                timer.stop_and_discard();
                 metrics::cs_ingest_failures_total(TABLE, e.reason).inc();
                 if self.failing != Some(e.reason) {
                     tracing::warn!(reason = e.reason.as_str(), error = %e, backlog_rows = self.rows, "cannot write to the store; rows wait in the backlog and are retried");
@@ -384,6 +498,24 @@ impl<T> Writer<T> {
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 self.gauges();
                 Err(e)
+            }
+        }
+    }
+
+    /// Write everything waiting, on this thread. Returns the tokens of the stored
+    /// messages; on a failure nothing is returned, the rows stay, and the next try
+    /// waits a backoff.
+    pub fn flush(&mut self, now: Instant) -> Result<Vec<T>, StoreError> {
+        match self.begin_flush() {
+            Some(job) => {
+                let done = job.run();
+                self.finish_flush(done, now)
+            }
+            None => {
+                if self.pending.is_empty() {
+                    self.last_flush = now;
+                }
+                Ok(Vec::new())
             }
         }
     }
@@ -416,45 +548,106 @@ impl<T> Writer<T> {
     }
 }
 
-/// Run a writer on its own thread, fed by an in-process bus subscription, until
-/// `stop` is set (then a last flush); the lifecycle job runs between flushes.
+/// How often the drain looks at the bus ring when it is empty (the ring holds
+/// hundreds of messages, so this is far inside what it absorbs).
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// Longest the write thread sleeps between looks at the backlog.
+const WRITE_POLL: Duration = Duration::from_millis(50);
+
+/// Run a writer fed by an in-process bus subscription until `stop` is set (then
+/// everything published is taken and flushed once). Two threads: `g6-store-drain`
+/// moves every message off the ring into the writer's backlog and never waits on a
+/// write; `g6-store` writes (off the lock) and runs the lifecycle job between
+/// flushes. The handle is the write thread's, which joins the drain before its last
+/// flush.
 pub fn spawn_in_process(
-    mut writer: Writer<()>,
+    writer: Writer<()>,
     mut subscription: crate::bus::inproc::Subscription,
     mut lifecycle: Option<lifecycle::Lifecycle>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let shared = Arc::new((Mutex::new(writer), Condvar::new()));
+    let drained = Arc::new(AtomicBool::new(false));
+    let drain = {
+        let shared = Arc::clone(&shared);
+        let drained = Arc::clone(&drained);
+        std::thread::Builder::new()
+            .name("g6-store-drain".into())
+            .spawn(move || {
+                let (writer, wake) = &*shared;
+                loop {
+                    // Read before draining: once set, what was published is in the ring.
+                    let stopping = stop.load(Ordering::Relaxed);
+                    let mut closed = false;
+                    let mut took = false;
+                    loop {
+                        match subscription.try_recv() {
+                            Ok(m) => {
+                                let lost = subscription.take_lost_rows();
+                                let mut w = lock(writer);
+                                w.count_lost(lost);
+                                // Refusals and drops are counted inside.
+                                let _ = w.push(m, ());
+                                took = true;
+                            }
+                            Err(crate::bus::inproc::TryRecv::Empty) => break,
+                            Err(crate::bus::inproc::TryRecv::Closed) => {
+                                closed = true;
+                                break;
+                            }
+                        }
+                    }
+                    if took {
+                        wake.notify_one();
+                    }
+                    if stopping || closed {
+                        drained.store(true, Ordering::Release);
+                        wake.notify_one();
+                        return;
+                    }
+                    std::thread::sleep(DRAIN_POLL);
+                }
+            })?
+    };
     std::thread::Builder::new()
         .name("g6-store".into())
-        .spawn(move || loop {
-            let stopping = stop.load(Ordering::Relaxed);
-            let mut closed = false;
+        .spawn(move || {
+            let (writer, wake) = &*shared;
             loop {
-                match subscription.try_recv() {
-                    Ok(m) => {
-                        // Refusals and drops are counted inside.
-                        let _ = writer.push(m, ());
-                    }
-                    Err(crate::bus::inproc::TryRecv::Empty) => break,
-                    Err(crate::bus::inproc::TryRecv::Closed) => {
-                        closed = true;
+                let now = Instant::now();
+                let job = {
+                    let mut w = lock(writer);
+                    if drained.load(Ordering::Acquire) {
                         break;
                     }
+                    // The governor may have lowered the bound since the last message.
+                    w.shed();
+                    if w.due(now) {
+                        w.begin_flush()
+                    } else {
+                        None
+                    }
+                };
+                if let Some(job) = job {
+                    let done = job.run();
+                    let _ = lock(writer).finish_flush(done, Instant::now());
+                    continue;
+                }
+                if let Some(l) = lifecycle.as_mut() {
+                    l.tick(now);
+                }
+                let w = lock(writer);
+                if !drained.load(Ordering::Acquire) {
+                    let _ = wake.wait_timeout(w, WRITE_POLL);
                 }
             }
-            if stopping || closed {
-                writer.close();
-                return;
-            }
-            // The governor may have lowered the bound since the last message.
-            writer.shed();
-            let now = Instant::now();
-            if writer.due(now) {
-                let _ = writer.flush(now);
-            }
-            if let Some(l) = lifecycle.as_mut() {
-                l.tick(now);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            let _ = drain.join();
+            lock(writer).close();
         })
+}
+
+/// The writer's lock; a panic elsewhere never takes the rows with it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -183,7 +183,7 @@ impl ParquetStore {
 
     /// Whether the store can take `m`: a readable expiry, and an index whose
     /// partition directory name fits a file name.
-    pub fn check(&self, m: &ChainMessage) -> Result<(), StoreError> {
+    pub fn check(m: &ChainMessage) -> Result<(), StoreError> {
         if epoch_days(&m.expiry).is_none() {
             return Err(StoreError::new(
                 StoreFailure::Rejected,

@@ -79,6 +79,11 @@ impl ClickHouse {
         format!("clickhouse://127.0.0.1:{}/{database}", self.http_port)
     }
 
+    /// The server's process id while it runs (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `127.0.0.1:PORT` (HTTP).
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.http_port)
