@@ -265,6 +265,25 @@ fn a_split_snapshot_counts_each_part_once_and_bad_strikes_stay_out() {
             // A part number beyond the parts is ignored.
             hub.publish(&message(2, 5, 2, &[120.0]));
             assert_eq!(full_rows(&hub), 3);
+            // The hub's ledger: the repeated part and the part beyond the parts are
+            // counted invalid; a snapshot superseded before its last part, incomplete.
+            hub.publish(&message(3, 0, 2, &[90.0]));
+            hub.publish(&message(4, 1, 2, &[90.0]));
+            let lost = |reason: &str| {
+                common::value(
+                    "g6_bus_subscriber_lost_messages_total",
+                    &[
+                        ("bus", "inproc"),
+                        ("subscriber", "live"),
+                        ("drop_reason", reason),
+                    ],
+                )
+            };
+            assert_eq!(lost("invalid"), Some(2.0));
+            assert_eq!(lost("incomplete"), Some(1.0));
+            hub.close();
+            hub.publish(&message(5, 0, 1, &[90.0]));
+            assert_eq!(lost("shutdown"), Some(1.0));
         },
     );
 }

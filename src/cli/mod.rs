@@ -526,7 +526,11 @@ fn serve(opts: ServeOptions) -> ExitCode {
     let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
     {
         let _in_runtime = runtime.enter();
-        crate::live::spawn_feeder(hub.clone(), inproc.subscribe("live"), live_stop_rx);
+        crate::live::spawn_feeder(
+            hub.clone(),
+            inproc.subscribe(crate::live::hub::SUBSCRIBER),
+            live_stop_rx,
+        );
     }
     // Live streams hold connections: leave at least half the server's to scrapes.
     let live_max =

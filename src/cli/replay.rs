@@ -287,7 +287,11 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
         {
             let _in_runtime = runtime.enter();
-            crate::live::spawn_feeder(hub.clone(), inproc.subscribe("live"), live_stop_rx);
+            crate::live::spawn_feeder(
+                hub.clone(),
+                inproc.subscribe(crate::live::hub::SUBSCRIBER),
+                live_stop_rx,
+            );
         }
         crate::exporter::add_route(crate::live::sse::routes(
             hub.clone(),

@@ -7,7 +7,7 @@
 
 use super::window::{self, Leg, Row, Window};
 use crate::bus::message::{ChainMessage, WireOptionType};
-use crate::labels::{SseEvent, WriteMode};
+use crate::labels::{DropReason, SseEvent, WriteMode};
 use crate::metrics;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -205,9 +205,15 @@ impl Hub {
 
     /// Take one bus message; when it completes a snapshot of its (index, expiry), the
     /// views move on and their clients get a diff.
+    ///
+    /// Its ledger: every message taken is applied, waits for the rest of its
+    /// snapshot's parts, or is counted in
+    /// `g6_bus_subscriber_lost_messages_total{subscriber="live"}` (`invalid`,
+    /// `incomplete`, `shutdown`; `subscriber_lagged` is counted by the subscription).
     pub fn publish(&self, m: &ChainMessage) {
         let mut st = self.state();
         if st.closed {
+            lost(DropReason::Shutdown, 1);
             return;
         }
         st.tick += 1;
@@ -232,6 +238,7 @@ impl Hub {
         ch.touched = tick;
         let parts = m.parts.max(1);
         if parts > MAX_PARTS || m.part >= parts || !m.spot.is_finite() {
+            lost(DropReason::Invalid, 1);
             return;
         }
         // Each part (numbered from 0) once: a repeated part cannot complete a
@@ -242,10 +249,16 @@ impl Hub {
                 if *got & bit == 0 {
                     *got |= bit;
                     rows.extend(m.contracts.iter().cloned());
+                } else {
+                    lost(DropReason::Invalid, 1);
                 }
                 got.count_ones() >= parts
             }
             _ => {
+                // The parts of an older snapshot that never completed go.
+                if let Some((_, _, got, _)) = &ch.pending {
+                    lost(DropReason::Incomplete, u64::from(got.count_ones()));
+                }
                 ch.pending = Some((m.snapshot_id, parts, bit, m.contracts.clone()));
                 parts <= 1
             }
@@ -524,5 +537,16 @@ fn slow_once() {
             queue = CLIENT_QUEUE,
             "a live client could not keep up and was disconnected (further ones are counted, not logged)"
         );
+    }
+}
+
+/// The subscriber name of the live hub in the bus counters.
+pub const SUBSCRIBER: &str = "live";
+
+/// Count `n` messages the hub took but could not apply.
+fn lost(reason: DropReason, n: u64) {
+    if n > 0 {
+        metrics::bus_subscriber_lost_messages_total(crate::bus::inproc::NAME, SUBSCRIBER, reason)
+            .inc_by(n);
     }
 }
