@@ -2,6 +2,8 @@
 //! its limits.
 
 mod common;
+#[path = "serve/ledger.rs"]
+mod ledger;
 
 use common::{http, http_raw, require_tool, Server};
 use std::io::Write;

@@ -1,11 +1,12 @@
+//! (A module of the `serve` test binary: one link instead of two.)
+//!
 //! The store's ledger under faults, with the real `g6 serve`: every row the collector
 //! hands the bus is stored or dropped under a named reason, and the two add up
 //! exactly. The stored side is read back from the store itself (ClickHouse `FINAL`
 //! counts, the rows of the Parquet files on disk), never taken from the binary's own
 //! counters; the published side and the drops come from its ledger line at exit.
 
-mod common;
-
+use crate::common;
 use common::{http_raw, parse_exposition, Sample, Server};
 use std::io::Read;
 use std::path::{Path, PathBuf};
