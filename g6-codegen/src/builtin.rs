@@ -137,7 +137,116 @@ pub fn merge(root: &mut Node) -> Vec<Diagnostic> {
     merge_labels(top, get(entries(&fragment), "labels"), &mut errors);
     merge_families(top, get(entries(&fragment), "families"), &mut errors);
     fit_per_metric_budgets(root, namespace_prefix(root));
+    restrict_budget_alert(root, &namespace_prefix(root));
     errors
+}
+
+/// The placeholder in the near-budget alert for the metrics whose budget can be
+/// exceeded.
+const EXCEEDABLE: &str = "@exceedable@";
+
+/// Metrics whose budget can be exceeded: those with an open label, except the
+/// built-in ones bounded by construction (the hash info metrics hold one series; the
+/// per-metric governance series have a budget of at least the number of metrics).
+fn exceedable_metrics(root: &Node, prefix: &str) -> Vec<String> {
+    let closed: Vec<&str> = get(entries(root), "labels")
+        .map_or(&[][..], entries)
+        .iter()
+        .filter(|(_, def)| get(entries(def), "values").is_some())
+        .filter_map(|(k, _)| k.as_scalar())
+        .collect();
+    let bounded: Vec<String> = [
+        "metrics_spec_hash_info",
+        "build_config_hash_info",
+        "cardinality_series",
+        "cardinality_budget",
+        "cardinality_overflow_total",
+    ]
+    .iter()
+    .map(|m| format!("{prefix}{m}"))
+    .collect();
+    let mut out = Vec::new();
+    for (_, family) in get(entries(root), "families").map_or(&[][..], entries) {
+        let Some(NodeKind::Seq(metrics)) = get(entries(family), "metrics").map(|m| &m.kind) else {
+            continue;
+        };
+        for m in metrics {
+            let Some(name) = get(entries(m), "name").and_then(Node::as_scalar) else {
+                continue;
+            };
+            let open = match get(entries(m), "labels").map(|l| &l.kind) {
+                Some(NodeKind::Seq(labels)) => labels
+                    .iter()
+                    .filter_map(Node::as_scalar)
+                    .any(|l| !closed.contains(&l)),
+                _ => false,
+            };
+            if open && !bounded.iter().any(|b| b == name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Point the near-budget alert at the metrics whose budget can be exceeded, or drop
+/// it when there are none: a metric of closed labels only has its combinations as
+/// its budget, so 100% use is its healthy state, never a warning.
+fn restrict_budget_alert(root: &mut Node, prefix: &str) {
+    let names = exceedable_metrics(root, prefix).join("|");
+    let NodeKind::Map(top) = &mut root.kind else {
+        return;
+    };
+    let Some(Node {
+        kind: NodeKind::Map(families),
+        ..
+    }) = get_mut(top, "families")
+    else {
+        return;
+    };
+    for (_, family) in families.iter_mut() {
+        let NodeKind::Map(fields) = &mut family.kind else {
+            continue;
+        };
+        let Some(Node {
+            kind: NodeKind::Seq(list),
+            ..
+        }) = get_mut(fields, "metrics")
+        else {
+            continue;
+        };
+        for metric in list.iter_mut() {
+            let NodeKind::Map(fields) = &mut metric.kind else {
+                continue;
+            };
+            let Some(Node {
+                kind: NodeKind::Seq(alerts),
+                ..
+            }) = get_mut(fields, "alerts")
+            else {
+                continue;
+            };
+            alerts.retain_mut(|alert| {
+                let NodeKind::Map(fields) = &mut alert.kind else {
+                    return true;
+                };
+                let Some(Node {
+                    kind: NodeKind::Scalar { text, .. },
+                    ..
+                }) = get_mut(fields, "expr")
+                else {
+                    return true;
+                };
+                if !text.contains(EXCEEDABLE) {
+                    return true;
+                }
+                *text = text.replace(EXCEEDABLE, &names);
+                !names.is_empty()
+            });
+        }
+    }
 }
 
 fn namespace_prefix(root: &Node) -> String {

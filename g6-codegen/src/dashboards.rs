@@ -3,7 +3,7 @@
 //! Each plan shows its families: the spec's own panels first, then panels synthesised for
 //! metrics the spec gives none (counters: total rate and splits by their first two labels;
 //! histograms: p50/p95/p99 and the 5m/30m p95 ratio from recording rules, plus a heatmap;
-//! labelled gauges: top 5; other gauges: the value), the cross-metric efficiency panels
+//! gauges of one label: top 5; of several: every series; other gauges: the value), the cross-metric efficiency panels
 //! whose metrics the spec has, and an alerts overview that queries `ALERTS`.
 
 use crate::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
@@ -529,7 +529,9 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Ve
                 "auto_timestamp",
             ));
         }
-        MetricKind::Gauge if !label_names.is_empty() => out.push(plan(
+        // One label: every series is the same quantity for another member (a bus, a
+        // table, a metric), so the top 5 compare like with like.
+        MetricKind::Gauge if label_names.len() == 1 => out.push(plan(
             format!("{title}: top 5"),
             "timeseries",
             vec![Target {
@@ -539,6 +541,20 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Ve
             gauge_unit(m),
             "topk",
             "auto_topk",
+        )),
+        // Several labels: a ranking would put series of different kinds side by side
+        // (two indices' strikes, open-interest and volume ratios); every series is
+        // shown, filtered by the dashboard's variables.
+        MetricKind::Gauge if !label_names.is_empty() => out.push(plan(
+            title,
+            "timeseries",
+            vec![Target {
+                expr: sel(name),
+                legend: legend_of(&label_names),
+            }],
+            gauge_unit(m),
+            "value",
+            "auto_series",
         )),
         MetricKind::Gauge => out.push(plan(
             title,

@@ -4,7 +4,7 @@
 //! Recording rules follow `level:metric:operations`. The level names the labels a rule
 //! keeps (`job` when it keeps none of the metric's own): counters get `rate5m` by their
 //! labels and in total; histograms get p50/p95/p99 over 5m, p95 over 30m and the 5m/30m
-//! p95 ratio, all keeping the metric's labels besides `le`; labelled gauges get `top5`.
+//! p95 ratio, all keeping the metric's labels besides `le`; labelled gauges get no ranking rule (see `recording_for`).
 
 use crate::model::{Metric, MetricKind, Spec};
 use crate::naming::pascal_case;
@@ -191,15 +191,11 @@ fn recording_for(m: &Metric) -> Vec<RecordingRule> {
                 kept,
             ));
         }
-        // Ranking a 0/1 state or an info metric says nothing.
-        MetricKind::Gauge if !labels.is_empty() && !m.state && !m.is_info() => {
-            out.push(rule(
-                format!("{}:{name}:top5", level(&labels)),
-                format!("topk(5, {name})"),
-                "top5",
-                labels,
-            ));
-        }
+        // No ranking rules: `topk` over a labelled gauge compares series of different
+        // kinds (the strikes of two indices, ratios of open interest and of volume),
+        // which the generator cannot tell apart. A spec that wants a ranking writes it
+        // as a recording rule with the grouping that makes the series comparable
+        // (`topk by (index, source) (5, ...)`).
         MetricKind::Gauge => {}
     }
     out
@@ -252,7 +248,6 @@ fn spec_alert(m: &Metric, a: &crate::model::Alert) -> AlertRule {
 }
 
 fn suggestions_for(
-    spec: &Spec,
     m: &Metric,
     watched: &BTreeSet<String>,
     taken: &mut BTreeSet<String>,
@@ -269,15 +264,27 @@ fn suggestions_for(
         return out;
     }
     match m.kind.value {
-        MetricKind::Histogram => push(AlertRule {
-            alert: format!("{camel}P95Regression"),
-            expr: format!("{} > 1.5", ratio_rule(m)),
-            for_: Some("10m".into()),
-            severity: "warning".into(),
-            summary: format!("p95 of {name} over 5m is more than 1.5x its 30m baseline"),
-            description: "The 5m p95 is {{ $value | humanize }}x the 30m p95.".into(),
-            metric: name.clone(),
-        }),
+        MetricKind::Histogram => {
+            let floor = regression_floor(m);
+            push(AlertRule {
+                alert: format!("{camel}P95Regression"),
+                expr: format!(
+                    "{} > 1.5 and {} > {floor}",
+                    ratio_rule(m),
+                    quantile_rule(m, 95, "5m")
+                ),
+                for_: Some("10m".into()),
+                severity: "warning".into(),
+                summary: format!(
+                    "p95 of {name} over 5m is more than 1.5x its 30m baseline and above {floor}{}",
+                    m.unit
+                        .as_ref()
+                        .map_or(String::new(), |u| format!(" {}", u.value))
+                ),
+                description: "The 5m p95 is {{ $value | humanize }}x the 30m p95.".into(),
+                metric: name.clone(),
+            })
+        }
         MetricKind::Counter if name.contains("_failures_") || name.contains("_errors_") => {
             push(AlertRule {
                 alert: format!("{camel}Rising"),
@@ -302,20 +309,20 @@ fn suggestions_for(
         }
         _ => {}
     }
-    let series = format!("{}cardinality_series", spec.prefix());
-    let budget = format!("{}cardinality_budget", spec.prefix());
-    if *name == series && spec.metrics().any(|(_, b)| b.name.value == budget) {
-        push(AlertRule {
-            alert: format!("{}CardinalityBudgetExhausted", pascal_case(&spec.namespace.value)),
-            expr: format!("max by (metric) ({series} >= {budget})"),
-            for_: Some("5m".into()),
-            severity: "critical".into(),
-            summary: "A metric uses its whole cardinality budget; new label sets are folded into __overflow__".into(),
-            description: "{{ $labels.metric }} has {{ $value }} label sets, its full budget.".into(),
-            metric: series.clone(),
-        });
-    }
     out
+}
+
+/// The absolute floor of a histogram's regression alert: the middle bucket bound of
+/// its spec buckets. A p95 that doubles below it (46 ms to 77 ms on a 5 s scale) is
+/// noise, not a page; the alert needs both the relative rise and a p95 in the upper
+/// half of the range the spec chose for the metric.
+pub fn regression_floor(m: &Metric) -> f64 {
+    let buckets: Vec<f64> = m
+        .buckets
+        .as_ref()
+        .map(|b| b.value.iter().map(|v| v.value).collect())
+        .unwrap_or_default();
+    buckets.get(buckets.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Build every rule of the spec.
@@ -374,7 +381,7 @@ pub fn build(spec: &Spec) -> RuleSet {
         let suggestions: Vec<_> = f
             .metrics
             .iter()
-            .flat_map(|m| suggestions_for(spec, m, &watched, &mut taken))
+            .flat_map(|m| suggestions_for(m, &watched, &mut taken))
             .collect();
         if !suggestions.is_empty() {
             set.suggestions.push(Group {
