@@ -237,7 +237,9 @@ fn clickhouse(c: &mut Criterion) {
     g.bench_function("g6_replay", |b| {
         b.iter_custom(|iters| {
             timed(iters, || {
-                let reader = Box::new(ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"));
+                let reader = Box::new(
+                    ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"),
+                );
                 let mut r = Replayer::new(Duration::from_secs(600));
                 assert_eq!(drain(reader, Some(&mut r), None), SNAPSHOTS * 4);
             })
@@ -246,7 +248,9 @@ fn clickhouse(c: &mut Criterion) {
     g.bench_function("g6_read_only", |b| {
         b.iter_custom(|iters| {
             timed(iters, || {
-                let reader = Box::new(ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"));
+                let reader = Box::new(
+                    ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"),
+                );
                 assert_eq!(drain(reader, None, None), SNAPSHOTS * 4);
             })
         })

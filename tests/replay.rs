@@ -11,8 +11,8 @@ mod common;
 
 use common::replay::{expected, history, same_buckets, Stored, T0};
 use g6_metrics::bus::ChainMessage;
-use g6_metrics::replay::parquet::ParquetReader;
 use g6_metrics::labels::ReplaySkip;
+use g6_metrics::replay::parquet::ParquetReader;
 use g6_metrics::replay::{Limits, Range, Replayed, Replayer, SnapshotReader, StoredSnapshot};
 use g6_metrics::store::parquet::ParquetStore;
 use std::path::Path;
@@ -453,6 +453,8 @@ struct Measured {
 /// Run `g6 replay ARGS` to its end (at most `limit`), reaping it with wait4 for its
 /// own peak RSS (an upper bound: Linux may count the test process's resident set at
 /// the spawn too).
+// The child is reaped by wait4 (for its rusage), which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn replay_measured(args: &[&str], limit: Duration) -> Measured {
     use std::io::Read;
     let started = std::time::Instant::now();
@@ -485,6 +487,7 @@ fn replay_measured(args: &[&str], limit: Duration) -> Measured {
         assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
         if started.elapsed() > limit {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("g6 replay {args:?} still running after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -675,7 +678,10 @@ fn a_fifo_a_dictionary_bomb_and_a_6m_row_file_are_skipped_with_reasons_while_eve
         20,
     );
     let bomb_size = std::fs::metadata(&bomb).unwrap().len();
-    assert!(bomb_size < 1 << 20, "the bomb is small on disk: {bomb_size}");
+    assert!(
+        bomb_size < 1 << 20,
+        "the bomb is small on disk: {bomb_size}"
+    );
     // 6 million rows, over the 5 million rows a file may hold.
     let big = dir
         .join("index=BANKNIFTY")
@@ -688,7 +694,14 @@ fn a_fifo_a_dictionary_bomb_and_a_6m_row_file_are_skipped_with_reasons_while_eve
     );
     let from = format!("parquet:{}", dir.display());
     let run = replay_measured(
-        &["--from", &from, "--start", "2024-11-25", "--end", "2024-11-26"],
+        &[
+            "--from",
+            &from,
+            "--start",
+            "2024-11-25",
+            "--end",
+            "2024-11-26",
+        ],
         Duration::from_secs(90),
     );
     let (out, err) = (&run.stdout, &run.stderr);
@@ -754,8 +767,12 @@ fn rewrite_as_of(
             .values()
             .to_vec();
         let (ty, array) = as_of(ms);
-        let mut fields: Vec<arrow_schema::Field> =
-            batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<arrow_schema::Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields[i] = arrow_schema::Field::new("as_of", ty, false);
         let schema = Arc::new(arrow_schema::Schema::new(fields));
         let mut columns = batch.columns().to_vec();
@@ -763,8 +780,12 @@ fn rewrite_as_of(
         let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
         writer
             .get_or_insert_with(|| {
-                parquet::arrow::ArrowWriter::try_new(std::fs::File::create(dst).unwrap(), schema, None)
-                    .unwrap()
+                parquet::arrow::ArrowWriter::try_new(
+                    std::fs::File::create(dst).unwrap(),
+                    schema,
+                    None,
+                )
+                .unwrap()
             })
             .write(&batch)
             .unwrap();
@@ -773,8 +794,8 @@ fn rewrite_as_of(
 }
 
 #[test]
-fn an_as_of_in_microseconds_is_read_in_its_unit_and_one_without_a_unit_is_skipped_naming_the_file(
-) {
+fn an_as_of_in_microseconds_is_read_in_its_unit_and_one_without_a_unit_is_skipped_naming_the_file()
+{
     common::in_own_process(
         "an_as_of_in_microseconds_is_read_in_its_unit_and_one_without_a_unit_is_skipped_naming_the_file",
         || {

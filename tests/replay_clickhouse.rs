@@ -8,8 +8,8 @@ mod common;
 
 use common::clickhouse::{self, ClickHouse};
 use common::replay::{expected, history, same_buckets, T0};
-use g6_metrics::replay::clickhouse::{ClickHouseReader, WINDOW_MS};
 use g6_metrics::labels::ReplaySkip;
+use g6_metrics::replay::clickhouse::{ClickHouseReader, WINDOW_MS};
 use g6_metrics::replay::{Limits, Range, Replayed, Replayer, SnapshotReader, StoredSnapshot};
 use g6_metrics::store::clickhouse::ClickHouseStore;
 use std::process::Command;
@@ -83,11 +83,15 @@ fn replay_from_clickhouse_gives_each_snapshot_in_as_of_order_with_its_live_aggre
             // From 2000 on: 870,000 empty 15-minute windows before the data, crossed
             // with one query (one each would take hours).
             let since_2000 = Range::new(946_684_800_000, (T0 + 3600) * 1000).unwrap();
-            let n = read_all(&mut ClickHouseReader::open_with(&url, since_2000, &[], settled()).unwrap()).len();
+            let n = read_all(
+                &mut ClickHouseReader::open_with(&url, since_2000, &[], settled()).unwrap(),
+            )
+            .len();
             assert_eq!(n, 15);
             // The index filter runs on the server; the range is half-open.
             let range = Range::new((T0 + step) * 1000, (T0 + 3 * step) * 1000).unwrap();
-            let mut reader = ClickHouseReader::open_with(&url, range, &["FINNIFTY".into()], settled()).unwrap();
+            let mut reader =
+                ClickHouseReader::open_with(&url, range, &["FINNIFTY".into()], settled()).unwrap();
             let got: Vec<(i64, String)> = read_all(&mut reader)
                 .iter()
                 .map(|s| (s.as_of_ms / 1000, s.index.clone()))
@@ -185,7 +189,10 @@ fn a_snapshot_still_being_written_is_left_out_reported_and_counted_until_it_sett
                 .unwrap();
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while ch.number("SELECT count() FROM system.mutations WHERE is_done = 0") > 0 {
-                assert!(std::time::Instant::now() < deadline, "the mutation did not finish");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the mutation did not finish"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
             assert_eq!(
@@ -232,17 +239,29 @@ fn a_snapshot_still_being_written_is_left_out_reported_and_counted_until_it_sett
                 unsettled.len() as u64
             );
             // Once settled (here: no settle time), it is read, with the rows stored.
-            let got = read_all(&mut ClickHouseReader::open_with(&url, range, &[], settled()).unwrap());
+            let got =
+                read_all(&mut ClickHouseReader::open_with(&url, range, &[], settled()).unwrap());
             assert_eq!(got.len(), 6 + unsettled.len());
             let third_rows: usize = got
                 .iter()
                 .filter(|s| s.as_of_ms == (T0 + 120) * 1000)
                 .map(|s| s.snapshot.rows.len())
                 .sum();
-            assert_eq!(third_rows, half.iter().map(|m| m.contracts.len()).sum::<usize>());
+            assert_eq!(
+                third_rows,
+                half.iter().map(|m| m.contracts.len()).sum::<usize>()
+            );
             // The command says what it left out and still replays the rest: exit 0.
             let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-                .args(["replay", "--from", &url, "--start", "2024-11-25", "--end", "2024-11-26"])
+                .args([
+                    "replay",
+                    "--from",
+                    &url,
+                    "--start",
+                    "2024-11-25",
+                    "--end",
+                    "2024-11-26",
+                ])
                 .output()
                 .unwrap();
             let (stdout, stderr) = (

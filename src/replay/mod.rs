@@ -244,8 +244,8 @@ impl Gathering {
         if self.rows.is_empty() {
             self.provider = row.provider.to_string();
             self.source = row.source.to_string();
-            self.bytes += SNAPSHOT_BYTES
-                + (row.index.len() + row.provider.len() + row.source.len()) as u64;
+            self.bytes +=
+                SNAPSHOT_BYTES + (row.index.len() + row.provider.len() + row.source.len()) as u64;
         }
         let expiry = row.expiry_days * DAY + EXPIRY_SECONDS_UTC;
         let kind = match row.option_type {
@@ -378,8 +378,13 @@ pub fn open(
         if dir.is_empty() {
             return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
         }
-        return parquet::ParquetReader::open_with(std::path::Path::new(dir), range, indices, limits)
-            .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
+        return parquet::ParquetReader::open_with(
+            std::path::Path::new(dir),
+            range,
+            indices,
+            limits,
+        )
+        .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
     }
     if from.starts_with("clickhouse://") {
         return clickhouse::ClickHouseReader::open_with(from, range, indices, limits)

@@ -223,7 +223,9 @@ fn check_footer(file: &File) -> Result<(), Skip> {
     file.read_exact_at(&mut tail, len - 8)
         .map_err(Skip::unreadable)?;
     if &tail[4..] != b"PAR1" {
-        return Err(Skip::unreadable("it does not end in the Parquet magic PAR1"));
+        return Err(Skip::unreadable(
+            "it does not end in the Parquet magic PAR1",
+        ));
     }
     let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if footer > MAX_FOOTER_BYTES {
@@ -257,9 +259,9 @@ pub fn bytes_text(n: u64) -> String {
 
 /// The unit of `as_of`, or why it has none the reader knows.
 fn as_of_unit(schema: &Schema) -> Result<Unit, Skip> {
-    let field = schema.field_with_name("as_of").map_err(|_| {
-        Skip::unreadable("it has no `as_of` column (not a G6 option-chain file)")
-    })?;
+    let field = schema
+        .field_with_name("as_of")
+        .map_err(|_| Skip::unreadable("it has no `as_of` column (not a G6 option-chain file)"))?;
     match field.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => Ok(Unit::Second),
         DataType::Timestamp(TimeUnit::Millisecond, _) => Ok(Unit::Milli),
@@ -284,12 +286,10 @@ fn dictionary_schema(schema: &Schema) -> Arc<Schema> {
         .iter()
         .map(|f| {
             if STRING_COLUMNS.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
-                f.as_ref()
-                    .clone()
-                    .with_data_type(DataType::Dictionary(
-                        Box::new(DataType::Int32),
-                        Box::new(DataType::Utf8),
-                    ))
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
             } else {
                 f.as_ref().clone()
             }
@@ -302,7 +302,8 @@ fn dictionary_schema(schema: &Schema) -> Arc<Schema> {
 fn inspect(path: &Path, limits: &Limits) -> Result<Inspected, Skip> {
     let file = open_regular(path)?;
     check_footer(&file)?;
-    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(Skip::unreadable)?;
+    let plain =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(Skip::unreadable)?;
     let unit = as_of_unit(plain.schema())?;
     let metadata = ArrowReaderMetadata::try_new(
         plain.metadata().clone(),
@@ -572,7 +573,11 @@ impl ParquetReader {
             )
         };
         if self.pending_bytes.saturating_add(inspected.bytes) > self.limits.max_replay_bytes {
-            return Err(replay_full(self.pending_bytes, inspected.bytes, &self.limits));
+            return Err(replay_full(
+                self.pending_bytes,
+                inspected.bytes,
+                &self.limits,
+            ));
         }
         let unit = inspected.unit;
         let builder =
@@ -861,5 +866,67 @@ impl SnapshotReader for ParquetReader {
             self.dir.display(),
             self.files.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_timestamp_unit_becomes_milliseconds_rounded_down() {
+        let ms = 1_732_507_200_123;
+        assert_eq!(Unit::Second.to_ms(ms / 1000), ms - 123);
+        assert_eq!(Unit::Milli.to_ms(ms), ms);
+        assert_eq!(Unit::Micro.to_ms(ms * 1000 + 999), ms);
+        assert_eq!(Unit::Nano.to_ms(ms * 1_000_000 + 999_999), ms);
+        // Before 1970 too: down, not toward zero.
+        assert_eq!(Unit::Micro.to_ms(-1), -1);
+        assert_eq!(Unit::Second.to_ms(i64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn an_as_of_without_a_unit_is_a_bad_timestamp_that_says_what_to_do() {
+        let schema = |t: DataType| Schema::new(vec![Field::new("as_of", t, false)]);
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        assert_eq!(as_of_unit(&schema(micros)), Ok(Unit::Micro));
+        let e = as_of_unit(&schema(DataType::Int64)).unwrap_err();
+        assert_eq!(e.reason, ReplaySkip::BadTimestamp);
+        assert!(
+            e.message.contains("Int64") && e.message.contains("TIMESTAMP"),
+            "{e:?}"
+        );
+        let e = as_of_unit(&Schema::empty()).unwrap_err();
+        assert_eq!(e.reason, ReplaySkip::Unreadable);
+    }
+
+    #[test]
+    fn byte_counts_read_in_binary_units_and_a_row_costs_a_few_hundred_bytes() {
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(3 << 30), "3.0 GiB");
+        // README says "about 250 bytes a row": keep it true.
+        assert!((150..=350).contains(&ROW_BYTES), "{ROW_BYTES}");
+    }
+
+    #[test]
+    fn only_regular_files_are_opened_and_a_fifo_does_not_block() {
+        let dir = std::env::temp_dir().join(format!("g6-open-regular-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("part-x.parquet");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+        let e = open_regular(&fifo).unwrap_err();
+        assert_eq!(e.reason, ReplaySkip::NotRegular);
+        assert!(e.message.contains("a FIFO"), "{e:?}");
+        let e = open_regular(&dir).unwrap_err();
+        assert!(e.message.contains("a directory"), "{e:?}");
+        let file = dir.join("part-1.parquet");
+        std::fs::write(&file, b"PAR1").unwrap();
+        assert!(open_regular(&file).is_ok());
+        let e = check_footer(&open_regular(&file).unwrap()).unwrap_err();
+        assert!(e.message.contains("too short"), "{e:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
