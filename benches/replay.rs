@@ -16,7 +16,7 @@ use g6_metrics::option_chain::Snapshot;
 use g6_metrics::replay::clickhouse::ClickHouseReader;
 use g6_metrics::replay::openmetrics::Backfill;
 use g6_metrics::replay::parquet::ParquetReader;
-use g6_metrics::replay::{Range, Replayed, Replayer, SnapshotReader};
+use g6_metrics::replay::{Limits, Range, Replayed, Replayer, SnapshotReader};
 use g6_metrics::store::clickhouse::ClickHouseStore;
 use g6_metrics::store::parquet::ParquetStore;
 use std::sync::Arc;
@@ -27,6 +27,14 @@ mod chain;
 
 #[path = "../tests/common/clickhouse.rs"]
 mod clickhouse_server;
+
+/// The reader's bounds with no settle time: the rows were all written before.
+fn settled() -> Limits {
+    Limits {
+        settle: Duration::ZERO,
+        ..Limits::default()
+    }
+}
 
 const CONTRACTS: usize = 20_000;
 const SNAPSHOTS: usize = 10;
@@ -229,7 +237,9 @@ fn clickhouse(c: &mut Criterion) {
     g.bench_function("g6_replay", |b| {
         b.iter_custom(|iters| {
             timed(iters, || {
-                let reader = Box::new(ClickHouseReader::open(&url, range(), &[]).expect("reader"));
+                let reader = Box::new(
+                    ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"),
+                );
                 let mut r = Replayer::new(Duration::from_secs(600));
                 assert_eq!(drain(reader, Some(&mut r), None), SNAPSHOTS * 4);
             })
@@ -238,7 +248,9 @@ fn clickhouse(c: &mut Criterion) {
     g.bench_function("g6_read_only", |b| {
         b.iter_custom(|iters| {
             timed(iters, || {
-                let reader = Box::new(ClickHouseReader::open(&url, range(), &[]).expect("reader"));
+                let reader = Box::new(
+                    ClickHouseReader::open_with(&url, range(), &[], settled()).expect("reader"),
+                );
                 assert_eq!(drain(reader, None, None), SNAPSHOTS * 4);
             })
         })

@@ -2,14 +2,18 @@
 //! snapshot spread over two files come together, re-delivered rows are collapsed, and
 //! each snapshot aggregates to exactly what live aggregation computed; the range is
 //! half-open and `--index` prunes; a corrupt file is reported and stepped over; the
-//! command's messages and exit codes for bad, empty and gappy ranges.
+//! command's messages and exit codes for bad, empty and gappy ranges; the bounds: a
+//! FIFO, a dictionary bomb and a file over the row cap are skipped with path and
+//! reason while the good rows replay within 1 GiB, an `as_of` in microseconds is read
+//! in its unit and one without a unit is skipped naming the file.
 
 mod common;
 
 use common::replay::{expected, history, same_buckets, Stored, T0};
 use g6_metrics::bus::ChainMessage;
+use g6_metrics::labels::ReplaySkip;
 use g6_metrics::replay::parquet::ParquetReader;
-use g6_metrics::replay::{Range, Replayed, Replayer, SnapshotReader, StoredSnapshot};
+use g6_metrics::replay::{Limits, Range, Replayed, Replayer, SnapshotReader, StoredSnapshot};
 use g6_metrics::store::parquet::ParquetStore;
 use std::path::Path;
 use std::process::Command;
@@ -433,5 +437,499 @@ fn ctrl_c_finishes_the_current_as_of_time_writes_the_backfill_and_says_where_to_
     assert!(
         lines.iter().all(|l| l.ends_with(&format!(" {T0}"))),
         "only the first as-of time"
+    );
+}
+
+/// Output of a `g6 replay` run, with its peak memory.
+struct Measured {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// Peak resident set of the process (ru_maxrss), bytes.
+    peak_rss: u64,
+    took: Duration,
+}
+
+/// Run `g6 replay ARGS` to its end (at most `limit`), reaping it with wait4 for its
+/// own peak RSS (an upper bound: Linux may count the test process's resident set at
+/// the spawn too).
+// The child is reaped by wait4 (for its rusage), which clippy does not see.
+#[allow(clippy::zombie_processes)]
+fn replay_measured(args: &[&str], limit: Duration) -> Measured {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .arg("replay")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our child; status and usage are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("g6 replay {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Measured {
+        code,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        // Linux reports KiB.
+        peak_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        took: started.elapsed(),
+    }
+}
+
+/// The store's schema with its string columns as dictionaries.
+fn dictionary_schema() -> Arc<arrow_schema::Schema> {
+    use arrow_schema::{DataType, Field, Schema};
+    let store = g6_metrics::store::parquet::schema();
+    let fields: Vec<Field> = store
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => Field::new(
+                f.name(),
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                f.is_nullable(),
+            ),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `rows` option-chain rows at `as_of_ms` whose strings are each one dictionary value
+/// (the index `index`), numbers constant: cheap to build and to write.
+fn constant_batch(
+    schema: &Arc<arrow_schema::Schema>,
+    rows: usize,
+    index: &str,
+    as_of_ms: i64,
+) -> arrow_array::RecordBatch {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, StringArray,
+        TimestampMillisecondArray, UInt64Array,
+    };
+    let dict = |v: &str| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(
+                Int32Array::from(vec![0; rows]),
+                Arc::new(StringArray::from(vec![v])),
+            )
+            .unwrap(),
+        )
+    };
+    let f64s = |v: f64| -> ArrayRef { Arc::new(Float64Array::from(vec![v; rows])) };
+    let nulls = || -> ArrayRef { Arc::new(Float64Array::from(vec![None; rows])) };
+    let columns: Vec<ArrayRef> = vec![
+        dict(index),
+        // 2024-11-28.
+        Arc::new(Date32Array::from(vec![20_055; rows])),
+        Arc::new(UInt64Array::from(vec![7; rows])),
+        Arc::new(TimestampMillisecondArray::from(vec![as_of_ms; rows]).with_timezone("UTC")),
+        f64s(24_000.0),
+        dict("live"),
+        dict("synthetic"),
+        f64s(24_000.0),
+        dict("CE"),
+        f64s(10.0),
+        f64s(1.0),
+        nulls(),
+        nulls(),
+        nulls(),
+        nulls(),
+        nulls(),
+        nulls(),
+    ];
+    arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap()
+}
+
+/// Write `batch` `times` times into one Parquet file at `path`. Only the string
+/// columns are dictionary-encoded and nothing has statistics but `as_of` and the
+/// strings' sizes: 6 million rows write in seconds, not a minute, even unoptimised.
+fn write_parquet(path: &Path, batch: &arrow_array::RecordBatch, times: usize) {
+    use parquet::file::properties::EnabledStatistics;
+    use parquet::schema::types::ColumnPath;
+    let file = std::fs::File::create(path).unwrap();
+    let mut props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None);
+    for column in ["index", "source", "provider", "type"] {
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(column), true)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Chunk);
+    }
+    let props = props
+        .set_column_statistics_enabled(ColumnPath::from("as_of"), EnabledStatistics::Chunk)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    for _ in 0..times {
+        w.write(batch).unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// Write `batch` once, then a Parquet file at `path` of its row group copied `times`
+/// times, encoded bytes and all: many rows written in the time of a few.
+fn write_repeated(path: &Path, batch: &arrow_array::RecordBatch, times: usize) {
+    use parquet::column::writer::ColumnCloseResult;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::writer::SerializedFileWriter;
+    let mut one = path.as_os_str().to_os_string();
+    one.push(".one");
+    let one = std::path::PathBuf::from(one);
+    write_parquet(&one, batch, 1);
+    let source = std::fs::File::open(&one).unwrap();
+    let meta = SerializedFileReader::new(source.try_clone().unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    assert_eq!(meta.num_row_groups(), 1);
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(meta.file_metadata().key_value_metadata().cloned())
+        .build();
+    let mut w = SerializedFileWriter::new(
+        std::fs::File::create(path).unwrap(),
+        meta.file_metadata().schema_descr().root_schema_ptr(),
+        Arc::new(props),
+    )
+    .unwrap();
+    let group = meta.row_group(0);
+    for _ in 0..times {
+        let mut rg = w.next_row_group().unwrap();
+        for chunk in group.columns() {
+            rg.append_column(
+                &source,
+                ColumnCloseResult {
+                    bytes_written: chunk.compressed_size() as u64,
+                    rows_written: group.num_rows() as u64,
+                    metadata: chunk.clone(),
+                    bloom_filter: None,
+                    column_index: None,
+                    offset_index: None,
+                },
+            )
+            .unwrap();
+        }
+        rg.close().unwrap();
+    }
+    w.close().unwrap();
+    std::fs::remove_file(&one).unwrap();
+}
+
+/// Contracts live aggregation accepts over `history`.
+fn accepted(history: &[Stored]) -> u64 {
+    expected(history, &INDICES)
+        .iter()
+        .map(|(_, a)| a.accepted)
+        .sum()
+}
+
+#[test]
+fn a_fifo_a_dictionary_bomb_and_a_6m_row_file_are_skipped_with_reasons_while_every_good_row_replays_within_1_gib(
+) {
+    let dir = common::temp_dir("replay-bounds");
+    let history = history(3, T0, 60, None);
+    let mut s = ParquetStore::open(&dir).unwrap();
+    for h in &history {
+        s.write(&h.messages).unwrap();
+    }
+    let day = dir.join("index=NIFTY").join("date=2024-11-25");
+    // A FIFO with a store file's name: opening it for reading would block forever.
+    let fifo = day.join("part-x.parquet");
+    let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+    // 20,000 rows sharing a dictionary-encoded 200 KB index (one dictionary per row
+    // group of 1,000: the writer hashes the string once per row): 4 GB as plain
+    // strings.
+    let schema = dictionary_schema();
+    let bomb = day.join("part-bomb.parquet");
+    let long_index = "N".repeat(200 * 1024);
+    write_repeated(
+        &bomb,
+        &constant_batch(&schema, 1_000, &long_index, (T0 + 30) * 1000),
+        20,
+    );
+    let bomb_size = std::fs::metadata(&bomb).unwrap().len();
+    assert!(
+        bomb_size < 1 << 20,
+        "the bomb is small on disk: {bomb_size}"
+    );
+    // 6 million rows, over the 5 million rows a file may hold.
+    let big = dir
+        .join("index=BANKNIFTY")
+        .join("date=2024-11-25")
+        .join("part-big.parquet");
+    write_repeated(
+        &big,
+        &constant_batch(&schema, 100_000, "BANKNIFTY", (T0 + 90) * 1000),
+        60,
+    );
+    let from = format!("parquet:{}", dir.display());
+    let run = replay_measured(
+        &[
+            "--from",
+            &from,
+            "--start",
+            "2024-11-25",
+            "--end",
+            "2024-11-26",
+        ],
+        Duration::from_secs(90),
+    );
+    let (out, err) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(0), "{out}{err}");
+    assert!(
+        run.peak_rss < 1 << 30,
+        "peak RSS {} MiB",
+        run.peak_rss >> 20
+    );
+    // Every good row: 3 snapshots of 3 indices, each contract once.
+    assert!(
+        out.contains(&format!(
+            "replayed 9 snapshots ({} contracts)",
+            accepted(&history)
+        )),
+        "{out}"
+    );
+    for (path, reason, why) in [
+        (&fifo, "not_regular", "it is a FIFO, not a regular file"),
+        (
+            &bomb,
+            "too_large",
+            "its 20000 rows would take about 3.8 GiB in memory once decoded, more than --max-file-bytes 1.0 GiB",
+        ),
+        (&big, "too_many_rows", "it holds 6000000 rows, more than --max-file-rows 5000000"),
+    ] {
+        let line = format!("skipping {} ({reason}): {why}", path.display());
+        assert_eq!(err.matches(&line).count(), 1, "{line} once in:\n{err}");
+    }
+    assert!(
+        err.contains("left out of the replay (g6_replay_skipped_total): 1 not_regular, 1 too_many_rows, 1 too_large"),
+        "{err}"
+    );
+    eprintln!(
+        "replay took {:?}, peak RSS {} MiB",
+        run.took,
+        run.peak_rss >> 20
+    );
+}
+
+/// Rewrite the Parquet file `src` to `dst` with its `as_of` column replaced by
+/// `as_of(ms values)`.
+fn rewrite_as_of(
+    src: &Path,
+    dst: &Path,
+    as_of: impl Fn(Vec<i64>) -> (arrow_schema::DataType, arrow_array::ArrayRef),
+) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(src).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut writer: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let i = batch.schema().index_of("as_of").unwrap();
+        let ms: Vec<i64> = batch
+            .column(i)
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .to_vec();
+        let (ty, array) = as_of(ms);
+        let mut fields: Vec<arrow_schema::Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = arrow_schema::Field::new("as_of", ty, false);
+        let schema = Arc::new(arrow_schema::Schema::new(fields));
+        let mut columns = batch.columns().to_vec();
+        columns[i] = array;
+        let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+        writer
+            .get_or_insert_with(|| {
+                parquet::arrow::ArrowWriter::try_new(
+                    std::fs::File::create(dst).unwrap(),
+                    schema,
+                    None,
+                )
+                .unwrap()
+            })
+            .write(&batch)
+            .unwrap();
+    }
+    writer.unwrap().close().unwrap();
+}
+
+#[test]
+fn an_as_of_in_microseconds_is_read_in_its_unit_and_one_without_a_unit_is_skipped_naming_the_file()
+{
+    common::in_own_process(
+        "an_as_of_in_microseconds_is_read_in_its_unit_and_one_without_a_unit_is_skipped_naming_the_file",
+        || {
+            let dir = common::temp_dir("replay-units");
+            let history = history(2, T0, 60, None);
+            let mut s = ParquetStore::open(&dir).unwrap();
+            s.write(&history[0].messages).unwrap();
+            // The second snapshot's files rewritten: NIFTY's as_of in microseconds,
+            // the others' as bare 64-bit integers (no unit: no time can be told).
+            let other = common::temp_dir("replay-units-src");
+            let mut s2 = ParquetStore::open(&other).unwrap();
+            s2.write(&history[1].messages).unwrap();
+            let mut unitless = Vec::new();
+            for index in INDICES {
+                let from_dir = other.join(format!("index={index}")).join("date=2024-11-25");
+                let to_dir = dir.join(format!("index={index}")).join("date=2024-11-25");
+                for f in std::fs::read_dir(&from_dir).unwrap() {
+                    let f = f.unwrap().path();
+                    let name = format!("rewritten-{}", f.file_name().unwrap().to_str().unwrap());
+                    let dst = to_dir.join(name);
+                    if index == "NIFTY" {
+                        rewrite_as_of(&f, &dst, |ms| {
+                            let us: Vec<i64> = ms.iter().map(|v| v * 1000 + 999).collect();
+                            (
+                                arrow_schema::DataType::Timestamp(
+                                    arrow_schema::TimeUnit::Microsecond,
+                                    Some("UTC".into()),
+                                ),
+                                Arc::new(
+                                    arrow_array::TimestampMicrosecondArray::from(us)
+                                        .with_timezone("UTC"),
+                                ),
+                            )
+                        });
+                    } else {
+                        rewrite_as_of(&f, &dst, |ms| {
+                            (
+                                arrow_schema::DataType::Int64,
+                                Arc::new(arrow_array::Int64Array::from(ms)),
+                            )
+                        });
+                        unitless.push(dst);
+                    }
+                }
+            }
+            assert_eq!(unitless.len(), 2);
+            let mut reader = ParquetReader::open(&dir, range_all(), &[]).unwrap();
+            let got = read_all(&mut reader);
+            let keys: Vec<(i64, String)> = got
+                .iter()
+                .map(|s| (s.as_of_ms, s.index.clone()))
+                .collect();
+            let second = (T0 + 60) * 1000;
+            assert_eq!(
+                keys,
+                vec![
+                    (T0 * 1000, "BANKNIFTY".to_string()),
+                    (T0 * 1000, "FINNIFTY".to_string()),
+                    (T0 * 1000, "NIFTY".to_string()),
+                    // Microseconds become milliseconds (rounded down), not 1000x later.
+                    (second, "NIFTY".to_string()),
+                ]
+            );
+            let nifty: usize = history[1]
+                .messages
+                .iter()
+                .filter(|m| m.index == "NIFTY")
+                .map(|m| m.contracts.len())
+                .sum();
+            assert_eq!(got[3].snapshot.rows.len(), nifty);
+            let problems = reader.take_problems();
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            for path in &unitless {
+                assert!(
+                    problems.iter().any(|p| p.contains(&format!(
+                        "skipping {} (bad_timestamp): its `as_of` column is Int64, not a timestamp with a unit",
+                        path.display()
+                    ))),
+                    "{path:?}: {problems:?}"
+                );
+            }
+            assert_eq!(
+                g6_metrics::metrics::replay_skipped_total(ReplaySkip::BadTimestamp).get(),
+                2
+            );
+        },
+    );
+}
+
+#[test]
+fn files_that_would_pass_the_replay_bound_together_are_skipped_and_the_rest_replays() {
+    common::in_own_process(
+        "files_that_would_pass_the_replay_bound_together_are_skipped_and_the_rest_replays",
+        || {
+            let dir = common::temp_dir("replay-full");
+            let history = history(1, T0, 60, None);
+            let mut s = ParquetStore::open(&dir).unwrap();
+            // The snapshot stored twice: two files of each index overlap in time.
+            s.write(&history[0].messages).unwrap();
+            s.write(&history[0].messages).unwrap();
+            let one_file = |index: &str| {
+                let d = dir.join(format!("index={index}")).join("date=2024-11-25");
+                std::fs::read_dir(d).unwrap().count()
+            };
+            assert!(INDICES.iter().all(|i| one_file(i) == 2));
+            // The overlapping files past the bound are left out, each once, and what
+            // was held replays.
+            // Each file is estimated at about 0.7 MB from its footer: room for two
+            // or three of the six.
+            let limits = Limits {
+                max_replay_bytes: 2_000_000,
+                ..Limits::default()
+            };
+            let mut reader = ParquetReader::open_with(&dir, range_all(), &[], limits).unwrap();
+            let got = read_all(&mut reader);
+            let problems = reader.take_problems();
+            assert!(!got.is_empty() && !problems.is_empty(), "{problems:?}");
+            assert!(
+                problems
+                    .iter()
+                    .all(|p| p.contains("(replay_full)") && p.contains("--max-replay-bytes")),
+                "{problems:?}"
+            );
+            assert_eq!(
+                g6_metrics::metrics::replay_skipped_total(ReplaySkip::ReplayFull).get(),
+                problems.len() as u64
+            );
+            // Each file read or skipped, none twice; the first ones were read.
+            assert_eq!(reader.skipped().len(), problems.len());
+            assert!((1..=4).contains(&problems.len()), "{problems:?}");
+            assert!(
+                !problems.iter().any(|p| p.contains("index=BANKNIFTY")),
+                "{problems:?}"
+            );
+        },
     );
 }

@@ -1,7 +1,7 @@
 //! `g6 replay`: stored snapshots through the live aggregation and analytics, into an
 //! OpenMetrics backfill file, a NATS bus or `/metrics`.
 
-use super::{parse_duration, EXIT_USAGE};
+use super::{parse_duration, parse_size, EXIT_USAGE};
 use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
 use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
 use std::io::IsTerminal;
@@ -56,6 +56,29 @@ pub struct ReplayOptions {
     /// with the time to resume from.
     #[arg(long, default_value_t = DEFAULT_MAX_SAMPLES as u64, value_parser = clap::value_parser!(u64).range(1..))]
     max_samples: u64,
+    /// A Parquet file with more rows is skipped (reported, counted), the rest replays.
+    #[arg(long, default_value_t = crate::replay::parquet::DEFAULT_MAX_FILE_ROWS, value_parser = clap::value_parser!(u64).range(1..))]
+    max_file_rows: u64,
+    /// A Parquet file whose rows would take more memory once decoded (estimated from
+    /// its footer before it is read) is skipped (reported, counted), the rest replays.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    max_file_bytes: u64,
+    /// Most memory held at once for Parquet files that overlap in time; a file that
+    /// would pass it is skipped (reported, counted), the rest replays.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    max_replay_bytes: u64,
+    /// ClickHouse: a snapshot with a row stored less than this ago may still be being
+    /// written and is left out (reported, counted); 0s reads everything.
+    #[arg(long, default_value = "60s", value_parser = parse_settle)]
+    settle: Duration,
+}
+
+/// Parse `--settle`: a duration, or 0 / 0s for none.
+fn parse_settle(s: &str) -> Result<Duration, String> {
+    if matches!(s.trim(), "0" | "0s") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 /// The pace of a replay.
@@ -224,7 +247,13 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     } else {
         None
     };
-    let mut reader = match crate::replay::open(&opts.from, range, &opts.index) {
+    let limits = crate::replay::Limits {
+        max_file_rows: opts.max_file_rows,
+        max_file_bytes: opts.max_file_bytes,
+        max_replay_bytes: opts.max_replay_bytes,
+        settle: opts.settle,
+    };
+    let mut reader = match crate::replay::open(&opts.from, range, &opts.index, limits) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: --from {}: {e}", opts.from);
@@ -665,6 +694,18 @@ fn print_summary(s: &crate::replay::Summary, opts: &ReplayOptions, range: Range,
     }
     if problems > 0 {
         eprintln!("warning: {problems} problems stepped over (listed above)");
+    }
+    let skipped: Vec<String> = crate::labels::ReplaySkip::ALL
+        .iter()
+        .map(|r| (r, crate::metrics::replay_skipped_total(*r).get()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{n} {}", r.as_str()))
+        .collect();
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: left out of the replay (g6_replay_skipped_total): {}",
+            skipped.join(", ")
+        );
     }
 }
 

@@ -4,8 +4,16 @@
 //! and the first snapshots arrive while the rest is still being read. Rows of one
 //! snapshot come together; re-delivered rows the table has not collapsed yet are
 //! collapsed here.
+//!
+//! A snapshot still being written is never read: `g6 serve` and `g6 ingest` write one
+//! snapshot in several inserts (one per flush, more on a retry), so a snapshot with a
+//! row stored (`ingested_at`, the server's clock) less than `--settle` ago is left
+//! out whole, reported and counted (`g6_replay_skipped_total{replay_skip="unsettled"}`).
+//! The decision is taken in the query that reads the rows, so a snapshot whose rows
+//! arrive while the query runs counts as unsettled too.
 
-use super::{Gathering, Range, ReadError, SnapshotReader, StoredRow, StoredSnapshot};
+use super::{Gathering, Limits, Range, ReadError, SnapshotReader, StoredRow, StoredSnapshot};
+use crate::labels::ReplaySkip;
 use crate::store::clickhouse::{ClickHouseUrl, TABLE};
 use std::time::Duration;
 
@@ -35,6 +43,8 @@ struct Row {
     spread_bps: Option<f64>,
     moneyness: Option<f64>,
     dte_days: Option<f64>,
+    /// 1 when no row of the snapshot was stored within the settle time.
+    settled: u8,
 }
 
 impl Row {
@@ -64,7 +74,11 @@ impl Row {
 
 /// The columns, in [`Row`]'s order.
 const SELECT: &str = "SELECT `index`, expiry, snapshot_id, as_of_ms, spot, source, provider, \
-                      strike, `type`, oi, volume, iv, bid, ask, spread_bps, moneyness, dte_days";
+                      strike, `type`, oi, volume, iv, bid, ask, spread_bps, moneyness, dte_days, \
+                      settled";
+
+/// Most unsettled snapshots named one by one (more are counted).
+const UNSETTLED_NAMED: u64 = 20;
 
 /// Reads the ClickHouse store in as-of order.
 pub struct ClickHouseReader {
@@ -82,6 +96,13 @@ pub struct ClickHouseReader {
     last_rows: usize,
     /// Rows the current window gave so far.
     window_rows: u64,
+    /// Seconds since its last row was stored before a snapshot is read.
+    settle_secs: u64,
+    /// The last snapshot left out as unsettled (its rows are stepped over).
+    unsettled: Option<(String, u64)>,
+    /// Snapshots left out as unsettled so far.
+    unsettled_count: u64,
+    problems: Vec<String>,
 }
 
 impl Drop for ClickHouseReader {
@@ -94,9 +115,21 @@ impl Drop for ClickHouseReader {
 }
 
 impl ClickHouseReader {
-    /// A reader of `spec` for `range`, only `indices` when any. Checks that the
-    /// server answers and the table exists, with a message saying what to do if not.
+    /// A reader of `spec` for `range`, only `indices` when any, with the default
+    /// [`Limits`] (snapshots settle for [`super::DEFAULT_SETTLE`]).
     pub fn open(spec: &str, range: Range, indices: &[String]) -> Result<Self, String> {
+        Self::open_with(spec, range, indices, Limits::default())
+    }
+
+    /// A reader of `spec` for `range`, only `indices` when any, leaving out snapshots
+    /// with a row stored within `limits.settle`. Checks that the server answers and
+    /// the table exists, with a message saying what to do if not.
+    pub fn open_with(
+        spec: &str,
+        range: Range,
+        indices: &[String],
+        limits: Limits,
+    ) -> Result<Self, String> {
         let url = ClickHouseUrl::parse(spec)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -163,6 +196,11 @@ impl ClickHouseReader {
             lookahead: None,
             last_rows: 0,
             window_rows: 0,
+            // ingested_at has whole seconds: round up, so a row is never younger.
+            settle_secs: limits.settle.as_secs() + u64::from(limits.settle.subsec_nanos() > 0),
+            unsettled: None,
+            unsettled_count: 0,
+            problems: Vec::new(),
         })
     }
 
@@ -236,20 +274,28 @@ impl ClickHouseReader {
         self.next_window = to;
         let filter = self.index_filter();
         // `as_of` (seconds) narrows partitions and the primary key; `as_of_ms` is exact.
-        let sql = format!(
-            "{SELECT} FROM {TABLE} WHERE as_of >= toDateTime(?) AND as_of <= toDateTime(?) \
-             AND as_of_ms >= ? AND as_of_ms < ?{filter} \
-             ORDER BY as_of_ms, `index`, snapshot_id"
+        let window = format!(
+            "as_of >= toDateTime(?) AND as_of <= toDateTime(?) \
+             AND as_of_ms >= ? AND as_of_ms < ?{filter}"
         );
-        let mut query = self
-            .client
-            .query(&sql)
-            .bind(from.div_euclid(1000))
-            .bind(to.div_euclid(1000))
-            .bind(from)
-            .bind(to);
-        if !self.indices.is_empty() {
-            query = query.bind(self.indices.clone());
+        // Each snapshot's settledness, joined to its rows: a row that arrived after
+        // the join's side was read finds no match and counts as unsettled (0).
+        let sql = format!(
+            "{SELECT} FROM {TABLE} ANY LEFT JOIN (SELECT `index`, snapshot_id, \
+             toUInt8(max(ingested_at) <= now() - ?) AS settled FROM {TABLE} WHERE {window} \
+             GROUP BY `index`, snapshot_id) USING (`index`, snapshot_id) \
+             WHERE {window} ORDER BY as_of_ms, `index`, snapshot_id"
+        );
+        let mut query = self.client.query(&sql).bind(self.settle_secs);
+        for _ in 0..2 {
+            query = query
+                .bind(from.div_euclid(1000))
+                .bind(to.div_euclid(1000))
+                .bind(from)
+                .bind(to);
+            if !self.indices.is_empty() {
+                query = query.bind(self.indices.clone());
+            }
         }
         // The request is sent from within the reader's runtime.
         let _entered = self.runtime.as_ref().map(|r| r.enter());
@@ -275,6 +321,10 @@ impl ClickHouseReader {
             match next {
                 Ok(Ok(Some(row))) => {
                     self.window_rows += 1;
+                    if row.settled == 0 {
+                        self.leave_out(&row);
+                        continue;
+                    }
                     return Ok(Some(row));
                 }
                 Ok(Ok(None)) => self.cursor = None,
@@ -292,6 +342,38 @@ impl ClickHouseReader {
                     )))
                 }
             }
+        }
+    }
+}
+
+impl ClickHouseReader {
+    /// Step over a row of an unsettled snapshot: the first of each is counted and
+    /// reported (rows of one snapshot come together).
+    fn leave_out(&mut self, row: &Row) {
+        if self
+            .unsettled
+            .as_ref()
+            .is_some_and(|(i, id)| *i == row.index && *id == row.snapshot_id)
+        {
+            return;
+        }
+        self.unsettled = Some((row.index.clone(), row.snapshot_id));
+        self.unsettled_count += 1;
+        crate::metrics::replay_skipped_total(ReplaySkip::Unsettled).inc();
+        if self.unsettled_count <= UNSETTLED_NAMED {
+            self.problems.push(format!(
+                "leaving out snapshot {} of {} at {} (unsettled): a row of it was stored less \
+                 than --settle {}s ago, so it may still be being written; replay it again later",
+                row.snapshot_id,
+                row.index,
+                super::format_ms(row.as_of_ms),
+                self.settle_secs
+            ));
+        } else if self.unsettled_count == UNSETTLED_NAMED + 1 {
+            self.problems.push(format!(
+                "more snapshots are left out as unsettled; only the first {UNSETTLED_NAMED} are \
+                 named (all are counted in g6_replay_skipped_total{{replay_skip=\"unsettled\"}})"
+            ));
         }
     }
 }
@@ -321,7 +403,7 @@ impl SnapshotReader for ClickHouseReader {
     }
 
     fn take_problems(&mut self) -> Vec<String> {
-        Vec::new()
+        std::mem::take(&mut self.problems)
     }
 
     fn describe(&self) -> String {

@@ -164,6 +164,54 @@ pub struct Gathering {
     rows: Vec<Result<Quote, Rejected>>,
     seen: HashSet<(i64, u64, bool), foldhash::fast::RandomState>,
     duplicates: u64,
+    /// Bytes held, as [`Gathering::bytes`] counts them.
+    bytes: u64,
+}
+
+/// Bytes one gathered row holds besides its strings: the quote, its slot in the
+/// snapshot and in the set that collapses re-deliveries.
+pub const ROW_BYTES: u64 = (std::mem::size_of::<Result<Quote, Rejected>>() + 48) as u64;
+
+/// Bytes a snapshot being gathered holds besides its rows (its key, the map entry).
+const SNAPSHOT_BYTES: u64 = 128;
+
+/// Most characters of a stored option type quoted in a rejection.
+const TYPE_QUOTED: usize = 32;
+
+/// The bounds of one replay: every stored file or snapshot that would pass one is
+/// left out (reported and counted in `g6_replay_skipped_total`), the rest replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most rows one Parquet file may hold (`--max-file-rows`).
+    pub max_file_rows: u64,
+    /// Most bytes one Parquet file's rows may take once decoded (`--max-file-bytes`).
+    pub max_file_bytes: u64,
+    /// Most bytes held at once for Parquet files that overlap in time
+    /// (`--max-replay-bytes`).
+    pub max_replay_bytes: u64,
+    /// A ClickHouse snapshot with a row stored less than this ago may still be being
+    /// written and is left out (`--settle`).
+    pub settle: std::time::Duration,
+}
+
+/// Default of `--max-file-bytes`.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Default of `--max-replay-bytes`.
+pub const DEFAULT_MAX_REPLAY_BYTES: u64 = 2 << 30;
+
+/// Default of `--settle`: several store flushes (10 s each by default) and a retry.
+pub const DEFAULT_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_rows: parquet::DEFAULT_MAX_FILE_ROWS,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_replay_bytes: DEFAULT_MAX_REPLAY_BYTES,
+            settle: DEFAULT_SETTLE,
+        }
+    }
 }
 
 /// Most rows a gathering reserves up front.
@@ -196,6 +244,8 @@ impl Gathering {
         if self.rows.is_empty() {
             self.provider = row.provider.to_string();
             self.source = row.source.to_string();
+            self.bytes +=
+                SNAPSHOT_BYTES + (row.index.len() + row.provider.len() + row.source.len()) as u64;
         }
         let expiry = row.expiry_days * DAY + EXPIRY_SECONDS_UTC;
         let kind = match row.option_type {
@@ -212,6 +262,7 @@ impl Gathering {
                 return;
             }
         }
+        self.bytes += ROW_BYTES + row.index.len() as u64;
         self.rows.push(match kind {
             Some(option_type) => Ok(Quote {
                 index: row.index.to_string(),
@@ -230,7 +281,11 @@ impl Gathering {
             }),
             None => Err(Rejected {
                 reason: crate::labels::SkipReason::MissingField,
-                detail: format!("stored `type` is {:?}, expected CE or PE", row.option_type),
+                detail: {
+                    let quoted: String = row.option_type.chars().take(TYPE_QUOTED).collect();
+                    self.bytes += quoted.len() as u64 + 40;
+                    format!("stored `type` is {quoted:?}, expected CE or PE")
+                },
             }),
         });
     }
@@ -242,6 +297,9 @@ impl Gathering {
             self.source = other.source;
         }
         self.duplicates += other.duplicates;
+        // Counted whole (a collapsed row included): what a reader added for `other` is
+        // what it takes back when this snapshot is handed out.
+        self.bytes += other.bytes;
         for row in other.rows {
             if let Ok(q) = &row {
                 let key = (
@@ -256,6 +314,12 @@ impl Gathering {
             }
             self.rows.push(row);
         }
+    }
+
+    /// Bytes held (an estimate that only grows: rows, their index names, the
+    /// provider and source, the bookkeeping).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Rows left out as duplicates so far.
@@ -303,21 +367,27 @@ pub trait SnapshotReader: Send {
     fn describe(&self) -> String;
 }
 
-/// Open `--from`: `parquet:DIR` or `clickhouse://HOST:PORT/DB`.
+/// Open `--from`: `parquet:DIR` or `clickhouse://HOST:PORT/DB`, within `limits`.
 pub fn open(
     from: &str,
     range: Range,
     indices: &[String],
+    limits: Limits,
 ) -> Result<Box<dyn SnapshotReader>, String> {
     if let Some(dir) = from.strip_prefix("parquet:") {
         if dir.is_empty() {
             return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
         }
-        return parquet::ParquetReader::open(std::path::Path::new(dir), range, indices)
-            .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
+        return parquet::ParquetReader::open_with(
+            std::path::Path::new(dir),
+            range,
+            indices,
+            limits,
+        )
+        .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
     }
     if from.starts_with("clickhouse://") {
-        return clickhouse::ClickHouseReader::open(from, range, indices)
+        return clickhouse::ClickHouseReader::open_with(from, range, indices, limits)
             .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
     }
     Err(format!(

@@ -436,7 +436,15 @@ pub fn in_own_process(test: &str, body: impl FnOnce()) {
     }
     let exe = std::env::current_exe().expect("the test binary");
     let out = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        // --include-ignored: an ignored test (one that needs a server) that is run
+        // runs in its child too.
+        .args([
+            test,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
         .env("G6_TEST_IN_CHILD", "1")
         .output()
         .expect("run the test in a child process");
