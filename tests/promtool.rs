@@ -109,7 +109,7 @@ fn generated_health_tests_pass_and_catch_a_wrong_weight() {
     if !require_tool("promtool") {
         return;
     }
-    let tests = root().join("generated/prometheus/health_tests.yml");
+    let tests = root().join("generated/prometheus/health_tests/health.yml");
     let (ok, text) = run(&["test", "rules", tests.to_str().unwrap()]);
     assert!(
         ok && text.contains("SUCCESS"),
@@ -143,7 +143,8 @@ fn generated_health_tests_pass_and_catch_a_wrong_weight() {
         "0.1 * sum(job:g6_health_component:ratio{component=\"memory_pressure\"})",
     );
     std::fs::write(work.join("health_rules.yml"), mutated).unwrap();
-    let copy = work.join("health_tests.yml");
+    std::fs::create_dir_all(work.join("health_tests")).unwrap();
+    let copy = work.join("health_tests/health.yml");
     std::fs::copy(&tests, &copy).unwrap();
     let (ok, text) = run(&["test", "rules", copy.to_str().unwrap()]);
     assert!(
@@ -201,7 +202,8 @@ families:
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("health-shop");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    for name in ["health_rules.yml", "health_tests.yml"] {
+    std::fs::create_dir_all(work.join("health_tests")).unwrap();
+    for name in ["health_rules.yml", "health_tests/health.yml"] {
         let a = artifacts
             .iter()
             .find(|a| a.path == format!("prometheus/{name}"))
@@ -215,14 +217,14 @@ families:
     assert!(rules.contains("alert: ShopHealthScoreCritical"));
     // 0.3 + 0.6 + 0.1 is 0.9999999999999999 in floats: the score divides by it.
     assert!(rules.contains(") / 0.9999999999999999'"), "{rules}");
-    let tests = std::fs::read_to_string(work.join("health_tests.yml")).unwrap();
+    let tests = std::fs::read_to_string(work.join("health_tests/health.yml")).unwrap();
     assert!(tests.contains("# Every component healthy: score 1 at minute 10."));
     // Unhealthy queues: a empty, b full: the lowest series (0) counts. Healthy disk
     // is 0.5 * 4 = 2, clamped to 1.
     let (ok, text) = run(&[
         "test",
         "rules",
-        work.join("health_tests.yml").to_str().unwrap(),
+        work.join("health_tests/health.yml").to_str().unwrap(),
     ]);
     assert!(ok && text.contains("SUCCESS"), "{text}");
 }

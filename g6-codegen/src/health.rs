@@ -1,6 +1,6 @@
 //! The composite health score from the spec's `health:` section:
 //! `prometheus/health_rules.yml` (one recording rule per component, the weighted score,
-//! a warning and a critical alert), `prometheus/health_tests.yml` (a `promtool test
+//! a warning and a critical alert), `prometheus/health_tests/health.yml` (a `promtool test
 //! rules` file that drives each component down) and the score panels at the top of the
 //! dashboard the section names.
 //!
@@ -27,7 +27,7 @@ use std::fmt::Write;
 /// Path of the rules (under `generated/`).
 pub const RULES_PATH: &str = "prometheus/health_rules.yml";
 /// Path of the `promtool test rules` file (under `generated/`).
-pub const TESTS_PATH: &str = "prometheus/health_tests.yml";
+pub const TESTS_PATH: &str = "prometheus/health_tests/health.yml";
 /// How long the score must stay below `warning` before the warning alert fires.
 pub const WARNING_FOR: &str = "5m";
 /// How long the score must stay below `critical` before the critical alert fires.
@@ -396,7 +396,7 @@ fn write_case(out: &mut String, spec: &Spec, h: &Health, case: &Case) {
     }
 }
 
-/// `prometheus/health_tests.yml`: every component healthy (score 1, no alert); each
+/// `prometheus/health_tests/health.yml`: every component healthy (score 1, no alert); each
 /// component unhealthy (0) and then without data (its `no_data` value) with the others
 /// healthy (its value, the score, exactly the alerts the score crosses); and every
 /// component unhealthy, checking the alerts' `for` durations.
@@ -411,7 +411,7 @@ pub fn render_test(spec: &Spec, h: &Health, hash: &str, version: &str) -> String
         out,
         "# Each component's healthy series make it 1 and its unhealthy series 0 from minute 1\n# through minute {EVAL_MINUTE}, where values and alerts are checked; without its series it reads\n# its no_data value (0 unless the spec says otherwise)."
     );
-    out.push_str("rule_files:\n  - health_rules.yml\nevaluation_interval: 1m\ntests:\n");
+    out.push_str("rule_files:\n  - ../health_rules.yml\nevaluation_interval: 1m\ntests:\n");
     let n = h.components.len();
     let healthy = |except: Option<usize>| -> Vec<&TestSeries> {
         h.components
