@@ -176,6 +176,10 @@ bad_spec! {
     e032_name_collision: "E032-name-collision.yml" => [
         ("13:15: error[E032]: metrics `g6_calls_total` and `g6_calls_total_with` both generate the accessor `calls_total_with`",
          "rename one of them"),
+        ("16:15: error[E032]: metrics `g6_calls_total` and `g6_remove_calls_total` both generate the accessor `remove_calls_total`",
+         "rename one of them"),
+        ("19:15: error[E032]: metric `g6_matching` generates the accessor `remove_matching`, which the generated `metrics` module defines for every spec",
+         "rename the metric"),
     ];
     e033_builtin_conflict: "E033-builtin-conflict.yml" => [
         ("4:3: error[E033]: label `flush_trigger` is used by the runtime's built-in metrics with a different set of values",

@@ -229,3 +229,50 @@ fn the_flusher_merges_on_its_own_within_max_wait() {
         }
     });
 }
+
+#[test]
+fn kept_handles_of_removed_batched_series_leave_nothing_pending() {
+    in_own_process(
+        "kept_handles_of_removed_batched_series_leave_nothing_pending",
+        || {
+            enable();
+            let counter = metrics::bus_dedupe_hits_total_with("batched-kept");
+            let hist = metrics::bus_publish_latency_seconds_with("batched-kept");
+            counter.inc_by(3);
+            hist.observe(0.5);
+            assert!(metrics::remove_bus_dedupe_hits_total("batched-kept"));
+            assert!(metrics::remove_bus_publish_latency_seconds("batched-kept"));
+            // Writes through the detached handles land in pending cells: a flush must
+            // still merge them, or the batcher would count them pending for good.
+            counter.inc_by(4);
+            hist.observe(1.5);
+            batch::flush(FlushTrigger::Scrape);
+            assert_eq!(batch::pending(), 0, "a flush merges detached handles too");
+            // Pending again, then the label sets return: the reset clears the cells and
+            // takes them off the pending count.
+            counter.inc_by(5);
+            hist.observe(2.5);
+            let counter_again = metrics::bus_dedupe_hits_total_with("batched-kept");
+            let hist_again = metrics::bus_publish_latency_seconds_with("batched-kept");
+            assert!(std::ptr::eq(counter, counter_again));
+            assert!(std::ptr::eq(hist, hist_again));
+            assert_eq!(batch::pending(), 0, "the reset cleared what was pending");
+            assert_eq!(counter.get(), 0);
+            assert_eq!(hist.sample_count(), 0);
+            counter.inc_by(2);
+            let all = scrape();
+            assert_eq!(
+                sample(&all, "g6_bus_dedupe_hits_total", &[("bus", "batched-kept")]),
+                Some(2.0)
+            );
+            assert_eq!(
+                sample(
+                    &all,
+                    "g6_bus_publish_latency_seconds_count",
+                    &[("bus", "batched-kept")]
+                ),
+                Some(0.0)
+            );
+        },
+    );
+}

@@ -122,8 +122,14 @@ fn accessors_used_in(dir: &Path, out: &mut Vec<String>) {
                     .chars()
                     .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                     .collect();
-                let name = name.strip_suffix("_with").unwrap_or(&name).to_string();
-                let not_an_accessor = ["", "init", "init_all", "simulate"];
+                let name = name.strip_suffix("_with").unwrap_or(&name);
+                // `remove_x` removes series of the metric `x`.
+                let name = match name.strip_prefix("remove_") {
+                    Some(metric) if name != "remove_matching" => metric,
+                    _ => name,
+                }
+                .to_string();
+                let not_an_accessor = ["", "init", "init_all", "simulate", "remove_matching"];
                 if !not_an_accessor.contains(&name.as_str()) && !out.contains(&name) {
                     out.push(name);
                 }

@@ -288,6 +288,7 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
     let mut items = Vec::new();
     let mut inits = Vec::new();
     let mut sims = Vec::new();
+    let mut removers = Vec::new();
     for (family, m) in spec.metrics() {
         let short = m.short_name(spec);
         let fn_name = ident(short);
@@ -347,18 +348,27 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
             inits.push(quote!(#store.init();));
         } else {
             let with_name = format_ident!("{}_with", short);
-            let values = m.labels.iter().map(|l| {
-                let p = ident(l);
-                if spec.closed_values(l).is_some() {
-                    quote!(#p.as_str())
-                } else {
-                    quote!(#p)
-                }
-            });
+            let values: Vec<TokenStream> = m
+                .labels
+                .iter()
+                .map(|l| {
+                    let p = ident(l);
+                    if spec.closed_values(l).is_some() {
+                        quote!(#p.as_str())
+                    } else {
+                        quote!(#p)
+                    }
+                })
+                .collect();
             let args: Vec<_> = m.labels.iter().map(|l| ident(l)).collect();
             let with_doc = format!(
                 " Resolve the series of [`{short}`] once and keep the handle, e.g. outside a hot loop."
             );
+            let remove_name = format_ident!("remove_{}", short);
+            let remove_doc = format!(
+                " Remove the series of [`{short}`] with these label values: it leaves `/metrics` and frees its slot of the cardinality budget. False when there is none."
+            );
+            let remove_values = values.clone();
             items.push(quote! {
                 static #store: #rt::OpenFamily<#handle> = #rt::OpenFamily::new(&#generated::spec::#info, &RUNTIME);
 
@@ -376,10 +386,24 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
                 pub fn #with_name(#( #params ),*) -> &'static #handle {
                     #store.get(&[#( #values ),*])
                 }
+
+                #[doc = #remove_doc]
+                #[doc = ""]
+                #[doc = " A handle kept from it is detached, never invalid: its writes are not exported until the label set is created again (see the runtime's `OpenFamily::remove`)."]
+                #deprecated
+                pub fn #remove_name(#( #params ),*) -> bool {
+                    #store.remove(&[#( #remove_values ),*])
+                }
             });
+            removers.push(quote!(#store.remove_matching(label, value)));
             inits.push(quote!(#store.init();));
         }
     }
+    let remove_body = if removers.is_empty() {
+        quote!(let _ = (label, value); 0)
+    } else {
+        quote!([#( #removers ),*].into_iter().sum())
+    };
     quote! {
         /// This spec as the runtime sees it: identity, every metric, and the stores of
         /// the runtime's own (built-in) metrics.
@@ -393,6 +417,16 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
         };
 
         #( #items )*
+
+        /// Remove every series, of every metric with open labels, whose label `label`
+        /// has the value `value` (e.g. `remove_matching("index", "NIFTY")` when an index
+        /// is no longer tracked); returns how many. They leave `/metrics` and free their
+        /// slots of the cardinality budget; handles kept from them are detached (see the
+        /// runtime's `OpenFamily::remove`). Metrics whose labels are all closed keep
+        /// their pre-resolved series: they take no budget.
+        pub fn remove_matching(label: &str, value: &str) -> usize {
+            #remove_body
+        }
 
         /// Create every metric, with every closed-label series at zero, so dashboards
         /// have no gaps before the first event.

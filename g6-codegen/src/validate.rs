@@ -346,7 +346,11 @@ impl<'a> Validator<'a> {
     fn families_and_metrics(&mut self) {
         let mut families: HashMap<&str, Pos> = HashMap::new();
         let mut metrics: HashMap<&str, Pos> = HashMap::new();
+        // Module-level functions of the generated `metrics` module that a metric's
+        // accessors must not shadow.
+        const MODULE_FN: &str = "";
         let mut accessors: HashMap<String, &str> = HashMap::new();
+        accessors.insert("remove_matching".into(), MODULE_FN);
         let mut alerts: HashMap<&str, Pos> = HashMap::new();
         let on_dashboard: BTreeSet<&str> = self
             .spec
@@ -412,9 +416,22 @@ impl<'a> Validator<'a> {
                     let mut names = vec![short.clone()];
                     if !m.fully_closed(self.spec) {
                         names.push(format!("{short}_with"));
+                        names.push(format!("remove_{short}"));
                     }
                     for n in names {
                         if let Some(other) = accessors.insert(n.clone(), &m.name.value) {
+                            if other == MODULE_FN {
+                                self.err(
+                                    Code::NameCollision,
+                                    m.name.pos,
+                                    format!(
+                                        "metric `{}` generates the accessor `{n}`, which the generated `metrics` module defines for every spec",
+                                        m.name.value
+                                    ),
+                                    "rename the metric",
+                                );
+                                continue;
+                            }
                             self.err(
                                 Code::NameCollision,
                                 m.name.pos,

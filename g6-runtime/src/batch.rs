@@ -344,6 +344,19 @@ pub fn note_pending() {
     }
 }
 
+/// `merged` pending cells were cleared outside a flush (a reused handle's reset):
+/// take them off the pending count as a flush would.
+pub(crate) fn forget_pending(merged: usize) {
+    if merged == 0 {
+        return;
+    }
+    let _ = BATCHER
+        .pending
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+            Some(p.saturating_sub(merged))
+        });
+}
+
 fn wake_flusher() {
     let b = &*BATCHER;
     if let Ok(mut flag) = b.wake_lock.try_lock() {

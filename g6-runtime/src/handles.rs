@@ -407,12 +407,20 @@ pub trait Series: Sized + Send + Sync + 'static {
     /// Append this series in the text format; `labels` is the rendered inside of
     /// `{...}`, `bounds` the bucket bounds as text (histograms).
     fn encode(&self, out: &mut String, name: &str, labels: &str, bounds: &[String]);
+    /// Back to zero, pending deltas included, for a store reusing a removed series'
+    /// handle; returns the non-empty pending cells it cleared (as a flush would).
+    fn reset(&self) -> usize;
 }
 
 impl Series for Counter {
     const DROPS_OVER_BUDGET: bool = false;
     fn new(_info: &MetricInfo, batched: bool) -> Self {
         Counter::unregistered(batched)
+    }
+    fn reset(&self) -> usize {
+        let merged = self.flush();
+        self.value.store(0, Ordering::Relaxed);
+        merged
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
@@ -429,6 +437,11 @@ impl Series for FloatCounter {
     fn new(_info: &MetricInfo, batched: bool) -> Self {
         FloatCounter::unregistered(batched)
     }
+    fn reset(&self) -> usize {
+        let merged = self.flush();
+        self.bits.store(0f64.to_bits(), Ordering::Relaxed);
+        merged
+    }
     fn flush_pending(&self) -> usize {
         self.flush()
     }
@@ -444,6 +457,10 @@ impl Series for Gauge {
     fn new(_info: &MetricInfo, _batched: bool) -> Self {
         Gauge::unregistered()
     }
+    fn reset(&self) -> usize {
+        self.set(0.0);
+        0
+    }
     fn encode(&self, out: &mut String, name: &str, labels: &str, _bounds: &[String]) {
         encode::write_series(out, name, "", labels, None);
         encode::write_f64(out, self.get());
@@ -455,6 +472,11 @@ impl Series for Histogram {
     const DROPS_OVER_BUDGET: bool = false;
     fn new(info: &MetricInfo, batched: bool) -> Self {
         Histogram::unregistered(info.buckets, batched)
+    }
+    fn reset(&self) -> usize {
+        let merged = self.flush();
+        self.core.reset();
+        merged
     }
     fn encode(&self, out: &mut String, name: &str, labels: &str, bounds: &[String]) {
         let cumulative = self.core.cumulative();

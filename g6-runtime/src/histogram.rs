@@ -67,6 +67,14 @@ impl HistogramCore {
         add_f64(&self.sum, v);
     }
 
+    /// Back to no observations (for a reused handle).
+    pub(crate) fn reset(&self) {
+        for c in self.counts.iter() {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.sum.store(0f64.to_bits(), Ordering::Relaxed);
+    }
+
     /// Observations so far.
     pub fn count(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()

@@ -8,9 +8,32 @@
 //! an error; totals stay exact); gauges drop the sample.
 //! Every resolution that lands past the budget increments
 //! `<namespace>_cardinality_overflow_total{metric}`, and a warning is logged at most once a minute
-//! per metric. Handles live for the process: their number is bounded by the budget, so
-//! they are leaked on purpose and callers get `&'static` handles without reference
-//! counting.
+//! per metric. Handles live for the process, so they are leaked on purpose and callers
+//! get `&'static` handles without reference counting.
+//!
+//! # Removing series
+//!
+//! [`OpenFamily::remove`] and [`OpenFamily::remove_matching`] take series out of the
+//! store: they leave the exposition and give their slot of the budget back (the count
+//! drops under the same write lock that creation takes, so a concurrent create of the
+//! same label set is counted exactly once: before the removal, and removed with it, or
+//! after it, as a new series). A removed series' handle is never freed (a caller may
+//! have kept the `&'static` reference); it is *detached*:
+//!
+//! - writes through a kept handle are accepted and go nowhere visible: the handle is no
+//!   longer encoded (checking for removal on every write would cost the hot path an
+//!   extra load; writes are not counted as drops for the same reason);
+//! - when the same label set is created again, the store revives that very handle,
+//!   reset to zero, so a kept handle is live again and the series starts from zero as
+//!   any new series does;
+//! - detached handles wait in a pool, oldest first. A metric allocates at most twice
+//!   its budget of handles (live and detached) however often series come and go; past
+//!   that, a new label set takes over the oldest detached handle (reset to zero), so a
+//!   handle kept across its series' removal may later write into another series.
+//!   Resolve handles again after removing their series rather than keeping them.
+//!
+//! Existing series' writes and lookups are exactly as before: removal only adds work
+//! under the write lock.
 
 use crate::encode;
 use crate::handles::Series;
@@ -28,8 +51,10 @@ pub const OVERFLOW_VALUE: &str = "__overflow__";
 /// Minimum time between two overflow warnings of one metric.
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
 
-/// One series: its label values, its handle, and its label text for the encoder.
+/// One series: its label values (and their hash), its handle, and its label text for
+/// the encoder.
 struct Entry<T: 'static> {
+    hash: u64,
     key: Box<[Box<str>]>,
     handle: &'static T,
     labels: Box<str>,
@@ -62,13 +87,58 @@ struct SeriesSet<T: 'static> {
 }
 
 impl<T> SeriesSet<T> {
-    fn find(&self, hash: u64, values: &[&str]) -> Option<&'static T> {
+    fn new() -> Self {
+        SeriesSet {
+            index: Index::default(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn position(&self, hash: u64, values: &[&str]) -> Option<usize> {
         self.index
             .get(&hash)?
             .iter()
-            .map(|&i| &self.entries[i])
-            .find(|e| same(&e.key, values))
-            .map(|e| e.handle)
+            .copied()
+            .find(|&i| same(&self.entries[i].key, values))
+    }
+
+    fn find(&self, hash: u64, values: &[&str]) -> Option<&'static T> {
+        self.position(hash, values).map(|i| self.entries[i].handle)
+    }
+
+    fn push(&mut self, entry: Entry<T>) {
+        self.index
+            .entry(entry.hash)
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push(entry);
+    }
+
+    /// Take the entry at `i` out, keeping the others in order. O(len): removal is the
+    /// rare path, and the sets are bounded by the budget.
+    fn take(&mut self, i: usize) -> Entry<T> {
+        let entry = self.entries.remove(i);
+        self.reindex();
+        entry
+    }
+
+    /// Take every entry `remove` selects out, keeping the others in order.
+    fn take_where(&mut self, mut remove: impl FnMut(&Entry<T>) -> bool) -> Vec<Entry<T>> {
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| remove(e));
+        self.entries = kept;
+        if !taken.is_empty() {
+            self.reindex();
+        }
+        taken
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, e) in self.entries.iter().enumerate() {
+            self.index.entry(e.hash).or_default().push(i);
+        }
     }
 }
 
@@ -78,7 +148,14 @@ struct State<T: Series> {
     bounds: Vec<String>,
 
     series: RwLock<SeriesSet<T>>,
+    /// Series in `series`, changed only under its write lock (read without it by
+    /// the guard and the full-budget shortcut).
     len: AtomicUsize,
+    /// Handles of removed series, oldest first: revived when their label set comes
+    /// back, reused for new ones once the family holds twice its budget of handles
+    /// (see the module docs).
+    /// Always locked after `series`, never before it.
+    detached: std::sync::Mutex<SeriesSet<T>>,
     /// Overflow series by the values of the closed labels (at most the closed
     /// combinations, which the spec caps).
     overflow: RwLock<SeriesSet<T>>,
@@ -149,15 +226,10 @@ impl<T: Series> OpenFamily<T> {
                 batched,
                 exported,
                 bounds: encode::bound_texts(self.info.buckets),
-                series: RwLock::new(SeriesSet {
-                    index: Index::default(),
-                    entries: Vec::new(),
-                }),
+                series: RwLock::new(SeriesSet::new()),
                 len: AtomicUsize::new(0),
-                overflow: RwLock::new(SeriesSet {
-                    index: Index::default(),
-                    entries: Vec::new(),
-                }),
+                detached: std::sync::Mutex::new(SeriesSet::new()),
+                overflow: RwLock::new(SeriesSet::new()),
                 sink: OnceCell::new(),
                 overflowed: AtomicU64::new(0),
                 last_warn_ms: AtomicU64::new(u64::MAX),
@@ -178,7 +250,8 @@ impl<T: Series> OpenFamily<T> {
         {
             return h;
         }
-        // Full budgets skip the write lock: the count only grows.
+        // Full budgets skip the write lock. The count may drop by a concurrent removal
+        // right after this load: this call then simply happened before the removal.
         if state.len.load(Ordering::Acquire) as u64 >= self.info.budget {
             return self.over_budget(state, values);
         }
@@ -190,16 +263,93 @@ impl<T: Series> OpenFamily<T> {
             drop(set);
             return self.over_budget(state, values);
         }
-        let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
-        let i = set.entries.len();
-        set.entries.push(Entry {
+        let handle = self.new_handle(state, set.entries.len(), hash, values);
+        set.push(Entry {
+            hash,
             key: values.iter().map(|v| Box::<str>::from(*v)).collect(),
             handle,
             labels: encode::render_labels(&self.info.label_names(), values).into(),
         });
-        set.index.entry(hash).or_default().push(i);
         state.len.fetch_add(1, Ordering::Release);
         handle
+    }
+
+    /// A handle at zero for a new series of `values`: the detached handle of the same
+    /// label set when it was removed before; else a fresh one while the metric holds
+    /// fewer than twice its budget of handles; else the oldest detached one (there is
+    /// one: fewer than `budget` series are live when one is created). Called under the
+    /// series write lock, with `live` series in the set.
+    fn new_handle(&self, state: &State<T>, live: usize, hash: u64, values: &[&str]) -> &'static T {
+        let mut detached = state.detached.lock().unwrap_or_else(|p| p.into_inner());
+        let held = live + detached.entries.len();
+        let reused = match detached.position(hash, values) {
+            Some(i) => Some(detached.take(i)),
+            None if held as u64 >= self.max_handles() && !detached.entries.is_empty() => {
+                Some(detached.take(0))
+            }
+            None => None,
+        };
+        drop(detached);
+        match reused {
+            Some(e) => {
+                let merged = e.handle.reset();
+                crate::batch::forget_pending(merged);
+                e.handle
+            }
+            None => Box::leak(Box::new(T::new(self.info, state.batched))),
+        }
+    }
+
+    /// Most handles (live and detached) the family allocates: twice its budget.
+    fn max_handles(&self) -> u64 {
+        self.info.budget.max(1).saturating_mul(2)
+    }
+
+    /// Remove the series of `values` (in label order): it leaves the exposition and
+    /// frees its slot of the budget. Returns false when there is no such series (never
+    /// created, removed already, or only counted in the overflow series). A handle kept
+    /// from it is detached (see the module docs): never invalid, writes go nowhere
+    /// visible until the label set is created again.
+    pub fn remove(&self, values: &[&str]) -> bool {
+        let Some(state) = self.state.get() else {
+            return false;
+        };
+        let hash = key_hash(values);
+        let mut set = state.series.write().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = set.position(hash, values) else {
+            return false;
+        };
+        let entry = set.take(i);
+        self.detach(state, vec![entry]);
+        state.len.fetch_sub(1, Ordering::Release);
+        true
+    }
+
+    /// Remove every series whose label `label` has the value `value` (e.g. every series
+    /// of one index); returns how many. A metric without that label has none. Same
+    /// semantics as [`Self::remove`]; the overflow series stay.
+    pub fn remove_matching(&self, label: &str, value: &str) -> usize {
+        let Some(state) = self.state.get() else {
+            return 0;
+        };
+        let Some(pos) = self.info.labels.iter().position(|l| l.name == label) else {
+            return 0;
+        };
+        let mut set = state.series.write().unwrap_or_else(|p| p.into_inner());
+        let taken = set.take_where(|e| e.key.get(pos).is_some_and(|v| &**v == value));
+        let n = taken.len();
+        self.detach(state, taken);
+        state.len.fetch_sub(n, Ordering::Release);
+        n
+    }
+
+    /// Put removed entries in the detached pool, oldest first. Called under the series
+    /// write lock.
+    fn detach(&self, state: &State<T>, entries: Vec<Entry<T>>) {
+        let mut detached = state.detached.lock().unwrap_or_else(|p| p.into_inner());
+        for e in entries {
+            detached.push(e);
+        }
     }
 
     fn over_budget(&'static self, state: &'static State<T>, values: &[&str]) -> &'static T {
@@ -253,13 +403,12 @@ impl<T: Series> OpenFamily<T> {
             })
             .collect();
         let handle: &'static T = Box::leak(Box::new(T::new(self.info, state.batched)));
-        let i = set.entries.len();
-        set.entries.push(Entry {
+        set.push(Entry {
+            hash,
             key: closed.iter().map(|v| Box::<str>::from(*v)).collect(),
             handle,
             labels: encode::render_labels(&self.info.label_names(), &label_values).into(),
         });
-        set.index.entry(hash).or_default().push(i);
         handle
     }
 
@@ -339,14 +488,14 @@ impl<T: Series> crate::batch::Flush for OpenFamily<T> {
         let Some(state) = self.state.get() else {
             return 0;
         };
-        let set = state.series.read().unwrap_or_else(|p| p.into_inner());
-        let merged: usize = set.entries.iter().map(|e| e.handle.flush_pending()).sum();
-        let overflow = state.overflow.read().unwrap_or_else(|p| p.into_inner());
-        merged
-            + overflow
-                .entries
-                .iter()
-                .map(|o| o.handle.flush_pending())
-                .sum::<usize>()
+        let flush_all = |set: &SeriesSet<T>| -> usize {
+            set.entries.iter().map(|e| e.handle.flush_pending()).sum()
+        };
+        let merged = flush_all(&state.series.read().unwrap_or_else(|p| p.into_inner()));
+        let overflow = flush_all(&state.overflow.read().unwrap_or_else(|p| p.into_inner()));
+        // Kept handles of removed series may still take writes: merging them keeps the
+        // batcher's pending count honest (the values are never encoded).
+        let detached = flush_all(&state.detached.lock().unwrap_or_else(|p| p.into_inner()));
+        merged + overflow + detached
     }
 }

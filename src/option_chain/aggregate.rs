@@ -10,6 +10,10 @@
 //! stale value. Malformed rows are skipped and counted by reason (and logged once per
 //! reason); they never reach a bucket. Contracts never seen before count as new
 //! listings by their DTE bucket (the first snapshot of an index is the baseline).
+//!
+//! At most [`max_indices`] indices are tracked; beyond that the least recently seen is
+//! forgotten and every series carrying its `index` label is removed from the registry
+//! ([`release_index`]), so its slots of the cardinality budgets go to new indices.
 
 use super::buckets::{dte_bucket, mny_bucket, moneyness, slot};
 use super::dates::DAY;
@@ -103,6 +107,10 @@ pub struct Aggregation {
     /// Positions in `Snapshot::rows` of the contracts that made it into a bucket, in
     /// row order: exactly what the bus publishes.
     pub accepted_rows: Vec<u32>,
+    /// Indices this snapshot made the aggregator forget (the least recently seen,
+    /// beyond [`max_indices`]): [`Aggregator::publish`] removes their series, and
+    /// whoever keeps other per-index state (analytics, snapshot ages) drops theirs.
+    pub forgotten: Vec<String>,
 }
 
 impl Aggregation {
@@ -146,6 +154,18 @@ type KeyMap<V> = HashMap<ContractKey, V, foldhash::fast::RandomState>;
 struct Seen {
     expiry: i64,
     snapshot: u64,
+}
+
+/// The label that names an index in the spec: every series carrying it is removed
+/// when the index is forgotten.
+pub const INDEX_LABEL: &str = "index";
+
+/// Remove every series of `index`, of every metric with an `index` label (bucket
+/// gauges, analytics, snapshot age, provider counters), so a forgotten index gives its
+/// slots of the cardinality budgets back. Process-wide: the index's series of every
+/// source go. Returns how many were removed.
+pub fn release_index(index: &str) -> usize {
+    crate::metrics::remove_matching(INDEX_LABEL, index)
 }
 
 /// Largest number of distinct indices tracked at once: what the spec's budgets hold,
@@ -250,6 +270,9 @@ pub struct Aggregator {
     seen: HashMap<String, KeyMap<Seen>>,
     /// Snapshot number in which each index was last seen.
     last_seen: HashMap<String, u64>,
+    /// Indices forgotten whose series the next [`Self::publish`] removes (distinct, at
+    /// most 4 x [`max_indices`]).
+    to_release: Vec<String>,
     snapshots: u64,
     logged_reasons: [bool; SKIP_REASONS],
 }
@@ -432,7 +455,7 @@ impl Aggregator {
                 b.spread_count += 1;
             }
         }
-        self.forget_for(tables.iter().map(|t| t.0.as_str()));
+        agg.forgotten = self.forget_for(tables.iter().map(|t| t.0.as_str()));
         let horizon = as_of.saturating_sub(DAY);
         for ((index, buckets, mut seen, _), resolved) in tables.into_iter().zip(expiries) {
             agg.expiries.insert(index.clone(), resolved.len() as u64);
@@ -454,8 +477,10 @@ impl Aggregator {
     }
 
     /// Make room for the indices of this snapshot: forget the least recently seen
-    /// others (their state and gauge handles) beyond [`max_indices`].
-    fn forget_for<'a>(&mut self, current: impl Iterator<Item = &'a str>) {
+    /// others (their state and gauge handles) beyond [`max_indices`], and return them.
+    /// Their series are removed at the next [`Self::publish`]: aggregation itself
+    /// touches no metric.
+    fn forget_for<'a>(&mut self, current: impl Iterator<Item = &'a str>) -> Vec<String> {
         let current: HashSet<&str> = current.collect();
         let mut others: Vec<(u64, String)> = self
             .last_seen
@@ -465,23 +490,30 @@ impl Aggregator {
             .collect();
         let keep = max_indices().saturating_sub(current.len());
         if others.len() <= keep {
-            return;
+            return Vec::new();
         }
         others.sort();
-        let zero = [BucketStats::default(); SLOTS];
+        let mut forgotten = Vec::new();
         for (_, index) in others.drain(..others.len() - keep) {
             self.last_seen.remove(&index);
             self.seen.remove(&index);
-            // Its gauges go to zero before their handles are dropped: a forgotten
-            // index must not keep showing its last values.
-            for ((i, _), h) in &self.handles {
-                if *i == index {
-                    h.set(&zero);
-                }
-            }
+            // The handles go before their series are removed: nothing here writes
+            // through a detached handle.
             self.handles.retain(|(i, _), _| *i != index);
             self.published.retain(|(i, _)| *i != index);
+            if !self.to_release.contains(&index) {
+                self.to_release.push(index.clone());
+            }
+            forgotten.push(index);
         }
+        // Drained by every publish; bounded for a caller that only aggregates (it
+        // created no series to release).
+        let cap = 4 * max_indices();
+        if self.to_release.len() > cap {
+            let excess = self.to_release.len() - cap;
+            self.to_release.drain(..excess);
+        }
+        forgotten
     }
 
     /// Indices whose state the aggregator holds (bounded by [`max_indices`]).
@@ -494,9 +526,19 @@ impl Aggregator {
         self.seen.values().map(HashMap::len).sum()
     }
 
-    /// Publish an aggregation: set every bucket of every (index, source) in it, reset
-    /// the ones published before but absent now, and count skips and new listings.
+    /// Publish an aggregation: remove the series of the indices forgotten since the
+    /// last publish (see [`release_index`]), set every bucket of every (index, source)
+    /// in it, reset the ones published before but absent now, and count skips and new
+    /// listings.
     pub fn publish(&mut self, agg: &Aggregation, source: Source) {
+        for index in std::mem::take(&mut self.to_release) {
+            // Back already (a snapshot in between was not published): its series are
+            // set below, so they stay.
+            if !agg.per_index.contains_key(&index) {
+                let removed = release_index(&index);
+                tracing::debug!(index, removed, "forgot an index; its series are removed");
+            }
+        }
         let mut now_published = HashSet::new();
         for (index, stats) in &agg.per_index {
             let key = (index.clone(), source);

@@ -379,7 +379,8 @@ mod tests {
 
 /// Published analytics, and the session's first open-interest totals per index, so
 /// buckets absent from a snapshot are reset and `oi_change` has its baseline. Bounded
-/// by the aggregator's index limit.
+/// by the aggregator's index limit: indices it forgets are forgotten here too
+/// ([`Analytics::forget`]).
 #[derive(Debug, Default)]
 pub struct Analytics {
     published: std::collections::HashSet<(String, Dte, Source)>,
@@ -495,6 +496,13 @@ impl Analytics {
     /// Start a new session of `index`: its next snapshot is the open-interest
     /// baseline again (replay starts one per trading day).
     pub fn start_session(&mut self, index: &str) {
+        self.first_oi.remove(index);
+    }
+
+    /// Forget `index` (the aggregator no longer tracks it): its series are being
+    /// removed, so it is neither reset to NaN nor kept as an open-interest baseline.
+    pub fn forget(&mut self, index: &str) {
+        self.published.retain(|(i, _, _)| i != index);
         self.first_oi.remove(index);
     }
 

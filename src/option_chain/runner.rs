@@ -254,6 +254,7 @@ impl Runner {
         };
         let timer = metrics::option_chain_aggregation_seconds().start_timer();
         let agg = self.aggregator.aggregate(snapshot, now as i64);
+        self.forget(&agg.forgotten);
         if agg.accepted == 0 {
             // Nothing usable: count the skipped rows, keep the last good buckets.
             Aggregator::publish_counts(&agg);
@@ -289,14 +290,19 @@ impl Runner {
                 last_good.insert(index.clone(), as_of);
             }
         }
-        // Bounded like the aggregator: the least recently good indices go first.
+        // Bounded like the aggregator: the least recently good indices go first, and
+        // their age series with them (under the lock, so the pre-scrape hook cannot
+        // set it again).
         while last_good.len() > super::aggregate::max_indices() {
             let oldest = last_good
                 .iter()
                 .min_by(|a, b| a.1.total_cmp(b.1))
                 .map(|(i, _)| i.clone());
             match oldest {
-                Some(i) => last_good.remove(&i),
+                Some(i) => {
+                    last_good.remove(&i);
+                    metrics::remove_option_chain_snapshot_age_seconds(&i);
+                }
                 None => break,
             };
         }
@@ -306,6 +312,22 @@ impl Runner {
             publisher.publish(snapshot, &agg.accepted_rows, source, provider, now);
         }
         Some(agg.accepted)
+    }
+
+    /// Drop the per-index state of indices the aggregator forgot, before their series
+    /// are removed (by the aggregator's next publish): nothing here sets them again.
+    fn forget(&mut self, forgotten: &[String]) {
+        if forgotten.is_empty() {
+            return;
+        }
+        let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+        for index in forgotten {
+            self.analytics.forget(index);
+            last_good.remove(index);
+            // The age series now, under the lock the pre-scrape hook takes; the rest
+            // go with the aggregator's publish.
+            metrics::remove_option_chain_snapshot_age_seconds(index);
+        }
     }
 
     /// Run one cycle at wall-clock time `now` (Unix seconds).
