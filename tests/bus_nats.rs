@@ -487,7 +487,10 @@ fn tail_durable_count_acknowledges_what_it_printed_and_the_next_run_resumes_righ
     nats::publish_raw(&url, "g6.chain.NIFTY.2026-12-31", &payloads);
     let run = || {
         let mut tail = Tail::start(&["--bus", &url, "--durable", "x", "--count", "3"]);
-        assert!(tail.wait_exit(Duration::from_secs(30)), "tail did not finish");
+        assert!(
+            tail.wait_exit(Duration::from_secs(30)),
+            "tail did not finish"
+        );
         tail.messages()
             .iter()
             .map(|m| m.snapshot_id)
@@ -496,6 +499,10 @@ fn tail_durable_count_acknowledges_what_it_printed_and_the_next_run_resumes_righ
     assert_eq!(run(), [1, 2, 3]);
     // Nothing fetched beyond what was printed: all acknowledged, the rest undelivered.
     assert_eq!(nats::consumer_state(&url, "x"), (7, 0));
-    assert_eq!(run(), [4, 5, 6], "the second run resumes right after the first");
+    assert_eq!(
+        run(),
+        [4, 5, 6],
+        "the second run resumes right after the first"
+    );
     assert_eq!(nats::consumer_state(&url, "x"), (4, 0));
 }

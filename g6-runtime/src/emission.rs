@@ -188,7 +188,13 @@ fn record(emitter: &'static str, error: &str) {
             "emission failed; the caller was not affected (first failure of this emitter)"
         );
     } else {
-        tracing::warn!(emitter, error, suppressed, total = state.failures, "emission still failing; {suppressed} failures were not logged since the last message");
+        tracing::warn!(
+            emitter,
+            error,
+            suppressed,
+            total = state.failures,
+            "emission still failing; {suppressed} failures were not logged since the last message"
+        );
     }
 }
 
@@ -211,8 +217,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_log_limiter_lets_the_first_through_then_one_per_interval_with_the_suppressed_count()
-    {
+    fn the_log_limiter_lets_the_first_through_then_one_per_interval_with_the_suppressed_count() {
         let mut log = LogLimiter::new(Duration::from_secs(60));
         let t0 = Instant::now();
         assert_eq!(log.allow(t0), Some(0), "the first is logged");
