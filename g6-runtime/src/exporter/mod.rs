@@ -438,8 +438,13 @@ pub async fn serve(
                     let connections = Arc::clone(&connections);
                     async move {
                         let resp = handle(limits, req).await;
-                        if resp.extensions().get::<LiveStream>().is_some() {
-                            connections.promote(id, limits.max_streams);
+                        if resp.extensions().get::<LiveStream>().is_some()
+                            && !connections.promote(id, limits.max_streams)
+                        {
+                            tracing::debug!(
+                                max_streams = limits.max_streams,
+                                "stream bound reached; this stream's connection stays under the connection cap"
+                            );
                         }
                         Ok::<_, std::convert::Infallible>(resp)
                     }
