@@ -96,6 +96,7 @@ fn fanout(c: &mut Criterion) {
     let addr = listener.local_addr().expect("addr");
     let limits = g6_metrics::exporter::Limits {
         max_connections: CLIENTS * 2,
+        max_streams: CLIENTS * 2,
         ..Default::default()
     };
     runtime.spawn(g6_metrics::exporter::serve(

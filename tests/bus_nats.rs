@@ -456,3 +456,53 @@ fn a_stream_with_other_subjects_is_reported_and_left_alone() {
         "the log says what is wrong and what to do:\n{err}"
     );
 }
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn tail_durable_count_acknowledges_what_it_printed_and_the_next_run_resumes_right_after() {
+    assert!(nats::available(), "nats-server is not installed");
+    let dir = common::temp_dir("bus_nats_tail_resume");
+    let server_nats = Nats::start(&dir);
+    let url = server_nats.url();
+    // Ten messages, snapshot ids 1 to 10, in stream order.
+    let payloads: Vec<Vec<u8>> = (1..=10u64)
+        .map(|id| {
+            ChainMessage {
+                schema_version: 1,
+                index: "NIFTY".into(),
+                snapshot_id: id,
+                as_of_ms: 1_795_000_000_000 + id as i64,
+                expiry: "2026-12-31".into(),
+                expiry_unix: 1_798_675_200,
+                spot: 24_000.0,
+                source: 1,
+                provider: "test".into(),
+                part: 0,
+                parts: 1,
+                contracts: Vec::new(),
+            }
+            .to_bytes()
+        })
+        .collect();
+    nats::publish_raw(&url, "g6.chain.NIFTY.2026-12-31", &payloads);
+    let run = || {
+        let mut tail = Tail::start(&["--bus", &url, "--durable", "x", "--count", "3"]);
+        assert!(
+            tail.wait_exit(Duration::from_secs(30)),
+            "tail did not finish"
+        );
+        tail.messages()
+            .iter()
+            .map(|m| m.snapshot_id)
+            .collect::<Vec<u64>>()
+    };
+    assert_eq!(run(), [1, 2, 3]);
+    // Nothing fetched beyond what was printed: all acknowledged, the rest undelivered.
+    assert_eq!(nats::consumer_state(&url, "x"), (7, 0));
+    assert_eq!(
+        run(),
+        [4, 5, 6],
+        "the second run resumes right after the first"
+    );
+    assert_eq!(nats::consumer_state(&url, "x"), (4, 0));
+}

@@ -96,6 +96,20 @@ fn runtime_flush_triggers_match_the_built_in_label_values() {
     }
 }
 
+#[test]
+fn exporter_close_reasons_match_the_built_in_label_values() {
+    // The exporter indexes `*_exporter_connections_closed_total` by its own enum; the
+    // values come from the built-in fragment. Order and spelling must agree.
+    let runtime: Vec<&str> = g6_metrics::exporter::CloseReason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(runtime, g6_metrics::labels::CloseReason::VALUES);
+    for (i, r) in g6_metrics::exporter::CloseReason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i);
+    }
+}
+
 /// Accessor names (without `_with`) that the app's source calls as `metrics::x` or
 /// `m::x` (the aggregator's alias).
 fn accessors_used_in(dir: &Path, out: &mut Vec<String>) {

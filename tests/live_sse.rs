@@ -230,3 +230,150 @@ fn a_quiet_stream_gets_heartbeats_and_more_clients_than_allowed_get_429() {
         assert_eq!(ev.1, "heartbeat", "only heartbeats were pending");
     }
 }
+
+/// This test holds over a thousand sockets: raise the open-files soft limit.
+fn raise_open_files_limit() {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
+/// The next diff of `c` (heartbeats are skipped).
+fn next_diff(c: &mut SseClient) -> Ev {
+    loop {
+        let ev = c.next().expect("the stream ended");
+        if ev.1 == "diff" {
+            return ev;
+        }
+    }
+}
+
+#[test]
+fn a_flood_of_idle_connections_never_disconnects_a_live_viewer_and_every_close_is_counted() {
+    raise_open_files_limit();
+    let server = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--index",
+            "NIFTY",
+            "--interval",
+            "300ms",
+            "--store",
+            "none",
+            "--max-connections",
+            "200",
+            "--live-max-clients",
+            "50",
+            "--header-read-timeout",
+            "2s",
+        ],
+        &[],
+    );
+    let addr = server.addr.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !body_of(&addr, "/live/catalog").1.contains("NIFTY") {
+        assert!(Instant::now() < deadline, "no NIFTY in the catalog");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut viewers: Vec<SseClient> = (0..40)
+        .map(|_| {
+            let mut c = SseClient::connect(&addr, "/live/atm?index=NIFTY&strikes=3", None);
+            assert_eq!(c.status, 200);
+            assert_eq!(c.next().expect("a first event").1, "full");
+            c
+        })
+        .collect();
+    // 1,100 connections that never send a byte: far over --max-connections 200.
+    let idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    // Every viewer still gets the next snapshot's diff.
+    for (i, v) in viewers.iter_mut().enumerate() {
+        let (_, kind, _) = next_diff(v);
+        assert_eq!(kind, "diff", "viewer {i}");
+    }
+    // Each idle connection is closed once, and counted once: the oldest ones to make
+    // room for newer ones, the rest by the header-read timeout.
+    let closed = |samples: &[common::Sample], reason: &str| {
+        common::find_sample(
+            samples,
+            "g6_exporter_connections_closed_total",
+            &[("close_reason", reason)],
+        )
+        .unwrap_or_else(|| panic!("no close_reason={reason} series"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let samples = loop {
+        let s = common::parse_exposition(&common::http(&addr, "GET", "/metrics", "").text());
+        if closed(&s, "evicted") + closed(&s, "header_timeout") >= 1100.0 {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closes counted: evicted {}, header_timeout {}",
+            closed(&s, "evicted"),
+            closed(&s, "header_timeout")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (evicted, timed_out) = (
+        closed(&samples, "evicted"),
+        closed(&samples, "header_timeout"),
+    );
+    assert_eq!(
+        evicted + timed_out,
+        1100.0,
+        "evicted {evicted}, header_timeout {timed_out}"
+    );
+    // How they split depends on how fast the flood came (early ones may time out
+    // before newer ones push them out); both happen.
+    assert!(
+        evicted >= 1.0,
+        "over the cap, the oldest make room: {evicted}"
+    );
+    assert!(timed_out >= 1.0, "the last ones time out: {timed_out}");
+    assert_eq!(closed(&samples, "idle_timeout"), 0.0);
+    assert_eq!(closed(&samples, "fd_exhausted"), 0.0);
+    assert_eq!(
+        common::find_sample(&samples, "g6_sse_connections", &[]),
+        Some(40.0),
+        "all 40 viewers connected"
+    );
+    // The viewers outlive the header-read timeout too: 40 of 40 still receive.
+    for (i, v) in viewers.iter_mut().enumerate() {
+        let (_, kind, _) = next_diff(v);
+        assert_eq!(kind, "diff", "viewer {i}");
+    }
+    drop(idle);
+    // A keep-alive connection left idle after a request is closed by the same timeout,
+    // counted as idle_timeout.
+    let mut keep = TcpStream::connect(&addr).expect("connect");
+    keep.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(keep, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut buf = [0u8; 512];
+    let n = keep.read(&mut buf).expect("response");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let started = Instant::now();
+    assert_eq!(
+        keep.read(&mut buf).expect("closed, not reset"),
+        0,
+        "closed by the server"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let samples = common::parse_exposition(&common::http(&addr, "GET", "/metrics", "").text());
+    assert_eq!(closed(&samples, "idle_timeout"), 1.0);
+}

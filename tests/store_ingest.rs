@@ -214,3 +214,143 @@ fn ingest_stores_exactly_the_published_rows_across_a_restart() {
     assert_eq!(get("g6_cs_ingest_backpressure_active"), 0.0);
     second.stop();
 }
+
+/// A chain message of NIFTY with `contracts` strikes (calls), as of now.
+fn good_message(snapshot_id: u64, contracts: usize) -> ChainMessage {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let expiry_unix = now_ms / 1000 + 7 * 86_400;
+    ChainMessage {
+        schema_version: 1,
+        index: "NIFTY".into(),
+        snapshot_id,
+        as_of_ms: now_ms,
+        expiry: chrono::DateTime::from_timestamp(expiry_unix, 0)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string(),
+        expiry_unix,
+        spot: 24_000.0,
+        source: 1,
+        provider: "test".into(),
+        part: 0,
+        parts: 1,
+        contracts: (0..contracts)
+            .map(|i| g6_metrics::bus::message::Contract {
+                strike: 23_000.0 + 50.0 * i as f64,
+                option_type: 1,
+                open_interest: 10.0,
+                volume: 1.0,
+                iv: None,
+                bid: None,
+                ask: None,
+                spread_bps: None,
+                moneyness: None,
+                dte_days: None,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn undecodable_messages_are_counted_terminated_and_logged_once_while_the_good_ones_are_stored() {
+    assert!(nats::available(), "nats-server is not installed");
+    let dir = common::temp_dir("store_ingest_undecodable");
+    let data = dir.join("data");
+    let server_nats = Nats::start(&dir);
+    let url = server_nats.url();
+    // 40 garbage messages around 5 good ones of 3 contracts each.
+    let garbage: Vec<u8> = vec![0x0f, 0xff, 0xff, 0xff];
+    assert!(
+        ChainMessage::from_bytes(&garbage).is_err(),
+        "garbage decodes"
+    );
+    let mut payloads = Vec::new();
+    for i in 0..45u64 {
+        if i % 9 == 4 {
+            payloads.push(good_message(1000 + i, 3).to_bytes());
+        } else {
+            payloads.push(garbage.clone());
+        }
+    }
+    assert_eq!(payloads.len() - 5, 40);
+    nats::publish_raw(&url, "g6.chain.NIFTY.x", &payloads);
+    let log = dir.join("ingest.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(["ingest", "--bus", &url, "--durable", "ing"])
+        .args([
+            "--store-flush",
+            "200ms",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "info,async_nats=warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address line: {line:?}"))
+        .to_string();
+    let ingest = Ingest(child, addr);
+    let lost = |addr: &str| {
+        let samples = common::parse_exposition(&common::http(addr, "GET", "/metrics", "").text());
+        common::find_sample(
+            &samples,
+            "g6_bus_subscriber_lost_messages_total",
+            &[
+                ("bus", "nats"),
+                ("subscriber", "ing"),
+                ("drop_reason", "undecodable"),
+            ],
+        )
+    };
+    // Every good row stored, every garbage message counted, nothing left pending or
+    // waiting for an acknowledgement (terminated, so never delivered again).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = stored(&data).len();
+        let counted = lost(&ingest.1);
+        let state = nats::consumer_state(&url, "ing");
+        if rows == 15 && counted == Some(40.0) && state == (0, 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rows {rows} of 15, undecodable {counted:?} of 40, consumer (pending, ack pending) {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rows = stored(&data);
+    let snapshots: BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(
+        snapshots,
+        (0..45u64)
+            .filter(|i| i % 9 == 4)
+            .map(|i| 1000 + i)
+            .collect(),
+        "the good snapshots, each stored"
+    );
+    // Counted exactly once each: a second look after more flushes finds the same.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lost(&ingest.1), Some(40.0));
+    assert_eq!(nats::consumer_state(&url, "ing"), (0, 0));
+    ingest.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warns: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warns.len(),
+        1,
+        "one WARN line for 40 undecodable messages:\n{text}"
+    );
+    assert!(warns[0].contains("not a chain message"), "{text}");
+}

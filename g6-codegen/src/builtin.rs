@@ -456,7 +456,7 @@ mod tests {
             let (root, errors) = yaml::parse(&fragment_text(ns));
             assert!(errors.is_empty(), "{ns}: {errors:?}");
             let names = metric_names(&root.unwrap());
-            assert_eq!(names.len(), 18, "{ns}");
+            assert_eq!(names.len(), 19, "{ns}");
             let prefix = if ns.is_empty() {
                 String::new()
             } else {
@@ -486,9 +486,9 @@ mod tests {
                 .find(|(_, m)| m.name.value == name)
                 .map(|(_, m)| m.effective_budget(&loaded.spec))
         };
-        // 300 of the spec's own and 18 built in.
-        assert_eq!(budget("big_cardinality_series"), Some(318));
-        assert_eq!(budget("big_cardinality_overflow_total"), Some(318));
+        // 300 of the spec's own and 19 built in.
+        assert_eq!(budget("big_cardinality_series"), Some(319));
+        assert_eq!(budget("big_cardinality_overflow_total"), Some(319));
         // Small specs keep the fragment's 200.
         let small = crate::load_str(
             "version: 1\nnamespace: s\nfamilies:\n  core:\n    metrics:\n      - {name: s_m, type: gauge, help: m}\n",
@@ -511,6 +511,7 @@ mod tests {
             Some("metrics_spec_hash_info")
         );
         assert!(names.contains(&"metrics_batch_flush_duration_seconds".to_string()));
+        assert!(names.contains(&"exporter_connections_closed_total".to_string()));
         assert!(!names.iter().any(|n| n.contains('@')));
     }
 }

@@ -90,11 +90,59 @@ pub fn catch_unwind_future<F: Future<Output = T>, T>(f: F) -> CatchUnwind<F> {
     CatchUnwind { inner: Box::pin(f) }
 }
 
+/// Decides which occurrences of a repeated event are logged: the first, then at most
+/// one per interval, each saying how many went unlogged since the last one logged.
+/// `#[safe_emit]` logs failures through it; anything else that must not flood the log
+/// (a stream of bad messages, say) can too.
+#[derive(Debug, Clone)]
+pub struct LogLimiter {
+    interval: Duration,
+    last_log: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// A limiter that lets one occurrence per `interval` through (after the first).
+    pub const fn new(interval: Duration) -> Self {
+        LogLimiter {
+            interval,
+            last_log: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Record one occurrence at `now`. `Some(n)` when it is to be logged, `n` being the
+    /// occurrences not logged since the last one that was; `None` when it is not.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last_log {
+            Some(at) if now.saturating_duration_since(at) < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last_log = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+
+    /// Occurrences not logged since the last one that was.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+}
+
+impl Default for LogLimiter {
+    /// One message per [`LOG_INTERVAL`].
+    fn default() -> Self {
+        LogLimiter::new(LOG_INTERVAL)
+    }
+}
+
 #[derive(Default)]
 struct EmitterState {
     failures: u64,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    log: LogLimiter,
 }
 
 static STATES: Lazy<Mutex<HashMap<&'static str, EmitterState>>> = Lazy::new(Default::default);
@@ -129,26 +177,24 @@ fn record(emitter: &'static str, error: &str) {
     let mut states = STATES.lock().unwrap_or_else(|p| p.into_inner());
     let state = states.entry(emitter).or_default();
     state.failures += 1;
-    let now = Instant::now();
-    match state.last_log {
-        None => {
-            crate::self_metrics::with(move |sm| {
-                sm.emission_failure_once_total.get(&[emitter]).inc()
-            });
-            state.last_log = Some(now);
-            tracing::warn!(
-                emitter,
-                error,
-                "emission failed; the caller was not affected (first failure of this emitter)"
-            );
-        }
-        Some(at) if now.duration_since(at) >= LOG_INTERVAL => {
-            let suppressed = state.suppressed;
-            state.last_log = Some(now);
-            state.suppressed = 0;
-            tracing::warn!(emitter, error, suppressed, total = state.failures, "emission still failing; {suppressed} failures were not logged since the last message");
-        }
-        Some(_) => state.suppressed += 1,
+    let Some(suppressed) = state.log.allow(Instant::now()) else {
+        return;
+    };
+    if state.failures == 1 {
+        crate::self_metrics::with(move |sm| sm.emission_failure_once_total.get(&[emitter]).inc());
+        tracing::warn!(
+            emitter,
+            error,
+            "emission failed; the caller was not affected (first failure of this emitter)"
+        );
+    } else {
+        tracing::warn!(
+            emitter,
+            error,
+            suppressed,
+            total = state.failures,
+            "emission still failing; {suppressed} failures were not logged since the last message"
+        );
     }
 }
 
@@ -164,4 +210,27 @@ pub fn failing_emitters() -> Vec<(&'static str, u64)> {
     let mut v: Vec<_> = states.iter().map(|(k, s)| (*k, s.failures)).collect();
     v.sort();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_limiter_lets_the_first_through_then_one_per_interval_with_the_suppressed_count() {
+        let mut log = LogLimiter::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(log.allow(t0), Some(0), "the first is logged");
+        for s in 1..=5 {
+            assert_eq!(log.allow(t0 + Duration::from_secs(s)), None);
+        }
+        assert_eq!(log.suppressed(), 5);
+        assert_eq!(
+            log.allow(t0 + Duration::from_secs(60)),
+            Some(5),
+            "a minute on: logged, saying 5 were not"
+        );
+        assert_eq!(log.suppressed(), 0);
+        assert_eq!(log.allow(t0 + Duration::from_secs(61)), None);
+    }
 }

@@ -36,6 +36,9 @@ pub struct SelfMetrics {
     pub cardinality_guard_last_run_timestamp_seconds: &'static ClosedTable<Gauge>,
     /// `*_cardinality_guard_growth_ratio`.
     pub cardinality_guard_growth_ratio: &'static ClosedTable<Gauge>,
+    /// `*_exporter_connections_closed_total{close_reason}`, indexed by
+    /// `exporter::CloseReason`.
+    pub exporter_connections_closed_total: &'static ClosedTable<Counter>,
     /// `*_emission_failures_total{emitter}`.
     pub emission_failures_total: &'static OpenFamily<Counter>,
     /// `*_emission_failure_once_total{emitter}`.

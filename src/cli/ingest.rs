@@ -2,7 +2,9 @@
 //! consumer, so ingestion scales out (several ingesters sharing one durable name
 //! split the messages) independently of the collectors. A message is acknowledged only
 //! after its rows are stored; while the store fails, the backlog holds the rows and,
-//! at its bound, the consumer stops pulling (the stream keeps the rest).
+//! at its bound, the consumer stops pulling (the stream keeps the rest). A message that
+//! is not a chain message is counted as this subscriber's loss (`undecodable`), its
+//! delivery terminated, and logged at most once a minute.
 
 use super::{parse_duration, parse_size_or_zero, BusOptions, EXIT_USAGE};
 use crate::bus::message::ChainMessage;
@@ -127,6 +129,8 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
+    // At zero from the start, so a rate or an alert on it has a series to read.
+    undecodable(&opts.durable).inc_by(0);
     let writer: Writer<jetstream::Message> = Writer::new(
         store,
         WriterConfig {
@@ -224,6 +228,8 @@ async fn ingest(
     let mut last_progress = Instant::now();
     let mut order: VecDeque<String> = VecDeque::new();
     let mut waiting_said = false;
+    // Garbage on the stream comes in runs: one line, then one a minute with a count.
+    let mut undecodable_log = crate::runtime::emission::LogLimiter::default();
     // Acknowledgements must not run out before a flush has stored the rows.
     let ack_wait = opts.store_flush * 3 + Duration::from_secs(30);
     loop {
@@ -333,8 +339,19 @@ async fn ingest(
                                 }
                             }
                         }
+                        // Not a chain message: no retry can make it one. Counted as
+                        // lost to this subscriber (its rows are unknown) and its delivery
+                        // terminated, so it never comes again.
                         Err(e) => {
-                            tracing::warn!(subject = %msg.subject, error = %e, "not a chain message; terminating its delivery");
+                            undecodable(&opts.durable).inc();
+                            if let Some(suppressed) = undecodable_log.allow(Instant::now()) {
+                                tracing::warn!(
+                                    subject = %msg.subject,
+                                    error = %e,
+                                    suppressed,
+                                    "not a chain message: counted as undecodable and its delivery terminated (such lines come at most once a minute; {suppressed} were left out since the last)"
+                                );
+                            }
                             let _ = msg.ack_with(jetstream::AckKind::Term).await;
                         }
                     }
@@ -376,6 +393,16 @@ async fn ingest(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `g6_bus_subscriber_lost_messages_total{bus="nats", subscriber=<durable>,
+/// drop_reason="undecodable"}`.
+fn undecodable(durable: &str) -> &'static crate::runtime::Counter {
+    crate::metrics::bus_subscriber_lost_messages_total(
+        crate::bus::nats::NAME,
+        durable,
+        crate::labels::DropReason::Undecodable,
+    )
 }
 
 /// Acknowledge stored messages, all at once with one deadline (waiting for the

@@ -248,7 +248,8 @@ struct ServeOptions {
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
     simulate: bool,
-    /// Most HTTP connections open at once; a new one closes the oldest.
+    /// Most HTTP connections open at once besides live streams; a new one closes the
+    /// oldest of them (never a live stream).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     max_connections: u16,
     /// Time a client has to send request headers (and to keep an idle connection).
@@ -281,7 +282,8 @@ struct ServeOptions {
     /// Messages the in-process ring holds for a slow subscriber.
     #[arg(long, default_value_t = crate::bus::inproc::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     bus_capacity: u32,
-    /// Most clients of the live view (/live/atm) at once; more get 429.
+    /// Most clients of the live view (/live/atm) at once, on top of --max-connections;
+    /// more get 429.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     live_max_clients: u32,
     /// Quiet time after which a live stream sends a heartbeat.
@@ -532,20 +534,19 @@ fn serve(opts: ServeOptions) -> ExitCode {
             live_stop_rx,
         );
     }
-    // Live streams hold connections: leave at least half the server's to scrapes.
-    let live_max =
-        (opts.live_max_clients as usize).min((usize::from(opts.max_connections) / 2).max(1));
-    if live_max < opts.live_max_clients as usize {
-        tracing::warn!(
-            live_max_clients = opts.live_max_clients,
-            max_connections = opts.max_connections,
-            using = live_max,
-            "--live-max-clients is more than half of --max-connections; using half"
-        );
-    }
+    // Live streams and other connections have bounds of their own (a viewer is never
+    // closed to make room for a scrape, nor the reverse), both within the open-files
+    // limit.
+    let mut limits = crate::exporter::Limits {
+        max_connections: usize::from(opts.max_connections),
+        max_streams: opts.live_max_clients as usize,
+        header_read_timeout: opts.header_read_timeout,
+        ..Default::default()
+    };
+    fit_connection_cap(&mut limits);
     crate::exporter::add_route(crate::live::sse::routes(
         hub.clone(),
-        live_max,
+        limits.max_streams,
         opts.live_heartbeat,
     ));
     crate::exporter::add_status_link("/live", "live near-ATM view");
@@ -615,11 +616,6 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     } else {
         None
-    };
-    let limits = crate::exporter::Limits {
-        max_connections: usize::from(opts.max_connections),
-        header_read_timeout: opts.header_read_timeout,
-        ..Default::default()
     };
     let code = run_exporter(&runtime, listener, limits, stop.clone(), hub.clone());
     let _ = live_stop.send(true);
@@ -692,7 +688,8 @@ async fn shutdown(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the
-/// exporter's default connection cap) and keep the cap below what is left.
+/// exporter's default connection cap) and keep the connection cap and the live-stream
+/// cap together below what is left.
 fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
@@ -718,13 +715,19 @@ fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
     let room = usize::try_from(soft.saturating_sub(64))
         .unwrap_or(usize::MAX)
         .max(1);
-    if limits.max_connections > room {
+    if let Some((connections, streams)) =
+        fit_within(limits.max_connections, limits.max_streams, room)
+    {
         tracing::warn!(
             max_connections = limits.max_connections,
+            live_max_clients = limits.max_streams,
             room,
-            "the open-files limit is lower than --max-connections; using the lower number"
+            using_connections = connections,
+            using_live_clients = streams,
+            "the open-files limit is lower than --max-connections plus --live-max-clients; using lower caps"
         );
-        limits.max_connections = room;
+        limits.max_connections = connections;
+        limits.max_streams = streams;
     }
 }
 
@@ -762,14 +765,25 @@ fn log_store_ledger() {
     }
 }
 
+/// Lower caps for `connections` and `streams` whose sum fits `room` file descriptors,
+/// or `None` when they fit already. Streams keep at most half the room, so scrapes
+/// always get in.
+fn fit_within(connections: usize, streams: usize, room: usize) -> Option<(usize, usize)> {
+    if connections.saturating_add(streams) <= room {
+        return None;
+    }
+    let streams = streams.min(room / 2).max(1);
+    let connections = connections.min(room.saturating_sub(streams)).max(1);
+    Some((connections, streams))
+}
+
 fn run_exporter(
     runtime: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
-    mut limits: crate::exporter::Limits,
+    limits: crate::exporter::Limits,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     hub: std::sync::Arc<crate::live::Hub>,
 ) -> ExitCode {
-    fit_connection_cap(&mut limits);
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -804,4 +818,20 @@ fn run_exporter(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_within;
+
+    #[test]
+    fn connection_and_stream_caps_fit_the_open_files_room_with_scrapes_keeping_half() {
+        assert_eq!(fit_within(1024, 200, 4000), None, "they fit");
+        assert_eq!(fit_within(1024, 200, 1224), None, "exactly");
+        // Too many: streams keep their number while under half, scrapes the rest.
+        assert_eq!(fit_within(1024, 200, 960), Some((760, 200)));
+        // Streams are cut to half the room.
+        assert_eq!(fit_within(1024, 5000, 960), Some((480, 480)));
+        assert_eq!(fit_within(10, 10, 1), Some((1, 1)), "never zero");
+    }
 }

@@ -120,7 +120,25 @@ impl Printer {
     fn done(&self) -> bool {
         self.remaining == Some(0)
     }
+
+    /// Messages to ask the server for next: never more than are left to print, so
+    /// nothing is delivered to this run that it will not print and acknowledge.
+    fn wanted(&self) -> usize {
+        self.remaining
+            .map_or(PULL_BATCH, |r| usize::try_from(r).unwrap_or(PULL_BATCH))
+            .clamp(1, PULL_BATCH)
+    }
 }
+
+/// Most messages asked for in one pull (bounds what is held in memory, and what is
+/// handed back unprinted when tail is stopped).
+const PULL_BATCH: usize = 64;
+
+/// How long one pull request waits on the server for messages.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// How long, once stopped, tail keeps handing back messages already on their way.
+const HAND_BACK: Duration = Duration::from_millis(300);
 
 /// Run `g6 tail`.
 pub fn run(opts: TailOptions) -> ExitCode {
@@ -174,12 +192,7 @@ pub fn run(opts: TailOptions) -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            runtime.block_on(async {
-                tokio::select! {
-                    code = tail_nats(&opts, servers) => code,
-                    _ = crate::exporter::shutdown_signal() => ExitCode::SUCCESS,
-                }
-            })
+            runtime.block_on(tail_nats(&opts, servers))
         }
     }
 }
@@ -230,12 +243,16 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
 async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     use async_nats::jetstream::{self, consumer};
     let shown = servers.join(",");
-    let client = match crate::bus::nats::connect_consumer("g6 tail", servers).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
+    let client = tokio::select! {
+        c = crate::bus::nats::connect_consumer("g6 tail", servers) => match c {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        _ = &mut shutdown => return ExitCode::SUCCESS,
     };
     let js = jetstream::new(client);
     let name = &opts.bus_options.bus_stream;
@@ -246,15 +263,21 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     let mut printer = Printer::new(opts.json, opts.count);
     let mut waiting_said = false;
     loop {
-        let stream = match js.get_stream(name).await {
+        let stream = tokio::select! {
+            s = js.get_stream(name) => s,
+            _ = &mut shutdown => return ExitCode::SUCCESS,
+        };
+        let stream = match stream {
             Ok(s) => s,
             Err(e) => {
                 if !waiting_said {
                     eprintln!("g6 tail: waiting for stream {name} on {shown} ({e}); start `g6 serve --bus {shown}`");
                     waiting_said = true;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                }
             }
         };
         let config = consumer::pull::Config {
@@ -287,63 +310,111 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
                     return ExitCode::from(1);
                 }
                 tracing::warn!(error = %e, "cannot create the consumer; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = &mut shutdown => return ExitCode::SUCCESS,
+                }
             }
         };
-        let mut messages = match consumer.messages().await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot pull messages; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
+        // One pull at a time, for no more messages than are left to print: a run that
+        // stops after --count leaves nothing delivered and unacknowledged, so the next
+        // run of the same durable starts right after it (a pull-ahead stream would
+        // hold up to its batch until the ack wait ran out).
         let mut errors = 0u32;
-        while let Some(item) = messages.next().await {
-            let msg = match item {
-                Ok(m) => m,
+        loop {
+            let batch = consumer
+                .batch()
+                .max_messages(printer.wanted())
+                .expires(PULL_EXPIRES)
+                .messages();
+            let batch = tokio::select! {
+                b = batch => b,
+                _ = &mut shutdown => return ExitCode::SUCCESS,
+            };
+            let mut batch = match batch {
+                Ok(b) => b,
                 Err(e) => {
-                    // Missed heartbeats and the like while the server restarts; when
-                    // they do not stop, the consumer is gone: make it again.
+                    // The server restarting, the consumer gone: after a few in a row,
+                    // make the consumer again.
                     errors += 1;
-                    tracing::debug!(error = %e, errors, "pull consumer");
+                    tracing::debug!(error = %e, errors, "pull request");
                     if errors >= MAX_CONSECUTIVE_ERRORS {
                         tracing::warn!(error = %e, "the consumer stopped delivering; creating it again");
                         break;
                     }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
                 }
             };
-            errors = 0;
-            let more = match ChainMessage::from_bytes(&msg.payload) {
-                Ok(m) => printer.print(&m),
-                Err(e) => {
-                    eprintln!(
-                        "g6 tail: skipping a message on {} that is not a chain message: {e}",
-                        msg.subject
-                    );
-                    true
+            loop {
+                let item = tokio::select! {
+                    item = batch.next() => item,
+                    _ = &mut shutdown => {
+                        hand_back(&mut batch).await;
+                        return ExitCode::SUCCESS;
+                    }
+                };
+                // The pull is over (its messages came, or it expired): ask again.
+                let Some(item) = item else { break };
+                let msg = match item {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors += 1;
+                        tracing::debug!(error = %e, errors, "pull consumer");
+                        break;
+                    }
+                };
+                errors = 0;
+                let more = match ChainMessage::from_bytes(&msg.payload) {
+                    Ok(m) => printer.print(&m),
+                    Err(e) => {
+                        eprintln!(
+                            "g6 tail: skipping a message on {} that is not a chain message: {e}",
+                            msg.subject
+                        );
+                        true
+                    }
+                };
+                // Acknowledge after printing; wait for the server to confirm, so a
+                // crash right after does not bring the message back.
+                let mut acked = false;
+                for _ in 0..20 {
+                    if msg.double_ack().await.is_ok() {
+                        acked = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-            };
-            // Acknowledge after printing; wait for the server to confirm, so a crash
-            // right after does not bring the message back.
-            let mut acked = false;
-            for _ in 0..20 {
-                if msg.double_ack().await.is_ok() {
-                    acked = true;
-                    break;
+                if !acked {
+                    tracing::warn!("acknowledgement not confirmed; the message may come again (it is printed once)");
                 }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                if !more || printer.done() {
+                    // Stopped early (stdout closed): what else this pull brings goes
+                    // back at once rather than after the ack wait.
+                    hand_back(&mut batch).await;
+                    return ExitCode::SUCCESS;
+                }
             }
-            if !acked {
-                tracing::warn!("acknowledgement not confirmed; the message may come again (it is printed once)");
-            }
-            if !more || printer.done() {
-                return ExitCode::SUCCESS;
+            if errors >= MAX_CONSECUTIVE_ERRORS {
+                tracing::warn!("the consumer stopped delivering; creating it again");
+                break;
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut shutdown => return ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// Stopping: give back (negative acknowledgement) the messages of the current pull
+/// that arrive within [`HAND_BACK`], unprinted, so another run gets them at once.
+async fn hand_back(batch: &mut async_nats::jetstream::consumer::pull::Batch) {
+    let deadline = tokio::time::Instant::now() + HAND_BACK;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, batch.next()).await {
+        let _ = msg
+            .ack_with(async_nats::jetstream::AckKind::Nak(None))
+            .await;
     }
 }
 

@@ -253,6 +253,9 @@ fn atm(
         open: Arc::clone(open),
     };
     let mut r = Response::new(exporter::stream_body(body));
+    // A viewer is never closed to make room for other connections: the streams are
+    // bounded here (429 above), the rest by --max-connections.
+    r.extensions_mut().insert(exporter::LiveStream);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

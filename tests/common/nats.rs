@@ -146,6 +146,52 @@ impl Nats {
     }
 }
 
+/// Create the stream `G6_CHAIN` (subjects `g6.chain.>`, as `g6 serve` makes it) and
+/// publish `payloads` to `subject`, each acknowledged by the stream.
+pub fn publish_raw(url: &str, subject: &str, payloads: &[Vec<u8>]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "G6_CHAIN".into(),
+            subjects: vec!["g6.chain.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for p in payloads {
+            js.publish(subject.to_string(), p.clone().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    })
+}
+
+/// (num_pending, num_ack_pending) of the durable consumer `name` on `G6_CHAIN`:
+/// messages not yet delivered, and delivered but not acknowledged.
+pub fn consumer_state(url: &str, name: &str) -> (u64, usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("G6_CHAIN").await.unwrap();
+        let info = stream
+            .consumer_info(name)
+            .await
+            .unwrap_or_else(|e| panic!("consumer {name}: {e}"));
+        (info.num_pending, info.num_ack_pending)
+    })
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         self.kill9();

@@ -17,8 +17,14 @@ pub struct Limits {
     /// Time a client has to send a request's headers, counted from when the server
     /// starts waiting for them; also how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
-    /// Most connections open at once; a new one closes the oldest.
+    /// Most connections open at once besides live streams; a new one closes the oldest
+    /// of them.
     pub max_connections: usize,
+    /// Most connections serving a [`super::LiveStream`] at once, on top of
+    /// `max_connections`: these are never closed to make room. A route should refuse
+    /// streams beyond its own bound first; past this one a stream's connection is
+    /// treated like any other.
+    pub max_streams: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +35,7 @@ impl Default for Limits {
             request_timeout: super::DEFAULT_REQUEST_TIMEOUT,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_streams: 256,
         }
     }
 }

@@ -4,8 +4,11 @@
 //! bodies and headers are bounded; every request has a timeout; a client gets
 //! [`Limits::header_read_timeout`] to send each request's headers (which also closes
 //! idle keep-alive connections); at most [`Limits::max_connections`] connections are
-//! open, the oldest closed to make room, so idle or half-open connections can never
-//! lock a scraper out; shutdown is graceful.
+//! open besides live streams, the oldest of them closed to make room, so idle or
+//! half-open connections can never lock a scraper out. A connection whose response is
+//! marked [`LiveStream`] leaves that pool: it is never closed to make room (its route
+//! bounds the streams; [`Limits::max_streams`] is the backstop). Every connection the
+//! exporter closes itself is counted by [`CloseReason`]; shutdown is graceful.
 //!
 //! Built on hyper with tower-http layers (compression, body limit, timeout) rather
 //! than a framework: three fixed routes need no router, and the frameworks' `tokio`
@@ -22,10 +25,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -69,6 +72,65 @@ pub fn stream_body(
 ) -> Body {
     use http_body_util::BodyExt as _;
     body.boxed()
+}
+
+/// Put in a response's extensions ([`Response::extensions_mut`]) to make its
+/// connection a live stream (server-sent events, say): from then on the connection cap
+/// never closes it to make room for another. The route bounds its own streams (e.g.
+/// answering 429 beyond its limit); past [`Limits::max_streams`] a marked connection
+/// stays an ordinary one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveStream;
+
+/// Why the exporter closed a connection itself: the `close_reason` values of the
+/// built-in spec fragment, in order (they index
+/// `<namespace>_exporter_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The connection cap closed the oldest non-stream connection to admit a new one.
+    Evicted,
+    /// Accepting failed for want of file descriptors: the oldest non-stream connection
+    /// was closed.
+    FdExhausted,
+    /// No complete request headers within [`Limits::header_read_timeout`] of
+    /// connecting: a client that connected and sent nothing, or half a request.
+    HeaderTimeout,
+    /// A keep-alive connection got no next request within
+    /// [`Limits::header_read_timeout`] after the ones it sent.
+    IdleTimeout,
+}
+
+impl CloseReason {
+    /// Every reason, in label-value order.
+    pub const ALL: [CloseReason; 4] = [
+        CloseReason::Evicted,
+        CloseReason::FdExhausted,
+        CloseReason::HeaderTimeout,
+        CloseReason::IdleTimeout,
+    ];
+
+    /// The `close_reason` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Evicted => "evicted",
+            CloseReason::FdExhausted => "fd_exhausted",
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+        }
+    }
+
+    /// Position in [`Self::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn count_close(reason: CloseReason) {
+    crate::self_metrics::with(move |sm| {
+        sm.exporter_connections_closed_total
+            .get(reason.index())
+            .inc()
+    });
 }
 
 /// Closes the connection a request came on, at once (a stream whose client stopped
@@ -221,43 +283,83 @@ async fn handle<B>(limits: Limits, req: Request<B>) -> Response<Body> {
     }
 }
 
-/// Open connections, oldest first, each with the means to close it.
+/// Open connections, each with the means to close it: the ones the cap may close,
+/// oldest first, and the live streams, which it never closes.
 #[derive(Default)]
 struct Connections {
     next_id: AtomicU64,
-    open: Mutex<VecDeque<(u64, oneshot::Sender<()>)>>,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    /// Non-stream connections, oldest first.
+    evictable: VecDeque<(u64, oneshot::Sender<()>)>,
+    /// Connections that became live streams. Their senders are kept, not used: a
+    /// dropped sender would complete the receiver and end the connection.
+    streams: HashMap<u64, oneshot::Sender<()>>,
 }
 
 impl Connections {
-    /// Register a new connection; when `max` are open already, close the oldest to
-    /// make room (an idle or stalled client must not lock scrapers out).
+    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Register a new connection; when `max` non-stream connections are open already,
+    /// close the oldest of them to make room (an idle or stalled client must not lock
+    /// scrapers out; a live stream is never the one closed).
     fn admit(&self, max: usize) -> (u64, oneshot::Receiver<()>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = oneshot::channel();
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        while open.len() >= max.max(1) {
-            if let Some((_, oldest)) = open.pop_front() {
+        let mut open = self.open();
+        while open.evictable.len() >= max.max(1) {
+            if let Some((_, oldest)) = open.evictable.pop_front() {
                 let _ = oldest.send(());
+                count_close(CloseReason::Evicted);
                 evicted_once();
             }
         }
-        open.push_back((id, close));
+        open.evictable.push_back((id, close));
         (id, closed)
     }
 
-    /// Close the oldest open connection (out of file descriptors).
+    /// Close the oldest non-stream connection (out of file descriptors).
     fn close_oldest(&self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, oldest)) = open.pop_front() {
+        let mut open = self.open();
+        if let Some((_, oldest)) = open.evictable.pop_front() {
             let _ = oldest.send(());
+            count_close(CloseReason::FdExhausted);
             evicted_once();
         }
     }
 
+    /// Make connection `id` a live stream, out of the cap's reach, unless
+    /// `max_streams` are streams already (then it stays evictable). True when it is one.
+    fn promote(&self, id: u64, max_streams: usize) -> bool {
+        let mut open = self.open();
+        if open.streams.contains_key(&id) {
+            return true;
+        }
+        if open.streams.len() >= max_streams {
+            return false;
+        }
+        let Some(i) = open.evictable.iter().position(|(c, _)| *c == id) else {
+            // Closed meanwhile.
+            return false;
+        };
+        if let Some((id, close)) = open.evictable.remove(i) {
+            open.streams.insert(id, close);
+        }
+        true
+    }
+
     fn forget(&self, id: u64) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = open.iter().position(|(c, _)| *c == id) {
-            open.remove(i);
+        let mut open = self.open();
+        if open.streams.remove(&id).is_some() {
+            return;
+        }
+        if let Some(i) = open.evictable.iter().position(|(c, _)| *c == id) {
+            open.evictable.remove(i);
         }
     }
 }
@@ -315,19 +417,39 @@ pub async fn serve(
                 continue;
             }
         };
+        let (id, closed) = connections.admit(limits.max_connections);
         let closer = ConnectionCloser::default();
         let kick = Arc::clone(&closer.0);
-        let service = tower::ServiceBuilder::new()
-            .layer(CompressionLayer::new())
-            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                limits.request_timeout,
-            ))
-            .service_fn(move |mut req: Request<_>| {
-                req.extensions_mut().insert(closer.clone());
-                async move { Ok::<_, std::convert::Infallible>(handle(limits, req).await) }
-            });
+        // Whether a request came: a header timeout after one is an idle keep-alive.
+        let served = Arc::new(AtomicBool::new(false));
+        let service = {
+            let served = Arc::clone(&served);
+            let connections = Arc::clone(&connections);
+            tower::ServiceBuilder::new()
+                .layer(CompressionLayer::new())
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    limits.request_timeout,
+                ))
+                .service_fn(move |mut req: Request<_>| {
+                    req.extensions_mut().insert(closer.clone());
+                    served.store(true, Ordering::Relaxed);
+                    let connections = Arc::clone(&connections);
+                    async move {
+                        let resp = handle(limits, req).await;
+                        if resp.extensions().get::<LiveStream>().is_some()
+                            && !connections.promote(id, limits.max_streams)
+                        {
+                            tracing::debug!(
+                                max_streams = limits.max_streams,
+                                "stream bound reached; this stream's connection stays under the connection cap"
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                })
+        };
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -336,12 +458,17 @@ pub async fn serve(
         let conn =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let watched = graceful.watch(conn);
-        let (id, closed) = connections.admit(limits.max_connections);
         let connections = Arc::clone(&connections);
         // Reap finished connection tasks so the set stays as large as what is open.
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
             match first(watched, first(closed, kick.notified())).await {
+                // hyper's header-read timeout: also what ends an idle keep-alive.
+                Some(Err(e)) if e.is_timeout() => count_close(if served.load(Ordering::Relaxed) {
+                    CloseReason::IdleTimeout
+                } else {
+                    CloseReason::HeaderTimeout
+                }),
                 Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
                 Some(Ok(())) => {}
                 None => tracing::debug!("connection closed to make room, or by its route"),
