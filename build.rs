@@ -42,6 +42,7 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ),
     ("g6_bus_publish_latency_seconds", "histogram", &["bus"]),
     ("g6_bus_publish_retries_total", "counter", &["bus"]),
+    ("g6_bus_published_rows_total", "counter", &["bus"]),
     ("g6_bus_queue_depth", "gauge", &["bus"]),
     (
         "g6_bus_subscriber_lost_messages_total",
@@ -261,7 +262,13 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
     ),
     (
         "store_drop_reason",
-        &["backlog_full", "rejected", "shutdown", "memory_pressure"],
+        &[
+            "backlog_full",
+            "rejected",
+            "shutdown",
+            "memory_pressure",
+            "subscriber_lagged",
+        ],
     ),
     (
         "drop_reason",
@@ -271,6 +278,9 @@ const REQUIRED_LABELS: &[(&str, &[&str])] = &[
             "too_large",
             "shutdown",
             "memory_pressure",
+            "invalid",
+            "incomplete",
+            "undecodable",
         ],
     ),
     ("sse_event", &["full", "diff", "heartbeat"]),

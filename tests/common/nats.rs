@@ -192,6 +192,22 @@ pub fn consumer_state(url: &str, name: &str) -> (u64, usize) {
     })
 }
 
+/// [`consumer_state`], or `None` while the consumer does not exist yet (a process
+/// that creates it may still be starting).
+pub fn try_consumer_state(url: &str, name: &str) -> Option<(u64, usize)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("G6_CHAIN").await.unwrap();
+        let info = stream.consumer_info(name).await.ok()?;
+        Some((info.num_pending, info.num_ack_pending))
+    })
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         self.kill9();
