@@ -397,6 +397,10 @@ const STORE_NOT_ON_THE_HAPPY_PATH: &[(&str, &str)] = &[
         "g6_lifecycle_compacted_files_total",
         "small files older than --compact-after (1h): tests/store_parquet.rs",
     ),
+    (
+        "g6_replay_skipped_total",
+        "a stored file or snapshot replay skips: tests/replay.rs",
+    ),
 ];
 
 #[test]
