@@ -761,7 +761,7 @@ families:
         let h = loaded.spec.health.as_ref().expect("health");
         assert_eq!(h.components.len(), 2);
         assert_eq!(h.components[1].test.unhealthy[0].values.value, "3x30");
-        let files = artifacts(&loaded.spec, "h", "v");
+        let files = artifacts(&loaded.spec, &MetaMap::new(), "h", "v");
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, vec![RULES_PATH, TESTS_PATH]);
         assert_eq!(
