@@ -5,9 +5,9 @@
 //! `alerting`: a provider that is down reaches a webhook through the generated
 //! Alertmanager configuration exactly once, the alerts it causes inhibited.
 
-mod common;
 #[path = "e2e_prometheus/alerting.rs"]
 mod alerting;
+mod common;
 
 use common::prometheus::{encode, grafana_expr, Prometheus};
 use common::{require_tool, Server};

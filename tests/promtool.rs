@@ -289,7 +289,11 @@ fn alerts_route_by_severity_to_their_receiver() {
     let config = format!("--config.file={ALERTMANAGER_CONFIG}");
     for (labels, receiver) in [
         (
-            &["alertname=G6ProviderDown", "severity=critical", "family=provider"][..],
+            &[
+                "alertname=G6ProviderDown",
+                "severity=critical",
+                "family=provider",
+            ][..],
             "g6-critical",
         ),
         (
@@ -301,18 +305,33 @@ fn alerts_route_by_severity_to_their_receiver() {
             "g6-critical",
         ),
         (
-            &["alertname=G6BusOutboxGrowing", "severity=warning", "family=bus"][..],
+            &[
+                "alertname=G6BusOutboxGrowing",
+                "severity=warning",
+                "family=bus",
+            ][..],
             "g6-warning",
         ),
         (
-            &["alertname=G6HealthScoreLow", "severity=warning", "family=health"][..],
+            &[
+                "alertname=G6HealthScoreLow",
+                "severity=warning",
+                "family=health",
+            ][..],
             "g6-warning",
         ),
         (
-            &["alertname=G6PutCallRatioJump", "severity=info", "family=analytics"][..],
+            &[
+                "alertname=G6PutCallRatioJump",
+                "severity=info",
+                "family=analytics",
+            ][..],
             "g6-info",
         ),
-        (&["alertname=SomethingElse", "family=provider"][..], "g6-default"),
+        (
+            &["alertname=SomethingElse", "family=provider"][..],
+            "g6-default",
+        ),
     ] {
         let mut args = vec!["config", "routes", "test", config.as_str()];
         let verify = format!("--verify.receivers={receiver}");

@@ -225,9 +225,8 @@ fn metrics_read(spec: &Spec, catalog: &crate::promql::SeriesCatalog, expr: &str)
 /// The panel of `metric`: a dashboard panel drawn from it (a spec panel first), else
 /// the alerts overview of a dashboard showing its family.
 fn metric_panel(dashboards: &[Dashboard], metric: &str, family: &str) -> Option<PanelRef> {
-    let panels = |d: &Dashboard| -> Vec<Value> {
-        d.json["panels"].as_array().cloned().unwrap_or_default()
-    };
+    let panels =
+        |d: &Dashboard| -> Vec<Value> { d.json["panels"].as_array().cloned().unwrap_or_default() };
     let pick = |d: &Dashboard, p: &Value| PanelRef {
         dashboard_uid: d.uid.clone(),
         dashboard_title: d.title.clone(),
@@ -317,7 +316,11 @@ fn default_checks(spec: &Spec, metric: &str, panel: &Option<PanelRef>) -> Vec<St
         ),
         None => "Compare with the other metrics on the same dashboard: did any change at the same time?".into(),
     };
-    vec![panel_check(panel, &format!("`{metric}`")), second, logs_check(fam)]
+    vec![
+        panel_check(panel, &format!("`{metric}`")),
+        second,
+        logs_check(fam),
+    ]
 }
 
 /// Build the catalogue of every alert the spec generates.
@@ -337,7 +340,9 @@ pub fn catalogue(spec: &Spec, rules: &RuleSet, dashboards: &[Dashboard]) -> Cata
                 .map(|(f, _)| f.name.value.clone())
                 .unwrap_or_default();
             let panel = metric_panel(dashboards, &a.metric, &family);
-            let declared = spec_alerts.get(a.alert.as_str()).filter(|_| origin == Origin::Spec);
+            let declared = spec_alerts
+                .get(a.alert.as_str())
+                .filter(|_| origin == Origin::Spec);
             let written: Vec<String> = declared
                 .map(|d| d.checks.iter().map(|c| c.value.clone()).collect())
                 .unwrap_or_default();
@@ -424,12 +429,14 @@ pub fn catalogue(spec: &Spec, rules: &RuleSet, dashboards: &[Dashboard]) -> Cata
         let panel_of = |metric: &str| {
             board.and_then(|d| {
                 d.json["panels"].as_array().and_then(|ps| {
-                    ps.iter().find(|p| p["g6_meta"]["metric"] == metric).map(|p| PanelRef {
-                        dashboard_uid: d.uid.clone(),
-                        dashboard_title: d.title.clone(),
-                        panel_id: p["id"].as_i64().unwrap_or_default(),
-                        panel_title: p["title"].as_str().unwrap_or_default().to_string(),
-                    })
+                    ps.iter()
+                        .find(|p| p["g6_meta"]["metric"] == metric)
+                        .map(|p| PanelRef {
+                            dashboard_uid: d.uid.clone(),
+                            dashboard_title: d.title.clone(),
+                            panel_id: p["id"].as_i64().unwrap_or_default(),
+                            panel_title: p["title"].as_str().unwrap_or_default().to_string(),
+                        })
                 })
             })
         };
@@ -593,7 +600,10 @@ impl InhibitRule {
         source.name != target.name
             && self.source.iter().all(|m| m.matches(&s))
             && self.target.iter().all(|m| m.matches(&t))
-            && self.equal.iter().all(|l| s.get(l.as_str()) == t.get(l.as_str()))
+            && self
+                .equal
+                .iter()
+                .all(|l| s.get(l.as_str()) == t.get(l.as_str()))
     }
 }
 
@@ -926,8 +936,14 @@ mod tests {
             runbook_url: String::new(),
         };
         let rules = inhibit_rules(&cat);
-        assert_eq!(silenced_by(&cat, &rules, &cat.alerts[0]), ["Stale", "Errors"]);
+        assert_eq!(
+            silenced_by(&cat, &rules, &cat.alerts[0]),
+            ["Stale", "Errors"]
+        );
         let rendered: Vec<String> = rules[2].target.iter().map(Matcher::render).collect();
-        assert_eq!(rendered, ["component=~\"age|calls\"", "alertname!=\"Down\""]);
+        assert_eq!(
+            rendered,
+            ["component=~\"age|calls\"", "alertname!=\"Down\""]
+        );
     }
 }

@@ -370,11 +370,9 @@ impl Decoder {
             }
         }
         if let Some(n) = f.get("alerting") {
-            if let Some(a) = self.fields(
-                n,
-                "the alerting settings",
-                &["grafana_url", "runbook_url"],
-            ) {
+            if let Some(a) =
+                self.fields(n, "the alerting settings", &["grafana_url", "runbook_url"])
+            {
                 if let Some(u) = self.opt_string(&a, "grafana_url") {
                     spec.alerting.grafana_url = u;
                 }

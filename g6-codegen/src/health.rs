@@ -19,10 +19,10 @@
 //!   score is below both (route or inhibit in Alertmanager). Their description lists
 //!   the components below 1 with their values.
 
+use crate::alertmanager::MetaMap;
 use crate::dashboards::{PanelPlan, Shape, Target};
 use crate::model::{Health, HealthComponent, Spec, TestSeries};
 use crate::rules::yaml_str;
-use crate::alertmanager::MetaMap;
 use std::fmt::Write;
 
 /// Path of the rules (under `generated/`).
@@ -615,8 +615,14 @@ pub fn artifacts(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> Vec<
         return Vec::new();
     };
     vec![
-        (RULES_PATH.to_string(), render_rules(spec, h, meta, hash, version)),
-        (TESTS_PATH.to_string(), render_test(spec, h, meta, hash, version)),
+        (
+            RULES_PATH.to_string(),
+            render_rules(spec, h, meta, hash, version),
+        ),
+        (
+            TESTS_PATH.to_string(),
+            render_test(spec, h, meta, hash, version),
+        ),
     ]
 }
 

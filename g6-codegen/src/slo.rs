@@ -6,12 +6,12 @@
 //! page when 14.4x over 1h and 5m, or 6x over 6h and 30m; ticket when 3x over 1d and
 //! 2h, or 1x over 3d and 6h. Each is its own alert, so a page says which pair fired.
 
+use crate::alertmanager::MetaMap;
 use crate::dashboards::to_json_text;
 use crate::model::{Slo, Spec};
 use crate::rules::yaml_str;
 use serde_json::{json, Value};
 use std::fmt::Write;
-use crate::alertmanager::MetaMap;
 
 /// The windows every SLI error ratio is recorded over (the period is added).
 pub const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
@@ -542,7 +542,10 @@ pub fn artifacts(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> Vec<
     if spec.slos.is_empty() {
         return Vec::new();
     }
-    let mut out = vec![(RULES_PATH.to_string(), render_rules(spec, meta, hash, version))];
+    let mut out = vec![(
+        RULES_PATH.to_string(),
+        render_rules(spec, meta, hash, version),
+    )];
     for slo in &spec.slos {
         out.push((
             format!("{TESTS_DIR}/{}.yml", slo.name.value),

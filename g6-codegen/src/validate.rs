@@ -947,7 +947,9 @@ impl<'a> Validator<'a> {
                     ));
                 }
                 for c in &al.checks {
-                    if c.value.trim().is_empty() || c.value.len() > crate::model::MAX_RUNBOOK_CHECK_BYTES {
+                    if c.value.trim().is_empty()
+                        || c.value.len() > crate::model::MAX_RUNBOOK_CHECK_BYTES
+                    {
                         problems.push((
                             c.pos,
                             format!(

@@ -89,7 +89,10 @@ impl Webhook {
                     .map(move |a| {
                         (
                             receiver.clone(),
-                            a["labels"]["alertname"].as_str().unwrap_or_default().to_string(),
+                            a["labels"]["alertname"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
                             a["status"].as_str().unwrap_or_default().to_string(),
                         )
                     })
@@ -157,8 +160,14 @@ impl Alertmanager {
             .iter()
             .map(|a| {
                 (
-                    a["labels"]["alertname"].as_str().unwrap_or_default().to_string(),
-                    a["status"]["state"].as_str().unwrap_or_default().to_string(),
+                    a["labels"]["alertname"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    a["status"]["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     a["status"]["inhibitedBy"].as_array().map_or(0, Vec::len),
                 )
             })
@@ -214,8 +223,7 @@ fn a_provider_down_from_the_start_reaches_the_webhook_once_and_silences_what_it_
     // The generated configuration as a user deploys it: the placeholder replaced by
     // the real receiver. Only the waits are shortened (group_wait 30s..5m, which
     // would make the test slow); routes, receivers and inhibition are untouched.
-    let generated =
-        std::fs::read_to_string(root.join("alertmanager/alertmanager.yml")).unwrap();
+    let generated = std::fs::read_to_string(root.join("alertmanager/alertmanager.yml")).unwrap();
     assert!(generated.contains(g6_codegen::alertmanager::WEBHOOK_PLACEHOLDER));
     let config: String = generated
         .replace(
