@@ -19,6 +19,19 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 command -v promtool >/dev/null || { echo "promtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
 
+# Alertmanager 0.25 and amtool (Debian's prometheus-alertmanager) for the generated
+# Alertmanager configuration: amtool check-config, routing tests, and the end-to-end
+# notification test.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then
+  step "installing prometheus-alertmanager (server + amtool) from Debian"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+fi
+command -v amtool >/dev/null || { echo "amtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v prometheus-alertmanager >/dev/null || { echo "prometheus-alertmanager is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+
 # nats-server (the JetStream bus tests) and protoc (reads our messages with the
 # published .proto). Debian installs nats-server into /usr/sbin.
 export PATH="$PATH:/usr/sbin:/sbin"

@@ -9,7 +9,10 @@ fn every_dashboard_and_rule_file_is_snapshotted() {
     for a in ALL {
         let snapshot_worthy = matches!(
             a.kind,
-            ArtifactKind::Dashboard | ArtifactKind::Rules | ArtifactKind::AlertSuggestions
+            ArtifactKind::Dashboard
+                | ArtifactKind::Rules
+                | ArtifactKind::AlertSuggestions
+                | ArtifactKind::Alerting
         );
         if !snapshot_worthy {
             continue;
@@ -19,8 +22,9 @@ fn every_dashboard_and_rule_file_is_snapshotted() {
         seen += 1;
     }
     // 17 dashboards + 1 SQL dashboard + the SLO dashboard + manifest + recording rules
-    // + alerts + suggestions + SLO rules + health rules.
-    assert_eq!(seen, 25);
+    // + alerts + suggestions + SLO rules + health rules + the Alertmanager
+    // configuration + the runbook.
+    assert_eq!(seen, 27);
 }
 
 #[test]

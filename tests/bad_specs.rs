@@ -277,6 +277,16 @@ bad_spec! {
         ("12:42: error[E042]: panel `Depth` is `renamed_from` its own title",
          "drop `renamed_from`, or set it to the panel's first title (its id and uuid come from it, through every later rename)"),
     ];
+    e043_bad_alerting: "E043-bad-alerting.yml" => [
+        ("4:16: error[E043]: alerting grafana_url `grafana.local:3000` is not a usable base URL",
+         "write an http(s) URL without `#`, `?`, quotes or spaces (e.g. http://127.0.0.1:3000)"),
+        ("16:24: error[E043]: alert `G6DepthHigh` inhibits `g6_depht`, which is not a metric of the spec",
+         "did you mean `g6_depth`? `inhibits` lists spec metrics whose alerts this one silences"),
+        ("18:41: error[E043]: alert `G6DepthHigh` lists 4 runbook checks; the runbook shows the first 3",
+         "keep the three a person should check first"),
+        ("18:41: error[E043]: a runbook check of alert `G6DepthHigh` is empty or longer than 500 bytes",
+         "write one concrete thing to look at, in a sentence"),
+    ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
          "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)"),

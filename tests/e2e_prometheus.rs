@@ -2,7 +2,11 @@
 //! Prometheus loaded with the generated rules; every rule group loads, every recording
 //! rule yields series, and every target of every generated dashboard (read from
 //! generated/ on disk) returns data; and a real `g6 serve` scores a health of exactly 1.
+//! `alerting`: a provider that is down reaches a webhook through the generated
+//! Alertmanager configuration exactly once, the alerts it causes inhibited.
 
+#[path = "e2e_prometheus/alerting.rs"]
+mod alerting;
 mod common;
 
 use common::prometheus::{encode, grafana_expr, Prometheus};

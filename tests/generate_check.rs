@@ -144,6 +144,25 @@ fn health_rule_drift_is_exit_8() {
 }
 
 #[test]
+fn alertmanager_config_and_runbook_drift_is_exit_13() {
+    for file in ["alertmanager/alertmanager.yml", "docs/RUNBOOK.md"] {
+        let dir = copy_generated(&format!("alerting-{}", file.replace(['/', '.'], "_")));
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("severity", "sev");
+        std::fs::write(&path, text).unwrap();
+        let o = check(&dir);
+        assert_eq!(o.status.code(), Some(13), "{file}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("drift: {file} differs")),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn check_never_writes() {
     let dir = copy_generated("nowrite");
     let path = dir.join("RULES_CATALOG.md");

@@ -247,3 +247,98 @@ fn promtool_unit_tests_of_the_rules_pass() {
     assert!(ok, "promtool test rules:\n{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 }
+
+fn amtool(args: &[&str]) -> (bool, String) {
+    let out = Command::new("amtool")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run amtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const ALERTMANAGER_CONFIG: &str = "generated/alertmanager/alertmanager.yml";
+
+/// Alertmanager 0.25 (Debian bookworm's) loads the generated configuration: its
+/// routes, inhibition rules and receivers.
+#[test]
+fn amtool_check_config_passes_on_the_generated_alertmanager_config() {
+    if !require_tool("amtool") {
+        return;
+    }
+    let (ok, text) = amtool(&["check-config", ALERTMANAGER_CONFIG]);
+    assert!(ok, "amtool check-config:\n{text}");
+    assert!(text.contains("SUCCESS"), "{text}");
+    assert!(text.contains("4 inhibit rules"), "{text}");
+    assert!(text.contains("4 receivers"), "{text}");
+}
+
+/// Alerts reach the receiver of their severity whatever their family, and an alert
+/// without a severity the default one: `amtool config routes test` against the
+/// generated tree, with label sets of real generated alerts.
+#[test]
+fn alerts_route_by_severity_to_their_receiver() {
+    if !require_tool("amtool") {
+        return;
+    }
+    let config = format!("--config.file={ALERTMANAGER_CONFIG}");
+    for (labels, receiver) in [
+        (
+            &[
+                "alertname=G6ProviderDown",
+                "severity=critical",
+                "family=provider",
+            ][..],
+            "g6-critical",
+        ),
+        (
+            &[
+                "alertname=G6SloChainFreshnessBurnRate1h",
+                "severity=critical",
+                "family=option_chain",
+            ][..],
+            "g6-critical",
+        ),
+        (
+            &[
+                "alertname=G6BusOutboxGrowing",
+                "severity=warning",
+                "family=bus",
+            ][..],
+            "g6-warning",
+        ),
+        (
+            &[
+                "alertname=G6HealthScoreLow",
+                "severity=warning",
+                "family=health",
+            ][..],
+            "g6-warning",
+        ),
+        (
+            &[
+                "alertname=G6PutCallRatioJump",
+                "severity=info",
+                "family=analytics",
+            ][..],
+            "g6-info",
+        ),
+        (
+            &["alertname=SomethingElse", "family=provider"][..],
+            "g6-default",
+        ),
+    ] {
+        let mut args = vec!["config", "routes", "test", config.as_str()];
+        let verify = format!("--verify.receivers={receiver}");
+        args.push(&verify);
+        args.extend_from_slice(labels);
+        let (ok, text) = amtool(&args);
+        assert!(ok, "{labels:?} should reach {receiver}:\n{text}");
+        assert_eq!(text.lines().next(), Some(receiver), "{labels:?}: {text}");
+    }
+}

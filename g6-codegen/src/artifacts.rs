@@ -17,6 +17,8 @@ pub enum ArtifactKind {
     AlertSuggestions,
     /// Catalogs, provisioning, Prometheus config, inventory (drift exit 7).
     Other,
+    /// The Alertmanager configuration and the runbook (drift exit 13).
+    Alerting,
 }
 
 impl ArtifactKind {
@@ -27,6 +29,7 @@ impl ArtifactKind {
             ArtifactKind::Rules => "Rules",
             ArtifactKind::AlertSuggestions => "AlertSuggestions",
             ArtifactKind::Other => "Other",
+            ArtifactKind::Alerting => "Alerting",
         }
     }
 
@@ -37,6 +40,7 @@ impl ArtifactKind {
             ArtifactKind::Rules => 8,
             ArtifactKind::AlertSuggestions => 9,
             ArtifactKind::Other => 7,
+            ArtifactKind::Alerting => 13,
         }
     }
 }
@@ -76,7 +80,21 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
     let version = crate::GENERATOR_VERSION;
     let rules = rules::build(spec);
     let dashboards = dashboards::build_all(spec, &rules, hash, version);
+    // Every alert's routing labels and links come from the catalogue, which needs
+    // the dashboards (panel ids); the rule files are rendered after it.
+    let alerts = crate::alertmanager::catalogue(spec, &rules, &dashboards);
+    let meta = alerts.meta();
     let mut out = vec![
+        Artifact {
+            path: crate::alertmanager::CONFIG_PATH.into(),
+            kind: ArtifactKind::Alerting,
+            content: crate::alertmanager::render_config(spec, &alerts, hash, version),
+        },
+        Artifact {
+            path: crate::alertmanager::RUNBOOK_PATH.into(),
+            kind: ArtifactKind::Alerting,
+            content: crate::alertmanager::render_runbook(spec, &alerts, hash, version),
+        },
         Artifact {
             path: "METRICS_CATALOG.md".into(),
             kind: ArtifactKind::Other,
@@ -100,12 +118,12 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
         Artifact {
             path: "prometheus/alerts.yml".into(),
             kind: ArtifactKind::Rules,
-            content: rules::render_alerts(&rules, hash, version),
+            content: rules::render_alerts(&rules, &meta, hash, version),
         },
         Artifact {
             path: "prometheus/alert_suggestions.yml".into(),
             kind: ArtifactKind::AlertSuggestions,
-            content: rules::render_suggestions(&rules, hash, version),
+            content: rules::render_suggestions(&rules, &meta, hash, version),
         },
         Artifact {
             path: "prometheus/prometheus.yml".into(),
@@ -157,10 +175,10 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
     }
     // SLO and health files: their rule files are rules (drift exit 8), the SLO
     // dashboard a dashboard, their promtool tests other.
-    let slo = crate::slo::artifacts(spec, hash, version)
+    let slo = crate::slo::artifacts(spec, &meta, hash, version)
         .into_iter()
         .map(|a| (a, crate::slo::RULES_PATH));
-    let health = crate::health::artifacts(spec, hash, version)
+    let health = crate::health::artifacts(spec, &meta, hash, version)
         .into_iter()
         .map(|a| (a, crate::health::RULES_PATH));
     for ((path, content), rules_path) in slo.chain(health) {

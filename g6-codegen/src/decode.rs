@@ -300,6 +300,7 @@ impl Decoder {
                 "slos",
                 "health",
                 "grafana",
+                "alerting",
             ],
         ) else {
             return spec;
@@ -365,6 +366,18 @@ impl Decoder {
                 }
                 if let Some(r) = self.opt_string(&g, "refresh") {
                     spec.grafana.refresh = r;
+                }
+            }
+        }
+        if let Some(n) = f.get("alerting") {
+            if let Some(a) =
+                self.fields(n, "the alerting settings", &["grafana_url", "runbook_url"])
+            {
+                if let Some(u) = self.opt_string(&a, "grafana_url") {
+                    spec.alerting.grafana_url = u;
+                }
+                if let Some(u) = self.opt_string(&a, "runbook_url") {
+                    spec.alerting.runbook_url = u;
                 }
             }
         }
@@ -962,7 +975,16 @@ impl Decoder {
         let f = self.fields(
             node,
             "an alert",
-            &["alert", "expr", "for", "severity", "summary", "description"],
+            &[
+                "alert",
+                "expr",
+                "for",
+                "severity",
+                "summary",
+                "description",
+                "runbook",
+                "inhibits",
+            ],
         )?;
         let alert = self.req_string(&f, "alert", "G6SomethingWrong");
         let expr = self.req_string(&f, "expr", "rate(g6_x_total[5m]) > 0");
@@ -970,6 +992,20 @@ impl Decoder {
         let severity = self.req_string(&f, "severity", "warning");
         let summary = self.req_string(&f, "summary", "what is wrong, in one line");
         let description = self.opt_string(&f, "description").map(|s| s.value);
+        let checks = match f.get("runbook") {
+            Some(n) => match self.fields(n, "an alert's runbook", &["checks"]) {
+                Some(r) => r
+                    .get("checks")
+                    .map(|c| self.string_list(c, "checks"))
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let inhibits = f
+            .get("inhibits")
+            .map(|n| self.string_list(n, "inhibits"))
+            .unwrap_or_default();
         Some(Alert {
             alert: alert?,
             expr: expr?,
@@ -977,6 +1013,8 @@ impl Decoder {
             severity: severity?,
             summary: summary?,
             description,
+            checks,
+            inhibits,
             pos: node.pos,
         })
     }

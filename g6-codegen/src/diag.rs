@@ -91,6 +91,7 @@ codes! {
     BadRecording = "E040", "bad-recording", "A spec recording rule whose name is not `level:metric:operations` or is taken, or whose expression is not valid PromQL over the spec's metrics reading the metric it is declared on.";
     BadAnnotation = "E041", "bad-annotation", "A dashboard annotation with invalid PromQL, a duplicate title or an unknown colour.";
     BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";
+    BadAlerting = "E043", "bad-alerting", "An alert whose `runbook.checks` are empty, more than three or too long, or whose `inhibits` names a metric the spec does not define; or an `alerting:` URL that is not http(s) (the runbook URL may also be a relative path).";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

@@ -19,6 +19,7 @@
 //!   score is below both (route or inhibit in Alertmanager). Their description lists
 //!   the components below 1 with their values.
 
+use crate::alertmanager::MetaMap;
 use crate::dashboards::{PanelPlan, Shape, Target};
 use crate::model::{Health, HealthComponent, Spec, TestSeries};
 use crate::rules::yaml_str;
@@ -197,7 +198,7 @@ fn dashboard_title<'a>(spec: &'a Spec, h: &'a Health) -> &'a str {
 }
 
 /// The alert's fixed summary and its description template.
-fn annotations(spec: &Spec, h: &Health, critical: bool) -> (String, String) {
+pub fn annotations(spec: &Spec, h: &Health, critical: bool) -> (String, String) {
     let (level, t, for_) = if critical {
         ("critical", h.critical.value, CRITICAL_FOR)
     } else {
@@ -262,7 +263,7 @@ fn header(what: &str, spec: &Spec, hash: &str, version: &str) -> String {
 }
 
 /// `prometheus/health_rules.yml`.
-pub fn render_rules(spec: &Spec, h: &Health, hash: &str, version: &str) -> String {
+pub fn render_rules(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version: &str) -> String {
     let mut out = header(
         "Health score rules: one recording rule per component (clamped to [0, 1], the lowest series, no data = 0), the weighted score, warning and critical alerts.",
         spec,
@@ -290,15 +291,22 @@ pub fn render_rules(spec: &Spec, h: &Health, hash: &str, version: &str) -> Strin
     }
     for critical in [false, true] {
         let (summary, description) = annotations(spec, h, critical);
-        let _ = writeln!(
+        let alert = if critical {
+            critical_alert(spec)
+        } else {
+            warning_alert(spec)
+        };
+        let m = meta.get(&alert).cloned().unwrap_or_default();
+        let _ = write!(
             out,
-            "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n        annotations:\n          summary: {}\n          description: {}",
-            if critical { critical_alert(spec) } else { warning_alert(spec) },
+            "      - alert: {alert}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
             yaml_str(&alert_expr(spec, h, critical)),
             if critical { CRITICAL_FOR } else { WARNING_FOR },
             if critical { "critical" } else { "warning" },
+            m.label_lines("          "),
             yaml_str(&summary),
-            yaml_str(&description)
+            yaml_str(&description),
+            m.annotation_lines("          ")
         );
     }
     out
@@ -332,6 +340,7 @@ fn write_alert(
     out: &mut String,
     spec: &Spec,
     h: &Health,
+    meta: &MetaMap,
     critical: bool,
     minute: usize,
     firing: Option<(f64, &[f64])>,
@@ -348,19 +357,22 @@ fn write_alert(
     match firing {
         Some((score, values)) => {
             let (summary, _) = annotations(spec, h, critical);
-            let _ = writeln!(
+            let m = meta.get(&name).cloned().unwrap_or_default();
+            let _ = write!(
                 out,
-                "        exp_alerts:\n          - exp_labels:\n              severity: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
+                "        exp_alerts:\n          - exp_labels:\n              severity: {}\n{}            exp_annotations:\n              summary: {}\n              description: {}\n{}",
                 if critical { "critical" } else { "warning" },
+                m.label_lines("              "),
                 yaml_str(&summary),
-                yaml_str(&expanded_description(spec, h, critical, score, values))
+                yaml_str(&expanded_description(spec, h, critical, score, values)),
+                m.annotation_lines("              ")
             );
         }
         None => out.push_str("        exp_alerts: []\n"),
     }
 }
 
-fn write_case(out: &mut String, spec: &Spec, h: &Health, case: &Case) {
+fn write_case(out: &mut String, spec: &Spec, h: &Health, meta: &MetaMap, case: &Case) {
     let score = score_value(h, &case.values);
     let _ = writeln!(
         out,
@@ -392,7 +404,7 @@ fn write_case(out: &mut String, spec: &Spec, h: &Health, case: &Case) {
     out.push_str("    alert_rule_test:\n");
     for (critical, t) in [(false, h.warning.value), (true, h.critical.value)] {
         let firing = (score < t).then_some((score, case.values.as_slice()));
-        write_alert(out, spec, h, critical, EVAL_MINUTE, firing);
+        write_alert(out, spec, h, meta, critical, EVAL_MINUTE, firing);
     }
 }
 
@@ -400,7 +412,7 @@ fn write_case(out: &mut String, spec: &Spec, h: &Health, case: &Case) {
 /// component unhealthy (0) and then without data (its `no_data` value) with the others
 /// healthy (its value, the score, exactly the alerts the score crosses); and every
 /// component unhealthy, checking the alerts' `for` durations.
-pub fn render_test(spec: &Spec, h: &Health, hash: &str, version: &str) -> String {
+pub fn render_test(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version: &str) -> String {
     let mut out = header(
         "promtool test rules for the health score: run `promtool test rules` on this file.",
         spec,
@@ -454,7 +466,7 @@ pub fn render_test(spec: &Spec, h: &Health, hash: &str, version: &str) -> String
         });
     }
     for case in &cases {
-        write_case(&mut out, spec, h, case);
+        write_case(&mut out, spec, h, meta, case);
     }
     // Every component unhealthy: the score is 0 from minute 0 or 1 on. The critical
     // alert (for 2m) is not firing at minute 1 and is at minute 3; the warning (for 5m)
@@ -481,10 +493,10 @@ pub fn render_test(spec: &Spec, h: &Health, hash: &str, version: &str) -> String
     );
     out.push_str("    alert_rule_test:\n");
     let fires = |t: f64| (score < t).then_some((score, zeros.as_slice()));
-    write_alert(&mut out, spec, h, true, 1, None);
-    write_alert(&mut out, spec, h, true, 3, fires(h.critical.value));
-    write_alert(&mut out, spec, h, false, 4, None);
-    write_alert(&mut out, spec, h, false, 6, fires(h.warning.value));
+    write_alert(&mut out, spec, h, meta, true, 1, None);
+    write_alert(&mut out, spec, h, meta, true, 3, fires(h.critical.value));
+    write_alert(&mut out, spec, h, meta, false, 4, None);
+    write_alert(&mut out, spec, h, meta, false, 6, fires(h.warning.value));
     out
 }
 
@@ -598,13 +610,19 @@ pub fn panels(spec: &Spec, h: &Health) -> Vec<PanelPlan> {
 }
 
 /// The health artifacts: (path, content), none without a `health:` section.
-pub fn artifacts(spec: &Spec, hash: &str, version: &str) -> Vec<(String, String)> {
+pub fn artifacts(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> Vec<(String, String)> {
     let Some(h) = &spec.health else {
         return Vec::new();
     };
     vec![
-        (RULES_PATH.to_string(), render_rules(spec, h, hash, version)),
-        (TESTS_PATH.to_string(), render_test(spec, h, hash, version)),
+        (
+            RULES_PATH.to_string(),
+            render_rules(spec, h, meta, hash, version),
+        ),
+        (
+            TESTS_PATH.to_string(),
+            render_test(spec, h, meta, hash, version),
+        ),
     ]
 }
 
@@ -749,7 +767,7 @@ families:
         let h = loaded.spec.health.as_ref().expect("health");
         assert_eq!(h.components.len(), 2);
         assert_eq!(h.components[1].test.unhealthy[0].values.value, "3x30");
-        let files = artifacts(&loaded.spec, "h", "v");
+        let files = artifacts(&loaded.spec, &MetaMap::new(), "h", "v");
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, vec![RULES_PATH, TESTS_PATH]);
         assert_eq!(

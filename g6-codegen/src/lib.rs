@@ -4,6 +4,7 @@
 //! CLI calls [`load_file`] and [`artifacts::generate_all`]. Nothing here depends on the
 //! runtime (`g6-runtime`), and the runtime never depends on this crate.
 
+pub mod alertmanager;
 pub mod artifacts;
 pub mod audit;
 pub mod build;

@@ -57,6 +57,8 @@ pub struct Spec {
     pub health: Option<Health>,
     /// Dashboard-wide Grafana settings.
     pub grafana: GrafanaSettings,
+    /// Where alert notifications link to (`alerting:`).
+    pub alerting: AlertingSettings,
     /// File name the spec was read from, for provenance lines in artifacts.
     pub source: String,
 }
@@ -86,6 +88,32 @@ impl Default for GrafanaSettings {
         GrafanaSettings {
             schema_version: Spanned::new(41, Pos::default()),
             refresh: Spanned::new("30s".into(), Pos::default()),
+        }
+    }
+}
+
+/// Where the links in alert notifications point (`alerting:` at top level): the
+/// `dashboard` and `runbook_url` annotations of every generated alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertingSettings {
+    /// Base URL of the Grafana that serves the generated dashboards (default
+    /// `http://127.0.0.1:3000`, the local stack).
+    pub grafana_url: Spanned<String>,
+    /// URL of the generated runbook (`generated/docs/RUNBOOK.md`) as people open it,
+    /// e.g. its page in the repository's web view; alert sections are anchors in it.
+    pub runbook_url: Spanned<String>,
+}
+
+/// Default of `alerting.grafana_url`.
+pub const DEFAULT_GRAFANA_URL: &str = "http://127.0.0.1:3000";
+/// Default of `alerting.runbook_url`: the runbook's path in the checkout.
+pub const DEFAULT_RUNBOOK_URL: &str = "generated/docs/RUNBOOK.md";
+
+impl Default for AlertingSettings {
+    fn default() -> Self {
+        AlertingSettings {
+            grafana_url: Spanned::new(DEFAULT_GRAFANA_URL.into(), Pos::default()),
+            runbook_url: Spanned::new(DEFAULT_RUNBOOK_URL.into(), Pos::default()),
         }
     }
 }
@@ -443,9 +471,23 @@ pub struct Alert {
     pub summary: Spanned<String>,
     /// Longer description.
     pub description: Option<String>,
+    /// The first things to check when it fires (`runbook: {checks: [..]}`, at most
+    /// three), in the order a person should check them; empty for the generated
+    /// default.
+    pub checks: Vec<Spanned<String>>,
+    /// Metrics whose alerts this one silences while it fires (`inhibits:`): they
+    /// are consequences of what it reports (a provider that is down makes every
+    /// snapshot stale).
+    pub inhibits: Vec<Spanned<String>>,
     /// Where the alert entry starts.
     pub pos: Pos,
 }
+
+/// Most `runbook.checks` an alert may list: the runbook shows the first three things
+/// to check.
+pub const MAX_RUNBOOK_CHECKS: usize = 3;
+/// Longest runbook check, in bytes.
+pub const MAX_RUNBOOK_CHECK_BYTES: usize = 500;
 
 impl Spec {
     /// Every metric with its family, in source order.

@@ -437,7 +437,12 @@ pub fn render_recording(set: &RuleSet, spec_hash: &str, version: &str) -> String
     out
 }
 
-fn render_alert_groups(out: &mut String, groups: &[Group<AlertRule>], source: &str) {
+fn render_alert_groups(
+    out: &mut String,
+    groups: &[Group<AlertRule>],
+    source: &str,
+    meta: &crate::alertmanager::MetaMap,
+) {
     if groups.is_empty() {
         out.push_str("groups: []\n");
         return;
@@ -455,38 +460,53 @@ fn render_alert_groups(out: &mut String, groups: &[Group<AlertRule>], source: &s
             if let Some(f) = &a.for_ {
                 let _ = writeln!(out, "        for: {f}");
             }
-            let _ = writeln!(
+            let m = meta.get(&a.alert).cloned().unwrap_or_default();
+            let _ = write!(
                 out,
-                "        labels:\n          severity: {}\n          source: {source}\n        annotations:\n          summary: {}\n          description: {}",
+                "        labels:\n          severity: {}\n          source: {source}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
                 a.severity,
+                m.label_lines("          "),
                 yaml_str(&a.summary),
-                yaml_str(&a.description)
+                yaml_str(&a.description),
+                m.annotation_lines("          ")
             );
         }
     }
 }
 
 /// `alerts.yml`: the spec's alerts with the spec's thresholds.
-pub fn render_alerts(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+/// `meta` gives every alert's routing labels and link annotations.
+pub fn render_alerts(
+    set: &RuleSet,
+    meta: &crate::alertmanager::MetaMap,
+    spec_hash: &str,
+    version: &str,
+) -> String {
     let mut out = header(
         "Alerts declared in the spec.",
         &set.source,
         spec_hash,
         version,
     );
-    render_alert_groups(&mut out, &set.alerts, "spec");
+    render_alert_groups(&mut out, &set.alerts, "spec", meta);
     out
 }
 
 /// `alert_suggestions.yml`: alerts the generator suggests for metrics no spec alert watches.
-pub fn render_suggestions(set: &RuleSet, spec_hash: &str, version: &str) -> String {
+/// `meta` gives every alert's routing labels and link annotations.
+pub fn render_suggestions(
+    set: &RuleSet,
+    meta: &crate::alertmanager::MetaMap,
+    spec_hash: &str,
+    version: &str,
+) -> String {
     let mut out = header(
         "Suggested alerts for metrics that no spec alert watches (latency regressions, rising failures, staleness, cardinality).",
         &set.source,
         spec_hash,
         version,
     );
-    render_alert_groups(&mut out, &set.suggestions, "suggestion");
+    render_alert_groups(&mut out, &set.suggestions, "suggestion", meta);
     out
 }
 

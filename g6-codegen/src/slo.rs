@@ -6,6 +6,7 @@
 //! page when 14.4x over 1h and 5m, or 6x over 6h and 30m; ticket when 3x over 1d and
 //! 2h, or 1x over 3d and 6h. Each is its own alert, so a page says which pair fired.
 
+use crate::alertmanager::MetaMap;
 use crate::dashboards::to_json_text;
 use crate::model::{Slo, Spec};
 use crate::rules::yaml_str;
@@ -62,6 +63,16 @@ pub const RULES_PATH: &str = "prometheus/slo_rules.yml";
 pub const TESTS_DIR: &str = "prometheus/slo_tests";
 /// Directory of the SLO dashboard.
 pub const DASHBOARD_DIR: &str = "grafana/slo_dashboards";
+
+/// The SLO dashboard panel showing an SLO's burn rate against each alert's threshold
+/// (the `k` of [`panel_id`]).
+pub const BURN_PANEL: usize = 2;
+
+/// The stable id of panel `k` (1 budget, 2 burn rate, 3 SLI) of the `i`-th SLO on the
+/// SLO dashboard.
+pub fn panel_id(i: usize, k: usize) -> i64 {
+    (i * 10 + k) as i64
+}
 
 /// The recorded error ratio of `window`.
 pub fn ratio_record(window: &str) -> String {
@@ -154,7 +165,7 @@ fn header(what: &str, spec: &Spec, hash: &str, version: &str) -> String {
 
 /// The fixed annotations of an alert (no templates: `promtool test rules` matches
 /// them exactly).
-fn annotations(spec: &Spec, slo: &Slo, a: &BurnAlert) -> (String, String) {
+pub fn annotations(spec: &Spec, slo: &Slo, a: &BurnAlert) -> (String, String) {
     let what = if a.severity == "critical" {
         "page"
     } else {
@@ -179,7 +190,7 @@ fn annotations(spec: &Spec, slo: &Slo, a: &BurnAlert) -> (String, String) {
 }
 
 /// `prometheus/slo_rules.yml`.
-pub fn render_rules(spec: &Spec, hash: &str, version: &str) -> String {
+pub fn render_rules(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> String {
     let mut out = header(
         "SLO rules: SLI error ratios, error budget left, multi-window multi-burn-rate alerts.",
         spec,
@@ -208,16 +219,19 @@ pub fn render_rules(spec: &Spec, hash: &str, version: &str) -> String {
         }
         for a in &BURN_ALERTS {
             let (summary, description) = annotations(spec, slo, a);
-            let _ = writeln!(
+            let alert = alert_name(spec, slo, a);
+            let m = meta.get(&alert).cloned().unwrap_or_default();
+            let _ = write!(
                 out,
-                "      - alert: {}\n        expr: {}\n        labels:\n          severity: {}\n          slo: {}\n          burn_rate: {}\n        annotations:\n          summary: {}\n          description: {}",
-                alert_name(spec, slo, a),
+                "      - alert: {alert}\n        expr: {}\n        labels:\n          severity: {}\n          slo: {}\n          burn_rate: {}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
                 yaml_str(&alert_expr(slo, a)),
                 a.severity,
                 yaml_str(name),
                 yaml_str(&num(a.factor)),
+                m.label_lines("          "),
                 yaml_str(&summary),
-                yaml_str(&description)
+                yaml_str(&description),
+                m.annotation_lines("          ")
             );
         }
     }
@@ -291,7 +305,7 @@ fn scenario(slo: &Slo) -> Scenario {
 /// `prometheus/slo_tests/<slo>.yml`: a failure at 20x the budget for six hours
 /// drives every burn-rate alert; each is asserted absent one step before it fires,
 /// firing at its first and last minute, and absent after.
-pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String {
+pub fn render_test(spec: &Spec, slo: &Slo, meta: &MetaMap, hash: &str, version: &str) -> String {
     let s = scenario(slo);
     let name = &slo.name.value;
     let mut out = header(
@@ -331,7 +345,7 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
             .filter(|t| s.firing(slo, a, *t))
             .collect();
         let expect =
-            |out: &mut String, t: i64, firing: bool| alert_case(out, spec, slo, a, t, firing);
+            |out: &mut String, t: i64, firing: bool| alert_case(out, spec, slo, meta, a, t, firing);
         match (fire.first(), fire.last()) {
             (Some(&first), Some(&last)) => {
                 let _ = writeln!(
@@ -384,7 +398,7 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
                 );
             }
             out.push_str("    alert_rule_test:\n");
-            alert_case(&mut out, spec, slo, a, 5, above);
+            alert_case(&mut out, spec, slo, meta, a, 5, above);
         }
     }
     out
@@ -392,7 +406,15 @@ pub fn render_test(spec: &Spec, slo: &Slo, hash: &str, version: &str) -> String 
 
 /// One `alert_rule_test` case: alert `a` of `slo` at minute `t`, firing (with its
 /// labels and annotations) or not.
-fn alert_case(out: &mut String, spec: &Spec, slo: &Slo, a: &BurnAlert, t: i64, firing: bool) {
+fn alert_case(
+    out: &mut String,
+    spec: &Spec,
+    slo: &Slo,
+    meta: &MetaMap,
+    a: &BurnAlert,
+    t: i64,
+    firing: bool,
+) {
     let alert = alert_name(spec, slo, a);
     let _ = writeln!(out, "      - eval_time: {t}m\n        alertname: {alert}");
     if !firing {
@@ -400,14 +422,17 @@ fn alert_case(out: &mut String, spec: &Spec, slo: &Slo, a: &BurnAlert, t: i64, f
         return;
     }
     let (summary, description) = annotations(spec, slo, a);
-    let _ = writeln!(
+    let m = meta.get(&alert).cloned().unwrap_or_default();
+    let _ = write!(
         out,
-        "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n            exp_annotations:\n              summary: {}\n              description: {}",
+        "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n{}            exp_annotations:\n              summary: {}\n              description: {}\n{}",
         a.severity,
         yaml_str(&slo.name.value),
         yaml_str(&num(a.factor)),
+        m.label_lines("              "),
         yaml_str(&summary),
-        yaml_str(&description)
+        yaml_str(&description),
+        m.annotation_lines("              ")
     );
 }
 
@@ -419,7 +444,7 @@ pub fn dashboard(spec: &Spec, hash: &str, version: &str) -> Value {
     let mut y = 0;
     for (i, slo) in spec.slos.iter().enumerate() {
         let name = &slo.name.value;
-        let id = |k: usize| (i * 10 + k) as i64;
+        let id = |k: usize| panel_id(i, k);
         let b = num(budget(slo));
         let target = |expr: String, legend: &str| {
             json!({
@@ -513,15 +538,18 @@ pub fn dashboard(spec: &Spec, hash: &str, version: &str) -> Value {
 }
 
 /// The SLO artifacts: (path, content), none without SLOs.
-pub fn artifacts(spec: &Spec, hash: &str, version: &str) -> Vec<(String, String)> {
+pub fn artifacts(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> Vec<(String, String)> {
     if spec.slos.is_empty() {
         return Vec::new();
     }
-    let mut out = vec![(RULES_PATH.to_string(), render_rules(spec, hash, version))];
+    let mut out = vec![(
+        RULES_PATH.to_string(),
+        render_rules(spec, meta, hash, version),
+    )];
     for slo in &spec.slos {
         out.push((
             format!("{TESTS_DIR}/{}.yml", slo.name.value),
-            render_test(spec, slo, hash, version),
+            render_test(spec, slo, meta, hash, version),
         ));
     }
     out.push((

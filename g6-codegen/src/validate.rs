@@ -5,7 +5,7 @@ use crate::diag::{suggest, Code, Diagnostic, Pos};
 use crate::model::*;
 use crate::naming;
 use crate::promql::{is_duration, Finding, SeriesCatalog, SeriesKind};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Units Prometheus calls non-base, with the base unit to use instead.
 const NON_BASE_UNITS: &[(&str, &str)] = &[
@@ -155,6 +155,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.annotations();
     v.panel_renames();
     v.health();
+    v.alerting();
     v.out
 }
 
@@ -895,6 +896,91 @@ impl<'a> Validator<'a> {
                 format!("grafana refresh `{}` is not a duration", g.refresh.value),
                 "write it like `30s` or `1m`",
             );
+        }
+    }
+
+    /// The alerting settings, and every alert's runbook checks and inhibitions.
+    fn alerting(&mut self) {
+        let a = &self.spec.alerting;
+        for (field, url, relative_ok) in [
+            ("grafana_url", &a.grafana_url, false),
+            ("runbook_url", &a.runbook_url, true),
+        ] {
+            let v = url.value.as_str();
+            let http = v.starts_with("http://") || v.starts_with("https://");
+            let bad = v.is_empty()
+                || v.len() > 2048
+                || v.contains(['#', '?', ' ', '\'', '"'])
+                || v.chars().any(char::is_control)
+                || (!http && !relative_ok);
+            if bad {
+                self.err(
+                    Code::BadAlerting,
+                    url.pos,
+                    format!("alerting {field} `{v}` is not a usable base URL"),
+                    if relative_ok {
+                        "write an http(s) URL or a path, without `#`, `?`, quotes or spaces (e.g. https://git.example.com/g6/blob/main/generated/docs/RUNBOOK.md)"
+                    } else {
+                        "write an http(s) URL without `#`, `?`, quotes or spaces (e.g. http://127.0.0.1:3000)"
+                    },
+                );
+            }
+        }
+        let metrics: HashSet<&str> = self
+            .spec
+            .metrics()
+            .map(|(_, m)| m.name.value.as_str())
+            .collect();
+        let mut problems = Vec::new();
+        for (_, m) in self.spec.metrics() {
+            for al in &m.alerts {
+                if al.checks.len() > crate::model::MAX_RUNBOOK_CHECKS {
+                    problems.push((
+                        al.checks[crate::model::MAX_RUNBOOK_CHECKS].pos,
+                        format!(
+                            "alert `{}` lists {} runbook checks; the runbook shows the first {}",
+                            al.alert.value,
+                            al.checks.len(),
+                            crate::model::MAX_RUNBOOK_CHECKS
+                        ),
+                        "keep the three a person should check first".to_string(),
+                    ));
+                }
+                for c in &al.checks {
+                    if c.value.trim().is_empty()
+                        || c.value.len() > crate::model::MAX_RUNBOOK_CHECK_BYTES
+                    {
+                        problems.push((
+                            c.pos,
+                            format!(
+                                "a runbook check of alert `{}` is empty or longer than {} bytes",
+                                al.alert.value,
+                                crate::model::MAX_RUNBOOK_CHECK_BYTES
+                            ),
+                            "write one concrete thing to look at, in a sentence".to_string(),
+                        ));
+                    }
+                }
+                for i in &al.inhibits {
+                    if !metrics.contains(i.value.as_str()) {
+                        let hint = match suggest(&i.value, metrics.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`? `inhibits` lists spec metrics whose alerts this one silences"),
+                            None => "`inhibits` lists spec metrics (full names) whose alerts this one silences".to_string(),
+                        };
+                        problems.push((
+                            i.pos,
+                            format!(
+                                "alert `{}` inhibits `{}`, which is not a metric of the spec",
+                                al.alert.value, i.value
+                            ),
+                            hint,
+                        ));
+                    }
+                }
+            }
+        }
+        for (pos, msg, hint) in problems {
+            self.err(Code::BadAlerting, pos, msg, hint);
         }
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit codes, in the order of precedence when several apply.
-const PRECEDENCE: &[u8] = &[12, 10, 11, 6, 8, 9, 7];
+const PRECEDENCE: &[u8] = &[12, 10, 11, 6, 8, 9, 13, 7];
 
 /// What to generate or check.
 pub struct Options {

@@ -61,6 +61,31 @@ impl Prometheus {
         rule_files: &[PathBuf],
         flags: &[&str],
     ) -> Prometheus {
+        Prometheus::start_config(dir, target, rule_files, flags, "")
+    }
+
+    /// [`Prometheus::start`] sending its alerts to the Alertmanager at `alertmanager`
+    /// (`127.0.0.1:PORT`).
+    pub fn start_alerting(
+        dir: &Path,
+        target: &str,
+        rule_files: &[PathBuf],
+        alertmanager: &str,
+    ) -> Prometheus {
+        let alerting = format!(
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
+        );
+        Prometheus::start_config(dir, target, rule_files, &[], &alerting)
+    }
+
+    /// [`Prometheus::start_with`] with `extra` appended to its configuration file.
+    fn start_config(
+        dir: &Path,
+        target: &str,
+        rule_files: &[PathBuf],
+        flags: &[&str],
+        extra: &str,
+    ) -> Prometheus {
         let rules: Vec<String> = rule_files
             .iter()
             .map(|f| format!("  - {}", f.display()))
@@ -69,7 +94,7 @@ impl Prometheus {
         let mut f = std::fs::File::create(&config).unwrap();
         write!(
             f,
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:{}\nscrape_configs:\n  - job_name: g6\n    static_configs:\n      - targets: ['{target}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:{}\nscrape_configs:\n  - job_name: g6\n    static_configs:\n      - targets: ['{target}']\n{extra}",
             if rules.is_empty() {
                 " []".to_string()
             } else {
