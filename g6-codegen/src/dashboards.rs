@@ -6,18 +6,17 @@
 //! gauges of one label: top 5; of several: every series; other gauges: the value), the cross-metric efficiency panels
 //! whose metrics the spec has, and an alerts overview that queries `ALERTS`.
 
-use crate::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
-use crate::naming::dashboard_uid;
+pub use crate::plan::{PanelPlan, Shape, Target};
 use crate::rules::{self, RuleSet};
+use g6_spec::grafana::PANEL_CAP;
+use g6_spec::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
+use g6_spec::naming::dashboard_uid;
+use g6_spec::promql::top_level_grouping;
+use g6_spec::quote::to_json_text;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write;
 
-/// Most panels one dashboard may hold.
-pub const PANEL_CAP: usize = 36;
-/// Newest classic dashboard schema version (Grafana 13); the default is 41 (11.6) and
-/// the spec's `grafana: {schema_version: N}` picks another.
-pub const MAX_SCHEMA_VERSION: u32 = 42;
 /// The datasource reference every panel and target uses.
 pub const DATASOURCE_UID: &str = "${datasource}";
 /// Colour steps of a spec `state-timeline` panel: green below 1, then yellow, orange
@@ -29,92 +28,6 @@ pub const RULE_USAGE_TITLE: &str = "Recording rule usage";
 pub const ANNOTATION_STEP: &str = "60s";
 /// Default colour of annotation markers.
 pub const ANNOTATION_COLOR: &str = "orange";
-
-/// One query of a panel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// PromQL, Grafana macros included.
-    pub expr: String,
-    /// Legend template.
-    pub legend: String,
-}
-
-/// A panel before layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelPlan {
-    /// Title.
-    pub title: String,
-    /// Description (the metric's help).
-    pub description: String,
-    /// Grafana panel type.
-    pub panel_type: String,
-    /// Queries.
-    pub targets: Vec<Target>,
-    /// Grafana unit.
-    pub unit: String,
-    /// Metric it shows (the first one, for cross-metric panels).
-    pub metric: String,
-    /// Family of that metric.
-    pub family: String,
-    /// Semantic kind (rate, quantile, ...).
-    pub kind: String,
-    /// Where it came from: spec, auto_rate, auto_label_split, auto_hist_quantile,
-    /// auto_latency_ratio, auto_heatmap, auto_topk, auto_value, cross_metric,
-    /// alerts_aggregate.
-    pub source: String,
-    /// The label a split panel groups by.
-    pub split_label: Option<String>,
-    /// Display details beyond the panel type.
-    pub shape: Shape,
-    /// The title the panel had before (`renamed_from` in the spec): its identity.
-    pub renamed_from: Option<String>,
-}
-
-/// Display details a panel needs beyond its type.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Shape {
-    /// Nothing beyond the panel type.
-    #[default]
-    Plain,
-    /// A table: one row per value of `rows`, one column per value of `columns`, both in
-    /// their declared order.
-    Grid {
-        /// Row label and its values in order.
-        rows: (String, Vec<String>),
-        /// Column label and its values in order.
-        columns: (String, Vec<String>),
-    },
-    /// Lines across the values of `x` (in their declared order), one per value of
-    /// `series`.
-    Profile {
-        /// X-axis label and its values in order.
-        x: (String, Vec<String>),
-        /// Line label and its values in order.
-        series: (String, Vec<String>),
-    },
-    /// A heatmap of histogram buckets: the bucket unit goes on the y axis.
-    Heatmap {
-        /// Unit of the bucket bounds.
-        y_unit: String,
-    },
-    /// A 0/1 state: mapped to inactive/active.
-    State,
-    /// A state timeline of a value (a level such as 0..3): the value shown, coloured
-    /// by [`LEVEL_THRESHOLDS`].
-    Levels,
-    /// A text panel in markdown mode (no queries): the content.
-    Markdown(String),
-    /// Thresholds (value, colour) after the base green: a utilisation bar gauge.
-    Thresholds(Vec<(f64, &'static str)>),
-    /// A score in [0, 1] where higher is better: red below `critical`, orange below
-    /// `warning`, green from it on (the health score).
-    Score {
-        /// The critical threshold.
-        critical: f64,
-        /// The warning threshold.
-        warning: f64,
-    },
-}
 
 /// A dashboard template variable for a selector label.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,27 +156,6 @@ fn legend_of(labels: &[String]) -> String {
         .join(" ")
 }
 
-/// The `by (...)` labels of the outermost aggregation, for a legend.
-pub fn top_level_grouping(expr: &str) -> Vec<String> {
-    use promql_parser::parser::{Expr, LabelModifier};
-    let Ok(mut e) = crate::promql::parse(expr) else {
-        return Vec::new();
-    };
-    loop {
-        match e {
-            Expr::Paren(p) => e = *p.expr,
-            Expr::Binary(b) => e = *b.lhs,
-            Expr::Aggregate(a) => {
-                return match a.modifier {
-                    Some(LabelModifier::Include(l)) => l.labels,
-                    _ => Vec::new(),
-                }
-            }
-            _ => return Vec::new(),
-        }
-    }
-}
-
 fn spec_panel_type(kind: Option<&str>, explicit: Option<&str>) -> String {
     if let Some(t) = explicit {
         return t.to_string();
@@ -286,7 +178,7 @@ fn closed(spec: &Spec, l: &str) -> (String, Vec<String>) {
     (l.to_string(), values)
 }
 
-fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &crate::model::Panel) -> PanelPlan {
+fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &g6_spec::model::Panel) -> PanelPlan {
     let kind = p.kind.as_ref().map(|k| k.value.as_str());
     let unit = p.unit.as_ref().map_or_else(
         || match m.kind.value {
@@ -1203,7 +1095,7 @@ fn template_variable(v: &Variable, before: &[Variable]) -> Value {
 /// The dashboard's annotation queries (`annotations:` of its plan), in spec order:
 /// Prometheus annotations on the datasource variable, enabled.
 pub fn annotations(spec: &Spec, plan: &DashboardPlan) -> Vec<Value> {
-    let catalog = crate::validate::series_catalog(spec);
+    let catalog = g6_spec::promql::series_catalog(spec);
     plan.annotations
         .iter()
         .map(|a| {
@@ -1394,7 +1286,7 @@ fn build_with(
             Shape::Markdown(text) => (text.lines().count() as u32 + 3).clamp(8, 40),
             _ => 8,
         };
-        let digest = crate::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
+        let digest = g6_spec::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
         let uuid = digest[..16].to_string();
         let mut id = u64::from_str_radix(&digest[..7], 16).unwrap_or(1).max(1);
         while !used_ids.insert(id) {
@@ -1513,13 +1405,6 @@ pub fn build_all(spec: &Spec, rules: &RuleSet, spec_hash: &str, version: &str) -
         }
     }
     all
-}
-
-/// Pretty JSON with a trailing newline.
-pub fn to_json_text(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
 }
 
 /// `manifest.json`: slug, uid, title, families, panel_count, spec_hash per dashboard.

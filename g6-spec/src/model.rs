@@ -266,7 +266,7 @@ pub struct Slo {
 
 /// The composite health score (`health:`): weighted components, each a PromQL
 /// expression in [0, 1], recorded, summed into one score, alerted on and shown on a
-/// dashboard (see `crate::health`).
+/// dashboard (see `g6_codegen::health`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
     /// Slug of the dashboard plan that shows the score at its top.
