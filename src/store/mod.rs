@@ -12,6 +12,7 @@
 //! Every row the bus hands over is stored, waiting, or dropped under a named reason.
 
 pub mod clickhouse;
+pub mod files;
 pub mod lifecycle;
 pub mod parquet;
 

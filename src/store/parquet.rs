@@ -209,7 +209,7 @@ impl ParquetStore {
     /// Delete the temporaries of our own files that a crashed writer left (a live
     /// writer's, with its pid in the name, and anything else are left alone).
     fn remove_temporaries(&self) {
-        for file in super::lifecycle::files_under(&self.dir) {
+        for file in super::files::files_under(&self.dir) {
             let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
