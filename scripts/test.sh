@@ -83,6 +83,8 @@ fuzz_log=$(mktemp)
 CARGO_PROFILE_DEV_DEBUG=0 nice -n 10 cargo +nightly fuzz build --dev --sanitizer none --fuzz-dir fuzz >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 
+# Includes tests/module_cycles.rs (no module import cycle in any crate) and
+# tests/engine_layout.rs (which crate may depend on which).
 step "cargo test (workspace)"
 log=$(mktemp)
 trap 'kill "$fuzz_build" 2>/dev/null || true; rm -f "$log" "$fuzz_log"' EXIT

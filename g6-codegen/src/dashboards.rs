@@ -1426,27 +1426,42 @@ pub fn manifest(dashboards: &[Dashboard], spec_hash: &str, version: &str) -> Str
     to_json_text(&json!({"generator_version": version, "spec_hash": spec_hash, "dashboards": list}))
 }
 
+/// The environment variable Grafana's provisioning reads a dashboard directory from:
+/// `<NAMESPACE>_GRAFANA_<WHAT>` (`G6_GRAFANA_DASHBOARDS` for the `g6` namespace), so
+/// two applications' providers can sit in one Grafana.
+pub fn provisioning_env(spec: &Spec, what: &str) -> String {
+    let ns = spec.namespace.value.to_ascii_uppercase();
+    if ns.is_empty() {
+        format!("GRAFANA_{what}")
+    } else {
+        format!("{ns}_GRAFANA_{what}")
+    }
+}
+
 /// `grafana/provisioning/dashboards/g6.yml`.
 pub fn provisioning_dashboards(spec: &Spec) -> String {
     let mut out = format!(
-        "# Grafana dashboard provider for the generated dashboards. Set G6_GRAFANA_DASHBOARDS to the\n# absolute path of generated/grafana/dashboards before starting Grafana.\napiVersion: 1\nproviders:\n  - name: {ns}\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+        "# Grafana dashboard provider for the generated dashboards. Set {env} to the\n# absolute path of generated/grafana/dashboards before starting Grafana.\napiVersion: 1\nproviders:\n  - name: {ns}\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
         ns = spec.namespace.value,
-        folder = spec.namespace.value.to_uppercase()
+        folder = spec.namespace.value.to_uppercase(),
+        env = provisioning_env(spec, "DASHBOARDS"),
     );
     if !spec.sql_dashboards.is_empty() {
         out.push_str(&format!(
-            "  # The SQL dashboards over ClickHouse: set G6_GRAFANA_SQL_DASHBOARDS to the absolute\n  # path of generated/{dir}.\n  - name: {ns}-sql\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SQL_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            "  # The SQL dashboards over ClickHouse: set {env} to the absolute\n  # path of generated/{dir}.\n  - name: {ns}-sql\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
             dir = crate::sql_dashboards::SQL_DASHBOARD_DIR,
             ns = spec.namespace.value,
-            folder = spec.namespace.value.to_uppercase()
+            folder = spec.namespace.value.to_uppercase(),
+            env = provisioning_env(spec, "SQL_DASHBOARDS"),
         ));
     }
     if !spec.slos.is_empty() {
         out.push_str(&format!(
-            "  # The SLO dashboard: set G6_GRAFANA_SLO_DASHBOARDS to the absolute path of\n  # generated/{dir}.\n  - name: {ns}-slo\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SLO_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            "  # The SLO dashboard: set {env} to the absolute path of\n  # generated/{dir}.\n  - name: {ns}-slo\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
             dir = crate::slo::DASHBOARD_DIR,
             ns = spec.namespace.value,
-            folder = spec.namespace.value.to_uppercase()
+            folder = spec.namespace.value.to_uppercase(),
+            env = provisioning_env(spec, "SLO_DASHBOARDS"),
         ));
     }
     out
@@ -1495,4 +1510,29 @@ pub fn inventory_jsonl(dashboards: &[Dashboard]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisioning_variables_are_named_after_the_spec_namespace() {
+        let text = "version: 1\nnamespace: shop\ndashboards:\n  core: {title: Core, families: [core]}\n\
+                    sql_dashboards:\n  history:\n    title: History\n    panels:\n\
+                    \x20     - {title: Rows, panel_type: table, sql: 'SELECT 1'}\n\
+                    families:\n  core:\n    metrics:\n      - {name: shop_calls_total, type: counter, help: Calls}\n";
+        let loaded = crate::checks::load_str(text, "s.yml").unwrap_or_else(|d| panic!("{d}"));
+        let yml = provisioning_dashboards(&loaded.spec);
+        assert!(yml.contains("path: ${SHOP_GRAFANA_DASHBOARDS}\n"), "{yml}");
+        assert!(
+            yml.contains("path: ${SHOP_GRAFANA_SQL_DASHBOARDS}\n"),
+            "{yml}"
+        );
+        assert!(!yml.contains("G6_"), "{yml}");
+        assert_eq!(
+            provisioning_env(&loaded.spec, "SLO_DASHBOARDS"),
+            "SHOP_GRAFANA_SLO_DASHBOARDS"
+        );
+    }
 }

@@ -160,9 +160,10 @@ pub fn build(spec: &Spec, d: &SqlDashboard, spec_hash: &str, version: &str) -> V
         if let Some(desc) = &p.description {
             panel["description"] = json!(desc);
         }
-        if p.panel_type.value == "trend" || p.panel_type.value == "barchart" {
-            // The first column (the strike) is the x axis.
-            panel["options"] = json!({"xField": "strike"});
+        if let Some(x) = &p.x_field {
+            // The spec's column on the x axis (validation allows it on barchart and
+            // trend panels only); without it Grafana picks one.
+            panel["options"] = json!({"xField": x.value});
         }
         panels.push(panel);
         x += w;
@@ -238,6 +239,55 @@ mod tests {
                 &e
             ),
             "WHERE as_of >= toDateTime(100) AND as_of <= toDateTime(200) AND d >= toDate(toDateTime(100)) AND d <= toDate(toDateTime(200)) AND i = 'NIFTY' AND j = NIFTY AND k = $indexes AND t < toDateTime(200) AND t > toDateTime(100), 15"
+        );
+    }
+
+    /// A spec in namespace `shop` with one SQL dashboard of `panels` (YAML list items).
+    fn spec(panels: &str) -> String {
+        format!(
+            "version: 1\nnamespace: shop\ndashboards:\n  core: {{title: Core, families: [core]}}\n\
+             sql_dashboards:\n  history:\n    title: History\n    panels:\n{panels}\
+             families:\n  core:\n    metrics:\n      - {{name: shop_calls_total, type: counter, help: Calls}}\n"
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match crate::checks::load_str(text, "s.yml") {
+            Ok(_) => Vec::new(),
+            Err(d) => d.errors().map(|e| e.headline("s.yml")).collect(),
+        }
+    }
+
+    #[test]
+    fn the_x_axis_column_comes_from_the_spec_and_is_left_to_grafana_without_it() {
+        let text = spec(
+            "      - {title: Smile, panel_type: trend, x_field: price, sql: 'SELECT price, avg(iv) FROM t GROUP BY price'}\n\
+             \x20     - {title: Volume, panel_type: barchart, sql: 'SELECT name, sum(v) FROM t GROUP BY name'}\n",
+        );
+        let loaded = crate::checks::load_str(&text, "s.yml").unwrap_or_else(|d| panic!("{d}"));
+        let d = &loaded.spec.sql_dashboards[0];
+        let json = build(&loaded.spec, d, "h", "v");
+        assert_eq!(json["panels"][0]["options"], json!({"xField": "price"}));
+        assert_eq!(json["panels"][1]["options"], json!({}));
+    }
+
+    #[test]
+    fn x_field_on_a_panel_without_an_x_axis_or_naming_no_column_is_an_error() {
+        let table = errors(&spec(
+            "      - {title: Rows, panel_type: table, x_field: strike, sql: 'SELECT strike FROM t'}\n",
+        ));
+        assert_eq!(table.len(), 1, "{table:?}");
+        assert!(
+            table[0].contains("error[E030]: `x_field` is set on the table panel `Rows`"),
+            "{table:?}"
+        );
+        let typo = errors(&spec(
+            "      - {title: Smile, panel_type: trend, x_field: strik, sql: 'SELECT strike, iv FROM t'}\n",
+        ));
+        assert_eq!(typo.len(), 1, "{typo:?}");
+        assert!(
+            typo[0].contains("`x_field: strik` of panel `Smile` is not a column its SQL mentions"),
+            "{typo:?}"
         );
     }
 }

@@ -237,6 +237,9 @@ pub struct SqlPanel {
     pub unit: Option<Spanned<String>>,
     /// What the panel shows.
     pub description: Option<String>,
+    /// The column a `barchart` or `trend` panel puts on its x axis (Grafana's
+    /// `xField`); without it Grafana picks one.
+    pub x_field: Option<Spanned<String>>,
     /// The query, with Grafana's macros (`$__timeFilter(col)`, `$__toTime`, ...) and the
     /// dashboard's variables.
     pub sql: Spanned<String>,

@@ -171,7 +171,49 @@ fn check_panel(p: &SqlPanel, declared: &[&str], slug: &str, out: &mut Vec<Diagno
             ));
         }
     }
+    if let Some(x) = &p.x_field {
+        check_x_field(p, x, out);
+    }
     check_sql(&p.sql, declared, slug, out);
+}
+
+/// Panel types with an x axis of a chosen column.
+pub const X_FIELD_PANEL_TYPES: &[&str] = &["barchart", "trend"];
+
+/// `x_field` is for a barchart or trend panel and names a column its SQL mentions.
+fn check_x_field(p: &SqlPanel, x: &crate::model::Spanned<String>, out: &mut Vec<Diagnostic>) {
+    if !X_FIELD_PANEL_TYPES.contains(&p.panel_type.value.as_str()) {
+        out.push(Diagnostic::error(
+            Code::BadValue,
+            x.pos,
+            format!(
+                "`x_field` is set on the {} panel `{}`",
+                p.panel_type.value, p.title.value
+            ),
+            format!(
+                "only {} panels have an x axis of a chosen column: drop it",
+                X_FIELD_PANEL_TYPES.join(" and ")
+            ),
+        ));
+        return;
+    }
+    let word = |w: &str| w == x.value;
+    let mentioned = p
+        .sql
+        .value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(word);
+    if x.value.is_empty() || !mentioned {
+        out.push(Diagnostic::error(
+            Code::BadValue,
+            x.pos,
+            format!(
+                "`x_field: {}` of panel `{}` is not a column its SQL mentions",
+                x.value, p.title.value
+            ),
+            "name a column the query returns, e.g. `x_field: strike` for `SELECT strike, ...`",
+        ));
+    }
 }
 
 fn check_sql(
