@@ -232,7 +232,7 @@ fn record_memory_level(level: f64, share: f64) -> Recording {
         let rec = record(
             &[
                 "--memory-budget".into(),
-                budget.to_string(),
+                format!("{budget}B"),
                 // The level never falls back while recorded.
                 "--memory-hold".into(),
                 "1h".into(),

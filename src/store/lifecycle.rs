@@ -263,7 +263,7 @@ fn footer_rows(path: &Path) -> Option<usize> {
         .then(|| b.metadata().file_metadata().num_rows().max(0) as usize)
 }
 
-/// An exclusive, non-blocking `flock` on the store directory itself (no file of its
+/// An exclusive, non-blocking lock on the store directory itself (no file of its
 /// own to leave behind), released on drop.
 struct DirLock {
     _dir: std::fs::File,
@@ -271,11 +271,8 @@ struct DirLock {
 
 impl DirLock {
     fn try_new(dir: &Path) -> Option<DirLock> {
-        use std::os::fd::AsRawFd as _;
         let d = std::fs::File::open(dir).ok()?;
-        // SAFETY: flock on a descriptor we own; released when it closes.
-        let got = unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        got.then_some(DirLock { _dir: d })
+        d.try_lock().ok().map(|()| DirLock { _dir: d })
     }
 }
 
