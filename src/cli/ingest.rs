@@ -30,7 +30,7 @@ pub struct IngestOptions {
     durable: String,
     /// Where rows go: parquet (files under --data-dir), parquet:DIR, or
     /// clickhouse://HOST:8123/DB (the HTTP port).
-    #[arg(long, default_value = "parquet")]
+    #[arg(long, default_value = "parquet", value_parser = super::options::Redacted(super::options::parse_store))]
     store: StoreOption,
     /// Directory of the Parquet store.
     #[arg(long, default_value = "./g6-data")]

@@ -271,7 +271,7 @@ struct ServeOptions {
     live_heartbeat: std::time::Duration,
     /// Where every contract is kept: parquet (files under --data-dir), parquet:DIR,
     /// clickhouse://HOST:8123/DB (the HTTP port), or none.
-    #[arg(long, default_value = "parquet")]
+    #[arg(long, default_value = "parquet", value_parser = options::Redacted(options::parse_store))]
     store: options::StoreOption,
     /// Directory of the Parquet store.
     #[arg(long, default_value = "./g6-data")]

@@ -115,6 +115,42 @@ impl StoreOption {
     }
 }
 
+/// A value parser whose error never repeats the value (clap's own does): for URLs
+/// that may hold a password. The wrapped parser's message shows the value without it.
+#[derive(Clone)]
+pub struct Redacted<F>(pub F);
+
+impl<T, F> clap::builder::TypedValueParser for Redacted<F>
+where
+    F: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg
+            .and_then(|a| a.get_long().map(|l| format!("--{l}")))
+            .unwrap_or_else(|| "a value".into());
+        let fail = |message: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message + "\n").with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail(format!("invalid value for {name}: not UTF-8")))?;
+        (self.0)(text).map_err(|e| fail(format!("invalid value for {name}: {e}")))
+    }
+}
+
+/// `--store`, for [`Redacted`].
+pub fn parse_store(s: &str) -> Result<StoreOption, String> {
+    s.parse()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub struct ReplayOptions {
     /// The store to read: parquet:DIR (the --data-dir of g6 serve) or
     /// clickhouse://HOST:8123/DB.
-    #[arg(long, value_parser = crate::replay::parse_source)]
+    #[arg(long, value_parser = super::options::Redacted(crate::replay::parse_source))]
     from: crate::store::Target,
     /// First instant replayed: a date (2026-11-20, 00:00 UTC), RFC 3339 with a zone
     /// (2026-11-20T09:15:00+05:30), a date and time without one (2026-11-20 09:15,
