@@ -133,7 +133,8 @@ const SUFFIXES: [&str; 6] = ["_total", "_bucket", "_sum", "_count", "_created", 
 ///
 /// Samples belong to the family of the last metadata line when their name is its name
 /// or its name plus one of `_total`, `_bucket`, `_sum`, `_count`, `_created`, `_info`;
-/// otherwise they open a family of their own name.
+/// otherwise they join the family met before that they extend, or one of their own
+/// name.
 pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a>, ParseError> {
     if text.len() > limits.max_bytes {
         return Err(ParseError {
@@ -212,7 +213,16 @@ pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a>, Parse
         };
         let i = match current {
             Some(i) if belongs(out.families[i].name) => i,
-            _ => family_index(&mut out.families, &mut by_name, None, sample.name),
+            // A family met before (a stray line between its samples, which Prometheus
+            // refuses, is no reason to split it), else a family of the sample's name.
+            _ => match SUFFIXES
+                .iter()
+                .filter_map(|s| sample.name.strip_suffix(s))
+                .find_map(|base| by_name.get(base).copied())
+            {
+                Some(i) => i,
+                None => family_index(&mut out.families, &mut by_name, None, sample.name),
+            },
         };
         current = Some(i);
         out.families[i].samples.push(sample);
