@@ -8,7 +8,7 @@
 //! `prometheus-parse` skips lines it cannot match without a word, cuts label sets at
 //! the first `}` even inside a quoted value, drops `# UNIT` and gives no line numbers;
 //! `openmetrics-parser` refuses a whole exposition on the first family whose series
-//! carry different label names or an unexpected type, which Prometheus accepts and
+//! carry different label names, which Prometheus accepts and
 //! which `g6 check-scrape` exists to report, not to refuse; `nom-openmetrics` gives nom
 //! error positions, not lines, and no bounds. None bounds its input. The runtime must
 //! also stay free of parser-combinator and regex crates. The format is line-based and
