@@ -28,6 +28,7 @@ pub mod governor;
 pub mod live;
 pub mod option_chain;
 pub mod replay;
+pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod system;

@@ -13,6 +13,7 @@
 //! same way, or the writer would hold 20 cycles of rows instead of 2), at most
 //! [`SERVERS_AT_ONCE`] at a time: a debug build starved of CPU falls behind, and its
 //! store backlog would then be a fault of the test machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod alerts;
 mod common;

@@ -1,4 +1,5 @@
 //! Registering a metric name twice: counted, and an error only under G6_METRICS_FAIL_ON_DUP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

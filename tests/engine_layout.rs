@@ -1,6 +1,7 @@
 //! The shape of the engine: the runtime stays free of build-time crates, and the G6
 //! app declares every metric its code uses (so a spec change fails with a message
 //! naming the metric).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! The growth guard against a baseline, with G6_CARDINALITY_FAIL_ON_EXCESS.
 //! Environment variables are process-wide, so this file holds one test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! what they share (`super::Thing`), and a crate root re-exports its modules, so edges
 //! between a module and an ancestor do not count. Test code (`#[cfg(test)]`) does not
 //! count either: a test may drive the whole crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

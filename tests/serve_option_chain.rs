@@ -1,4 +1,5 @@
 //! `g6 serve --provider nse-json:<fixture>` exposes the fixture's bucket values.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!   without a panic, and exports the new values;
 //! - a metric the app uses removed: the build fails with one message naming it, not
 //!   with type errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -828,13 +828,14 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut target = json!({
-                "refId": ref_ids.get(i).copied().unwrap_or("Z"),
-                "datasource": datasource(),
-                "expr": target_expr(p, t),
-                "legendFormat": t.legend,
-            });
-            let obj = target.as_object_mut().expect("object");
+            let mut obj = serde_json::Map::new();
+            obj.insert(
+                "refId".into(),
+                json!(ref_ids.get(i).copied().unwrap_or("Z")),
+            );
+            obj.insert("datasource".into(), datasource());
+            obj.insert("expr".into(), json!(target_expr(p, t)));
+            obj.insert("legendFormat".into(), json!(t.legend));
             match p.panel_type.as_str() {
                 _ if tabular => {
                     obj.insert("format".into(), json!("table"));
@@ -858,7 +859,7 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
                     obj.insert("range".into(), json!(true));
                 }
             }
-            target
+            Value::Object(obj)
         })
         .collect();
     let mut defaults = json!({"unit": p.unit});
@@ -1014,23 +1015,19 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             "tooltip": {"mode": "multi", "sort": "desc"},
         }),
     };
-    let mut meta = json!({
-        "metric": p.metric,
-        "family": p.family,
-        "kind": p.kind,
-        "source": p.source,
-        "panel_uuid": uuid,
-    });
+    let mut meta = serde_json::Map::new();
+    meta.insert("metric".into(), json!(p.metric));
+    meta.insert("family".into(), json!(p.family));
+    meta.insert("kind".into(), json!(p.kind));
+    meta.insert("source".into(), json!(p.source));
+    meta.insert("panel_uuid".into(), json!(uuid));
     if let Some(l) = &p.split_label {
-        meta.as_object_mut()
-            .expect("object")
-            .insert("split_label".into(), json!(l));
+        meta.insert("split_label".into(), json!(l));
     }
     if let Some(r) = &p.renamed_from {
-        meta.as_object_mut()
-            .expect("object")
-            .insert("renamed_from".into(), json!(r));
+        meta.insert("renamed_from".into(), json!(r));
     }
+    let meta = Value::Object(meta);
     let mut panel = json!({
         "id": id,
         "type": p.panel_type,

@@ -313,10 +313,10 @@ struct ServeOptions {
     memory_hold: std::time::Duration,
 }
 
-/// Drive every metric with simulated values every `interval` until `stop` is set.
+/// Drive every metric with simulated values every `interval` until `stop` is given.
 fn spawn_simulation(
     interval: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     tracing::warn!("SIMULATION MODE: every metric of the spec is driven with simulated values (series with label values sim-1, sim-2, ...)");
     crate::exporter::add_status_line(
@@ -326,15 +326,11 @@ fn spawn_simulation(
         .name("g6-simulate".into())
         .spawn(move || {
             let mut sim = crate::Simulator::new(6);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.is_stopped() {
                 let started = std::time::Instant::now();
                 crate::metrics::simulate(&mut sim);
                 sim.advance();
-                while started.elapsed() < interval
-                    && !stop.load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50).min(interval));
-                }
+                stop.wait_timeout(interval.saturating_sub(started.elapsed()));
             }
         })
 }
@@ -416,7 +412,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let store_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store_stop = crate::shutdown::Stop::new();
     let store_thread = match store {
         None => {
             crate::exporter::add_status_line("Store: none (--store none): contracts are not kept");
@@ -518,7 +514,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
             }
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = crate::shutdown::Stop::new();
     let budget = match opts.memory_budget {
         0 => crate::governor::default_budget(),
         b => b,
@@ -564,23 +560,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
     };
     let code = run_exporter(&runtime, listener, limits, stop.clone(), hub.clone());
     let _ = live_stop.send(true);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.stop();
     crate::option_chain::providers::exec::kill_running();
     // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
     // then leave (a fetch stuck on a hung read dies with the process).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    while !collector.is_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    if collector.is_finished() {
-        let _ = collector.join();
-    }
+    collector.join_within(std::time::Duration::from_secs(1));
     if let Some(h) = simulation {
         let _ = h.join();
     }
     let _ = governor_thread.join();
     // The store takes what the collector published last, then stops.
-    store_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    store_stop.stop();
     if let Some(h) = store_thread {
         let _ = h.join();
         log_store_ledger();
@@ -622,17 +612,11 @@ fn nats_config(
 }
 
 /// Resolves on SIGINT/SIGTERM, or once the collector has stopped by itself (`--cycles`).
-async fn shutdown(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let stopped = async move {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
-    futures_util::future::select(
-        Box::pin(crate::exporter::shutdown_signal()),
-        Box::pin(stopped),
-    )
-    .await;
+async fn shutdown(stop: crate::shutdown::Stop) {
+    tokio::select! {
+        () = crate::exporter::shutdown_signal() => {}
+        () = stop.stopped() => {}
+    }
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the
@@ -729,7 +713,7 @@ fn run_exporter(
     runtime: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     limits: crate::exporter::Limits,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: crate::shutdown::Stop,
     hub: std::sync::Arc<crate::live::Hub>,
 ) -> ExitCode {
     runtime.block_on(async move {

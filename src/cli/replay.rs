@@ -7,7 +7,6 @@ use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
 use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,8 +115,8 @@ struct Pacer {
 }
 
 impl Pacer {
-    /// Wait until the snapshot at `as_of_ms` is due (or `stop` is set).
-    fn wait(&mut self, as_of_ms: i64, stop: &AtomicBool) {
+    /// Wait until the snapshot at `as_of_ms` is due (or `stop` is given).
+    fn wait(&mut self, as_of_ms: i64, stop: &crate::shutdown::Stop) {
         let Speed::Times(factor) = self.speed else {
             return;
         };
@@ -133,13 +132,7 @@ impl Pacer {
         let Some(due) = wait.ok().and_then(|w| self.started.checked_add(w)) else {
             return;
         };
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            std::thread::sleep((due - now).min(Duration::from_millis(100)));
-        }
+        stop.wait_timeout(due.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -265,14 +258,14 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = crate::shutdown::Stop::new();
     {
         let stop = stop.clone();
         // The first Ctrl-C finishes the snapshots of the current as-of time and
         // writes what was gathered; a second one leaves at once.
         runtime.spawn(async move {
             crate::exporter::shutdown_signal().await;
-            stop.store(true, Ordering::Relaxed);
+            stop.stop();
             crate::exporter::shutdown_signal().await;
             eprintln!("interrupted twice: leaving without finishing");
             std::process::exit(130);
@@ -343,9 +336,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         let stopping = {
             let stop = stop.clone();
             async move {
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                stop.stopped().await;
                 let _ = live_stop.send(true);
                 hub.close();
             }
@@ -403,7 +394,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             problems += 1;
             report(&progress, &format!("warning: {p}"));
         }
-        if finishing.is_none() && stop.load(Ordering::Relaxed) {
+        if finishing.is_none() && stop.is_stopped() {
             match last_read {
                 Some(at) => finishing = Some(at),
                 None => {
@@ -427,7 +418,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         if finishing.is_none() {
             pacer.wait(s.as_of_ms, &stop);
             // Stopped while waiting for a new as-of time: it is not started.
-            if stop.load(Ordering::Relaxed) && last_read != Some(s.as_of_ms) {
+            if stop.is_stopped() && last_read != Some(s.as_of_ms) {
                 cut = Some(Cut::Interrupted(Some(s.as_of_ms)));
                 break;
             }
@@ -465,9 +456,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         // outbox to send, rather than let the bound drop snapshots.
         if let Some(bus) = &nats {
             let high = crate::bus::nats::NatsConfig::default().outbox_bytes / 2;
-            while bus.outbox().1 > high && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            // The outbox has no signal of its own: looked at every 10 ms (a stop
+            // ends the wait at once).
+            while bus.outbox().1 > high && !stop.wait_timeout(Duration::from_millis(10)) {}
         }
         progress.update(s.as_of_ms, replayer.summary().snapshots);
     }
@@ -539,11 +530,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     if opts.serve && summary.snapshots > 0 && cut.is_none() {
         println!("replay done; still serving the last values (Ctrl-C to stop)");
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        runtime.block_on(stop.stopped());
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.stop();
     if let Some(server) = server {
         let _ = runtime.block_on(server);
     }
@@ -712,7 +701,7 @@ mod tests {
 
     #[test]
     fn a_paced_replay_skips_gaps_instead_of_waiting_them_out() {
-        let stop = AtomicBool::new(false);
+        let stop = crate::shutdown::Stop::new();
         let mut p = Pacer {
             speed: Speed::Times(1000.0),
             gap_ms: 60_000,
