@@ -21,6 +21,7 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
+pub mod app;
 pub mod bus;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -247,23 +247,19 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+    let mut app = match crate::app::App::builder("replay").build() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    let stop = crate::shutdown::Stop::new();
+    let stop = app.stop().clone();
     {
         let stop = stop.clone();
         // The first Ctrl-C finishes the snapshots of the current as-of time and
         // writes what was gathered; a second one leaves at once.
-        runtime.spawn(async move {
+        app.runtime().spawn(async move {
             crate::exporter::shutdown_signal().await;
             stop.stop();
             crate::exporter::shutdown_signal().await;
@@ -293,23 +289,13 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     };
     let mut server = None;
     if let Some(addr) = listen {
-        let hub = crate::live::Hub::new();
         let inproc = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
-        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
-        {
-            let _in_runtime = runtime.enter();
-            crate::live::spawn_feeder(
-                hub.clone(),
-                inproc.subscribe(crate::live::hub::SUBSCRIBER),
-                live_stop_rx,
-            );
-        }
-        crate::exporter::add_route(crate::live::sse::routes(
-            hub.clone(),
+        app.with_live(
+            &inproc,
             100,
             Duration::from_secs(15),
-        ));
-        crate::exporter::add_status_link("/live", "live near-ATM view of the replay");
+            "live near-ATM view of the replay",
+        );
         crate::exporter::add_status_line(format!(
             "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
             reader.describe(),
@@ -318,34 +304,22 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             speed_text(speed)
         ));
         buses.push(inproc);
-        let listener = match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+        let listener = match crate::app::bind(addr) {
             Ok(l) => l,
-            Err(e) => {
-                return usage(&format!(
-                    "cannot listen on {addr}: {e}; is g6 serve running there? choose another address with --listen"
-                ))
-            }
+            Err(e) => return usage(&e),
         };
-        let local = listener.local_addr().unwrap_or(addr);
-        println!(
-            "g6 replay: listening on http://{local} (spec hash {})",
-            crate::SPEC_HASH
-        );
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        let stopping = {
-            let stop = stop.clone();
-            async move {
-                stop.stopped().await;
-                let _ = live_stop.send(true);
-                hub.close();
-            }
-        };
-        server = Some(runtime.spawn(crate::exporter::serve(
+        // Serves on after the end, until Ctrl-C (the app's stop).
+        match app.spawn_http(
             listener,
             crate::exporter::Limits::default(),
-            stopping,
-        )));
+            std::future::pending(),
+        ) {
+            Ok(h) => server = Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
     if let Some(servers) = &opts.bus {
         let config = crate::bus::nats::NatsConfig {
@@ -354,7 +328,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
             ..Default::default()
         };
-        match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
+        match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {
             Ok(b) => {
                 let b = Arc::new(b);
                 nats = Some(b.clone());
@@ -530,11 +504,11 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     if opts.serve && summary.snapshots > 0 && cut.is_none() {
         println!("replay done; still serving the last values (Ctrl-C to stop)");
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        runtime.block_on(stop.stopped());
+        app.runtime().block_on(stop.stopped());
     }
     stop.stop();
     if let Some(server) = server {
-        let _ = runtime.block_on(server);
+        let _ = app.runtime().block_on(server);
     }
     if summary.snapshots == 0 {
         eprintln!(
