@@ -28,6 +28,7 @@ pub mod emission;
 pub mod encode;
 #[cfg(feature = "exporter")]
 pub mod exporter;
+pub mod exposition;
 mod family;
 mod flag;
 pub mod guard;
