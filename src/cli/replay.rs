@@ -141,7 +141,7 @@ struct Progress {
     bar: Option<indicatif::ProgressBar>,
     range: Range,
     started: Instant,
-    last_log: Instant,
+    last_log: Option<Instant>,
 }
 
 impl Progress {
@@ -164,7 +164,7 @@ impl Progress {
             bar,
             range,
             started: Instant::now(),
-            last_log: Instant::now(),
+            last_log: None,
         }
     }
 
@@ -179,8 +179,12 @@ impl Progress {
                     format_ms(as_of_ms)
                 ));
             }
-            None if self.last_log.elapsed() >= Duration::from_secs(10) => {
-                self.last_log = Instant::now();
+            // The first snapshot, then every 10 s.
+            None if self
+                .last_log
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) =>
+            {
+                self.last_log = Some(Instant::now());
                 let span = (self.range.end_ms - self.range.start_ms).max(1) as f64;
                 tracing::info!(
                     snapshots,
