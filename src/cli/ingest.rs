@@ -93,7 +93,14 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         crate::store::Target::Parquet(dir) => Some(dir.clone()),
         _ => None,
     };
-    let store = match target.open() {
+    let app = match crate::app::App::builder("ingest").build() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let store = match target.open_on(Some(app.runtime().handle().clone())) {
         Ok(Some(s)) => s,
         Ok(None) => {
             eprintln!("error: --store none: ingest needs a store (parquet, parquet:DIR or clickhouse://HOST:PORT/DB)");
@@ -136,13 +143,6 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         )
         .with_compaction(opts.compact_below, opts.compact_after)
     });
-    let app = match crate::app::App::builder("ingest").build() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let server = match app.spawn_http(
         listener,
         crate::exporter::Limits::default(),

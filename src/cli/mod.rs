@@ -396,7 +396,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         crate::store::Target::Parquet(dir) => Some(dir.clone()),
         _ => None,
     };
-    let store = match store_target.open() {
+    let store = match store_target.open_on(Some(app.runtime().handle().clone())) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: --store: {e}");

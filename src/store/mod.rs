@@ -160,13 +160,26 @@ impl std::str::FromStr for Target {
 impl Target {
     /// Open the store (a Parquet directory is made; ClickHouse is not contacted yet).
     pub fn open(self) -> Result<Option<Box<dyn Store>>, String> {
+        self.open_on(None)
+    }
+
+    /// [`Target::open`], with a network store's requests on `runtime` (the app's).
+    pub fn open_on(
+        self,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<Option<Box<dyn Store>>, String> {
         match self {
             Target::None => Ok(None),
             Target::Parquet(dir) => parquet::ParquetStore::open(&dir)
                 .map(|s| Some(Box::new(s) as Box<dyn Store>))
                 .map_err(|e| e.to_string()),
-            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url)
-                .map(|s| Some(Box::new(s) as Box<dyn Store>)),
+            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url).map(|s| {
+                let s = match runtime {
+                    Some(r) => s.on_runtime(r),
+                    None => s,
+                };
+                Some(Box::new(s) as Box<dyn Store>)
+            }),
         }
     }
 }
