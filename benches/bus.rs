@@ -12,6 +12,7 @@
 //!   JetStream publishes with pipelined acks (like for like; goal: ours at 80% or
 //!   more of its throughput) and core publishes plus a flush (no acks: the limit);
 //!   and the whole collector step from the snapshot for reference.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use g6_metrics::bus::inproc::InProcessBus;

@@ -4,6 +4,7 @@
 //! handles resolved once, lookups per call (`*_lookup`) only with peers' lookups, and
 //! batched emission with the flush inside the measurement. Every closure returns `()`
 //! and black-boxes its input, so no variant is optimised differently.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use g6_metrics::labels::{self, Dte};

@@ -1,5 +1,6 @@
 //! Text encoding of 10,000 counter series + 1,000 histogram series (11 buckets): ours
 //! (streaming over our stores) vs tikv gather + `TextEncoder` vs prometheus-client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use g6_metrics::runtime::OpenFamily;

@@ -8,6 +8,7 @@
 //! - Bytes per minute for one client, diffs against a full snapshot every tick, on the
 //!   synthetic provider's ticks (every 5 s, the default interval): to
 //!   `target/criterion/live_bytes.txt`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use g6_metrics::bus::inproc::InProcessBus;

@@ -4,6 +4,7 @@
 //! per-row cost shows whether aggregation stays linear. Beside it, on 20,000
 //! contracts: the aggregation alone against the chain analytics alone (PCR, max pain,
 //! ATM IV, skew per expiry, published): goal, analytics cheaper than aggregation.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use g6_metrics::labels::Source;

@@ -6,6 +6,7 @@
 //!   no grouping, and the `clickhouse` crate fetching the same rows with the same query;
 //! - the live work on the same snapshots already in memory (aggregation + analytics);
 //! - the OpenMetrics capture `--openmetrics` adds per snapshot.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use g6_metrics::bus::message;

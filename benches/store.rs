@@ -11,6 +11,7 @@
 //! schema (the limit; goal: the store at 80% of it or better). Bytes per row on disk
 //! (ten synthetic-provider snapshots, merged) go to
 //! `target/criterion/store_clickhouse_bytes_per_row.txt` for the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use g6_metrics::bus::message;

@@ -3,6 +3,7 @@
 //!
 //! Every comparison uses criterion's 95% confidence intervals: when the intervals of
 //! two benches overlap, the verdict is "equal (within noise)", never faster or slower.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! `valgrind --tool=callgrind` (scripts/bench.sh): instructions do not depend on what
 //! else the machine is doing, so they decide comparisons that wall time leaves inside
 //! the noise. Usage: `instructions OP N`; `instructions list` prints the ops.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_metrics::labels::{self, Dte};
 use g6_metrics::{metrics, Counter, Histogram};

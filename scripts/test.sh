@@ -82,6 +82,8 @@ fuzz_log=$(mktemp)
 CARGO_PROFILE_DEV_DEBUG=0 nice -n 10 cargo +nightly fuzz build --dev --sanitizer none --fuzz-dir fuzz >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 
+# Includes tests/engine/module_cycles.rs (no module import cycle in any crate) and
+# tests/engine/engine_layout.rs (which crate may depend on which).
 # Tests that need a server or a tool are #[ignore = "needs …"]: --include-ignored runs
 # them here, after the installs above, and a missing tool fails them.
 step "cargo test (workspace)"

@@ -24,35 +24,26 @@ use std::time::{Duration, Instant};
 /// the configured bound) and the switches.
 #[derive(Debug)]
 pub struct Controls {
-    scales: [AtomicU64; 4],
+    /// One per `buffer` label value, at [`Buffer::index`].
+    scales: [AtomicU64; Buffer::ALL.len()],
     compaction_paused: AtomicBool,
     trim_allocator: AtomicBool,
 }
 
 impl Default for Controls {
     fn default() -> Self {
-        let one = || AtomicU64::new(1f64.to_bits());
         Controls {
-            scales: [one(), one(), one(), one()],
+            scales: std::array::from_fn(|_| AtomicU64::new(1f64.to_bits())),
             compaction_paused: AtomicBool::new(false),
             trim_allocator: AtomicBool::new(false),
         }
     }
 }
 
-fn slot(b: Buffer) -> usize {
-    match b {
-        Buffer::LiveWindow => 0,
-        Buffer::LiveClientBuffer => 1,
-        Buffer::BusOutbox => 2,
-        Buffer::StoreBacklog => 3,
-    }
-}
-
 impl Controls {
     /// The current scale of buffer `b`'s bound, in (0, 1].
     pub fn scale(&self, b: Buffer) -> f64 {
-        f64::from_bits(self.scales[slot(b)].load(Ordering::Relaxed))
+        f64::from_bits(self.scales[b.index()].load(Ordering::Relaxed))
     }
 
     /// `bound` scaled for buffer `b`, never below `floor` (nor above `bound`).
@@ -75,7 +66,7 @@ impl Controls {
     }
 
     fn set_scale(&self, b: Buffer, s: f64) {
-        self.scales[slot(b)].store(s.to_bits(), Ordering::Relaxed);
+        self.scales[b.index()].store(s.to_bits(), Ordering::Relaxed);
         metrics::memory_buffer_scale(b).set(s);
     }
 }
@@ -313,7 +304,7 @@ impl Governor {
     /// Set the controls from the applied actions: each buffer at the smallest scale
     /// any applied action gives it, so reverting a level restores the one below's.
     fn sync_controls(&self) {
-        let mut scales = [1.0f64; 4];
+        let mut scales = [1.0f64; Buffer::ALL.len()];
         let (mut pause, mut trim) = (false, false);
         let mut active: BTreeSet<MemoryAction> = BTreeSet::new();
         for &(_, i) in &self.applied {
@@ -322,7 +313,7 @@ impl Governor {
             match effect {
                 Effect::Scale(buffers, s) => {
                     for b in buffers {
-                        let at = &mut scales[slot(*b)];
+                        let at = &mut scales[b.index()];
                         *at = at.min(s);
                     }
                 }
@@ -331,7 +322,7 @@ impl Governor {
             }
         }
         for b in Buffer::ALL {
-            self.controls.set_scale(b, scales[slot(b)]);
+            self.controls.set_scale(b, scales[b.index()]);
         }
         self.controls
             .compaction_paused
@@ -345,13 +336,6 @@ impl Governor {
             });
         }
     }
-}
-
-/// Resident memory of this process in bytes, if procfs can tell.
-pub fn resident_bytes() -> Option<u64> {
-    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
-    use procfs::WithCurrentSystemInfo;
-    Some(stat.rss_bytes().get())
 }
 
 /// The default budget: half of the memory this process may use: the machine's, or
@@ -434,7 +418,7 @@ pub fn spawn(
         .spawn(move || {
             let mut last_trim: Option<Instant> = None;
             while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = resident_bytes() {
+                if let Some(rss) = crate::system::resident_bytes() {
                     let changes = governor.observe(rss, Instant::now());
                     let changed = !changes.is_empty();
                     for c in changes {

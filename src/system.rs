@@ -12,11 +12,12 @@ pub fn mark_start() {
     Lazy::force(&STARTED);
 }
 
-/// Resident memory in bytes (procfs: the machine's real page size).
-fn resident_bytes() -> Option<f64> {
+/// Resident memory of this process in bytes (procfs: the machine's real page size),
+/// if procfs can tell.
+pub fn resident_bytes() -> Option<u64> {
     let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
     use procfs::WithCurrentSystemInfo;
-    Some(stat.rss_bytes().get() as f64)
+    Some(stat.rss_bytes().get())
 }
 
 /// CPU seconds, user plus system (procfs: the machine's real clock-tick rate).
@@ -30,7 +31,7 @@ fn cpu_seconds() -> Option<f64> {
 pub fn refresh() {
     crate::metrics::process_uptime_seconds().set(STARTED.elapsed().as_secs_f64());
     if let Some(b) = resident_bytes() {
-        crate::metrics::memory_resident_bytes().set(b);
+        crate::metrics::memory_resident_bytes().set(b as f64);
     }
     if let Some(now) = cpu_seconds() {
         let mut last = LAST_CPU_SECONDS.lock().unwrap_or_else(|p| p.into_inner());

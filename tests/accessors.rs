@@ -1,4 +1,5 @@
 //! The generated accessors against the real registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! With the batcher off (the default), accessors go straight to the registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! threads, random flushes and concurrent scrapes; scrapes always see what was emitted.
 //! Each test runs in a process of its own (the batcher is process-wide), so the
 //! batcher's own counters can be asserted exactly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

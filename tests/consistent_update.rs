@@ -1,6 +1,7 @@
 //! A scrape concurrent with snapshot updates never sees a mix of two snapshots: the
 //! runner publishes every bucket gauge of a snapshot under one consistent update, and
 //! the encoder takes that lock exclusively.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

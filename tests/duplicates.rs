@@ -1,6 +1,7 @@
 //! Registering a metric name twice: counted, and an error only under G6_METRICS_FAIL_ON_DUP.
 //! Each test runs in a process of its own with the variable set there (the registry
 //! and the environment are process-wide).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

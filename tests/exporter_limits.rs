@@ -2,6 +2,7 @@
 //! hook; the test that makes it slow runs in a process of its own): thousands of idle and half-open connections never lock a scraper
 //! out, idle connections are closed after the header-read timeout, a slow scrape gets
 //! 503, and compression follows the client's Accept-Encoding q-values.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

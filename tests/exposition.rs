@@ -1,4 +1,5 @@
 //! What the exporter writes, read back by a parser of the text format.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

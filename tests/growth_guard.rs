@@ -1,6 +1,7 @@
 //! The growth guard against a baseline, with G6_CARDINALITY_FAIL_ON_EXCESS. The guard
 //! reads its settings from the environment, so each case runs in a process of its own
 //! with its variables set there (never `set_var` in this threaded process).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

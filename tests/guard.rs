@@ -1,4 +1,5 @@
 //! The cardinality guard under threads: exact budgets, exact totals, bounded memory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

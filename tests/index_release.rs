@@ -5,6 +5,7 @@
 //! exported instead of dropped.
 //!
 //! Its own binary: the registry is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Option-chain aggregation against hand-checked fixtures, bucket edges, malformed rows,
 //! resets, new listings, and provider failure accounting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

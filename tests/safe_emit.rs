@@ -1,4 +1,5 @@
 //! `#[safe_emit]`: failures are counted and logged once, and never reach the caller.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! nothing deadlocks (an update queued for a store is never applied inside that store's
 //! own initialisation), nothing is lost, and a foreign collector that takes a generated
 //! metric's name first keeps it without the scrape carrying the name twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -5,6 +5,7 @@
 //!
 //! Its own binary: the registry is process-wide. Each test uses metrics no other test
 //! here touches, so they can run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

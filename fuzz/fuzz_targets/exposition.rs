@@ -16,8 +16,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(families) = g6_codegen::scrape_check::parse_exposition(text) {
+    if let Ok(families) = g6_tools::scrape_check::parse_exposition(text) {
         let loaded = spec();
-        let _ = g6_codegen::scrape_check::check(&loaded.spec, loaded.hash(), &families);
+        let _ = g6_tools::scrape_check::check(&loaded.spec, loaded.hash(), &families);
     }
 });

@@ -6,7 +6,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(m) = g6_codegen::migrate::migrate(text) {
+    if let Ok(m) = g6_tools::migrate::migrate(text) {
         let _ = g6_codegen::load_str(&m.yaml, "migrated.yml");
     }
 });

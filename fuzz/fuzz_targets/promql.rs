@@ -9,7 +9,7 @@ fn catalog() -> &'static g6_codegen::promql::SeriesCatalog {
     CATALOG.get_or_init(|| {
         let loaded = g6_codegen::load_str(include_str!("../../metrics.yml"), "metrics.yml")
             .expect("metrics.yml loads");
-        g6_codegen::validate::series_catalog(&loaded.spec)
+        g6_codegen::promql::series_catalog(&loaded.spec)
     })
 }
 

@@ -2,6 +2,7 @@
 //! `Config::compile` (read, parse, merge the built-in fragment, validate, generate the
 //! Rust and every artifact, validate the generated artifacts, audit, write into
 //! OUT_DIR). Target: under 1 s on the 2-core CI machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::fmt::Write;

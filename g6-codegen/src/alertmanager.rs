@@ -22,8 +22,10 @@
 //!   person when it falls and no alert explains why.
 
 use crate::dashboards::Dashboard;
-use crate::model::{Metric, Spec};
-use crate::rules::{yaml_str, RuleSet};
+use crate::plan::{AlertMeta, MetaMap};
+use crate::rules::RuleSet;
+use g6_spec::model::{Metric, Spec};
+use g6_spec::quote::yaml_str;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -123,42 +125,6 @@ pub struct Catalogue {
     pub runbook_url: String,
 }
 
-/// The labels and annotations the rule files add to one alert.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AlertMeta {
-    /// The `family` label.
-    pub family: String,
-    /// The `component` label.
-    pub component: String,
-    /// The `runbook_url` annotation.
-    pub runbook_url: String,
-    /// The `dashboard` annotation (a link to the panel), when a dashboard shows it.
-    pub dashboard: Option<String>,
-}
-
-/// [`AlertMeta`] by alert name.
-pub type MetaMap = BTreeMap<String, AlertMeta>;
-
-impl AlertMeta {
-    /// The extra label lines of a rule (or of a promtool `exp_labels`), at `indent`.
-    pub fn label_lines(&self, indent: &str) -> String {
-        format!(
-            "{indent}family: {}\n{indent}component: {}\n",
-            yaml_str(&self.family),
-            yaml_str(&self.component)
-        )
-    }
-
-    /// The extra annotation lines, at `indent`.
-    pub fn annotation_lines(&self, indent: &str) -> String {
-        let mut out = format!("{indent}runbook_url: {}\n", yaml_str(&self.runbook_url));
-        if let Some(d) = &self.dashboard {
-            let _ = writeln!(out, "{indent}dashboard: {}", yaml_str(d));
-        }
-        out
-    }
-}
-
 /// The anchor of an alert's runbook section (GitHub's: the heading lowercased).
 pub fn anchor(alert: &str) -> String {
     alert.to_ascii_lowercase()
@@ -204,12 +170,12 @@ impl Catalogue {
     }
 }
 
-fn family_of<'a>(spec: &'a Spec, metric: &str) -> Option<(&'a crate::model::Family, &'a Metric)> {
+fn family_of<'a>(spec: &'a Spec, metric: &str) -> Option<(&'a g6_spec::model::Family, &'a Metric)> {
     spec.metrics().find(|(_, m)| m.name.value == metric)
 }
 
 /// The spec metrics an expression reads, in order of appearance (`$window` read as 5m).
-fn metrics_read(spec: &Spec, catalog: &crate::promql::SeriesCatalog, expr: &str) -> Vec<String> {
+fn metrics_read(spec: &Spec, catalog: &g6_spec::promql::SeriesCatalog, expr: &str) -> Vec<String> {
     let expr = expr.replace("$window", "5m");
     let mut out: Vec<String> = Vec::new();
     for s in catalog.analyze(&expr).selectors {
@@ -258,10 +224,10 @@ fn metric_panel(dashboards: &[Dashboard], metric: &str, family: &str) -> Option<
         })
 }
 
-fn failure_counters(f: &crate::model::Family, except: &str) -> Vec<String> {
+fn failure_counters(f: &g6_spec::model::Family, except: &str) -> Vec<String> {
     f.metrics
         .iter()
-        .filter(|m| m.name.value != except && m.kind.value == crate::model::MetricKind::Counter)
+        .filter(|m| m.name.value != except && m.kind.value == g6_spec::model::MetricKind::Counter)
         .filter(|m| {
             let n = &m.name.value;
             ["fail", "error", "drop", "lost", "overflow", "retr"]
@@ -292,7 +258,7 @@ fn panel_check(p: &Option<PanelRef>, what: &str) -> String {
     }
 }
 
-fn logs_check(f: Option<&crate::model::Family>) -> String {
+fn logs_check(f: Option<&g6_spec::model::Family>) -> String {
     match f.and_then(|f| f.owner.as_deref()) {
         Some(owner) => format!("Read the WARN and ERROR lines of the process's log since it started firing (the code under `{owner}` logs them)."),
         None => "Read the WARN and ERROR lines of the process's log since it started firing.".into(),
@@ -325,8 +291,8 @@ fn default_checks(spec: &Spec, metric: &str, panel: &Option<PanelRef>) -> Vec<St
 
 /// Build the catalogue of every alert the spec generates.
 pub fn catalogue(spec: &Spec, rules: &RuleSet, dashboards: &[Dashboard]) -> Catalogue {
-    let catalog = crate::validate::series_catalog(spec);
-    let spec_alerts: BTreeMap<&str, &crate::model::Alert> = spec
+    let catalog = g6_spec::promql::series_catalog(spec);
+    let spec_alerts: BTreeMap<&str, &g6_spec::model::Alert> = spec
         .metrics()
         .flat_map(|(_, m)| m.alerts.iter().map(|a| (a.alert.value.as_str(), a)))
         .collect();

@@ -2,9 +2,9 @@
 //! validation of what was generated.
 
 use crate::dashboards::{self, Dashboard};
-use crate::promql::{SeriesCatalog, SeriesKind};
 use crate::rules::{self, RuleSet};
-use crate::LoadedSpec;
+use g6_spec::promql::{SeriesCatalog, SeriesKind};
+use g6_spec::LoadedSpec;
 
 /// What an artifact is, which decides the drift exit code of `g6 generate --check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -168,7 +168,7 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
                 d.slug.value
             ),
             kind: ArtifactKind::Dashboard,
-            content: dashboards::to_json_text(&crate::sql_dashboards::build(
+            content: g6_spec::quote::to_json_text(&crate::sql_dashboards::build(
                 spec, d, hash, version,
             )),
         });
@@ -199,7 +199,7 @@ pub fn generate_all(loaded: &LoadedSpec, spec_path: &str) -> Generated {
         out.push(Artifact {
             path: format!("{DASHBOARD_DIR}/{}.json", d.slug),
             kind: ArtifactKind::Dashboard,
-            content: dashboards::to_json_text(&d.json),
+            content: g6_spec::quote::to_json_text(&d.json),
         });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -217,7 +217,7 @@ pub fn generate(loaded: &LoadedSpec, spec_path: &str) -> Vec<Artifact> {
 
 /// The spec's series plus every recording rule, with recorded names checked.
 pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
-    let mut c = crate::validate::series_catalog(&loaded.spec);
+    let mut c = g6_spec::promql::series_catalog(&loaded.spec);
     c.check_recorded = true;
     for r in rules.all_recording() {
         c.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
@@ -234,7 +234,7 @@ pub fn full_catalog(loaded: &LoadedSpec, rules: &RuleSet) -> SeriesCatalog {
 }
 
 /// Add the health score's recording rules to a catalog.
-pub fn add_health_records(c: &mut SeriesCatalog, spec: &crate::Spec) {
+pub fn add_health_records(c: &mut SeriesCatalog, spec: &g6_spec::Spec) {
     crate::health::add_records(c, spec);
 }
 
@@ -260,7 +260,7 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
     }
     for a in generated.rules.all_alerts() {
         for f in catalog.analyze(&a.expr).findings {
-            if !matches!(f, crate::promql::Finding::CounterWithoutRate { .. }) {
+            if !matches!(f, g6_spec::promql::Finding::CounterWithoutRate { .. }) {
                 problems.push(format!("alert `{}` {f}", a.alert));
             }
         }
@@ -293,7 +293,7 @@ pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<Str
     if let Some(h) = &loaded.spec.health {
         for (record, expr, component) in crate::health::recorded(&loaded.spec, h) {
             for f in catalog.analyze(&expr).findings {
-                if !matches!(f, crate::promql::Finding::CounterWithoutRate { .. }) {
+                if !matches!(f, g6_spec::promql::Finding::CounterWithoutRate { .. }) {
                     problems.push(format!(
                         "{}: rule `{record}`{} {f}",
                         crate::health::RULES_PATH,

@@ -2,8 +2,8 @@
 //! recording rule exists (exit 10), spec panels no dashboard shows (exit 11), and
 //! PromQL that does not parse (exit 12).
 
-use crate::model::Spec;
 use crate::rules::RuleSet;
+use g6_spec::model::Spec;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -67,7 +67,7 @@ pub fn query_reads(expr: &str) -> (BTreeSet<String>, bool) {
             Ok(true)
         }
     }
-    let Ok(parsed) = crate::promql::parse(expr) else {
+    let Ok(parsed) = g6_spec::promql::parse(expr) else {
         return (BTreeSet::new(), false);
     };
     let mut r = Reads(BTreeSet::new(), false);
@@ -115,7 +115,7 @@ fn quantile_buckets(expr: &str) -> BTreeSet<String> {
             Ok(true)
         }
     }
-    let Ok(parsed) = crate::promql::parse(expr) else {
+    let Ok(parsed) = g6_spec::promql::parse(expr) else {
         return BTreeSet::new();
     };
     let mut q = Quantiles(BTreeSet::new());
@@ -150,7 +150,7 @@ pub fn invalid_promql(dashboards: &[NamedDashboard]) -> Vec<String> {
     let mut out = Vec::new();
     for (slug, d) in dashboards {
         for (title, expr) in targets(d) {
-            if let Err(e) = crate::promql::parse(expr) {
+            if let Err(e) = g6_spec::promql::parse(expr) {
                 out.push(format!(
                     "{slug}: panel {title:?}: `{expr}` does not parse: {}",
                     e.trim()

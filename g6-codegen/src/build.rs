@@ -15,9 +15,9 @@
 //! ```
 
 use crate::artifacts::{self, Artifact};
-use crate::diag::Diagnostics;
-use crate::model::MetricKind;
 use crate::rust_gen::{self, RustOptions};
+use g6_spec::diag::Diagnostics;
+use g6_spec::model::MetricKind;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 /// True for `1`, `true` or `yes` (any case); everything else, including empty, is false.
@@ -172,7 +172,7 @@ impl std::error::Error for BuildError {}
 #[derive(Debug)]
 pub struct Compiled {
     /// The loaded spec.
-    pub spec: crate::LoadedSpec,
+    pub spec: g6_spec::LoadedSpec,
     /// The Rust file written (include it with `include!`).
     pub rust_file: PathBuf,
     /// Warnings (spec style, audits), one line each.
@@ -327,7 +327,7 @@ impl Config {
         self.directive("rerun-if-env-changed=G6_NO_WRITE_GENERATED");
         self.directive(&format!("rerun-if-changed={}", spec_path.display()));
 
-        let loaded = crate::load_file(&spec_path, &display).map_err(BuildError::Spec)?;
+        let loaded = crate::checks::load_file(&spec_path, &display).map_err(BuildError::Spec)?;
         let mut warnings: Vec<String> = loaded
             .diagnostics
             .warnings()
@@ -425,7 +425,7 @@ impl Config {
 
 /// Problems of `spec` against the metrics and label values the crate's code uses.
 pub fn check_required(
-    spec: &crate::Spec,
+    spec: &g6_spec::Spec,
     required: &[RequiredMetric],
     labels: &[RequiredLabel],
 ) -> Vec<String> {
@@ -508,7 +508,7 @@ pub fn check_required(
 
 /// Audit findings on freshly generated dashboards (the spec can still cause them, e.g.
 /// a spec panel dropped by a plan's panel limit).
-fn audit_warnings(loaded: &crate::LoadedSpec, generated: &artifacts::Generated) -> Vec<String> {
+fn audit_warnings(loaded: &g6_spec::LoadedSpec, generated: &artifacts::Generated) -> Vec<String> {
     let named: Vec<crate::audit::NamedDashboard> = generated
         .dashboards
         .iter()

@@ -1,6 +1,6 @@
 //! `METRICS_CATALOG.md`: every metric of the spec, per family, for humans.
 
-use crate::model::{Metric, MetricKind, Spec};
+use g6_spec::model::{Metric, MetricKind, Spec};
 use std::fmt::Write;
 
 /// Escape text for a Markdown table cell.
@@ -74,7 +74,7 @@ pub fn render(spec: &Spec, spec_hash: &str, generator_version: &str, spec_path: 
     for l in &spec.labels {
         let (ty, values) = match &l.values {
             Some(vs) => (
-                format!("`labels::{}`", crate::naming::pascal_case(&l.name.value)),
+                format!("`labels::{}`", g6_spec::naming::pascal_case(&l.name.value)),
                 vs.iter()
                     .map(|v| code(&v.value))
                     .collect::<Vec<_>>()

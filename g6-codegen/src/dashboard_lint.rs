@@ -1,8 +1,8 @@
 //! A linter for Grafana dashboard JSON, applied to every generated dashboard and usable
 //! on any dashboard file. Rules follow grafana/dashboard-linter where it has one.
 
-use crate::promql::{Finding, SeriesCatalog};
-use crate::validate::GRAFANA_UNITS;
+use g6_spec::grafana::GRAFANA_UNITS;
+use g6_spec::promql::{Finding, SeriesCatalog};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -107,7 +107,7 @@ fn selectors_of(e: &promql_parser::parser::Expr) -> Vec<Selector> {
 
 fn reads(expr: &str) -> Option<(promql_parser::parser::Expr, Reads)> {
     use promql_parser::parser::Expr;
-    let e = crate::promql::parse(expr).ok()?;
+    let e = g6_spec::promql::parse(expr).ok()?;
     struct Aggs(Vec<(String, Vec<String>)>);
     impl promql_parser::util::ExprVisitor for Aggs {
         type Error = std::convert::Infallible;
@@ -188,7 +188,7 @@ fn rate_windows_ok(expr: &str) -> Result<(), String> {
     let marked = expr
         .replace("${__rate_interval}", RATE_INTERVAL_MARKER)
         .replace("$__rate_interval", RATE_INTERVAL_MARKER);
-    let Ok(e) = crate::promql::parse(&marked) else {
+    let Ok(e) = g6_spec::promql::parse(&marked) else {
         return Ok(()); // target-promql reports parse errors
     };
     /// Collects `rate`/`irate` windows that are not the rate-interval marker.
@@ -267,7 +267,7 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
     let variables = query_variables(dashboard);
     for (label, mode) in &catalog.selectors {
         if let Some((_, multi)) = variables.iter().find(|(n, _)| n == label) {
-            let want_multi = *mode == crate::model::VariableMode::Multi;
+            let want_multi = *mode == g6_spec::model::VariableMode::Multi;
             if *multi != want_multi {
                 push(
                     "selector-variable",
@@ -448,7 +448,7 @@ pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
                             // Multi-select values arrive joined as a regex: only `=~`
                             // reads them; a single value works with `=` or `=~`.
                             let multi = catalog.selectors.get(l.as_str())
-                                == Some(&crate::model::VariableMode::Multi);
+                                == Some(&g6_spec::model::VariableMode::Multi);
                             l == label
                                 && is_variable(v, label)
                                 && (*op == "=~" || (*op == "=" && !multi))

@@ -6,18 +6,17 @@
 //! gauges of one label: top 5; of several: every series; other gauges: the value), the cross-metric efficiency panels
 //! whose metrics the spec has, and an alerts overview that queries `ALERTS`.
 
-use crate::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
-use crate::naming::dashboard_uid;
+pub use crate::plan::{PanelPlan, Shape, Target};
 use crate::rules::{self, RuleSet};
+use g6_spec::grafana::PANEL_CAP;
+use g6_spec::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
+use g6_spec::naming::dashboard_uid;
+use g6_spec::promql::top_level_grouping;
+use g6_spec::quote::to_json_text;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write;
 
-/// Most panels one dashboard may hold.
-pub const PANEL_CAP: usize = 36;
-/// Newest classic dashboard schema version (Grafana 13); the default is 41 (11.6) and
-/// the spec's `grafana: {schema_version: N}` picks another.
-pub const MAX_SCHEMA_VERSION: u32 = 42;
 /// The datasource reference every panel and target uses.
 pub const DATASOURCE_UID: &str = "${datasource}";
 /// Colour steps of a spec `state-timeline` panel: green below 1, then yellow, orange
@@ -29,92 +28,6 @@ pub const RULE_USAGE_TITLE: &str = "Recording rule usage";
 pub const ANNOTATION_STEP: &str = "60s";
 /// Default colour of annotation markers.
 pub const ANNOTATION_COLOR: &str = "orange";
-
-/// One query of a panel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// PromQL, Grafana macros included.
-    pub expr: String,
-    /// Legend template.
-    pub legend: String,
-}
-
-/// A panel before layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelPlan {
-    /// Title.
-    pub title: String,
-    /// Description (the metric's help).
-    pub description: String,
-    /// Grafana panel type.
-    pub panel_type: String,
-    /// Queries.
-    pub targets: Vec<Target>,
-    /// Grafana unit.
-    pub unit: String,
-    /// Metric it shows (the first one, for cross-metric panels).
-    pub metric: String,
-    /// Family of that metric.
-    pub family: String,
-    /// Semantic kind (rate, quantile, ...).
-    pub kind: String,
-    /// Where it came from: spec, auto_rate, auto_label_split, auto_hist_quantile,
-    /// auto_latency_ratio, auto_heatmap, auto_topk, auto_value, cross_metric,
-    /// alerts_aggregate.
-    pub source: String,
-    /// The label a split panel groups by.
-    pub split_label: Option<String>,
-    /// Display details beyond the panel type.
-    pub shape: Shape,
-    /// The title the panel had before (`renamed_from` in the spec): its identity.
-    pub renamed_from: Option<String>,
-}
-
-/// Display details a panel needs beyond its type.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Shape {
-    /// Nothing beyond the panel type.
-    #[default]
-    Plain,
-    /// A table: one row per value of `rows`, one column per value of `columns`, both in
-    /// their declared order.
-    Grid {
-        /// Row label and its values in order.
-        rows: (String, Vec<String>),
-        /// Column label and its values in order.
-        columns: (String, Vec<String>),
-    },
-    /// Lines across the values of `x` (in their declared order), one per value of
-    /// `series`.
-    Profile {
-        /// X-axis label and its values in order.
-        x: (String, Vec<String>),
-        /// Line label and its values in order.
-        series: (String, Vec<String>),
-    },
-    /// A heatmap of histogram buckets: the bucket unit goes on the y axis.
-    Heatmap {
-        /// Unit of the bucket bounds.
-        y_unit: String,
-    },
-    /// A 0/1 state: mapped to inactive/active.
-    State,
-    /// A state timeline of a value (a level such as 0..3): the value shown, coloured
-    /// by [`LEVEL_THRESHOLDS`].
-    Levels,
-    /// A text panel in markdown mode (no queries): the content.
-    Markdown(String),
-    /// Thresholds (value, colour) after the base green: a utilisation bar gauge.
-    Thresholds(Vec<(f64, &'static str)>),
-    /// A score in [0, 1] where higher is better: red below `critical`, orange below
-    /// `warning`, green from it on (the health score).
-    Score {
-        /// The critical threshold.
-        critical: f64,
-        /// The warning threshold.
-        warning: f64,
-    },
-}
 
 /// A dashboard template variable for a selector label.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,27 +156,6 @@ fn legend_of(labels: &[String]) -> String {
         .join(" ")
 }
 
-/// The `by (...)` labels of the outermost aggregation, for a legend.
-pub fn top_level_grouping(expr: &str) -> Vec<String> {
-    use promql_parser::parser::{Expr, LabelModifier};
-    let Ok(mut e) = crate::promql::parse(expr) else {
-        return Vec::new();
-    };
-    loop {
-        match e {
-            Expr::Paren(p) => e = *p.expr,
-            Expr::Binary(b) => e = *b.lhs,
-            Expr::Aggregate(a) => {
-                return match a.modifier {
-                    Some(LabelModifier::Include(l)) => l.labels,
-                    _ => Vec::new(),
-                }
-            }
-            _ => return Vec::new(),
-        }
-    }
-}
-
 fn spec_panel_type(kind: Option<&str>, explicit: Option<&str>) -> String {
     if let Some(t) = explicit {
         return t.to_string();
@@ -286,7 +178,7 @@ fn closed(spec: &Spec, l: &str) -> (String, Vec<String>) {
     (l.to_string(), values)
 }
 
-fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &crate::model::Panel) -> PanelPlan {
+fn spec_panel(spec: &Spec, family: &str, m: &Metric, p: &g6_spec::model::Panel) -> PanelPlan {
     let kind = p.kind.as_ref().map(|k| k.value.as_str());
     let unit = p.unit.as_ref().map_or_else(
         || match m.kind.value {
@@ -936,13 +828,14 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut target = json!({
-                "refId": ref_ids.get(i).copied().unwrap_or("Z"),
-                "datasource": datasource(),
-                "expr": target_expr(p, t),
-                "legendFormat": t.legend,
-            });
-            let obj = target.as_object_mut().expect("object");
+            let mut obj = serde_json::Map::new();
+            obj.insert(
+                "refId".into(),
+                json!(ref_ids.get(i).copied().unwrap_or("Z")),
+            );
+            obj.insert("datasource".into(), datasource());
+            obj.insert("expr".into(), json!(target_expr(p, t)));
+            obj.insert("legendFormat".into(), json!(t.legend));
             match p.panel_type.as_str() {
                 _ if tabular => {
                     obj.insert("format".into(), json!("table"));
@@ -966,7 +859,7 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
                     obj.insert("range".into(), json!(true));
                 }
             }
-            target
+            Value::Object(obj)
         })
         .collect();
     let mut defaults = json!({"unit": p.unit});
@@ -1122,23 +1015,19 @@ fn panel_json(p: &PanelPlan, id: u64, uuid: &str, x: u32, y: u32, w: u32, h: u32
             "tooltip": {"mode": "multi", "sort": "desc"},
         }),
     };
-    let mut meta = json!({
-        "metric": p.metric,
-        "family": p.family,
-        "kind": p.kind,
-        "source": p.source,
-        "panel_uuid": uuid,
-    });
+    let mut meta = serde_json::Map::new();
+    meta.insert("metric".into(), json!(p.metric));
+    meta.insert("family".into(), json!(p.family));
+    meta.insert("kind".into(), json!(p.kind));
+    meta.insert("source".into(), json!(p.source));
+    meta.insert("panel_uuid".into(), json!(uuid));
     if let Some(l) = &p.split_label {
-        meta.as_object_mut()
-            .expect("object")
-            .insert("split_label".into(), json!(l));
+        meta.insert("split_label".into(), json!(l));
     }
     if let Some(r) = &p.renamed_from {
-        meta.as_object_mut()
-            .expect("object")
-            .insert("renamed_from".into(), json!(r));
+        meta.insert("renamed_from".into(), json!(r));
     }
+    let meta = Value::Object(meta);
     let mut panel = json!({
         "id": id,
         "type": p.panel_type,
@@ -1203,7 +1092,7 @@ fn template_variable(v: &Variable, before: &[Variable]) -> Value {
 /// The dashboard's annotation queries (`annotations:` of its plan), in spec order:
 /// Prometheus annotations on the datasource variable, enabled.
 pub fn annotations(spec: &Spec, plan: &DashboardPlan) -> Vec<Value> {
-    let catalog = crate::validate::series_catalog(spec);
+    let catalog = g6_spec::promql::series_catalog(spec);
     plan.annotations
         .iter()
         .map(|a| {
@@ -1394,7 +1283,7 @@ fn build_with(
             Shape::Markdown(text) => (text.lines().count() as u32 + 3).clamp(8, 40),
             _ => 8,
         };
-        let digest = crate::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
+        let digest = g6_spec::canonical::sha256_hex(&format!("{slug}\n{}", identity_signature(p)));
         let uuid = digest[..16].to_string();
         let mut id = u64::from_str_radix(&digest[..7], 16).unwrap_or(1).max(1);
         while !used_ids.insert(id) {
@@ -1515,13 +1404,6 @@ pub fn build_all(spec: &Spec, rules: &RuleSet, spec_hash: &str, version: &str) -
     all
 }
 
-/// Pretty JSON with a trailing newline.
-pub fn to_json_text(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
-}
-
 /// `manifest.json`: slug, uid, title, families, panel_count, spec_hash per dashboard.
 pub fn manifest(dashboards: &[Dashboard], spec_hash: &str, version: &str) -> String {
     let list: Vec<Value> = dashboards
@@ -1541,27 +1423,42 @@ pub fn manifest(dashboards: &[Dashboard], spec_hash: &str, version: &str) -> Str
     to_json_text(&json!({"generator_version": version, "spec_hash": spec_hash, "dashboards": list}))
 }
 
+/// The environment variable Grafana's provisioning reads a dashboard directory from:
+/// `<NAMESPACE>_GRAFANA_<WHAT>` (`G6_GRAFANA_DASHBOARDS` for the `g6` namespace), so
+/// two applications' providers can sit in one Grafana.
+pub fn provisioning_env(spec: &Spec, what: &str) -> String {
+    let ns = spec.namespace.value.to_ascii_uppercase();
+    if ns.is_empty() {
+        format!("GRAFANA_{what}")
+    } else {
+        format!("{ns}_GRAFANA_{what}")
+    }
+}
+
 /// `grafana/provisioning/dashboards/g6.yml`.
 pub fn provisioning_dashboards(spec: &Spec) -> String {
     let mut out = format!(
-        "# Grafana dashboard provider for the generated dashboards. Set G6_GRAFANA_DASHBOARDS to the\n# absolute path of generated/grafana/dashboards before starting Grafana.\napiVersion: 1\nproviders:\n  - name: {ns}\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+        "# Grafana dashboard provider for the generated dashboards. Set {env} to the\n# absolute path of generated/grafana/dashboards before starting Grafana.\napiVersion: 1\nproviders:\n  - name: {ns}\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
         ns = spec.namespace.value,
-        folder = spec.namespace.value.to_uppercase()
+        folder = spec.namespace.value.to_uppercase(),
+        env = provisioning_env(spec, "DASHBOARDS"),
     );
     if !spec.sql_dashboards.is_empty() {
         out.push_str(&format!(
-            "  # The SQL dashboards over ClickHouse: set G6_GRAFANA_SQL_DASHBOARDS to the absolute\n  # path of generated/{dir}.\n  - name: {ns}-sql\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SQL_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            "  # The SQL dashboards over ClickHouse: set {env} to the absolute\n  # path of generated/{dir}.\n  - name: {ns}-sql\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
             dir = crate::sql_dashboards::SQL_DASHBOARD_DIR,
             ns = spec.namespace.value,
-            folder = spec.namespace.value.to_uppercase()
+            folder = spec.namespace.value.to_uppercase(),
+            env = provisioning_env(spec, "SQL_DASHBOARDS"),
         ));
     }
     if !spec.slos.is_empty() {
         out.push_str(&format!(
-            "  # The SLO dashboard: set G6_GRAFANA_SLO_DASHBOARDS to the absolute path of\n  # generated/{dir}.\n  - name: {ns}-slo\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{G6_GRAFANA_SLO_DASHBOARDS}}\n      foldersFromFilesStructure: false\n",
+            "  # The SLO dashboard: set {env} to the absolute path of\n  # generated/{dir}.\n  - name: {ns}-slo\n    orgId: 1\n    folder: {folder}\n    type: file\n    disableDeletion: false\n    updateIntervalSeconds: 30\n    allowUiUpdates: false\n    options:\n      path: ${{{env}}}\n      foldersFromFilesStructure: false\n",
             dir = crate::slo::DASHBOARD_DIR,
             ns = spec.namespace.value,
-            folder = spec.namespace.value.to_uppercase()
+            folder = spec.namespace.value.to_uppercase(),
+            env = provisioning_env(spec, "SLO_DASHBOARDS"),
         ));
     }
     out
@@ -1610,4 +1507,29 @@ pub fn inventory_jsonl(dashboards: &[Dashboard]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisioning_variables_are_named_after_the_spec_namespace() {
+        let text = "version: 1\nnamespace: shop\ndashboards:\n  core: {title: Core, families: [core]}\n\
+                    sql_dashboards:\n  history:\n    title: History\n    panels:\n\
+                    \x20     - {title: Rows, panel_type: table, sql: 'SELECT 1'}\n\
+                    families:\n  core:\n    metrics:\n      - {name: shop_calls_total, type: counter, help: Calls}\n";
+        let loaded = crate::checks::load_str(text, "s.yml").unwrap_or_else(|d| panic!("{d}"));
+        let yml = provisioning_dashboards(&loaded.spec);
+        assert!(yml.contains("path: ${SHOP_GRAFANA_DASHBOARDS}\n"), "{yml}");
+        assert!(
+            yml.contains("path: ${SHOP_GRAFANA_SQL_DASHBOARDS}\n"),
+            "{yml}"
+        );
+        assert!(!yml.contains("G6_"), "{yml}");
+        assert_eq!(
+            provisioning_env(&loaded.spec, "SLO_DASHBOARDS"),
+            "SHOP_GRAFANA_SLO_DASHBOARDS"
+        );
+    }
 }

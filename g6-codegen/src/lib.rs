@@ -1,210 +1,31 @@
-//! Build-time half of g6-metrics: the spec model, its validation, and every generator.
-//!
-//! A crate's `build.rs` uses the builder [`Config`] (as with `prost-build`); the `g6`
-//! CLI calls [`load_file`] and [`artifacts::generate_all`]. Nothing here depends on the
-//! runtime (`g6-runtime`), and the runtime never depends on this crate.
+//! Build-time half of g6-metrics: the generators and their shared plan, the checks of
+//! what they generate, and the builder [`Config`] a crate's `build.rs` uses (as with
+//! `prost-build`). The spec itself (load, model, validation, diagnostics, hash) is
+//! `g6-spec`, re-exported here as [`spec`] and under its old paths so build scripts
+//! keep one dependency. Nothing here depends on the runtime (`g6-runtime`), and the
+//! runtime never depends on this crate.
 
 pub mod alertmanager;
 pub mod artifacts;
 pub mod audit;
 pub mod build;
-pub mod builtin;
-pub mod canonical;
 pub mod catalog;
+pub mod checks;
 pub mod dashboard_lint;
 pub mod dashboards;
-pub mod decode;
-pub mod diag;
-pub mod diff;
 pub mod health;
-pub mod migrate;
-pub mod model;
-pub mod naming;
-pub mod promql;
+pub mod plan;
 pub mod rules;
 pub mod rust_gen;
-pub mod scrape_check;
 pub mod slo;
 pub mod sql_dashboards;
-pub mod validate;
-pub mod yaml;
+
+pub use g6_spec as spec;
+pub use g6_spec::{builtin, canonical, decode, diag, model, naming, promql, validate, yaml};
 
 pub use build::{BuildError, Compiled, Config, RequiredMetric};
-pub use diag::{Code, Diagnostic, Diagnostics, Pos, Severity};
-pub use model::Spec;
-
-use std::path::Path;
+pub use checks::{load_bytes, load_file, load_str};
+pub use g6_spec::{Code, Diagnostic, Diagnostics, LoadedSpec, Pos, Severity, Spec, MAX_SPEC_BYTES};
 
 /// Version stamped into generated code and artifacts. Bump on any change of output.
 pub const GENERATOR_VERSION: &str = concat!("g6-codegen/", env!("CARGO_PKG_VERSION"));
-
-/// Largest spec file we read. Real specs are tens of kilobytes.
-pub const MAX_SPEC_BYTES: usize = 4 * 1024 * 1024;
-
-/// A parsed, validated spec and its identity.
-#[derive(Debug, Clone)]
-pub struct LoadedSpec {
-    /// The typed spec.
-    pub spec: Spec,
-    /// Canonical JSON text the hash is computed over.
-    pub canonical: String,
-    /// SHA-256 of `canonical`, 64 hex chars.
-    pub sha256: String,
-    /// Warnings (no errors: those make loading fail).
-    pub diagnostics: Diagnostics,
-}
-
-impl LoadedSpec {
-    /// The first 16 hex chars of [`LoadedSpec::sha256`].
-    pub fn hash(&self) -> &str {
-        &self.sha256[..16]
-    }
-}
-
-fn input_error(path: &str, message: String, hint: &str) -> Diagnostics {
-    Diagnostics {
-        path: path.to_string(),
-        items: vec![Diagnostic::error(
-            Code::InputFile,
-            Pos { line: 1, col: 1 },
-            message,
-            hint,
-        )],
-    }
-}
-
-/// Read, parse and validate a spec file. `display` is the path used in messages.
-pub fn load_file(path: &Path, display: &str) -> Result<LoadedSpec, Diagnostics> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        input_error(
-            display,
-            format!("cannot read the spec: {e}"),
-            "check the path (a relative path starts at the directory of the crate's Cargo.toml)",
-        )
-    })?;
-    if meta.is_dir() {
-        return Err(input_error(
-            display,
-            "the spec path is a directory".into(),
-            "point at the YAML file itself, e.g. metrics.yml",
-        ));
-    }
-    if meta.len() > MAX_SPEC_BYTES as u64 {
-        return Err(input_error(
-            display,
-            format!(
-                "the spec is {:.1} MiB; the limit is {} MiB",
-                meta.len() as f64 / (1024.0 * 1024.0),
-                MAX_SPEC_BYTES / (1024 * 1024)
-            ),
-            "this is far larger than any real spec: check that the path names the right file",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
-        input_error(
-            display,
-            format!("cannot read the spec: {e}"),
-            "check file permissions",
-        )
-    })?;
-    load_bytes(&bytes, display)
-}
-
-/// Parse and validate spec bytes.
-pub fn load_bytes(bytes: &[u8], display: &str) -> Result<LoadedSpec, Diagnostics> {
-    if bytes.len() > MAX_SPEC_BYTES {
-        return Err(input_error(
-            display,
-            format!(
-                "the spec is {} bytes; the limit is {MAX_SPEC_BYTES}",
-                bytes.len()
-            ),
-            "check that the path names the right file",
-        ));
-    }
-    if let Some(at) = bytes.iter().position(|b| *b == 0) {
-        return Err(input_error(
-            display,
-            format!("the spec looks binary (NUL byte at offset {at})"),
-            "the spec must be a YAML text file",
-        ));
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        input_error(
-            display,
-            format!(
-                "the spec is not UTF-8 text (invalid byte at offset {})",
-                e.valid_up_to()
-            ),
-            "save the file as UTF-8",
-        )
-    })?;
-    load_str(text, display)
-}
-
-/// Parse and validate spec text.
-pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(input_error(
-            display,
-            "the spec is empty".into(),
-            "start from `version: 1`, `namespace: g6`, `labels:`, `dashboards:` and `families:` (see README)",
-        ));
-    }
-    let mut diags = Diagnostics {
-        path: display.to_string(),
-        items: Vec::new(),
-    };
-    let (root, errors) = yaml::parse(text);
-    diags.items.extend(errors);
-    let Some(mut root) = root else {
-        if !diags.has_errors() {
-            diags.items.push(Diagnostic::error(
-                Code::InputFile,
-                Pos { line: 1, col: 1 },
-                "the spec has no content (only comments or blank lines)",
-                "start from `version: 1`, `namespace: g6`, `labels:`, `dashboards:` and `families:` (see README)",
-            ));
-        }
-        return Err(diags);
-    };
-    if !matches!(root.kind, yaml::NodeKind::Map(_)) {
-        diags.items.push(Diagnostic::error(
-            Code::WrongType,
-            root.pos,
-            format!("the spec must be a mapping, found {}", root.shape()),
-            "start from `version: 1` and `namespace: g6`",
-        ));
-        return Err(diags);
-    }
-    // The runtime's own metrics join the spec before anything looks at it, so they are
-    // validated, hashed and generated like the spec's own.
-    diags.items.extend(builtin::merge(&mut root));
-    let (mut spec, errors) = decode::decode(&root);
-    spec.source = std::path::Path::new(display)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    diags.items.extend(errors);
-    diags.items.extend(validate::validate(&spec));
-    if !diags.has_errors() {
-        // Recording-rule names in spec PromQL can only be checked once rules exist.
-        diags.items.extend(validate::recorded_references(&spec));
-        // Panel identities exist only on the generated dashboards.
-        diags.items.extend(validate::panel_identities(&spec));
-    }
-    diags.items.sort_by_key(|d| (d.pos, d.code));
-    diags.items.dedup();
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    let canonical = canonical::canonical_text(&root);
-    let sha256 = canonical::sha256_hex(&canonical);
-    Ok(LoadedSpec {
-        spec,
-        canonical,
-        sha256,
-        diagnostics: diags,
-    })
-}

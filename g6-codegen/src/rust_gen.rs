@@ -5,8 +5,8 @@
 //! included in any module, and spells every std path in full, so a label called
 //! `result` or `option` never clashes with the prelude.
 
-use crate::model::{Metric, MetricKind, Spec, Stability};
-use crate::naming::{ident, pascal_case};
+use g6_spec::model::{Metric, MetricKind, Spec, Stability};
+use g6_spec::naming::{is_keyword, pascal_case};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -283,7 +283,7 @@ fn accessor_doc(m: &Metric, spec: &Spec, family: &str) -> Vec<String> {
 fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
     let rt = runtime_path(opts);
     let generated = quote!(super);
-    let builtin = crate::builtin::metric_short_names();
+    let builtin = g6_spec::builtin::metric_short_names();
     let mut self_fields = Vec::new();
     let mut items = Vec::new();
     let mut inits = Vec::new();
@@ -486,4 +486,32 @@ fn simulate_metric(spec: &Spec, m: &Metric, generated: &TokenStream) -> TokenStr
         };
     }
     body
+}
+/// A snake-case name as a Rust identifier (raw when it is a keyword).
+pub fn ident(s: &str) -> proc_macro2::Ident {
+    let span = proc_macro2::Span::call_site();
+    match s {
+        // These cannot be raw identifiers either.
+        "self" | "Self" | "super" | "crate" | "_" => {
+            proc_macro2::Ident::new(&format!("{s}_"), span)
+        }
+        _ if is_keyword(s) => proc_macro2::Ident::new_raw(s, span),
+        _ if s.starts_with(|c: char| c.is_ascii_digit()) => {
+            proc_macro2::Ident::new(&format!("_{s}"), span)
+        }
+        _ => proc_macro2::Ident::new(s, span),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_and_reserved_names_become_usable_identifiers() {
+        assert_eq!(ident("type").to_string(), "r#type");
+        assert_eq!(ident("self").to_string(), "self_");
+        assert_eq!(ident("5xx").to_string(), "_5xx");
+        assert_eq!(ident("result").to_string(), "result");
+    }
 }

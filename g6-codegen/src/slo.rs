@@ -6,10 +6,10 @@
 //! page when 14.4x over 1h and 5m, or 6x over 6h and 30m; ticket when 3x over 1d and
 //! 2h, or 1x over 3d and 6h. Each is its own alert, so a page says which pair fired.
 
-use crate::alertmanager::MetaMap;
-use crate::dashboards::to_json_text;
-use crate::model::{Slo, Spec};
-use crate::rules::yaml_str;
+use crate::plan::MetaMap;
+use g6_spec::model::{Slo, Spec};
+use g6_spec::quote::to_json_text;
+use g6_spec::quote::yaml_str;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -83,8 +83,8 @@ pub fn ratio_record(window: &str) -> String {
 pub fn alert_name(spec: &Spec, slo: &Slo, a: &BurnAlert) -> String {
     format!(
         "{}Slo{}BurnRate{}",
-        crate::naming::upper_camel(&spec.namespace.value),
-        crate::naming::upper_camel(&slo.name.value),
+        g6_spec::naming::upper_camel(&spec.namespace.value),
+        g6_spec::naming::upper_camel(&slo.name.value),
         a.long
     )
 }
@@ -240,7 +240,7 @@ pub fn render_rules(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> S
 
 /// Minutes of a window (`5m`, `1h`, `1d`, `28d`).
 fn minutes(w: &str) -> i64 {
-    crate::promql::duration(w).map_or(0, |d| d.as_secs() as i64 / 60)
+    g6_spec::promql::duration(w).map_or(0, |d| d.as_secs() as i64 / 60)
 }
 
 /// The synthetic failure of a test: the instantaneous error ratio is `e` from
@@ -595,9 +595,9 @@ mod tests {
     #[test]
     fn names_are_camel_case() {
         assert_eq!(
-            crate::naming::upper_camel("provider_availability"),
+            g6_spec::naming::upper_camel("provider_availability"),
             "ProviderAvailability"
         );
-        assert_eq!(crate::naming::upper_camel("g6"), "G6");
+        assert_eq!(g6_spec::naming::upper_camel("g6"), "G6");
     }
 }

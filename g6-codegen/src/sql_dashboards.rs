@@ -1,11 +1,10 @@
 //! Dashboards of SQL panels over the column store, for Grafana's ClickHouse data source
 //! (`grafana-clickhouse-datasource`): the spec's `sql_dashboards:` rendered to dashboard
-//! JSON, the data source's provisioning file, the checks of a panel's SQL (variables
-//! declared, macros known), and the macro expansion the plugin performs, so tests can
-//! run every panel's query against a real server.
+//! JSON, the data source's provisioning file, and the macro expansion the plugin
+//! performs, so tests can run every panel's query against a real server (the checks of
+//! a panel's SQL are the spec's: `g6_spec::sql`).
 
-use crate::diag::{Code, Diagnostic};
-use crate::model::{Spec, SqlDashboard, SqlPanel};
+use g6_spec::model::{Spec, SqlDashboard};
 use serde_json::{json, Value};
 
 /// The data source plugin's type.
@@ -15,224 +14,6 @@ pub const DATASOURCE_UID: &str = "clickhouse";
 /// Directory (under `generated/`) that holds the SQL dashboards: beside the Prometheus
 /// ones, so each folder holds one data source's dashboards.
 pub const SQL_DASHBOARD_DIR: &str = "grafana/sql_dashboards";
-
-/// Panel types a SQL panel may use.
-pub const SQL_PANEL_TYPES: &[&str] = &["timeseries", "barchart", "trend", "table", "stat"];
-
-/// The Grafana macros the ClickHouse plugin expands that these dashboards may use (the
-/// ones that work on every server version we support).
-pub const MACROS: &[&str] = &[
-    "timeFilter",
-    "dateFilter",
-    "fromTime",
-    "toTime",
-    "interval_s",
-];
-
-/// One `$...` reference in SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    /// `$__name` (a macro).
-    Macro(String),
-    /// `$name`, `${name}` or `[[name]]` (a dashboard variable).
-    Variable(String),
-}
-
-/// Every `$` reference in `sql`, in order.
-pub fn references(sql: &str) -> Vec<Reference> {
-    let bytes = sql.as_bytes();
-    let ident = |start: usize| {
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-            end += 1;
-        }
-        end
-    };
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' {
-            if bytes[i + 1..].starts_with(b"__") {
-                let end = ident(i + 3);
-                out.push(Reference::Macro(sql[i + 3..end].to_string()));
-                i = end;
-                continue;
-            }
-            if bytes.get(i + 1) == Some(&b'{') {
-                let end = ident(i + 2);
-                out.push(Reference::Variable(sql[i + 2..end].to_string()));
-                i = end;
-                continue;
-            }
-            let end = ident(i + 1);
-            if end > i + 1 {
-                out.push(Reference::Variable(sql[i + 1..end].to_string()));
-            }
-            i = end.max(i + 1);
-            continue;
-        }
-        if bytes[i..].starts_with(b"[[") {
-            let end = ident(i + 2);
-            if end > i + 2 {
-                out.push(Reference::Variable(sql[i + 2..end].to_string()));
-            }
-            i = end.max(i + 2);
-            continue;
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Check one SQL dashboard: panel types and units, unique titles and variables, and
-/// every reference in its SQL (a variable may use only the variables before it).
-pub fn validate(spec: &Spec, out: &mut Vec<Diagnostic>) {
-    let mut slugs = std::collections::BTreeSet::new();
-    for d in &spec.dashboards {
-        slugs.insert(d.slug.value.clone());
-    }
-    for d in &spec.sql_dashboards {
-        if !crate::naming::is_snake(&d.slug.value) {
-            out.push(Diagnostic::error(
-                Code::InvalidName,
-                d.slug.pos,
-                format!("dashboard slug `{}` is not snake_case", d.slug.value),
-                "use lowercase letters, digits and underscores; it becomes the file name and uid",
-            ));
-        } else {
-            let uid = crate::naming::dashboard_uid(&spec.namespace.value, &d.slug.value);
-            if uid.len() > 40 {
-                out.push(Diagnostic::error(
-                    Code::InvalidName,
-                    d.slug.pos,
-                    format!(
-                        "dashboard uid `{uid}` is {} characters; Grafana allows 40",
-                        uid.len()
-                    ),
-                    "shorten the slug",
-                ));
-            }
-        }
-        if !slugs.insert(d.slug.value.clone()) {
-            out.push(Diagnostic::error(
-                Code::DuplicateName,
-                d.slug.pos,
-                format!("dashboard `{}` is declared twice", d.slug.value),
-                "SQL dashboards and PromQL dashboards share one set of slugs; rename one",
-            ));
-        }
-        let mut declared: Vec<&str> = Vec::new();
-        for v in &d.variables {
-            check_sql(&v.sql, &declared, &d.slug.value, out);
-            if declared.contains(&v.name.value.as_str()) {
-                out.push(Diagnostic::error(
-                    Code::DuplicateName,
-                    v.name.pos,
-                    format!("variable `{}` is declared twice", v.name.value),
-                    "keep one",
-                ));
-            }
-            declared.push(&v.name.value);
-        }
-        if d.panels.is_empty() {
-            out.push(Diagnostic::error(
-                Code::MissingField,
-                d.pos,
-                format!("SQL dashboard `{}` has no panels", d.slug.value),
-                "add at least one panel with `title`, `panel_type` and `sql`",
-            ));
-        }
-        let mut titles = std::collections::BTreeSet::new();
-        for p in &d.panels {
-            check_panel(p, &declared, &d.slug.value, out);
-            if !titles.insert(p.title.value.as_str()) {
-                out.push(Diagnostic::error(
-                    Code::DuplicateName,
-                    p.title.pos,
-                    format!(
-                        "panel title `{}` appears twice in `{}`",
-                        p.title.value, d.slug.value
-                    ),
-                    "give each panel its own title",
-                ));
-            }
-        }
-    }
-}
-
-fn check_panel(p: &SqlPanel, declared: &[&str], slug: &str, out: &mut Vec<Diagnostic>) {
-    if !SQL_PANEL_TYPES.contains(&p.panel_type.value.as_str()) {
-        out.push(Diagnostic::error(
-            Code::BadValue,
-            p.panel_type.pos,
-            format!(
-                "panel_type `{}` is not a SQL panel type",
-                p.panel_type.value
-            ),
-            format!("use one of: {}", SQL_PANEL_TYPES.join(", ")),
-        ));
-    }
-    if let Some(u) = &p.unit {
-        if !crate::validate::GRAFANA_UNITS.contains(&u.value.as_str()) {
-            out.push(Diagnostic::error(
-                Code::BadValue,
-                u.pos,
-                format!("`{}` is not a Grafana unit this generator knows", u.value),
-                format!("use one of: {}", crate::validate::GRAFANA_UNITS.join(", ")),
-            ));
-        }
-    }
-    check_sql(&p.sql, declared, slug, out);
-}
-
-fn check_sql(
-    sql: &crate::model::Spanned<String>,
-    declared: &[&str],
-    slug: &str,
-    out: &mut Vec<Diagnostic>,
-) {
-    if sql.value.trim().is_empty() {
-        out.push(Diagnostic::error(
-            Code::BadSql,
-            sql.pos,
-            format!("empty SQL in `{slug}`"),
-            "write the query, e.g. SELECT ... FROM option_chain WHERE $__timeFilter(as_of)",
-        ));
-        return;
-    }
-    for r in references(&sql.value) {
-        match r {
-            Reference::Macro(m) if !MACROS.contains(&m.as_str()) => {
-                out.push(Diagnostic::error(
-                    Code::BadSql,
-                    sql.pos,
-                    format!("`$__{m}` is not a macro these dashboards may use"),
-                    format!(
-                        "use one of: {}",
-                        MACROS
-                            .iter()
-                            .map(|m| format!("$__{m}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            Reference::Variable(v) if !declared.contains(&v.as_str()) => {
-                out.push(Diagnostic::error(
-                    Code::BadSql,
-                    sql.pos,
-                    format!("`${v}` is not a variable declared before this query in `{slug}`"),
-                    if declared.is_empty() {
-                        "declare it under `variables:`".to_string()
-                    } else {
-                        format!("declared so far: {}", declared.join(", "))
-                    },
-                ));
-            }
-            _ => {}
-        }
-    }
-}
 
 /// A time range and variable values, to expand a query as the plugin does.
 #[derive(Debug, Clone, Default)]
@@ -324,7 +105,7 @@ pub fn format_of(panel_type: &str) -> &'static str {
 /// One SQL dashboard as Grafana JSON.
 pub fn build(spec: &Spec, d: &SqlDashboard, spec_hash: &str, version: &str) -> Value {
     let slug = &d.slug.value;
-    let uid = crate::naming::dashboard_uid(&spec.namespace.value, slug);
+    let uid = g6_spec::naming::dashboard_uid(&spec.namespace.value, slug);
     let templating: Vec<Value> = d
         .variables
         .iter()
@@ -379,9 +160,10 @@ pub fn build(spec: &Spec, d: &SqlDashboard, spec_hash: &str, version: &str) -> V
         if let Some(desc) = &p.description {
             panel["description"] = json!(desc);
         }
-        if p.panel_type.value == "trend" || p.panel_type.value == "barchart" {
-            // The first column (the strike) is the x axis.
-            panel["options"] = json!({"xField": "strike"});
+        if let Some(x) = &p.x_field {
+            // The spec's column on the x axis (validation allows it on barchart and
+            // trend panels only); without it Grafana picks one.
+            panel["options"] = json!({"xField": x.value});
         }
         panels.push(panel);
         x += w;
@@ -444,20 +226,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_find_macros_and_every_variable_spelling() {
-        let r = references("SELECT $__timeFilter(t), '${index}', $expiry, [[kind]], 'ü$' FROM x");
-        assert_eq!(
-            r,
-            vec![
-                Reference::Macro("timeFilter".into()),
-                Reference::Variable("index".into()),
-                Reference::Variable("expiry".into()),
-                Reference::Variable("kind".into()),
-            ]
-        );
-    }
-
-    #[test]
     fn expansion_matches_the_plugin_for_filters_times_and_variables() {
         let e = Expansion {
             from: 100,
@@ -471,6 +239,55 @@ mod tests {
                 &e
             ),
             "WHERE as_of >= toDateTime(100) AND as_of <= toDateTime(200) AND d >= toDate(toDateTime(100)) AND d <= toDate(toDateTime(200)) AND i = 'NIFTY' AND j = NIFTY AND k = $indexes AND t < toDateTime(200) AND t > toDateTime(100), 15"
+        );
+    }
+
+    /// A spec in namespace `shop` with one SQL dashboard of `panels` (YAML list items).
+    fn spec(panels: &str) -> String {
+        format!(
+            "version: 1\nnamespace: shop\ndashboards:\n  core: {{title: Core, families: [core]}}\n\
+             sql_dashboards:\n  history:\n    title: History\n    panels:\n{panels}\
+             families:\n  core:\n    metrics:\n      - {{name: shop_calls_total, type: counter, help: Calls}}\n"
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match crate::checks::load_str(text, "s.yml") {
+            Ok(_) => Vec::new(),
+            Err(d) => d.errors().map(|e| e.headline("s.yml")).collect(),
+        }
+    }
+
+    #[test]
+    fn the_x_axis_column_comes_from_the_spec_and_is_left_to_grafana_without_it() {
+        let text = spec(
+            "      - {title: Smile, panel_type: trend, x_field: price, sql: 'SELECT price, avg(iv) FROM t GROUP BY price'}\n\
+             \x20     - {title: Volume, panel_type: barchart, sql: 'SELECT name, sum(v) FROM t GROUP BY name'}\n",
+        );
+        let loaded = crate::checks::load_str(&text, "s.yml").unwrap_or_else(|d| panic!("{d}"));
+        let d = &loaded.spec.sql_dashboards[0];
+        let json = build(&loaded.spec, d, "h", "v");
+        assert_eq!(json["panels"][0]["options"], json!({"xField": "price"}));
+        assert_eq!(json["panels"][1]["options"], json!({}));
+    }
+
+    #[test]
+    fn x_field_on_a_panel_without_an_x_axis_or_naming_no_column_is_an_error() {
+        let table = errors(&spec(
+            "      - {title: Rows, panel_type: table, x_field: strike, sql: 'SELECT strike FROM t'}\n",
+        ));
+        assert_eq!(table.len(), 1, "{table:?}");
+        assert!(
+            table[0].contains("error[E030]: `x_field` is set on the table panel `Rows`"),
+            "{table:?}"
+        );
+        let typo = errors(&spec(
+            "      - {title: Smile, panel_type: trend, x_field: strik, sql: 'SELECT strike, iv FROM t'}\n",
+        ));
+        assert_eq!(typo.len(), 1, "{typo:?}");
+        assert!(
+            typo[0].contains("`x_field: strik` of panel `Smile` is not a column its SQL mentions"),
+            "{typo:?}"
         );
     }
 }

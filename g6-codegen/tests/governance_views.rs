@@ -1,6 +1,7 @@
 //! Issue 18's engine features on a small spec of their own: spec recording rules,
 //! state-timeline panels, dashboard annotations, the recording-rule usage table and
 //! panel identity across renames; and their diagnostics (E040, E041, E042).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_codegen::artifacts::{generate_all, Generated};
 use serde_json::Value;

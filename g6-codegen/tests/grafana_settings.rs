@@ -1,4 +1,5 @@
 //! `grafana:` settings reach every dashboard, and bad values are spec errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 const SPEC: &str = "version: 1\nnamespace: demo\ngrafana: {schema_version: 42, refresh: 1m}\ndashboards:\n  main: {title: Demo, families: [core]}\nfamilies:\n  core:\n    metrics:\n      - {name: demo_jobs_total, type: counter, help: Jobs run}\n";
 

@@ -9,7 +9,7 @@
 //! keep each series' label text rendered once, so encoding is appending bytes. Foreign
 //! collectors hand over [`Family`] values, written by the same functions.
 
-use crate::registry::{Family, SampleValue};
+use crate::family::{Family, SampleValue};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

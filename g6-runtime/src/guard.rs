@@ -1,61 +1,10 @@
 //! The cardinality guard's bookkeeping: which metrics exist, how many label sets each
 //! uses against its budget, and the growth check against a baseline snapshot.
 
-use crate::spec_info::MetricInfo;
-use once_cell::sync::Lazy;
+pub use crate::names::Tracked;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-/// A metric store the guard can ask about its series.
-pub trait Tracked: Sync {
-    /// The spec entry.
-    fn info(&self) -> &'static MetricInfo;
-    /// Label sets in use (the overflow series not counted).
-    fn series_in_use(&self) -> usize;
-    /// Resolutions that landed past the budget.
-    fn overflowed(&self) -> u64;
-    /// Append the family in the text format (nothing when it has no series).
-    fn encode(&self, out: &mut String, format: crate::encode::Format);
-}
-
-/// Every store created so far, sorted by metric name.
-pub(crate) fn stores() -> Vec<&'static dyn Tracked> {
-    let mut v = TRACKED.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    v.sort_by_key(|t| t.info().name);
-    v
-}
-
-static TRACKED: Lazy<Mutex<Vec<&'static dyn Tracked>>> = Lazy::new(Default::default);
-
-/// Start tracking (and so encoding) a store. A second store of the same metric name
-/// (two specs defining one name, or a name a foreign collector took) is counted as a
-/// duplicate and not exported; returns false then.
-pub(crate) fn track(t: &'static dyn Tracked) -> bool {
-    let name = t.info().name;
-    let _claim = crate::registry::NAMES
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let taken = {
-        let mut tracked = TRACKED.lock().unwrap_or_else(|p| p.into_inner());
-        let taken = tracked.iter().any(|s| s.info().name == name)
-            || crate::registry::registry().has_name(name);
-        if !taken {
-            tracked.push(t);
-        }
-        taken
-    };
-    if taken {
-        // Inside the store's initialisation: count it later, never re-enter a store now.
-        crate::registry::duplicate_deferred(name);
-        tracing::error!(
-            metric = name,
-            "a metric of this name exists already; this one is not exported"
-        );
-    }
-    !taken
-}
 
 /// Series usage of one metric.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +21,7 @@ pub struct Usage {
 
 /// Usage of every metric created so far, sorted by name.
 pub fn usage() -> Vec<Usage> {
-    let tracked = TRACKED.lock().unwrap_or_else(|p| p.into_inner());
-    let mut v: Vec<Usage> = tracked
+    let mut v: Vec<Usage> = crate::names::stores()
         .iter()
         .map(|t| Usage {
             metric: t.info().name,

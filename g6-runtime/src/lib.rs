@@ -28,11 +28,13 @@ pub mod emission;
 pub mod encode;
 #[cfg(feature = "exporter")]
 pub mod exporter;
+mod family;
 mod flag;
 pub mod guard;
 mod handles;
 mod histogram;
 mod init;
+mod names;
 mod open;
 mod registry;
 pub mod scrape;
@@ -42,16 +44,14 @@ mod spec_info;
 mod table;
 
 pub use batch::FlushTrigger;
+pub use family::{Family, Sample, SampleValue};
 pub use flag::parse_flag;
 pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Series};
 pub use init::{build_config_hash, init};
 pub use open::{OpenFamily, OVERFLOW_VALUE};
 #[cfg(feature = "prometheus")]
 pub use registry::Tikv;
-pub use registry::{
-    fail_on_duplicate, register, registry, Collector, Family, RegisterError, Registry, Sample,
-    SampleValue,
-};
+pub use registry::{fail_on_duplicate, register, registry, Collector, RegisterError, Registry};
 pub use self_metrics::{installed, SelfMetrics, SpecRuntime};
 pub use simulate::Simulate;
 pub use spec_info::{LabelInfo, MetricInfo, MetricKind, UnknownLabelValue};

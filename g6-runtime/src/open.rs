@@ -217,7 +217,7 @@ impl<T: Series> OpenFamily<T> {
     fn state(&'static self) -> &'static State<T> {
         self.state.get_or_init(|| {
             crate::self_metrics::install(self.spec);
-            let exported = crate::guard::track(self);
+            let exported = crate::names::track(self);
             let batched = crate::batch::batched_metric(self.info);
             if batched {
                 crate::batch::register(self);
@@ -437,7 +437,7 @@ impl<T: Series> OpenFamily<T> {
     }
 }
 
-impl<T: Series> crate::guard::Tracked for OpenFamily<T> {
+impl<T: Series> crate::names::Tracked for OpenFamily<T> {
     fn info(&self) -> &'static MetricInfo {
         self.info
     }

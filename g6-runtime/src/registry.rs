@@ -5,6 +5,7 @@
 //! encoder writes both. With the `prometheus` feature, collectors of the tikv
 //! `prometheus` crate plug in through [`Tikv`].
 
+use crate::family::Family;
 use crate::spec_info::MetricKind;
 use once_cell::sync::Lazy;
 use std::fmt;
@@ -17,46 +18,6 @@ pub trait Collector: Send + Sync + 'static {
     fn names(&self) -> Vec<String>;
     /// The families as of now.
     fn collect(&self) -> Vec<Family>;
-}
-
-/// One metric family of a foreign collector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Family {
-    /// Full metric name.
-    pub name: String,
-    /// HELP text.
-    pub help: String,
-    /// `Counter`, `Gauge` or `Histogram` (`FloatCounter` encodes as a counter).
-    pub kind: MetricKind,
-    /// Its series.
-    pub samples: Vec<Sample>,
-}
-
-/// One series of a [`Family`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Label names and values, in order.
-    pub labels: Vec<(String, String)>,
-    /// The value.
-    pub value: SampleValue,
-}
-
-/// The value of a [`Sample`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum SampleValue {
-    /// A counter's value.
-    Counter(f64),
-    /// A gauge's value.
-    Gauge(f64),
-    /// A histogram: cumulative count per upper bound (without +Inf), sum and count.
-    Histogram {
-        /// `(upper bound, cumulative count)`, bounds increasing.
-        buckets: Vec<(f64, u64)>,
-        /// Sum of observations.
-        sum: f64,
-        /// Number of observations (the +Inf bucket).
-        count: u64,
-    },
 }
 
 struct Registered {
@@ -96,11 +57,6 @@ pub fn registry() -> &'static Registry {
 pub fn fail_on_duplicate() -> bool {
     crate::flag::env_flag("G6_METRICS_FAIL_ON_DUP")
 }
-
-/// Serialises every claim of a metric name (a generated store being tracked, a
-/// collector being registered), so a name can never be taken twice by a race. Taken
-/// before the stores' or the registry's own locks.
-pub(crate) static NAMES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A collector could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,13 +103,6 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-/// Count a duplicate of `name` at the next safe point (for use inside a store's
-/// initialisation).
-pub(crate) fn duplicate_deferred(name: &str) {
-    let owned = name.to_string();
-    crate::self_metrics::defer(move |sm| sm.metric_duplicates_total.get(&[&owned]).inc());
-}
-
 /// Count a name registered twice; with `G6_METRICS_FAIL_ON_DUP` set it is an error,
 /// otherwise a warning and the first registration stays.
 pub(crate) fn duplicate(name: &str) -> Result<(), RegisterError> {
@@ -171,17 +120,14 @@ pub(crate) fn duplicate(name: &str) -> Result<(), RegisterError> {
 /// called `name`.
 fn generated_name(name: &str) -> bool {
     crate::self_metrics::installed().is_some_and(|s| s.metrics.iter().any(|m| m.name == name))
-        || crate::guard::stores().iter().any(|s| s.info().name == name)
+        || crate::names::stores().iter().any(|s| s.info().name == name)
 }
 
 impl Registry {
     /// True when a registered collector declared `name`.
     pub fn has_name(&self, name: &str) -> bool {
-        self.collectors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|r| r.names.iter().any(|n| n == name))
+        // One registry per process: the name space holds what its collectors claimed.
+        crate::names::collector_has(name)
     }
 
     /// Register a collector. A name that a generated metric or an earlier collector
@@ -193,12 +139,15 @@ impl Registry {
         if let Some(bad) = names.iter().find(|n| !valid_metric_name(n)) {
             return Err(RegisterError::InvalidName(bad.clone()));
         }
-        let claim = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        let claim = crate::names::NAMES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(name) = names.iter().find(|n| generated_name(n) || self.has_name(n)) {
             let name = name.clone();
             drop(claim);
             return duplicate(&name);
         }
+        crate::names::claim_collector_names(&names);
         self.collectors
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -272,7 +221,8 @@ pub use tikv::Tikv;
 
 #[cfg(feature = "prometheus")]
 mod tikv {
-    use super::{Collector, Family, Sample, SampleValue};
+    use super::{Collector, Family};
+    use crate::family::{Sample, SampleValue};
     use crate::spec_info::MetricKind;
     use prometheus::proto::MetricType;
 

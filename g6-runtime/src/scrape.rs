@@ -64,7 +64,7 @@ pub fn encode_all_as(format: Format) -> Vec<u8> {
     let mut out = String::with_capacity(LAST_LEN.load(Ordering::Relaxed) + 4096);
     {
         let _exclusive = UPDATE_LOCK.write().unwrap_or_else(|p| p.into_inner());
-        for store in crate::guard::stores() {
+        for store in crate::names::stores() {
             store.encode(&mut out, format);
         }
     }

@@ -75,7 +75,7 @@ impl<T: Series> ClosedTable<T> {
 
     fn build(&'static self) -> Built<T> {
         crate::self_metrics::install(self.spec);
-        let exported = crate::guard::track(self);
+        let exported = crate::names::track(self);
         let batched = crate::batch::batched_metric(self.info);
         if batched {
             crate::batch::register(self);
@@ -98,7 +98,7 @@ impl<T: Series> ClosedTable<T> {
     }
 }
 
-impl<T: Series> crate::guard::Tracked for ClosedTable<T> {
+impl<T: Series> crate::names::Tracked for ClosedTable<T> {
     fn info(&self) -> &'static MetricInfo {
         self.info
     }

@@ -79,37 +79,45 @@ impl Default for NatsConfig {
     }
 }
 
+/// The NATS servers of a `--bus` value (`nats://HOST[:PORT]`, comma-separated for a
+/// cluster), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsServers(pub Vec<String>);
+
+impl std::str::FromStr for NatsServers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_url(s).map(NatsServers)
+    }
+}
+
 /// Check a `--bus` value: `nats://HOST[:PORT]`, comma-separated for a cluster.
 /// Returns the server list, or a message saying what is wrong.
 pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
+    const HELP: &str =
+        "use nats://HOST:PORT (e.g. nats://127.0.0.1:4222), comma-separated for a cluster";
     let mut servers = Vec::new();
-    for part in url.split(',').map(str::trim) {
-        let rest = part.strip_prefix("nats://").ok_or_else(|| {
-            format!("{part:?} is not a NATS URL; use nats://HOST:PORT (e.g. nats://127.0.0.1:4222)")
-        })?;
-        let host_port = rest
-            .rsplit('@')
-            .next()
-            .unwrap_or(rest)
-            .trim_end_matches('/');
-        if host_port.is_empty() || host_port.contains('/') {
-            return Err(format!(
-                "{part:?} has no host (or has a path); use nats://HOST:PORT"
-            ));
+    for part in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = url::Url::parse(part)
+            .map_err(|e| format!("{part:?} is not a NATS URL ({e}); {HELP}"))?;
+        if parsed.scheme() != "nats" {
+            return Err(format!("{part:?} is not a NATS URL; {HELP}"));
         }
-        if let Some((host, port)) = host_port.rsplit_once(':') {
-            if host.is_empty() || port.parse::<u16>().is_err() {
-                return Err(format!(
-                    "{part:?}: {port:?} is not a port number; use nats://HOST:PORT"
-                ));
-            }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(format!("{part:?} has no host; {HELP}"));
+        }
+        if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+            return Err(format!(
+                "{part:?} has a path or query, which means nothing here; {HELP}"
+            ));
         }
         part.parse::<async_nats::ServerAddr>()
             .map_err(|e| format!("{part:?} is not a NATS URL: {e}"))?;
         servers.push(part.to_string());
     }
     if servers.is_empty() {
-        return Err("empty bus URL; use nats://HOST:PORT".into());
+        return Err(format!("empty bus URL; {HELP}"));
     }
     Ok(servers)
 }
@@ -986,6 +994,7 @@ mod tests {
             "nats://",
             "nats://host:port",
             "nats://h:99999",
+            "nats://h:4222/g6",
             "",
         ] {
             let e = parse_url(bad).unwrap_err();

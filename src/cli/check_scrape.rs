@@ -1,7 +1,7 @@
 //! `g6 check-scrape URL|FILE`: a live `/metrics` or a saved scrape held against the
-//! spec (`g6_codegen::scrape_check` parses both exposition formats and compares).
+//! spec (`g6_tools::scrape_check` parses both exposition formats and compares).
 
-use g6_codegen::scrape_check;
+use g6_tools::scrape_check;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

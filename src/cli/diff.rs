@@ -48,13 +48,13 @@ pub fn run(opts: DiffOptions) -> ExitCode {
     let (Ok(old), Ok(new)) = (load(&opts.old), load(&opts.new)) else {
         return ExitCode::from(super::EXIT_USAGE);
     };
-    let changes = g6_codegen::diff::diff(&old.spec, &new.spec, opts.strict);
+    let changes = g6_tools::diff::diff(&old.spec, &new.spec, opts.strict);
     match opts.format {
-        DiffFormat::Text => print!("{}", g6_codegen::diff::to_text(&changes)),
-        DiffFormat::Markdown => print!("{}", g6_codegen::diff::to_markdown(&changes)),
+        DiffFormat::Text => print!("{}", g6_tools::diff::to_text(&changes)),
+        DiffFormat::Markdown => print!("{}", g6_tools::diff::to_markdown(&changes)),
         DiffFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&g6_codegen::diff::to_json(&changes))
+            serde_json::to_string_pretty(&g6_tools::diff::to_json(&changes))
                 .unwrap_or_else(|_| "{}".into())
         ),
     }

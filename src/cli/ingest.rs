@@ -6,6 +6,7 @@
 //! is not a chain message is counted as this subscriber's loss (`undecodable`), its
 //! delivery terminated, and logged at most once a minute.
 
+use super::options::{parse_listen, StoreOption};
 use super::{parse_duration, parse_size_or_zero, BusOptions, EXIT_USAGE};
 use crate::bus::message::ChainMessage;
 use crate::store::{Writer, WriterConfig};
@@ -21,16 +22,16 @@ use std::time::{Duration, Instant};
 pub struct IngestOptions {
     /// NATS server (nats://HOST:PORT, comma-separated for a cluster).
     #[arg(long)]
-    bus: String,
+    bus: crate::bus::nats::NatsServers,
     #[command(flatten)]
     bus_options: BusOptions,
     /// Durable consumer name; ingesters sharing it split the messages.
-    #[arg(long, default_value = "g6-ingest")]
+    #[arg(long, default_value = "g6-ingest", value_parser = consumer_name)]
     durable: String,
     /// Where rows go: parquet (files under --data-dir), parquet:DIR, or
     /// clickhouse://HOST:8123/DB (the HTTP port).
-    #[arg(long, default_value = "parquet")]
-    store: String,
+    #[arg(long, default_value = "parquet", value_parser = super::options::Redacted(super::options::parse_store))]
+    store: StoreOption,
     /// Directory of the Parquet store.
     #[arg(long, default_value = "./g6-data")]
     data_dir: std::path::PathBuf,
@@ -56,9 +57,14 @@ pub struct IngestOptions {
     /// Only files last written longer ago than this are merged.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     compact_after: Duration,
-    /// Address of this ingester's /metrics.
-    #[arg(long, default_value = "127.0.0.1:9110")]
-    listen: String,
+    /// Address of this ingester's /metrics: HOST:PORT, or :PORT for every interface.
+    #[arg(long, default_value = "127.0.0.1:9110", value_parser = parse_listen)]
+    listen: std::net::SocketAddr,
+}
+
+/// `--durable`, checked as a JetStream consumer name.
+fn consumer_name(s: &str) -> Result<String, String> {
+    crate::bus::nats::check_consumer_name(s).map(|()| s.to_string())
 }
 
 /// Keys remembered to acknowledge a redelivered message without storing it twice.
@@ -72,56 +78,21 @@ pub fn run(opts: IngestOptions) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let servers = match crate::bus::nats::parse_url(&opts.bus) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --bus: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let servers = opts.bus.0.clone();
+    let addr = opts.listen;
+    let target = opts.store.resolve(&opts.data_dir);
+    let parquet_dir = match &target {
+        crate::store::Target::Parquet(dir) => Some(dir.clone()),
+        _ => None,
     };
-    let checks = [
-        (
-            "--bus-stream",
-            crate::bus::nats::check_stream_name(&opts.bus_options.bus_stream),
-        ),
-        (
-            "--bus-subject-prefix",
-            crate::bus::nats::check_subject_prefix(&opts.bus_options.bus_subject_prefix),
-        ),
-        (
-            "--durable",
-            crate::bus::nats::check_consumer_name(&opts.durable),
-        ),
-    ];
-    for (flag, check) in checks {
-        if let Err(e) = check {
-            eprintln!("error: {flag}: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    }
-    let addr: std::net::SocketAddr = match opts.listen.parse() {
-        Ok(a) => a,
-        Err(_) => {
-            eprintln!(
-                "error: --listen {:?} is not an address like 127.0.0.1:9110",
-                opts.listen
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let spec = if opts.store == "parquet" {
-        format!("parquet:{}", opts.data_dir.display())
-    } else {
-        opts.store.clone()
-    };
-    let store = match crate::store::open(&spec) {
+    let store = match target.open() {
         Ok(Some(s)) => s,
         Ok(None) => {
             eprintln!("error: --store none: ingest needs a store (parquet, parquet:DIR or clickhouse://HOST:PORT/DB)");
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {
-            eprintln!("error: --store {spec}: {e}");
+            eprintln!("error: --store: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -148,9 +119,9 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         opts.durable,
         opts.store_flush
     ));
-    let lifecycle = spec.strip_prefix("parquet:").map(|dir| {
+    let lifecycle = parquet_dir.as_deref().map(|dir| {
         crate::store::lifecycle::Lifecycle::new(
-            std::path::Path::new(dir),
+            dir,
             opts.retain,
             opts.delete_cap,
             opts.lifecycle_every,

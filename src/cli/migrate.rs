@@ -1,5 +1,5 @@
 //! `g6 migrate ORIGINAL.yml [--out FILE]`: a spec of the original Python G6 turned
-//! into this format (see `g6_codegen::migrate`), checked with the build's rules.
+//! into this format (see `g6_tools::migrate`), checked with the build's rules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ pub fn run(opts: MigrateOptions) -> ExitCode {
             return ExitCode::from(super::EXIT_USAGE);
         }
     };
-    let migration = match g6_codegen::migrate::migrate(&text) {
+    let migration = match g6_tools::migrate::migrate(&text) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {shown}: {e}");

@@ -6,6 +6,7 @@ mod diff;
 mod generate;
 mod ingest;
 mod migrate;
+pub mod options;
 mod replay;
 mod tail;
 
@@ -171,60 +172,39 @@ fn init_logging() {
         .try_init();
 }
 
-/// Parse a duration like `5s`, `500ms`, `1m` or `1h30m` (Prometheus syntax).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match g6_codegen::promql::duration(s) {
-        Ok(d) if d.is_zero() => Err(format!("{s:?} is zero; use a positive duration")),
-        Ok(d) => Ok(d),
-        Err(_) => Err(format!("{s:?} is not a duration like 5s, 500ms or 1m")),
-    }
-}
-
-/// A size like [`parse_size`], or `0` (a feature turned off).
-pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
-    if s.trim() == "0" {
-        return Ok(0);
-    }
-    parse_size(s)
-}
-
-/// Parse a size like `64MiB`, `1GB` or `1048576` (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    match s.trim().parse::<bytesize::ByteSize>() {
-        Ok(b) if b.as_u64() > 0 => Ok(b.as_u64()),
-        Ok(_) => Err(format!("{s:?} is zero; use a positive size")),
-        Err(_) => Err(format!("{s:?} is not a size like 64MiB, 1GB or 1048576")),
-    }
-}
-
-/// Parse `--bus-max-bytes`: a size, or `unlimited` (-1 to NATS).
-fn parse_max_bytes(s: &str) -> Result<i64, String> {
-    if s.trim().eq_ignore_ascii_case("unlimited") {
-        return Ok(-1);
-    }
-    parse_size(s).map(|b| i64::try_from(b).unwrap_or(i64::MAX))
-}
+use options::{parse_budget, parse_listen, parse_max_bytes};
+pub use options::{parse_duration, parse_size, parse_size_or_zero};
 
 /// Options of the bus, shared by `serve` and `tail`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BusOptions {
     /// Stream name on the NATS server.
-    #[arg(long, default_value = "G6_CHAIN")]
+    #[arg(long, default_value = "G6_CHAIN", value_parser = stream_name)]
     bus_stream: String,
     /// Subject prefix: messages go to PREFIX.<INDEX>.<YYYY-MM-DD>.
-    #[arg(long, default_value = "g6.chain")]
+    #[arg(long, default_value = "g6.chain", value_parser = subject_prefix)]
     bus_subject_prefix: String,
+}
+
+/// `--bus-stream`, checked as a JetStream stream name.
+fn stream_name(s: &str) -> Result<String, String> {
+    crate::bus::nats::check_stream_name(s).map(|()| s.to_string())
+}
+
+/// `--bus-subject-prefix`, checked as a NATS subject prefix.
+fn subject_prefix(s: &str) -> Result<String, String> {
+    crate::bus::nats::check_subject_prefix(s).map(|()| s.to_string())
 }
 
 /// Options of `g6 serve`.
 #[derive(Debug, clap::Args)]
 struct ServeOptions {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9108")]
-    listen: String,
+    /// Address to listen on: HOST:PORT, or :PORT for every interface.
+    #[arg(long, default_value = "127.0.0.1:9108", value_parser = parse_listen)]
+    listen: std::net::SocketAddr,
     /// Option-chain provider: synthetic[:SEED], file:PATH, nse-json:PATH or exec:CMD.
     #[arg(long, default_value = "synthetic")]
-    provider: String,
+    provider: crate::option_chain::providers::ProviderSpec,
     /// Time between collection cycles (e.g. 5s, 500ms, 1m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     interval: std::time::Duration,
@@ -237,8 +217,8 @@ struct ServeOptions {
     /// Longest one provider fetch may take before the cycle counts a timeout.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     fetch_timeout: std::time::Duration,
-    /// Largest provider input (file or command output), in bytes.
-    #[arg(long, default_value_t = crate::option_chain::providers::DEFAULT_MAX_INPUT_BYTES)]
+    /// Largest provider input (file or command output), e.g. 64MiB.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     max_input_bytes: u64,
     /// Collect only these indices (comma-separated, e.g. NIFTY,BANKNIFTY; rows of
     /// others are left out, so collectors can split the indices between them). Each
@@ -258,7 +238,7 @@ struct ServeOptions {
     /// Also publish every snapshot's contracts to NATS JetStream (nats://HOST:PORT,
     /// comma-separated for a cluster). Without it the bus is in process only.
     #[arg(long)]
-    bus: Option<String>,
+    bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
     /// Stream retention by age (e.g. 7d, 12h).
@@ -291,8 +271,8 @@ struct ServeOptions {
     live_heartbeat: std::time::Duration,
     /// Where every contract is kept: parquet (files under --data-dir), parquet:DIR,
     /// clickhouse://HOST:8123/DB (the HTTP port), or none.
-    #[arg(long, default_value = "parquet")]
-    store: String,
+    #[arg(long, default_value = "parquet", value_parser = options::Redacted(options::parse_store))]
+    store: options::StoreOption,
     /// Directory of the Parquet store.
     #[arg(long, default_value = "./g6-data")]
     data_dir: std::path::PathBuf,
@@ -322,7 +302,8 @@ struct ServeOptions {
     /// Run this many collection cycles, deliver what the bus holds, and exit.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cycles: Option<u64>,
-    /// Resident memory the governor holds the process to (e.g. 512MiB), or auto: half
+    /// Resident memory the governor holds the process to (e.g. 512MiB; a size needs its
+    /// unit), or auto: half
     /// of the machine's memory or of the cgroup's limit. Levels start at 70%, 85% and
     /// 95% of it.
     #[arg(long, default_value = "auto", value_parser = parse_budget)]
@@ -330,14 +311,6 @@ struct ServeOptions {
     /// Least time in a memory-pressure level before it may fall back.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     memory_hold: std::time::Duration,
-}
-
-/// Parse `--memory-budget`: a size, or `auto` (0).
-fn parse_budget(s: &str) -> Result<u64, String> {
-    if s.trim().eq_ignore_ascii_case("auto") {
-        return Ok(0);
-    }
-    parse_size(s)
 }
 
 /// Drive every metric with simulated values every `interval` until `stop` is set.
@@ -374,47 +347,15 @@ fn serve(opts: ServeOptions) -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     crate::system::mark_start();
-    let listen = &opts.listen;
-    let addr: std::net::SocketAddr = match listen.parse() {
-        Ok(a) => a,
-        Err(_) => {
-            eprintln!("error: --listen {listen:?} is not an address like 127.0.0.1:9108");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let addr = opts.listen;
     let limits = crate::option_chain::providers::ProviderLimits {
         fetch_timeout: opts.fetch_timeout,
         exec_timeout: opts.exec_timeout,
         max_input_bytes: opts.max_input_bytes,
     };
-    let provider = match crate::option_chain::providers::from_spec(&opts.provider, limits) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: --provider: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let store_spec = if opts.store == "parquet" {
-        format!("parquet:{}", opts.data_dir.display())
-    } else {
-        opts.store.clone()
-    };
-    if let Err(e) = crate::store::check_spec(&store_spec) {
-        eprintln!("error: --store {store_spec}: {e}");
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let nats = match opts
-        .bus
-        .as_deref()
-        .map(|url| nats_config(url, &opts))
-        .transpose()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: --bus: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let provider = opts.provider.build(limits);
+    let store_target = opts.store.resolve(&opts.data_dir);
+    let nats = opts.bus.as_ref().map(|servers| nats_config(servers, &opts));
     // Listen before anything is written: a start that fails (the port taken) leaves
     // no files behind and runs no cycle.
     let listener = match std::net::TcpListener::bind(addr).and_then(|l| {
@@ -464,10 +405,14 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     };
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
-    let store = match crate::store::open(&store_spec) {
+    let parquet_dir = match &store_target {
+        crate::store::Target::Parquet(dir) => Some(dir.clone()),
+        _ => None,
+    };
+    let store = match store_target.open() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: --store {store_spec}: {e}");
+            eprintln!("error: --store: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -486,7 +431,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
                     ..Default::default()
                 },
             );
-            crate::exporter::add_status_line(if store_spec.starts_with("parquet:") {
+            crate::exporter::add_status_line(if parquet_dir.is_some() {
                 format!(
                     "Store: {}, flushed every {:?}; files older than {:?} are deleted",
                     writer.describe(),
@@ -500,9 +445,9 @@ fn serve(opts: ServeOptions) -> ExitCode {
                     opts.store_flush
                 )
             });
-            let lifecycle = store_spec.strip_prefix("parquet:").map(|dir| {
+            let lifecycle = parquet_dir.as_deref().map(|dir| {
                 crate::store::lifecycle::Lifecycle::new(
-                    std::path::Path::new(dir),
+                    dir,
                     opts.retain,
                     opts.delete_cap,
                     opts.lifecycle_every,
@@ -660,9 +605,12 @@ fn serve(opts: ServeOptions) -> ExitCode {
 }
 
 /// The NATS bus settings of `g6 serve`.
-fn nats_config(url: &str, opts: &ServeOptions) -> Result<crate::bus::nats::NatsConfig, String> {
-    Ok(crate::bus::nats::NatsConfig {
-        servers: crate::bus::nats::parse_url(url)?,
+fn nats_config(
+    servers: &crate::bus::nats::NatsServers,
+    opts: &ServeOptions,
+) -> crate::bus::nats::NatsConfig {
+    crate::bus::nats::NatsConfig {
+        servers: servers.0.clone(),
         stream: opts.bus_options.bus_stream.clone(),
         subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
         max_age: opts.bus_max_age,
@@ -670,7 +618,7 @@ fn nats_config(url: &str, opts: &ServeOptions) -> Result<crate::bus::nats::NatsC
         duplicate_window: opts.bus_dedupe_window,
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
         ack_timeout: opts.bus_ack_timeout,
-    })
+    }
 }
 
 /// Resolves on SIGINT/SIGTERM, or once the collector has stopped by itself (`--cycles`).

@@ -1,6 +1,7 @@
 //! `g6 replay`: stored snapshots through the live aggregation and analytics, into an
 //! OpenMetrics backfill file, a NATS bus or `/metrics`.
 
+use super::options::parse_listen;
 use super::{parse_duration, parse_size, EXIT_USAGE};
 use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
 use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 pub struct ReplayOptions {
     /// The store to read: parquet:DIR (the --data-dir of g6 serve) or
     /// clickhouse://HOST:8123/DB.
-    #[arg(long)]
-    from: String,
+    #[arg(long, value_parser = super::options::Redacted(crate::replay::parse_source))]
+    from: crate::store::Target,
     /// First instant replayed: a date (2026-11-20, 00:00 UTC), RFC 3339 with a zone
     /// (2026-11-20T09:15:00+05:30), a date and time without one (2026-11-20 09:15,
     /// IST) or Unix seconds.
@@ -34,16 +35,16 @@ pub struct ReplayOptions {
     openmetrics: Option<std::path::PathBuf>,
     /// Re-publish the contracts to NATS JetStream (nats://HOST:PORT), source=replay.
     #[arg(long)]
-    bus: Option<String>,
+    bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: super::BusOptions,
     /// Expose the replayed values on /metrics (and /live) as the replay advances;
     /// keeps serving after the end until Ctrl-C.
     #[arg(long)]
     serve: bool,
-    /// Address of --serve.
-    #[arg(long, default_value = "127.0.0.1:9108")]
-    listen: String,
+    /// Address of --serve: HOST:PORT, or :PORT for every interface.
+    #[arg(long, default_value = "127.0.0.1:9108", value_parser = parse_listen)]
+    listen: std::net::SocketAddr,
     /// Pace: 1x is the recorded speed, 10x ten times faster, max no waiting. Default:
     /// 1x with --bus or --serve, max otherwise.
     #[arg(long, value_parser = parse_speed)]
@@ -228,35 +229,23 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             Err(e) => return usage(&e),
         },
     };
-    if !opts.from.starts_with("parquet:") && !opts.from.starts_with("clickhouse://") {
-        return usage(&format!(
-            "--from {:?}: use parquet:DIR or clickhouse://HOST:PORT/DB",
-            opts.from
-        ));
-    }
-    let listen: Option<std::net::SocketAddr> = if opts.serve {
-        match opts.listen.parse() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                return usage(&format!(
-                    "--listen {:?} is not an address like 127.0.0.1:9108",
-                    opts.listen
-                ))
-            }
-        }
-    } else {
-        None
-    };
+    let listen = opts.serve.then_some(opts.listen);
     let limits = crate::replay::Limits {
         max_file_rows: opts.max_file_rows,
         max_file_bytes: opts.max_file_bytes,
         max_replay_bytes: opts.max_replay_bytes,
         settle: opts.settle,
     };
-    let mut reader = match crate::replay::open(&opts.from, range, &opts.index, limits) {
+    let from_shown = match &opts.from {
+        crate::store::Target::Parquet(dir) => format!("parquet:{}", dir.display()),
+        crate::store::Target::ClickHouse(url) => url.shown(),
+        crate::store::Target::None => "none".into(),
+    };
+    let mut reader = match crate::replay::open_source(opts.from.clone(), range, &opts.index, limits)
+    {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: --from {}: {e}", opts.from);
+            eprintln!("error: --from {from_shown}: {e}");
             eprintln!("nothing replayed");
             return ExitCode::from(1);
         }
@@ -367,15 +356,12 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             stopping,
         )));
     }
-    if let Some(url) = &opts.bus {
-        let config = match crate::bus::nats::parse_url(url) {
-            Ok(servers) => crate::bus::nats::NatsConfig {
-                servers,
-                stream: opts.bus_options.bus_stream.clone(),
-                subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
-                ..Default::default()
-            },
-            Err(e) => return usage(&format!("--bus: {e}")),
+    if let Some(servers) = &opts.bus {
+        let config = crate::bus::nats::NatsConfig {
+            servers: servers.0.clone(),
+            stream: opts.bus_options.bus_stream.clone(),
+            subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
+            ..Default::default()
         };
         match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
             Ok(b) => {

@@ -1,7 +1,7 @@
 //! `g6 tail`: the reference consumer of the bus. One line per message (index, expiry,
 //! snapshot id, as-of, contracts), or the whole message as JSON with `--json`.
 
-use super::{parse_duration, BusOptions, EXIT_USAGE};
+use super::{parse_duration, BusOptions};
 use crate::bus::message::{ChainMessage, JsonMessage};
 use futures_util::StreamExt as _;
 use std::collections::{HashSet, VecDeque};
@@ -15,16 +15,16 @@ pub struct TailOptions {
     /// NATS server (nats://HOST:PORT). Without it, tail runs --provider here and
     /// prints its in-process bus.
     #[arg(long)]
-    bus: Option<String>,
+    bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
     /// Only subjects matching this pattern (NATS wildcards: `*` one token, `>` the
     /// rest), e.g. g6.chain.NIFTY.>
-    #[arg(long)]
+    #[arg(long, value_parser = subject_pattern)]
     subject: Option<String>,
     /// Durable consumer name: acknowledges each message after printing it and resumes
     /// where it stopped on the next run.
-    #[arg(long)]
+    #[arg(long, value_parser = consumer_name)]
     durable: Option<String>,
     /// Without --durable: start from the first message the stream holds (default:
     /// only new messages).
@@ -38,7 +38,7 @@ pub struct TailOptions {
     count: Option<u64>,
     /// In-process mode: the provider to run (as in `g6 serve`).
     #[arg(long, default_value = "synthetic")]
-    provider: String,
+    provider: crate::option_chain::providers::ProviderSpec,
     /// In-process mode: time between collection cycles.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     interval: Duration,
@@ -140,47 +140,23 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// How long, once stopped, tail keeps handing back messages already on their way.
 const HAND_BACK: Duration = Duration::from_millis(300);
 
+/// `--subject`, checked as a NATS subject pattern.
+fn subject_pattern(s: &str) -> Result<String, String> {
+    crate::bus::nats::check_subject_pattern(s).map(|()| s.to_string())
+}
+
+/// `--durable`, checked as a JetStream consumer name.
+fn consumer_name(s: &str) -> Result<String, String> {
+    crate::bus::nats::check_consumer_name(s).map(|()| s.to_string())
+}
+
 /// Run `g6 tail`.
 pub fn run(opts: TailOptions) -> ExitCode {
     super::init_logging();
-    let checks = [
-        (
-            "--bus-subject-prefix",
-            crate::bus::nats::check_subject_prefix(&opts.bus_options.bus_subject_prefix),
-        ),
-        (
-            "--subject",
-            opts.subject
-                .as_deref()
-                .map_or(Ok(()), crate::bus::nats::check_subject_pattern),
-        ),
-        (
-            "--durable",
-            opts.durable
-                .as_deref()
-                .map_or(Ok(()), crate::bus::nats::check_consumer_name),
-        ),
-    ];
-    for (flag, check) in checks {
-        if let Err(e) = check {
-            eprintln!("error: {flag}: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    }
     match &opts.bus {
         None => tail_in_process(&opts),
-        Some(url) => {
-            let servers = match crate::bus::nats::parse_url(url) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: --bus: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
-            if let Err(e) = crate::bus::nats::check_stream_name(&opts.bus_options.bus_stream) {
-                eprintln!("error: --bus-stream: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+        Some(servers) => {
+            let servers = servers.0.clone();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
@@ -199,13 +175,7 @@ pub fn run(opts: TailOptions) -> ExitCode {
 
 fn tail_in_process(opts: &TailOptions) -> ExitCode {
     let limits = crate::option_chain::providers::ProviderLimits::default();
-    let provider = match crate::option_chain::providers::from_spec(&opts.provider, limits) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: --provider: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let provider = opts.provider.build(limits);
     if let Err(e) = crate::init() {
         eprintln!("error: {e}");
         return ExitCode::from(1);

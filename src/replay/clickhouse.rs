@@ -130,7 +130,16 @@ impl ClickHouseReader {
         indices: &[String],
         limits: Limits,
     ) -> Result<Self, String> {
-        let url = ClickHouseUrl::parse(spec)?;
+        Self::open_url(ClickHouseUrl::parse(spec)?, range, indices, limits)
+    }
+
+    /// [`ClickHouseReader::open_with`] with the URL already parsed.
+    pub fn open_url(
+        url: ClickHouseUrl,
+        range: Range,
+        indices: &[String],
+        limits: Limits,
+    ) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -367,6 +367,20 @@ pub trait SnapshotReader: Send {
     fn describe(&self) -> String;
 }
 
+/// Parse `--from`: a store to replay from, `parquet:DIR` or `clickhouse://HOST:PORT/DB`.
+pub fn parse_source(from: &str) -> Result<crate::store::Target, String> {
+    const HELP: &str = "use parquet:DIR or clickhouse://HOST:PORT/DB";
+    match from.parse::<crate::store::Target>() {
+        Ok(crate::store::Target::None) => {
+            Err(format!("{from:?} is not a store to replay from; {HELP}"))
+        }
+        Ok(t) => Ok(t),
+        // A store URL that does not parse says why.
+        Err(e) if from.starts_with("clickhouse://") || from.starts_with("parquet:") => Err(e),
+        Err(_) => Err(format!("{from:?} is not a store to replay from; {HELP}")),
+    }
+}
+
 /// Open `--from`: `parquet:DIR` or `clickhouse://HOST:PORT/DB`, within `limits`.
 pub fn open(
     from: &str,
@@ -374,25 +388,30 @@ pub fn open(
     indices: &[String],
     limits: Limits,
 ) -> Result<Box<dyn SnapshotReader>, String> {
-    if let Some(dir) = from.strip_prefix("parquet:") {
-        if dir.is_empty() {
-            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+    open_source(parse_source(from)?, range, indices, limits)
+}
+
+/// [`open`] with `--from` already parsed.
+pub fn open_source(
+    from: crate::store::Target,
+    range: Range,
+    indices: &[String],
+    limits: Limits,
+) -> Result<Box<dyn SnapshotReader>, String> {
+    match from {
+        crate::store::Target::Parquet(dir) => {
+            parquet::ParquetReader::open_with(&dir, range, indices, limits)
+                .map(|r| Box::new(r) as Box<dyn SnapshotReader>)
         }
-        return parquet::ParquetReader::open_with(
-            std::path::Path::new(dir),
-            range,
-            indices,
-            limits,
-        )
-        .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
+        crate::store::Target::ClickHouse(url) => {
+            clickhouse::ClickHouseReader::open_url(url, range, indices, limits)
+                .map(|r| Box::new(r) as Box<dyn SnapshotReader>)
+        }
+        crate::store::Target::None => Err(
+            "none is not a store to replay from; use parquet:DIR or clickhouse://HOST:PORT/DB"
+                .into(),
+        ),
     }
-    if from.starts_with("clickhouse://") {
-        return clickhouse::ClickHouseReader::open_with(from, range, indices, limits)
-            .map(|r| Box::new(r) as Box<dyn SnapshotReader>);
-    }
-    Err(format!(
-        "{from:?} is not a store to replay from; use parquet:DIR or clickhouse://HOST:PORT/DB"
-    ))
 }
 
 /// A stretch of time without snapshots of an index.

@@ -55,60 +55,72 @@ impl std::fmt::Debug for ClickHouseUrl {
 }
 
 const URL_HELP: &str = "write clickhouse://HOST:PORT/DB, e.g. clickhouse://127.0.0.1:8123/g6 \
-                        (the HTTP port; optional USER[:PASSWORD]@ before the host)";
+                        (the HTTP port; optional USER[:PASSWORD]@ before the host, with \
+                        / @ : % in them percent-encoded as %2F %40 %3A %25)";
+
+impl std::str::FromStr for ClickHouseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
 
 impl ClickHouseUrl {
-    /// Parse a `clickhouse://` URL.
+    /// Parse a `clickhouse://[USER[:PASSWORD]@]HOST:PORT/DB` URL (user and password
+    /// percent-decoded).
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let rest = spec
-            .strip_prefix("clickhouse://")
-            .ok_or_else(|| format!("{spec:?} does not start with clickhouse://; {URL_HELP}"))?;
-        let (authority, path) = rest
-            .split_once('/')
-            .ok_or_else(|| format!("{spec:?} names no database; {URL_HELP}"))?;
-        let (credentials, host_port) = match authority.rsplit_once('@') {
-            Some((c, h)) => (Some(c), h),
-            None => (None, authority),
-        };
-        let (host, port) = host_port
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{spec:?} has no port; {URL_HELP}"))?;
-        if host.is_empty()
-            || !host.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
-            })
-        {
-            return Err(format!("{spec:?} has no usable host; {URL_HELP}"));
+        if !spec.starts_with("clickhouse://") {
+            return Err(format!(
+                "{spec:?} does not start with clickhouse://; {URL_HELP}"
+            ));
         }
-        let port: u16 =
-            port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-                format!("{spec:?}: port {port:?} is not a port number; {URL_HELP}")
-            })?;
-        let database = path.trim_end_matches('/');
+        // Without the password: the message may be logged.
+        let shown = shown_without_password(spec);
+        let url = url::Url::parse(spec)
+            .map_err(|e| format!("{shown:?} is not a URL ({e}); {URL_HELP}"))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("{shown:?} has no host; {URL_HELP}"))?;
+        let port = url
+            .port()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{shown:?} has no port; {URL_HELP}"))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "{shown:?} has a query or fragment, which means nothing here; {URL_HELP}"
+            ));
+        }
+        let database = url.path().trim_start_matches('/').trim_end_matches('/');
+        if database.is_empty() {
+            return Err(format!("{shown:?} names no database; {URL_HELP}"));
+        }
         let mut chars = database.chars();
         let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
             && database.len() <= 64;
         if !valid {
             return Err(format!(
-                "{spec:?}: {database:?} is not a database name (letters, digits and _, not \
+                "{shown:?}: {database:?} is not a database name (letters, digits and _, not \
                  starting with a digit); {URL_HELP}"
             ));
         }
-        let (user, password) = match credentials {
-            None => (None, None),
-            Some(c) => match c.split_once(':') {
-                Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
-                None => (Some(c.to_string()), None),
-            },
+        let decode = |part: &str, what: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|d| d.into_owned())
+                .map_err(|_| format!("{shown:?}: the {what} is not UTF-8 once decoded; {URL_HELP}"))
         };
-        if user.as_deref() == Some("") {
-            return Err(format!("{spec:?} has an empty user; {URL_HELP}"));
+        let user = decode(url.username(), "user")?;
+        let password = url.password().map(|p| decode(p, "password")).transpose()?;
+        if user.is_empty() && password.is_some() {
+            return Err(format!("{shown:?} has an empty user; {URL_HELP}"));
         }
         Ok(ClickHouseUrl {
             http: format!("http://{host}:{port}"),
             database: database.to_string(),
-            user,
+            user: (!user.is_empty()).then_some(user),
             password,
         })
     }
@@ -317,7 +329,11 @@ impl ClickHouseStore {
     /// down at start only delays rows, and a user allowed only to insert into an
     /// existing table needs no other right.
     pub fn open(spec: &str) -> Result<Self, String> {
-        let url = ClickHouseUrl::parse(spec)?;
+        Self::open_url(ClickHouseUrl::parse(spec)?)
+    }
+
+    /// [`ClickHouseStore::open`] with a URL already parsed.
+    pub fn open_url(url: ClickHouseUrl) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -499,6 +515,22 @@ async fn insert(
     Ok(written)
 }
 
+/// `spec` with any password replaced by `***`, for messages.
+fn shown_without_password(spec: &str) -> String {
+    let Some(rest) = spec.strip_prefix("clickhouse://") else {
+        return spec.to_string();
+    };
+    // The last @ ends the credentials even when a raw / in the password hides it
+    // from a URL parser.
+    match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("clickhouse://{user}:***{}", &rest[at..]),
+            None => spec.to_string(),
+        },
+        None => spec.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +544,39 @@ mod tests {
         assert_eq!(u.password.as_deref(), Some("s3cret"));
         assert_eq!(u.shown(), "clickhouse://writer@db.example:8123/g6");
         assert!(!format!("{u:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn percent_encoded_credentials_are_decoded() {
+        let u = ClickHouseUrl::parse("clickhouse://w%40team:a%2Fb%3Ac%25@[::1]:8123/g6/").unwrap();
+        assert_eq!(u.user.as_deref(), Some("w@team"));
+        assert_eq!(u.password.as_deref(), Some("a/b:c%"));
+        assert_eq!(u.http, "http://[::1]:8123");
+        assert_eq!(u.database, "g6");
+    }
+
+    #[test]
+    fn a_raw_slash_in_the_password_is_refused_without_showing_it() {
+        let e = ClickHouseUrl::parse("clickhouse://w:top/secret@db:8123/g6").unwrap_err();
+        assert!(!e.contains("top/secret"), "{e}");
+        assert!(e.contains("%2F"), "{e}");
+    }
+
+    #[test]
+    fn urls_without_port_database_or_with_a_query_are_refused_with_the_form() {
+        for bad in [
+            "clickhouse://db/g6",
+            "clickhouse://db:8123",
+            "clickhouse://db:8123/",
+            "clickhouse://db:0/g6",
+            "clickhouse://db:8123/g6?x=1",
+            "clickhouse://db:8123/9g",
+            "clickhouse://:pw@db:8123/g6",
+            "http://db:8123/g6",
+        ] {
+            let e = ClickHouseUrl::parse(bad).unwrap_err();
+            assert!(e.contains("clickhouse://HOST:PORT/DB"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -5,29 +5,10 @@
 //! `--compact-after`) are merged into one. Feeds the `lifecycle` family: scan time,
 //! deleted and compacted files, reclaimed bytes, delete-cap use.
 
+pub use super::files::files_under;
 use crate::metrics;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Every regular file under `dir`, recursively (symlinks are not followed).
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(t) = e.file_type() else { continue };
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out
-}
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -282,7 +263,7 @@ fn footer_rows(path: &Path) -> Option<usize> {
         .then(|| b.metadata().file_metadata().num_rows().max(0) as usize)
 }
 
-/// An exclusive, non-blocking `flock` on the store directory itself (no file of its
+/// An exclusive, non-blocking lock on the store directory itself (no file of its
 /// own to leave behind), released on drop.
 struct DirLock {
     _dir: std::fs::File,
@@ -290,11 +271,8 @@ struct DirLock {
 
 impl DirLock {
     fn try_new(dir: &Path) -> Option<DirLock> {
-        use std::os::fd::AsRawFd as _;
         let d = std::fs::File::open(dir).ok()?;
-        // SAFETY: flock on a descriptor we own; released when it closes.
-        let got = unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        got.then_some(DirLock { _dir: d })
+        d.try_lock().ok().map(|()| DirLock { _dir: d })
     }
 }
 

@@ -12,6 +12,7 @@
 //! Every row the bus hands over is stored, waiting, or dropped under a named reason.
 
 pub mod clickhouse;
+pub mod files;
 pub mod lifecycle;
 pub mod parquet;
 
@@ -120,47 +121,64 @@ impl Store for clickhouse::ClickHouseStore {
     }
 }
 
-/// Check `--store` without touching anything (no directory made, no connection):
-/// `g6 serve` checks every option before its first write.
-pub fn check_spec(spec: &str) -> Result<(), String> {
-    if spec == "none" {
-        return Ok(());
-    }
-    if let Some(dir) = spec.strip_prefix("parquet:") {
-        if dir.is_empty() {
-            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
-        }
-        return Ok(());
-    }
-    if spec.starts_with("clickhouse://") {
-        return clickhouse::ClickHouseUrl::parse(spec).map(|_| ());
-    }
-    Err(format!(
-        "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
-    ))
+/// Where rows are kept: the parsed form of `--store`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Parquet files under a directory (`parquet:DIR`).
+    Parquet(std::path::PathBuf),
+    /// A ClickHouse table (`clickhouse://HOST:PORT/DB`).
+    ClickHouse(clickhouse::ClickHouseUrl),
+    /// No store (`none`).
+    None,
 }
 
-/// Parse `--store`: `parquet:DIR`, `clickhouse://HOST:PORT/DB` or `none`.
-pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
-    check_spec(spec)?;
-    if spec == "none" {
-        return Ok(None);
-    }
-    if let Some(dir) = spec.strip_prefix("parquet:") {
-        if dir.is_empty() {
-            return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    /// `parquet:DIR`, `clickhouse://HOST:PORT/DB` or `none`; checks the form without
+    /// touching anything (no directory made, no connection), so `g6 serve` can check
+    /// every option before its first write.
+    fn from_str(spec: &str) -> Result<Self, String> {
+        if spec == "none" {
+            return Ok(Target::None);
         }
-        return parquet::ParquetStore::open(std::path::Path::new(dir))
-            .map(|s| Some(Box::new(s) as Box<dyn Store>))
-            .map_err(|e| e.to_string());
+        if let Some(dir) = spec.strip_prefix("parquet:") {
+            if dir.is_empty() {
+                return Err("parquet: needs a directory, e.g. parquet:./g6-data".into());
+            }
+            return Ok(Target::Parquet(dir.into()));
+        }
+        if spec.starts_with("clickhouse://") {
+            return clickhouse::ClickHouseUrl::parse(spec).map(Target::ClickHouse);
+        }
+        Err(format!(
+            "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
+        ))
     }
-    if spec.starts_with("clickhouse://") {
-        return clickhouse::ClickHouseStore::open(spec)
-            .map(|s| Some(Box::new(s) as Box<dyn Store>));
+}
+
+impl Target {
+    /// Open the store (a Parquet directory is made; ClickHouse is not contacted yet).
+    pub fn open(self) -> Result<Option<Box<dyn Store>>, String> {
+        match self {
+            Target::None => Ok(None),
+            Target::Parquet(dir) => parquet::ParquetStore::open(&dir)
+                .map(|s| Some(Box::new(s) as Box<dyn Store>))
+                .map_err(|e| e.to_string()),
+            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url)
+                .map(|s| Some(Box::new(s) as Box<dyn Store>)),
+        }
     }
-    Err(format!(
-        "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
-    ))
+}
+
+/// Check `--store` without touching anything (see [`Target`]).
+pub fn check_spec(spec: &str) -> Result<(), String> {
+    spec.parse::<Target>().map(|_| ())
+}
+
+/// Parse and open `--store`: `parquet:DIR`, `clickhouse://HOST:PORT/DB` or `none`.
+pub fn open(spec: &str) -> Result<Option<Box<dyn Store>>, String> {
+    spec.parse::<Target>()?.open()
 }
 
 /// Writer settings.

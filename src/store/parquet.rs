@@ -209,20 +209,27 @@ impl ParquetStore {
     /// Delete the temporaries of our own files that a crashed writer left (a live
     /// writer's, with its pid in the name, and anything else are left alone).
     fn remove_temporaries(&self) {
-        for file in super::lifecycle::files_under(&self.dir) {
+        for file in super::files::files_under(&self.dir) {
             let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let Some(middle) = name
-                .strip_prefix(".part-")
-                .and_then(|n| n.strip_suffix(".parquet.tmp"))
-            else {
+            if !(name.starts_with(".part-") && name.ends_with(".parquet.tmp")) {
+                continue;
+            }
+            // A live writer holds a lock on its temporary until the rename (see
+            // `write_temp`); the kernel releases it when that writer dies, so a lock we
+            // can take means the temporary is a crashed writer's. Younger than a
+            // minute, it may be one being created this instant: left for next time.
+            let Ok(f) = std::fs::File::open(&file) else {
                 continue;
             };
-            // part-<first>-<pid>-<seq>
-            let pid = middle.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
-            // SAFETY: kill with signal 0 only asks whether the process exists.
-            let alive = pid.is_some_and(|p| p > 0 && unsafe { libc::kill(p, 0) } == 0);
+            let young = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < std::time::Duration::from_secs(60));
+            let alive = young || f.try_lock().is_err();
             if !alive {
                 let _ = std::fs::remove_file(&file);
             }
@@ -245,7 +252,7 @@ impl ParquetStore {
         &mut self,
         dir: &Path,
         messages: &[&ChainMessage],
-    ) -> Result<(PathBuf, PathBuf, u64), StoreError> {
+    ) -> Result<(PathBuf, PathBuf, u64, std::fs::File), StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::new(
                 io_failure(&e),
@@ -258,13 +265,20 @@ impl ParquetStore {
         let name = format!("part-{first}-{}-{}.parquet", std::process::id(), self.seq);
         let tmp = dir.join(format!(".{name}.tmp"));
         let done = dir.join(&name);
-        let result = (|| -> Result<u64, StoreError> {
+        let result = (|| -> Result<(u64, std::fs::File), StoreError> {
             let file = std::fs::File::create(&tmp).map_err(|e| {
                 StoreError::new(
                     io_failure(&e),
                     format!("cannot create {}: {e}", tmp.display()),
                 )
             })?;
+            // Held until the rename: a writer starting on the same directory leaves a
+            // locked temporary alone, and the kernel drops the lock when we die.
+            // Advisory only: a filesystem without locks just loses that protection.
+            let lock = file.try_clone().ok();
+            if let Some(l) = &lock {
+                let _ = l.try_lock();
+            }
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .build();
@@ -278,10 +292,11 @@ impl ParquetStore {
                     format!("cannot sync {}: {e}", tmp.display()),
                 )
             })?;
-            Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+            let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok((bytes, lock.unwrap_or(file)))
         })();
         match result {
-            Ok(bytes) => Ok((tmp, done, bytes)),
+            Ok((bytes, lock)) => Ok((tmp, done, bytes, lock)),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 Err(e)
@@ -315,11 +330,14 @@ impl ParquetStore {
             }
         }
         let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+        // The temporaries' locks, released once every rename is done.
+        let mut _locks: Vec<std::fs::File> = Vec::new();
         let mut written = Written::default();
         for (dir, chunk, rows) in &chunks {
             match self.write_temp(dir, chunk) {
-                Ok((tmp, done, bytes)) => {
+                Ok((tmp, done, bytes, lock)) => {
                     temps.push((tmp, done));
+                    _locks.push(lock);
                     written.bytes += bytes;
                     written.rows += *rows as u64;
                     written.files += 1;
@@ -368,4 +386,45 @@ fn parquet_failure(e: parquet::errors::ParquetError, path: &Path) -> StoreError 
         _ => StoreFailure::Io,
     };
     StoreError::new(reason, format!("writing {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn temporary(dir: &Path, name: &str, age: Duration) -> (PathBuf, std::fs::File) {
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+        (path, f)
+    }
+
+    #[test]
+    fn opening_removes_a_dead_writers_temporary_and_keeps_a_locked_or_fresh_one() {
+        let dir = std::env::temp_dir().join(format!("g6-temps-{}", std::process::id()));
+        let part = dir.join("index=NIFTY").join("date=2026-12-01");
+        std::fs::create_dir_all(&part).unwrap();
+        let hour = Duration::from_secs(3600);
+        // A crashed writer's: old, unlocked (whatever process now has its pid).
+        let (dead, _) = temporary(
+            &part,
+            &format!(".part-1-{}-1.parquet.tmp", std::process::id()),
+            hour,
+        );
+        // A live writer's: old but still locked.
+        let (held, held_file) = temporary(&part, ".part-2-1-1.parquet.tmp", hour);
+        held_file.try_lock().unwrap();
+        // One created this instant: may be about to be locked.
+        let (fresh, _) = temporary(&part, ".part-3-1-1.parquet.tmp", Duration::ZERO);
+        // Not a temporary of ours.
+        let (other, _) = temporary(&part, "notes.tmp", hour);
+        // The lock is per open file description: another open of the same process
+        // cannot take it, as another process could not.
+        ParquetStore::open(&dir).unwrap();
+        assert!(!dead.exists(), "the dead writer's temporary is removed");
+        assert!(held.exists() && fresh.exists() && other.exists());
+        drop(held_file);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -2,6 +2,7 @@
 //! bus.csv, as of 2024-11-25 10:00 UTC) gives the hand-computed put-call ratios, max
 //! pain, ATM IV and open-interest change per index and expiry bucket; a value that
 //! cannot be computed is NaN.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

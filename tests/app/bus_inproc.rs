@@ -1,6 +1,7 @@
 //! The in-process bus: every subscriber sees every message in order; a subscriber that
 //! falls behind loses only the oldest messages, counted against its name, and never
 //! holds the collector up. Each test runs in its own process (the registry).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

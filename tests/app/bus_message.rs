@@ -1,6 +1,7 @@
 //! The bus message: a `file:` fixture's contracts come back exactly after encoding and
 //! decoding; `protoc` reads our bytes with `proto/g6_chain.proto` (the schema other
 //! languages use); `g6 tail --json` prints the same contracts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

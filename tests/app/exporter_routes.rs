@@ -1,6 +1,7 @@
 //! Routes an application adds to the exporter: served beside the built-in ones, whole
 //! or streamed, GET/HEAD only, and a streamed response can close its own connection at
 //! once (what the live view does to a client that stopped reading).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -2,6 +2,7 @@
 //! first full gives exactly each next full; a reconnect with `Last-Event-ID` gets the
 //! diffs it missed while they are held, else a full; a client that cannot keep up is
 //! disconnected and counted while the others get every event.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

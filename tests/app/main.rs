@@ -2,6 +2,7 @@
 //! providers and exporter routes, in one test binary. Every test that asserts on
 //! this process's metrics registry runs its body in a process of its own
 //! ([`common::in_own_process`]), so the modules can share a binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 #[path = "../common/mod.rs"]
 mod common;

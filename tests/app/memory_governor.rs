@@ -2,6 +2,7 @@
 //! time in a level, actions applied in order and reverted on the way down, none
 //! applied twice, and the controls and metrics that follow. (Own process: it reads
 //! the registry.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

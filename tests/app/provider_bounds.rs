@@ -1,6 +1,7 @@
 //! Providers and the aggregator are bounded on any input: hostile rows are skipped with
 //! a reason, per-index state cannot grow without end, oversized inputs and hung reads
 //! fail fast with a reason, and an `exec:` command never outlives its timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_metrics::labels::{FetchFailure, SkipReason};
 use g6_metrics::option_chain::aggregate::{max_indices, Aggregator};

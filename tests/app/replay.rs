@@ -6,6 +6,7 @@
 //! FIFO, a dictionary bomb and a file over the row cap are skipped with path and
 //! reason while the good rows replay within 1 GiB, an `as_of` in microseconds is read
 //! in its unit and one without a unit is skipped naming the file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

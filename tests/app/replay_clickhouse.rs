@@ -3,6 +3,7 @@
 //! live aggregation computed; `--index` filters on the server; a missing table or an
 //! unreachable server is a clear message and exit 1; a snapshot still being written
 //! (rows stored within `--settle`) is left out, reported and counted.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

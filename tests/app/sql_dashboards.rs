@@ -2,6 +2,7 @@
 //! fixture's snapshots, then every variable's and every panel's SQL from the committed
 //! dashboard JSON, with Grafana's macros expanded as the plugin does, runs against the
 //! server and returns rows; the open-interest panel returns the fixture's numbers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

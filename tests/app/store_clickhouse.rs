@@ -4,6 +4,7 @@
 //! more than 20 seconds under `g6 ingest` grows the backlog, signals backpressure,
 //! counts retries, then drains to exact counts; bad URLs and an unreachable server give
 //! clear errors and counted failures, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -2,6 +2,7 @@
 //! snapshot; a file is never visible under its final name before it is whole;
 //! retention deletes only what is older than the limit, within its cap; a full disk
 //! and an unusable data directory degrade with a count or a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

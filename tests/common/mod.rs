@@ -184,7 +184,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start `g6 serve --listen 127.0.0.1:0 <args>` and wait for its address line.
+    /// Start `g6 serve --listen 127.0.0.1:0 <args>` (unless `args` has its own
+    /// `--listen`) and wait for its address line.
     // The child is waited for in `Drop` (or `terminate`), which clippy cannot see.
     #[allow(clippy::zombie_processes)]
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
@@ -196,7 +197,11 @@ impl Server {
     #[allow(clippy::zombie_processes)]
     pub fn start_binary(bin: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        cmd.arg("serve");
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args);
         // Never the repository's ./g6-data: a directory of this server's own.
         if !args.iter().any(|a| *a == "--store" || *a == "--data-dir") {
             static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

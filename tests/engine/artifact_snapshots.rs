@@ -1,5 +1,6 @@
 //! Snapshots of every generated dashboard and rule file. When the spec or the generator
 //! changes them, review each diff with `cargo insta review` before accepting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_metrics::artifacts::{ArtifactKind, ALL};
 

@@ -1,5 +1,6 @@
 //! The bad-spec corpus: one file per diagnostic code under tests/fixtures/bad/, each
 //! asserted to give exactly its diagnostics: line, column, code, message and hint.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_codegen::{Code, Severity};
 use std::path::Path;

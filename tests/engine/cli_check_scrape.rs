@@ -1,6 +1,7 @@
 //! `g6 check-scrape`: `g6 serve`'s own `/metrics` is clean in both exposition formats;
 //! hand-made scrapes with one problem each give exactly that finding and exit 1; an
 //! unreadable target is exit 2.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

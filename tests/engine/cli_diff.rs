@@ -1,6 +1,7 @@
 //! `g6 diff OLD NEW`: every kind of change is classified, breaking ones list the
 //! dashboards and alerts they affect; exit 0 when nothing breaks, 3 when something
 //! does, 4 under `--strict` for a removal without deprecation; markdown and JSON.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -1,4 +1,5 @@
 //! `g6 lint` and `g6 generate --check` as a user runs them.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

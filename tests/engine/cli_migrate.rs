@@ -3,6 +3,7 @@
 //! base units with `renamed_from`, values scaled (buckets, `le`, thresholds), PromQL
 //! following the renames, panel kinds mapped, labels declared, a dashboard per family;
 //! what needs a person is a `# MIGRATE:` comment and a line on stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

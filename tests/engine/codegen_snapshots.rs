@@ -1,5 +1,6 @@
 //! Snapshots of what the generator writes for a small fixture spec. Review changes with
 //! `cargo insta review`: these files are what users compile and read.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use g6_codegen::rust_gen::{generate, RustOptions};
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! The shape of the engine: the runtime stays free of build-time crates, and the G6
 //! app declares every metric its code uses (so a spec change fails with a message
 //! naming the metric).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::Path;
 use std::process::Command;
@@ -56,6 +57,8 @@ fn runtime_dependency_tree_has_no_build_time_crates() {
         "quote",
         "proc-macro2",
         "g6-codegen",
+        "g6-spec",
+        "g6-tools",
     ] {
         assert!(
             !crates.iter().any(|c| c == banned),
@@ -70,6 +73,8 @@ fn app_library_without_the_cli_has_no_generator_crates() {
     assert!(crates.iter().any(|c| c == "g6-runtime"), "{tree}");
     for banned in [
         "g6-codegen",
+        "g6-spec",
+        "g6-tools",
         "promql-parser",
         "prettyplease",
         "yaml-rust2",
@@ -80,6 +85,50 @@ fn app_library_without_the_cli_has_no_generator_crates() {
             "the app library must not need {banned} without the `cli` feature:\n{tree}"
         );
     }
+}
+
+#[test]
+fn the_app_builds_with_the_generators_and_the_spec_only() {
+    // `build.rs` needs g6-codegen (which brings g6-spec); the tools (g6-tools) are the
+    // CLI's, never the build's.
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "g6-metrics",
+            "-e",
+            "build",
+            "--depth",
+            "1",
+            "--prefix",
+            "depth",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout).into_owned();
+    let build_deps: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.strip_prefix('1'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(build_deps.contains(&"g6-codegen"), "{tree}");
+    for d in &build_deps {
+        assert!(
+            ["g6-codegen", "g6-spec"].contains(d),
+            "the app's build-dependencies are g6-codegen (and g6-spec) only, found {d}:\n{tree}"
+        );
+    }
+    // And g6-codegen does not pull the tools in.
+    let (tree, crates) = dependency_tree("g6-codegen", &[]);
+    assert!(crates.iter().any(|c| c == "g6-spec"), "{tree}");
+    assert!(!crates.iter().any(|c| c == "g6-tools"), "{tree}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `g6 generate --check` on edited copies of generated/: drift exit codes name what
 //! changed, and each audit fails with its own code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! The generated rule files are valid for Prometheus's own tools.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -1,6 +1,7 @@
 //! Specs are bounded and strictly typed: alias bombs, huge closed label sets, and
 //! scalars of the wrong kind are errors with positions, never hangs, panics or two
 //! hashes for one meaning.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
 //! The spec hash depends on content only: not on layout, comments, quoting or line endings.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::Path;
 

@@ -13,6 +13,7 @@
 //! same way, or the writer would hold 20 cycles of rows instead of 2), at most
 //! [`SERVERS_AT_ONCE`] at a time: a debug build starved of CPU falls behind, and its
 //! store backlog would then be a fault of the test machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod alerts;
 use crate::common;
@@ -231,7 +232,7 @@ fn record_memory_level(level: f64, share: f64) -> Recording {
         let rec = record(
             &[
                 "--memory-budget".into(),
-                budget.to_string(),
+                format!("{budget}B"),
                 // The level never falls back while recorded.
                 "--memory-hold".into(),
                 "1h".into(),

@@ -2,6 +2,7 @@
 //! port, storage in a temporary directory): nothing lost or doubled across server
 //! crashes, a durable consumer that resumes, and bad input that degrades without a
 //! panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -39,6 +39,7 @@
 //!   = 55bp = 0.0055; itm (30+10)/2 = 20bp = 0.002; otm 0.008; deep_otm none.
 //! - Open interest by moneyness: deep_itm 0, itm 200, atm 1100, otm 400, deep_otm 20; by
 //!   expiry: ultra_short 500, short 1000, medium 200, long 20, leap 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

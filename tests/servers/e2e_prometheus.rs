@@ -4,6 +4,7 @@
 //! generated/ on disk) returns data; and a real `g6 serve` scores a health of exactly 1.
 //! `alerting`: a provider that is down reaches a webhook through the generated
 //! Alertmanager configuration exactly once, the alerts it causes inhibited.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod alerting;
 use crate::common;

@@ -2,6 +2,7 @@
 //! chromedriver): the table shows exactly the values of the SSE `full` event, follows
 //! the next snapshot, highlights the ATM row, and a screenshot at 1280x800 is saved as
 //! `target/live-page.png` for people to look at.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -1,6 +1,7 @@
 //! `/live/atm` on a running `g6 serve`: a full first, then diffs with ids; a heartbeat
 //! when nothing changes; 429 beyond `--live-max-clients`; clear errors for bad
 //! requests; every stream ends cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -3,6 +3,7 @@
 //! tests talk to their children over HTTP and files, never through this process's
 //! registry, so they share a process. Tests that need a server are ignored by default
 //! (`scripts/test.sh` installs the servers and runs them with `--include-ignored`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -2,6 +2,7 @@
 //! real NATS JetStream with `source=replay` at the asked pace; `--serve` exposes the
 //! replayed values on `/metrics` (and the contracts on `/live`) and keeps serving
 //! after the end until it is stopped.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

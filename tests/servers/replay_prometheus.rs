@@ -3,6 +3,7 @@
 //! openmetrics` into a fresh TSDB, and Prometheus started on it answers `query_range`
 //! at the snapshots' own times with exactly what live aggregation and analytics
 //! compute for those snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -1,5 +1,6 @@
 //! `g6 serve` as a process: the exposition passes promtool, and the HTTP surface holds
 //! its limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 mod ledger;

@@ -2,6 +2,7 @@
 //! servers down (so the store backlog and the NATS outbox grow): the memory-pressure
 //! level rises, the actions are taken, resident memory stays near the budget, the
 //! server keeps answering, and every contract row and bus message is accounted for.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -1,4 +1,5 @@
 //! `g6 serve --provider nse-json:<fixture>` exposes the fixture's bucket values.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 
@@ -133,4 +134,65 @@ fn a_bad_provider_spec_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider \"ftp:x\""));
+}
+
+#[test]
+fn listen_takes_a_port_alone_for_every_interface() {
+    let server = Server::start(&["--listen", ":0", "--store", "none"], &[]);
+    let port = server
+        .addr
+        .strip_prefix("0.0.0.0:")
+        .unwrap_or_else(|| panic!("bound to every interface, not {}", server.addr));
+    let metrics = http(&format!("127.0.0.1:{port}"), "GET", "/metrics", "").text();
+    assert!(metrics.contains("g6_metrics_spec_hash_info"), "{metrics}");
+}
+
+#[test]
+fn a_size_without_a_unit_is_refused_naming_the_units_before_anything_runs() {
+    let dir = common::temp_dir("bare-size");
+    let data = dir.join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--memory-budget",
+            "512",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--memory-budget")
+            && stderr.contains("has no unit")
+            && stderr.contains("MiB"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing written");
+}
+
+#[test]
+fn a_raw_slash_in_a_clickhouse_password_is_refused_without_showing_it() {
+    // The percent-encoded form is taken (unit tests of ClickHouseUrl); the raw one is
+    // refused by the command line with the encoding to use.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "clickhouse://writer:top/secret@127.0.0.1:1/g6",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("%2F"), "{stderr}");
+    assert!(
+        !stderr.contains("top/secret"),
+        "the password is not shown: {stderr}"
+    );
 }

@@ -1,10 +1,12 @@
 //! The G6 app against specs other than its own `metrics.yml`, built for real with
 //! `cargo build` (into `target/spec-variants`, so the main build is not disturbed):
 //!
-//! - one extra value in every closed label set of the option-chain family: the app
-//!   builds, aggregates a snapshot without a panic, and exports the new values;
+//! - one extra value in every closed label set of the spec: the app builds (no
+//!   exhaustive match or fixed-size table on a generated enum), aggregates a snapshot
+//!   without a panic, and exports the new values;
 //! - a metric the app uses removed: the build fails with one message naming it, not
 //!   with type errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 
@@ -43,29 +45,56 @@ fn write_spec(name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// `metrics.yml` with `extra_value` appended to the closed label sets the option-chain
-/// family uses.
+/// `metrics.yml` with `extra_value` appended to every closed label set (the labels
+/// section declares each on one line: `  NAME: {values: [..], help: ..}`).
 fn spec_with_extra_values() -> String {
     let spec = std::fs::read_to_string(root().join("metrics.yml")).expect("metrics.yml");
-    let mut changed = 0;
+    let mut extended = Vec::new();
     let out: Vec<String> = spec
         .lines()
         .map(|line| {
-            let extended = ["mny", "dte", "source", "skip_reason", "result"]
-                .iter()
-                .any(|l| line.starts_with(&format!("  {l}: {{values: [")));
-            if extended {
-                changed += 1;
-                line.replacen("], help:", &format!(", {EXTRA}], help:"), 1)
-            } else {
-                line.to_string()
+            let closed = line
+                .strip_prefix("  ")
+                .and_then(|l| l.split_once(": {values: ["))
+                .filter(|(name, _)| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            match closed {
+                Some((name, _)) if line.contains("], help:") => {
+                    extended.push(name.to_string());
+                    line.replacen("], help:", &format!(", {EXTRA}], help:"), 1)
+                }
+                _ => line.to_string(),
             }
         })
         .collect();
-    assert_eq!(
-        changed, 5,
-        "every closed label of the option-chain family was extended"
-    );
+    // Every label the app's code names as a closed set is among them.
+    for used in [
+        "mny",
+        "dte",
+        "result",
+        "source",
+        "provider_mode",
+        "skip_reason",
+        "fetch_failure",
+        "flush_trigger",
+        "write_mode",
+        "pcr_basis",
+        "side",
+        "sse_event",
+        "bus_failure",
+        "store_failure",
+        "store_drop_reason",
+        "drop_reason",
+        "direction",
+        "memory_tier",
+        "memory_action",
+        "buffer",
+        "replay_skip",
+    ] {
+        assert!(
+            extended.iter().any(|e| e == used),
+            "closed label {used} extended (found {extended:?})"
+        );
+    }
     out.join("\n") + "\n"
 }
 
@@ -132,14 +161,17 @@ fn app_builds_and_aggregates_with_extra_closed_values_and_names_a_missing_metric
 
     // The new values are exported, by the generated code and by the aggregator's
     // tables (sized from the generated enums).
-    for (metric, label) in [
-        ("g6_option_rows_skipped_total", "skip_reason"),
-        ("g6_option_contracts_new_total", "dte"),
-        ("g6_option_chain_snapshots_total", "result"),
+    for (metric, label, value) in [
+        ("g6_option_rows_skipped_total", "skip_reason", 0.0),
+        ("g6_option_contracts_new_total", "dte", 0.0),
+        ("g6_option_chain_snapshots_total", "result", 0.0),
+        // The governor's table of buffer scales is sized from the enum: the new
+        // buffer starts at its full bound.
+        ("g6_memory_buffer_scale", "buffer", 1.0),
     ] {
         assert_eq!(
             find_sample(&samples, metric, &[(label, EXTRA)]),
-            Some(0.0),
+            Some(value),
             "{metric}{{{label}=\"{EXTRA}\"}}"
         );
     }

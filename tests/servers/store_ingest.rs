@@ -1,6 +1,7 @@
 //! `g6 ingest` against a real `nats-server`: a durable consumer into the Parquet
 //! store, stopped and restarted mid-run, stores exactly the rows the stream holds,
 //! each once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 

@@ -75,38 +75,84 @@ pub fn too_large(what: &str, max: u64) -> ProviderError {
     )
 }
 
-/// Build a provider from its `--provider` spelling. Every provider but the in-memory
-/// synthetic one runs under `limits.fetch_timeout` (see [`deadline::WithDeadline`]).
+/// A provider as `--provider` names it: `synthetic[:SEED]`, `file:PATH`,
+/// `nse-json:PATH` or `exec:CMD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSpec {
+    /// The synthetic market model with this seed.
+    Synthetic(u64),
+    /// A CSV or JSON-lines file, read each cycle.
+    File(std::path::PathBuf),
+    /// An NSE option-chain JSON file, read each cycle.
+    NseJson(std::path::PathBuf),
+    /// A shell command whose output is a chain, run each cycle.
+    Exec(String),
+}
+
+impl std::str::FromStr for ProviderSpec {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
+        match kind {
+            "synthetic" if arg.is_empty() => Ok(ProviderSpec::Synthetic(synthetic::DEFAULT_SEED)),
+            "synthetic" => arg
+                .parse()
+                .map(ProviderSpec::Synthetic)
+                .map_err(|_| format!("synthetic seed {arg:?} is not a whole number")),
+            "file" if !arg.is_empty() => Ok(ProviderSpec::File(arg.into())),
+            "nse-json" if !arg.is_empty() => Ok(ProviderSpec::NseJson(arg.into())),
+            "exec" if !arg.trim().is_empty() => Ok(ProviderSpec::Exec(arg.to_string())),
+            _ => Err(format!(
+                "unknown provider {spec:?}; use synthetic[:SEED], file:PATH (CSV or JSON lines), nse-json:PATH or exec:CMD"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderSpec::Synthetic(seed) if *seed == synthetic::DEFAULT_SEED => {
+                f.write_str("synthetic")
+            }
+            ProviderSpec::Synthetic(seed) => write!(f, "synthetic:{seed}"),
+            ProviderSpec::File(p) => write!(f, "file:{}", p.display()),
+            ProviderSpec::NseJson(p) => write!(f, "nse-json:{}", p.display()),
+            ProviderSpec::Exec(cmd) => write!(f, "exec:{cmd}"),
+        }
+    }
+}
+
+impl ProviderSpec {
+    /// Build the provider. Every provider but the in-memory synthetic one runs under
+    /// `limits.fetch_timeout` (see [`deadline::WithDeadline`]).
+    pub fn build(&self, limits: ProviderLimits) -> Box<dyn OptionChainProvider> {
+        match self {
+            ProviderSpec::Synthetic(seed) => Box::new(synthetic::SyntheticProvider::new(*seed)),
+            ProviderSpec::File(path) => deadline::WithDeadline::boxed(
+                file::FileProvider::new(path).max_bytes(limits.max_input_bytes),
+                limits.fetch_timeout,
+            ),
+            ProviderSpec::NseJson(path) => deadline::WithDeadline::boxed(
+                nse::NseJsonProvider::new(path).max_bytes(limits.max_input_bytes),
+                limits.fetch_timeout,
+            ),
+            ProviderSpec::Exec(cmd) => deadline::WithDeadline::boxed(
+                exec::ExecProvider::new(cmd, limits.exec_timeout).max_bytes(limits.max_input_bytes),
+                // The command's own timeout kills it; the deadline only backs it up.
+                limits
+                    .fetch_timeout
+                    .max(limits.exec_timeout + Duration::from_secs(1)),
+            ),
+        }
+    }
+}
+
+/// Build a provider from its `--provider` spelling (see [`ProviderSpec`]).
 pub fn from_spec(
     spec: &str,
     limits: ProviderLimits,
 ) -> Result<Box<dyn OptionChainProvider>, String> {
-    let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
-    match kind {
-        "synthetic" => {
-            let seed = if arg.is_empty() {
-                synthetic::DEFAULT_SEED
-            } else {
-                arg.parse().map_err(|_| format!("synthetic seed {arg:?} is not a whole number"))?
-            };
-            Ok(Box::new(synthetic::SyntheticProvider::new(seed)))
-        }
-        "file" if !arg.is_empty() => Ok(deadline::WithDeadline::boxed(
-            file::FileProvider::new(arg).max_bytes(limits.max_input_bytes),
-            limits.fetch_timeout,
-        )),
-        "nse-json" if !arg.is_empty() => Ok(deadline::WithDeadline::boxed(
-            nse::NseJsonProvider::new(arg).max_bytes(limits.max_input_bytes),
-            limits.fetch_timeout,
-        )),
-        "exec" if !arg.trim().is_empty() => Ok(deadline::WithDeadline::boxed(
-            exec::ExecProvider::new(arg, limits.exec_timeout)
-                .max_bytes(limits.max_input_bytes),
-            // The command's own timeout kills it; the deadline only backs it up.
-            limits.fetch_timeout.max(limits.exec_timeout + Duration::from_secs(1)),
-        )),
-        _ => Err(format!(
-            "unknown provider {spec:?}; use synthetic[:SEED], file:PATH (CSV or JSON lines), nse-json:PATH or exec:CMD"
-        )),
-    }
+    Ok(spec.parse::<ProviderSpec>()?.build(limits))
 }

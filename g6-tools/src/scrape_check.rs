@@ -7,7 +7,7 @@
 //! its absence is reported as "not seen yet", not as a mismatch; a metric without
 //! open labels is exported from the start, so its absence is one.
 
-use crate::model::{Metric, Spec};
+use g6_spec::model::{Metric, Spec};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

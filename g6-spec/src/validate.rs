@@ -2,9 +2,10 @@
 //! panels, alerts and dashboard plans. Every rule adds diagnostics; none stops early.
 
 use crate::diag::{suggest, Code, Diagnostic, Pos};
+use crate::grafana::GRAFANA_UNITS;
 use crate::model::*;
 use crate::naming;
-use crate::promql::{is_duration, Finding, SeriesCatalog, SeriesKind};
+use crate::promql::{is_duration, Finding, SeriesCatalog};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Units Prometheus calls non-base, with the base unit to use instead.
@@ -93,48 +94,6 @@ pub const ANNOTATION_COLORS: &[&str] = &[
     "super-light-purple",
 ];
 
-/// Grafana units accepted in `panels[].unit`.
-pub const GRAFANA_UNITS: &[&str] = &[
-    "none",
-    "short",
-    "percent",
-    "percentunit",
-    "s",
-    "ms",
-    "µs",
-    "us",
-    "ns",
-    "m",
-    "h",
-    "d",
-    "dtdurations",
-    "bytes",
-    "decbytes",
-    "bits",
-    "decbits",
-    "kbytes",
-    "mbytes",
-    "Bps",
-    "bps",
-    "binBps",
-    "reqps",
-    "ops",
-    "rps",
-    "wps",
-    "rowsps",
-    "iops",
-    "cps",
-    "hertz",
-    "currencyINR",
-    "currencyUSD",
-    "bool",
-    "bool_yes_no",
-    "dateTimeAsIso",
-    "dateTimeFromNow",
-    "locale",
-    "sishort",
-];
-
 /// Run every semantic rule over `spec`.
 pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     let mut v = Validator {
@@ -148,7 +107,7 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     v.total_series();
     v.grafana();
     v.dashboards();
-    crate::sql_dashboards::validate(spec, &mut v.out);
+    crate::sql::validate(spec, &mut v.out);
     v.promql();
     v.slos();
     v.recordings();
@@ -514,7 +473,7 @@ impl<'a> Validator<'a> {
         else {
             return;
         };
-        let by = crate::dashboards::top_level_grouping(&p.promql.value);
+        let by = crate::promql::top_level_grouping(&p.promql.value);
         let closed = by.len() == 2 && by.iter().all(|l| self.spec.closed_values(l).is_some());
         if !closed {
             self.err(
@@ -881,12 +840,12 @@ impl<'a> Validator<'a> {
 
     fn grafana(&mut self) {
         let g = &self.spec.grafana;
-        if !(27..=crate::dashboards::MAX_SCHEMA_VERSION as i64).contains(&g.schema_version.value) {
+        if !(27..=crate::grafana::MAX_SCHEMA_VERSION as i64).contains(&g.schema_version.value) {
             self.err(
                 Code::BadValue,
                 g.schema_version.pos,
                 format!("grafana schema_version {} is not a classic dashboard schema", g.schema_version.value),
-                format!("use 27..={} (41 is Grafana 11.6; the v2 format is not supported by file provisioning)", crate::dashboards::MAX_SCHEMA_VERSION),
+                format!("use 27..={} (41 is Grafana 11.6; the v2 format is not supported by file provisioning)", crate::grafana::MAX_SCHEMA_VERSION),
             );
         }
         if !is_duration(&g.refresh.value) {
@@ -1024,7 +983,7 @@ impl<'a> Validator<'a> {
                 );
             }
             if let Some(l) = &d.panel_limit {
-                if !(1..=crate::dashboards::PANEL_CAP as i64).contains(&l.value) {
+                if !(1..=crate::grafana::PANEL_CAP as i64).contains(&l.value) {
                     self.err(
                         Code::BadValue,
                         l.pos,
@@ -1032,7 +991,7 @@ impl<'a> Validator<'a> {
                             "panel_limit {} of dashboard `{}` is outside 1..={}",
                             l.value,
                             d.slug.value,
-                            crate::dashboards::PANEL_CAP
+                            crate::grafana::PANEL_CAP
                         ),
                         "leave it out for the default cap, or pick a smaller number",
                     );
@@ -1059,7 +1018,7 @@ impl<'a> Validator<'a> {
     }
 
     fn promql(&mut self) {
-        let catalog = series_catalog(self.spec);
+        let catalog = crate::promql::series_catalog(self.spec);
         for (_, m) in self.spec.metrics() {
             let mut titles: HashMap<&str, Pos> = HashMap::new();
             for p in &m.panels {
@@ -1086,7 +1045,7 @@ impl<'a> Validator<'a> {
     /// from 1d to 365d, exactly one of good/bad beside total, each with a `$window`
     /// range and valid PromQL over the spec's metrics.
     fn slos(&mut self) {
-        let catalog = series_catalog(self.spec);
+        let catalog = crate::promql::series_catalog(self.spec);
         for s in &self.spec.slos {
             let name = &s.name.value;
             let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -1278,7 +1237,7 @@ impl<'a> Validator<'a> {
         let Some(h) = &self.spec.health else {
             return;
         };
-        let catalog = series_catalog(self.spec);
+        let catalog = crate::promql::series_catalog(self.spec);
         let (w, c) = (h.warning.value, h.critical.value);
         if !(w > 0.0 && w <= 1.0) {
             self.err(
@@ -1642,18 +1601,10 @@ impl<'a> Validator<'a> {
         if self.spec.metrics().all(|(_, m)| m.recording.is_empty()) {
             return;
         }
-        let catalog = series_catalog(self.spec);
+        let catalog = crate::promql::series_catalog(self.spec);
+        // Names the generated and SLO rules take are checked once they are generated
+        // (`g6_codegen::checks::recording_names`); here: the spec's own rules.
         let mut taken: HashMap<String, String> = HashMap::new();
-        for r in crate::rules::build(self.spec).all_recording() {
-            if !r.custom {
-                taken.insert(r.record.clone(), "a generated rule".into());
-            }
-        }
-        for slo in &self.spec.slos {
-            for (record, _) in crate::slo::recorded(slo) {
-                taken.insert(record, format!("a rule of SLO `{}`", slo.name.value));
-            }
-        }
         for (_, m) in self.spec.metrics() {
             for r in &m.recording {
                 let name = &r.record.value;
@@ -1728,7 +1679,7 @@ impl<'a> Validator<'a> {
     /// Dashboard annotations (E041): a title unique on the dashboard, PromQL that is
     /// valid over the spec's metrics, and a Grafana colour.
     fn annotations(&mut self) {
-        let catalog = series_catalog(self.spec);
+        let catalog = crate::promql::series_catalog(self.spec);
         for d in &self.spec.dashboards {
             let mut titles: HashMap<&str, Pos> = HashMap::new();
             for a in &d.annotations {
@@ -1767,7 +1718,7 @@ impl<'a> Validator<'a> {
     }
 
     /// Panel renames (E042): `renamed_from` differs from the title (collisions of
-    /// identity are checked on the generated dashboards, by [`panel_identities`]).
+    /// identity are checked on the generated dashboards, by `g6_codegen::checks::panel_identities`).
     fn panel_renames(&mut self) {
         for (_, m) in self.spec.metrics() {
             for p in &m.panels {
@@ -1783,142 +1734,4 @@ impl<'a> Validator<'a> {
             }
         }
     }
-}
-
-/// Every series the spec defines, for PromQL checks.
-pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
-    let mut c = SeriesCatalog {
-        prefix: if spec.namespace.value.is_empty() {
-            String::new()
-        } else {
-            spec.prefix()
-        },
-        selectors: spec
-            .labels
-            .iter()
-            .filter_map(|l| l.variable.as_ref().map(|v| (l.name.value.clone(), v.value)))
-            .collect(),
-        ..Default::default()
-    };
-    for (_, m) in spec.metrics() {
-        let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
-        match m.kind.value {
-            MetricKind::Counter => c.insert(&m.name, &m.name, SeriesKind::Counter, &labels),
-            MetricKind::Gauge => {
-                c.insert(&m.name, &m.name, SeriesKind::Gauge, &labels);
-                let ratio = m.unit.as_ref().is_some_and(|u| u.value == "ratio");
-                c.mark(&m.name, ratio, m.state || m.is_info());
-            }
-            MetricKind::Histogram => {
-                let mut with_le = labels.clone();
-                with_le.push("le".into());
-                c.insert(
-                    &format!("{}_bucket", m.name.value),
-                    &m.name,
-                    SeriesKind::HistogramPart,
-                    &with_le,
-                );
-                for s in ["_sum", "_count"] {
-                    c.insert(
-                        &format!("{}{s}", m.name.value),
-                        &m.name,
-                        SeriesKind::HistogramPart,
-                        &labels,
-                    );
-                }
-            }
-        }
-    }
-    c
-}
-
-/// Spec panels and alerts that reference recording rules (`level:metric:op`) the
-/// generator does not produce.
-pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
-    let rules = crate::rules::build(spec);
-    let mut catalog = series_catalog(spec);
-    catalog.check_recorded = true;
-    for r in rules.all_recording() {
-        catalog.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
-    }
-    if spec.health.is_some() {
-        // Spec panels and alerts may show the health score.
-        crate::health::add_records(&mut catalog, spec);
-    }
-    let mut out = Vec::new();
-    for (_, m) in spec.metrics() {
-        let exprs = m
-            .panels
-            .iter()
-            .map(|p| (&p.promql, "panel"))
-            .chain(m.alerts.iter().map(|a| (&a.expr, "alert")));
-        for (expr, what) in exprs {
-            for f in catalog.analyze(&expr.value).findings {
-                if let Finding::UnknownSeries { name, .. } = f {
-                    if name.contains(':') {
-                        let known: Vec<&str> = rules
-                            .all_recording()
-                            .filter(|r| r.metric == m.name.value)
-                            .map(|r| r.record.as_str())
-                            .collect();
-                        out.push(Diagnostic::error(
-                            Code::UnknownMetricInPromql,
-                            expr.pos,
-                            format!("{what} expression references the recording rule `{name}`, which the generator does not produce"),
-                            if known.is_empty() {
-                                "see generated/RULES_CATALOG.md for the rules that exist".to_string()
-                            } else {
-                                format!("rules of `{}`: {}", m.name.value, known.join(", "))
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Panel renames that would give two panels of one generated dashboard the same
-/// identity (E042): the old title of a renamed panel gives the same type, title,
-/// expressions and unit as another panel of the dashboard. Run once the spec is valid.
-pub fn panel_identities(spec: &Spec) -> Vec<Diagnostic> {
-    let rules = crate::rules::build(spec);
-    let mut out = Vec::new();
-    for plan in &spec.dashboards {
-        let panels = crate::dashboards::plan_panels(spec, &rules, plan);
-        let mut seen: HashMap<String, &crate::dashboards::PanelPlan> = HashMap::new();
-        for p in &panels {
-            let id = crate::dashboards::identity_signature(p);
-            let Some(other) = seen.insert(id, p) else {
-                continue;
-            };
-            // Report at the renamed panel's `renamed_from`.
-            let renamed = [p, other]
-                .into_iter()
-                .find(|x| x.renamed_from.is_some())
-                .and_then(|x| {
-                    spec.metrics()
-                        .flat_map(|(_, m)| m.panels.iter())
-                        .find(|sp| sp.title.value == x.title && sp.renamed_from.is_some())
-                });
-            if let Some(sp) = renamed {
-                let from = sp.renamed_from.as_ref().map(|r| (r.value.as_str(), r.pos));
-                if let Some((from, pos)) = from {
-                    out.push(Diagnostic::error(
-                        Code::BadPanelRename,
-                        pos,
-                        format!(
-                            "panel `{}` renamed from `{from}` has the same identity as panel `{}` on dashboard `{}`",
-                            sp.title.value,
-                            if other.title == sp.title.value { &p.title } else { &other.title },
-                            plan.slug.value
-                        ),
-                        "a renamed panel keeps the id and uuid of its old title; that panel already has them: drop `renamed_from` or change one of the panels",
-                    ));
-                }
-            }
-        }
-    }
-    out
 }

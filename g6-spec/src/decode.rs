@@ -779,12 +779,20 @@ impl Decoder {
         let f = self.fields(
             node,
             "a SQL panel",
-            &["title", "panel_type", "unit", "description", "sql"],
+            &[
+                "title",
+                "panel_type",
+                "unit",
+                "description",
+                "x_field",
+                "sql",
+            ],
         )?;
         let title = self.req_string(&f, "title", "Open interest by strike");
         let panel_type = self.req_string(&f, "panel_type", "timeseries");
         let unit = self.opt_string(&f, "unit");
         let description = self.opt_string(&f, "description").map(|s| s.value);
+        let x_field = self.opt_string(&f, "x_field");
         let sql = self.req_string(
             &f,
             "sql",
@@ -795,6 +803,7 @@ impl Decoder {
             panel_type: panel_type?,
             unit,
             description,
+            x_field,
             sql: sql?,
         })
     }

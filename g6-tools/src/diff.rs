@@ -8,8 +8,8 @@
 //! first (or a label of one) is an error. Each breaking change lists the dashboards
 //! panels and alerts of the old spec that read the metric.
 
-use crate::model::{Metric, MetricKind, Spec};
-use crate::rules::RuleSet;
+use g6_codegen::rules::RuleSet;
+use g6_spec::model::{Metric, MetricKind, Spec};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -147,7 +147,7 @@ pub fn diff(old: &Spec, new: &Spec, strict: bool) -> Vec<Change> {
         if new_metrics.contains_key(name) || renamed_old.contains_key(name) {
             continue;
         }
-        let deprecated = m.stability == crate::model::Stability::Deprecated;
+        let deprecated = m.stability == g6_spec::model::Stability::Deprecated;
         out.push(Change {
             kind: ChangeKind::MetricRemoved,
             subject: name.to_string(),
@@ -188,7 +188,7 @@ pub fn diff(old: &Spec, new: &Spec, strict: bool) -> Vec<Change> {
             },
         };
         if old_name != *name {
-            let deprecated = before.stability == crate::model::Stability::Deprecated;
+            let deprecated = before.stability == g6_spec::model::Stability::Deprecated;
             out.push(Change {
                 kind: ChangeKind::MetricRenamed,
                 subject: name.to_string(),
@@ -293,7 +293,7 @@ fn compare(
                 ChangeKind::LabelRemoved,
                 format!("label `{l}` removed"),
                 true,
-                strict && a.stability != crate::model::Stability::Deprecated,
+                strict && a.stability != g6_spec::model::Stability::Deprecated,
             );
         }
     }
@@ -453,7 +453,7 @@ fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
         }
         (Some(a), Some(b)) => (a, b),
     };
-    let settings = |h: &crate::model::Health| {
+    let settings = |h: &g6_spec::model::Health| {
         format!(
             "dashboard {}, warning {}, critical {}",
             h.dashboard.value, h.warning.value, h.critical.value
@@ -467,7 +467,7 @@ fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
             false,
         ));
     }
-    let by = |h: &crate::model::Health| -> BTreeMap<String, String> {
+    let by = |h: &g6_spec::model::Health| -> BTreeMap<String, String> {
         h.components
             .iter()
             .map(|c| {
@@ -494,7 +494,7 @@ fn compare_health(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
 
 /// SLOs, by name.
 fn compare_slos(old: &Spec, new: &Spec, out: &mut Vec<Change>) {
-    let text = |s: &crate::model::Slo| {
+    let text = |s: &g6_spec::model::Slo| {
         format!(
             "{}% over {}, {} / {}",
             s.objective.value,
@@ -636,8 +636,8 @@ struct Users {
 
 impl Users {
     fn build(spec: &Spec) -> Self {
-        let rules = crate::rules::build(spec);
-        let dashboards = crate::dashboards::build_all(spec, &rules, "", "");
+        let rules = g6_codegen::rules::build(spec);
+        let dashboards = g6_codegen::dashboards::build_all(spec, &rules, "", "");
         let mut readers = Vec::new();
         for d in &dashboards {
             for p in &d.panels {

@@ -237,6 +237,9 @@ pub struct SqlPanel {
     pub unit: Option<Spanned<String>>,
     /// What the panel shows.
     pub description: Option<String>,
+    /// The column a `barchart` or `trend` panel puts on its x axis (Grafana's
+    /// `xField`); without it Grafana picks one.
+    pub x_field: Option<Spanned<String>>,
     /// The query, with Grafana's macros (`$__timeFilter(col)`, `$__toTime`, ...) and the
     /// dashboard's variables.
     pub sql: Spanned<String>,
@@ -266,7 +269,7 @@ pub struct Slo {
 
 /// The composite health score (`health:`): weighted components, each a PromQL
 /// expression in [0, 1], recorded, summed into one score, alerted on and shown on a
-/// dashboard (see `crate::health`).
+/// dashboard (see `g6_codegen::health`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
     /// Slug of the dashboard plan that shows the score at its top.

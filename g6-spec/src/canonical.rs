@@ -4,6 +4,7 @@
 //! canonical rendering of the parsed tree instead: keys sorted, comments and layout gone,
 //! plain numbers normalised (`0.10` == `0.1`), quoting irrelevant for strings.
 
+use crate::quote::write_json_string;
 use crate::yaml::{Node, NodeKind};
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
@@ -67,12 +68,6 @@ fn write_scalar(text: &str, quoted: bool, is_null: bool, out: &mut String) {
         }
     }
     write_json_string(text, out);
-}
-
-/// Append `s` as a JSON (and YAML double-quoted) string literal.
-pub fn write_json_string(s: &str, out: &mut String) {
-    // Serialising a &str cannot fail; the fallback keeps the output valid JSON anyway.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
 /// Full SHA-256 (64 hex chars) of the canonical text.

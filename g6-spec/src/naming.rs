@@ -57,22 +57,6 @@ pub fn is_keyword(s: &str) -> bool {
     KEYWORDS.contains(&s)
 }
 
-/// A snake-case name as a Rust identifier (raw when it is a keyword).
-pub fn ident(s: &str) -> proc_macro2::Ident {
-    let span = proc_macro2::Span::call_site();
-    match s {
-        // These cannot be raw identifiers either.
-        "self" | "Self" | "super" | "crate" | "_" => {
-            proc_macro2::Ident::new(&format!("{s}_"), span)
-        }
-        _ if is_keyword(s) => proc_macro2::Ident::new_raw(s, span),
-        _ if s.starts_with(|c: char| c.is_ascii_digit()) => {
-            proc_macro2::Ident::new(&format!("_{s}"), span)
-        }
-        _ => proc_macro2::Ident::new(s, span),
-    }
-}
-
 /// Grafana uid of a dashboard: `<namespace>-<slug>` in `[a-z0-9-]`.
 pub fn dashboard_uid(namespace: &str, slug: &str) -> String {
     let raw = if namespace.is_empty() {
@@ -98,8 +82,6 @@ mod tests {
         assert!(!is_snake("1abc"));
         assert!(is_camel("G6HighErrorRate"));
         assert!(!is_camel("g6_high"));
-        assert_eq!(ident("type").to_string(), "r#type");
-        assert_eq!(ident("self").to_string(), "self_");
         assert_eq!(dashboard_uid("g6", "option_chain"), "g6-option-chain");
     }
 }

@@ -10,8 +10,8 @@
 //! dashboard plan. What cannot be decided is left as a `# MIGRATE:` comment above the
 //! line it is about and reported with the original's line number.
 
-use crate::rules::yaml_str;
-use crate::yaml::{Node, NodeKind};
+use g6_spec::quote::yaml_str;
+use g6_spec::yaml::{Node, NodeKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -157,7 +157,7 @@ fn grafana_unit(u: &str, fix: Option<&UnitFix>) -> Option<String> {
             return Some(f.grafana.to_string());
         }
     }
-    crate::validate::GRAFANA_UNITS
+    g6_spec::grafana::GRAFANA_UNITS
         .contains(&u)
         .then(|| u.to_string())
 }
@@ -363,7 +363,7 @@ fn plan(m: &OldMetric) -> Plan<'static> {
 /// Migrate the text of an original spec. `Err` when it is not YAML or not a mapping
 /// with `families`.
 pub fn migrate(original: &str) -> Result<Migration, String> {
-    let (root, diags) = crate::yaml::parse(original);
+    let (root, diags) = g6_spec::yaml::parse(original);
     let Some(root) = root else {
         return Err(diags
             .first()

@@ -4,7 +4,7 @@
 //! reads, how it reads them (under `rate()` or not) and which labels it groups by, and
 //! compare that with what the spec defines.
 
-use crate::model::VariableMode;
+use crate::model::{MetricKind, Spec, VariableMode};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -406,6 +406,74 @@ pub fn duration(s: &str) -> Result<std::time::Duration, String> {
 /// True when `s` is a valid Prometheus duration (see [`duration`]).
 pub fn is_duration(s: &str) -> bool {
     duration(s).is_ok()
+}
+
+/// The `by (...)` labels of the outermost aggregation, for a legend.
+pub fn top_level_grouping(expr: &str) -> Vec<String> {
+    use promql_parser::parser::{Expr, LabelModifier};
+    let Ok(mut e) = parse(expr) else {
+        return Vec::new();
+    };
+    loop {
+        match e {
+            Expr::Paren(p) => e = *p.expr,
+            Expr::Binary(b) => e = *b.lhs,
+            Expr::Aggregate(a) => {
+                return match a.modifier {
+                    Some(LabelModifier::Include(l)) => l.labels,
+                    _ => Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        }
+    }
+}
+
+/// Every series the spec defines, for PromQL checks.
+pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
+    let mut c = SeriesCatalog {
+        prefix: if spec.namespace.value.is_empty() {
+            String::new()
+        } else {
+            spec.prefix()
+        },
+        selectors: spec
+            .labels
+            .iter()
+            .filter_map(|l| l.variable.as_ref().map(|v| (l.name.value.clone(), v.value)))
+            .collect(),
+        ..Default::default()
+    };
+    for (_, m) in spec.metrics() {
+        let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+        match m.kind.value {
+            MetricKind::Counter => c.insert(&m.name, &m.name, SeriesKind::Counter, &labels),
+            MetricKind::Gauge => {
+                c.insert(&m.name, &m.name, SeriesKind::Gauge, &labels);
+                let ratio = m.unit.as_ref().is_some_and(|u| u.value == "ratio");
+                c.mark(&m.name, ratio, m.state || m.is_info());
+            }
+            MetricKind::Histogram => {
+                let mut with_le = labels.clone();
+                with_le.push("le".into());
+                c.insert(
+                    &format!("{}_bucket", m.name.value),
+                    &m.name,
+                    SeriesKind::HistogramPart,
+                    &with_le,
+                );
+                for s in ["_sum", "_count"] {
+                    c.insert(
+                        &format!("{}{s}", m.name.value),
+                        &m.name,
+                        SeriesKind::HistogramPart,
+                        &labels,
+                    );
+                }
+            }
+        }
+    }
+    c
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! Checks of a valid spec that need what the generators make of it: spec recording
+//! rules whose names the generated or SLO rules take, spec PromQL that reads recording
+//! rules the generator does not produce, and panel renames that collide on a generated
+//! dashboard. They report spec diagnostics (E040, E017, E042) at the spec's positions;
+//! [`load_file`] (the build's and the CLI's loader) runs them after validation
+//! ([`after_validation`]).
+
+use g6_spec::diag::{Code, Diagnostic, Diagnostics};
+use g6_spec::model::Spec;
+use g6_spec::promql::{Finding, SeriesKind};
+use g6_spec::LoadedSpec;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Read, parse and validate a spec file, then run the checks that need the generated
+/// rules and dashboards ([`after_validation`]). `display` is the path used in messages.
+pub fn load_file(path: &Path, display: &str) -> Result<LoadedSpec, Diagnostics> {
+    g6_spec::load_file_with(path, display, &after_validation)
+}
+
+/// [`load_file`] over bytes.
+pub fn load_bytes(bytes: &[u8], display: &str) -> Result<LoadedSpec, Diagnostics> {
+    g6_spec::load_bytes_with(bytes, display, &after_validation)
+}
+
+/// [`load_file`] over text.
+pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
+    g6_spec::load_str_with(text, display, &after_validation)
+}
+
+/// The checks that need generated rules or dashboards, after validation: recording
+/// names always (a collision is reported beside any other error, as lint always did),
+/// the rest only on a spec without errors (they generate from it).
+pub fn after_validation(spec: &Spec, invalid: bool) -> Vec<Diagnostic> {
+    let mut out = recording_names(spec);
+    if !invalid {
+        // Recording-rule names in spec PromQL can only be checked once rules exist.
+        out.extend(recorded_references(spec));
+        // Panel identities exist only on the generated dashboards.
+        out.extend(panel_identities(spec));
+    }
+    out
+}
+
+/// Spec recording rules (E040) named like a generated rule or a rule of an SLO:
+/// Prometheus would evaluate both into one series.
+pub fn recording_names(spec: &Spec) -> Vec<Diagnostic> {
+    let mut taken: HashMap<String, String> = HashMap::new();
+    for r in crate::rules::build(spec).all_recording() {
+        if !r.custom {
+            taken.insert(r.record.clone(), "a generated rule".into());
+        }
+    }
+    for slo in &spec.slos {
+        for (record, _) in crate::slo::recorded(slo) {
+            taken.insert(record, format!("a rule of SLO `{}`", slo.name.value));
+        }
+    }
+    let mut out = Vec::new();
+    for (_, m) in spec.metrics() {
+        for r in &m.recording {
+            if let Some(owner) = taken.get(&r.record.value) {
+                out.push(Diagnostic::error(
+                    Code::BadRecording,
+                    r.record.pos,
+                    format!(
+                        "recording rule `{}` is already recorded by {owner}",
+                        r.record.value
+                    ),
+                    "give it another name: Prometheus would evaluate both into one series",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Spec panels and alerts that reference recording rules (`level:metric:op`) the
+/// generator does not produce.
+pub fn recorded_references(spec: &Spec) -> Vec<Diagnostic> {
+    let rules = crate::rules::build(spec);
+    let mut catalog = g6_spec::promql::series_catalog(spec);
+    catalog.check_recorded = true;
+    for r in rules.all_recording() {
+        catalog.insert(&r.record, &r.metric, SeriesKind::Recorded, &r.labels);
+    }
+    if spec.health.is_some() {
+        // Spec panels and alerts may show the health score.
+        crate::health::add_records(&mut catalog, spec);
+    }
+    let mut out = Vec::new();
+    for (_, m) in spec.metrics() {
+        let exprs = m
+            .panels
+            .iter()
+            .map(|p| (&p.promql, "panel"))
+            .chain(m.alerts.iter().map(|a| (&a.expr, "alert")));
+        for (expr, what) in exprs {
+            for f in catalog.analyze(&expr.value).findings {
+                if let Finding::UnknownSeries { name, .. } = f {
+                    if name.contains(':') {
+                        let known: Vec<&str> = rules
+                            .all_recording()
+                            .filter(|r| r.metric == m.name.value)
+                            .map(|r| r.record.as_str())
+                            .collect();
+                        out.push(Diagnostic::error(
+                            Code::UnknownMetricInPromql,
+                            expr.pos,
+                            format!("{what} expression references the recording rule `{name}`, which the generator does not produce"),
+                            if known.is_empty() {
+                                "see generated/RULES_CATALOG.md for the rules that exist".to_string()
+                            } else {
+                                format!("rules of `{}`: {}", m.name.value, known.join(", "))
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Panel renames that would give two panels of one generated dashboard the same
+/// identity (E042): the old title of a renamed panel gives the same type, title,
+/// expressions and unit as another panel of the dashboard. Run once the spec is valid.
+pub fn panel_identities(spec: &Spec) -> Vec<Diagnostic> {
+    let rules = crate::rules::build(spec);
+    let mut out = Vec::new();
+    for plan in &spec.dashboards {
+        let panels = crate::dashboards::plan_panels(spec, &rules, plan);
+        let mut seen: HashMap<String, &crate::dashboards::PanelPlan> = HashMap::new();
+        for p in &panels {
+            let id = crate::dashboards::identity_signature(p);
+            let Some(other) = seen.insert(id, p) else {
+                continue;
+            };
+            // Report at the renamed panel's `renamed_from`.
+            let renamed = [p, other]
+                .into_iter()
+                .find(|x| x.renamed_from.is_some())
+                .and_then(|x| {
+                    spec.metrics()
+                        .flat_map(|(_, m)| m.panels.iter())
+                        .find(|sp| sp.title.value == x.title && sp.renamed_from.is_some())
+                });
+            if let Some(sp) = renamed {
+                let from = sp.renamed_from.as_ref().map(|r| (r.value.as_str(), r.pos));
+                if let Some((from, pos)) = from {
+                    out.push(Diagnostic::error(
+                        Code::BadPanelRename,
+                        pos,
+                        format!(
+                            "panel `{}` renamed from `{from}` has the same identity as panel `{}` on dashboard `{}`",
+                            sp.title.value,
+                            if other.title == sp.title.value { &p.title } else { &other.title },
+                            plan.slug.value
+                        ),
+                        "a renamed panel keeps the id and uuid of its old title; that panel already has them: drop `renamed_from` or change one of the panels",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
