@@ -407,17 +407,17 @@ fn trim_allocator() {
 const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 /// Run `governor` on its own thread, reading resident memory every `every`, until
-/// `stop` is set. Level changes and actions are logged once each.
+/// `stop` is given. Level changes and actions are logged once each.
 pub fn spawn(
     mut governor: Governor,
     every: Duration,
-    stop: Arc<AtomicBool>,
+    stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("g6-governor".into())
         .spawn(move || {
             let mut last_trim: Option<Instant> = None;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.is_stopped() {
                 if let Some(rss) = crate::system::resident_bytes() {
                     let changes = governor.observe(rss, Instant::now());
                     let changed = !changes.is_empty();
@@ -451,10 +451,7 @@ pub fn spawn(
                         last_trim = Some(Instant::now());
                     }
                 }
-                let until = Instant::now() + every;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50).min(every));
-                }
+                stop.wait_timeout(every);
             }
         })
 }

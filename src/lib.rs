@@ -21,6 +21,7 @@
 //! assert_eq!(g6_metrics::SPEC_HASH.len(), 16);
 //! ```
 
+pub mod app;
 pub mod bus;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod governor;
 pub mod live;
 pub mod option_chain;
 pub mod replay;
+pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod system;

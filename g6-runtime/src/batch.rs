@@ -240,8 +240,16 @@ struct Batcher {
     started: AtomicBool,
 }
 
+/// The batcher's settings: installed ([`crate::Settings`]) or the environment's.
+static CONFIG: once_cell::sync::OnceCell<Config> = once_cell::sync::OnceCell::new();
+
+/// Install the batcher's settings; false when they are in use already.
+pub(crate) fn install_config(config: Config) -> bool {
+    CONFIG.set(config).is_ok()
+}
+
 static BATCHER: Lazy<Batcher> = Lazy::new(|| {
-    let config = Config::from_env();
+    let config = CONFIG.get_or_init(Config::from_env).clone();
     Batcher {
         state: Mutex::new(State {
             adaptive: Adaptive::new(config.clone()),

@@ -46,6 +46,24 @@ pub fn refresh_gauges() {
     }
 }
 
+/// The growth guard's settings: installed ([`crate::Settings`]) or the environment's.
+static GROWTH: once_cell::sync::OnceCell<Result<GrowthConfig, GuardError>> =
+    once_cell::sync::OnceCell::new();
+
+/// Install the growth guard's settings; false when some were installed already.
+pub(crate) fn install_growth_config(config: Result<GrowthConfig, GuardError>) -> bool {
+    GROWTH.set(config).is_ok()
+}
+
+/// The growth guard's settings in use: installed ones, else the environment's as
+/// they are now (an error for a malformed variable).
+pub(crate) fn growth_config() -> Result<GrowthConfig, GuardError> {
+    match GROWTH.get() {
+        Some(installed) => installed.clone(),
+        None => GrowthConfig::from_env(),
+    }
+}
+
 /// Settings of the growth guard, from the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrowthConfig {

@@ -1,6 +1,6 @@
 //! Start-up: install the spec, export provenance, run the growth guard.
 
-use crate::guard::{self, GrowthConfig, GrowthReport, GuardError};
+use crate::guard::{self, GrowthReport, GuardError};
 use crate::self_metrics::{self, SpecRuntime};
 use once_cell::sync::OnceCell;
 use sha2::{Digest, Sha256};
@@ -55,6 +55,6 @@ pub fn init(spec: &'static SpecRuntime) -> Result<GrowthReport, GuardError> {
         .get(&[&config_hash(spec)])
         .set(1.0);
     guard::refresh_gauges();
-    let config = GrowthConfig::from_env()?;
+    let config = guard::growth_config()?;
     guard::check_growth(&config)
 }

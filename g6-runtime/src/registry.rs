@@ -53,9 +53,20 @@ pub fn registry() -> &'static Registry {
     &REGISTRY
 }
 
-/// True when `G6_METRICS_FAIL_ON_DUP` is 1/true/yes (any case).
+/// True when a duplicate registration is refused: [`crate::Settings::fail_on_duplicate`],
+/// or `G6_METRICS_FAIL_ON_DUP` 1/true/yes (any case).
 pub fn fail_on_duplicate() -> bool {
-    crate::flag::env_flag("G6_METRICS_FAIL_ON_DUP")
+    match FAIL_ON_DUPLICATE.get() {
+        Some(installed) => *installed,
+        None => crate::flag::env_flag("G6_METRICS_FAIL_ON_DUP"),
+    }
+}
+
+static FAIL_ON_DUPLICATE: once_cell::sync::OnceCell<bool> = once_cell::sync::OnceCell::new();
+
+/// Install the duplicate-registration setting; false when one was installed already.
+pub(crate) fn install_fail_on_duplicate(on: bool) -> bool {
+    FAIL_ON_DUPLICATE.set(on).is_ok()
 }
 
 /// A collector could not be registered.

@@ -67,6 +67,36 @@ pub fn dashboard_uid(namespace: &str, slug: &str) -> String {
     raw.replace('_', "-")
 }
 
+/// What is wrong with a dashboard's `slug` (at `pos`), PromQL or SQL alike: not
+/// snake_case, or a uid longer than Grafana's 40 characters.
+pub fn dashboard_slug_problem(
+    namespace: &str,
+    slug: &str,
+    pos: crate::diag::Pos,
+) -> Option<crate::diag::Diagnostic> {
+    use crate::diag::{Code, Diagnostic};
+    if !is_snake(slug) {
+        return Some(Diagnostic::error(
+            Code::InvalidName,
+            pos,
+            format!("dashboard slug `{slug}` is not snake_case"),
+            "use lowercase letters, digits and underscores; it becomes the file name and uid",
+        ));
+    }
+    let uid = dashboard_uid(namespace, slug);
+    (uid.len() > 40).then(|| {
+        Diagnostic::error(
+            Code::InvalidName,
+            pos,
+            format!(
+                "dashboard uid `{uid}` is {} characters; Grafana allows 40",
+                uid.len()
+            ),
+            "shorten the slug",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,27 +81,11 @@ pub fn validate(spec: &Spec, out: &mut Vec<Diagnostic>) {
         slugs.insert(d.slug.value.clone());
     }
     for d in &spec.sql_dashboards {
-        if !crate::naming::is_snake(&d.slug.value) {
-            out.push(Diagnostic::error(
-                Code::InvalidName,
-                d.slug.pos,
-                format!("dashboard slug `{}` is not snake_case", d.slug.value),
-                "use lowercase letters, digits and underscores; it becomes the file name and uid",
-            ));
-        } else {
-            let uid = crate::naming::dashboard_uid(&spec.namespace.value, &d.slug.value);
-            if uid.len() > 40 {
-                out.push(Diagnostic::error(
-                    Code::InvalidName,
-                    d.slug.pos,
-                    format!(
-                        "dashboard uid `{uid}` is {} characters; Grafana allows 40",
-                        uid.len()
-                    ),
-                    "shorten the slug",
-                ));
-            }
-        }
+        out.extend(crate::naming::dashboard_slug_problem(
+            &spec.namespace.value,
+            &d.slug.value,
+            d.slug.pos,
+        ));
         if !slugs.insert(d.slug.value.clone()) {
             out.push(Diagnostic::error(
                 Code::DuplicateName,

@@ -952,24 +952,12 @@ impl<'a> Validator<'a> {
             .collect();
         let mut slugs: HashMap<&str, Pos> = HashMap::new();
         for d in &self.spec.dashboards {
-            let uid = naming::dashboard_uid(&self.spec.namespace.value, &d.slug.value);
-            if !naming::is_snake(&d.slug.value) {
-                self.err(
-                    Code::InvalidName,
-                    d.slug.pos,
-                    format!("dashboard slug `{}` is not snake_case", d.slug.value),
-                    "use lowercase letters, digits and underscores; it becomes the file name and uid",
-                );
-            } else if uid.len() > 40 {
-                self.err(
-                    Code::InvalidName,
-                    d.slug.pos,
-                    format!(
-                        "dashboard uid `{uid}` is {} characters; Grafana allows 40",
-                        uid.len()
-                    ),
-                    "shorten the slug",
-                );
+            if let Some(problem) = naming::dashboard_slug_problem(
+                &self.spec.namespace.value,
+                &d.slug.value,
+                d.slug.pos,
+            ) {
+                self.out.push(problem);
             }
             if let Some(first) = slugs.insert(&d.slug.value, d.slug.pos) {
                 self.err(

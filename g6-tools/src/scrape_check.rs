@@ -7,6 +7,7 @@
 //! its absence is reported as "not seen yet", not as a mismatch; a metric without
 //! open labels is exported from the start, so its absence is one.
 
+use g6_runtime::exposition;
 use g6_spec::model::{Metric, Spec};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,131 +98,39 @@ pub struct Report {
     pub not_seen: Vec<String>,
 }
 
-/// Parse an exposition (Prometheus text 0.0.4 or OpenMetrics 1.0) into families.
-///
-/// Hand-written rather than on `openmetrics-parser`: that crate refuses a family whose
-/// series carry different label names, which Prometheus accepts and which is one of
-/// the mismatches this check exists to report. Samples are grouped under the last
-/// `# TYPE` whose name they extend (`_total`, `_bucket`, `_sum`, `_count`,
-/// `_created`); a sample with no `# TYPE` is its own `unknown` family.
+/// Parse an exposition (Prometheus text 0.0.4 or OpenMetrics 1.0) into families, with
+/// the runtime's reader ([`g6_runtime::exposition`], which says why it is not a crate):
+/// a family whose series carry different label names, or a sample with no `# TYPE`
+/// (its own `unknown` family), is kept for [`check`] to report; a broken line is an
+/// error naming its line.
 pub fn parse_exposition(text: &str) -> Result<Vec<ScrapedFamily>, String> {
-    let mut families: Vec<ScrapedFamily> = Vec::new();
-    let mut at: BTreeMap<String, usize> = BTreeMap::new();
-    // Per family: label sets seen (a histogram's buckets share one).
-    let mut sets: Vec<BTreeSet<Vec<(String, String)>>> = Vec::new();
-    let mut current: Option<usize> = None;
-    for (n, line) in text.lines().enumerate() {
-        let line_no = n + 1;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix('#') {
-            let mut words = rest.split_whitespace();
-            if let (Some("TYPE"), Some(name), Some(kind)) =
-                (words.next(), words.next(), words.next())
-            {
-                let i = *at.entry(name.to_string()).or_insert_with(|| {
-                    families.push(ScrapedFamily {
-                        name: name.to_string(),
-                        kind: kind.to_ascii_lowercase(),
-                        series: Vec::new(),
-                    });
-                    sets.push(BTreeSet::new());
-                    families.len() - 1
-                });
-                families[i].kind = kind.to_ascii_lowercase();
-                current = Some(i);
+    let parsed =
+        exposition::parse(text, &exposition::Limits::default()).map_err(|e| e.to_string())?;
+    Ok(parsed
+        .families
+        .iter()
+        .map(|f| {
+            // One label set per series: a histogram's buckets share one (`le` left out).
+            let sets: BTreeSet<BTreeMap<String, String>> = f
+                .samples
+                .iter()
+                .map(|s| {
+                    s.labels
+                        .iter()
+                        .filter(|(k, _)| *k != "le")
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                })
+                .collect();
+            ScrapedFamily {
+                name: f.name.to_string(),
+                kind: f
+                    .kind
+                    .map_or_else(|| "unknown".into(), str::to_ascii_lowercase),
+                series: sets.into_iter().collect(),
             }
-            continue;
-        }
-        let (name, labels) = sample(line).map_err(|e| format!("line {line_no}: {e}: {line}"))?;
-        let belongs = |family: &str| {
-            name == family
-                || ["_total", "_bucket", "_sum", "_count", "_created"]
-                    .iter()
-                    .any(|s| name.strip_suffix(s) == Some(family))
-        };
-        let i = match current {
-            Some(i) if belongs(&families[i].name) => i,
-            _ => *at.entry(name.to_string()).or_insert_with(|| {
-                families.push(ScrapedFamily {
-                    name: name.to_string(),
-                    kind: "unknown".into(),
-                    series: Vec::new(),
-                });
-                sets.push(BTreeSet::new());
-                families.len() - 1
-            }),
-        };
-        let set: Vec<(String, String)> = labels.into_iter().filter(|(k, _)| k != "le").collect();
-        sets[i].insert(set);
-    }
-    for (f, s) in families.iter_mut().zip(sets) {
-        f.series = s.into_iter().map(|set| set.into_iter().collect()).collect();
-    }
-    Ok(families)
-}
-
-/// Label names and values, in order.
-type Labels = Vec<(String, String)>;
-
-/// The name and labels of a sample line (`name{a="x",b="y"} value [timestamp]`).
-fn sample(line: &str) -> Result<(&str, Labels), String> {
-    let end = line.find(['{', ' ']).ok_or("no value")?;
-    let name = &line[..end];
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-    {
-        return Err(format!("{name:?} is not a metric name"));
-    }
-    let mut labels = Vec::new();
-    let mut rest = &line[end..];
-    if let Some(inner) = rest.strip_prefix('{') {
-        let mut chars = inner.char_indices().peekable();
-        let mut key = String::new();
-        loop {
-            let Some((i, c)) = chars.next() else {
-                return Err("unclosed `{`".into());
-            };
-            match c {
-                '}' if key.trim().is_empty() => {
-                    rest = &inner[i + 1..];
-                    break;
-                }
-                ',' if key.trim().is_empty() => {}
-                '=' => {
-                    if chars.next().map(|x| x.1) != Some('"') {
-                        return Err("a label value must be quoted".into());
-                    }
-                    let mut value = String::new();
-                    loop {
-                        match chars.next() {
-                            None => return Err("unclosed label value".into()),
-                            Some((_, '"')) => break,
-                            Some((_, '\\')) => match chars.next() {
-                                Some((_, 'n')) => value.push('\n'),
-                                Some((_, x)) => value.push(x),
-                                None => return Err("unclosed label value".into()),
-                            },
-                            Some((_, x)) => value.push(x),
-                        }
-                    }
-                    labels.push((key.trim().to_string(), value));
-                    key.clear();
-                }
-                c => key.push(c),
-            }
-        }
-    }
-    let value = rest.split_whitespace().next().ok_or("no value")?;
-    let ok = value.parse::<f64>().is_ok() || matches!(value, "NaN" | "+Inf" | "-Inf" | "Inf");
-    if !ok {
-        return Err(format!("{value:?} is not a number"));
-    }
-    Ok((name, labels))
+        })
+        .collect())
 }
 
 /// The spec metric a family stands for.

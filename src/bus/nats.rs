@@ -281,6 +281,18 @@ impl Shared {
         self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Take the message sent last off the outbox: it needs no acknowledgement (stored
+    /// already, or never storable).
+    fn take_last_sent(&self) {
+        let mut o = self.outbox();
+        o.in_flight = o.in_flight.saturating_sub(1);
+        let at = o.in_flight;
+        if let Some(p) = o.items.remove(at) {
+            o.bytes -= p.cost();
+        }
+        self.set_gauges(&o);
+    }
+
     fn set_gauges(&self, o: &Outbox) {
         metrics::bus_queue_depth(NAME).set(o.items.len() as f64);
         metrics::bus_outbox_bytes(NAME).set(o.bytes as f64);
@@ -755,14 +767,7 @@ async fn run(shared: Arc<Shared>) {
                     && stored_last(&js, &config.stream, &subject, &id).await
                 {
                     metrics::bus_dedupe_hits_total(NAME).inc();
-                    let mut o = shared.outbox();
-                    o.in_flight -= 1;
-                    let at = o.in_flight;
-                    if let Some(p) = o.items.remove(at) {
-                        o.bytes -= p.cost();
-                    }
-                    shared.set_gauges(&o);
-                    drop(o);
+                    shared.take_last_sent();
                     metrics::bus_events_published_total(NAME, TOPIC).inc();
                     continue;
                 }
@@ -777,14 +782,7 @@ async fn run(shared: Arc<Shared>) {
                 )),
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     // The server can never take it: drop it, not retry it forever.
-                    let mut o = shared.outbox();
-                    o.in_flight -= 1;
-                    let at = o.in_flight;
-                    if let Some(p) = o.items.remove(at) {
-                        o.bytes -= p.cost();
-                    }
-                    shared.set_gauges(&o);
-                    drop(o);
+                    shared.take_last_sent();
                     metrics::bus_publish_failures_total(NAME, BusFailure::TooLarge).inc();
                     metrics::bus_dropped_messages_total(NAME, DropReason::TooLarge).inc();
                     log.failed(BusFailure::TooLarge, &e.to_string(), &config);

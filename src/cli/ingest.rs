@@ -79,13 +79,28 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let servers = opts.bus.0.clone();
-    let addr = opts.listen;
+    // Listen before anything is written: a start that fails (the port taken) makes no
+    // directory and opens no store.
+    let listener = match crate::app::bind(opts.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let target = opts.store.resolve(&opts.data_dir);
     let parquet_dir = match &target {
         crate::store::Target::Parquet(dir) => Some(dir.clone()),
         _ => None,
     };
-    let store = match target.open() {
+    let app = match crate::app::App::builder("ingest").build() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let store = match target.open_on(Some(app.runtime().handle().clone())) {
         Ok(Some(s)) => s,
         Ok(None) => {
             eprintln!("error: --store none: ingest needs a store (parquet, parquet:DIR or clickhouse://HOST:PORT/DB)");
@@ -128,50 +143,24 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         )
         .with_compaction(opts.compact_below, opts.compact_after)
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+    let server = match app.spawn_http(
+        listener,
+        crate::exporter::Limits::default(),
+        std::future::pending(),
+    ) {
+        Ok(h) => h,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot listen on {addr}: {e}; choose another address with --listen"
-                );
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
-        let local = listener.local_addr().unwrap_or(addr);
-        println!(
-            "g6 ingest: listening on http://{local} (spec hash {})",
-            crate::SPEC_HASH
-        );
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let exporter = {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(crate::exporter::serve(
-                listener,
-                crate::exporter::Limits::default(),
-                async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                },
-            ))
-        };
+    let stop = app.stop().clone();
+    app.runtime().block_on(async move {
         // The ingest loop handles SIGINT/SIGTERM itself: it stores and acknowledges
         // what it holds before it returns.
         let code = ingest(&opts, servers, writer, lifecycle).await;
-        let _ = stop_tx.send(true);
-        let _ = exporter.await;
+        stop.stop();
+        let _ = server.await;
         code
     })
 }

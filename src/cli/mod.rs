@@ -313,10 +313,10 @@ struct ServeOptions {
     memory_hold: std::time::Duration,
 }
 
-/// Drive every metric with simulated values every `interval` until `stop` is set.
+/// Drive every metric with simulated values every `interval` until `stop` is given.
 fn spawn_simulation(
     interval: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     tracing::warn!("SIMULATION MODE: every metric of the spec is driven with simulated values (series with label values sim-1, sim-2, ...)");
     crate::exporter::add_status_line(
@@ -326,15 +326,11 @@ fn spawn_simulation(
         .name("g6-simulate".into())
         .spawn(move || {
             let mut sim = crate::Simulator::new(6);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.is_stopped() {
                 let started = std::time::Instant::now();
                 crate::metrics::simulate(&mut sim);
                 sim.advance();
-                while started.elapsed() < interval
-                    && !stop.load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50).min(interval));
-                }
+                stop.wait_timeout(interval.saturating_sub(started.elapsed()));
             }
         })
 }
@@ -358,15 +354,10 @@ fn serve(opts: ServeOptions) -> ExitCode {
     let nats = opts.bus.as_ref().map(|servers| nats_config(servers, &opts));
     // Listen before anything is written: a start that fails (the port taken) leaves
     // no files behind and runs no cycle.
-    let listener = match std::net::TcpListener::bind(addr).and_then(|l| {
-        l.set_nonblocking(true)?;
-        Ok(l)
-    }) {
+    let listener = match crate::app::bind(addr) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "error: cannot listen on {addr}: {e}; is another g6 serve running? choose another address with --listen"
-            );
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -393,12 +384,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
             "SYNTHETIC DATA: option-chain values are generated, not market data",
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+    let mut app = match crate::app::App::builder("serve").build() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
@@ -409,14 +396,14 @@ fn serve(opts: ServeOptions) -> ExitCode {
         crate::store::Target::Parquet(dir) => Some(dir.clone()),
         _ => None,
     };
-    let store = match store_target.open() {
+    let store = match store_target.open_on(Some(app.runtime().handle().clone())) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: --store: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let store_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store_stop = crate::shutdown::Stop::new();
     let store_thread = match store {
         None => {
             crate::exporter::add_status_line("Store: none (--store none): contracts are not kept");
@@ -468,17 +455,6 @@ fn serve(opts: ServeOptions) -> ExitCode {
             }
         }
     };
-    // The live near-ATM view: fed by the in-process bus, served beside /metrics.
-    let hub = crate::live::Hub::new();
-    let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
-    {
-        let _in_runtime = runtime.enter();
-        crate::live::spawn_feeder(
-            hub.clone(),
-            inproc.subscribe(crate::live::hub::SUBSCRIBER),
-            live_stop_rx,
-        );
-    }
     // Live streams and other connections have bounds of their own (a viewer is never
     // closed to make room for a scrape, nor the reverse), both within the open-files
     // limit.
@@ -489,12 +465,13 @@ fn serve(opts: ServeOptions) -> ExitCode {
         ..Default::default()
     };
     fit_connection_cap(&mut limits);
-    crate::exporter::add_route(crate::live::sse::routes(
-        hub.clone(),
+    // The live near-ATM view: fed by the in-process bus, served beside /metrics.
+    app.with_live(
+        &inproc,
         limits.max_streams,
         opts.live_heartbeat,
-    ));
-    crate::exporter::add_status_link("/live", "live near-ATM view");
+        "live near-ATM view",
+    );
     let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
     match nats {
         None => crate::exporter::add_status_line(format!(
@@ -509,7 +486,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 config.subject_prefix,
                 config.outbox_bytes
             ));
-            match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
+            match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {
                 Ok(b) => buses.push(std::sync::Arc::new(b)),
                 Err(e) => {
                     eprintln!("error: --bus: {e}");
@@ -518,7 +495,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
             }
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = app.stop().clone();
     let budget = match opts.memory_budget {
         0 => crate::governor::default_budget(),
         b => b,
@@ -562,25 +539,34 @@ fn serve(opts: ServeOptions) -> ExitCode {
     } else {
         None
     };
-    let code = run_exporter(&runtime, listener, limits, stop.clone(), hub.clone());
-    let _ = live_stop.send(true);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let code = match app.spawn_http(listener, limits, crate::exporter::shutdown_signal()) {
+        Ok(server) => match app.runtime().block_on(server) {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(e)) => {
+                eprintln!("error: exporter failed: {e}");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("error: exporter failed: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    };
+    stop.stop();
     crate::option_chain::providers::exec::kill_running();
     // Shutdown never waits on a provider: give the loop a moment to finish its cycle,
     // then leave (a fetch stuck on a hung read dies with the process).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    while !collector.is_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    if collector.is_finished() {
-        let _ = collector.join();
-    }
+    collector.join_within(std::time::Duration::from_secs(1));
     if let Some(h) = simulation {
         let _ = h.join();
     }
     let _ = governor_thread.join();
     // The store takes what the collector published last, then stops.
-    store_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    store_stop.stop();
     if let Some(h) = store_thread {
         let _ = h.join();
         log_store_ledger();
@@ -619,20 +605,6 @@ fn nats_config(
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
         ack_timeout: opts.bus_ack_timeout,
     }
-}
-
-/// Resolves on SIGINT/SIGTERM, or once the collector has stopped by itself (`--cycles`).
-async fn shutdown(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let stopped = async move {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
-    futures_util::future::select(
-        Box::pin(crate::exporter::shutdown_signal()),
-        Box::pin(stopped),
-    )
-    .await;
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the
@@ -723,49 +695,6 @@ fn fit_within(connections: usize, streams: usize, room: usize) -> Option<(usize,
     let streams = streams.min(room / 2).max(1);
     let connections = connections.min(room.saturating_sub(streams)).max(1);
     Some((connections, streams))
-}
-
-fn run_exporter(
-    runtime: &tokio::runtime::Runtime,
-    listener: std::net::TcpListener,
-    limits: crate::exporter::Limits,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    hub: std::sync::Arc<crate::live::Hub>,
-) -> ExitCode {
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let Ok(local) = listener.local_addr() else {
-            eprintln!("error: the listening socket has no address");
-            return ExitCode::from(1);
-        };
-        // Tests and scripts read this line to find the port when listening on :0.
-        println!(
-            "g6 serve: listening on http://{local} (spec hash {})",
-            crate::SPEC_HASH
-        );
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
-        // Live streams never end by themselves: the hub ends them when shutdown
-        // starts, so the server's graceful shutdown does not wait on them.
-        let stopping = async move {
-            shutdown(stop).await;
-            hub.close();
-        };
-        match crate::exporter::serve(listener, limits, stopping).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: exporter failed: {e}");
-                ExitCode::from(1)
-            }
-        }
-    })
 }
 
 #[cfg(test)]

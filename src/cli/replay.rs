@@ -7,7 +7,6 @@ use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
 use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,8 +115,8 @@ struct Pacer {
 }
 
 impl Pacer {
-    /// Wait until the snapshot at `as_of_ms` is due (or `stop` is set).
-    fn wait(&mut self, as_of_ms: i64, stop: &AtomicBool) {
+    /// Wait until the snapshot at `as_of_ms` is due (or `stop` is given).
+    fn wait(&mut self, as_of_ms: i64, stop: &crate::shutdown::Stop) {
         let Speed::Times(factor) = self.speed else {
             return;
         };
@@ -133,13 +132,7 @@ impl Pacer {
         let Some(due) = wait.ok().and_then(|w| self.started.checked_add(w)) else {
             return;
         };
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            std::thread::sleep((due - now).min(Duration::from_millis(100)));
-        }
+        stop.wait_timeout(due.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -148,7 +141,7 @@ struct Progress {
     bar: Option<indicatif::ProgressBar>,
     range: Range,
     started: Instant,
-    last_log: Instant,
+    last_log: Option<Instant>,
 }
 
 impl Progress {
@@ -171,7 +164,7 @@ impl Progress {
             bar,
             range,
             started: Instant::now(),
-            last_log: Instant::now(),
+            last_log: None,
         }
     }
 
@@ -186,8 +179,12 @@ impl Progress {
                     format_ms(as_of_ms)
                 ));
             }
-            None if self.last_log.elapsed() >= Duration::from_secs(10) => {
-                self.last_log = Instant::now();
+            // The first snapshot, then every 10 s.
+            None if self
+                .last_log
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) =>
+            {
+                self.last_log = Some(Instant::now());
                 let span = (self.range.end_ms - self.range.start_ms).max(1) as f64;
                 tracing::info!(
                     snapshots,
@@ -254,25 +251,21 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+    let mut app = match crate::app::App::builder("replay").build() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = app.stop().clone();
     {
         let stop = stop.clone();
         // The first Ctrl-C finishes the snapshots of the current as-of time and
         // writes what was gathered; a second one leaves at once.
-        runtime.spawn(async move {
+        app.runtime().spawn(async move {
             crate::exporter::shutdown_signal().await;
-            stop.store(true, Ordering::Relaxed);
+            stop.stop();
             crate::exporter::shutdown_signal().await;
             eprintln!("interrupted twice: leaving without finishing");
             std::process::exit(130);
@@ -300,23 +293,13 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     };
     let mut server = None;
     if let Some(addr) = listen {
-        let hub = crate::live::Hub::new();
         let inproc = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
-        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
-        {
-            let _in_runtime = runtime.enter();
-            crate::live::spawn_feeder(
-                hub.clone(),
-                inproc.subscribe(crate::live::hub::SUBSCRIBER),
-                live_stop_rx,
-            );
-        }
-        crate::exporter::add_route(crate::live::sse::routes(
-            hub.clone(),
+        app.with_live(
+            &inproc,
             100,
             Duration::from_secs(15),
-        ));
-        crate::exporter::add_status_link("/live", "live near-ATM view of the replay");
+            "live near-ATM view of the replay",
+        );
         crate::exporter::add_status_line(format!(
             "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
             reader.describe(),
@@ -325,36 +308,22 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             speed_text(speed)
         ));
         buses.push(inproc);
-        let listener = match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+        let listener = match crate::app::bind(addr) {
             Ok(l) => l,
-            Err(e) => {
-                return usage(&format!(
-                    "cannot listen on {addr}: {e}; is g6 serve running there? choose another address with --listen"
-                ))
-            }
+            Err(e) => return usage(&e),
         };
-        let local = listener.local_addr().unwrap_or(addr);
-        println!(
-            "g6 replay: listening on http://{local} (spec hash {})",
-            crate::SPEC_HASH
-        );
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        let stopping = {
-            let stop = stop.clone();
-            async move {
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                let _ = live_stop.send(true);
-                hub.close();
-            }
-        };
-        server = Some(runtime.spawn(crate::exporter::serve(
+        // Serves on after the end, until Ctrl-C (the app's stop).
+        match app.spawn_http(
             listener,
             crate::exporter::Limits::default(),
-            stopping,
-        )));
+            std::future::pending(),
+        ) {
+            Ok(h) => server = Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
     if let Some(servers) = &opts.bus {
         let config = crate::bus::nats::NatsConfig {
@@ -363,7 +332,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
             ..Default::default()
         };
-        match crate::bus::nats::NatsBus::start(config, runtime.handle()) {
+        match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {
             Ok(b) => {
                 let b = Arc::new(b);
                 nats = Some(b.clone());
@@ -403,7 +372,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             problems += 1;
             report(&progress, &format!("warning: {p}"));
         }
-        if finishing.is_none() && stop.load(Ordering::Relaxed) {
+        if finishing.is_none() && stop.is_stopped() {
             match last_read {
                 Some(at) => finishing = Some(at),
                 None => {
@@ -427,7 +396,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         if finishing.is_none() {
             pacer.wait(s.as_of_ms, &stop);
             // Stopped while waiting for a new as-of time: it is not started.
-            if stop.load(Ordering::Relaxed) && last_read != Some(s.as_of_ms) {
+            if stop.is_stopped() && last_read != Some(s.as_of_ms) {
                 cut = Some(Cut::Interrupted(Some(s.as_of_ms)));
                 break;
             }
@@ -465,9 +434,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         // outbox to send, rather than let the bound drop snapshots.
         if let Some(bus) = &nats {
             let high = crate::bus::nats::NatsConfig::default().outbox_bytes / 2;
-            while bus.outbox().1 > high && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            // The outbox has no signal of its own: looked at every 10 ms (a stop
+            // ends the wait at once).
+            while bus.outbox().1 > high && !stop.wait_timeout(Duration::from_millis(10)) {}
         }
         progress.update(s.as_of_ms, replayer.summary().snapshots);
     }
@@ -539,13 +508,11 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     if opts.serve && summary.snapshots > 0 && cut.is_none() {
         println!("replay done; still serving the last values (Ctrl-C to stop)");
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        app.runtime().block_on(stop.stopped());
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.stop();
     if let Some(server) = server {
-        let _ = runtime.block_on(server);
+        let _ = app.runtime().block_on(server);
     }
     if summary.snapshots == 0 {
         eprintln!(
@@ -712,7 +679,7 @@ mod tests {
 
     #[test]
     fn a_paced_replay_skips_gaps_instead_of_waiting_them_out() {
-        let stop = AtomicBool::new(false);
+        let stop = crate::shutdown::Stop::new();
         let mut p = Pacer {
             speed: Speed::Times(1000.0),
             gap_ms: 60_000,

@@ -182,7 +182,7 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
     }
     let bus = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
     let mut sub = bus.subscribe("tail");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = crate::shutdown::Stop::new();
     let runner = crate::option_chain::runner::Runner::new(provider, false)
         .with_publisher(crate::bus::Publisher::new(vec![bus]));
     let collector = match runner.spawn(opts.interval, stop.clone()) {
@@ -205,8 +205,8 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
             break;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = collector.join();
+    stop.stop();
+    collector.join_within(std::time::Duration::from_secs(1));
     ExitCode::SUCCESS
 }
 

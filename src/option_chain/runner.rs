@@ -19,7 +19,6 @@ use super::{OptionChainProvider, ProviderError};
 use crate::labels::{ProviderMode, Result as Outcome, Source};
 use crate::metrics;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -393,37 +392,64 @@ impl Runner {
         self.tick_at(unix_now())
     }
 
-    /// Run cycles every `interval` on a thread until `stop` is set (or, with
-    /// [`Self::cycles`], until that many have run: then it sets `stop`). Snapshot ages are
+    /// Run cycles every `interval` on a thread until `stop` is given (or, with
+    /// [`Self::cycles`], until that many have run: then it gives `stop`). Snapshot ages are
     /// also refreshed right before every scrape, so they grow even while a cycle waits
     /// on a slow provider.
     pub fn spawn(
         mut self,
         interval: Duration,
-        stop: Arc<AtomicBool>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        stop: crate::shutdown::Stop,
+    ) -> std::io::Result<Collector> {
         let last_good = Arc::clone(&self.last_good);
         crate::exporter::add_pre_scrape_hook(Arc::new(move || set_ages(&last_good, unix_now())));
-        std::thread::Builder::new()
+        // Dropped when the thread ends, however it ends: what `join_within` waits on.
+        let (ended, ended_rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
             .name("g6-option-chain".into())
             .spawn(move || {
+                let _ended = ended;
                 let mut done = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    if self.cycles.is_some_and(|n| done >= n) {
-                        stop.store(true, Ordering::Relaxed);
-                        break;
-                    }
+                if self.cycles == Some(0) {
+                    stop.stop();
+                }
+                while !stop.is_stopped() {
                     let started = Instant::now();
                     self.tick();
                     done += 1;
                     if self.cycles.is_some_and(|n| done >= n) {
-                        continue;
+                        stop.stop();
+                        break;
                     }
-                    // Sleep in small steps so shutdown is prompt.
-                    while started.elapsed() < interval && !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(50).min(interval));
-                    }
+                    // Until the next cycle, or at once when stopped.
+                    stop.wait_timeout(interval.saturating_sub(started.elapsed()));
                 }
-            })
+            })?;
+        Ok(Collector {
+            handle,
+            ended: ended_rx,
+        })
+    }
+}
+
+/// The collection thread of [`Runner::spawn`].
+#[derive(Debug)]
+pub struct Collector {
+    handle: std::thread::JoinHandle<()>,
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl Collector {
+    /// Wait up to `timeout` for the thread to end (after its stop was given) and join
+    /// it; false if it is still in a cycle (a fetch stuck on a hung read), which is
+    /// then left to die with the process.
+    pub fn join_within(self, timeout: Duration) -> bool {
+        match self.ended.recv_timeout(timeout) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.handle.join();
+                true
+            }
+        }
     }
 }

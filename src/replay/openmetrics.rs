@@ -7,7 +7,8 @@
 //! name), its series sorted, each series' samples in increasing time with timestamps in
 //! seconds, and `# EOF` last.
 
-use g6_runtime::encode::{escape_label_value, write_f64};
+use g6_runtime::encode::{render_labels, write_f64};
+use g6_runtime::exposition::{self, Family, Limits, Sample};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -59,84 +60,49 @@ impl Backfill {
     /// series at the same time replaces the first. `Err(Full)` (nothing kept) when the
     /// samples would pass the bound.
     pub fn capture(&mut self, exposition: &str, index: &str, at_ms: i64) -> Result<usize, Full> {
-        let mut escaped = String::with_capacity(index.len());
-        escape_label_value(index, &mut escaped);
-        // (family, its header lines, series, value), borrowed from the exposition.
-        let mut kept: Vec<(&str, (usize, usize), &str, f64)> = Vec::new();
-        let mut family: Option<&str> = None;
-        // Byte span of the current family's header lines.
-        let mut header = (0usize, 0usize);
-        let base = exposition.as_ptr() as usize;
-        for line in exposition.lines() {
-            if let Some(rest) = line.strip_prefix("# ") {
-                let mut words = rest.splitn(3, ' ');
-                let (kind, name) = (words.next(), words.next());
-                if let (Some("HELP" | "TYPE" | "UNIT"), Some(name)) = (kind, name) {
-                    let at = line.as_ptr() as usize - base;
-                    if family != Some(name) {
-                        family = Some(name);
-                        header = (at, at);
-                    }
-                    header.1 = at + line.len();
-                }
-                continue;
+        // The runtime's own text: it parses unless the runtime is broken.
+        let parsed = match exposition::parse(exposition, &Limits::default()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(
+                    index,
+                    "replay: the exposition does not parse, nothing kept: {e}"
+                );
+                return Ok(0);
             }
-            // Most lines are not replayed series: a substring test skips them.
-            if !line.contains("source=\"replay\"") {
-                continue;
-            }
-            let Some(fam) = family else { continue };
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Some(labels) = series
-                .split_once('{')
-                .and_then(|(_, l)| l.strip_suffix('}'))
-            else {
-                continue;
-            };
-            if label(labels, "source") != Some("replay")
-                || label(labels, "index") != Some(escaped.as_str())
-            {
-                continue;
-            }
-            let Ok(v) = value.parse::<f64>() else {
-                continue;
-            };
-            kept.push((fam, header, series, v));
-        }
+        };
+        // (family, sample) of the replayed series of this index.
+        let kept: Vec<(&Family, &Sample)> = parsed
+            .families
+            .iter()
+            .flat_map(|f| f.samples.iter().map(move |s| (f, s)))
+            .filter(|(_, s)| s.label("source") == Some("replay") && s.label("index") == Some(index))
+            .collect();
         if self.samples + kept.len() > self.max_samples {
             return Err(Full);
         }
         let n = kept.len();
-        for (fam, (h0, h1), series, v) in kept {
-            if !self.families.contains_key(fam) {
-                let mut text = exposition[h0..h1].to_string();
-                text.push('\n');
+        for (fam, sample) in kept {
+            if !self.families.contains_key(fam.name) {
                 self.families.insert(
-                    fam.to_string(),
+                    fam.name.to_string(),
                     FamilySamples {
-                        header: text,
+                        header: header(fam),
                         series: BTreeMap::new(),
                     },
                 );
             }
-            let Some(f) = self.families.get_mut(fam) else {
+            let Some(f) = self.families.get_mut(fam.name) else {
                 continue;
             };
-            if !f.series.contains_key(series) {
-                f.series.insert(series.to_string(), Vec::new());
-            }
-            let Some(samples) = f.series.get_mut(series) else {
-                continue;
-            };
+            let samples = f.series.entry(series_text(sample)).or_default();
             match samples.last_mut() {
-                Some(last) if last.0 == at_ms => last.1 = v,
+                Some(last) if last.0 == at_ms => last.1 = sample.value,
                 // Out of order cannot happen per index (the replay is in as-of
                 // order); dropping it keeps the file valid if it ever did.
                 Some(last) if last.0 > at_ms => {}
                 _ => {
-                    samples.push((at_ms, v));
+                    samples.push((at_ms, sample.value));
                     self.samples += 1;
                 }
             }
@@ -205,32 +171,42 @@ pub fn write_seconds(out: &mut String, ms: i64) {
     }
 }
 
-/// The raw (still escaped) value of label `name` in `a="x",b="y"`.
-fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
-    let bytes = labels.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let eq = labels[i..].find("=\"")? + i;
-        let key = labels[i..eq].trim_start_matches(',');
-        let start = eq + 2;
-        // The value ends at the first quote not escaped by a backslash.
-        let mut j = start;
-        while j < bytes.len() {
-            match bytes[j] {
-                b'\\' => j += 2,
-                b'"' => break,
-                _ => j += 1,
+/// The `# HELP`, `# TYPE` and `# UNIT` lines of `family`, as OpenMetrics writes them.
+fn header(family: &Family) -> String {
+    let mut out = String::new();
+    if let Some(help) = &family.help {
+        out.push_str("# HELP ");
+        out.push_str(family.name);
+        out.push(' ');
+        for c in help.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '"' => out.push_str("\\\""),
+                c => out.push(c),
             }
         }
-        if j >= bytes.len() {
-            return None;
-        }
-        if key == name {
-            return Some(&labels[start..j]);
-        }
-        i = j + 1;
+        out.push('\n');
     }
-    None
+    for (word, value) in [("TYPE", family.kind), ("UNIT", family.unit)] {
+        if let Some(value) = value {
+            out.push_str("# ");
+            out.push_str(word);
+            out.push(' ');
+            out.push_str(family.name);
+            out.push(' ');
+            out.push_str(value);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `name{labels}` as the encoder writes it (labels in their order, values escaped).
+fn series_text(sample: &Sample) -> String {
+    let names: Vec<&str> = sample.labels.iter().map(|(k, _)| *k).collect();
+    let values: Vec<&str> = sample.labels.iter().map(|(_, v)| v.as_ref()).collect();
+    format!("{}{{{}}}", sample.name, render_labels(&names, &values))
 }
 
 #[cfg(test)]
@@ -238,12 +214,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_are_found_with_escapes_in_other_values() {
-        let l = r#"index="A\",source=\"replay",source="live",x="\\""#;
-        assert_eq!(label(l, "index"), Some(r#"A\",source=\"replay"#));
-        assert_eq!(label(l, "source"), Some("live"));
-        assert_eq!(label(l, "x"), Some(r"\\"));
-        assert_eq!(label(l, "y"), None);
+    fn an_index_with_quotes_matches_only_itself_and_is_written_escaped_again() {
+        let scrape = "# HELP g6_b say \\\"b\\\"\\n\\\\\n# TYPE g6_b gauge\n# UNIT g6_b ratio\n\
+                      g6_b{index=\"A\\\",source=\\\"replay\",source=\"live\"} 1\n\
+                      g6_b{index=\"A\\\"\",source=\"replay\"} 2\n# EOF\n";
+        let mut b = Backfill::new(10);
+        assert_eq!(b.capture(scrape, "A\",source=\"replay", 1000), Ok(0));
+        assert_eq!(b.capture(scrape, "A\"", 1000), Ok(1));
+        let mut out = Vec::new();
+        b.write_to(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# HELP g6_b say \\\"b\\\"\\n\\\\\n# TYPE g6_b gauge\n# UNIT g6_b ratio\n\
+             g6_b{index=\"A\\\"\",source=\"replay\"} 2 1\n# EOF\n"
+        );
     }
 
     #[test]

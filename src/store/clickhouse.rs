@@ -114,7 +114,11 @@ impl ClickHouseUrl {
         };
         let user = decode(url.username(), "user")?;
         let password = url.password().map(|p| decode(p, "password")).transpose()?;
-        if user.is_empty() && password.is_some() {
+        let authority = spec["clickhouse://".len()..]
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if user.is_empty() && (password.is_some() || authority.contains('@')) {
             return Err(format!("{shown:?} has an empty user; {URL_HELP}"));
         }
         Ok(ClickHouseUrl {
@@ -305,14 +309,18 @@ fn missing_table(e: &clickhouse::error::Error) -> bool {
     matches!(e, clickhouse::error::Error::BadResponse(m) if matches!(server_code(m), Some(60) | Some(81)))
 }
 
-/// The ClickHouse store. It owns a small runtime of its own, so the writer's thread
-/// (plain, or a blocking section of `g6 ingest`) can call it synchronously.
+/// The ClickHouse store. The writer's thread (plain, or a blocking section of
+/// `g6 ingest`) calls it synchronously; its requests run on the app's runtime
+/// ([`ClickHouseStore::on_runtime`]), or on a small runtime of its own when it has
+/// none (a store used alone, in tests and benchmarks).
 pub struct ClickHouseStore {
     url: ClickHouseUrl,
     client: clickhouse::Client,
     // An Option so that drop can shut it down without blocking (a runtime dropped
     // inside another runtime's async context panics).
     runtime: Option<tokio::runtime::Runtime>,
+    /// The app's runtime, when the store runs on it.
+    shared: Option<tokio::runtime::Handle>,
 }
 
 impl Drop for ClickHouseStore {
@@ -342,7 +350,17 @@ impl ClickHouseStore {
             client: url.client(),
             url,
             runtime: Some(runtime),
+            shared: None,
         })
+    }
+
+    /// Run the store's requests on `runtime` (the app's) instead of its own.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        if let Some(own) = self.runtime.take() {
+            own.shutdown_background();
+        }
+        self.shared = Some(runtime);
+        self
     }
 
     /// Where the store is (no password).
@@ -364,9 +382,10 @@ impl ClickHouseStore {
         &self,
         f: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match &self.runtime {
-            Some(r) => r.block_on(with_timeout(f)),
-            None => Err(StoreError::new(StoreFailure::Io, "the store is closed")),
+        match (&self.shared, &self.runtime) {
+            (Some(h), _) => h.block_on(with_timeout(f)),
+            (None, Some(r)) => r.block_on(with_timeout(f)),
+            (None, None) => Err(StoreError::new(StoreFailure::Io, "the store is closed")),
         }
     }
 

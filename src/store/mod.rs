@@ -160,13 +160,26 @@ impl std::str::FromStr for Target {
 impl Target {
     /// Open the store (a Parquet directory is made; ClickHouse is not contacted yet).
     pub fn open(self) -> Result<Option<Box<dyn Store>>, String> {
+        self.open_on(None)
+    }
+
+    /// [`Target::open`], with a network store's requests on `runtime` (the app's).
+    pub fn open_on(
+        self,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<Option<Box<dyn Store>>, String> {
         match self {
             Target::None => Ok(None),
             Target::Parquet(dir) => parquet::ParquetStore::open(&dir)
                 .map(|s| Some(Box::new(s) as Box<dyn Store>))
                 .map_err(|e| e.to_string()),
-            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url)
-                .map(|s| Some(Box::new(s) as Box<dyn Store>)),
+            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url).map(|s| {
+                let s = match runtime {
+                    Some(r) => s.on_runtime(r),
+                    None => s,
+                };
+                Some(Box::new(s) as Box<dyn Store>)
+            }),
         }
     }
 }
@@ -566,66 +579,65 @@ impl<T> Writer<T> {
     }
 }
 
-/// How often the drain looks at the bus ring when it is empty (the ring holds
-/// hundreds of messages, so this is far inside what it absorbs).
-const DRAIN_POLL: Duration = Duration::from_millis(10);
-
 /// Longest the write thread sleeps between looks at the backlog.
 const WRITE_POLL: Duration = Duration::from_millis(50);
 
-/// Run a writer fed by an in-process bus subscription until `stop` is set (then
+/// Run a writer fed by an in-process bus subscription until `stop` is given (then
 /// everything published is taken and flushed once). Two threads: `g6-store-drain`
-/// moves every message off the ring into the writer's backlog and never waits on a
-/// write; `g6-store` writes (off the lock) and runs the lifecycle job between
-/// flushes. The handle is the write thread's, which joins the drain before its last
-/// flush.
+/// waits on the ring and moves every message into the writer's backlog, never
+/// waiting on a write; `g6-store` writes (off the lock) and runs the lifecycle job
+/// between flushes. The handle is the write thread's, which joins the drain before its
+/// last flush.
 pub fn spawn_in_process(
     writer: Writer<()>,
     mut subscription: crate::bus::inproc::Subscription,
     mut lifecycle: Option<lifecycle::Lifecycle>,
-    stop: Arc<AtomicBool>,
+    stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let shared = Arc::new((Mutex::new(writer), Condvar::new()));
     let drained = Arc::new(AtomicBool::new(false));
     let drain = {
         let shared = Arc::clone(&shared);
         let drained = Arc::clone(&drained);
+        // The ring is a tokio broadcast channel: waiting on it, and on the stop
+        // signal, needs an executor but no I/O or timers.
+        let waiter = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name("g6-store-drain".into())
             .spawn(move || {
                 let (writer, wake) = &*shared;
-                loop {
-                    // Read before draining: once set, what was published is in the ring.
-                    let stopping = stop.load(Ordering::Relaxed);
-                    let mut closed = false;
-                    let mut took = false;
+                let take = |m: Arc<crate::bus::message::ChainMessage>,
+                            sub: &mut crate::bus::inproc::Subscription| {
+                    let lost = sub.take_lost_rows();
+                    let mut w = lock(writer);
+                    w.count_lost(lost);
+                    // Refusals and drops are counted inside.
+                    let _ = w.push(m, ());
+                    drop(w);
+                    wake.notify_one();
+                };
+                waiter.block_on(async {
                     loop {
-                        match subscription.try_recv() {
-                            Ok(m) => {
-                                let lost = subscription.take_lost_rows();
-                                let mut w = lock(writer);
-                                w.count_lost(lost);
-                                // Refusals and drops are counted inside.
-                                let _ = w.push(m, ());
-                                took = true;
-                            }
-                            Err(crate::bus::inproc::TryRecv::Empty) => break,
-                            Err(crate::bus::inproc::TryRecv::Closed) => {
-                                closed = true;
-                                break;
-                            }
+                        tokio::select! {
+                            // Messages first: a stop given while the ring holds some
+                            // still takes them below.
+                            biased;
+                            m = subscription.recv() => match m {
+                                Some(m) => take(m, &mut subscription),
+                                None => break,
+                            },
+                            () = stop.stopped() => break,
                         }
                     }
-                    if took {
-                        wake.notify_one();
-                    }
-                    if stopping || closed {
-                        drained.store(true, Ordering::Release);
-                        wake.notify_one();
-                        return;
-                    }
-                    std::thread::sleep(DRAIN_POLL);
+                });
+                // Stopped after the last publish: what was published is in the ring.
+                while let Ok(m) = subscription.try_recv() {
+                    take(m, &mut subscription);
                 }
+                let lost = subscription.take_lost_rows();
+                lock(writer).count_lost(lost);
+                drained.store(true, Ordering::Release);
+                wake.notify_one();
             })?
     };
     std::thread::Builder::new()

@@ -406,7 +406,7 @@ fn ctrl_c_finishes_the_current_as_of_time_writes_the_backfill_and_says_where_to_
     store(&dir, &history);
     let om = dir.join("part.om");
     // At the recorded speed the second as-of time is a minute away.
-    let child = Command::new(env!("CARGO_BIN_EXE_g6"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
         .args(["replay", "--from"])
         .arg(format!("parquet:{}", dir.display()))
         .args([
@@ -423,16 +423,38 @@ fn ctrl_c_finishes_the_current_as_of_time_writes_the_backfill_and_says_where_to_
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt inside the minute between the first and the second as-of time. The
-    // replay shows nothing (no output, no file) before it ends, so there is no
-    // condition to wait on: 2 s into a 60 s gap.
-    std::thread::sleep(Duration::from_secs(2));
+    // Interrupt once the first snapshot is replayed (its progress line), while the
+    // replay waits for the second.
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("replaying") => break,
+            Ok(_) => {}
+            Err(e) => panic!("no progress line within 60 s ({e})"),
+        }
+    }
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
     assert!(
         err.contains(&format!("Resume with --start {}", T0 + 60)),
         "{err}"

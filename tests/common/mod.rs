@@ -303,87 +303,25 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Parse the Prometheus text format (0.0.4), unescaping label values.
+/// Parse either text format with the runtime's reader, unescaping label values;
+/// samples in the order written. Panics (naming the line) on a broken exposition.
 pub fn parse_exposition(text: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name_end, labels, rest) = match line.find('{') {
-            Some(i) => {
-                let (labels, consumed) = parse_labels(&line[i + 1..]);
-                (i, labels, &line[i + 1 + consumed..])
-            }
-            None => {
-                let i = line.find(' ').expect("sample has a value");
-                (i, Vec::new(), &line[i..])
-            }
-        };
-        let value_text = rest.split_whitespace().next().expect("value");
-        let value = match value_text {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            "NaN" => f64::NAN,
-            v => v
-                .parse()
-                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
-        };
-        out.push(Sample {
-            name: line[..name_end].to_string(),
-            labels,
-            value,
-        });
-    }
-    out
-}
-
-/// Parse `k="v",...}`; returns the pairs and the bytes consumed including `}`.
-fn parse_labels(s: &str) -> (Vec<(String, String)>, usize) {
-    let bytes: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    let mut consumed = 0;
-    let mut out = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i] == ',' || bytes[i] == ' ') {
-            consumed += bytes[i].len_utf8();
-            i += 1;
-        }
-        if bytes[i] == '}' {
-            consumed += 1;
-            return (out, consumed);
-        }
-        let mut key = String::new();
-        while bytes[i] != '=' {
-            key.push(bytes[i]);
-            consumed += bytes[i].len_utf8();
-            i += 1;
-        }
-        i += 2; // ="
-        consumed += 2;
-        let mut val = String::new();
-        loop {
-            let c = bytes[i];
-            consumed += c.len_utf8();
-            i += 1;
-            match c {
-                '\\' => {
-                    let n = bytes[i];
-                    consumed += n.len_utf8();
-                    i += 1;
-                    val.push(match n {
-                        'n' => '\n',
-                        '\\' => '\\',
-                        '"' => '"',
-                        other => panic!("bad escape \\{other}"),
-                    });
-                }
-                '"' => break,
-                c => val.push(c),
-            }
-        }
-        out.push((key, val));
-    }
+    let parsed = g6_runtime::exposition::parse(text, &g6_runtime::exposition::Limits::default())
+        .unwrap_or_else(|e| panic!("the exposition does not parse: {e}"));
+    let mut samples: Vec<&g6_runtime::exposition::Sample> = parsed.samples().collect();
+    samples.sort_by_key(|s| s.line);
+    samples
+        .into_iter()
+        .map(|s| Sample {
+            name: s.name.to_string(),
+            labels: s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: s.value,
+        })
+        .collect()
 }
 
 /// The value of the sample `name{labels}` (exactly these labels) in a parsed exposition.

@@ -9,9 +9,8 @@ use crate::option_chain::providers::file::parse_jsonl;
 use crate::option_chain::{OptionChainProvider, ProviderError, Snapshot};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// Most stderr kept for the error message (the rest is read and dropped, so a chatty
@@ -62,9 +61,9 @@ impl ExecProvider {
     }
 }
 
-/// Kill the child's whole process group, then reap the child.
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
+/// Kill the process group `pid` leads (the child is reaped by its waiter thread).
+fn kill_group(pid: Option<i32>) {
+    if let Some(pid) = pid {
         // SAFETY: kill(2) with a negative pid signals that process group; it touches
         // no memory of ours. The group is the child's own (process_group(0)).
         unsafe {
@@ -75,23 +74,30 @@ fn kill_group(child: &mut Child) {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|g| *g != pid);
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
-/// Read a pipe on a thread; the bytes arrive on the returned channel.
+/// What the fetch waits for: the command's exit, or its output passing the limit.
+enum Event {
+    Exited(std::io::Result<ExitStatus>),
+    Overflow,
+}
+
+/// Read a pipe on a thread; the bytes arrive on the returned channel. With
+/// `overflow`, reading `keep` bytes sends [`Event::Overflow`] there.
 fn read_on_thread(
     pipe: Option<impl Read + Send + 'static>,
     keep: u64,
-    overflow: Option<Arc<AtomicBool>>,
-) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
+    overflow: Option<mpsc::Sender<Event>>,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut p) = pipe {
             let _ = (&mut p).take(keep).read_to_end(&mut bytes);
             match &overflow {
-                Some(flag) if bytes.len() as u64 == keep => flag.store(true, Ordering::Relaxed),
+                Some(events) if bytes.len() as u64 == keep => {
+                    let _ = events.send(Event::Overflow);
+                }
                 // Drain the rest so the writer never blocks on a full pipe.
                 None => {
                     let _ = std::io::copy(&mut p, &mut std::io::sink());
@@ -127,51 +133,63 @@ impl OptionChainProvider for ExecProvider {
                     format!("cannot run {:?}: {e}", self.command),
                 )
             })?;
-        if let Ok(pid) = i32::try_from(child.id()) {
+        let pid = i32::try_from(child.id()).ok();
+        if let Some(pid) = pid {
             RUNNING.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
         }
         // Read output on threads so a chatty command never blocks on a full pipe.
         // stdout stops one byte past the limit (the group is then killed); stderr keeps
-        // its start and drains the rest.
-        let overflow = Arc::new(AtomicBool::new(false));
+        // its start and drains the rest. A third thread waits for the exit: the fetch
+        // waits for whichever comes first, the exit, the overflow or the timeout.
+        let (events, events_rx) = mpsc::channel();
         let limit = self.max_bytes;
         let out_reader = read_on_thread(
             child.stdout.take(),
             limit.saturating_add(1),
-            Some(Arc::clone(&overflow)),
+            Some(events.clone()),
         );
         let err_reader = read_on_thread(child.stderr.take(), STDERR_BYTES, None);
+        std::thread::spawn(move || {
+            let _ = events.send(Event::Exited(child.wait()));
+        });
         let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            if overflow.load(Ordering::Relaxed) {
-                kill_group(&mut child);
+        let status = match events_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(Event::Exited(Ok(status))) => status,
+            Ok(Event::Overflow) => {
+                kill_group(pid);
                 return Err(super::too_large(
                     &format!("the output of {:?}", self.command),
                     limit,
                 ));
             }
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    kill_group(&mut child);
-                    return Err(ProviderError::timeout(format!(
-                        "{:?} ran longer than {:?} (--exec-timeout); it and what it started were killed",
-                        self.command, self.timeout
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => {
-                    kill_group(&mut child);
-                    return Err(ProviderError::new(
-                        FetchFailure::Unreadable,
-                        format!("waiting for {:?}: {e}", self.command),
-                    ));
-                }
+            Err(RecvTimeoutError::Timeout) => {
+                kill_group(pid);
+                return Err(ProviderError::timeout(format!(
+                    "{:?} ran longer than {:?} (--exec-timeout); it and what it started were killed",
+                    self.command, self.timeout
+                )));
+            }
+            Ok(Event::Exited(Err(e))) => {
+                kill_group(pid);
+                return Err(ProviderError::new(
+                    FetchFailure::Unreadable,
+                    format!("waiting for {:?}: {e}", self.command),
+                ));
+            }
+            // The waiter and the reader are gone without a word: not expected.
+            Err(RecvTimeoutError::Disconnected) => {
+                kill_group(pid);
+                return Err(ProviderError::new(
+                    FetchFailure::Unreadable,
+                    format!("lost track of {:?}", self.command),
+                ));
             }
         };
         // The command exited; anything it left behind in its group goes with it, so
         // the pipes close and the readers finish.
-        kill_group(&mut child);
+        kill_group(pid);
         let held = || {
             ProviderError::new(
                 FetchFailure::Unreadable,

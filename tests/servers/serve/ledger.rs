@@ -335,27 +335,31 @@ fn a_start_on_a_port_in_use_writes_nothing() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let dir = common::temp_dir("ledger-port-taken");
-    let data = dir.join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--interval",
-            "10ms",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("run g6 serve");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("cannot listen on"), "stderr: {stderr}");
-    assert!(
-        !data.exists(),
-        "a failed start wrote {}: {:?}",
-        data.display(),
-        std::fs::read_dir(&data).map(|d| d.count())
-    );
+    // serve, and ingest (whose store would make its directory on open).
+    for (command, extra) in [
+        ("serve", &["--interval", "10ms"][..]),
+        ("ingest", &["--bus", "nats://127.0.0.1:1"][..]),
+    ] {
+        let data = dir.join(command);
+        let out = Command::new(env!("CARGO_BIN_EXE_g6"))
+            .args([command, "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run g6");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command} stderr: {stderr}");
+        assert!(
+            stderr.contains("cannot listen on"),
+            "{command} stderr: {stderr}"
+        );
+        assert!(
+            !data.exists(),
+            "a failed start of {command} wrote {}: {:?}",
+            data.display(),
+            std::fs::read_dir(&data).map(|d| d.count())
+        );
+    }
     drop(taken);
 }

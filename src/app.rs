@@ -1,0 +1,174 @@
+//! The wiring `g6 serve`, `g6 replay --serve` and `g6 ingest` share: one async
+//! runtime, one stop signal, the live view fed from the in-process bus, and the HTTP
+//! server (`/metrics`, `/healthz`, the status page and the app's routes) bound before
+//! anything is written and stopped with the rest.
+
+use crate::shutdown::Stop;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds an [`App`].
+#[derive(Debug, Clone)]
+pub struct AppBuilder {
+    command: &'static str,
+    worker_threads: usize,
+}
+
+impl AppBuilder {
+    /// Worker threads of the runtime (default 2: the HTTP server, the bus and the live
+    /// view are light; blocking work has threads of its own).
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.worker_threads = n.max(1);
+        self
+    }
+
+    /// Start the runtime.
+    pub fn build(self) -> std::io::Result<App> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.worker_threads)
+            .enable_all()
+            .build()?;
+        Ok(App {
+            command: self.command,
+            runtime,
+            stop: Stop::new(),
+            hub: None,
+        })
+    }
+}
+
+/// One process's runtime, stop signal, live view and HTTP server.
+pub struct App {
+    command: &'static str,
+    runtime: tokio::runtime::Runtime,
+    stop: Stop,
+    hub: Option<Arc<crate::live::Hub>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("command", &self.command)
+            .field("live", &self.hub.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bind `addr` for a command's HTTP server, non-blocking, before anything else runs:
+/// a start that fails (the port taken) leaves nothing behind. The error says what to
+/// do.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .map_err(|e| {
+            format!(
+                "cannot listen on {addr}: {e}; is another g6 running there? choose another address with --listen"
+            )
+        })
+}
+
+impl App {
+    /// A builder for the command `command` (`serve`, `replay`, `ingest`: named in the
+    /// address line).
+    pub fn builder(command: &'static str) -> AppBuilder {
+        AppBuilder {
+            command,
+            worker_threads: 2,
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// The stop signal every part of this app waits on.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    /// Serve the live near-ATM view (`/live`, `/live/atm`), fed by `bus`: at most
+    /// `max_clients` streams, a heartbeat after `heartbeat` of quiet. Ends with the
+    /// app's stop.
+    pub fn with_live(
+        &mut self,
+        bus: &crate::bus::inproc::InProcessBus,
+        max_clients: usize,
+        heartbeat: Duration,
+        link: &str,
+    ) -> Arc<crate::live::Hub> {
+        let hub = crate::live::Hub::new();
+        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
+        {
+            let _in_runtime = self.runtime.enter();
+            crate::live::spawn_feeder(
+                hub.clone(),
+                bus.subscribe(crate::live::hub::SUBSCRIBER),
+                live_stop_rx,
+            );
+            let stop = self.stop.clone();
+            self.runtime.spawn(async move {
+                stop.stopped().await;
+                let _ = live_stop.send(true);
+            });
+        }
+        crate::exporter::add_route(crate::live::sse::routes(
+            hub.clone(),
+            max_clients,
+            heartbeat,
+        ));
+        crate::exporter::add_status_link("/live", link);
+        self.hub = Some(hub.clone());
+        hub
+    }
+
+    /// Serve HTTP on `listener` until `until` resolves or the app stops; then the live
+    /// streams end and the server shuts down gracefully. Prints the address line
+    /// scripts and tests read (`g6 <command>: listening on http://ADDR`). Runs on the
+    /// app's runtime; the handle resolves when the server is down.
+    pub fn spawn_http(
+        &self,
+        listener: std::net::TcpListener,
+        limits: crate::exporter::Limits,
+        until: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, String> {
+        let listener = {
+            let _in_runtime = self.runtime.enter();
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| format!("cannot listen: {e}"))?
+        };
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("the listening socket has no address: {e}"))?;
+        // Tests and scripts read this line to find the port when listening on :0.
+        println!(
+            "g6 {}: listening on http://{local} (spec hash {})",
+            self.command,
+            crate::SPEC_HASH
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tracing::info!(%local, spec_hash = crate::SPEC_HASH, "exporter started");
+        let stop = self.stop.clone();
+        let hub = self.hub.clone();
+        // Live streams never end by themselves: the hub ends them when shutdown
+        // starts, so the server's graceful shutdown does not wait on them.
+        let stopping = async move {
+            tokio::select! {
+                () = until => {}
+                () = stop.stopped() => {}
+            }
+            stop.stop();
+            if let Some(hub) = hub {
+                hub.close();
+            }
+        };
+        Ok(self
+            .runtime
+            .spawn(crate::exporter::serve(listener, limits, stopping)))
+    }
+}
