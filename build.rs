@@ -3,7 +3,7 @@
 
 /// Metrics the G6 app's own code calls: (name, accessor kind, labels in order). The
 /// build fails with a message naming the metric when the spec drops or changes one of
-/// them. `tests/engine_layout.rs` checks that this list covers every accessor in `src/`.
+/// them. `tests/engine/engine_layout.rs` checks that this list covers every accessor in `src/`.
 const REQUIRED: &[(&str, &str, &[&str])] = &[
     (
         "g6_api_calls_total",

@@ -216,6 +216,7 @@ struct Row {
 
 fn clickhouse(c: &mut Criterion) {
     if !clickhouse_server::available() {
+        eprintln!("skipping the ClickHouse benchmark: clickhouse-server is not installed");
         return;
     }
     g6_metrics::metrics::init_all();

@@ -92,6 +92,7 @@ fn parquet(c: &mut Criterion) {
 fn clickhouse(c: &mut Criterion) {
     use g6_metrics::store::clickhouse::{create_table_sql, rows, ChainRow, ClickHouseStore};
     if !clickhouse_server::available() {
+        eprintln!("skipping the ClickHouse benchmark: clickhouse-server is not installed");
         return;
     }
     g6_metrics::metrics::init_all();

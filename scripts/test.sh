@@ -3,7 +3,6 @@
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export G6_REQUIRE_TOOLS=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -17,7 +16,7 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-command -v promtool >/dev/null || { echo "promtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v promtool >/dev/null || { echo "promtool is required and was not installed"; exit 1; }
 
 # Alertmanager 0.25 and amtool (Debian's prometheus-alertmanager) for the generated
 # Alertmanager configuration: amtool check-config, routing tests, and the end-to-end
@@ -29,8 +28,8 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v amtool >
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
 fi
-command -v amtool >/dev/null || { echo "amtool is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
-command -v prometheus-alertmanager >/dev/null || { echo "prometheus-alertmanager is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v amtool >/dev/null || { echo "amtool is required and was not installed"; exit 1; }
+command -v prometheus-alertmanager >/dev/null || { echo "prometheus-alertmanager is required and was not installed"; exit 1; }
 
 # nats-server (the JetStream bus tests) and protoc (reads our messages with the
 # published .proto). Debian installs nats-server into /usr/sbin.
@@ -42,7 +41,7 @@ if ! command -v nats-server >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nats-server protobuf-compiler >/dev/null
 fi
-command -v nats-server >/dev/null || { echo "nats-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v nats-server >/dev/null || { echo "nats-server is required and was not installed"; exit 1; }
 
 # clickhouse-server (the ClickHouse store tests start their own, from a config of theirs).
 if ! command -v clickhouse-server >/dev/null 2>&1; then
@@ -52,7 +51,7 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clickhouse-server >/dev/null
 fi
-command -v clickhouse-server >/dev/null || { echo "clickhouse-server is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v clickhouse-server >/dev/null || { echo "clickhouse-server is required and was not installed"; exit 1; }
 
 # Headless Chromium and chromedriver (the /live page is tested in a real browser).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
@@ -62,9 +61,9 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
-command -v chromium >/dev/null || { echo "chromium is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
-command -v chromedriver >/dev/null || { echo "chromedriver is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
-command -v protoc >/dev/null || { echo "protoc is required (G6_REQUIRE_TOOLS=1)"; exit 1; }
+command -v chromium >/dev/null || { echo "chromium is required and was not installed"; exit 1; }
+command -v chromedriver >/dev/null || { echo "chromedriver is required and was not installed"; exit 1; }
+command -v protoc >/dev/null || { echo "protoc is required and was not installed"; exit 1; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -74,7 +73,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 # The fuzz targets build with nightly in the background while the tests run (much of
 # the test time waits on servers), at a lower priority.
-cargo +nightly --version >/dev/null 2>&1 || { echo "the nightly toolchain is required for cargo fuzz (G6_REQUIRE_TOOLS=1)"; exit 1; }
+cargo +nightly --version >/dev/null 2>&1 || { echo "the nightly toolchain is required for cargo fuzz (rustup toolchain install nightly)"; exit 1; }
 if ! cargo fuzz --version >/dev/null 2>&1; then
   step "installing cargo-fuzz from crates.io"
   cargo install cargo-fuzz --locked --quiet
@@ -83,8 +82,10 @@ fuzz_log=$(mktemp)
 CARGO_PROFILE_DEV_DEBUG=0 nice -n 10 cargo +nightly fuzz build --dev --sanitizer none --fuzz-dir fuzz >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 
-# Includes tests/module_cycles.rs (no module import cycle in any crate) and
-# tests/engine_layout.rs (which crate may depend on which).
+# Includes tests/engine/module_cycles.rs (no module import cycle in any crate) and
+# tests/engine/engine_layout.rs (which crate may depend on which).
+# Tests that need a server or a tool are #[ignore = "needs …"]: --include-ignored runs
+# them here, after the installs above, and a missing tool fails them.
 step "cargo test (workspace)"
 log=$(mktemp)
 trap 'kill "$fuzz_build" 2>/dev/null || true; rm -f "$log" "$fuzz_log"' EXIT

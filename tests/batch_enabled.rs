@@ -6,17 +6,18 @@
 
 mod common;
 
-use common::{in_own_process, parse_exposition, value};
+use common::{in_own_process_with_env, parse_exposition, value};
 use g6_metrics::batch::FlushTrigger;
 use g6_metrics::labels::Dte;
 use g6_metrics::{batch, exporter, metrics};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
+/// The environment of each test's own process: the batcher on.
+const BATCH_ON: &[(&str, Option<&str>)] = &[("G6_METRICS_BATCH_ENABLED", Some("yes"))];
+
 fn enable() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::env::set_var("G6_METRICS_BATCH_ENABLED", "yes"));
     assert!(batch::enabled(), "the batcher must be on for these tests");
 }
 
@@ -28,8 +29,10 @@ use common::find_sample as sample;
 
 #[test]
 fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {
-    in_own_process(
+    in_own_process_with_env(
+        module_path!(),
         "four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact",
+        BATCH_ON,
         || {
             enable();
             const THREADS: usize = 4;
@@ -141,100 +144,117 @@ fn four_threads_a_million_each_with_random_flushes_and_scrapes_are_exact() {
 
 #[test]
 fn a_scrape_right_after_emission_sees_the_values() {
-    in_own_process("a_scrape_right_after_emission_sees_the_values", || {
-        enable();
-        let c = metrics::sse_events_sent_total(g6_metrics::labels::SseEvent::Heartbeat);
-        c.inc_by(41);
-        c.inc();
-        let h = metrics::sse_flush_latency_seconds();
-        h.observe(0.003);
-        // Pending, not yet in the registry...
-        assert!(g6_metrics::batch::pending() > 0);
-        // ...but a scrape flushes first.
-        let samples = scrape();
-        assert_eq!(
-            sample(
-                &samples,
-                "g6_sse_events_sent_total",
-                &[("sse_event", "heartbeat")]
-            ),
-            Some(42.0)
-        );
-        assert_eq!(
-            sample(&samples, "g6_sse_flush_latency_seconds_count", &[]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(
-                "g6_metrics_batch_flushes_total",
-                &[("flush_trigger", "scrape")]
-            ),
-            Some(1.0),
-            "one scrape, one scrape-triggered flush"
-        );
-        assert!(value("g6_metrics_batch_merged_total", &[]).unwrap() >= 2.0);
-        let target = value("g6_metrics_batch_adaptive_target", &[]).unwrap();
-        let cfg = batch::config();
-        assert!(
-            target >= cfg.min_batch && target <= cfg.max_batch,
-            "{target}"
-        );
-        assert!(
-            value("g6_metrics_batch_flush_duration_seconds", &[]).unwrap() >= 1.0,
-            "flush durations observed"
-        );
-    });
+    in_own_process_with_env(
+        module_path!(),
+        "a_scrape_right_after_emission_sees_the_values",
+        BATCH_ON,
+        || {
+            enable();
+            let c = metrics::sse_events_sent_total(g6_metrics::labels::SseEvent::Heartbeat);
+            c.inc_by(41);
+            c.inc();
+            let h = metrics::sse_flush_latency_seconds();
+            h.observe(0.003);
+            // Pending, not yet in the registry...
+            assert!(g6_metrics::batch::pending() > 0);
+            // ...but a scrape flushes first.
+            let samples = scrape();
+            assert_eq!(
+                sample(
+                    &samples,
+                    "g6_sse_events_sent_total",
+                    &[("sse_event", "heartbeat")]
+                ),
+                Some(42.0)
+            );
+            assert_eq!(
+                sample(&samples, "g6_sse_flush_latency_seconds_count", &[]),
+                Some(1.0)
+            );
+            assert_eq!(
+                value(
+                    "g6_metrics_batch_flushes_total",
+                    &[("flush_trigger", "scrape")]
+                ),
+                Some(1.0),
+                "one scrape, one scrape-triggered flush"
+            );
+            assert!(value("g6_metrics_batch_merged_total", &[]).unwrap() >= 2.0);
+            let target = value("g6_metrics_batch_adaptive_target", &[]).unwrap();
+            let cfg = batch::config();
+            assert!(
+                target >= cfg.min_batch && target <= cfg.max_batch,
+                "{target}"
+            );
+            assert!(
+                value("g6_metrics_batch_flush_duration_seconds", &[]).unwrap() >= 1.0,
+                "flush durations observed"
+            );
+        },
+    );
 }
 
 #[test]
 fn a_thread_exit_flushes_what_it_left_pending() {
-    in_own_process("a_thread_exit_flushes_what_it_left_pending", || {
-        enable();
-        std::thread::spawn(|| metrics::stream_gate_skips_total("thread-exit-test").inc_by(7))
-            .join()
-            .unwrap();
-        // Encoding does not flush: the value is there because the thread flushed.
-        assert_eq!(
-            value(
-                "g6_stream_gate_skips_total",
-                &[("reason", "thread-exit-test")]
-            ),
-            Some(7.0)
-        );
-        assert_eq!(
-            value(
-                "g6_metrics_batch_flushes_total",
-                &[("flush_trigger", "thread_exit")]
-            ),
-            Some(1.0),
-            "the one emitting thread that exited flushed once"
-        );
-    });
+    in_own_process_with_env(
+        module_path!(),
+        "a_thread_exit_flushes_what_it_left_pending",
+        BATCH_ON,
+        || {
+            enable();
+            std::thread::spawn(|| metrics::stream_gate_skips_total("thread-exit-test").inc_by(7))
+                .join()
+                .unwrap();
+            // Encoding does not flush: the value is there because the thread flushed.
+            assert_eq!(
+                value(
+                    "g6_stream_gate_skips_total",
+                    &[("reason", "thread-exit-test")]
+                ),
+                Some(7.0)
+            );
+            assert_eq!(
+                value(
+                    "g6_metrics_batch_flushes_total",
+                    &[("flush_trigger", "thread_exit")]
+                ),
+                Some(1.0),
+                "the one emitting thread that exited flushed once"
+            );
+        },
+    );
 }
 
 #[test]
 fn the_flusher_merges_on_its_own_within_max_wait() {
-    in_own_process("the_flusher_merges_on_its_own_within_max_wait", || {
-        enable();
-        metrics::lifecycle_deleted_files_total().inc_by(3);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            if value("g6_lifecycle_deleted_files_total", &[]) == Some(3.0) {
-                break;
+    in_own_process_with_env(
+        module_path!(),
+        "the_flusher_merges_on_its_own_within_max_wait",
+        BATCH_ON,
+        || {
+            enable();
+            metrics::lifecycle_deleted_files_total().inc_by(3);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if value("g6_lifecycle_deleted_files_total", &[]) == Some(3.0) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no background flush within 5 s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no background flush within 5 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+        },
+    );
 }
 
 #[test]
 fn kept_handles_of_removed_batched_series_leave_nothing_pending() {
-    in_own_process(
+    in_own_process_with_env(
+        module_path!(),
         "kept_handles_of_removed_batched_series_leave_nothing_pending",
+        BATCH_ON,
         || {
             enable();
             let counter = metrics::bus_dedupe_hits_total_with("batched-kept");

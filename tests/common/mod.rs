@@ -269,25 +269,30 @@ impl Drop for Server {
     }
 }
 
-/// True when a tool is on PATH; under G6_REQUIRE_TOOLS=1 a missing tool panics.
-pub fn require_tool(name: &str) -> bool {
+/// Panics unless `name` is on PATH. A test that needs a tool is
+/// `#[ignore = "needs <tool>; scripts/test.sh runs it"]`: a plain `cargo test` leaves it
+/// out, and when it runs (`--include-ignored`) without its tool it fails instead of
+/// passing without having run.
+pub fn require_tool(name: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    let required = std::env::var("G6_REQUIRE_TOOLS")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-        .unwrap_or(false);
-    if !found && required {
-        panic!(
-            "{name} is required (G6_REQUIRE_TOOLS=1) but not on PATH; scripts/test.sh installs it"
-        );
+    assert!(
+        found,
+        "{name} is not on PATH and this test needs it; scripts/test.sh installs it"
+    );
+}
+
+/// Poll `cond` every 20 ms until it holds; panic naming `what` once `timeout` has passed.
+/// For waiting on an effect instead of sleeping for a guessed time.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    if !found {
-        eprintln!("skipping: {name} not found (set G6_REQUIRE_TOOLS=1 to make this a failure)");
-    }
-    found
 }
 
 /// One parsed sample of the text exposition format.
@@ -370,27 +375,50 @@ pub fn with_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
 }
 
 /// Run a test's body in a process of its own (for tests of process-wide state such as
-/// the batcher): the test binary runs just `test` again with `G6_TEST_IN_CHILD` set,
-/// and the parent asserts that it passed.
-pub fn in_own_process(test: &str, body: impl FnOnce()) {
+/// the metrics registry or the batcher): the test binary runs just this test again
+/// with `G6_TEST_IN_CHILD` set, and the parent asserts that it passed. `module` is the
+/// caller's `module_path!()` and `test` the test function's name.
+pub fn in_own_process(module: &str, test: &str, body: impl FnOnce()) {
+    in_own_process_with_env(module, test, &[], body)
+}
+
+/// [`in_own_process`] with environment variables set (`Some`) or removed (`None`) in
+/// the child only: the runtime reads its `G6_*` settings from the environment, and
+/// `std::env::set_var` in a threaded test process is a data race.
+pub fn in_own_process_with_env(
+    module: &str,
+    test: &str,
+    env: &[(&str, Option<&str>)],
+    body: impl FnOnce(),
+) {
     if std::env::var_os("G6_TEST_IN_CHILD").is_some() {
         body();
         return;
     }
+    // libtest names a test by its module path without the crate's name.
+    let test = match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_string(),
+    };
     let exe = std::env::current_exe().expect("the test binary");
-    let out = Command::new(exe)
-        // --include-ignored: an ignored test (one that needs a server) that is run
-        // runs in its child too.
-        .args([
-            test,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "--include-ignored",
-        ])
-        .env("G6_TEST_IN_CHILD", "1")
-        .output()
-        .expect("run the test in a child process");
+    let mut cmd = Command::new(exe);
+    // --include-ignored: an ignored test (one that needs a server) that is run
+    // runs in its child too.
+    cmd.args([
+        &test,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--include-ignored",
+    ])
+    .env("G6_TEST_IN_CHILD", "1");
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().expect("run the test in a child process");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -23,21 +23,11 @@ pub fn binary() -> Option<PathBuf> {
     None
 }
 
-/// True when nats-server is installed; under G6_REQUIRE_TOOLS=1 a missing one panics.
-pub fn available() -> bool {
-    let found = binary().is_some();
-    let required = std::env::var("G6_REQUIRE_TOOLS")
-        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
-        .unwrap_or(false);
-    if !found && required {
-        panic!("nats-server is required (G6_REQUIRE_TOOLS=1); scripts/test.sh installs it (Debian package nats-server)");
-    }
-    if !found {
-        eprintln!(
-            "skipping: nats-server not found (set G6_REQUIRE_TOOLS=1 to make this a failure)"
-        );
-    }
-    found
+/// The nats-server binary; panics when it is not installed. The tests that call this
+/// are `#[ignore = "needs nats-server; …"]` (scripts/test.sh installs it and runs them),
+/// so one that runs without it fails instead of passing without having run.
+pub fn require() -> PathBuf {
+    binary().expect("nats-server is not installed and this test needs it; scripts/test.sh installs it (Debian package nats-server)")
 }
 
 /// A nats-server with JetStream, killed on drop.
