@@ -611,26 +611,19 @@ fn nats_config(
 /// exporter's default connection cap) and keep the connection cap and the live-stream
 /// cap together below what is left.
 fn fit_connection_cap(limits: &mut crate::exporter::Limits) {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit write or read the one struct we pass.
-    let soft = unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
-            return;
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut rl = getrlimit(Resource::Nofile);
+    if rl.current != rl.maximum {
+        let raised = rustix::process::Rlimit {
+            current: rl.maximum,
+            maximum: rl.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            rl = raised;
         }
-        if rl.rlim_cur < rl.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: rl.rlim_max,
-                rlim_max: rl.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                rl = raised;
-            }
-        }
-        rl.rlim_cur
-    };
+    }
+    // None is unlimited.
+    let soft = rl.current.unwrap_or(u64::MAX);
     // Room for the provider, the log, Prometheus files and the like.
     let room = usize::try_from(soft.saturating_sub(64))
         .unwrap_or(usize::MAX)

@@ -29,10 +29,7 @@ static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 pub fn kill_running() {
     let groups = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
     for pid in groups.iter() {
-        // SAFETY: kill(2) on a process group we created; touches no memory.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+        signal_group(*pid);
     }
 }
 
@@ -61,14 +58,18 @@ impl ExecProvider {
     }
 }
 
+/// SIGKILL to the process group `pgid` (the command's own: `process_group(0)`); a
+/// group already gone is fine.
+fn signal_group(pgid: i32) {
+    if let Some(pgid) = rustix::process::Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+    }
+}
+
 /// Kill the process group `pid` leads (the child is reaped by its waiter thread).
 fn kill_group(pid: Option<i32>) {
     if let Some(pid) = pid {
-        // SAFETY: kill(2) with a negative pid signals that process group; it touches
-        // no memory of ours. The group is the child's own (process_group(0)).
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+        signal_group(pid);
         RUNNING
             .lock()
             .unwrap_or_else(|p| p.into_inner())
