@@ -267,6 +267,8 @@ struct Shared {
     config: NatsConfig,
     outbox: Mutex<Outbox>,
     wake: tokio::sync::Notify,
+    /// Told whenever the outbox changed (what [`NatsBus::outbox_at_most`] waits on).
+    changed: tokio::sync::Notify,
     closing: AtomicBool,
     /// Set once `close` has given up on the rest: later publishes are dropped.
     closed: AtomicBool,
@@ -296,6 +298,7 @@ impl Shared {
     fn set_gauges(&self, o: &Outbox) {
         metrics::bus_queue_depth(NAME).set(o.items.len() as f64);
         metrics::bus_outbox_bytes(NAME).set(o.bytes as f64);
+        self.changed.notify_waiters();
     }
 
     /// Apply the memory governor's lowered bound to what the outbox holds, never
@@ -376,6 +379,7 @@ impl NatsBus {
             config,
             outbox: Mutex::new(Outbox::default()),
             wake: tokio::sync::Notify::new(),
+            changed: tokio::sync::Notify::new(),
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             done: tokio::sync::Notify::new(),
@@ -399,6 +403,22 @@ impl NatsBus {
     pub fn outbox(&self) -> (usize, usize) {
         let o = self.shared.outbox();
         (o.items.len(), o.bytes)
+    }
+
+    /// Resolves once the outbox holds at most `bytes` encoded bytes (a producer
+    /// faster than the server waits on it instead of letting the bound drop
+    /// snapshots).
+    pub async fn outbox_at_most(&self, bytes: usize) {
+        loop {
+            let changed = self.shared.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before the look, so a change in between is not missed.
+            changed.as_mut().enable();
+            if self.shared.outbox().bytes <= bytes {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// What the sender is doing (for the status page).

@@ -434,9 +434,14 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         // outbox to send, rather than let the bound drop snapshots.
         if let Some(bus) = &nats {
             let high = crate::bus::nats::NatsConfig::default().outbox_bytes / 2;
-            // The outbox has no signal of its own: looked at every 10 ms (a stop
-            // ends the wait at once).
-            while bus.outbox().1 > high && !stop.wait_timeout(Duration::from_millis(10)) {}
+            if bus.outbox().1 > high {
+                app.runtime().block_on(async {
+                    tokio::select! {
+                        () = bus.outbox_at_most(high) => {}
+                        () = stop.stopped() => {}
+                    }
+                });
+            }
         }
         progress.update(s.as_of_ms, replayer.summary().snapshots);
     }
