@@ -127,12 +127,12 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         },
     );
     crate::exporter::add_status_line(format!(
-        "g6 ingest: {} from stream {} on {} (durable {}), flushed every {:?}",
+        "g6 ingest: {} from stream {} on {} (durable {}), flushed every {}",
         writer.describe(),
         opts.bus_options.bus_stream,
         servers.join(","),
         opts.durable,
-        opts.store_flush
+        humantime::format_duration(opts.store_flush)
     ));
     let lifecycle = parquet_dir.as_deref().map(|dir| {
         crate::store::lifecycle::Lifecycle::new(

@@ -368,11 +368,11 @@ fn serve(opts: ServeOptions) -> ExitCode {
     crate::exporter::add_pre_scrape_hook(std::sync::Arc::new(crate::system::refresh));
     let source = provider.source();
     crate::exporter::add_status_line(format!(
-        "Option-chain provider: {} ({}, source=\"{}\"), every {:?}{}",
+        "Option-chain provider: {} ({}, source=\"{}\"), every {}{}",
         opts.provider,
         provider.name(),
         source.as_str(),
-        opts.interval,
+        humantime::format_duration(opts.interval),
         if opts.fallback_synthetic {
             "; synthetic fallback on"
         } else {
@@ -420,16 +420,16 @@ fn serve(opts: ServeOptions) -> ExitCode {
             );
             crate::exporter::add_status_line(if parquet_dir.is_some() {
                 format!(
-                    "Store: {}, flushed every {:?}; files older than {:?} are deleted",
+                    "Store: {}, flushed every {}; files older than {} are deleted",
                     writer.describe(),
-                    opts.store_flush,
-                    opts.retain
+                    humantime::format_duration(opts.store_flush),
+                    humantime::format_duration(opts.retain)
                 )
             } else {
                 format!(
-                    "Store: {}, flushed every {:?}",
+                    "Store: {}, flushed every {}",
                     writer.describe(),
-                    opts.store_flush
+                    humantime::format_duration(opts.store_flush)
                 )
             });
             let lifecycle = parquet_dir.as_deref().map(|dir| {
