@@ -102,19 +102,13 @@ impl App {
         link: &str,
     ) -> Arc<crate::live::Hub> {
         let hub = crate::live::Hub::new();
-        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
         {
             let _in_runtime = self.runtime.enter();
             crate::live::spawn_feeder(
                 hub.clone(),
                 bus.subscribe(crate::live::hub::SUBSCRIBER),
-                live_stop_rx,
+                self.stop.clone(),
             );
-            let stop = self.stop.clone();
-            self.runtime.spawn(async move {
-                stop.stopped().await;
-                let _ = live_stop.send(true);
-            });
         }
         crate::exporter::add_route(crate::live::sse::routes(
             hub.clone(),

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod governor;
 pub mod live;
 pub mod option_chain;
+pub mod redact;
 pub mod replay;
 pub mod shutdown;
 pub mod simulate;

@@ -92,14 +92,27 @@ impl std::str::FromStr for NatsServers {
     }
 }
 
+/// The servers as messages and the status page show them: comma-separated, without
+/// passwords.
+pub fn shown(servers: &[String]) -> String {
+    servers
+        .iter()
+        .map(|s| crate::redact::without_password(s))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Check a `--bus` value: `nats://HOST[:PORT]`, comma-separated for a cluster.
 /// Returns the server list, or a message saying what is wrong.
 pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
     const HELP: &str =
         "use nats://HOST:PORT (e.g. nats://127.0.0.1:4222), comma-separated for a cluster";
     let mut servers = Vec::new();
-    for part in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let parsed = url::Url::parse(part)
+    for raw in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // Messages show the URL without its password.
+        let part = crate::redact::without_password(raw);
+        let part = part.as_str();
+        let parsed = url::Url::parse(raw)
             .map_err(|e| format!("{part:?} is not a NATS URL ({e}); {HELP}"))?;
         if parsed.scheme() != "nats" {
             return Err(format!("{part:?} is not a NATS URL; {HELP}"));
@@ -112,9 +125,9 @@ pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
                 "{part:?} has a path or query, which means nothing here; {HELP}"
             ));
         }
-        part.parse::<async_nats::ServerAddr>()
+        raw.parse::<async_nats::ServerAddr>()
             .map_err(|e| format!("{part:?} is not a NATS URL: {e}"))?;
-        servers.push(part.to_string());
+        servers.push(raw.to_string());
     }
     if servers.is_empty() {
         return Err(format!("empty bus URL; {HELP}"));
@@ -128,7 +141,7 @@ pub async fn connect_consumer(
     name: &str,
     servers: Vec<String>,
 ) -> Result<async_nats::Client, String> {
-    let shown = servers.join(",");
+    let shown = shown(&servers);
     async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(5))
@@ -737,7 +750,7 @@ async fn run(shared: Arc<Shared>) {
                     shared.set_status(format!(
                         "publishing to stream {} on {}",
                         config.stream,
-                        config.servers.join(",")
+                        shown(&config.servers)
                     ));
                 }
                 StreamSetup::Failed(reason, detail) => {

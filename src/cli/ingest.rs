@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, clap::Args)]
 pub struct IngestOptions {
     /// NATS server (nats://HOST:PORT, comma-separated for a cluster).
-    #[arg(long)]
+    #[arg(long, value_parser = super::options::Redacted(super::options::parse_nats))]
     bus: crate::bus::nats::NatsServers,
     #[command(flatten)]
     bus_options: BusOptions,
@@ -89,10 +89,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         }
     };
     let target = opts.store.resolve(&opts.data_dir);
-    let parquet_dir = match &target {
-        crate::store::Target::Parquet(dir) => Some(dir.clone()),
-        _ => None,
-    };
+    let parquet_dir = target.parquet_dir().map(std::path::Path::to_path_buf);
     let app = match crate::app::App::builder("ingest").build() {
         Ok(a) => a,
         Err(e) => {
@@ -130,7 +127,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         "g6 ingest: {} from stream {} on {} (durable {}), flushed every {}",
         writer.describe(),
         opts.bus_options.bus_stream,
-        servers.join(","),
+        crate::bus::nats::shown(&servers),
         opts.durable,
         humantime::format_duration(opts.store_flush)
     ));
@@ -171,7 +168,7 @@ async fn ingest(
     mut writer: Writer<jetstream::Message>,
     mut lifecycle: Option<crate::store::lifecycle::Lifecycle>,
 ) -> ExitCode {
-    let shown = servers.join(",");
+    let shown = crate::bus::nats::shown(&servers);
     let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
     let client = match crate::bus::nats::connect_consumer("g6 ingest", servers).await {
         Ok(c) => c,

@@ -237,7 +237,7 @@ struct ServeOptions {
     header_read_timeout: std::time::Duration,
     /// Also publish every snapshot's contracts to NATS JetStream (nats://HOST:PORT,
     /// comma-separated for a cluster). Without it the bus is in process only.
-    #[arg(long)]
+    #[arg(long, value_parser = options::Redacted(options::parse_nats))]
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
@@ -392,10 +392,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     };
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
-    let parquet_dir = match &store_target {
-        crate::store::Target::Parquet(dir) => Some(dir.clone()),
-        _ => None,
-    };
+    let parquet_dir = store_target.parquet_dir().map(std::path::Path::to_path_buf);
     let store = match store_target.open_on(Some(app.runtime().handle().clone())) {
         Ok(s) => s,
         Err(e) => {
@@ -481,7 +478,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         Some(config) => {
             crate::exporter::add_status_line(format!(
                 "Bus: NATS JetStream {} (stream {}, subjects {}.>), outbox {} bytes",
-                config.servers.join(","),
+                crate::bus::nats::shown(&config.servers),
                 config.stream,
                 config.subject_prefix,
                 config.outbox_bytes

@@ -146,6 +146,11 @@ where
     }
 }
 
+/// `--bus`, for [`Redacted`].
+pub fn parse_nats(s: &str) -> Result<crate::bus::nats::NatsServers, String> {
+    s.parse()
+}
+
 /// `--store`, for [`Redacted`].
 pub fn parse_store(s: &str) -> Result<StoreOption, String> {
     s.parse()

@@ -33,7 +33,7 @@ pub struct ReplayOptions {
     #[arg(long)]
     openmetrics: Option<std::path::PathBuf>,
     /// Re-publish the contracts to NATS JetStream (nats://HOST:PORT), source=replay.
-    #[arg(long)]
+    #[arg(long, value_parser = super::options::Redacted(super::options::parse_nats))]
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: super::BusOptions,

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct TailOptions {
     /// NATS server (nats://HOST:PORT). Without it, tail runs --provider here and
     /// prints its in-process bus.
-    #[arg(long)]
+    #[arg(long, value_parser = super::options::Redacted(super::options::parse_nats))]
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
@@ -212,7 +212,7 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
 
 async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     use async_nats::jetstream::{self, consumer};
-    let shown = servers.join(",");
+    let shown = crate::bus::nats::shown(&servers);
     let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
     let client = tokio::select! {
         c = crate::bus::nats::connect_consumer("g6 tail", servers) => match c {

@@ -13,11 +13,11 @@ pub use hub::Hub;
 use std::sync::Arc;
 
 /// Feed `hub` from an in-process bus subscription (a task on the current runtime)
-/// until `stop` fires or the bus closes; then the hub ends every stream.
+/// until `stop` is given or the bus closes; then the hub ends every stream.
 pub fn spawn_feeder(
     hub: Arc<Hub>,
     mut subscription: crate::bus::inproc::Subscription,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: crate::shutdown::Stop,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -26,7 +26,7 @@ pub fn spawn_feeder(
                     Some(m) => hub.publish(&m),
                     None => break,
                 },
-                _ = stop.wait_for(|s| *s) => break,
+                () = stop.stopped() => break,
             }
         }
         hub.close();

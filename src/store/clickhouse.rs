@@ -76,7 +76,7 @@ impl ClickHouseUrl {
             ));
         }
         // Without the password: the message may be logged.
-        let shown = shown_without_password(spec);
+        let shown = crate::redact::without_password(spec);
         let url = url::Url::parse(spec)
             .map_err(|e| format!("{shown:?} is not a URL ({e}); {URL_HELP}"))?;
         let host = url
@@ -532,22 +532,6 @@ async fn insert(
         .await
         .map_err(|e| fail("finishing an insert", e))?;
     Ok(written)
-}
-
-/// `spec` with any password replaced by `***`, for messages.
-fn shown_without_password(spec: &str) -> String {
-    let Some(rest) = spec.strip_prefix("clickhouse://") else {
-        return spec.to_string();
-    };
-    // The last @ ends the credentials even when a raw / in the password hides it
-    // from a URL parser.
-    match rest.rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("clickhouse://{user}:***{}", &rest[at..]),
-            None => spec.to_string(),
-        },
-        None => spec.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,14 @@ impl std::str::FromStr for Target {
 }
 
 impl Target {
+    /// The directory of a Parquet store (where retention and compaction run).
+    pub fn parquet_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Target::Parquet(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
     /// Open the store (a Parquet directory is made; ClickHouse is not contacted yet).
     pub fn open(self) -> Result<Option<Box<dyn Store>>, String> {
         self.open_on(None)

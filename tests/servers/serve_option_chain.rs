@@ -196,3 +196,24 @@ fn a_raw_slash_in_a_clickhouse_password_is_refused_without_showing_it() {
         "the password is not shown: {stderr}"
     );
 }
+
+#[test]
+fn a_bad_nats_url_is_refused_without_showing_its_password() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bus",
+            "nats://writer:top/secret@127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nats://HOST:PORT"), "{stderr}");
+    assert!(
+        !stderr.contains("top/secret"),
+        "the password is not shown: {stderr}"
+    );
+}
