@@ -1,7 +1,8 @@
 //! The wiring `g6 serve`, `g6 replay --serve` and `g6 ingest` share: one async
 //! runtime, one stop signal, the live view fed from the in-process bus, and the HTTP
-//! server (`/metrics`, `/healthz`, the status page and the app's routes) bound before
-//! anything is written and stopped with the rest.
+//! server bound before anything is written and stopped with the rest. The app owns its
+//! router (axum): the runtime's `/metrics` service, `/healthz`, the status page with the
+//! app's lines, and the live view's routes.
 
 use crate::shutdown::Stop;
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ impl AppBuilder {
             runtime,
             stop: Stop::new(),
             hub: None,
+            live_routes: None,
+            status: crate::exporter::StatusPage::new(),
         })
     }
 }
@@ -44,6 +47,8 @@ pub struct App {
     runtime: tokio::runtime::Runtime,
     stop: Stop,
     hub: Option<Arc<crate::live::Hub>>,
+    live_routes: Option<axum::Router>,
+    status: crate::exporter::StatusPage,
 }
 
 impl std::fmt::Debug for App {
@@ -110,14 +115,47 @@ impl App {
                 self.stop.clone(),
             );
         }
-        crate::exporter::add_route(crate::live::sse::routes(
+        self.live_routes = Some(crate::live::sse::router(
             hub.clone(),
             max_clients,
             heartbeat,
         ));
-        crate::exporter::add_status_link("/live", link);
+        self.status.link("/live", link);
         self.hub = Some(hub.clone());
         hub
+    }
+
+    /// Add a line to the top of the status page (where the data comes from, what is
+    /// kept).
+    pub fn status_line(&mut self, line: impl Into<String>) {
+        self.status.line(line);
+    }
+
+    /// The status page as it will be served.
+    pub fn status(&self) -> &crate::exporter::StatusPage {
+        &self.status
+    }
+
+    /// The app's routes: the runtime's `/metrics` service, `/healthz`, the status page
+    /// at `/`, and the live view's when it has one; anything else is 404.
+    pub fn router(&self) -> axum::Router {
+        use crate::exporter;
+        let status = Arc::new(self.status.clone());
+        let mut router = axum::Router::new()
+            .route_service("/metrics", exporter::MetricsService)
+            .route(
+                "/healthz",
+                axum::routing::get(|| async { exporter::healthz() }),
+            )
+            .route(
+                "/",
+                axum::routing::get(move || async move { status.html_response() }),
+            )
+            .fallback(|| async { exporter::not_found() });
+        if let Some(live) = &self.live_routes {
+            router = router.merge(live.clone());
+        }
+        router
     }
 
     /// Serve HTTP on `listener` until `until` resolves or the app stops; then the live
@@ -161,8 +199,9 @@ impl App {
                 hub.close();
             }
         };
-        Ok(self
-            .runtime
-            .spawn(crate::exporter::serve(listener, limits, stopping)))
+        let router = self.router();
+        Ok(self.runtime.spawn(crate::exporter::serve_with(
+            listener, limits, router, stopping,
+        )))
     }
 }

@@ -90,7 +90,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
     };
     let target = opts.store.resolve(&opts.data_dir);
     let parquet_dir = target.parquet_dir().map(std::path::Path::to_path_buf);
-    let app = match crate::app::App::builder("ingest").build() {
+    let mut app = match crate::app::App::builder("ingest").build() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -123,7 +123,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
             ..Default::default()
         },
     );
-    crate::exporter::add_status_line(format!(
+    app.status_line(format!(
         "g6 ingest: {} from stream {} on {} (durable {}), flushed every {}",
         writer.describe(),
         opts.bus_options.bus_stream,

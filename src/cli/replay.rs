@@ -300,7 +300,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             Duration::from_secs(15),
             "live near-ATM view of the replay",
         );
-        crate::exporter::add_status_line(format!(
+        app.status_line(format!(
             "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
             reader.describe(),
             format_ms(range.start_ms),
