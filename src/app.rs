@@ -37,6 +37,7 @@ impl AppBuilder {
             hub: None,
             live_routes: None,
             status: crate::exporter::StatusPage::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 }
@@ -49,6 +50,8 @@ pub struct App {
     hub: Option<Arc<crate::live::Hub>>,
     live_routes: Option<axum::Router>,
     status: crate::exporter::StatusPage,
+    /// The app's async tasks (HTTP server, live feeder), waited for at [`App::finish`].
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for App {
@@ -107,14 +110,14 @@ impl App {
         link: &str,
     ) -> Arc<crate::live::Hub> {
         let hub = crate::live::Hub::new();
-        {
-            let _in_runtime = self.runtime.enter();
-            crate::live::spawn_feeder(
+        self.tasks.spawn_on(
+            crate::live::feed(
                 hub.clone(),
                 bus.subscribe(crate::live::hub::SUBSCRIBER),
                 self.stop.clone(),
-            );
-        }
+            ),
+            self.runtime.handle(),
+        );
         self.live_routes = Some(crate::live::sse::router(
             hub.clone(),
             max_clients,
@@ -200,8 +203,29 @@ impl App {
             }
         };
         let router = self.router();
-        Ok(self.runtime.spawn(crate::exporter::serve_with(
-            listener, limits, router, stopping,
-        )))
+        Ok(self.tasks.spawn_on(
+            crate::exporter::serve_with(listener, limits, router, stopping),
+            self.runtime.handle(),
+        ))
+    }
+
+    /// Stop the app and wait, at most `grace`, for its async tasks to end (the HTTP
+    /// server's graceful shutdown, the live feeder); then the runtime goes, cancelling
+    /// whatever is left. Threads the command started are joined by the command, in its
+    /// own order (collector before bus before store).
+    pub fn finish(self, grace: Duration) {
+        self.stop.stop();
+        self.tasks.close();
+        let tasks = self.tasks.clone();
+        let ended = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(grace, tasks.wait()).await });
+        if ended.is_err() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "async tasks still running at shutdown; cancelling them"
+            );
+        }
+        self.runtime.shutdown_timeout(Duration::from_millis(100));
     }
 }

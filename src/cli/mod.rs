@@ -583,6 +583,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
             "bus closed"
         );
     }
+    app.finish(std::time::Duration::from_secs(5));
     code
 }
 

@@ -519,6 +519,8 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     if let Some(server) = server {
         let _ = app.runtime().block_on(server);
     }
+    // NATS is closed above; the live feeder ends with the stop.
+    app.finish(Duration::from_secs(5));
     if summary.snapshots == 0 {
         eprintln!(
             "nothing replayed: no usable snapshot{} between {} and {} in {}",
