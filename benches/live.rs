@@ -86,11 +86,7 @@ fn fanout(c: &mut Criterion) {
         hub.publish(&m);
     }
     let expiry = hub.nearest_expiry("NIFTY", "2026-11-26").expect("NIFTY");
-    g6_metrics::exporter::add_route(g6_metrics::live::sse::routes(
-        hub.clone(),
-        CLIENTS * 2,
-        Duration::from_secs(3600),
-    ));
+    let router = g6_metrics::live::sse::router(hub.clone(), CLIENTS * 2, Duration::from_secs(3600));
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("listen");
@@ -100,9 +96,10 @@ fn fanout(c: &mut Criterion) {
         max_streams: CLIENTS * 2,
         ..Default::default()
     };
-    runtime.spawn(g6_metrics::exporter::serve(
+    runtime.spawn(g6_metrics::exporter::serve_with(
         listener,
         limits,
+        router,
         std::future::pending(),
     ));
     // Each client counts the diff events it has read.
@@ -200,12 +197,12 @@ fn bytes_per_minute(out: &std::path::Path) {
             hub.publish(&m);
         }
         while let Ok(ev) = client.events.try_recv() {
-            diff_bytes += ev.bytes.len();
+            diff_bytes += ev.wire_len();
         }
         let full = hub
             .subscribe("NIFTY", &expiry, 10, None, None)
             .expect("subscribe");
-        full_bytes += full.backlog.iter().map(|e| e.bytes.len()).sum::<usize>();
+        full_bytes += full.backlog.iter().map(|e| e.wire_len()).sum::<usize>();
     }
     let _ = std::fs::write(
         out.join("live_bytes.txt"),

@@ -1,7 +1,8 @@
 //! The wiring `g6 serve`, `g6 replay --serve` and `g6 ingest` share: one async
 //! runtime, one stop signal, the live view fed from the in-process bus, and the HTTP
-//! server (`/metrics`, `/healthz`, the status page and the app's routes) bound before
-//! anything is written and stopped with the rest.
+//! server bound before anything is written and stopped with the rest. The app owns its
+//! router (axum): the runtime's `/metrics` service, `/healthz`, the status page with the
+//! app's lines, and the live view's routes.
 
 use crate::shutdown::Stop;
 use std::net::SocketAddr;
@@ -34,6 +35,9 @@ impl AppBuilder {
             runtime,
             stop: Stop::new(),
             hub: None,
+            live_routes: None,
+            status: crate::exporter::StatusPage::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 }
@@ -44,6 +48,10 @@ pub struct App {
     runtime: tokio::runtime::Runtime,
     stop: Stop,
     hub: Option<Arc<crate::live::Hub>>,
+    live_routes: Option<axum::Router>,
+    status: crate::exporter::StatusPage,
+    /// The app's async tasks (HTTP server, live feeder), waited for at [`App::finish`].
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for App {
@@ -102,22 +110,55 @@ impl App {
         link: &str,
     ) -> Arc<crate::live::Hub> {
         let hub = crate::live::Hub::new();
-        {
-            let _in_runtime = self.runtime.enter();
-            crate::live::spawn_feeder(
+        self.tasks.spawn_on(
+            crate::live::feed(
                 hub.clone(),
                 bus.subscribe(crate::live::hub::SUBSCRIBER),
                 self.stop.clone(),
-            );
-        }
-        crate::exporter::add_route(crate::live::sse::routes(
+            ),
+            self.runtime.handle(),
+        );
+        self.live_routes = Some(crate::live::sse::router(
             hub.clone(),
             max_clients,
             heartbeat,
         ));
-        crate::exporter::add_status_link("/live", link);
+        self.status.link("/live", link);
         self.hub = Some(hub.clone());
         hub
+    }
+
+    /// Add a line to the top of the status page (where the data comes from, what is
+    /// kept).
+    pub fn status_line(&mut self, line: impl Into<String>) {
+        self.status.line(line);
+    }
+
+    /// The status page as it will be served.
+    pub fn status(&self) -> &crate::exporter::StatusPage {
+        &self.status
+    }
+
+    /// The app's routes: the runtime's `/metrics` service, `/healthz`, the status page
+    /// at `/`, and the live view's when it has one; anything else is 404.
+    pub fn router(&self) -> axum::Router {
+        use crate::exporter;
+        let status = Arc::new(self.status.clone());
+        let mut router = axum::Router::new()
+            .route_service("/metrics", exporter::MetricsService)
+            .route(
+                "/healthz",
+                axum::routing::get(|| async { exporter::healthz() }),
+            )
+            .route(
+                "/",
+                axum::routing::get(move || async move { status.html_response() }),
+            )
+            .fallback(|| async { exporter::not_found() });
+        if let Some(live) = &self.live_routes {
+            router = router.merge(live.clone());
+        }
+        router
     }
 
     /// Serve HTTP on `listener` until `until` resolves or the app stops; then the live
@@ -161,8 +202,30 @@ impl App {
                 hub.close();
             }
         };
-        Ok(self
+        let router = self.router();
+        Ok(self.tasks.spawn_on(
+            crate::exporter::serve_with(listener, limits, router, stopping),
+            self.runtime.handle(),
+        ))
+    }
+
+    /// Stop the app and wait, at most `grace`, for its async tasks to end (the HTTP
+    /// server's graceful shutdown, the live feeder); then the runtime goes, cancelling
+    /// whatever is left. Threads the command started are joined by the command, in its
+    /// own order (collector before bus before store).
+    pub fn finish(self, grace: Duration) {
+        self.stop.stop();
+        self.tasks.close();
+        let tasks = self.tasks.clone();
+        let ended = self
             .runtime
-            .spawn(crate::exporter::serve(listener, limits, stopping)))
+            .block_on(async move { tokio::time::timeout(grace, tasks.wait()).await });
+        if ended.is_err() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "async tasks still running at shutdown; cancelling them"
+            );
+        }
+        self.runtime.shutdown_timeout(Duration::from_millis(100));
     }
 }

@@ -75,21 +75,3 @@ pub fn encode_all_as(format: Format) -> Vec<u8> {
     LAST_LEN.store(out.len(), Ordering::Relaxed);
     out.into_bytes()
 }
-
-static STATUS_LINES: Lazy<RwLock<Vec<String>>> = Lazy::new(Default::default);
-
-/// Add a line to the top of the status page (e.g. "synthetic data").
-pub fn add_status_line(line: impl Into<String>) {
-    STATUS_LINES
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(line.into());
-}
-
-/// Lines shown at the top of the status page.
-pub fn status_lines() -> Vec<String> {
-    STATUS_LINES
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-}

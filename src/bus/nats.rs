@@ -282,12 +282,12 @@ struct Shared {
     wake: tokio::sync::Notify,
     /// Told whenever the outbox changed (what [`NatsBus::outbox_at_most`] waits on).
     changed: tokio::sync::Notify,
-    closing: AtomicBool,
+    /// Cancelled when closing is asked for: the sender delivers what it can, then ends.
+    closing: tokio_util::sync::CancellationToken,
     /// Set once `close` has given up on the rest: later publishes are dropped.
     closed: AtomicBool,
-    /// Set when the sender task has ended.
-    done: tokio::sync::Notify,
-    finished: AtomicBool,
+    /// Cancelled when the sender task has ended.
+    finished: tokio_util::sync::CancellationToken,
     status: Mutex<String>,
 }
 
@@ -393,17 +393,15 @@ impl NatsBus {
             outbox: Mutex::new(Outbox::default()),
             wake: tokio::sync::Notify::new(),
             changed: tokio::sync::Notify::new(),
-            closing: AtomicBool::new(false),
+            closing: tokio_util::sync::CancellationToken::new(),
             closed: AtomicBool::new(false),
-            done: tokio::sync::Notify::new(),
-            finished: AtomicBool::new(false),
+            finished: tokio_util::sync::CancellationToken::new(),
             status: Mutex::new("connecting".into()),
         });
         let task = Arc::clone(&shared);
         let handle = runtime.spawn(async move {
             run(Arc::clone(&task)).await;
-            task.finished.store(true, Ordering::Release);
-            task.done.notify_waiters();
+            task.finished.cancel();
         });
         Ok(NatsBus {
             shared,
@@ -494,20 +492,11 @@ impl Bus for NatsBus {
     }
 
     fn close(&self, timeout: Duration) -> usize {
-        self.shared.closing.store(true, Ordering::Release);
+        self.shared.closing.cancel();
         self.shared.wake.notify_one();
         let shared = Arc::clone(&self.shared);
         let wait = async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            while !shared.finished.load(Ordering::Acquire) {
-                let notified = shared.done.notified();
-                if shared.finished.load(Ordering::Acquire) {
-                    break;
-                }
-                if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                    break;
-                }
-            }
+            let _ = tokio::time::timeout(timeout, shared.finished.cancelled()).await;
         };
         // Called from a plain thread (serve's shutdown); never from inside the runtime.
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -732,7 +721,7 @@ async fn run(shared: Arc<Shared>) {
     let latency = metrics::bus_publish_latency_seconds(NAME);
     loop {
         shared.shed_for_pressure();
-        let closing = shared.closing.load(Ordering::Acquire);
+        let closing = shared.closing.is_cancelled();
         if closing && pending.is_empty() && shared.outbox().items.is_empty() {
             break;
         }
@@ -930,15 +919,10 @@ async fn refresh_consumers(js: &jetstream::Context, stream: &str) {
 
 /// Sleep `d`, or less when closing is requested.
 async fn sleep_or_close(shared: &Shared, d: Duration) {
-    if shared.closing.load(Ordering::Acquire) {
+    if shared.closing.is_cancelled() {
         tokio::time::sleep(d.min(Duration::from_millis(200))).await;
     } else {
-        let _ = tokio::time::timeout(d, async {
-            while !shared.closing.load(Ordering::Acquire) {
-                shared.wake.notified().await;
-            }
-        })
-        .await;
+        let _ = tokio::time::timeout(d, shared.closing.cancelled()).await;
     }
 }
 

@@ -90,7 +90,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
     };
     let target = opts.store.resolve(&opts.data_dir);
     let parquet_dir = target.parquet_dir().map(std::path::Path::to_path_buf);
-    let app = match crate::app::App::builder("ingest").build() {
+    let mut app = match crate::app::App::builder("ingest").build() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -123,7 +123,7 @@ pub fn run(opts: IngestOptions) -> ExitCode {
             ..Default::default()
         },
     );
-    crate::exporter::add_status_line(format!(
+    app.status_line(format!(
         "g6 ingest: {} from stream {} on {} (durable {}), flushed every {}",
         writer.describe(),
         opts.bus_options.bus_stream,
@@ -152,14 +152,16 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         }
     };
     let stop = app.stop().clone();
-    app.runtime().block_on(async move {
+    let code = app.runtime().block_on(async move {
         // The ingest loop handles SIGINT/SIGTERM itself: it stores and acknowledges
         // what it holds before it returns.
         let code = ingest(&opts, servers, writer, lifecycle).await;
         stop.stop();
         let _ = server.await;
         code
-    })
+    });
+    app.finish(Duration::from_secs(5));
+    code
 }
 
 async fn ingest(
@@ -348,7 +350,15 @@ async fn ingest(
                 tokio::task::block_in_place(|| l.tick(now));
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The consumer stopped delivering: ask again shortly, unless stopping.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut shutdown => {
+                let stored = tokio::task::block_in_place(|| writer.close());
+                ack_all(stored, &mut seen, &mut order).await;
+                return ExitCode::SUCCESS;
+            }
+        }
     }
 }
 

@@ -315,13 +315,14 @@ struct ServeOptions {
 
 /// Drive every metric with simulated values every `interval` until `stop` is given.
 fn spawn_simulation(
+    app: &mut crate::app::App,
     interval: std::time::Duration,
-    stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     tracing::warn!("SIMULATION MODE: every metric of the spec is driven with simulated values (series with label values sim-1, sim-2, ...)");
-    crate::exporter::add_status_line(
+    app.status_line(
         "SIMULATION MODE: metrics are driven with simulated values (g6 serve --simulate)",
     );
+    let stop = app.stop().clone();
     std::thread::Builder::new()
         .name("g6-simulate".into())
         .spawn(move || {
@@ -366,8 +367,15 @@ fn serve(opts: ServeOptions) -> ExitCode {
         return ExitCode::from(1);
     }
     crate::exporter::add_pre_scrape_hook(std::sync::Arc::new(crate::system::refresh));
+    let mut app = match crate::app::App::builder("serve").build() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let source = provider.source();
-    crate::exporter::add_status_line(format!(
+    app.status_line(format!(
         "Option-chain provider: {} ({}, source=\"{}\"), every {}{}",
         opts.provider,
         provider.name(),
@@ -380,17 +388,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     ));
     if source == crate::labels::Source::Synthetic {
-        crate::exporter::add_status_line(
-            "SYNTHETIC DATA: option-chain values are generated, not market data",
-        );
+        app.status_line("SYNTHETIC DATA: option-chain values are generated, not market data");
     }
-    let mut app = match crate::app::App::builder("serve").build() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
     let parquet_dir = store_target.parquet_dir().map(std::path::Path::to_path_buf);
     let store = match store_target.open_on(Some(app.runtime().handle().clone())) {
@@ -403,7 +402,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
     let store_stop = crate::shutdown::Stop::new();
     let store_thread = match store {
         None => {
-            crate::exporter::add_status_line("Store: none (--store none): contracts are not kept");
+            app.status_line("Store: none (--store none): contracts are not kept");
             None
         }
         Some(store) => {
@@ -415,7 +414,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
                     ..Default::default()
                 },
             );
-            crate::exporter::add_status_line(if parquet_dir.is_some() {
+            app.status_line(if parquet_dir.is_some() {
                 format!(
                     "Store: {}, flushed every {}; files older than {} are deleted",
                     writer.describe(),
@@ -471,12 +470,12 @@ fn serve(opts: ServeOptions) -> ExitCode {
     );
     let mut buses: Vec<std::sync::Arc<dyn crate::bus::Bus>> = vec![inproc];
     match nats {
-        None => crate::exporter::add_status_line(format!(
+        None => app.status_line(format!(
             "Bus: in process (ring of {} messages); publish to NATS JetStream with --bus nats://HOST:PORT",
             opts.bus_capacity
         )),
         Some(config) => {
-            crate::exporter::add_status_line(format!(
+            app.status_line(format!(
                 "Bus: NATS JetStream {} (stream {}, subjects {}.>), outbox {} bytes",
                 crate::bus::nats::shown(&config.servers),
                 config.stream,
@@ -502,7 +501,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         crate::governor::controls().clone(),
         std::time::Instant::now(),
     );
-    crate::exporter::add_status_line(format!(
+    app.status_line(format!(
         "Memory budget: {} (levels at 70%, 85%, 95%; --memory-budget)",
         bytesize::ByteSize::b(budget).display().iec()
     ));
@@ -526,7 +525,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     };
     let simulation = if opts.simulate {
-        match spawn_simulation(opts.interval, stop.clone()) {
+        match spawn_simulation(&mut app, opts.interval) {
             Ok(h) => Some(h),
             Err(e) => {
                 eprintln!("error: cannot start the simulation thread: {e}");
@@ -584,6 +583,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
             "bus closed"
         );
     }
+    app.finish(std::time::Duration::from_secs(5));
     code
 }
 

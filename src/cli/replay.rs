@@ -300,7 +300,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             Duration::from_secs(15),
             "live near-ATM view of the replay",
         );
-        crate::exporter::add_status_line(format!(
+        app.status_line(format!(
             "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
             reader.describe(),
             format_ms(range.start_ms),
@@ -519,6 +519,8 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     if let Some(server) = server {
         let _ = app.runtime().block_on(server);
     }
+    // NATS is closed above; the live feeder ends with the stop.
+    app.finish(Duration::from_secs(5));
     if summary.snapshots == 0 {
         eprintln!(
             "nothing replayed: no usable snapshot{} between {} and {} in {}",

@@ -312,8 +312,10 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
                         tracing::warn!(error = %e, "the consumer stopped delivering; creating it again");
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                        _ = &mut shutdown => return ExitCode::SUCCESS,
+                    }
                 }
             };
             loop {
@@ -348,17 +350,26 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
                 // Acknowledge after printing; wait for the server to confirm, so a
                 // crash right after does not bring the message back.
                 let mut acked = false;
+                let mut stopping = false;
                 for _ in 0..20 {
                     if msg.double_ack().await.is_ok() {
                         acked = true;
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    // Stopping while the server does not confirm: the message may
+                    // come again (it is printed once here).
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = &mut shutdown => {
+                            stopping = true;
+                            break;
+                        }
+                    }
                 }
                 if !acked {
                     tracing::warn!("acknowledgement not confirmed; the message may come again (it is printed once)");
                 }
-                if !more || printer.done() {
+                if stopping || !more || printer.done() {
                     // Stopped early (stdout closed): what else this pull brings goes
                     // back at once rather than after the ack wait.
                     hand_back(&mut batch).await;

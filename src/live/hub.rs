@@ -9,7 +9,6 @@ use super::window::{self, Leg, Row, Window};
 use crate::bus::message::{ChainMessage, WireOptionType};
 use crate::labels::{DropReason, SseEvent, WriteMode};
 use crate::metrics;
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -39,16 +38,34 @@ pub struct Event {
     pub made: Instant,
     /// full, diff or heartbeat.
     pub kind: SseEvent,
-    /// The wire bytes (`id:`, `event:`, `data:` lines).
-    pub bytes: Bytes,
+    /// Its `data:` (JSON: a window or a diff; `{}` for a heartbeat).
+    pub data: Arc<str>,
     /// As-of time of the data, ms (for the stream lag).
     pub as_of_ms: i64,
     /// Its `id:` (a heartbeat repeats the client's last one).
     pub id: Arc<str>,
 }
 
-fn sse(id: &str, kind: &str, data: &str) -> Bytes {
-    Bytes::from(format!("id: {id}\nevent: {kind}\ndata: {data}\n\n"))
+impl Event {
+    /// Its size on the wire (`id: …`, `event: …` and `data: …` lines and the blank line).
+    pub fn wire_len(&self) -> usize {
+        "id: \nevent: \ndata: \n\n".len()
+            + self.id.len()
+            + self.kind.as_str().len()
+            + self.data.len()
+    }
+
+    /// The server-sent event to send (the id is left out when empty: a client that
+    /// has seen none keeps none).
+    pub fn to_sse(&self) -> axum::response::sse::Event {
+        let ev = axum::response::sse::Event::default();
+        let ev = if self.id.is_empty() {
+            ev
+        } else {
+            ev.id(&*self.id)
+        };
+        ev.event(self.kind.as_str()).data(&*self.data)
+    }
 }
 
 struct Client {
@@ -79,16 +96,16 @@ impl View {
     fn full_event(&self) -> Event {
         let data = serde_json::to_string(&self.window).unwrap_or_default();
         let id = self.id(self.seq);
-        let bytes = sse(&id, "full", &data);
-        metrics::panel_writes_total(WriteMode::Full).inc();
-        metrics::panel_write_bytes_total(WriteMode::Full).inc_by(bytes.len() as u64);
-        Event {
+        let ev = Event {
             made: Instant::now(),
             kind: SseEvent::Full,
-            bytes,
+            data: data.into(),
             as_of_ms: self.window.as_of_ms,
             id: id.into(),
-        }
+        };
+        metrics::panel_writes_total(WriteMode::Full).inc();
+        metrics::panel_write_bytes_total(WriteMode::Full).inc_by(ev.wire_len() as u64);
+        ev
     }
 }
 
@@ -478,16 +495,15 @@ impl Channel {
             view.seq += 1;
             let data = serde_json::to_string(&d).unwrap_or_default();
             let id = view.id(view.seq);
-            let bytes = sse(&id, "diff", &data);
-            metrics::panel_writes_total(WriteMode::Diff).inc();
-            metrics::panel_write_bytes_total(WriteMode::Diff).inc_by(bytes.len() as u64);
             let ev = Event {
                 made: Instant::now(),
                 kind: SseEvent::Diff,
-                bytes,
+                data: data.into(),
                 as_of_ms: m.as_of_ms,
                 id: id.into(),
             };
+            metrics::panel_writes_total(WriteMode::Diff).inc();
+            metrics::panel_write_bytes_total(WriteMode::Diff).inc_by(ev.wire_len() as u64);
             let cap = ring_cap();
             while view.ring.len() >= cap {
                 view.ring.pop_front();

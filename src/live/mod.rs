@@ -12,23 +12,21 @@ pub use hub::Hub;
 
 use std::sync::Arc;
 
-/// Feed `hub` from an in-process bus subscription (a task on the current runtime)
+/// Feed `hub` from an in-process bus subscription
 /// until `stop` is given or the bus closes; then the hub ends every stream.
-pub fn spawn_feeder(
+pub async fn feed(
     hub: Arc<Hub>,
     mut subscription: crate::bus::inproc::Subscription,
     stop: crate::shutdown::Stop,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                m = subscription.recv() => match m {
-                    Some(m) => hub.publish(&m),
-                    None => break,
-                },
-                () = stop.stopped() => break,
-            }
+) {
+    loop {
+        tokio::select! {
+            m = subscription.recv() => match m {
+                Some(m) => hub.publish(&m),
+                None => break,
+            },
+            () = stop.stopped() => break,
         }
-        hub.close();
-    })
+    }
+    hub.close();
 }

@@ -1,15 +1,18 @@
-//! The SSE side of the live hub: the `/live/atm` stream (a body that sends the
-//! subscription's backlog, then its events, and a heartbeat after 15 s of quiet),
-//! `/live/catalog` (indices and expiries with data) and the `/live` page, as routes on
-//! the exporter's server. At most `max_clients` streams are open; beyond, 429.
+//! The SSE side of the live hub, as an axum router: the `/live/atm` stream (the
+//! subscription's backlog, then its events, and a heartbeat after `heartbeat` of
+//! quiet), `/live/catalog` (indices and expiries with data) and the `/live` page. At
+//! most `max_clients` streams are open; beyond, 429.
 
 use super::hub::{Event, Hub, Refused, Subscription};
 use crate::labels::SseEvent;
 use crate::metrics;
-use crate::runtime::exporter::http::{header, Frame, HeaderValue, HttpBody, Response, StatusCode};
-use crate::runtime::exporter::{self, Body, RouteRequest};
-use bytes::Bytes;
+use crate::runtime::exporter::{self, ConnectionCloser};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::Sse;
+use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,8 +28,8 @@ pub const DEFAULT_STRIKES: usize = 10;
 
 const PAGE: &str = include_str!("page.html");
 
-/// A stream of one client's events.
-struct SseBody {
+/// A stream of one client's events (axum's [`Sse`] writes them).
+struct SseStream {
     backlog: VecDeque<Event>,
     events: tokio::sync::mpsc::Receiver<Event>,
     quiet: Pin<Box<tokio::time::Sleep>>,
@@ -36,7 +39,7 @@ struct SseBody {
     last_id: Arc<str>,
 }
 
-impl Drop for SseBody {
+impl Drop for SseStream {
     fn drop(&mut self) {
         let now = self.open.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
         metrics::sse_connections().set(now as f64);
@@ -56,65 +59,53 @@ fn sent(ev: &Event) {
     }
 }
 
-impl HttpBody for SseBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+impl SseStream {
+    fn send(&mut self, ev: &Event) -> axum::response::sse::Event {
+        sent(ev);
+        self.last_id = Arc::clone(&ev.id);
         let next = self.heartbeat;
+        self.quiet
+            .as_mut()
+            .reset(tokio::time::Instant::now() + next);
+        ev.to_sse()
+    }
+}
+
+impl futures_util::Stream for SseStream {
+    type Item = Result<axum::response::sse::Event, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(ev) = self.backlog.pop_front() {
-            sent(&ev);
-            self.last_id = Arc::clone(&ev.id);
-            self.quiet
-                .as_mut()
-                .reset(tokio::time::Instant::now() + next);
-            return Poll::Ready(Some(Ok(Frame::data(ev.bytes))));
+            return Poll::Ready(Some(Ok(self.send(&ev))));
         }
         match self.events.poll_recv(cx) {
-            Poll::Ready(Some(ev)) => {
-                sent(&ev);
-                self.last_id = Arc::clone(&ev.id);
-                self.quiet
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + next);
-                return Poll::Ready(Some(Ok(Frame::data(ev.bytes))));
-            }
+            Poll::Ready(Some(ev)) => return Poll::Ready(Some(Ok(self.send(&ev)))),
             // The hub let go: shutdown, or this client fell behind.
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }
         if self.quiet.as_mut().poll(cx).is_ready() {
-            self.quiet
-                .as_mut()
-                .reset(tokio::time::Instant::now() + next);
+            // A heartbeat repeats the client's last id.
             let ev = Event {
                 made: Instant::now(),
                 kind: SseEvent::Heartbeat,
-                bytes: Bytes::from(format!(
-                    "id: {}\nevent: heartbeat\ndata: {{}}\n\n",
-                    self.last_id
-                )),
+                data: Arc::from("{}"),
                 as_of_ms: 0,
                 id: Arc::clone(&self.last_id),
             };
-            sent(&ev);
-            return Poll::Ready(Some(Ok(Frame::data(ev.bytes))));
+            return Poll::Ready(Some(Ok(self.send(&ev))));
         }
         Poll::Pending
     }
 }
 
-fn plain(status: StatusCode, text: String) -> Response<Body> {
-    let mut r = Response::new(exporter::full_body(Bytes::from(text)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 fn query(q: Option<&str>) -> Vec<(String, String)> {
@@ -123,42 +114,45 @@ fn query(q: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The live routes over `hub`, with at most `max_clients` streams.
-pub fn routes(hub: Arc<Hub>, max_clients: usize, heartbeat: Duration) -> exporter::Route {
-    let open = Arc::new(AtomicUsize::new(0));
-    Arc::new(move |req: &RouteRequest<'_>| -> Option<Response<Body>> {
-        match req.path {
-            "/live" => {
-                let mut r = Response::new(exporter::full_body(Bytes::from_static(PAGE.as_bytes())));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                Some(r)
-            }
-            "/live/catalog" => {
-                let body = serde_json::to_string(&hub.catalog()).unwrap_or_else(|_| "{}".into());
-                let mut r = Response::new(exporter::full_body(Bytes::from(body)));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                Some(r)
-            }
-            "/live/atm" => Some(atm(&hub, req, &open, max_clients, heartbeat)),
-            _ => None,
-        }
-    })
-}
-
-fn atm(
-    hub: &Hub,
-    req: &RouteRequest<'_>,
-    open: &Arc<AtomicUsize>,
+/// What the live routes share.
+struct Live {
+    hub: Arc<Hub>,
+    /// Streams open now.
+    open: Arc<AtomicUsize>,
     max_clients: usize,
     heartbeat: Duration,
-) -> Response<Body> {
-    let q = query(req.query);
+}
+
+/// The live routes over `hub` (`/live`, `/live/catalog`, `/live/atm`), with at most
+/// `max_clients` streams and a heartbeat after `heartbeat` of quiet.
+pub fn router(hub: Arc<Hub>, max_clients: usize, heartbeat: Duration) -> axum::Router {
+    let live = Arc::new(Live {
+        hub,
+        open: Arc::new(AtomicUsize::new(0)),
+        max_clients,
+        heartbeat,
+    });
+    axum::Router::new()
+        .route(
+            "/live",
+            axum::routing::get(|| async {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+            }),
+        )
+        .route("/live/catalog", axum::routing::get(catalog))
+        .route("/live/atm", axum::routing::get(atm))
+        .with_state(live)
+}
+
+async fn catalog(State(live): State<Arc<Live>>) -> Response {
+    let body = serde_json::to_string(&live.hub.catalog()).unwrap_or_else(|_| "{}".into());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn atm(State(live): State<Arc<Live>>, req: Request) -> Response {
+    let (hub, open, max_clients, heartbeat) =
+        (&live.hub, &live.open, live.max_clients, live.heartbeat);
+    let q = query(req.uri().query());
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let Some(index) = get("index").filter(|i| !i.is_empty()) else {
         return plain(
@@ -213,10 +207,15 @@ fn atm(
         return r;
     }
     let last_id = req
-        .headers
+        .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok());
-    let closer = req.closer.clone();
+    // The exporter gives every request the means to close its connection.
+    let closer = req
+        .extensions()
+        .get::<ConnectionCloser>()
+        .cloned()
+        .unwrap_or_default();
     let kick: super::hub::Kick = Arc::new(move || closer.close());
     let sub: Subscription = match hub.subscribe(index, &expiry, strikes, last_id, Some(kick)) {
         Ok(s) => s,
@@ -240,7 +239,7 @@ fn atm(
     let now = open.load(Ordering::Relaxed);
     metrics::sse_connections().set(now as f64);
     metrics::stream_connected_clients().set(now as f64);
-    let body = SseBody {
+    let stream = SseStream {
         last_id: sub
             .backlog
             .last()
@@ -252,16 +251,11 @@ fn atm(
         heartbeat,
         open: Arc::clone(open),
     };
-    let mut r = Response::new(exporter::stream_body(body));
+    let mut r = Sse::new(stream).into_response();
     // A viewer is never closed to make room for other connections: the streams are
     // bounded here (429 above), the rest by --max-connections.
     r.extensions_mut().insert(exporter::LiveStream);
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
 }

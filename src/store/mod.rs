@@ -21,7 +21,6 @@ use crate::labels::{StoreDropReason, StoreFailure};
 use crate::metrics;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -602,11 +601,17 @@ pub fn spawn_in_process(
     mut lifecycle: Option<lifecycle::Lifecycle>,
     stop: crate::shutdown::Stop,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let shared = Arc::new((Mutex::new(writer), Condvar::new()));
-    let drained = Arc::new(AtomicBool::new(false));
+    // The drained mark lives under the writer's lock, so the writer thread sees it
+    // and waits on the condition variable atomically (no wakeup lost between them).
+    let shared = Arc::new((
+        Mutex::new(Draining {
+            writer,
+            drained: false,
+        }),
+        Condvar::new(),
+    ));
     let drain = {
         let shared = Arc::clone(&shared);
-        let drained = Arc::clone(&drained);
         // The ring is a tokio broadcast channel: waiting on it, and on the stop
         // signal, needs an executor but no I/O or timers.
         let waiter = tokio::runtime::Builder::new_current_thread().build()?;
@@ -618,9 +623,9 @@ pub fn spawn_in_process(
                             sub: &mut crate::bus::inproc::Subscription| {
                     let lost = sub.take_lost_rows();
                     let mut w = lock(writer);
-                    w.count_lost(lost);
+                    w.writer.count_lost(lost);
                     // Refusals and drops are counted inside.
-                    let _ = w.push(m, ());
+                    let _ = w.writer.push(m, ());
                     drop(w);
                     wake.notify_one();
                 };
@@ -643,8 +648,11 @@ pub fn spawn_in_process(
                     take(m, &mut subscription);
                 }
                 let lost = subscription.take_lost_rows();
-                lock(writer).count_lost(lost);
-                drained.store(true, Ordering::Release);
+                {
+                    let mut w = lock(writer);
+                    w.writer.count_lost(lost);
+                    w.drained = true;
+                }
                 wake.notify_one();
             })?
     };
@@ -656,33 +664,40 @@ pub fn spawn_in_process(
                 let now = Instant::now();
                 let job = {
                     let mut w = lock(writer);
-                    if drained.load(Ordering::Acquire) {
+                    if w.drained {
                         break;
                     }
                     // The governor may have lowered the bound since the last message.
-                    w.shed();
-                    if w.due(now) {
-                        w.begin_flush()
+                    w.writer.shed();
+                    if w.writer.due(now) {
+                        w.writer.begin_flush()
                     } else {
                         None
                     }
                 };
                 if let Some(job) = job {
                     let done = job.run();
-                    let _ = lock(writer).finish_flush(done, Instant::now());
+                    let _ = lock(writer).writer.finish_flush(done, Instant::now());
                     continue;
                 }
                 if let Some(l) = lifecycle.as_mut() {
                     l.tick(now);
                 }
                 let w = lock(writer);
-                if !drained.load(Ordering::Acquire) {
+                if !w.drained {
                     let _ = wake.wait_timeout(w, WRITE_POLL);
                 }
             }
             let _ = drain.join();
-            lock(writer).close();
+            lock(writer).writer.close();
         })
+}
+
+/// The in-process store's writer and whether the drain thread has handed it
+/// everything.
+struct Draining {
+    writer: Writer<()>,
+    drained: bool,
 }
 
 /// The writer's lock; a panic elsewhere never takes the rows with it.

@@ -1,12 +1,13 @@
-//! Routes an application adds to the exporter: served beside the built-in ones, whole
-//! or streamed, GET/HEAD only, and a streamed response can close its own connection at
-//! once (what the live view does to a client that stopped reading).
+//! An application's own router served by the exporter (`serve_with`) with the runtime's
+//! `/metrics` mounted: whole and streamed bodies, GET/HEAD only, and a streamed response
+//! can close its own connection at once (what the live view does to a client that
+//! stopped reading).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
 
-use g6_metrics::exporter::http::{Frame, HttpBody, Response, StatusCode};
-use g6_metrics::exporter::{self, ConnectionCloser, Limits, RouteRequest};
+use g6_metrics::exporter::http::{Frame, HttpBody, StatusCode};
+use g6_metrics::exporter::{self, ConnectionCloser, Limits};
 use std::io::{BufRead, BufReader};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -33,19 +34,31 @@ impl HttpBody for Endless {
 }
 
 #[test]
-fn added_routes_serve_whole_and_streamed_bodies_and_a_stream_can_close_its_connection() {
+fn an_apps_router_serves_whole_and_streamed_bodies_beside_metrics_and_a_stream_can_close_its_connection(
+) {
     let closers: Arc<Mutex<Vec<ConnectionCloser>>> = Arc::default();
     let kept = closers.clone();
-    exporter::add_route(Arc::new(move |req: &RouteRequest<'_>| match req.path {
-        "/hello" => Some(Response::new(exporter::full_body(bytes::Bytes::from(
-            format!("hello {}\n", req.query.unwrap_or("")),
-        )))),
-        "/endless" => {
-            kept.lock().unwrap().push(req.closer.clone());
-            Some(Response::new(exporter::stream_body(Endless(false))))
-        }
-        _ => None,
-    }));
+    let router = axum::Router::new()
+        .route_service("/metrics", exporter::MetricsService)
+        .route(
+            "/hello",
+            axum::routing::get(|q: axum::extract::RawQuery| async move {
+                format!("hello {}\n", q.0.unwrap_or_default())
+            }),
+        )
+        .route(
+            "/endless",
+            axum::routing::get(move |req: axum::extract::Request| {
+                let kept = kept.clone();
+                async move {
+                    kept.lock()
+                        .unwrap()
+                        .push(req.extensions().get::<ConnectionCloser>().unwrap().clone());
+                    axum::body::Body::new(Endless(false))
+                }
+            }),
+        )
+        .fallback(|| async { exporter::not_found() });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,12 +68,29 @@ fn added_routes_serve_whole_and_streamed_bodies_and_a_stream_can_close_its_conne
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    rt.spawn(exporter::serve(
+    rt.spawn(exporter::serve_with(
         listener,
         Limits::default(),
+        router,
         std::future::pending(),
     ));
 
+    // The runtime's /metrics, mounted in the app's router, negotiates its format.
+    let m = common::http(
+        &addr,
+        "GET",
+        "/metrics",
+        "Accept: application/openmetrics-text; version=1.0.0\r\n",
+    );
+    assert_eq!(m.status, 200);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        m.header("content-type")
+    );
+    assert!(m.text().ends_with("# EOF\n"), "{}", m.text());
     let r = common::http(&addr, "GET", "/hello?x=1", "");
     assert_eq!((r.status, r.text().as_str()), (200, "hello x=1\n"));
     assert_eq!(
@@ -68,7 +98,6 @@ fn added_routes_serve_whole_and_streamed_bodies_and_a_stream_can_close_its_conne
         StatusCode::METHOD_NOT_ALLOWED.as_u16()
     );
     assert_eq!(common::http(&addr, "GET", "/nothing", "").status, 404);
-    assert_eq!(common::http(&addr, "GET", "/healthz", "").status, 200);
 
     // The stream's first chunk arrives; then its route closes the connection.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();

@@ -50,14 +50,11 @@ impl Ticks {
 }
 
 fn data(ev: &Event) -> (String, String, String) {
-    let text = std::str::from_utf8(&ev.bytes).unwrap();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .unwrap_or("")
-            .to_string()
-    };
-    (field("id"), field("event"), field("data"))
+    (
+        ev.id.to_string(),
+        ev.kind.as_str().to_string(),
+        ev.data.to_string(),
+    )
 }
 
 fn drain(s: &mut Subscription) -> Vec<Event> {

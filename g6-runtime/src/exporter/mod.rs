@@ -1,18 +1,22 @@
-//! The HTTP exporter: `GET/HEAD /metrics` (Prometheus text format, gzip when asked),
-//! `/healthz`, `/`, a small status page, and the routes an application adds with
-//! [`add_route`] (whole or streamed bodies, e.g. server-sent events). Only GET and HEAD are served; request
-//! bodies and headers are bounded; every request has a timeout; a client gets
-//! [`Limits::header_read_timeout`] to send each request's headers (which also closes
-//! idle keep-alive connections); at most [`Limits::max_connections`] connections are
-//! open besides live streams, the oldest of them closed to make room, so idle or
-//! half-open connections can never lock a scraper out. A connection whose response is
-//! marked [`LiveStream`] leaves that pool: it is never closed to make room (its route
-//! bounds the streams; [`Limits::max_streams`] is the backstop). Every connection the
-//! exporter closes itself is counted by [`CloseReason`]; shutdown is graceful.
+//! The HTTP exporter: a server that keeps its connections within bounds, and the
+//! services it serves: [`MetricsService`] (`/metrics`, Prometheus text or OpenMetrics,
+//! gzip when asked), [`healthz`] and the [`StatusPage`], or an application's own router
+//! with them mounted ([`serve_with`]; [`serve`] serves the built-in [`Routes`]).
 //!
-//! Built on hyper with tower-http layers (compression, body limit, timeout) rather
-//! than a framework: three fixed routes need no router, and the frameworks' `tokio`
-//! features bring proc-macros into every user's build.
+//! Only GET and HEAD are served; request bodies and headers are bounded; every request
+//! has a timeout; a client gets [`Limits::header_read_timeout`] to send each request's
+//! headers (which also closes idle keep-alive connections); at most
+//! [`Limits::max_connections`] connections are open besides live streams, the oldest
+//! of them closed to make room, so idle or half-open connections can never lock a
+//! scraper out. A connection whose response is marked [`LiveStream`] leaves that pool:
+//! it is never closed to make room (its route bounds the streams; [`Limits::max_streams`]
+//! is the backstop). Every connection the exporter closes itself is counted by
+//! [`CloseReason`]; shutdown is graceful.
+//!
+//! The connection loop is hyper's with tower-http layers (compression, body limit,
+//! timeout): no router framework's connection handling evicts the oldest idle
+//! connection or exempts live streams, and the runtime stays free of one (routing is the
+//! application's: G6 mounts these services in an axum `Router`).
 
 mod limits;
 mod status;
@@ -38,11 +42,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use crate::scrape::{
-    add_pre_scrape_hook, add_status_line, consistent_update, encode_all, render_metrics,
-    status_lines, PreScrapeHook,
+    add_pre_scrape_hook, consistent_update, encode_all, render_metrics, PreScrapeHook,
 };
 pub use limits::Limits;
-pub use status::add_status_link;
+pub use status::StatusPage;
 
 /// Default time one request may take before it is answered with 503.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,25 +56,25 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The response body of every route: whole, or streamed.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-/// HTTP types for routes added with [`add_route`].
+/// HTTP types for services served by [`serve_with`].
 pub mod http {
     pub use hyper::body::{Body as HttpBody, Frame};
     pub use hyper::header::{self, HeaderValue};
-    pub use hyper::{HeaderMap, Response, StatusCode};
+    pub use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 }
+
+/// The error type of request and response bodies handed between the server and the
+/// service it serves.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body a service served by [`serve_with`] receives (bounded by
+/// [`Limits::max_body_bytes`]; GET and HEAD send none).
+pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A whole body.
 pub fn full_body(bytes: Bytes) -> Body {
     use http_body_util::BodyExt as _;
     Full::new(bytes).boxed()
-}
-
-/// A streamed body (it ends when `body` does).
-pub fn stream_body(
-    body: impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Send + Sync + 'static,
-) -> Body {
-    use http_body_util::BodyExt as _;
-    body.boxed()
 }
 
 /// Put in a response's extensions ([`Response::extensions_mut`]) to make its
@@ -145,45 +148,6 @@ impl ConnectionCloser {
     }
 }
 
-/// What an added route sees of a request (GET or HEAD; headers already bounded).
-pub struct RouteRequest<'a> {
-    /// The path, e.g. `/live/atm`.
-    pub path: &'a str,
-    /// The query string without `?`, if any.
-    pub query: Option<&'a str>,
-    /// The request headers.
-    pub headers: &'a hyper::HeaderMap,
-    /// Closes this request's connection.
-    pub closer: ConnectionCloser,
-}
-
-/// A route an application adds: `Some(response)` for the paths it serves.
-pub type Route = Arc<dyn Fn(&RouteRequest<'_>) -> Option<Response<Body>> + Send + Sync>;
-
-static ROUTES: once_cell::sync::Lazy<Mutex<Vec<Route>>> =
-    once_cell::sync::Lazy::new(|| Mutex::new(Vec::new()));
-
-/// Serve more paths (asked in order, after the built-in ones). Only GET and HEAD reach
-/// them.
-pub fn add_route(route: Route) {
-    ROUTES.lock().unwrap_or_else(|p| p.into_inner()).push(route);
-}
-
-fn added_route<B>(req: &Request<B>) -> Option<Response<Body>> {
-    let routes: Vec<Route> = ROUTES.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let r = RouteRequest {
-        path: req.uri().path(),
-        query: req.uri().query(),
-        headers: req.headers(),
-        closer: req
-            .extensions()
-            .get::<ConnectionCloser>()
-            .cloned()
-            .unwrap_or_default(),
-    };
-    routes.iter().find_map(|route| route(&r))
-}
-
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut resp = Response::new(full_body(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
@@ -230,9 +194,95 @@ async fn metrics(format: Format) -> Response<Body> {
     resp
 }
 
-async fn route<B>(req: &Request<B>) -> Response<Body> {
-    let path = req.uri().path();
-    let builtin = matches!(path, "/metrics" | "/healthz" | "/");
+fn accept_header<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `/metrics` as a tower service: the exposition of every registered store, in the
+/// format the request's `Accept` header asks for (Prometheus text or OpenMetrics).
+/// Mount it in an application's router (`route_service("/metrics", MetricsService)`);
+/// [`serve_with`] adds compression, limits and timeouts around it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsService;
+
+impl<B> tower::Service<Request<B>> for MetricsService {
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let format = Format::negotiate(&accept_header(&req));
+        Box::pin(async move { Ok(metrics(format).await) })
+    }
+}
+
+/// The answer of `/healthz`.
+pub fn healthz() -> Response<Body> {
+    text(StatusCode::OK, "ok\n")
+}
+
+/// The built-in routes, for a program without a router of its own: `/metrics`
+/// ([`MetricsService`]), `/healthz` and the status page at `/`; anything else is 404.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    status: Arc<StatusPage>,
+}
+
+impl Routes {
+    /// The built-in routes with `status` as the page at `/`.
+    pub fn new(status: StatusPage) -> Self {
+        Routes {
+            status: Arc::new(status),
+        }
+    }
+}
+
+impl<B> tower::Service<Request<B>> for Routes {
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        match req.uri().path() {
+            "/metrics" => MetricsService.call(req),
+            "/healthz" => Box::pin(std::future::ready(Ok(healthz()))),
+            "/" => {
+                let page = self.status.html_response();
+                Box::pin(std::future::ready(Ok(page)))
+            }
+            _ => Box::pin(std::future::ready(Ok(not_found()))),
+        }
+    }
+}
+
+/// 404 naming the built-in paths.
+pub fn not_found() -> Response<Body> {
+    text(
+        StatusCode::NOT_FOUND,
+        "not found; try /metrics, /healthz or /\n",
+    )
+}
+
+/// What the server answers itself, before the service sees a request: methods other
+/// than GET and HEAD, and requests over the limits.
+fn refuse<B>(limits: &Limits, req: &Request<B>) -> Option<Response<Body>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut resp = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -240,47 +290,27 @@ async fn route<B>(req: &Request<B>) -> Response<Body> {
         );
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
-        return resp;
+        return Some(resp);
     }
-    if !builtin {
-        return added_route(req).unwrap_or_else(|| {
-            text(
-                StatusCode::NOT_FOUND,
-                "not found; try /metrics, /healthz or /\n",
-            )
-        });
-    }
-    match path {
-        "/metrics" => {
-            let accept = req
-                .headers()
-                .get_all(header::ACCEPT)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect::<Vec<_>>()
-                .join(",");
-            metrics(Format::negotiate(&accept)).await
-        }
-        "/healthz" => text(StatusCode::OK, "ok\n"),
-        _ => {
-            let mut resp = Response::new(full_body(Bytes::from(status::render())));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            resp
-        }
-    }
+    limits.refuse(req)
 }
 
-/// Answer one request (behind the body-limit, timeout and compression layers): the
-/// header limit, then the route. HEAD is answered like GET; hyper sends the headers
-/// (Content-Length included) and leaves the body out.
-async fn handle<B>(limits: Limits, req: Request<B>) -> Response<Body> {
-    match limits.refuse(&req) {
-        Some(refusal) => refusal,
-        None => route(&req).await,
-    }
+/// The response body the server sends (any service's, boxed).
+type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn boxed<B>(resp: Response<B>) -> Response<ResponseBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt as _;
+    resp.map(|b| b.map_err(box_error::<B::Error>).boxed_unsync())
+}
+
+// A concrete error type, not a `Box<dyn Error>`: the boxed trait object's lifetime is
+// lost in the spawned connection task's future and it would not be `Send` (rustc #64552).
+fn box_error<E: Into<BoxError>>(e: E) -> std::io::Error {
+    std::io::Error::other(e.into())
 }
 
 /// Open connections, each with the means to close it: the ones the cap may close,
@@ -389,11 +419,59 @@ async fn first<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
-/// Serve the exporter on `listener` until `shutdown` completes, then finish in-flight
-/// requests (for at most a few seconds) and return.
+/// Serve the built-in [`Routes`] on `listener` until `shutdown` completes (see
+/// [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, limits, Routes::default(), shutdown).await
+}
+
+/// Serve `service` (an application's router, say, with [`MetricsService`] mounted at
+/// `/metrics`) on `listener` until `shutdown` completes, then finish in-flight
+/// requests (for at most a few seconds) and return. The server answers methods other
+/// than GET and HEAD (405) and requests over `limits` itself; the rest reach `service`
+/// behind compression, the body limit and the request timeout. A response carrying
+/// [`LiveStream`] makes its connection a live stream; a request's extensions carry a
+/// [`ConnectionCloser`] for its connection.
+pub async fn serve_with<S, B>(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            Request<RequestBody>,
+            Response = Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    use tower::ServiceExt as _;
+    // One concrete service type for the connection loop (its spawned futures must be
+    // Send for any service).
+    let service: AppService = tower::util::BoxCloneSyncService::new(service.map_response(boxed));
+    serve_boxed(listener, limits, service, shutdown).await
+}
+
+type AppService = tower::util::BoxCloneSyncService<
+    Request<RequestBody>,
+    Response<ResponseBody>,
+    std::convert::Infallible,
+>;
+
+async fn serve_boxed(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    service: AppService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -425,6 +503,7 @@ pub async fn serve(
         let service = {
             let served = Arc::clone(&served);
             let connections = Arc::clone(&connections);
+            let service = service.clone();
             tower::ServiceBuilder::new()
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -432,12 +511,23 @@ pub async fn serve(
                     StatusCode::SERVICE_UNAVAILABLE,
                     limits.request_timeout,
                 ))
-                .service_fn(move |mut req: Request<_>| {
+                .service_fn(move |mut req: Request<tower_http::body::Limited<hyper::body::Incoming>>| {
                     req.extensions_mut().insert(closer.clone());
                     served.store(true, Ordering::Relaxed);
                     let connections = Arc::clone(&connections);
+                    let service = service.clone();
                     async move {
-                        let resp = handle(limits, req).await;
+                        let resp = match refuse(&limits, &req) {
+                            Some(refusal) => boxed(refusal),
+                            None => {
+                                use http_body_util::BodyExt as _;
+                                let req = req.map(|b| b.map_err(box_error).boxed_unsync());
+                                match tower::ServiceExt::oneshot(service, req).await {
+                                    Ok(resp) => resp,
+                                    Err(never) => match never {},
+                                }
+                            }
+                        };
                         if resp.extensions().get::<LiveStream>().is_some()
                             && !connections.promote(id, limits.max_streams)
                         {
@@ -462,7 +552,7 @@ pub async fn serve(
         // Reap finished connection tasks so the set stays as large as what is open.
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            match first(watched, first(closed, kick.notified())).await {
+            match first(watched, first(closed, kick.notified_owned())).await {
                 // hyper's header-read timeout: also what ends an idle keep-alive.
                 Some(Err(e)) if e.is_timeout() => count_close(if served.load(Ordering::Relaxed) {
                     CloseReason::IdleTimeout
