@@ -329,4 +329,42 @@ mod tests {
             serde_norway::from_str(&yaml(&file)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed, whole);
     }
+
+    #[test]
+    fn any_label_or_annotation_value_reads_back_as_written() {
+        let values = [
+            " leading and trailing ",
+            "a: b # not a comment",
+            "'single' and \"double\" quotes",
+            "{{ $value }}",
+            "- dash",
+            "line one\nline two\n",
+            "  indented\nfirst line",
+            "tab\tand bell\u{7}",
+            "true",
+            "0.5",
+            "~",
+            "",
+        ];
+        let annotations: Labels = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("a{i}"), v.to_string()))
+            .collect();
+        let text = yaml(&Alert {
+            alert: "A".into(),
+            expr: "x > 0".into(),
+            for_: None,
+            keep_firing_for: Some("5m".into()),
+            labels: Labels::new(),
+            annotations,
+        });
+        let back: serde_norway::Value =
+            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back["keep_firing_for"], "5m");
+        assert!(back.get("labels").is_none(), "{text}");
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(back["annotations"][format!("a{i}")], *v, "{text}");
+        }
+    }
 }
