@@ -708,8 +708,8 @@ families:
             .iter()
             .find(|a| a.path == "prometheus/prometheus.yml")
             .expect("config");
-        let config: serde_norway::Value =
-            serde_norway::from_str(&config.content).expect("prometheus.yml is YAML");
+        let config: serde_yaml::Value =
+            serde_yaml::from_str(&config.content).expect("prometheus.yml is YAML");
         assert_eq!(
             config["rule_files"]
                 .as_sequence()

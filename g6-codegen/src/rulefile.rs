@@ -1,8 +1,7 @@
 //! The Prometheus file formats the generators write, as serde structs: rule files
 //! (`groups:` of recording and alerting rules), `promtool test rules` files and the
-//! server configuration. `serde_norway` (the maintained fork of `serde_yaml`) writes
-//! them, so quoting is the YAML library's, not ours; the generated comment lines go
-//! before the document ([`document`]).
+//! server configuration. `serde_yaml` writes them, so quoting is the YAML library's,
+//! not ours; the generated comment lines go before the document ([`document`]).
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -245,7 +244,7 @@ pub fn yaml(value: &impl Serialize) -> String {
     // The structs here serialise to string-keyed maps, sequences and scalars, which
     // cannot fail; should that change, the file says so and fails every YAML check
     // downstream instead of being written half.
-    serde_norway::to_string(value).unwrap_or_else(|e| format!("!serialisation-failed '{e}'\n"))
+    serde_yaml::to_string(value).unwrap_or_else(|e| format!("!serialisation-failed '{e}'\n"))
 }
 #[cfg(test)]
 mod tests {
@@ -323,10 +322,10 @@ mod tests {
             text.contains("tests:\n# first\n# two lines\n- interval: 1m\n"),
             "{text}"
         );
-        let parsed: serde_norway::Value =
-            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        let whole: serde_norway::Value =
-            serde_norway::from_str(&yaml(&file)).unwrap_or_else(|e| panic!("{e}"));
+        let parsed: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let whole: serde_yaml::Value =
+            serde_yaml::from_str(&yaml(&file)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed, whole);
     }
 
@@ -359,8 +358,8 @@ mod tests {
             labels: Labels::new(),
             annotations,
         });
-        let back: serde_norway::Value =
-            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let back: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         assert_eq!(back["keep_firing_for"], "5m");
         assert!(back.get("labels").is_none(), "{text}");
         for (i, v) in values.iter().enumerate() {

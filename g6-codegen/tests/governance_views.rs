@@ -89,7 +89,7 @@ fn errors(spec: &str) -> String {
 fn spec_recording_rules_follow_the_generated_ones_of_their_family_group() {
     let g = generate(SPEC);
     let rules = artifact(&g, "prometheus/recording_rules.yml");
-    let file: serde_norway::Value = serde_norway::from_str(rules).unwrap();
+    let file: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
     let group = file["groups"]
         .as_sequence()
         .unwrap()
