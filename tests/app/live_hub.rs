@@ -27,7 +27,7 @@ impl Ticks {
         let bus = InProcessBus::new(4096);
         let sub = bus.subscribe("live");
         let buses: Vec<Arc<dyn Bus>> = vec![bus];
-        let runner = Runner::new(Box::new(SyntheticProvider::new(7)), false)
+        let runner = Runner::new(Box::new(SyntheticProvider::new(7).fast()), false)
             .with_publisher(Publisher::new(buses));
         Ticks {
             runner,
