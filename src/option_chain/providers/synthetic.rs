@@ -256,6 +256,12 @@ impl SyntheticProvider {
         self.last = Some((as_of, self.session.volume_day(as_of)));
         let mut rows = Vec::new();
         for (i, model) in INDICES.iter().enumerate() {
+            if cold {
+                // Where the seed's market starts: within about half a percent of the
+                // model's reference level.
+                let z: f64 = self.rng.sample(StandardNormal);
+                self.states[i].spot = model.start_spot * (0.005 * z).exp();
+            }
             self.evolve(i, trading as f64);
             self.list(i, as_of, cold, new_day, minutes, volume_minutes);
             let state = &self.states[i];
@@ -328,11 +334,22 @@ impl SyntheticProvider {
             let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
             let listing = state.expiries.entry(expiry).or_default();
             for &steps in &window {
+                if listing.contains_key(&steps) {
+                    continue;
+                }
+                // The market existed before the model's first snapshot: its open
+                // interest is the profile with some dispersion; later listings start
+                // empty.
+                let (uc, up): (f64, f64) = if cold {
+                    (self.rng.random(), self.rng.random())
+                } else {
+                    (0.0, 0.0)
+                };
                 listing.entry(steps).or_insert_with(|| {
                     if cold {
                         let p = [
-                            profile(steps - atm, steps, true, years),
-                            profile(steps - atm, steps, false, years),
+                            profile(steps - atm, steps, true, years) * (0.8 + 0.4 * uc),
+                            profile(steps - atm, steps, false, years) * (0.8 + 0.4 * up),
                         ];
                         [
                             Leg {
@@ -447,6 +464,10 @@ impl OptionChainProvider for SyntheticProvider {
 
     fn indices(&self) -> Vec<String> {
         INDICES.iter().map(|i| i.symbol.to_string()).collect()
+    }
+
+    fn session(&self) -> Session {
+        self.session
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
