@@ -136,7 +136,8 @@ fn clickhouse(c: &mut Criterion) {
     let prebuilt: Vec<ChainRow<'_>> = msgs.iter().flat_map(|m| rows(m)).collect();
     let client = g6_metrics::store::clickhouse::ClickHouseUrl::parse(&server.url("direct"))
         .expect("url")
-        .client();
+        .client()
+        .expect("client");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -107,12 +107,22 @@ impl Store for clickhouse::ClickHouseStore {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "ClickHouse table {}.{} at {}",
-            self.url().database,
-            clickhouse::TABLE,
-            self.url().shown()
-        )
+        let url = self.url();
+        match &url.cluster {
+            Some(c) => format!(
+                "ClickHouse Distributed table {db}.{} over {db}.{} on cluster {c} at {}",
+                clickhouse::TABLE,
+                clickhouse::LOCAL_TABLE,
+                url.shown(),
+                db = url.database,
+            ),
+            None => format!(
+                "ClickHouse table {}.{} at {}",
+                url.database,
+                clickhouse::TABLE,
+                url.shown()
+            ),
+        }
     }
 
     fn message_check(&self) -> MessageCheck {
@@ -125,7 +135,8 @@ impl Store for clickhouse::ClickHouseStore {
 pub enum Target {
     /// Parquet files under a directory (`parquet:DIR`).
     Parquet(std::path::PathBuf),
-    /// A ClickHouse table (`clickhouse://HOST:PORT/DB`).
+    /// A ClickHouse table (`clickhouse://HOST:PORT/DB[?OPTIONS]`; see
+    /// [`clickhouse::ClickHouseUrl`]).
     ClickHouse(clickhouse::ClickHouseUrl),
     /// No store (`none`).
     None,
