@@ -320,15 +320,15 @@ impl ClickHouseUrl {
             // The client's schema validation needs RowBinaryWithNamesAndTypes, which
             // 18.16 lacks; the table is ours, and a test pins the row layout.
             .with_validation(false);
+        // A JOIN or IN over a Distributed table inside a query of it (the replay's
+        // settledness) reads the whole cluster once; on a plain table it changes
+        // nothing, so a cluster's database also reads without cluster=.
+        c = c.with_setting("distributed_product_mode", "global");
         if self.cluster.is_some() {
-            c = c
-                // An insert returns once every shard has its rows: what g6 counts
-                // stored is on its shard, and a shard that is down fails the insert
-                // (retried, the copies collapse) instead of queueing on this server.
-                .with_setting("insert_distributed_sync", "1")
-                // A JOIN or IN over the Distributed table inside a query of it (the
-                // replay's settledness, the dashboards) reads the whole cluster once.
-                .with_setting("distributed_product_mode", "global");
+            // An insert returns once every shard has its rows: what g6 counts stored
+            // is on its shard, and a shard that is down fails the insert (retried,
+            // the copies collapse) instead of queueing on this server's disk.
+            c = c.with_setting("insert_distributed_sync", "1");
         }
         if let Some(u) = &self.user {
             c = c.with_user(u);
@@ -664,6 +664,11 @@ impl ClickHouseStore {
                         ensure(&ddl).await?;
                         insert(&client, &chunk, &ddl.shown).await.map_err(|(e, _)| e)
                     }
+                    Err((e, false)) if e.reason == StoreFailure::Unreachable => {
+                        // A streamed insert's network error says only "channel
+                        // closed"; a plain query says why (refused, TLS).
+                        Err(probe(&client, &ddl.shown).await.err().unwrap_or(e))
+                    }
                     other => other.map_err(|(e, _)| e),
                 }
             })?;
@@ -700,9 +705,11 @@ fn failure(what: &str, shown: &str, e: &clickhouse::error::Error) -> StoreError 
         }
         source = s.source();
     }
-    let hint = if text.contains("certificate") || text.contains("TLS with") {
+    let hint = if text.contains("TLS with") && text.contains("certificate") {
         "; the server's certificate must chain to the CA given with ca=FILE (or to the \
-         system's roots without it), for the host name in the URL"
+         system's roots without it) and name the host in the URL"
+    } else if text.contains("TLS with") {
+        "; is that the server's https_port (8443), and is TLS set up there?"
     } else if reason == StoreFailure::Unreachable {
         "; is the server running, and is that its HTTP port (8123)?"
     } else {
@@ -864,6 +871,11 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
             ),
         )),
     }
+}
+
+/// A query that fails the way a connection to the server fails, with its cause.
+async fn probe(client: &clickhouse::Client, shown: &str) -> Result<(), StoreError> {
+    run(client, "SELECT 1", "connecting", shown).await
 }
 
 async fn insert(
