@@ -164,9 +164,9 @@ impl ClickHouseUrl {
                 "shards" => {
                     for s in value.split(',').filter(|s| !s.trim().is_empty()) {
                         let s = s.trim();
-                        let ok = s
-                            .rsplit_once(':')
-                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                        let ok = s.rsplit_once(':').is_some_and(|(h, p)| {
+                            !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                        });
                         if !ok {
                             return Err(format!(
                                 "{shown:?}: shard {s:?} is not HOST:PORT (a shard's HTTP \
@@ -230,9 +230,8 @@ impl ClickHouseUrl {
                     "{shown:?} has a password and password_file=; give one; {URL_HELP}"
                 ));
             }
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                format!("cannot read the password file {}: {e}", file.display())
-            })?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
             // One line; its newline is not part of the password.
             password = Some(text.trim_end_matches(['\n', '\r']).to_string());
             password_from = Some(format!("password_file={}", file.display()));
@@ -280,7 +279,11 @@ impl ClickHouseUrl {
         if let Some(ca) = &self.ca {
             options.push(format!("ca={}", ca.display()));
         }
-        if let Some(from) = self.password_from.as_ref().filter(|f| f.starts_with("password_file=")) {
+        if let Some(from) = self
+            .password_from
+            .as_ref()
+            .filter(|f| f.starts_with("password_file="))
+        {
             options.push(from.clone());
         }
         if let Some(c) = &self.cluster {
@@ -290,7 +293,10 @@ impl ClickHouseUrl {
             let shards: Vec<&str> = self
                 .shards
                 .iter()
-                .map(|s| s.trim_start_matches("https://").trim_start_matches("http://"))
+                .map(|s| {
+                    s.trim_start_matches("https://")
+                        .trim_start_matches("http://")
+                })
                 .collect();
             options.push(format!("shards={}", shards.join(",")));
         }
@@ -662,7 +668,9 @@ impl ClickHouseStore {
                     Err((_, true)) => {
                         // No table yet (or it was dropped): create it, then once more.
                         ensure(&ddl).await?;
-                        insert(&client, &chunk, &ddl.shown).await.map_err(|(e, _)| e)
+                        insert(&client, &chunk, &ddl.shown)
+                            .await
+                            .map_err(|(e, _)| e)
                     }
                     Err((e, false)) if e.reason == StoreFailure::Unreachable => {
                         // A streamed insert's network error says only "channel
@@ -752,7 +760,12 @@ impl Ddl {
     }
 }
 
-async fn run(client: &clickhouse::Client, sql: &str, what: &str, at: &str) -> Result<(), StoreError> {
+async fn run(
+    client: &clickhouse::Client,
+    sql: &str,
+    what: &str,
+    at: &str,
+) -> Result<(), StoreError> {
     client
         .query(sql)
         .execute()
@@ -812,16 +825,18 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
                 "creating the Distributed table on the cluster",
             ),
         ] {
-            run(&ddl.server, &sql, what, &ddl.shown).await.map_err(|mut e| {
-                if e.message.contains("Code: 49") || e.message.contains("Code: 225") {
-                    e.message.push_str(
-                        "; ON CLUSTER needs ZooKeeper (or Keeper) in the server config: \
+            run(&ddl.server, &sql, what, &ddl.shown)
+                .await
+                .map_err(|mut e| {
+                    if e.message.contains("Code: 49") || e.message.contains("Code: 225") {
+                        e.message.push_str(
+                            "; ON CLUSTER needs ZooKeeper (or Keeper) in the server config: \
                          without it, list every shard's HTTP address in \
                          shards=HOST:PORT,HOST:PORT and g6 creates the tables on each",
-                    );
-                }
-                e
-            })?;
+                        );
+                    }
+                    e
+                })?;
         }
     } else {
         for (node, at) in &ddl.nodes {
@@ -980,7 +995,11 @@ mod tests {
         std::fs::write(&file, "fr0m/f@le\n").unwrap();
         let spec = format!("clickhouse://w@db:8123/g6?password_file={}", file.display());
         let u = ClickHouseUrl::parse_with_env(&spec, Some("from-env".into())).unwrap();
-        assert_eq!(u.password.as_deref(), Some("fr0m/f@le"), "the file wins, no newline");
+        assert_eq!(
+            u.password.as_deref(),
+            Some("fr0m/f@le"),
+            "the file wins, no newline"
+        );
         assert!(!u.shown().contains("fr0m") && u.shown().contains("password_file="));
         assert!(!format!("{u:?}").contains("fr0m"));
         let u = ClickHouseUrl::parse_with_env("clickhouse://w@db:8123/g6", Some("from-env".into()))
@@ -992,13 +1011,19 @@ mod tests {
             .unwrap();
         assert_eq!(u.password.as_deref(), Some("url"));
         let e = ClickHouseUrl::parse_with_env(
-            &format!("clickhouse://w:url@db:8123/g6?password_file={}", file.display()),
+            &format!(
+                "clickhouse://w:url@db:8123/g6?password_file={}",
+                file.display()
+            ),
             None,
         )
         .unwrap_err();
         assert!(e.contains("give one") && !e.contains("url@"), "{e}");
         let e = ClickHouseUrl::parse_with_env(
-            &format!("clickhouse://w@db:8123/g6?password_file={}", dir.join("none").display()),
+            &format!(
+                "clickhouse://w@db:8123/g6?password_file={}",
+                dir.join("none").display()
+            ),
             None,
         )
         .unwrap_err();
@@ -1010,7 +1035,10 @@ mod tests {
     fn a_missing_or_empty_ca_file_and_ca_without_https_are_refused() {
         let e = ClickHouseUrl::parse("clickhouse://db:8443/g6?secure=true&ca=/nonexistent/ca.pem")
             .unwrap_err();
-        assert!(e.contains("cannot read the CA file /nonexistent/ca.pem"), "{e}");
+        assert!(
+            e.contains("cannot read the CA file /nonexistent/ca.pem"),
+            "{e}"
+        );
         let dir = std::env::temp_dir().join(format!("g6-ch-ca-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("empty.pem"), "not a certificate\n").unwrap();

@@ -52,21 +52,89 @@ pub struct ClickHouse {
     /// HTTP port on 127.0.0.1.
     pub http_port: u16,
     tcp_port: u16,
+    /// HTTPS port on 127.0.0.1, when started with a certificate.
+    pub https_port: Option<u16>,
     dir: PathBuf,
+    /// More server config (inside `<yandex>`).
+    extra: String,
+}
+
+/// A server certificate and its key (PEM files), for `https_port`.
+pub struct Tls {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 impl ClickHouse {
     /// Start with its data, logs and config under `dir`.
     pub fn start(dir: &Path) -> ClickHouse {
-        let mut c = ClickHouse {
-            child: None,
-            http_port: free_port(),
-            tcp_port: free_port(),
-            dir: dir.to_path_buf(),
-        };
+        let mut c = ClickHouse::new(dir, String::new());
         c.write_config();
         c.spawn();
         c
+    }
+
+    fn new(dir: &Path, extra: String) -> ClickHouse {
+        ClickHouse {
+            child: None,
+            http_port: free_port(),
+            tcp_port: free_port(),
+            https_port: None,
+            dir: dir.to_path_buf(),
+            extra,
+        }
+    }
+
+    /// Start with an `https_port` serving `tls` (and the plain HTTP port as well).
+    pub fn start_tls(dir: &Path, tls: &Tls) -> ClickHouse {
+        let https = free_port();
+        let mut c = ClickHouse::new(
+            dir,
+            format!(
+                "<https_port>{https}</https_port>\n  <openSSL><server>\
+                 <certificateFile>{}</certificateFile><privateKeyFile>{}</privateKeyFile>\
+                 <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>\
+                 <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols>\
+                 <preferServerCiphers>true</preferServerCiphers></server></openSSL>",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        );
+        c.https_port = Some(https);
+        c.write_config();
+        c.spawn();
+        c
+    }
+
+    /// Start one server per directory, all in a cluster `name` of one shard each (one
+    /// replica, no ZooKeeper), listed in every server's `remote_servers`. The servers
+    /// start together (each takes seconds).
+    pub fn start_cluster(dirs: &[PathBuf], name: &str) -> Vec<ClickHouse> {
+        let mut servers: Vec<ClickHouse> = dirs
+            .iter()
+            .map(|d| ClickHouse::new(d, String::new()))
+            .collect();
+        let shards: String = servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "<shard><replica><host>127.0.0.1</host><port>{}</port></replica></shard>",
+                    s.tcp_port
+                )
+            })
+            .collect();
+        let extra = format!("<remote_servers><{name}>{shards}</{name}></remote_servers>");
+        for s in &mut servers {
+            s.extra = extra.clone();
+            s.write_config();
+            s.launch();
+        }
+        for s in &mut servers {
+            s.wait_ready();
+        }
+        servers
     }
 
     /// `clickhouse://127.0.0.1:PORT/DB`.
@@ -117,16 +185,23 @@ impl ClickHouse {
   <default_database>default</default_database>
   <mark_cache_size>268435456</mark_cache_size>
   <timezone>UTC</timezone>
+  {extra}
 </yandex>
 "#,
                 http = self.http_port,
                 tcp = self.tcp_port,
+                extra = self.extra,
             ),
         )
         .expect("config.xml");
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    fn launch(&mut self) {
         let bin = binary().expect("clickhouse-server");
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -144,7 +219,6 @@ impl ClickHouse {
             .spawn()
             .expect("spawn clickhouse-server");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
@@ -262,5 +336,94 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 impl Drop for ClickHouse {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Certificates made for a test with the `openssl` command: a CA, a server
+/// certificate it signs for 127.0.0.1 and localhost, and another CA that signed
+/// nothing (to be refused with).
+pub struct TestCertificates {
+    /// The CA that signed the server's certificate (PEM).
+    pub ca: PathBuf,
+    /// A CA that did not.
+    pub other_ca: PathBuf,
+    /// The server's certificate and key.
+    pub server: Tls,
+}
+
+/// Make [`TestCertificates`] under `dir` (RSA 2048, valid two days).
+pub fn test_certificates(dir: &Path) -> TestCertificates {
+    std::fs::create_dir_all(dir).expect("certificate dir");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl (the test makes its certificates with it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for (name, cn) in [("ca", "g6 test CA"), ("other", "another CA")] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("server.ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    TestCertificates {
+        ca: dir.join("ca.pem"),
+        other_ca: dir.join("other.pem"),
+        server: Tls {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        },
     }
 }

@@ -45,7 +45,10 @@ pub fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String
             }
             for c in certs {
                 roots.add(c).map_err(|e| {
-                    format!("the CA file {} holds a bad certificate: {e}", path.display())
+                    format!(
+                        "the CA file {} holds a bad certificate: {e}",
+                        path.display()
+                    )
                 })?;
             }
         }
@@ -53,7 +56,9 @@ pub fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String
             let found = rustls_native_certs::load_native_certs();
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
-                return Err("no CA certificates found on this system; give one with ca=FILE".into());
+                return Err(
+                    "no CA certificates found on this system; give one with ca=FILE".into(),
+                );
             }
         }
     }
@@ -165,20 +170,23 @@ impl tower_service::Service<Uri> for Connector {
                     format!("connecting to {host}:{port} took longer than {CONNECT_TIMEOUT:?}"),
                 )
             };
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
-                .await
-                .map_err(|_| timed_out())??;
+            let tcp =
+                tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
+                    .await
+                    .map_err(|_| timed_out())??;
             // Rows go in large writes; small requests should not wait for Nagle.
             let _ = tcp.set_nodelay(true);
             if !secure {
                 return Ok(TokioIo::new(Stream::Plain(tcp)));
             }
             let config = tls.ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "an https URL without TLS settings")
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "an https URL without TLS settings",
+                )
             })?;
-            let name = ServerName::try_from(host.clone()).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}"))
-            })?;
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
             let tls = tokio::time::timeout(
                 CONNECT_TIMEOUT,
                 tokio_rustls::TlsConnector::from(config).connect(name, tcp),
