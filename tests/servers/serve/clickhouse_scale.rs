@@ -7,7 +7,8 @@
 
 use super::ledger::{capture_stderr, scrape, stop, sum, wait_until};
 use crate::common;
-use common::clickhouse::{self, ClickHouse};
+use common::clickhouse::{self, ClickHouse, Tls};
+use common::tls::Pki;
 use common::Server;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -147,12 +148,23 @@ fn serve_cycles(url: &str) -> (std::process::ExitStatus, String) {
 }
 
 #[test]
-#[ignore = "needs clickhouse-server and openssl; scripts/test.sh runs it"]
+#[ignore = "needs clickhouse-server; scripts/test.sh runs it"]
 fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_reason() {
     clickhouse::require();
     let dir = common::temp_dir("ch-tls");
-    let certs = clickhouse::test_certificates(&dir.join("certs"));
-    let ch = ClickHouse::start_tls(&dir.join("ch"), &certs.server);
+    // Certificates made here: a CA that signs the server's, and another.
+    let (signed, other) = (dir.join("pki"), dir.join("other"));
+    std::fs::create_dir_all(&signed).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let pki = Pki::new(&signed, "g6 test CA");
+    let other_ca = Pki::new(&other, "another CA").ca;
+    let ch = ClickHouse::start_tls(
+        &dir.join("ch"),
+        &Tls {
+            cert: pki.server_cert.clone(),
+            key: pki.server_key.clone(),
+        },
+    );
     let https = ch.https_port.expect("https port");
     let at = |db: &str, ca: &std::path::Path| {
         format!(
@@ -161,7 +173,7 @@ fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_re
         )
     };
 
-    let (status, log) = serve_cycles(&at("tls_ok", &certs.ca));
+    let (status, log) = serve_cycles(&at("tls_ok", &pki.ca));
     assert!(status.success(), "{status}: {log}");
     let line = log
         .lines()
@@ -182,7 +194,7 @@ fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_re
 
     // A CA that did not sign the server's certificate: nothing is sent, and the log
     // says why and what to check.
-    let (_, log) = serve_cycles(&at("tls_bad", &certs.other_ca));
+    let (_, log) = serve_cycles(&at("tls_bad", &other_ca));
     assert!(
         log.contains("invalid peer certificate") && log.contains("ca=FILE"),
         "{log}"
@@ -199,7 +211,7 @@ fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_re
     let (_, log) = serve_cycles(&format!(
         "clickhouse://127.0.0.1:{}/tls_plain?secure=true&ca={}",
         ch.http_port,
-        certs.ca.display()
+        pki.ca.display()
     ));
     assert!(log.contains("https_port"), "{log}");
 
