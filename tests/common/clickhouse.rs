@@ -57,7 +57,14 @@ pub struct ClickHouse {
     dir: PathBuf,
     /// More server config (inside `<yandex>`).
     extra: String,
+    /// More users (inside `<users>`).
+    users: String,
 }
+
+/// The user [`ClickHouse::start_tls`] adds.
+pub const WRITER: &str = "writer";
+/// Its password: a `/`, an `@` and a `:` (percent-encoded in a URL).
+pub const WRITER_PASSWORD: &str = "p@ss/w:rd";
 
 /// A server certificate and its key (PEM files), for `https_port`.
 pub struct Tls {
@@ -84,10 +91,12 @@ impl ClickHouse {
             https_port: None,
             dir: dir.to_path_buf(),
             extra,
+            users: String::new(),
         }
     }
 
-    /// Start with an `https_port` serving `tls` (and the plain HTTP port as well).
+    /// Start with an `https_port` serving `tls` (and the plain HTTP port as well), and
+    /// besides `default` a user [`WRITER`] with the password [`WRITER_PASSWORD`].
     pub fn start_tls(dir: &Path, tls: &Tls) -> ClickHouse {
         let https = free_port();
         let mut c = ClickHouse::new(
@@ -103,6 +112,10 @@ impl ClickHouse {
             ),
         );
         c.https_port = Some(https);
+        c.users = format!(
+            "<{WRITER}><password>{WRITER_PASSWORD}</password><networks><ip>127.0.0.1</ip></networks>\
+             <profile>default</profile><quota>default</quota></{WRITER}>"
+        );
         c.write_config();
         c.spawn();
         c
@@ -155,16 +168,19 @@ impl ClickHouse {
     fn write_config(&self) {
         let d = self.dir.display();
         std::fs::create_dir_all(self.dir.join("log")).expect("log dir");
-        // Users: the default user, no password, loopback only.
+        // Users: the default user, no password, loopback only (and the test's own).
         std::fs::write(
             self.dir.join("users.xml"),
-            r#"<?xml version="1.0"?>
+            format!(
+                r#"<?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>{users}</users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 "#,
+                users = self.users
+            ),
         )
         .expect("users.xml");
         std::fs::write(

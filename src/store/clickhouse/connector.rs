@@ -192,7 +192,13 @@ impl tower_service::Service<Uri> for Connector {
                 tokio_rustls::TlsConnector::from(config).connect(name, tcp),
             )
             .await
-            .map_err(|_| timed_out())?
+            // A plain HTTP port may wait for a request line that never comes.
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("TLS with {host}:{port}: no handshake within {CONNECT_TIMEOUT:?}"),
+                )
+            })?
             .map_err(|e| io::Error::new(e.kind(), format!("TLS with {host}:{port}: {e}")))?;
             Ok(TokioIo::new(Stream::Tls(Box::new(tls))))
         })

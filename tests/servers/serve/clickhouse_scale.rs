@@ -7,9 +7,10 @@
 
 use super::ledger::{capture_stderr, scrape, stop, sum, wait_until};
 use crate::common;
-use common::clickhouse::{self, ClickHouse, Tls};
+use common::clickhouse::{self, ClickHouse, Tls, WRITER, WRITER_PASSWORD};
 use common::tls::Pki;
 use common::Server;
+use g6_metrics::store::clickhouse::PASSWORD_ENV;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -121,9 +122,12 @@ fn a_two_shard_cluster_with_a_shard_killed_20s_stores_every_row_exactly_once_on_
     assert!(raw >= total, "raw {raw} < FINAL {total}");
 }
 
-/// `g6 serve --store URL --cycles 5` against `ch`; its exit status and stderr.
-fn serve_cycles(url: &str) -> (std::process::ExitStatus, String) {
+/// `g6 serve --store URL --cycles 5` (with `env` set); its exit status and stderr,
+/// which never holds the writer's password.
+fn serve_cycles(url: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .env_remove(PASSWORD_ENV)
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",
@@ -141,15 +145,38 @@ fn serve_cycles(url: &str) -> (std::process::ExitStatus, String) {
         ])
         .output()
         .expect("run g6 serve");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for secret in [WRITER_PASSWORD, "p%40ss"] {
+        assert!(
+            !log.contains(secret) && !stdout.contains(secret),
+            "the password is shown: {log}"
+        );
+    }
+    (out.status, log)
+}
+
+/// The rows `g6 serve` published, from its ledger line, when it dropped none.
+fn published_all_stored(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains("store ledger"))
+        .unwrap_or_else(|| panic!("no ledger line: {log}"));
+    assert!(line.contains("dropped=0"), "{line}");
+    let published: u64 = line
+        .split(" published=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(published > 0, "{line}");
+    published
 }
 
 #[test]
 #[ignore = "needs clickhouse-server; scripts/test.sh runs it"]
-fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_reason() {
+fn https_with_the_test_ca_and_a_password_from_url_file_or_env_stores_every_row_and_a_wrong_ca_is_refused_with_the_reason(
+) {
     clickhouse::require();
     let dir = common::temp_dir("ch-tls");
     // Certificates made here: a CA that signs the server's, and another.
@@ -166,35 +193,47 @@ fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_re
         },
     );
     let https = ch.https_port.expect("https port");
+    // The writer's password has a / an @ and a :, percent-encoded in the URL.
     let at = |db: &str, ca: &std::path::Path| {
         format!(
-            "clickhouse://127.0.0.1:{https}/{db}?secure=true&ca={}",
+            "clickhouse://{WRITER}:p%40ss%2Fw%3Ard@127.0.0.1:{https}/{db}?secure=true&ca={}",
             ca.display()
         )
     };
+    let count = |db: &str| number(&ch, &format!("SELECT count() FROM {db}.option_chain FINAL"));
 
-    let (status, log) = serve_cycles(&at("tls_ok", &pki.ca));
+    let (status, log) = serve_cycles(&at("tls_ok", &pki.ca), &[]);
     assert!(status.success(), "{status}: {log}");
-    let line = log
-        .lines()
-        .find(|l| l.contains("store ledger"))
-        .unwrap_or_else(|| panic!("no ledger line: {log}"));
-    assert!(line.contains("dropped=0"), "{line}");
-    let published: u64 = line
-        .split(" published=")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(published > 0, "{line}");
-    assert_eq!(
-        number(&ch, "SELECT count() FROM tls_ok.option_chain FINAL"),
-        published
+    assert_eq!(count("tls_ok"), published_all_stored(&log));
+
+    // The password from a file, then from the environment.
+    let file = dir.join("ch.pass");
+    std::fs::write(&file, format!("{WRITER_PASSWORD}\n")).unwrap();
+    let no_password = |db: &str| {
+        format!(
+            "clickhouse://{WRITER}@127.0.0.1:{https}/{db}?secure=true&ca={}",
+            pki.ca.display()
+        )
+    };
+    let (_, log) = serve_cycles(
+        &format!(
+            "{}&password_file={}",
+            no_password("tls_file"),
+            file.display()
+        ),
+        &[],
     );
+    assert_eq!(count("tls_file"), published_all_stored(&log));
+    let (_, log) = serve_cycles(&no_password("tls_env"), &[(PASSWORD_ENV, WRITER_PASSWORD)]);
+    assert_eq!(count("tls_env"), published_all_stored(&log));
+    // A wrong password is refused by the server, and shown by nobody.
+    let (_, log) = serve_cycles(&no_password("tls_wrong"), &[(PASSWORD_ENV, "wrong")]);
+    assert!(log.contains("Code: 193"), "wrong password: {log}");
+    assert!(!log.contains("wrong\""), "{log}");
 
     // A CA that did not sign the server's certificate: nothing is sent, and the log
     // says why and what to check.
-    let (_, log) = serve_cycles(&at("tls_bad", &other_ca));
+    let (_, log) = serve_cycles(&at("tls_bad", &other_ca), &[]);
     assert!(
         log.contains("invalid peer certificate") && log.contains("ca=FILE"),
         "{log}"
@@ -208,15 +247,18 @@ fn https_with_the_test_ca_stores_every_row_and_another_ca_is_refused_with_the_re
     );
 
     // https to the plain HTTP port: the hint names the https port.
-    let (_, log) = serve_cycles(&format!(
-        "clickhouse://127.0.0.1:{}/tls_plain?secure=true&ca={}",
-        ch.http_port,
-        pki.ca.display()
-    ));
+    let (_, log) = serve_cycles(
+        &format!(
+            "clickhouse://127.0.0.1:{}/tls_plain?secure=true&ca={}",
+            ch.http_port,
+            pki.ca.display()
+        ),
+        &[],
+    );
     assert!(log.contains("https_port"), "{log}");
 
     // A CA file that is not there stops the start: a usage error, exit 2.
-    let (status, log) = serve_cycles(&at("tls_none", &dir.join("missing.pem")));
+    let (status, log) = serve_cycles(&at("tls_none", &dir.join("missing.pem")), &[]);
     assert_eq!(status.code(), Some(2), "{log}");
     assert!(log.contains("cannot read the CA file"), "{log}");
 }
