@@ -1,9 +1,14 @@
-//! The ClickHouse store (`--store clickhouse://[USER[:PASSWORD]@]HOST:PORT/DB`): rows go
-//! over HTTP into one `ReplacingMergeTree` table, `DB.option_chain`, created if missing,
-//! partitioned by month and ordered by (index, expiry, type, strike, as_of,
-//! snapshot_id). That order is also the table's identity: a snapshot delivered twice
-//! (a lost acknowledgement, a retried insert) collapses to one row per contract when
-//! parts merge, and at once in queries with `FINAL`.
+//! The ClickHouse store (`--store clickhouse://[USER[:PASSWORD]@]HOST:PORT/DB[?OPTIONS]`):
+//! rows go over HTTP (or https, `secure=true`) into one `ReplacingMergeTree` table,
+//! `DB.option_chain`, created if missing, partitioned by month and ordered by (index,
+//! expiry, type, strike, as_of, snapshot_id). That order is also the table's identity:
+//! a snapshot delivered twice (a lost acknowledgement, a retried insert) collapses to
+//! one row per contract when parts merge, and at once in queries with `FINAL`.
+//!
+//! On a cluster (`cluster=NAME`) each shard holds the `ReplacingMergeTree` as
+//! `DB.option_chain_local`, and `DB.option_chain` is a `Distributed` table over them
+//! sharded by `cityHash64(index, expiry)`: a row's copies share its identity, so its
+//! index and expiry, so its shard, and `FINAL` stays exact over the cluster.
 //!
 //! Written for the oldest server we meet (Debian's 18.16): no `LowCardinality`, no
 //! `DateTime64`, plain `RowBinary` without the client's schema validation (which needs a
