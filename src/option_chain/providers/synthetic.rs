@@ -144,6 +144,8 @@ pub struct SyntheticProvider {
     states: Vec<IndexState>,
     /// The last snapshot time and its volume day, once there is one.
     last: Option<(i64, i64)>,
+    /// Trading seconds each snapshot moves the market by at least (fast mode).
+    min_step: i64,
 }
 
 impl SyntheticProvider {
@@ -162,6 +164,7 @@ impl SyntheticProvider {
                 })
                 .collect(),
             last: None,
+            min_step: 0,
         }
     }
 
@@ -170,6 +173,25 @@ impl SyntheticProvider {
     pub fn always_open(mut self) -> Self {
         self.session = Session::AlwaysOpen;
         self
+    }
+
+    /// Always open, and every snapshot moves the market by at least a trading minute
+    /// however soon it follows the last (`synthetic:SEED:fast`: demos and tests that
+    /// run cycles faster than a market moves). The as-of time stays the wall clock's.
+    pub fn fast(mut self) -> Self {
+        self.session = Session::AlwaysOpen;
+        self.min_step = 60;
+        self
+    }
+
+    /// Whether the market moves at `unix` (always, in fast or always-open mode).
+    pub fn is_open(&self, unix: i64) -> bool {
+        self.session.is_open(unix)
+    }
+
+    /// Whether this is the fast mode.
+    pub fn is_fast(&self) -> bool {
+        self.min_step > 0
     }
 
     /// Expiry instants around `as_of` for an index expiring `weekday` days after
@@ -215,7 +237,7 @@ impl SyntheticProvider {
         let (trading, new_day, cold) = match self.last {
             None => (0, false, true),
             Some((t, day)) => (
-                self.session.trading_seconds(t, as_of),
+                self.session.trading_seconds(t, as_of).max(self.min_step),
                 self.session.volume_day(as_of) != day,
                 false,
             ),

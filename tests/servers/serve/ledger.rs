@@ -237,6 +237,8 @@ fn a_full_disk_with_compaction_every_100ms_drops_only_counted_rows() {
     let disk = SmallDisk::mount(&data, "3m");
     let mut server = Server::start(
         &[
+            "--provider",
+            "synthetic:6:fast",
             "--store",
             &format!("parquet:{}", data.display()),
             "--interval",
@@ -296,6 +298,8 @@ fn compaction_every_100ms_at_a_100ms_interval_stores_every_snapshot() {
     let data = dir.join("data");
     let mut server = Server::start(
         &[
+            "--provider",
+            "synthetic:6:fast",
             "--store",
             &format!("parquet:{}", data.display()),
             "--interval",
