@@ -429,7 +429,9 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
     // most of the cost).
     use super::exposure::{self as ex, Contract};
     use super::pricing::INDIA;
-    let mut groups: Vec<(&str, i64, f64, Vec<Leg>, Vec<Contract>)> = Vec::new();
+    // (index, expiry, spot, legs, contracts with an IV).
+    type Group<'a> = (&'a str, i64, f64, Vec<Leg>, Vec<Contract>);
+    let mut groups: Vec<Group> = Vec::new();
     let mut at: std::collections::HashMap<(&str, i64), usize, foldhash::fast::RandomState> =
         std::collections::HashMap::default();
     let mut last: Option<usize> = None;

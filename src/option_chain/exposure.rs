@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn a_flat_smile_has_no_risk_reversal_or_butterfly_and_a_skew_has_a_negative_one() {
         let t = 30.0 / 365.0;
-        let strikes: Vec<f64> = (80..=120).map(|k| f64::from(k)).collect();
+        let strikes: Vec<f64> = (80..=120).map(f64::from).collect();
         let flat: Vec<Contract> = strikes
             .iter()
             .flat_map(|&k| {
