@@ -246,6 +246,10 @@ fn good_message(snapshot_id: u64, contracts: usize) -> ChainMessage {
                 spread_bps: None,
                 moneyness: None,
                 dte_days: None,
+                delta: None,
+                gamma: None,
+                vega: None,
+                theta: None,
             })
             .collect(),
     }
