@@ -35,11 +35,11 @@ enum InventoryFormat {
 enum Command {
     /// Run the exporter and the option-chain loop (the main job).
     Serve(Box<ServeOptions>),
-    /// Validate a spec file with the same rules as the build.
+    /// Validate a spec file with every check the build runs, those of the generated
+    /// dashboards and rules included: exit 0 when the build would accept it, 1 when not.
     Lint {
-        /// The spec to check.
-        #[arg(default_value = "metrics.yml")]
-        spec: PathBuf,
+        /// The spec to check; without it, `metrics.yml` in the current directory.
+        spec: Option<PathBuf>,
     },
     /// Write the artifacts to a directory, or check that it is up to date.
     ///
@@ -97,7 +97,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(opts) => serve(*opts),
-        Command::Lint { spec } => lint(&spec),
+        Command::Lint { spec } => lint(spec.as_deref()),
         Command::Generate {
             out,
             check,
@@ -119,12 +119,32 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn lint(path: &Path) -> ExitCode {
+/// The spec `g6 lint` checks without an argument, in the current directory.
+const DEFAULT_SPEC: &str = "metrics.yml";
+
+fn lint(spec: Option<&Path>) -> ExitCode {
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    let path = match spec {
+        Some(p) => p,
+        None => {
+            eprintln!(
+                "g6 lint: no spec given; checking {DEFAULT_SPEC} in the current directory ({cwd})"
+            );
+            Path::new(DEFAULT_SPEC)
+        }
+    };
     let display = path.display().to_string();
     match g6_codegen::load_file(path, &display) {
         Ok(loaded) => {
             for w in loaded.diagnostics.warnings() {
                 eprintln!("{}", w.render(&display));
+            }
+            // The build's audits of the generated dashboards warn here too.
+            let generated = g6_codegen::artifacts::generate_all(&loaded, loaded.spec.source_name());
+            for w in g6_codegen::build::audit_warnings(&loaded, &generated) {
+                eprintln!("{display}: warning: {w}");
             }
             println!(
                 "ok: {} families, {} metrics, spec hash {}",
@@ -134,7 +154,20 @@ fn lint(path: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(diags) => {
+        Err(mut diags) => {
+            for d in &mut diags.items {
+                // The loader's hint speaks of the build, whose relative paths start
+                // at Cargo.toml; here they start where the command runs.
+                if d.code == g6_codegen::Code::InputFile
+                    && d.message.starts_with("cannot read the spec")
+                {
+                    d.hint = if spec.is_none() {
+                        format!("there is no {DEFAULT_SPEC} in {cwd}: run g6 lint in the directory that holds it, or pass its path (g6 lint path/to/metrics.yml)")
+                    } else {
+                        format!("check the path: a relative path on the command line starts at the current directory ({cwd})")
+                    };
+                }
+            }
             eprint!("{diags}");
             ExitCode::from(1)
         }

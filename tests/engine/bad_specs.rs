@@ -288,6 +288,10 @@ bad_spec! {
         ("18:41: error[E043]: a runbook check of alert `G6DepthHigh` is empty or longer than 500 bytes",
          "write one concrete thing to look at, in a sentence"),
     ];
+    e044_artifact_check: "E044-artifact-check.yml" => [
+        ("15:58: error[E044]: panel \"Calls by result\": target A uses fixed rate windows (rate(...[300s])); use [$__rate_interval]",
+         "write `promql: 'sum by (result) (rate(g6_calls_total[$__rate_interval]))'`: Grafana sizes $__rate_interval to the scrape interval and the zoom"),
+    ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
          "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)"),
@@ -312,6 +316,25 @@ fn every_code_has_a_fixture() {
             code.description()
         );
     }
+}
+
+#[test]
+fn an_artifact_problem_names_its_artifact_and_rule_in_the_note() {
+    let file = "E044-artifact-check.yml";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bad")
+        .join(file);
+    let diags = g6_codegen::load_file(&path, file).unwrap_err();
+    let notes: Vec<Option<&str>> = diags.items.iter().map(|d| d.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        [Some(
+            "found by [target-rate-interval] in the generated grafana/dashboards/core.json"
+        )]
+    );
+    assert!(diags.to_string().contains(
+        "\n  = note: found by [target-rate-interval] in the generated grafana/dashboards/core.json\n"
+    ));
 }
 
 #[test]
