@@ -1,0 +1,528 @@
+//! NATS scaled out and secured, against real `nats-server`s on free loopback ports:
+//! a 3-node JetStream cluster with a replicated stream survives losing its leader and
+//! then a follower (every message stored once, publishing resumed within 10 s, two
+//! ingesters sharing a durable store every row once); two ingesters started together
+//! on a new durable both store rows at once; servers with users, a token and TLS take
+//! the right credentials and refuse the wrong ones at start with exit 2, naming them,
+//! without ever printing a secret.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+use crate::common;
+use crate::store_ingest::{stored, Ingest};
+
+use common::nats::{self, Nats};
+use common::prometheus::free_port;
+use common::Server;
+use g6_metrics::bus::message::ChainMessage;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A JetStream context on `url` whose requests give up after a second (a node of the
+/// cluster may be down or electing).
+async fn js(url: &str) -> Option<async_nats::jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(1))
+        .connect(url)
+        .await
+        .ok()?;
+    Some(
+        async_nats::jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(1))
+            .build(client),
+    )
+}
+
+/// (last sequence, leader's server name) of `G6_CHAIN` as `url` answers, if it does.
+fn stream_state(url: &str) -> Option<(u64, Option<String>)> {
+    runtime().block_on(async {
+        let js = js(url).await?;
+        let mut s = js.get_stream("G6_CHAIN").await.ok()?;
+        let info = s.info().await.ok()?;
+        Some((
+            info.state.last_sequence,
+            info.cluster.as_ref().and_then(|c| c.leader.clone()),
+        ))
+    })
+}
+
+/// Every message of `G6_CHAIN`, by sequence: its `Nats-Msg-Id` and rows.
+fn stream_ids(url: &str) -> Vec<(String, usize)> {
+    runtime().block_on(async {
+        let js = js(url).await.unwrap();
+        let mut stream = js.get_stream("G6_CHAIN").await.unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let mut out = Vec::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            let m = stream.get_raw_message(seq).await.unwrap();
+            let decoded = ChainMessage::from_bytes(&m.payload).unwrap();
+            let id = m
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            assert_eq!(id, decoded.message_id(), "Nats-Msg-Id is the message key");
+            out.push((id, decoded.contracts.len()));
+        }
+        out
+    })
+}
+
+/// A 3-node JetStream cluster on loopback.
+struct Cluster {
+    nodes: Vec<Nats>,
+}
+
+impl Cluster {
+    fn start(dir: &std::path::Path) -> Cluster {
+        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes = (0..3)
+            .map(|i| {
+                let routes: Vec<String> = (0..3)
+                    .filter(|j| *j != i)
+                    .map(|j| format!("nats://127.0.0.1:{}", route[j]))
+                    .collect();
+                let args = vec![
+                    "-n".to_string(),
+                    format!("n{i}"),
+                    "--cluster_name".into(),
+                    "g6c".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{}", route[i]),
+                    "--routes".into(),
+                    routes.join(","),
+                ];
+                Nats::start_with(&dir.join(format!("n{i}")), client[i], args, true)
+            })
+            .collect();
+        Cluster { nodes }
+    }
+
+    fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Nats::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The state as the first running node answers it.
+    fn state(&self) -> Option<(u64, Option<String>)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.running())
+            .find_map(|n| stream_state(&n.url()))
+    }
+
+    fn live_url(&self) -> String {
+        self.nodes.iter().find(|n| n.running()).unwrap().url()
+    }
+
+    /// Wait until the stream has a leader and at least `seq` messages.
+    fn wait_for(&self, seq: u64, timeout: Duration) -> (u64, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((last, Some(leader))) = self.state() {
+                if last >= seq {
+                    return (last, leader);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stream did not reach {seq} messages with a leader: {:?}",
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kill -9 node `i` and return how long until the stream grows again.
+    fn kill_and_time_resume(&mut self, i: usize) -> Duration {
+        let before = self.wait_for(1, Duration::from_secs(10)).0;
+        self.nodes[i].kill9();
+        let killed = Instant::now();
+        self.wait_for(before + 1, Duration::from_secs(30));
+        killed.elapsed()
+    }
+}
+
+/// The `key=value` of the shutdown report of `bus` in serve's stderr.
+fn report(stderr: &str, bus: &str, key: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bus closed") && l.contains(&format!("bus=\"{bus}\"")))
+        .unwrap_or_else(|| panic!("no shutdown report for {bus}:\n{stderr}"));
+    let v = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    v.trim_matches('"').parse().unwrap()
+}
+
+/// Wait for `g6 serve --cycles` to exit 0; its stderr.
+fn serve_exit(server: &mut Server, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = server.child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(status.success(), "g6 serve failed: {status}\n{err}");
+            return err;
+        }
+        assert!(Instant::now() < deadline, "g6 serve did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_once() {
+    nats::require();
+    let dir = common::temp_dir("nats_cluster");
+    let mut cluster = Cluster::start(&dir);
+    let urls = cluster.urls();
+    let mut serve = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--index",
+            "NIFTY",
+            "--interval",
+            "200ms",
+            "--cycles",
+            "110",
+            "--bus",
+            &urls,
+            "--bus-replicas",
+            "3",
+            "--bus-ack-timeout",
+            "2s",
+            "--store",
+            "none",
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    let (a, b) = (dir.join("ingest-a"), dir.join("ingest-b"));
+    let first = Ingest::start_with(&urls, &a, "ing", &[]);
+    let second = Ingest::start_with(&urls, &b, "ing", &[]);
+
+    // The leader goes: publishing resumes within 10 s of the kill.
+    let (_, leader) = cluster.wait_for(20, Duration::from_secs(60));
+    let i: usize = leader.trim_start_matches('n').parse().unwrap();
+    let resumed = cluster.kill_and_time_resume(i);
+    assert!(
+        resumed < Duration::from_secs(10),
+        "publishing resumed {resumed:?} after the leader was killed"
+    );
+    // It comes back (3 nodes again), then a follower goes.
+    cluster.nodes[i].restart();
+    let (_, leader) = cluster.wait_for(1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2)); // the restarted node catches up
+    let follower = (0..3)
+        .find(|j| format!("n{j}") != leader && *j != i)
+        .unwrap();
+    let resumed = cluster.kill_and_time_resume(follower);
+    assert!(
+        resumed < Duration::from_secs(10),
+        "publishing resumed {resumed:?} after a follower was killed"
+    );
+    cluster.nodes[follower].restart();
+
+    let stderr = serve_exit(&mut serve, Duration::from_secs(120));
+    let produced = report(&stderr, "inproc", "published");
+    assert_eq!(report(&stderr, "nats", "published"), produced, "{stderr}");
+    assert_eq!(report(&stderr, "nats", "dropped"), 0, "{stderr}");
+    // Every message of every snapshot is in the stream exactly once.
+    let stored_ids = stream_ids(&cluster.live_url());
+    let distinct: BTreeSet<&String> = stored_ids.iter().map(|(id, _)| id).collect();
+    assert_eq!(distinct.len(), stored_ids.len(), "a message stored twice");
+    assert_eq!(stored_ids.len() as u64, produced, "every message stored");
+    let rows: usize = stored_ids.iter().map(|(_, n)| n).sum();
+
+    // The two ingesters sharing the durable store every row once between them.
+    let live = cluster.live_url();
+    common::wait_until(
+        "the durable consumer drained",
+        Duration::from_secs(60),
+        || nats::try_consumer_state(&live, "ing") == Some((0, 0)),
+    );
+    first.stop();
+    second.stop();
+    let (in_a, in_b) = (stored(&a), stored(&b));
+    assert!(
+        !in_a.is_empty() && !in_b.is_empty(),
+        "both ingesters stored rows: {} and {}",
+        in_a.len(),
+        in_b.len()
+    );
+    let mut all = in_a;
+    all.extend(in_b);
+    let keys: BTreeSet<_> = all.iter().collect();
+    assert_eq!(keys.len(), all.len(), "a row stored twice");
+    assert_eq!(all.len(), rows, "every row stored");
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
+    nats::require();
+    let dir = common::temp_dir("nats_two_ingesters");
+    let server = Nats::start(&dir);
+    let url = server.url();
+    let _serve = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--interval",
+            "100ms",
+            "--bus",
+            &url,
+            "--store",
+            "none",
+        ],
+        &[],
+    );
+    common::wait_until("the stream has messages", Duration::from_secs(30), || {
+        stream_state(&url).is_some_and(|(last, _)| last > 10)
+    });
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let started = Instant::now();
+    let first = Ingest::start_with(&url, &a, "pair", &[]);
+    let second = Ingest::start_with(&url, &b, "pair", &[]);
+    common::wait_until(
+        "both ingesters stored rows",
+        Duration::from_secs(5).saturating_sub(started.elapsed()),
+        || !stored(&a).is_empty() && !stored(&b).is_empty(),
+    );
+    first.stop();
+    second.stop();
+}
+
+/// `g6 ARGS` to its end (a refused start ends at once): (exit code, stdout+stderr).
+fn g6(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(args)
+        .env_remove("G6_BUS_PASSWORD")
+        .env_remove("G6_BUS_TOKEN")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// `g6 serve` for two cycles against `bus` with `extra` options: (exit code, output).
+fn serve_two_cycles(bus: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "100ms",
+        "--cycles",
+        "2",
+        "--store",
+        "none",
+        "--bus",
+        bus,
+    ];
+    args.extend_from_slice(extra);
+    g6(&args, envs)
+}
+
+/// It worked: exit 0 and the stream acknowledged what was published.
+fn assert_published(run: &(Option<i32>, String), what: &str) {
+    assert_eq!(run.0, Some(0), "{what}: {}", run.1);
+    assert!(report(&run.1, "nats", "published") > 0, "{what}: {}", run.1);
+}
+
+/// It was refused at start: exit 2 with `message`.
+fn assert_refused(run: &(Option<i32>, String), message: &str, what: &str) {
+    assert_eq!(run.0, Some(2), "{what}: {}", run.1);
+    assert!(
+        run.1.contains(message),
+        "{what}: no {message:?} in {}",
+        run.1
+    );
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn users_tokens_and_tls_take_the_right_credentials_and_refuse_the_wrong_ones_naming_them() {
+    nats::require();
+    let dir = common::temp_dir("nats_security");
+    let password = "pa/ss w0rd-Secret1";
+    let token = "tok-Secret2";
+    // A server with a user.
+    std::fs::create_dir_all(&dir).unwrap();
+    let users_conf = dir.join("users.conf");
+    std::fs::write(
+        &users_conf,
+        format!("authorization {{ users = [ {{ user: g6, password: \"{password}\" }} ] }}\n"),
+    )
+    .unwrap();
+    let users = Nats::start_with(
+        &dir.join("users"),
+        free_port(),
+        vec!["-c".into(), users_conf.display().to_string()],
+        false,
+    );
+    // A server with a token.
+    let tokens = Nats::start_with(
+        &dir.join("token"),
+        free_port(),
+        vec!["--auth".into(), token.into()],
+        false,
+    );
+    // A server with TLS, its certificate signed by a CA made here; another CA it does
+    // not know.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut other_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "a CA the server does not use");
+    other_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other = rcgen::CertifiedIssuer::self_signed(other_params, other_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let file = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let ca_pem = file("ca.pem", ca.pem());
+    let other_pem = file("other-ca.pem", other.pem());
+    let cert_pem = file("server.pem", server_cert.pem());
+    let key_pem = file("server-key.pem", server_key.serialize_pem());
+    let tls_conf = dir.join("tls.conf");
+    std::fs::write(
+        &tls_conf,
+        format!("tls {{ cert_file: \"{cert_pem}\", key_file: \"{key_pem}\" }}\n"),
+    )
+    .unwrap();
+    let tls = Nats::start_with(
+        &dir.join("tls"),
+        free_port(),
+        vec!["-c".into(), tls_conf.display().to_string()],
+        false,
+    );
+    let mut outputs = Vec::new();
+
+    // User and password: in the URL (a `/` and a space percent-encoded), from a file,
+    // from the environment.
+    let encoded = "pa%2Fss%20w0rd-Secret1";
+    let in_url = format!("nats://g6:{encoded}@127.0.0.1:{}", users.port);
+    let run = serve_two_cycles(&in_url, &[], &[]);
+    assert_published(&run, "password in the URL");
+    outputs.push(run.1);
+    let password_file = file("password", format!("{password}\n"));
+    let run = serve_two_cycles(
+        &users.url(),
+        &["--bus-user", "g6", "--bus-password-file", &password_file],
+        &[],
+    );
+    assert_published(&run, "--bus-password-file");
+    outputs.push(run.1);
+    let run = g6(
+        &[
+            "tail",
+            "--bus",
+            &users.url(),
+            "--bus-user",
+            "g6",
+            "--all",
+            "--count",
+            "1",
+        ],
+        &[("G6_BUS_PASSWORD", password)],
+    );
+    assert_eq!(run.0, Some(0), "tail with G6_BUS_PASSWORD: {}", run.1);
+    assert!(
+        run.1.contains("NIFTY") || run.1.contains("BANKNIFTY"),
+        "{}",
+        run.1
+    );
+    outputs.push(run.1);
+    // A wrong password is refused at start by serve, tail and ingest, naming it; the
+    // log at debug level shows no secret either.
+    let wrong = format!("nats://g6:Wrong-Secret3@127.0.0.1:{}", users.port);
+    let run = serve_two_cycles(&wrong, &[], &[("RUST_LOG", "debug")]);
+    assert_refused(&run, "refused the user/password", "serve, wrong password");
+    outputs.push(run.1);
+    let run = g6(&["tail", "--bus", &wrong, "--count", "1"], &[]);
+    assert_refused(&run, "refused the user/password", "tail, wrong password");
+    outputs.push(run.1);
+    let ingest_dir = dir.join("ingest").display().to_string();
+    let run = g6(
+        &[
+            "ingest",
+            "--bus",
+            &wrong,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &ingest_dir,
+        ],
+        &[],
+    );
+    assert_refused(&run, "refused the user/password", "ingest, wrong password");
+    outputs.push(run.1);
+    let run = serve_two_cycles(&users.url(), &[], &[]);
+    assert_refused(&run, "requires credentials", "serve, no credentials");
+
+    // A token.
+    let run = serve_two_cycles(&tokens.url(), &["--bus-token", token], &[]);
+    assert_published(&run, "--bus-token");
+    outputs.push(run.1);
+    let run = serve_two_cycles(&tokens.url(), &[], &[("G6_BUS_TOKEN", "Wrong-Secret4")]);
+    assert_refused(&run, "refused the token", "serve, wrong token");
+    outputs.push(run.1);
+
+    // TLS: the CA that signed the server's certificate is trusted, another is not.
+    let tls_url = format!("tls://127.0.0.1:{}", tls.port);
+    let run = serve_two_cycles(&tls_url, &["--bus-tls-ca", &ca_pem], &[]);
+    assert_published(&run, "tls:// with its CA");
+    let query = format!("nats://127.0.0.1:{}?tls=true", tls.port);
+    let run = serve_two_cycles(&query, &["--bus-tls-ca", &ca_pem], &[]);
+    assert_published(&run, "?tls=true with its CA");
+    let run = serve_two_cycles(&tls_url, &["--bus-tls-ca", &other_pem], &[]);
+    assert_refused(&run, "not trusted", "serve, untrusted CA");
+    let run = g6(
+        &[
+            "tail",
+            "--bus",
+            &tls_url,
+            "--bus-tls-ca",
+            &other_pem,
+            "--count",
+            "1",
+        ],
+        &[],
+    );
+    assert_refused(&run, "not trusted", "tail, untrusted CA");
+
+    for out in &outputs {
+        for secret in [password, encoded, token, "Wrong-Secret3", "Wrong-Secret4"] {
+            assert!(!out.contains(secret), "{secret:?} printed:\n{out}");
+        }
+    }
+}
