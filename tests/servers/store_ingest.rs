@@ -40,7 +40,12 @@ impl Ingest {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Its log beside its data, for a failure to show.
+            .stderr(
+                std::fs::File::create(data.with_extension("log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .unwrap();
         let mut line = String::new();
