@@ -38,6 +38,7 @@ impl AppBuilder {
             live_routes: None,
             status: crate::exporter::StatusPage::new(),
             tasks: tokio_util::task::TaskTracker::new(),
+            web: None,
         })
     }
 }
@@ -52,6 +53,7 @@ pub struct App {
     status: crate::exporter::StatusPage,
     /// The app's async tasks (HTTP server, live feeder), waited for at [`App::finish`].
     tasks: tokio_util::task::TaskTracker,
+    web: Option<crate::web_config::WebConfig>,
 }
 
 impl std::fmt::Debug for App {
@@ -128,6 +130,13 @@ impl App {
         hub
     }
 
+    /// Serve HTTP with `web`'s TLS and basic authentication (`--web-config`).
+    pub fn with_web_config(&mut self, web: crate::web_config::WebConfig) {
+        self.status
+            .line(format!("HTTP server: {} (--web-config)", web.summary));
+        self.web = Some(web);
+    }
+
     /// Add a line to the top of the status page (where the data comes from, what is
     /// kept).
     pub fn status_line(&mut self, line: impl Into<String>) {
@@ -166,7 +175,7 @@ impl App {
     /// scripts and tests read (`g6 <command>: listening on http://ADDR`). Runs on the
     /// app's runtime; the handle resolves when the server is down.
     pub fn spawn_http(
-        &self,
+        &mut self,
         listener: std::net::TcpListener,
         limits: crate::exporter::Limits,
         until: impl std::future::Future<Output = ()> + Send + 'static,
@@ -180,8 +189,12 @@ impl App {
             .local_addr()
             .map_err(|e| format!("the listening socket has no address: {e}"))?;
         // Tests and scripts read this line to find the port when listening on :0.
+        let scheme = match self.web.as_ref().and_then(|w| w.tls.as_ref()) {
+            Some(_) => "https",
+            None => "http",
+        };
         println!(
-            "g6 {}: listening on http://{local} (spec hash {})",
+            "g6 {}: listening on {scheme}://{local} (spec hash {})",
             self.command,
             crate::SPEC_HASH
         );
@@ -203,10 +216,18 @@ impl App {
             }
         };
         let router = self.router();
-        Ok(self.tasks.spawn_on(
-            crate::exporter::serve_with(listener, limits, router, stopping),
-            self.runtime.handle(),
-        ))
+        let mut server = crate::exporter::Server::new(listener).limits(limits);
+        if let Some(web) = &mut self.web {
+            if let Some(tls) = &web.tls {
+                server = server.tls(Arc::clone(tls));
+            }
+            if let Some(auth) = web.auth.take() {
+                server = server.basic_auth(auth);
+            }
+        }
+        Ok(self
+            .tasks
+            .spawn_on(server.serve(router, stopping), self.runtime.handle()))
     }
 
     /// Stop the app and wait, at most `grace`, for its async tasks to end (the HTTP

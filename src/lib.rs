@@ -34,6 +34,7 @@ pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod system;
+pub mod web_config;
 
 // The generated `labels`, `spec` and `metrics` modules, `init()` and the spec hashes.
 include!(concat!(env!("OUT_DIR"), "/g6_metrics.rs"));

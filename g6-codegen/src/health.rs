@@ -19,14 +19,17 @@
 //!   score is below both (route or inhibit in Alertmanager). Their description lists
 //!   the components below 1 with their values.
 
-use crate::plan::{MetaMap, PanelPlan, Shape, Target};
+use crate::plan::{AlertMeta, MetaMap, PanelPlan, Shape, Target};
+use crate::rulefile::{
+    document, test_document, Alert, AlertRuleTest, ExpAlert, InputSeries, Labels, Number,
+    PromqlExprTest, Record, Rule, RuleFile, RuleGroup, Sample, TestFile, TestGroup,
+};
 // What the spec fixes about the score (its names, weights, test samples) is the spec's.
 pub use g6_spec::health::{
     component_record, critical_alert, score_record, series_samples, warning_alert, weight_sum,
     EVAL_MINUTE, MIN_SAMPLES,
 };
 use g6_spec::model::{Health, HealthComponent, Spec, TestSeries};
-use g6_spec::quote::yaml_str;
 use std::fmt::Write;
 
 /// Path of the rules (under `generated/`).
@@ -229,33 +232,38 @@ fn header(what: &str, spec: &Spec, hash: &str, version: &str) -> String {
     )
 }
 
+/// The labels of the warning (`critical` false) or critical alert.
+fn alert_labels(critical: bool, m: &AlertMeta) -> Labels {
+    let severity = if critical { "critical" } else { "warning" };
+    let mut labels = Labels::from([("severity".to_string(), severity.to_string())]);
+    m.add_labels(&mut labels);
+    labels
+}
+
+/// The annotations of an alert: its summary, `description` and the catalogue's links.
+fn alert_annotations(summary: String, description: String, m: &AlertMeta) -> Labels {
+    let mut out = Labels::from([
+        ("summary".to_string(), summary),
+        ("description".to_string(), description),
+    ]);
+    m.add_annotations(&mut out);
+    out
+}
+
 /// `prometheus/health_rules.yml`.
 pub fn render_rules(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version: &str) -> String {
-    let mut out = header(
-        "Health score rules: one recording rule per component (clamped to [0, 1], the lowest series, no data = 0), the weighted score, warning and critical alerts.",
-        spec,
-        hash,
-        version,
-    );
-    let _ = writeln!(
-        out,
-        "groups:\n  - name: {}_health\n    rules:",
-        spec.namespace.value
-    );
-    for (record, expr, component) in recorded(spec, h) {
-        let _ = writeln!(
-            out,
-            "      - record: {record}\n        expr: {}",
-            yaml_str(&expr)
-        );
-        if let Some(c) = component {
-            let _ = writeln!(
-                out,
-                "        labels:\n          component: {}",
-                yaml_str(&c)
-            );
-        }
-    }
+    let mut rules: Vec<Rule> = recorded(spec, h)
+        .into_iter()
+        .map(|(record, expr, component)| {
+            Rule::Record(Record {
+                record,
+                expr,
+                labels: component
+                    .map(|c| Labels::from([("component".to_string(), c)]))
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
     for critical in [false, true] {
         let (summary, description) = annotations(spec, h, critical);
         let alert = if critical {
@@ -264,19 +272,31 @@ pub fn render_rules(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version
             warning_alert(spec)
         };
         let m = meta.get(&alert).cloned().unwrap_or_default();
-        let _ = write!(
-            out,
-            "      - alert: {alert}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
-            yaml_str(&alert_expr(spec, h, critical)),
-            if critical { CRITICAL_FOR } else { WARNING_FOR },
-            if critical { "critical" } else { "warning" },
-            m.label_lines("          "),
-            yaml_str(&summary),
-            yaml_str(&description),
-            m.annotation_lines("          ")
-        );
+        rules.push(Rule::Alert(Alert {
+            expr: alert_expr(spec, h, critical),
+            for_: Some(if critical { CRITICAL_FOR } else { WARNING_FOR }.into()),
+            keep_firing_for: None,
+            labels: alert_labels(critical, &m),
+            annotations: alert_annotations(summary, description, &m),
+            alert,
+        }));
     }
-    out
+    let file = RuleFile {
+        groups: vec![RuleGroup {
+            name: format!("{}_health", spec.namespace.value),
+            interval: None,
+            rules,
+        }],
+    };
+    document(
+        &header(
+            "Health score rules: one recording rule per component (clamped to [0, 1], the lowest series, no data = 0), the weighted score, warning and critical alerts.",
+            spec,
+            hash,
+            version,
+        ),
+        &file,
+    )
 }
 
 /// One case of the generated test: its input series and the component values it
@@ -287,92 +307,99 @@ struct Case<'a> {
     values: Vec<f64>,
 }
 
-fn write_series(out: &mut String, series: &[&TestSeries]) {
-    if series.is_empty() {
-        out.push_str("    input_series: []\n");
-        return;
-    }
-    out.push_str("    input_series:\n");
-    for s in series {
-        let _ = writeln!(
-            out,
-            "      - series: {}\n        values: {}",
-            yaml_str(&s.series.value),
-            yaml_str(&s.values.value)
-        );
-    }
+fn input_series(series: &[&TestSeries]) -> Vec<InputSeries> {
+    series
+        .iter()
+        .map(|s| InputSeries {
+            series: s.series.value.clone(),
+            values: s.values.value.clone(),
+        })
+        .collect()
 }
 
-fn write_alert(
-    out: &mut String,
+fn alert_case(
     spec: &Spec,
     h: &Health,
     meta: &MetaMap,
     critical: bool,
     minute: usize,
     firing: Option<(f64, &[f64])>,
-) {
+) -> AlertRuleTest {
     let name = if critical {
         critical_alert(spec)
     } else {
         warning_alert(spec)
     };
-    let _ = writeln!(
-        out,
-        "      - eval_time: {minute}m\n        alertname: {name}"
-    );
-    match firing {
+    let exp_alerts = match firing {
         Some((score, values)) => {
             let (summary, _) = annotations(spec, h, critical);
             let m = meta.get(&name).cloned().unwrap_or_default();
-            let _ = write!(
-                out,
-                "        exp_alerts:\n          - exp_labels:\n              severity: {}\n{}            exp_annotations:\n              summary: {}\n              description: {}\n{}",
-                if critical { "critical" } else { "warning" },
-                m.label_lines("              "),
-                yaml_str(&summary),
-                yaml_str(&expanded_description(spec, h, critical, score, values)),
-                m.annotation_lines("              ")
-            );
+            vec![ExpAlert {
+                exp_labels: alert_labels(critical, &m),
+                exp_annotations: alert_annotations(
+                    summary,
+                    expanded_description(spec, h, critical, score, values),
+                    &m,
+                ),
+            }]
         }
-        None => out.push_str("        exp_alerts: []\n"),
+        None => Vec::new(),
+    };
+    AlertRuleTest {
+        eval_time: format!("{minute}m"),
+        alertname: name,
+        exp_alerts,
     }
 }
 
-fn write_case(out: &mut String, spec: &Spec, h: &Health, meta: &MetaMap, case: &Case) {
+/// The check of the score's value at [`EVAL_MINUTE`].
+fn score_test(spec: &Spec, score: f64) -> PromqlExprTest {
+    PromqlExprTest {
+        expr: score_record(spec),
+        eval_time: format!("{EVAL_MINUTE}m"),
+        exp_samples: vec![Sample {
+            labels: score_record(spec),
+            value: Number(score),
+        }],
+    }
+}
+
+/// The test group of `case` and its comment.
+fn case_group(spec: &Spec, h: &Health, meta: &MetaMap, case: &Case) -> (String, TestGroup) {
     let score = score_value(h, &case.values);
-    let _ = writeln!(
-        out,
-        "  # {}: score {} at minute {EVAL_MINUTE}.\n  - interval: 1m",
+    let comment = format!(
+        "{}: score {} at minute {EVAL_MINUTE}.",
         case.title,
         num(score)
     );
-    write_series(out, &case.series);
     let record = component_record(spec);
-    let _ = writeln!(
-        out,
-        "    promql_expr_test:\n      - expr: {record}\n        eval_time: {EVAL_MINUTE}m\n        exp_samples:"
-    );
-    for (c, v) in h.components.iter().zip(&case.values) {
-        let _ = writeln!(
-            out,
-            "          - labels: {}\n            value: {}",
-            yaml_str(&format!("{record}{{component=\"{}\"}}", c.name.value)),
-            num(*v)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "      - expr: {}\n        eval_time: {EVAL_MINUTE}m\n        exp_samples:\n          - labels: {}\n            value: {}",
-        score_record(spec),
-        yaml_str(&score_record(spec)),
-        num(score)
-    );
-    out.push_str("    alert_rule_test:\n");
-    for (critical, t) in [(false, h.warning.value), (true, h.critical.value)] {
-        let firing = (score < t).then_some((score, case.values.as_slice()));
-        write_alert(out, spec, h, meta, critical, EVAL_MINUTE, firing);
-    }
+    let components = PromqlExprTest {
+        expr: record.clone(),
+        eval_time: format!("{EVAL_MINUTE}m"),
+        exp_samples: h
+            .components
+            .iter()
+            .zip(&case.values)
+            .map(|(c, v)| Sample {
+                labels: format!("{record}{{component=\"{}\"}}", c.name.value),
+                value: Number(*v),
+            })
+            .collect(),
+    };
+    let alert_rule_test = [(false, h.warning.value), (true, h.critical.value)]
+        .into_iter()
+        .map(|(critical, t)| {
+            let firing = (score < t).then_some((score, case.values.as_slice()));
+            alert_case(spec, h, meta, critical, EVAL_MINUTE, firing)
+        })
+        .collect();
+    let group = TestGroup {
+        interval: "1m".into(),
+        input_series: input_series(&case.series),
+        promql_expr_test: vec![components, score_test(spec, score)],
+        alert_rule_test,
+    };
+    (comment, group)
 }
 
 /// `prometheus/health_tests/health.yml`: every component healthy (score 1, no alert); each
@@ -380,17 +407,16 @@ fn write_case(out: &mut String, spec: &Spec, h: &Health, meta: &MetaMap, case: &
 /// healthy (its value, the score, exactly the alerts the score crosses); and every
 /// component unhealthy, checking the alerts' `for` durations.
 pub fn render_test(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version: &str) -> String {
-    let mut out = header(
+    let mut head = header(
         "promtool test rules for the health score: run `promtool test rules` on this file.",
         spec,
         hash,
         version,
     );
     let _ = writeln!(
-        out,
+        head,
         "# Each component's healthy series make it 1 and its unhealthy series 0 from minute 1\n# through minute {EVAL_MINUTE}, where values and alerts are checked; without its series it reads\n# its no_data value (0 unless the spec says otherwise)."
     );
-    out.push_str("rule_files:\n  - ../health_rules.yml\nevaluation_interval: 1m\ntests:\n");
     let n = h.components.len();
     let healthy = |except: Option<usize>| -> Vec<&TestSeries> {
         h.components
@@ -432,9 +458,10 @@ pub fn render_test(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version:
             values,
         });
     }
-    for case in &cases {
-        write_case(&mut out, spec, h, meta, case);
-    }
+    let (mut comments, mut tests): (Vec<String>, Vec<TestGroup>) = cases
+        .iter()
+        .map(|case| case_group(spec, h, meta, case))
+        .unzip();
     // Every component unhealthy: the score is 0 from minute 0 or 1 on. The critical
     // alert (for 2m) is not firing at minute 1 and is at minute 3; the warning (for 5m)
     // is not firing at minute 4 and is at minute 6.
@@ -445,26 +472,28 @@ pub fn render_test(spec: &Spec, h: &Health, meta: &MetaMap, hash: &str, version:
         .collect();
     let zeros = vec![0.0; n];
     let score = score_value(h, &zeros);
-    let _ = writeln!(
-        out,
-        "  # Every component unhealthy: score {} from minute 0 or 1; the alerts' for durations.\n  - interval: 1m",
+    comments.push(format!(
+        "Every component unhealthy: score {} from minute 0 or 1; the alerts' for durations.",
         num(score)
-    );
-    write_series(&mut out, &all);
-    let _ = writeln!(
-        out,
-        "    promql_expr_test:\n      - expr: {}\n        eval_time: {EVAL_MINUTE}m\n        exp_samples:\n          - labels: {}\n            value: {}",
-        score_record(spec),
-        yaml_str(&score_record(spec)),
-        num(score)
-    );
-    out.push_str("    alert_rule_test:\n");
+    ));
     let fires = |t: f64| (score < t).then_some((score, zeros.as_slice()));
-    write_alert(&mut out, spec, h, meta, true, 1, None);
-    write_alert(&mut out, spec, h, meta, true, 3, fires(h.critical.value));
-    write_alert(&mut out, spec, h, meta, false, 4, None);
-    write_alert(&mut out, spec, h, meta, false, 6, fires(h.warning.value));
-    out
+    tests.push(TestGroup {
+        interval: "1m".into(),
+        input_series: input_series(&all),
+        promql_expr_test: vec![score_test(spec, score)],
+        alert_rule_test: vec![
+            alert_case(spec, h, meta, true, 1, None),
+            alert_case(spec, h, meta, true, 3, fires(h.critical.value)),
+            alert_case(spec, h, meta, false, 4, None),
+            alert_case(spec, h, meta, false, 6, fires(h.warning.value)),
+        ],
+    });
+    let file = TestFile {
+        rule_files: vec!["../health_rules.yml".into()],
+        evaluation_interval: "1m".into(),
+        tests,
+    };
+    test_document(&head, &file, &comments)
 }
 
 /// The `RULES_CATALOG.md` section of the health rules.
@@ -679,7 +708,15 @@ families:
             .iter()
             .find(|a| a.path == "prometheus/prometheus.yml")
             .expect("config");
-        assert!(config.content.contains("  - health_rules.yml\n"));
+        let config: serde_yaml::Value =
+            serde_yaml::from_str(&config.content).expect("prometheus.yml is YAML");
+        assert_eq!(
+            config["rule_files"]
+                .as_sequence()
+                .and_then(|files| files.last())
+                .and_then(|f| f.as_str()),
+            Some("health_rules.yml")
+        );
         let main = &generated.dashboards[0].json["panels"];
         assert_eq!(main[0]["title"], "Health score");
         assert_eq!(main[0]["targets"][0]["expr"], "job:app_health_score:ratio");

@@ -15,6 +15,7 @@ pub mod dashboard_lint;
 pub mod dashboards;
 pub mod health;
 pub mod plan;
+pub mod rulefile;
 pub mod rules;
 pub mod rust_gen;
 pub mod slo;

@@ -3,9 +3,8 @@
 //! rendered by `dashboards`) and the labels and annotations the rule files add to each
 //! alert (filled in by the alert catalogue, written by the rule generators).
 
-use g6_spec::quote::yaml_str;
+use crate::rulefile::Labels;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 /// One query of a panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,21 +109,18 @@ pub struct AlertMeta {
 pub type MetaMap = BTreeMap<String, AlertMeta>;
 
 impl AlertMeta {
-    /// The extra label lines of a rule (or of a promtool `exp_labels`), at `indent`.
-    pub fn label_lines(&self, indent: &str) -> String {
-        format!(
-            "{indent}family: {}\n{indent}component: {}\n",
-            yaml_str(&self.family),
-            yaml_str(&self.component)
-        )
+    /// Add the rule's extra labels (or a promtool `exp_labels`' ones) after those
+    /// already in `labels`.
+    pub fn add_labels(&self, labels: &mut Labels) {
+        labels.insert("family".into(), self.family.clone());
+        labels.insert("component".into(), self.component.clone());
     }
 
-    /// The extra annotation lines, at `indent`.
-    pub fn annotation_lines(&self, indent: &str) -> String {
-        let mut out = format!("{indent}runbook_url: {}\n", yaml_str(&self.runbook_url));
+    /// Add the extra annotations after those already in `annotations`.
+    pub fn add_annotations(&self, annotations: &mut Labels) {
+        annotations.insert("runbook_url".into(), self.runbook_url.clone());
         if let Some(d) = &self.dashboard {
-            let _ = writeln!(out, "{indent}dashboard: {}", yaml_str(d));
+            annotations.insert("dashboard".into(), d.clone());
         }
-        out
     }
 }

@@ -6,9 +6,12 @@
 //! labels and in total; histograms get p50/p95/p99 over 5m, p95 over 30m and the 5m/30m
 //! p95 ratio, all keeping the metric's labels besides `le`; labelled gauges get no ranking rule (see `recording_for`).
 
+use crate::rulefile::{
+    document, Alert, Global, Labels, PrometheusConfig, Record, Rule, RuleFile, RuleGroup,
+    ScrapeConfig, StaticConfig,
+};
 use g6_spec::model::{Metric, MetricKind, Spec};
 use g6_spec::naming::pascal_case;
-use g6_spec::quote::yaml_str;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -405,64 +408,78 @@ fn header(kind: &str, source: &str, spec_hash: &str, version: &str) -> String {
 
 /// `recording_rules.yml`.
 pub fn render_recording(set: &RuleSet, spec_hash: &str, version: &str) -> String {
-    let mut out = header(
-        "Recording rules: level:metric:operations.",
-        &set.source,
-        spec_hash,
-        version,
-    );
-    out.push_str("groups:\n");
-    if set.recording.is_empty() {
-        out = out.replace("groups:\n", "groups: []\n");
-    }
-    for g in &set.recording {
-        let _ = writeln!(out, "  - name: {}\n    rules:", g.name);
-        for r in &g.rules {
-            let _ = writeln!(
-                out,
-                "      - record: {}\n        expr: {}",
-                r.record,
-                yaml_str(&r.expr)
-            );
-        }
-    }
-    out
+    let groups = set
+        .recording
+        .iter()
+        .map(|g| RuleGroup {
+            name: g.name.clone(),
+            interval: None,
+            rules: g
+                .rules
+                .iter()
+                .map(|r| {
+                    Rule::Record(Record {
+                        record: r.record.clone(),
+                        expr: r.expr.clone(),
+                        labels: Labels::new(),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    document(
+        &header(
+            "Recording rules: level:metric:operations.",
+            &set.source,
+            spec_hash,
+            version,
+        ),
+        &RuleFile { groups },
+    )
 }
 
-fn render_alert_groups(
-    out: &mut String,
+/// The alerting rule of `a`: its severity, `source` and the catalogue's labels, its
+/// summary, description and the catalogue's links.
+fn alert_rule(a: &AlertRule, source: &str, meta: &crate::plan::MetaMap) -> Rule {
+    let m = meta.get(&a.alert).cloned().unwrap_or_default();
+    let mut labels = Labels::from([
+        ("severity".to_string(), a.severity.clone()),
+        ("source".to_string(), source.to_string()),
+    ]);
+    m.add_labels(&mut labels);
+    let mut annotations = Labels::from([
+        ("summary".to_string(), a.summary.clone()),
+        ("description".to_string(), a.description.clone()),
+    ]);
+    m.add_annotations(&mut annotations);
+    Rule::Alert(Alert {
+        alert: a.alert.clone(),
+        expr: a.expr.clone(),
+        for_: a.for_.clone(),
+        keep_firing_for: None,
+        labels,
+        annotations,
+    })
+}
+
+fn alert_groups(
     groups: &[Group<AlertRule>],
     source: &str,
     meta: &crate::plan::MetaMap,
-) {
-    if groups.is_empty() {
-        out.push_str("groups: []\n");
-        return;
-    }
-    out.push_str("groups:\n");
-    for g in groups {
-        let _ = writeln!(out, "  - name: {}\n    rules:", g.name);
-        for a in &g.rules {
-            let _ = writeln!(
-                out,
-                "      - alert: {}\n        expr: {}",
-                a.alert,
-                yaml_str(&a.expr)
-            );
-            if let Some(f) = &a.for_ {
-                let _ = writeln!(out, "        for: {f}");
-            }
-            let m = meta.get(&a.alert).cloned().unwrap_or_default();
-            let _ = write!(
-                out,
-                "        labels:\n          severity: {}\n          source: {source}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
-                a.severity,
-                m.label_lines("          "),
-                yaml_str(&a.summary),
-                yaml_str(&a.description),
-                m.annotation_lines("          ")
-            );
-        }
+) -> RuleFile {
+    RuleFile {
+        groups: groups
+            .iter()
+            .map(|g| RuleGroup {
+                name: g.name.clone(),
+                interval: None,
+                rules: g
+                    .rules
+                    .iter()
+                    .map(|a| alert_rule(a, source, meta))
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -474,14 +491,15 @@ pub fn render_alerts(
     spec_hash: &str,
     version: &str,
 ) -> String {
-    let mut out = header(
-        "Alerts declared in the spec.",
-        &set.source,
-        spec_hash,
-        version,
-    );
-    render_alert_groups(&mut out, &set.alerts, "spec", meta);
-    out
+    document(
+        &header(
+            "Alerts declared in the spec.",
+            &set.source,
+            spec_hash,
+            version,
+        ),
+        &alert_groups(&set.alerts, "spec", meta),
+    )
 }
 
 /// `alert_suggestions.yml`: alerts the generator suggests for metrics no spec alert watches.
@@ -492,14 +510,15 @@ pub fn render_suggestions(
     spec_hash: &str,
     version: &str,
 ) -> String {
-    let mut out = header(
-        "Suggested alerts for metrics that no spec alert watches (latency regressions, rising failures, staleness, cardinality).",
-        &set.source,
-        spec_hash,
-        version,
-    );
-    render_alert_groups(&mut out, &set.suggestions, "suggestion", meta);
-    out
+    document(
+        &header(
+            "Suggested alerts for metrics that no spec alert watches (latency regressions, rising failures, staleness, cardinality).",
+            &set.source,
+            spec_hash,
+            version,
+        ),
+        &alert_groups(&set.suggestions, "suggestion", meta),
+    )
 }
 
 fn md(s: &str) -> String {
@@ -563,22 +582,36 @@ pub fn render_catalog(set: &RuleSet, spec_hash: &str, version: &str) -> String {
 
 /// `prometheus.yml` for a local stack: scrape `g6 serve` and load the rule files.
 pub fn render_prometheus_config(spec: &Spec, spec_hash: &str, version: &str) -> String {
-    format!(
-        "{}global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nrule_files:\n  - recording_rules.yml\n  - alerts.yml\n  - alert_suggestions.yml\n{}{}scrape_configs:\n  - job_name: {}\n    static_configs:\n      - targets: ['127.0.0.1:9108']\n",
-        header("Prometheus configuration for a local stack (rule paths are relative to this file).", spec.source_name(), spec_hash, version),
-        if spec.slos.is_empty() { "" } else { "  - slo_rules.yml\n" },
-        if spec.health.is_none() { "" } else { "  - health_rules.yml\n" },
-        spec.namespace.value
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yaml_strings_round_trip_quotes_and_newlines() {
-        assert_eq!(yaml_str("a 'b'"), "'a ''b'''");
-        assert_eq!(yaml_str("x\ny"), "\"x\\ny\"");
+    let mut rule_files: Vec<String> =
+        ["recording_rules.yml", "alerts.yml", "alert_suggestions.yml"]
+            .map(String::from)
+            .to_vec();
+    if !spec.slos.is_empty() {
+        rule_files.push("slo_rules.yml".into());
     }
+    if spec.health.is_some() {
+        rule_files.push("health_rules.yml".into());
+    }
+    let config = PrometheusConfig {
+        global: Global {
+            scrape_interval: "15s".into(),
+            evaluation_interval: "15s".into(),
+        },
+        rule_files,
+        scrape_configs: vec![ScrapeConfig {
+            job_name: spec.namespace.value.clone(),
+            static_configs: vec![StaticConfig {
+                targets: vec!["127.0.0.1:9108".into()],
+            }],
+        }],
+    };
+    document(
+        &header(
+            "Prometheus configuration for a local stack (rule paths are relative to this file).",
+            spec.source_name(),
+            spec_hash,
+            version,
+        ),
+        &config,
+    )
 }

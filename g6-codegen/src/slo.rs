@@ -6,10 +6,13 @@
 //! page when 14.4x over 1h and 5m, or 6x over 6h and 30m; ticket when 3x over 1d and
 //! 2h, or 1x over 3d and 6h. Each is its own alert, so a page says which pair fired.
 
-use crate::plan::MetaMap;
+use crate::plan::{AlertMeta, MetaMap};
+use crate::rulefile::{
+    document, test_document, Alert, AlertRuleTest, ExpAlert, InputSeries, Labels, Number,
+    PromqlExprTest, Record, Rule, RuleFile, RuleGroup, Sample, TestFile, TestGroup,
+};
 use g6_spec::model::{Slo, Spec};
 use g6_spec::quote::to_json_text;
-use g6_spec::quote::yaml_str;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -189,53 +192,73 @@ pub fn annotations(spec: &Spec, slo: &Slo, a: &BurnAlert) -> (String, String) {
     )
 }
 
+/// The labels of `a`'s alert for `slo` (and of a firing one in a test).
+fn alert_labels(slo: &Slo, a: &BurnAlert, m: &AlertMeta) -> Labels {
+    let mut labels = Labels::from([
+        ("severity".to_string(), a.severity.to_string()),
+        ("slo".to_string(), slo.name.value.clone()),
+        ("burn_rate".to_string(), num(a.factor)),
+    ]);
+    m.add_labels(&mut labels);
+    labels
+}
+
+/// The annotations of `a`'s alert for `slo` (fixed: a test expects them as they are).
+fn alert_annotations(spec: &Spec, slo: &Slo, a: &BurnAlert, m: &AlertMeta) -> Labels {
+    let (summary, description) = annotations(spec, slo, a);
+    let mut out = Labels::from([
+        ("summary".to_string(), summary),
+        ("description".to_string(), description),
+    ]);
+    m.add_annotations(&mut out);
+    out
+}
+
 /// `prometheus/slo_rules.yml`.
 pub fn render_rules(spec: &Spec, meta: &MetaMap, hash: &str, version: &str) -> String {
-    let mut out = header(
-        "SLO rules: SLI error ratios, error budget left, multi-window multi-burn-rate alerts.",
-        spec,
-        hash,
-        version,
-    );
-    if spec.slos.is_empty() {
-        out.push_str("groups: []\n");
-        return out;
-    }
-    out.push_str("groups:\n");
-    for slo in &spec.slos {
-        let name = &slo.name.value;
-        let _ = writeln!(
-            out,
-            "  - name: {}_slo_{name}\n    rules:",
-            spec.namespace.value
-        );
-        for (record, expr) in recorded(slo) {
-            let _ = writeln!(
-                out,
-                "      - record: {record}\n        expr: {}\n        labels:\n          slo: {}",
-                yaml_str(&expr),
-                yaml_str(name)
-            );
-        }
-        for a in &BURN_ALERTS {
-            let (summary, description) = annotations(spec, slo, a);
-            let alert = alert_name(spec, slo, a);
-            let m = meta.get(&alert).cloned().unwrap_or_default();
-            let _ = write!(
-                out,
-                "      - alert: {alert}\n        expr: {}\n        labels:\n          severity: {}\n          slo: {}\n          burn_rate: {}\n{}        annotations:\n          summary: {}\n          description: {}\n{}",
-                yaml_str(&alert_expr(slo, a)),
-                a.severity,
-                yaml_str(name),
-                yaml_str(&num(a.factor)),
-                m.label_lines("          "),
-                yaml_str(&summary),
-                yaml_str(&description),
-                m.annotation_lines("          ")
-            );
-        }
-    }
-    out
+    let groups = spec
+        .slos
+        .iter()
+        .map(|slo| {
+            let name = &slo.name.value;
+            let mut rules: Vec<Rule> = recorded(slo)
+                .into_iter()
+                .map(|(record, expr)| {
+                    Rule::Record(Record {
+                        record,
+                        expr,
+                        labels: Labels::from([("slo".to_string(), name.clone())]),
+                    })
+                })
+                .collect();
+            for a in &BURN_ALERTS {
+                let alert = alert_name(spec, slo, a);
+                let m = meta.get(&alert).cloned().unwrap_or_default();
+                rules.push(Rule::Alert(Alert {
+                    expr: alert_expr(slo, a),
+                    for_: None,
+                    keep_firing_for: None,
+                    labels: alert_labels(slo, a, &m),
+                    annotations: alert_annotations(spec, slo, a, &m),
+                    alert,
+                }));
+            }
+            RuleGroup {
+                name: format!("{}_slo_{name}", spec.namespace.value),
+                interval: None,
+                rules,
+            }
+        })
+        .collect();
+    document(
+        &header(
+            "SLO rules: SLI error ratios, error budget left, multi-window multi-burn-rate alerts.",
+            spec,
+            hash,
+            version,
+        ),
+        &RuleFile { groups },
+    )
 }
 
 /// Minutes of a window (`5m`, `1h`, `1d`, `28d`).
@@ -308,132 +331,138 @@ fn scenario(slo: &Slo) -> Scenario {
 pub fn render_test(spec: &Spec, slo: &Slo, meta: &MetaMap, hash: &str, version: &str) -> String {
     let s = scenario(slo);
     let name = &slo.name.value;
-    let mut out = header(
+    let mut head = header(
         &format!("promtool test rules for the {name} SLO: run `promtool test rules` on this file."),
         spec,
         hash,
         version,
     );
     let _ = writeln!(
-        out,
+        head,
         "# From minute {START} for {LENGTH} minutes {:.4}% of events fail ({:.1}x the error budget).",
         s.e * 100.0,
         s.e / budget(slo)
     );
-    out.push_str("rule_files:\n  - ../slo_rules.yml\nevaluation_interval: 1m\ntests:\n");
-    let _ = writeln!(out, "  - interval: {STEP}m\n    input_series:");
     let mut windows: Vec<&str> = WINDOWS.to_vec();
     if !windows.contains(&slo.period.value.as_str()) {
         windows.push(&slo.period.value);
     }
-    for w in &windows {
-        let values: Vec<String> = (0..=HORIZON / STEP)
-            .map(|k| num(s.ratio(minutes(w), k * STEP)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "      - series: {}\n        values: {}",
-            yaml_str(&format!("{}{{slo=\"{name}\"}}", ratio_record(w))),
-            yaml_str(&values.join(" "))
-        );
-    }
-    out.push_str("    alert_rule_test:\n");
+    let series = |w: &str, values: String| InputSeries {
+        series: format!("{}{{slo=\"{name}\"}}", ratio_record(w)),
+        values,
+    };
+    // The failure: every window's ratio over the whole horizon, each alert around
+    // its first and last firing minute, and the budget left at the failure's end.
+    let mut when = Vec::new();
+    let mut cases = Vec::new();
     for a in &BURN_ALERTS {
         let alert = alert_name(spec, slo, a);
         let fire: Vec<i64> = (0..=HORIZON / STEP)
             .map(|k| k * STEP)
             .filter(|t| s.firing(slo, a, *t))
             .collect();
-        let expect =
-            |out: &mut String, t: i64, firing: bool| alert_case(out, spec, slo, meta, a, t, firing);
+        let mut expect =
+            |t: i64, firing: bool| cases.push(alert_case(spec, slo, meta, a, t, firing));
         match (fire.first(), fire.last()) {
             (Some(&first), Some(&last)) => {
-                let _ = writeln!(
-                    out,
-                    "      # {alert} fires from minute {first} to minute {last}."
-                );
-                expect(&mut out, first - STEP, false);
-                expect(&mut out, first, true);
-                expect(&mut out, last, true);
+                when.push(format!(
+                    "{alert} fires from minute {first} to minute {last}."
+                ));
+                expect(first - STEP, false);
+                expect(first, true);
+                expect(last, true);
                 if last + STEP <= HORIZON {
-                    expect(&mut out, last + STEP, false);
+                    expect(last + STEP, false);
                 }
             }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "      # {alert} never fires: even all events failing burn less than {}x.",
+                when.push(format!(
+                    "{alert} never fires: even all events failing burn less than {}x.",
                     a.factor
-                );
-                expect(&mut out, START + LENGTH, false);
+                ));
+                expect(START + LENGTH, false);
             }
         }
     }
     let t = START + LENGTH;
     let left = 1.0 - s.ratio(minutes(&slo.period.value), t) / budget(slo);
-    let budget_left_test = format!(
-        "    promql_expr_test:\n      - expr: 'slo:error_budget_remaining:ratio{{slo=\"{name}\"}}'\n        eval_time: {t}m\n        exp_samples:\n          - labels: {}\n            value: {}\n",
-        yaml_str(&format!("slo:error_budget_remaining:ratio{{slo=\"{name}\"}}")),
-        num(left)
-    );
-    out.push_str(&budget_left_test);
+    let budget_left = format!("slo:error_budget_remaining:ratio{{slo=\"{name}\"}}");
+    let mut tests = vec![TestGroup {
+        interval: format!("{STEP}m"),
+        input_series: windows
+            .iter()
+            .map(|w| {
+                let values: Vec<String> = (0..=HORIZON / STEP)
+                    .map(|k| num(s.ratio(minutes(w), k * STEP)))
+                    .collect();
+                series(w, values.join(" "))
+            })
+            .collect(),
+        promql_expr_test: vec![PromqlExprTest {
+            expr: budget_left.clone(),
+            eval_time: format!("{t}m"),
+            exp_samples: vec![Sample {
+                labels: budget_left,
+                value: Number(left),
+            }],
+        }],
+        alert_rule_test: cases,
+    }];
+    let mut comments = vec![when.join("\n")];
     // Each threshold exactly: every window at 1% above it fires the alert at once, 1%
     // below it does not (a factor or budget off by more than 1% fails one of them).
     for a in &BURN_ALERTS {
         let alert = alert_name(spec, slo, a);
         let th = threshold(slo, a);
         for (above, v) in [(true, th * 1.01), (false, th * 0.99)] {
-            let _ = writeln!(
-                out,
-                "  # {alert}: every window at {} its threshold {}.\n  - interval: 1m\n    input_series:",
+            comments.push(format!(
+                "{alert}: every window at {} its threshold {}.",
                 if above { "1% above" } else { "1% below" },
                 num(th)
-            );
-            for w in &windows {
-                let _ = writeln!(
-                    out,
-                    "      - series: {}\n        values: {}",
-                    yaml_str(&format!("{}{{slo=\"{name}\"}}", ratio_record(w))),
-                    yaml_str(&format!("{}x10", num(v)))
-                );
-            }
-            out.push_str("    alert_rule_test:\n");
-            alert_case(&mut out, spec, slo, meta, a, 5, above);
+            ));
+            tests.push(TestGroup {
+                interval: "1m".into(),
+                input_series: windows
+                    .iter()
+                    .map(|w| series(w, format!("{}x10", num(v))))
+                    .collect(),
+                promql_expr_test: Vec::new(),
+                alert_rule_test: vec![alert_case(spec, slo, meta, a, 5, above)],
+            });
         }
     }
-    out
+    let file = TestFile {
+        rule_files: vec!["../slo_rules.yml".into()],
+        evaluation_interval: "1m".into(),
+        tests,
+    };
+    test_document(&head, &file, &comments)
 }
 
 /// One `alert_rule_test` case: alert `a` of `slo` at minute `t`, firing (with its
 /// labels and annotations) or not.
 fn alert_case(
-    out: &mut String,
     spec: &Spec,
     slo: &Slo,
     meta: &MetaMap,
     a: &BurnAlert,
     t: i64,
     firing: bool,
-) {
+) -> AlertRuleTest {
     let alert = alert_name(spec, slo, a);
-    let _ = writeln!(out, "      - eval_time: {t}m\n        alertname: {alert}");
-    if !firing {
-        out.push_str("        exp_alerts: []\n");
-        return;
-    }
-    let (summary, description) = annotations(spec, slo, a);
     let m = meta.get(&alert).cloned().unwrap_or_default();
-    let _ = write!(
-        out,
-        "        exp_alerts:\n          - exp_labels:\n              severity: {}\n              slo: {}\n              burn_rate: {}\n{}            exp_annotations:\n              summary: {}\n              description: {}\n{}",
-        a.severity,
-        yaml_str(&slo.name.value),
-        yaml_str(&num(a.factor)),
-        m.label_lines("              "),
-        yaml_str(&summary),
-        yaml_str(&description),
-        m.annotation_lines("              ")
-    );
+    AlertRuleTest {
+        eval_time: format!("{t}m"),
+        exp_alerts: if firing {
+            vec![ExpAlert {
+                exp_labels: alert_labels(slo, a, &m),
+                exp_annotations: alert_annotations(spec, slo, a, &m),
+            }]
+        } else {
+            Vec::new()
+        },
+        alertname: alert,
+    }
 }
 
 /// The SLO dashboard: per SLO, the budget left, the burn rate of each alert window

@@ -89,11 +89,17 @@ fn errors(spec: &str) -> String {
 fn spec_recording_rules_follow_the_generated_ones_of_their_family_group() {
     let g = generate(SPEC);
     let rules = artifact(&g, "prometheus/recording_rules.yml");
-    let group = rules.split("  - name: demo_core_recording").nth(1).unwrap();
-    let records: Vec<&str> = group
-        .lines()
-        .take_while(|l| !l.starts_with("  - name:"))
-        .filter_map(|l| l.trim().strip_prefix("- record: "))
+    let file: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
+    let group = file["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "demo_core_recording")
+        .expect("the demo_core_recording group");
+    let rule_list = group["rules"].as_sequence().unwrap();
+    let records: Vec<&str> = rule_list
+        .iter()
+        .filter_map(|r| r["record"].as_str())
         .collect();
     let n = records.len();
     assert_eq!(
@@ -105,7 +111,14 @@ fn spec_recording_rules_follow_the_generated_ones_of_their_family_group() {
         "spec rules come last: {records:?}"
     );
     assert!(records[..n - 2].contains(&"job:demo_transitions:rate5m"));
-    assert!(rules.contains("expr: 'sum(rate(demo_transitions_total{direction=\"up\"}[1m])) * 60'"));
+    let spec_rule = rule_list
+        .iter()
+        .find(|r| r["record"] == "job:demo_upgrades:rate1m_per_minute")
+        .unwrap();
+    assert_eq!(
+        spec_rule["expr"],
+        "sum(rate(demo_transitions_total{direction=\"up\"}[1m])) * 60"
+    );
     let catalog = artifact(&g, "RULES_CATALOG.md");
     assert!(catalog.contains("| demo_core_recording | `job:demo_upgrades:rate1m_per_minute` (spec) | `sum(rate(demo_transitions_total{direction=\"up\"}[1m])) * 60` |"), "{catalog}");
     let metrics_catalog = artifact(&g, "METRICS_CATALOG.md");

@@ -27,3 +27,14 @@ pub fn to_json_text(v: &Value) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_strings_round_trip_quotes_and_newlines() {
+        assert_eq!(yaml_str("a 'b'"), "'a ''b'''");
+        assert_eq!(yaml_str("x\ny"), "\"x\\ny\"");
+    }
+}

@@ -63,6 +63,11 @@ pub struct IngestOptions {
     /// Address of this ingester's /metrics: HOST:PORT, or :PORT for every interface.
     #[arg(long, default_value = "127.0.0.1:9110", value_parser = parse_listen)]
     listen: std::net::SocketAddr,
+    /// TLS and basic authentication for the HTTP server: a Prometheus exporter web
+    /// configuration file (tls_server_config, basic_auth_users; README, "Securing the
+    /// exporter").
+    #[arg(long, value_name = "FILE")]
+    web_config: Option<std::path::PathBuf>,
 }
 
 /// `--durable`, checked as a JetStream consumer name.
@@ -104,6 +109,19 @@ pub fn run(opts: IngestOptions) -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let servers = opts.bus.0.clone();
+    // Read before anything else: a bad file is a usage error and nothing is written.
+    let web = match opts
+        .web_config
+        .as_deref()
+        .map(crate::web_config::load)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // Listen before anything is written: a start that fails (the port taken) makes no
     // directory and opens no store.
     let listener = match crate::app::bind(opts.listen) {
@@ -122,6 +140,9 @@ pub fn run(opts: IngestOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(web) = web {
+        app.with_web_config(web);
+    }
     let store = match target.open_on(Some(app.runtime().handle().clone())) {
         Ok(Some(s)) => s,
         Ok(None) => {

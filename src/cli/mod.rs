@@ -283,6 +283,11 @@ struct ServeOptions {
     /// Address to listen on: HOST:PORT, or :PORT for every interface.
     #[arg(long, default_value = "127.0.0.1:9108", value_parser = parse_listen)]
     listen: std::net::SocketAddr,
+    /// TLS and basic authentication for the HTTP server: a Prometheus exporter web
+    /// configuration file (tls_server_config, basic_auth_users; README, "Securing the
+    /// exporter").
+    #[arg(long, value_name = "FILE")]
+    web_config: Option<std::path::PathBuf>,
     /// Option-chain provider: synthetic[:SEED], file:PATH, nse-json:PATH or exec:CMD.
     #[arg(long, default_value = "synthetic")]
     provider: crate::option_chain::providers::ProviderSpec,
@@ -443,6 +448,19 @@ fn serve(opts: ServeOptions) -> ExitCode {
         Some(Ok(c)) => Some(c),
         None => None,
     };
+    // Read before anything else: a bad file is a usage error and nothing is written.
+    let web = match opts
+        .web_config
+        .as_deref()
+        .map(crate::web_config::load)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // Listen before anything is written: a start that fails (the port taken) leaves
     // no files behind and runs no cycle.
     let listener = match crate::app::bind(addr) {
@@ -464,6 +482,9 @@ fn serve(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(web) = web {
+        app.with_web_config(web);
+    }
     let source = provider.source();
     app.status_line(format!(
         "Option-chain provider: {} ({}, source=\"{}\"), every {}{}",

@@ -46,6 +46,11 @@ pub struct ReplayOptions {
     /// Address of --serve: HOST:PORT, or :PORT for every interface.
     #[arg(long, default_value = "127.0.0.1:9108", value_parser = parse_listen)]
     listen: std::net::SocketAddr,
+    /// TLS and basic authentication for the HTTP server: a Prometheus exporter web
+    /// configuration file (tls_server_config, basic_auth_users; README, "Securing the
+    /// exporter").
+    #[arg(long, value_name = "FILE")]
+    web_config: Option<std::path::PathBuf>,
     /// Pace: 1x is the recorded speed, 10x ten times faster, max no waiting. Default:
     /// 1x with --bus or --serve, max otherwise.
     #[arg(long, value_parser = parse_speed)]
@@ -240,6 +245,16 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         crate::store::Target::ClickHouse(url) => url.shown(),
         crate::store::Target::None => "none".into(),
     };
+    // Read before the source is opened: a bad file is a usage error.
+    let web = match opts
+        .web_config
+        .as_deref()
+        .map(crate::web_config::load)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => return usage(&e),
+    };
     let mut reader = match crate::replay::open_source(opts.from.clone(), range, &opts.index, limits)
     {
         Ok(r) => r,
@@ -260,6 +275,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(web) = web {
+        app.with_web_config(web);
+    }
     let stop = app.stop().clone();
     {
         let stop = stop.clone();

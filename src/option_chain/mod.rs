@@ -7,6 +7,8 @@ pub mod aggregate;
 pub mod analytics;
 pub mod buckets;
 pub mod dates;
+pub mod market;
+pub mod pricing;
 pub mod providers;
 pub mod rows;
 pub mod runner;

@@ -12,6 +12,7 @@ mod bus_inproc;
 mod bus_message;
 mod exporter_routes;
 mod live_hub;
+mod market_model;
 mod memory_governor;
 mod provider_bounds;
 mod replay;

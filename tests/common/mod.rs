@@ -5,6 +5,7 @@ pub mod clickhouse;
 pub mod nats;
 pub mod prometheus;
 pub mod replay;
+pub mod tls;
 
 /// A fresh, empty directory `name` under the build's temporary directory.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -121,13 +122,18 @@ pub fn http_raw(addr: &str, request: &[u8]) -> std::io::Result<HttpResponse> {
     s.write_all(request)?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+/// A whole HTTP/1.1 response as read off the wire (chunked bodies joined).
+pub fn parse_response(raw: &[u8]) -> std::io::Result<HttpResponse> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| {
             std::io::Error::other(format!(
                 "no header end in {:?}",
-                String::from_utf8_lossy(&raw)
+                String::from_utf8_lossy(raw)
             ))
         })?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
@@ -232,7 +238,10 @@ impl Server {
                 }
                 panic!("g6 serve did not report its address; stderr:\n{err}");
             }
-            if let Some(rest) = line.trim().split("listening on http://").nth(1) {
+            if let Some(rest) = line.trim().split("listening on ").nth(1).and_then(|r| {
+                r.strip_prefix("http://")
+                    .or_else(|| r.strip_prefix("https://"))
+            }) {
                 let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || {

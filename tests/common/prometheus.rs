@@ -61,7 +61,13 @@ impl Prometheus {
         rule_files: &[PathBuf],
         flags: &[&str],
     ) -> Prometheus {
-        Prometheus::start_config(dir, target, rule_files, flags, "")
+        Prometheus::start_config(dir, target, rule_files, flags, "", "")
+    }
+
+    /// [`Prometheus::start`] with `job` (indented YAML lines such as `scheme: https`)
+    /// added to the g6 scrape job.
+    pub fn start_scraping(dir: &Path, target: &str, job: &str) -> Prometheus {
+        Prometheus::start_config(dir, target, &[], &[], job, "")
     }
 
     /// [`Prometheus::start`] sending its alerts to the Alertmanager at `alertmanager`
@@ -75,7 +81,7 @@ impl Prometheus {
         let alerting = format!(
             "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
         );
-        Prometheus::start_config(dir, target, rule_files, &[], &alerting)
+        Prometheus::start_config(dir, target, rule_files, &[], "", &alerting)
     }
 
     /// [`Prometheus::start_with`] with `extra` appended to its configuration file.
@@ -84,6 +90,7 @@ impl Prometheus {
         target: &str,
         rule_files: &[PathBuf],
         flags: &[&str],
+        job: &str,
         extra: &str,
     ) -> Prometheus {
         let rules: Vec<String> = rule_files
@@ -94,7 +101,7 @@ impl Prometheus {
         let mut f = std::fs::File::create(&config).unwrap();
         write!(
             f,
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:{}\nscrape_configs:\n  - job_name: g6\n    static_configs:\n      - targets: ['{target}']\n{extra}",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:{}\nscrape_configs:\n  - job_name: g6\n{job}    static_configs:\n      - targets: ['{target}']\n{extra}",
             if rules.is_empty() {
                 " []".to_string()
             } else {

@@ -213,7 +213,7 @@ families:
     assert!(rules.contains("alert: ShopHealthScoreLow"));
     assert!(rules.contains("alert: ShopHealthScoreCritical"));
     // 0.3 + 0.6 + 0.1 is 0.9999999999999999 in floats: the score divides by it.
-    assert!(rules.contains(") / 0.9999999999999999'"), "{rules}");
+    assert!(rules.contains(") / 0.9999999999999999\n"), "{rules}");
     let tests = std::fs::read_to_string(work.join("health_tests/health.yml")).unwrap();
     assert!(tests.contains("# Every component healthy: score 1 at minute 10."));
     // Unhealthy queues: a empty, b full: the lowest series (0) counts. Healthy disk

@@ -23,3 +23,4 @@ mod serve_memory;
 mod serve_option_chain;
 mod spec_variants;
 mod store_ingest;
+mod web_config;

@@ -18,6 +18,7 @@
 //! connection or exempts live streams, and the runtime stays free of one (routing is the
 //! application's: G6 mounts these services in an axum `Router`).
 
+pub mod auth;
 mod limits;
 mod status;
 
@@ -46,6 +47,9 @@ pub use crate::scrape::{
 };
 pub use limits::Limits;
 pub use status::StatusPage;
+/// The TLS library of [`Server::tls`].
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 /// Default time one request may take before it is answered with 503.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -295,6 +299,12 @@ fn refuse<B>(limits: &Limits, req: &Request<B>) -> Option<Response<Body>> {
     limits.refuse(req)
 }
 
+type AppService = tower::util::BoxCloneSyncService<
+    Request<RequestBody>,
+    Response<ResponseBody>,
+    std::convert::Infallible,
+>;
+
 /// The response body the server sends (any service's, boxed).
 type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -420,22 +430,20 @@ async fn first<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
 }
 
 /// Serve the built-in [`Routes`] on `listener` until `shutdown` completes (see
-/// [`serve_with`]).
+/// [`Server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, limits, Routes::default(), shutdown).await
+    Server::new(listener)
+        .limits(limits)
+        .serve(Routes::default(), shutdown)
+        .await
 }
 
-/// Serve `service` (an application's router, say, with [`MetricsService`] mounted at
-/// `/metrics`) on `listener` until `shutdown` completes, then finish in-flight
-/// requests (for at most a few seconds) and return. The server answers methods other
-/// than GET and HEAD (405) and requests over `limits` itself; the rest reach `service`
-/// behind compression, the body limit and the request timeout. A response carrying
-/// [`LiveStream`] makes its connection a live stream; a request's extensions carry a
-/// [`ConnectionCloser`] for its connection.
+/// Serve `service` on `listener` within `limits`, in plain HTTP and without access
+/// control, until `shutdown` completes (see [`Server`]).
 pub async fn serve_with<S, B>(
     listener: tokio::net::TcpListener,
     limits: Limits,
@@ -455,47 +463,210 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    use tower::ServiceExt as _;
-    // One concrete service type for the connection loop (its spawned futures must be
-    // Send for any service).
-    let service: AppService = tower::util::BoxCloneSyncService::new(service.map_response(boxed));
-    serve_boxed(listener, limits, service, shutdown).await
+    Server::new(listener)
+        .limits(limits)
+        .serve(service, shutdown)
+        .await
 }
 
-type AppService = tower::util::BoxCloneSyncService<
-    Request<RequestBody>,
-    Response<ResponseBody>,
-    std::convert::Infallible,
->;
-
-async fn serve_boxed(
+/// The exporter's server: a listener, its [`Limits`] and, optionally, TLS and HTTP
+/// basic authentication (the Prometheus exporters' web configuration).
+///
+/// It serves a service (an application's router, say, with [`MetricsService`] mounted
+/// at `/metrics`) until the shutdown future completes, then finishes in-flight
+/// requests (for at most a few seconds). The server answers itself: methods other
+/// than GET and HEAD (405), requests over the limits, and requests without valid
+/// credentials (401) when users are set; the rest reach the service behind
+/// compression, the body limit and the request timeout. A response carrying
+/// [`LiveStream`] makes its connection a live stream; a request's extensions carry a
+/// [`ConnectionCloser`] for its connection.
+pub struct Server {
     listener: tokio::net::TcpListener,
     limits: Limits,
-    service: AppService,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Connections::default());
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut shutdown = pin!(shutdown);
-    loop {
-        let Some(accepted) = first(listener.accept(), shutdown.as_mut()).await else {
-            break;
-        };
-        let (stream, _) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of file descriptors (EMFILE/ENFILE): close the oldest connection
-                // so a scraper can get in, and back off instead of spinning.
-                if matches!(e.raw_os_error(), Some(23 | 24)) {
-                    connections.close_oldest();
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    auth: Option<Arc<auth::BasicAuth>>,
+}
+
+impl Server {
+    /// A plain-HTTP server on `listener` with the default limits and no access control.
+    pub fn new(listener: tokio::net::TcpListener) -> Self {
+        Server {
+            listener,
+            limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
+            auth: None,
+        }
+    }
+
+    /// Bound connections and requests by `limits`.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Serve HTTPS only, with `config` (certificate, key, client verification). The
+    /// TLS handshake must end within [`Limits::header_read_timeout`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
+        self
+    }
+
+    /// Ask every request for HTTP basic credentials checked against `users`, except
+    /// the paths `users` leaves open.
+    pub fn basic_auth(mut self, users: auth::BasicAuth) -> Self {
+        self.auth = Some(Arc::new(users));
+        self
+    }
+
+    /// Serve `service` until `shutdown` completes.
+    pub async fn serve<S, B>(
+        self,
+        service: S,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()>
+    where
+        S: tower::Service<
+                Request<RequestBody>,
+                Response = Response<B>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        use tower::ServiceExt as _;
+        // One concrete service type for the connection loop (its spawned futures must be
+        // Send for any service).
+        let service: AppService =
+            tower::util::BoxCloneSyncService::new(service.map_response(boxed));
+        self.serve_boxed(service, shutdown).await
+    }
+
+    async fn serve_boxed(
+        self,
+        service: AppService,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Server {
+            listener,
+            limits,
+            #[cfg(feature = "tls")]
+            tls,
+            auth,
+        } = self;
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Connections::default());
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut shutdown = pin!(shutdown);
+        loop {
+            let Some(accepted) = first(listener.accept(), shutdown.as_mut()).await else {
+                break;
+            };
+            let (stream, _) = match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors (EMFILE/ENFILE): close the oldest
+                    // connection so a scraper can get in, and back off instead of
+                    // spinning.
+                    if matches!(e.raw_os_error(), Some(23 | 24)) {
+                        connections.close_oldest();
+                    }
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                tracing::warn!(error = %e, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (id, closed) = connections.admit(limits.max_connections);
+            };
+            // Admitted before any handshake: a client that never finishes one is
+            // under the cap like any other.
+            let (id, closed) = connections.admit(limits.max_connections);
+            let conn = Conn {
+                id,
+                limits,
+                service: service.clone(),
+                auth: auth.clone(),
+                connections: Arc::clone(&connections),
+                watcher: graceful.watcher(),
+            };
+            #[cfg(feature = "tls")]
+            let tls = tls.clone();
+            // Reap finished connection tasks so the set stays as large as what is open.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move {
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = tls {
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    let mut closed = closed;
+                    match first(handshake, &mut closed).await {
+                        Some(Ok(Ok(tls_stream))) => conn.run(tls_stream, closed).await,
+                        Some(Ok(Err(e))) => {
+                            tls_failed_once(&e);
+                            conn.connections.forget(conn.id);
+                        }
+                        Some(Err(_)) => {
+                            count_close(CloseReason::HeaderTimeout);
+                            conn.connections.forget(conn.id);
+                        }
+                        None => conn.connections.forget(conn.id),
+                    }
+                    return;
+                }
+                conn.run(stream, closed).await;
+            });
+        }
+        drop(listener);
+        if first(graceful.shutdown(), tokio::time::sleep(SHUTDOWN_GRACE))
+            .await
+            .is_none()
+        {
+            tracing::warn!("in-flight requests did not finish in time; closing them");
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_failed_once(e: &std::io::Error) {
+    static LOGGED: AtomicBool = AtomicBool::new(false);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(error = %e, "a TLS handshake failed (a client without a trusted certificate, or speaking plain HTTP); further failures are logged at debug");
+    } else {
+        tracing::debug!(error = %e, "TLS handshake failed");
+    }
+}
+
+/// One accepted connection, before it is served.
+struct Conn {
+    id: u64,
+    limits: Limits,
+    service: AppService,
+    auth: Option<Arc<auth::BasicAuth>>,
+    connections: Arc<Connections>,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Conn {
+    /// Serve HTTP/1.1 on `io` until the client leaves, a timeout, the cap closes it
+    /// (`closed`) or its route does.
+    async fn run<I>(self, io: I, closed: oneshot::Receiver<()>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            id,
+            limits,
+            service,
+            auth,
+            connections,
+            watcher,
+        } = self;
         let closer = ConnectionCloser::default();
         let kick = Arc::clone(&closer.0);
         // Whether a request came: a header timeout after one is an idle keep-alive.
@@ -503,7 +674,6 @@ async fn serve_boxed(
         let service = {
             let served = Arc::clone(&served);
             let connections = Arc::clone(&connections);
-            let service = service.clone();
             tower::ServiceBuilder::new()
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -511,70 +681,62 @@ async fn serve_boxed(
                     StatusCode::SERVICE_UNAVAILABLE,
                     limits.request_timeout,
                 ))
-                .service_fn(move |mut req: Request<tower_http::body::Limited<hyper::body::Incoming>>| {
-                    req.extensions_mut().insert(closer.clone());
-                    served.store(true, Ordering::Relaxed);
-                    let connections = Arc::clone(&connections);
-                    let service = service.clone();
-                    async move {
-                        let resp = match refuse(&limits, &req) {
-                            Some(refusal) => boxed(refusal),
-                            None => {
-                                use http_body_util::BodyExt as _;
-                                let req = req.map(|b| b.map_err(box_error).boxed_unsync());
-                                match tower::ServiceExt::oneshot(service, req).await {
-                                    Ok(resp) => resp,
-                                    Err(never) => match never {},
-                                }
+                .service_fn(
+                    move |mut req: Request<tower_http::body::Limited<hyper::body::Incoming>>| {
+                        req.extensions_mut().insert(closer.clone());
+                        served.store(true, Ordering::Relaxed);
+                        let connections = Arc::clone(&connections);
+                        let service = service.clone();
+                        let auth = auth.clone();
+                        async move {
+                            let resp = match refuse(&limits, &req) {
+                                Some(refusal) => boxed(refusal),
+                                None => match auth::check(auth.as_deref(), &req).await {
+                                    Some(refusal) => boxed(refusal),
+                                    None => {
+                                        use http_body_util::BodyExt as _;
+                                        let req =
+                                            req.map(|b| b.map_err(box_error).boxed_unsync());
+                                        match tower::ServiceExt::oneshot(service, req).await {
+                                            Ok(resp) => resp,
+                                            Err(never) => match never {},
+                                        }
+                                    }
+                                },
+                            };
+                            if resp.extensions().get::<LiveStream>().is_some()
+                                && !connections.promote(id, limits.max_streams)
+                            {
+                                tracing::debug!(
+                                    max_streams = limits.max_streams,
+                                    "stream bound reached; this stream's connection stays under the connection cap"
+                                );
                             }
-                        };
-                        if resp.extensions().get::<LiveStream>().is_some()
-                            && !connections.promote(id, limits.max_streams)
-                        {
-                            tracing::debug!(
-                                max_streams = limits.max_streams,
-                                "stream bound reached; this stream's connection stays under the connection cap"
-                            );
+                            Ok::<_, std::convert::Infallible>(resp)
                         }
-                        Ok::<_, std::convert::Infallible>(resp)
-                    }
-                })
+                    },
+                )
         };
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192));
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let watched = graceful.watch(conn);
-        let connections = Arc::clone(&connections);
-        // Reap finished connection tasks so the set stays as large as what is open.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move {
-            match first(watched, first(closed, kick.notified_owned())).await {
-                // hyper's header-read timeout: also what ends an idle keep-alive.
-                Some(Err(e)) if e.is_timeout() => count_close(if served.load(Ordering::Relaxed) {
-                    CloseReason::IdleTimeout
-                } else {
-                    CloseReason::HeaderTimeout
-                }),
-                Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
-                Some(Ok(())) => {}
-                None => tracing::debug!("connection closed to make room, or by its route"),
-            }
-            connections.forget(id);
-        });
+        let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let watched = watcher.watch(conn);
+        match first(watched, first(closed, kick.notified_owned())).await {
+            // hyper's header-read timeout: also what ends an idle keep-alive.
+            Some(Err(e)) if e.is_timeout() => count_close(if served.load(Ordering::Relaxed) {
+                CloseReason::IdleTimeout
+            } else {
+                CloseReason::HeaderTimeout
+            }),
+            Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+            Some(Ok(())) => {}
+            None => tracing::debug!("connection closed to make room, or by its route"),
+        }
+        connections.forget(id);
     }
-    drop(listener);
-    if first(graceful.shutdown(), tokio::time::sleep(SHUTDOWN_GRACE))
-        .await
-        .is_none()
-    {
-        tracing::warn!("in-flight requests did not finish in time; closing them");
-        tasks.abort_all();
-    }
-    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -1,86 +1,179 @@
-//! `synthetic[:SEED]`: a deterministic, plausible option chain for previews and tests.
+//! `synthetic[:SEED]`: a market model, not noise, for previews, demos and tests.
 //!
-//! Several indices, weekly, monthly and quarterly expiries around the snapshot time, an
-//! open-interest profile that peaks at the money and at round strikes, an IV smile with
-//! a put skew and a term structure, and spreads that widen away from the money. The
-//! same seed and snapshot times give the same data. Every series it feeds carries
-//! `source="synthetic"`.
+//! - Each index follows geometric Brownian motion with its own volatility, moving only
+//!   in NSE's session (09:15-15:30 IST, weekdays) and flat outside it; a volatility
+//!   level mean-reverts and moves against the spot (the leverage effect).
+//! - Each expiry has an arbitrage-free smile (SSVI, see [`crate::option_chain::market`])
+//!   with a put skew, on an upward ATM term structure.
+//! - Every quote is the Black-Scholes price at its own smile IV (on the spot, calendar
+//!   days to the 15:30 IST expiry over 365, the rates of [`pricing::INDIA`]), with a
+//!   bid/ask around it on the 0.05 tick that widens away from the money and with time
+//!   to expiry: the displayed IV prices inside the displayed spread.
+//! - Open interest moves towards a profile (a bell around the money, heavier out of
+//!   the money, bumps at round strikes) by at most 1% a trading minute; volume only
+//!   grows within a session and starts again at the next. Strikes are listed as the
+//!   spot moves the window, expiries as the calendar rolls; a contract listed after
+//!   the start begins with no open interest.
+//!
+//! Random numbers come from ChaCha8 (`rand_chacha`) seeded with the seed, in a fixed
+//! order, so the same seed and snapshot times give the same data. Every series it feeds
+//! carries `source="synthetic"`.
 
 use crate::labels::Source;
 use crate::option_chain::dates::{civil_from_days, days_from_civil, DAY, EXPIRY_SECONDS_UTC};
+use crate::option_chain::market::{atm_vol, Session, Ssvi, TRADING_SECONDS_PER_YEAR};
+use crate::option_chain::pricing::{self, INDIA};
 use crate::option_chain::{OptionChainProvider, OptionType, ProviderError, Quote, Snapshot};
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::collections::BTreeMap;
 
 /// Seed used when none is given.
 pub const DEFAULT_SEED: u64 = 6;
 
-/// Indices the synthetic chain covers: (symbol, starting spot, strike step, ATM IV,
-/// expiry weekday as days after Thursday: NIFTY Thursday, BANKNIFTY Wednesday,
-/// FINNIFTY Tuesday, as NSE staggered them).
-const INDICES: &[(&str, f64, f64, f64, i64)] = &[
-    ("NIFTY", 24_000.0, 50.0, 0.13, 0),
-    ("BANKNIFTY", 52_000.0, 100.0, 0.16, 6),
-    ("FINNIFTY", 23_500.0, 50.0, 0.15, 5),
+/// One index of the model.
+struct IndexModel {
+    symbol: &'static str,
+    start_spot: f64,
+    step: f64,
+    /// Annual volatility of the spot, and the ATM implied volatility level.
+    vol: f64,
+    /// Expiry weekday as days after Thursday (NIFTY Thursday, BANKNIFTY Wednesday,
+    /// FINNIFTY Tuesday, as NSE staggered them).
+    weekday: i64,
+    smile: Ssvi,
+}
+
+const INDICES: &[IndexModel] = &[
+    IndexModel {
+        symbol: "NIFTY",
+        start_spot: 24_000.0,
+        step: 50.0,
+        vol: 0.13,
+        weekday: 0,
+        smile: Ssvi {
+            rho: -0.35,
+            eta: 1.0,
+            gamma: 0.4,
+        },
+    },
+    IndexModel {
+        symbol: "BANKNIFTY",
+        start_spot: 52_000.0,
+        step: 100.0,
+        vol: 0.16,
+        weekday: 6,
+        smile: Ssvi {
+            rho: -0.30,
+            eta: 1.1,
+            gamma: 0.4,
+        },
+    },
+    IndexModel {
+        symbol: "FINNIFTY",
+        start_spot: 23_500.0,
+        step: 50.0,
+        vol: 0.15,
+        weekday: 5,
+        smile: Ssvi {
+            rho: -0.30,
+            eta: 1.0,
+            gamma: 0.4,
+        },
+    },
 ];
 
-/// Strikes on each side of the money.
+/// Strikes listed each side of the money, every step.
 const STRIKES_EACH_SIDE: i64 = 40;
 
-/// Strike offsets in steps: every step near the money, every 10 steps out to +-30%
-/// of spot, so deep in- and out-of-the-money buckets are populated too.
-fn strike_offsets(spot: f64, step: f64) -> Vec<i64> {
+/// Most a contract's open interest moves in a trading minute, as a share of it.
+pub const MAX_OI_CHANGE_PER_MINUTE: f64 = 0.01;
+
+/// Mean reversion (per year of trading) and volatility of the volatility level, and
+/// its correlation with the spot.
+const LEVEL_REVERSION: f64 = 20.0;
+const LEVEL_VOL: f64 = 0.6;
+const SPOT_LEVEL_CORRELATION: f64 = -0.7;
+
+/// The tick NSE quotes option premiums on.
+const TICK: f64 = 0.05;
+
+/// Strike offsets in steps around `atm_steps`: every step near the money, every 10
+/// steps out to +-30% of spot, so deep in- and out-of-the-money buckets are populated.
+fn strike_window(spot: f64, step: f64) -> Vec<i64> {
+    let atm = (spot / step).round() as i64;
     let far = (0.3 * spot / step) as i64;
-    let mut v: Vec<i64> = (-STRIKES_EACH_SIDE..=STRIKES_EACH_SIDE).collect();
+    let mut v: Vec<i64> = (-STRIKES_EACH_SIDE..=STRIKES_EACH_SIDE)
+        .map(|k| atm + k)
+        .collect();
     let mut k = (STRIKES_EACH_SIDE / 10 + 1) * 10;
     while k <= far {
-        v.push(k);
-        v.push(-k);
+        // Round strikes: multiples of 10 steps.
+        v.push((atm + k).div_euclid(10) * 10);
+        v.push((atm - k).div_euclid(10) * 10);
         k += 10;
     }
-    v.sort_unstable();
+    v.retain(|s| *s > 0);
     v
 }
 
-/// SplitMix64: small, fast, and good enough for plausible noise.
+/// Open interest and volume of one contract.
+#[derive(Debug, Clone, Copy, Default)]
+struct Leg {
+    oi: f64,
+    volume: f64,
+}
+
+/// The listed contracts of one expiry: strike (in steps) to call and put legs.
+type Listing = BTreeMap<i64, [Leg; 2]>;
+
 #[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
+struct IndexState {
+    spot: f64,
+    /// Multiplies the ATM volatility; mean-reverts to 1.
+    level: f64,
+    expiries: BTreeMap<i64, Listing>,
 }
 
 /// The synthetic provider.
 #[derive(Debug, Clone)]
 pub struct SyntheticProvider {
-    rng: Rng,
-    spots: Vec<f64>,
+    rng: ChaCha8Rng,
+    session: Session,
+    states: Vec<IndexState>,
+    /// The last snapshot time and its volume day, once there is one.
+    last: Option<(i64, i64)>,
 }
 
 impl SyntheticProvider {
-    /// A provider whose data is fully determined by `seed` and the snapshot times.
+    /// A provider whose data is fully determined by `seed` and the snapshot times,
+    /// moving in NSE's session.
     pub fn new(seed: u64) -> Self {
         SyntheticProvider {
-            rng: Rng(seed),
-            spots: INDICES.iter().map(|i| i.1).collect(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            session: Session::Nse,
+            states: INDICES
+                .iter()
+                .map(|m| IndexState {
+                    spot: m.start_spot,
+                    level: 1.0,
+                    expiries: BTreeMap::new(),
+                })
+                .collect(),
+            last: None,
         }
     }
 
+    /// Move at every hour, not only in NSE's session (tests and demos that need
+    /// movement whenever they run).
+    pub fn always_open(mut self) -> Self {
+        self.session = Session::AlwaysOpen;
+        self
+    }
+
     /// Expiry instants around `as_of` for an index expiring `weekday` days after
-    /// Thursday: 4 weekly, the last such weekday of the next 3 months, and 2 quarterly.
+    /// Thursday: 4 weekly, and the last such weekday of the next 1, 2, 3, 6 and 9 months.
     pub fn expiries(as_of: i64, weekday: i64) -> Vec<i64> {
         let today = as_of.div_euclid(DAY);
         // 1970-01-01 was a Thursday: day numbers with rem 0 mod 7 are Thursdays.
@@ -97,7 +190,7 @@ impl SyntheticProvider {
         for ahead in [1, 2, 3, 6, 9] {
             let total = y * 12 + i64::from(m) - 1 + ahead;
             let (yy, mm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-            // Last Thursday: the first day of the next month, stepped back.
+            // Last such weekday: the first day of the next month, stepped back.
             let Some(first_next) = days_from_civil(
                 if mm == 12 { yy + 1 } else { yy },
                 if mm == 12 { 1 } else { mm + 1 },
@@ -108,7 +201,7 @@ impl SyntheticProvider {
             let last = first_next - 1;
             let last_weekday = last - (last - weekday).rem_euclid(7);
             let t = last_weekday * DAY + EXPIRY_SECONDS_UTC;
-            if !out.contains(&t) {
+            if !out.contains(&t) && t > as_of {
                 out.push(t);
             }
         }
@@ -116,35 +209,51 @@ impl SyntheticProvider {
         out
     }
 
-    /// The chain as of `as_of` (Unix seconds). Successive calls move the spots.
+    /// The chain as of `as_of` (Unix seconds). Successive calls move the market by the
+    /// trading time between them.
     pub fn snapshot_at(&mut self, as_of: i64) -> Snapshot {
-        let mut rows =
-            Vec::with_capacity(INDICES.len() * 9 * (2 * STRIKES_EACH_SIDE as usize + 21) * 2);
-        for (i, &(symbol, _, step, atm_iv, weekday)) in INDICES.iter().enumerate() {
-            let expiries = Self::expiries(as_of, weekday);
-            // A small random walk per snapshot.
-            let drift = self.rng.range(-0.002, 0.002);
-            self.spots[i] *= 1.0 + drift;
-            let spot = self.spots[i];
-            let atm = (spot / step).round() * step;
-            for &expiry in &expiries {
-                let years = ((expiry - as_of) as f64 / DAY as f64 / 365.0).max(1.0 / 365.0);
-                let term = 1.0 + 0.15 / (1.0 + 40.0 * years);
-                for k in strike_offsets(spot, step) {
-                    let strike = atm + k as f64 * step;
-                    let log_m = (strike / spot).ln();
-                    for option_type in [OptionType::Call, OptionType::Put] {
-                        rows.push(Ok(self.quote(
-                            symbol,
-                            spot,
+        let (trading, new_day, cold) = match self.last {
+            None => (0, false, true),
+            Some((t, day)) => (
+                self.session.trading_seconds(t, as_of),
+                self.session.volume_day(as_of) != day,
+                false,
+            ),
+        };
+        let minutes = trading as f64 / 60.0;
+        // A new session's volume counts only its own trading.
+        let volume_minutes = match self.last {
+            Some((t, _)) if new_day => {
+                self.session
+                    .trading_seconds(t.max(self.session.day_start(as_of)), as_of)
+                    as f64
+                    / 60.0
+            }
+            _ => minutes,
+        };
+        self.last = Some((as_of, self.session.volume_day(as_of)));
+        let mut rows = Vec::new();
+        for (i, model) in INDICES.iter().enumerate() {
+            self.evolve(i, trading as f64);
+            self.list(i, as_of, cold, new_day, minutes, volume_minutes);
+            let state = &self.states[i];
+            for (&expiry, listing) in &state.expiries {
+                let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
+                let f = pricing::forward(state.spot, years, INDIA);
+                let theta = atm_vol(model.vol * state.level, years).powi(2) * years;
+                for (&steps, legs) in listing {
+                    let strike = steps as f64 * model.step;
+                    let iv = model.smile.vol((strike / f).ln(), theta, years);
+                    for (leg, option_type) in legs.iter().zip([OptionType::Call, OptionType::Put]) {
+                        rows.push(Ok(quote(
+                            model.symbol,
+                            state.spot,
                             strike,
                             expiry,
                             option_type,
-                            log_m,
                             years,
-                            atm_iv * term,
-                            k,
-                            step,
+                            iv,
+                            leg,
                         )));
                     }
                 }
@@ -156,70 +265,153 @@ impl SyntheticProvider {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn quote(
+    /// Move index `i`'s spot and volatility level over `trading` seconds.
+    fn evolve(&mut self, i: usize, trading: f64) {
+        if trading <= 0.0 {
+            return;
+        }
+        let dt = trading / TRADING_SECONDS_PER_YEAR;
+        let z1: f64 = self.rng.sample(StandardNormal);
+        let z2: f64 = self.rng.sample(StandardNormal);
+        let state = &mut self.states[i];
+        let vol = INDICES[i].vol * state.level;
+        state.spot *= (-0.5 * vol * vol * dt + vol * dt.sqrt() * z1).exp();
+        let shock = SPOT_LEVEL_CORRELATION * z1
+            + (1.0 - SPOT_LEVEL_CORRELATION * SPOT_LEVEL_CORRELATION).sqrt() * z2;
+        state.level = (1.0
+            + (state.level - 1.0) * (-LEVEL_REVERSION * dt).exp()
+            + LEVEL_VOL * dt.sqrt() * shock)
+            .clamp(0.7, 1.6);
+    }
+
+    /// List what the calendar and the spot call for, drop what expired, and move open
+    /// interest and volume over `minutes` of trading.
+    fn list(
         &mut self,
-        symbol: &str,
-        spot: f64,
-        strike: f64,
-        expiry: i64,
-        option_type: OptionType,
-        log_m: f64,
-        years: f64,
-        atm_iv: f64,
-        k: i64,
-        step: f64,
-    ) -> Quote {
-        let is_call = option_type == OptionType::Call;
-        // Open interest: a bell around the money, heavier on the out-of-the-money side,
-        // with bumps at round strikes (multiples of 10 steps).
-        let otm = if is_call { log_m > 0.0 } else { log_m < 0.0 };
-        let width = 12.0;
-        let bell = (-((k as f64) / width).powi(2) / 2.0).exp();
-        let round = if (strike / (step * 10.0)).fract().abs() < 1e-9 {
-            1.8
-        } else {
-            1.0
-        };
-        let side = if otm { 1.4 } else { 0.6 };
-        let oi = (250_000.0 * bell * round * side * self.rng.range(0.8, 1.2) / (1.0 + 4.0 * years))
-            .round();
-        let volume = (oi * self.rng.range(0.5, 3.0)).round();
-        // IV smile with a put skew.
-        let iv =
-            (atm_iv + 0.9 * log_m * log_m - 0.25 * log_m + self.rng.range(-0.003, 0.003)).max(0.03);
-        // A rough premium: intrinsic plus time value.
-        let intrinsic = if is_call {
-            (spot - strike).max(0.0)
-        } else {
-            (strike - spot).max(0.0)
-        };
-        let time_value = 0.4
-            * spot
-            * iv
-            * years.sqrt()
-            * (-(log_m * log_m) / (2.0 * iv * iv * years.max(0.01))).exp();
-        let price = (intrinsic + time_value).max(0.05);
-        let spread = (0.002 + 0.5 * log_m.abs() + 0.05 / price.sqrt()).min(0.5);
-        let tick = |p: f64| ((p / 0.05).round() * 0.05).max(0.05);
-        let bid = tick(price * (1.0 - spread / 2.0));
-        let ask = tick(price * (1.0 + spread / 2.0)).max(bid + 0.05);
-        Quote {
-            index: symbol.to_string(),
-            strike,
-            expiry,
-            option_type,
-            spot,
-            open_interest: oi,
-            volume,
-            iv: Some(iv),
-            bid: Some(bid),
-            ask: Some(ask),
-            spread_bps: None,
-            moneyness: None,
-            dte_days: None,
+        i: usize,
+        as_of: i64,
+        cold: bool,
+        new_day: bool,
+        minutes: f64,
+        volume_minutes: f64,
+    ) {
+        let model = &INDICES[i];
+        let expiries = Self::expiries(as_of, model.weekday);
+        let spot = self.states[i].spot;
+        let window = strike_window(spot, model.step);
+        let atm = (spot / model.step).round() as i64;
+        let state = &mut self.states[i];
+        state.expiries.retain(|e, _| *e > as_of);
+        for &expiry in &expiries {
+            let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
+            let listing = state.expiries.entry(expiry).or_default();
+            for &steps in &window {
+                listing.entry(steps).or_insert_with(|| {
+                    if cold {
+                        let p = [
+                            profile(steps - atm, steps, true, years),
+                            profile(steps - atm, steps, false, years),
+                        ];
+                        [
+                            Leg {
+                                oi: p[0].round(),
+                                volume: (p[0] * 1.5).round(),
+                            },
+                            Leg {
+                                oi: p[1].round(),
+                                volume: (p[1] * 1.5).round(),
+                            },
+                        ]
+                    } else {
+                        [Leg::default(); 2]
+                    }
+                });
+            }
+        }
+        if new_day {
+            for listing in state.expiries.values_mut() {
+                for legs in listing.values_mut() {
+                    for leg in legs {
+                        leg.volume = 0.0;
+                    }
+                }
+            }
+        }
+        if minutes <= 0.0 {
+            return;
+        }
+        let rng = &mut self.rng;
+        for (&expiry, listing) in &mut state.expiries {
+            let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
+            for (&steps, legs) in listing.iter_mut() {
+                for (leg, is_call) in legs.iter_mut().zip([true, false]) {
+                    let target = profile(steps - atm, steps, is_call, years);
+                    let noise: f64 = rng.sample(StandardNormal);
+                    // Towards the profile over about an hour, with noise; at most 1% of
+                    // the open interest (or of 1,000 contracts) a minute.
+                    let bound = MAX_OI_CHANGE_PER_MINUTE * minutes * leg.oi.max(1_000.0);
+                    let drift = (target - leg.oi) * (minutes / 60.0).min(1.0);
+                    let jitter = noise * 0.002 * leg.oi.max(1_000.0) * minutes.sqrt();
+                    let change = (drift + jitter).clamp(-bound, bound);
+                    leg.oi = (leg.oi + change).max(0.0).round();
+                    // Volume: a turnover of about 1.5 times the profile a session.
+                    let u: f64 = rng.random();
+                    leg.volume += (target * 1.5 * volume_minutes / 375.0 * (0.5 + u)).round();
+                }
+            }
         }
     }
+}
+
+/// The open-interest profile of a contract `offset` steps from the money (strike
+/// `steps` steps): a bell, heavier out of the money, bumps at round strikes, less far
+/// from expiry.
+fn profile(offset: i64, steps: i64, is_call: bool, years: f64) -> f64 {
+    let otm = if is_call { offset > 0 } else { offset < 0 };
+    let bell = (-((offset as f64) / 12.0).powi(2) / 2.0).exp();
+    let round = if steps % 10 == 0 { 1.8 } else { 1.0 };
+    let side = if otm { 1.4 } else { 0.6 };
+    250_000.0 * bell * round * side / (1.0 + 4.0 * years)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn quote(
+    symbol: &str,
+    spot: f64,
+    strike: f64,
+    expiry: i64,
+    option_type: OptionType,
+    years: f64,
+    iv: f64,
+    leg: &Leg,
+) -> Quote {
+    let is_call = option_type == OptionType::Call;
+    let price = pricing::price(is_call, spot, strike, years, iv, INDIA);
+    // Wider away from the money and for longer expiries; never under a tick a side.
+    let log_m = (strike / spot).ln().abs();
+    let half = (price * (0.002 + 0.02 * log_m + 0.004 * years)).max(TICK);
+    let bid = (((price - half) / TICK).floor() * TICK).max(0.0);
+    let ask = ((price + half) / TICK).ceil() * TICK;
+    Quote {
+        index: symbol.to_string(),
+        strike,
+        expiry,
+        option_type,
+        spot,
+        open_interest: leg.oi,
+        volume: leg.volume,
+        iv: Some(iv),
+        bid: Some(round_tick(bid)),
+        ask: Some(round_tick(ask)),
+        spread_bps: None,
+        moneyness: None,
+        dte_days: None,
+    }
+}
+
+/// A tick multiple without the float residue of the division (2932.5500000001).
+fn round_tick(p: f64) -> f64 {
+    (p * 100.0).round() / 100.0
 }
 
 impl OptionChainProvider for SyntheticProvider {
@@ -232,7 +424,7 @@ impl OptionChainProvider for SyntheticProvider {
     }
 
     fn indices(&self) -> Vec<String> {
-        INDICES.iter().map(|i| i.0.to_string()).collect()
+        INDICES.iter().map(|i| i.symbol.to_string()).collect()
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {

@@ -324,9 +324,10 @@ pub fn rule_files() -> Vec<PathBuf> {
             continue;
         }
         if inside {
+            // The list's items, indented or not (both are YAML), up to the next key.
             match line.trim_start().strip_prefix("- ") {
-                Some(f) if line.starts_with(' ') => files.push(dir.join(f.trim())),
-                _ => break,
+                Some(f) => files.push(dir.join(f.trim())),
+                None => break,
             }
         }
     }

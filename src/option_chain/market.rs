@@ -1,0 +1,202 @@
+//! The pieces of the synthetic market model: NSE's trading session, and an
+//! arbitrage-free volatility surface (Gatheral and Jacquier's SSVI).
+
+use super::dates::{DAY, IST_OFFSET_SECONDS};
+
+/// NSE's regular session: 09:15 to 15:30 IST, Monday to Friday (seconds after IST
+/// midnight).
+const OPEN_IST: i64 = 9 * 3600 + 15 * 60;
+const CLOSE_IST: i64 = 15 * 3600 + 30 * 60;
+
+/// Seconds of trading in a year: 252 sessions of 6 h 15 min (what the spot's
+/// volatility is quoted over).
+pub const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * (CLOSE_IST - OPEN_IST) as f64;
+
+/// When the market model moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// NSE's hours in IST, weekdays (holidays are not modelled); flat outside them.
+    Nse,
+    /// Always open: for tests and demos that need movement at any hour.
+    AlwaysOpen,
+}
+
+/// The IST day number (days since 1970-01-01 in IST) of a Unix time.
+pub fn ist_day(unix: i64) -> i64 {
+    (unix + IST_OFFSET_SECONDS).div_euclid(DAY)
+}
+
+fn is_weekday(ist_day: i64) -> bool {
+    // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
+    (ist_day + 3).rem_euclid(7) < 5
+}
+
+impl Session {
+    /// Whether the market is open at `unix`.
+    pub fn is_open(self, unix: i64) -> bool {
+        match self {
+            Session::AlwaysOpen => true,
+            Session::Nse => {
+                let day = ist_day(unix);
+                let second = (unix + IST_OFFSET_SECONDS).rem_euclid(DAY);
+                is_weekday(day) && (OPEN_IST..CLOSE_IST).contains(&second)
+            }
+        }
+    }
+
+    /// Trading seconds in `[from, to)`.
+    pub fn trading_seconds(self, from: i64, to: i64) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        match self {
+            Session::AlwaysOpen => to - from,
+            Session::Nse => {
+                // A long gap counts at most 31 days: the model restarts its clock
+                // rather than walk through months of sessions.
+                let from = from.max(to - 31 * DAY);
+                let mut total = 0;
+                for day in ist_day(from)..=ist_day(to) {
+                    if !is_weekday(day) {
+                        continue;
+                    }
+                    let midnight = day * DAY - IST_OFFSET_SECONDS;
+                    let open = (midnight + OPEN_IST).max(from);
+                    let close = (midnight + CLOSE_IST).min(to);
+                    total += (close - open).max(0);
+                }
+                total
+            }
+        }
+    }
+
+    /// When the session of [`Self::volume_day`] started: daily counts start there.
+    pub fn day_start(self, unix: i64) -> i64 {
+        let midnight = self.volume_day(unix) * DAY - IST_OFFSET_SECONDS;
+        match self {
+            Session::AlwaysOpen => midnight,
+            Session::Nse => midnight + OPEN_IST,
+        }
+    }
+
+    /// The trading day `unix` belongs to for daily counts such as volume: the IST
+    /// day of the last session start at or before `unix` (always open: the IST day).
+    pub fn volume_day(self, unix: i64) -> i64 {
+        match self {
+            Session::AlwaysOpen => ist_day(unix),
+            Session::Nse => {
+                let mut day = ist_day(unix);
+                let second = (unix + IST_OFFSET_SECONDS).rem_euclid(DAY);
+                if second < OPEN_IST {
+                    day -= 1;
+                }
+                while !is_weekday(day) {
+                    day -= 1;
+                }
+                day
+            }
+        }
+    }
+}
+
+/// A volatility surface in SSVI form: total implied variance at log-moneyness `k`
+/// (`ln(strike / forward)`) for an ATM total variance `theta`,
+/// `w = theta/2 * (1 + rho*phi*k + sqrt((phi*k + rho)^2 + 1 - rho^2))`, with the
+/// power-law `phi(theta) = eta / (theta^gamma * (1 + theta)^(1 - gamma))`.
+///
+/// Free of butterfly arbitrage when `eta * (1 + |rho|) <= 2` and `0 < gamma <= 1/2`,
+/// and of calendar arbitrage when the ATM total variance does not fall with expiry
+/// (Gatheral and Jacquier, "Arbitrage-free SVI volatility surfaces", 2014, 4.2-4.4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ssvi {
+    /// Skew: negative puts the smile's weight on low strikes (puts).
+    pub rho: f64,
+    /// Curvature level.
+    pub eta: f64,
+    /// How curvature falls with maturity.
+    pub gamma: f64,
+}
+
+impl Ssvi {
+    /// Whether the parameters meet the no-arbitrage conditions.
+    pub fn is_arbitrage_free(&self) -> bool {
+        self.rho.abs() < 1.0
+            && self.eta > 0.0
+            && self.eta * (1.0 + self.rho.abs()) <= 2.0
+            && self.gamma > 0.0
+            && self.gamma <= 0.5
+    }
+
+    fn phi(&self, theta: f64) -> f64 {
+        self.eta / (theta.powf(self.gamma) * (1.0 + theta).powf(1.0 - self.gamma))
+    }
+
+    /// Total implied variance at log-moneyness `k`.
+    pub fn total_variance(&self, k: f64, theta: f64) -> f64 {
+        let p = self.phi(theta);
+        let r = self.rho;
+        theta / 2.0 * (1.0 + r * p * k + ((p * k + r).powi(2) + 1.0 - r * r).sqrt())
+    }
+
+    /// Implied volatility at log-moneyness `k` and `years` to expiry.
+    pub fn vol(&self, k: f64, theta: f64, years: f64) -> f64 {
+        (self.total_variance(k, theta) / years).sqrt()
+    }
+}
+
+/// ATM volatility by time to expiry: rising from `0.92 * level` at the short end to
+/// `1.08 * level` (a calm market's upward term structure), so ATM total variance
+/// rises with expiry.
+pub fn atm_vol(level: f64, years: f64) -> f64 {
+    level * (0.92 + 0.16 * (1.0 - (-years / 0.25).exp()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-12-07 was a Monday; 09:15 IST is 03:45 UTC.
+    const MONDAY_OPEN: i64 = 1_796_615_100;
+
+    #[test]
+    fn the_nse_session_is_09_15_to_15_30_ist_on_weekdays() {
+        let s = Session::Nse;
+        assert!(s.is_open(MONDAY_OPEN));
+        assert!(!s.is_open(MONDAY_OPEN - 1));
+        assert!(s.is_open(MONDAY_OPEN + 6 * 3600 + 14 * 60 + 59));
+        assert!(!s.is_open(MONDAY_OPEN + 6 * 3600 + 15 * 60));
+        // Sunday at noon IST.
+        assert!(!s.is_open(MONDAY_OPEN - DAY + 3 * 3600));
+        // Friday 09:15 to Monday 09:15: one whole session.
+        assert_eq!(
+            s.trading_seconds(MONDAY_OPEN - 3 * DAY, MONDAY_OPEN),
+            CLOSE_IST - OPEN_IST
+        );
+        // Volume on Sunday belongs to Friday's session; Monday 09:14 too.
+        let friday = ist_day(MONDAY_OPEN) - 3;
+        assert_eq!(s.volume_day(MONDAY_OPEN - DAY), friday);
+        assert_eq!(s.volume_day(MONDAY_OPEN - 60), friday);
+        assert_eq!(s.volume_day(MONDAY_OPEN), friday + 3);
+    }
+
+    #[test]
+    fn the_surface_is_free_of_butterfly_and_calendar_arbitrage() {
+        let ssvi = Ssvi {
+            rho: -0.35,
+            eta: 1.0,
+            gamma: 0.4,
+        };
+        assert!(ssvi.is_arbitrage_free());
+        // Total variance rises with expiry at every moneyness.
+        for k in [-0.3, -0.1, 0.0, 0.1, 0.3] {
+            let mut last = 0.0;
+            for days in [1.0, 3.0, 7.0, 14.0, 30.0, 90.0, 270.0] {
+                let t = days / 365.0;
+                let theta = atm_vol(0.14, t).powi(2) * t;
+                let w = ssvi.total_variance(k, theta);
+                assert!(w > last, "k={k} days={days}: {w} <= {last}");
+                last = w;
+            }
+        }
+    }
+}
