@@ -67,7 +67,11 @@ fn check_snapshot(s: &Snapshot) -> usize {
         // IV is the out-of-the-money option's, by parity).
         let is_call = q.option_type == OptionType::Call;
         let f = pricing::forward(q.spot, years(q, as_of), INDIA);
-        let otm = if is_call { q.strike >= f } else { q.strike <= f };
+        let otm = if is_call {
+            q.strike >= f
+        } else {
+            q.strike <= f
+        };
         if p > 0.5 && otm {
             let iv =
                 pricing::implied_volatility(is_call, p, q.spot, q.strike, years(q, as_of), INDIA)

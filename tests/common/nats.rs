@@ -157,6 +157,15 @@ impl Nats {
         }
     }
 
+    /// SIGHUP: the server reloads its configuration file.
+    pub fn reload(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-HUP", &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Start again on the same port and storage.
     pub fn restart(&mut self) {
         self.kill9();

@@ -123,6 +123,26 @@ impl Cluster {
             .find_map(|n| stream_state(&n.url()))
     }
 
+    /// Wait until JetStream answers in the cluster (its meta leader is elected).
+    fn wait_js(&self) {
+        let url = self.nodes[0].url();
+        common::wait_until("JetStream in the cluster", Duration::from_secs(30), || {
+            runtime().block_on(async {
+                let Some(js) = js(&url).await else {
+                    return false;
+                };
+                // "No such stream" is an answer: the meta leader is there.
+                match js.get_stream("NONE").await {
+                    Ok(_) => true,
+                    Err(e) => matches!(
+                        e.kind(),
+                        async_nats::jetstream::context::GetStreamErrorKind::JetStream(_)
+                    ),
+                }
+            })
+        });
+    }
+
     fn live_url(&self) -> String {
         self.nodes.iter().find(|n| n.running()).unwrap().url()
     }
@@ -145,14 +165,45 @@ impl Cluster {
         }
     }
 
-    /// Kill -9 node `i` and return how long until the stream grows again.
-    fn kill_and_time_resume(&mut self, i: usize) -> Duration {
+    /// Kill -9 node `i`; how long until the stream has a leader on another node (the
+    /// cluster's election), and until it grows again (publishing resumed).
+    fn kill_and_time_resume(&mut self, i: usize) -> (Duration, Duration) {
         let before = self.wait_for(1, Duration::from_secs(10)).0;
         self.nodes[i].kill9();
         let killed = Instant::now();
-        self.wait_for(before + 1, Duration::from_secs(30));
-        killed.elapsed()
+        let name = format!("n{i}");
+        let mut elected = None;
+        let deadline = killed + Duration::from_secs(30);
+        loop {
+            match self.state() {
+                Some((last, Some(leader))) if leader != name => {
+                    let at = *elected.get_or_insert_with(|| killed.elapsed());
+                    if last > before {
+                        return (at, killed.elapsed());
+                    }
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stream did not grow after n{i} was killed: {:?}",
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+}
+
+/// `g6_bus_publish_failures_total{bus="nats", bus_failure=reason}` of the serve at
+/// `addr`.
+fn failures(addr: &str, reason: &str) -> f64 {
+    let m = common::parse_exposition(&common::http(addr, "GET", "/metrics", "").text());
+    common::find_sample(
+        &m,
+        "g6_bus_publish_failures_total",
+        &[("bus", "nats"), ("bus_failure", reason)],
+    )
+    .unwrap_or(0.0)
 }
 
 /// The `key=value` of the shutdown report of `bus` in serve's stderr.
@@ -194,6 +245,32 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     let dir = common::temp_dir("nats_cluster");
     let mut cluster = Cluster::start(&dir);
     let urls = cluster.urls();
+    cluster.wait_js();
+    // A stream of one replica on three servers is warned about; asked for three, the
+    // existing stream is updated and the log says so.
+    let small = [
+        "--bus-stream",
+        "SMALL",
+        "--bus-subject-prefix",
+        "small.chain",
+    ];
+    let run = serve_two_cycles(&urls, &small, &[("RUST_LOG", "info")]);
+    assert_published(&run, "one replica");
+    assert!(
+        run.1.contains("more servers than the stream has replicas"),
+        "{}",
+        run.1
+    );
+    let mut three = small.to_vec();
+    three.extend(["--bus-replicas", "3"]);
+    let run = serve_two_cycles(&urls, &three, &[("RUST_LOG", "info")]);
+    assert_published(&run, "three replicas");
+    assert!(run.1.contains("replicas 1 -> 3"), "{}", run.1);
+    assert!(
+        !run.1.contains("more servers than the stream has replicas"),
+        "{}",
+        run.1
+    );
     let mut serve = Server::start(
         &[
             "--provider",
@@ -222,10 +299,19 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     // The leader goes: publishing resumes within 10 s of the kill.
     let (_, leader) = cluster.wait_for(20, Duration::from_secs(60));
     let i: usize = leader.trim_start_matches('n').parse().unwrap();
-    let resumed = cluster.kill_and_time_resume(i);
+    let (elected, resumed) = cluster.kill_and_time_resume(i);
     assert!(
         resumed < Duration::from_secs(10),
         "publishing resumed {resumed:?} after the leader was killed"
+    );
+    // No longer than the election plus one retry (a cycle is 200 ms, a retry 250 ms).
+    assert!(
+        resumed <= elected + Duration::from_secs(2),
+        "publishing resumed {resumed:?} after the kill, the new leader was there after {elected:?}"
+    );
+    assert!(
+        failures(&serve.addr, "failover") > 0.0,
+        "the election is counted as a failover"
     );
     // It comes back (3 nodes again), then a follower goes.
     cluster.nodes[i].restart();
@@ -234,7 +320,7 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     let follower = (0..3)
         .find(|j| format!("n{j}") != leader && *j != i)
         .unwrap();
-    let resumed = cluster.kill_and_time_resume(follower);
+    let (_, resumed) = cluster.kill_and_time_resume(follower);
     assert!(
         resumed < Duration::from_secs(10),
         "publishing resumed {resumed:?} after a follower was killed"
@@ -526,4 +612,51 @@ fn users_tokens_and_tls_take_the_right_credentials_and_refuse_the_wrong_ones_nam
             assert!(!out.contains(secret), "{secret:?} printed:\n{out}");
         }
     }
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn credentials_refused_while_running_are_counted_as_auth_not_unreachable() {
+    nats::require();
+    let dir = common::temp_dir("nats_auth_runtime");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("users.conf");
+    let users = |password: &str| {
+        format!("authorization {{ users = [ {{ user: g6, password: \"{password}\" }} ] }}\n")
+    };
+    std::fs::write(&conf, users("first-Secret5")).unwrap();
+    let server = Nats::start_with(
+        &dir.join("nats"),
+        free_port(),
+        vec!["-c".into(), conf.display().to_string()],
+        false,
+    );
+    let url = format!("nats://g6:first-Secret5@127.0.0.1:{}", server.port);
+    let serve = Server::start(
+        &["--interval", "100ms", "--bus", &url, "--store", "none"],
+        &[],
+    );
+    common::wait_until("publishing", Duration::from_secs(20), || {
+        let m = common::parse_exposition(&common::http(&serve.addr, "GET", "/metrics", "").text());
+        common::find_sample(
+            &m,
+            "g6_bus_events_published_total",
+            &[("bus", "nats"), ("topic", "chain")],
+        )
+        .is_some_and(|v| v > 0.0)
+    });
+    // The password changes on the server: g6's connection is closed and its
+    // reconnects are refused.
+    std::fs::write(&conf, users("second-Secret6")).unwrap();
+    server.reload();
+    common::wait_until("auth failures counted", Duration::from_secs(20), || {
+        failures(&serve.addr, "auth") > 0.0
+    });
+    assert_eq!(
+        failures(&serve.addr, "unreachable"),
+        0.0,
+        "a refused reconnect is not an unreachable server"
+    );
+    let status = serve.terminate();
+    assert!(status.success(), "{status}");
 }
