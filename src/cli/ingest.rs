@@ -88,13 +88,28 @@ async fn bind_consumer(
     durable: &str,
     config: consumer::pull::Config,
 ) -> Result<consumer::PullConsumer, jetstream::stream::ConsumerError> {
-    match stream.get_or_create_consumer(durable, config).await {
-        Ok(c) => Ok(c),
+    let mut consumer = match stream.get_or_create_consumer(durable, config).await {
+        Ok(c) => c,
         Err(e) => match stream.get_consumer(durable).await {
-            Ok(c) => Ok(c),
-            Err(_) => Err(e),
+            Ok(c) => c,
+            Err(_) => return Err(e),
         },
+    };
+    // A replicated consumer just created has no leader for a moment, and a pull sent
+    // then is never answered: wait (briefly) for the leader first.
+    for _ in 0..30 {
+        let leader = consumer
+            .cached_info()
+            .cluster
+            .as_ref()
+            .map(|c| c.leader.is_some());
+        if leader != Some(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), consumer.info()).await;
     }
+    Ok(consumer)
 }
 
 /// Keys remembered to acknowledge a redelivered message without storing it twice.

@@ -365,8 +365,10 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
 fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
     nats::require();
     let dir = common::temp_dir("nats_two_ingesters");
-    let server = Nats::start(&dir);
-    let url = server.url();
+    // On a cluster, where the consumer's replicas elect a leader after it is created.
+    let cluster = Cluster::start(&dir);
+    cluster.wait_js();
+    let url = cluster.urls();
     let _serve = Server::start(
         &[
             "--provider",
@@ -375,14 +377,14 @@ fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
             "100ms",
             "--bus",
             &url,
+            "--bus-replicas",
+            "3",
             "--store",
             "none",
         ],
         &[],
     );
-    common::wait_until("the stream has messages", Duration::from_secs(30), || {
-        stream_state(&url).is_some_and(|(last, _)| last > 10)
-    });
+    cluster.wait_for(10, Duration::from_secs(30));
     let (a, b) = (dir.join("a"), dir.join("b"));
     let started = Instant::now();
     let first = Ingest::start_with(&url, &a, "pair", &[]);
