@@ -357,6 +357,12 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     assert_eq!(sa.len(), in_a.len(), "an ingester stored a row twice");
     assert_eq!(sb.len(), in_b.len(), "an ingester stored a row twice");
     let union: BTreeSet<_> = sa.union(&sb).collect();
+    assert!(
+        !sa.is_empty() && !sb.is_empty(),
+        "both ingesters stored rows: {} and {}",
+        sa.len(),
+        sb.len()
+    );
     assert_eq!(union.len(), rows, "every row stored");
 }
 
