@@ -668,3 +668,120 @@ fn credentials_refused_while_running_are_counted_as_auth_not_unreachable() {
     let status = serve.terminate();
     assert!(status.success(), "{status}");
 }
+
+/// A CA made here: (issuer, its certificate's PEM).
+fn test_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A certificate for `names` signed by `ca`, written as `stem.pem` and `stem-key.pem`
+/// under `dir`: their paths.
+fn signed_cert(
+    dir: &std::path::Path,
+    stem: &str,
+    names: &[&str],
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, ca)
+        .unwrap();
+    let (c, k) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}-key.pem")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn nkeys_and_client_certificates_are_presented_and_a_refused_one_is_named() {
+    nats::require();
+    let dir = common::temp_dir("nats_nkey_mtls");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A server whose only user is an NKey.
+    let user = nkeys::KeyPair::new_user();
+    let conf = dir.join("nkey.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+            user.public_key()
+        ),
+    )
+    .unwrap();
+    let server = Nats::start_with(
+        &dir.join("nkey"),
+        free_port(),
+        vec!["-c".into(), conf.display().to_string()],
+        false,
+    );
+    let seed = dir.join("user.nk");
+    std::fs::write(&seed, user.seed().unwrap() + "\n").unwrap();
+    let run = serve_two_cycles(
+        &server.url(),
+        &["--bus-nkey", &seed.display().to_string()],
+        &[],
+    );
+    assert_published(&run, "--bus-nkey");
+    let stranger = dir.join("stranger.nk");
+    std::fs::write(&stranger, nkeys::KeyPair::new_user().seed().unwrap()).unwrap();
+    let run = serve_two_cycles(
+        &server.url(),
+        &["--bus-nkey", &stranger.display().to_string()],
+        &[],
+    );
+    assert_refused(&run, "refused the nkey", "serve, unknown nkey");
+    assert!(!run.1.contains(&user.seed().unwrap()), "{}", run.1);
+
+    // A server that verifies client certificates against its CA.
+    let ca = test_ca("g6 test CA");
+    let ca_pem = dir.join("ca.pem");
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    let ca_pem = ca_pem.display().to_string();
+    let (cert, key) = signed_cert(&dir, "server", &["127.0.0.1", "localhost"], &ca);
+    let (client, client_key) = signed_cert(&dir, "client", &["g6"], &ca);
+    let conf = dir.join("mtls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tls {{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{ca_pem}\", verify: true }}\n"
+        ),
+    )
+    .unwrap();
+    let mtls = Nats::start_with(
+        &dir.join("mtls"),
+        free_port(),
+        vec!["-c".into(), conf.display().to_string()],
+        false,
+    );
+    let url = format!("tls://127.0.0.1:{}", mtls.port);
+    let run = serve_two_cycles(
+        &url,
+        &[
+            "--bus-tls-ca",
+            &ca_pem,
+            "--bus-tls-cert",
+            &client,
+            "--bus-tls-key",
+            &client_key,
+        ],
+        &[],
+    );
+    assert_published(&run, "client certificate");
+    let run = serve_two_cycles(&url, &["--bus-tls-ca", &ca_pem], &[]);
+    assert_refused(
+        &run,
+        "TLS client certificate",
+        "serve, no client certificate",
+    );
+}
