@@ -190,6 +190,10 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ),
     ("g6_provider_mode", "gauge", &["provider", "provider_mode"]),
     ("g6_provider_mode_switches_total", "counter", &["provider"]),
+    ("g6_provider_circuit_open", "gauge", &["provider"]),
+    ("g6_stale_fields_total", "counter", &["index"]),
+    ("g6_stale_index_active", "gauge", &["index"]),
+    ("g6_stale_max_age_seconds", "gauge", &["index"]),
     (
         "g6_provider_quotes_total",
         "counter",

@@ -37,7 +37,7 @@ impl Ticks {
         let bus = InProcessBus::new(8192);
         let sub = bus.subscribe("bench");
         let buses: Vec<Arc<dyn Bus>> = vec![bus];
-        let runner = Runner::new(Box::new(SyntheticProvider::new(3)), false)
+        let runner = Runner::new(Box::new(SyntheticProvider::new(3).fast()), false)
             .with_publisher(Publisher::new(buses))
             .only_indices(&["NIFTY".to_string()]);
         Ticks {

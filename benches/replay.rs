@@ -259,7 +259,8 @@ fn clickhouse(c: &mut Criterion) {
     });
     let client = g6_metrics::store::clickhouse::ClickHouseUrl::parse(&url)
         .expect("url")
-        .client();
+        .client()
+        .expect("client");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -11,6 +11,10 @@
 //! schema (the limit; goal: the store at 80% of it or better). Bytes per row on disk
 //! (ten synthetic-provider snapshots, merged) go to
 //! `target/criterion/store_clickhouse_bytes_per_row.txt` for the report.
+//!
+//! A two-shard ClickHouse cluster (two servers here): the snapshot through the store
+//! with `?cluster=` against the crate inserting the prebuilt rows into the cluster's
+//! Distributed table (the limit), in the same run.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -136,7 +140,8 @@ fn clickhouse(c: &mut Criterion) {
     let prebuilt: Vec<ChainRow<'_>> = msgs.iter().flat_map(|m| rows(m)).collect();
     let client = g6_metrics::store::clickhouse::ClickHouseUrl::parse(&server.url("direct"))
         .expect("url")
-        .client();
+        .client()
+        .expect("client");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -203,5 +208,100 @@ fn clickhouse(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, parquet, clickhouse);
+/// The same snapshot into a two-shard cluster (two servers here, one replica each):
+/// through the store (`?cluster=`, a synchronous insert into the Distributed table)
+/// against the `clickhouse` crate inserting the prebuilt rows into a Distributed table
+/// of the same cluster with the same settings (the limit).
+fn clickhouse_cluster(c: &mut Criterion) {
+    use g6_metrics::store::clickhouse::{rows, ChainRow, ClickHouseStore, ClickHouseUrl};
+    if !clickhouse_server::available() {
+        eprintln!("skipping the ClickHouse cluster benchmark: clickhouse-server is not installed");
+        return;
+    }
+    g6_metrics::metrics::init_all();
+    let snap = chain::snapshot(CONTRACTS);
+    let all: Vec<u32> = (0..snap.rows.len() as u32).collect();
+    let msgs: Vec<Arc<message::ChainMessage>> =
+        message::build(&snap, &all, 1_900_000_000_000, Source::Live, "bench")
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut m)| {
+                m.snapshot_id = 1 + i as u64;
+                Arc::new(m)
+            })
+            .collect();
+    let dir = std::env::temp_dir().join(format!("g6-bench-ch-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let servers =
+        clickhouse_server::ClickHouse::start_cluster(&[dir.join("a"), dir.join("b")], "bench");
+    let url = |db: &str| {
+        format!(
+            "{}?cluster=bench&shards={},{}",
+            servers[0].url(db),
+            servers[0].addr(),
+            servers[1].addr()
+        )
+    };
+    let mut store = ClickHouseStore::open(&url("g6")).expect("store");
+    store.ensure_table().expect("tables");
+    // The limit's tables, made by the store's DDL in another database.
+    ClickHouseStore::open(&url("direct"))
+        .expect("store")
+        .ensure_table()
+        .expect("tables");
+    let mut g = c.benchmark_group("store_clickhouse_cluster_write");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(CONTRACTS as u64));
+    g.bench_function("g6_clickhouse_store_two_shards", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let w = store.write(&msgs).expect("write");
+                total += t.elapsed();
+                assert_eq!(w.rows as usize, CONTRACTS);
+            }
+            total
+        })
+    });
+    let prebuilt: Vec<ChainRow<'_>> = msgs.iter().flat_map(|m| rows(m)).collect();
+    let client = ClickHouseUrl::parse(&url("direct"))
+        .expect("url")
+        .client()
+        .expect("client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    g.bench_function("clickhouse_crate_distributed_insert_limit", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                runtime.block_on(async {
+                    let mut insert = client
+                        .insert::<ChainRow<'_>>("option_chain")
+                        .await
+                        .expect("insert");
+                    for r in &prebuilt {
+                        insert.write(r).await.expect("row");
+                    }
+                    insert.end().await.expect("end");
+                });
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+    // Both shards took rows (the sharding key spreads the snapshot's expiries).
+    for s in &servers {
+        let n = s.number("SELECT count() FROM g6.option_chain_local");
+        assert!(n > 0, "a shard took no rows");
+    }
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, parquet, clickhouse, clickhouse_cluster);
 criterion_main!(benches);

@@ -566,6 +566,41 @@ fn main() {
         }
     }
 
+    let cluster_limit = get(
+        &groups,
+        "store_clickhouse_cluster_write",
+        "clickhouse_crate_distributed_insert_limit",
+    );
+    if cluster_limit.is_some() {
+        out.push_str("\nA two-shard ClickHouse cluster (two 18.16 servers on loopback, one replica each, started by the bench): the same snapshot through the store with `?cluster=` (one synchronous INSERT into the Distributed table, which returns once both shards hold their rows) against the `clickhouse` crate inserting the prebuilt rows into a Distributed table of the same cluster with the same settings (the limit), in the same run.\n\n| path | per snapshot | rows per second | share of the limit |\n|---|---|---|---|\n");
+    }
+    for (bench, what) in [
+        (
+            "g6_clickhouse_store_two_shards",
+            "ClickHouse store, two shards",
+        ),
+        (
+            "clickhouse_crate_distributed_insert_limit",
+            "clickhouse crate, prebuilt rows, Distributed table (the limit)",
+        ),
+    ] {
+        if let Some(e) = get(&groups, "store_clickhouse_cluster_write", bench) {
+            let share = cluster_limit.map_or(String::from("-"), |l| {
+                if e.lo <= l.hi && l.lo <= e.hi {
+                    format!("{:.0}% (equal within noise)", 100.0 * l.median / e.median)
+                } else {
+                    format!("{:.0}%", 100.0 * l.median / e.median)
+                }
+            });
+            let _ = writeln!(
+                out,
+                "| {what} | {} | {:.0} | {share} |",
+                fmt_est(e),
+                20_000.0 / (e.median / 1e9)
+            );
+        }
+    }
+
     out.push_str("\n## The live view\n\n500 SSE clients of `/live/atm` on loopback (the real exporter and hub in one process, the clients as tokio tasks reading their sockets): from handing a snapshot to the hub to the last client holding its `diff` event.\n\n");
     if let Some(e) = get(&groups, "live_fanout", "snapshot_to_last_of_500_clients") {
         let _ = writeln!(out, "| measure | time |\n|---|---|\n| criterion median, snapshot to last of 500 clients | {} |", fmt_est(e));

@@ -608,9 +608,16 @@ fn synthetic_provider_is_deterministic_and_plausible() {
         deep.iv_mean() > atm.iv_mean(),
         "IV smiles away from the money"
     );
+    // 20% out of the money an option of a few weeks is worth less than a tick: no bid,
+    // no two-sided spread. Where both sides quote, spreads widen away from the money.
+    let atm_m = agg.bucket("NIFTY", Mny::Atm, Dte::Medium).unwrap();
+    let deep_m = agg.bucket("NIFTY", Mny::Otm, Dte::Medium).unwrap();
+    assert!(deep_m.spread_mean() > 0.0 && atm_m.spread_mean() > 0.0);
     assert!(
-        deep.spread_mean() > atm.spread_mean(),
-        "spreads widen away from the money"
+        deep_m.spread_mean() > atm_m.spread_mean(),
+        "spreads widen away from the money: {} vs {}",
+        deep_m.spread_mean(),
+        atm_m.spread_mean()
     );
 }
 
@@ -633,4 +640,115 @@ fn malformed_rows_are_logged_once_per_reason() {
         "{logs}"
     );
     assert!(logs.contains("zero_strike"), "{logs}");
+}
+
+/// Fields of a chain that stop changing in session go stale after the window; a
+/// frozen chain makes its index stale; nothing is stale while the market is closed.
+#[test]
+fn quotes_unchanged_in_session_go_stale_field_by_field_and_not_while_closed() {
+    use g6_metrics::option_chain::staleness::Staleness;
+    g6_metrics::init().unwrap();
+    let mut det = Staleness::new(3, 30.0, 10);
+    let q = |oi: f64, bid: f64| Quote {
+        index: "STALETEST".into(),
+        strike: 100.0,
+        expiry: 2_000_000_000,
+        option_type: OptionType::Call,
+        spot: 100.0,
+        open_interest: oi,
+        volume: 10.0,
+        iv: Some(0.2),
+        bid: Some(bid),
+        ask: Some(bid + 0.05),
+        spread_bps: None,
+        moneyness: None,
+        dte_days: None,
+    };
+    let stale = |name: &str| common::value(name, &[("index", "STALETEST")]).unwrap();
+    // Only the bid moves: OI, volume, IV and ask... the ask moves with it; three fields
+    // stay still.
+    let mut t = 1_000.0;
+    for k in 0..10 {
+        let row = q(500.0, 10.0 + f64::from(k));
+        assert!(
+            !det.observe("STALETEST", &[&row], t, true),
+            "not every field is still"
+        );
+        t += 10.0;
+    }
+    // OI, volume and IV: stale once 3 snapshots and 30 s unchanged.
+    assert_eq!(stale("g6_stale_fields_total"), 3.0);
+    assert_eq!(stale("g6_stale_index_active"), 0.0);
+    assert_eq!(stale("g6_stale_max_age_seconds"), 90.0);
+    // Frozen: every field still.
+    let frozen = q(500.0, 50.0);
+    let mut stale_now = false;
+    for _ in 0..5 {
+        stale_now = det.observe("STALETEST", &[&frozen], t, true);
+        t += 10.0;
+    }
+    assert!(stale_now);
+    assert_eq!(stale("g6_stale_index_active"), 1.0);
+    // Closed: the same frozen chain is not stale.
+    assert!(!det.observe("STALETEST", &[&frozen], t, false));
+    assert_eq!(stale("g6_stale_index_active"), 0.0);
+    assert_eq!(stale("g6_stale_max_age_seconds"), 0.0);
+}
+
+/// After five failed cycles the circuit opens: the provider is not called during the
+/// cool-down, the gauge says so, and a successful probe closes it.
+#[test]
+fn five_failures_open_the_circuit_and_a_good_probe_after_the_cooldown_closes_it() {
+    use std::sync::atomic::{AtomicBool as Flag, AtomicU32, Ordering};
+    use std::sync::Arc;
+    g6_metrics::init().unwrap();
+    struct Flaky {
+        calls: Arc<AtomicU32>,
+        healthy: Arc<Flag>,
+    }
+    impl OptionChainProvider for Flaky {
+        fn name(&self) -> &str {
+            "flaky-circuit"
+        }
+        fn source(&self) -> g6_metrics::labels::Source {
+            g6_metrics::labels::Source::Live
+        }
+        fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.healthy.load(Ordering::SeqCst) {
+                Ok(SyntheticProvider::new(1).snapshot_at(1_796_615_100))
+            } else {
+                Err(ProviderError::timeout("down"))
+            }
+        }
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let healthy = Arc::new(Flag::new(false));
+    let mut r = Runner::new(
+        Box::new(Flaky {
+            calls: calls.clone(),
+            healthy: healthy.clone(),
+        }),
+        true,
+    )
+    .circuit(5, std::time::Duration::from_secs(30));
+    let open =
+        || common::value("g6_provider_circuit_open", &[("provider", "flaky-circuit")]).unwrap();
+    let t0 = 1_796_615_100.0;
+    for k in 0..5 {
+        assert!(matches!(
+            r.tick_at(t0 + f64::from(k)),
+            Cycle::Fallback { .. }
+        ));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(open(), 1.0);
+    // During the cool-down the fallback serves without calling the provider.
+    assert!(matches!(r.tick_at(t0 + 10.0), Cycle::Fallback { .. }));
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "called while open");
+    // After it, one probe; healthy again: closed.
+    healthy.store(true, Ordering::SeqCst);
+    assert!(matches!(r.tick_at(t0 + 40.0), Cycle::Ok { .. }));
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    assert_eq!(open(), 0.0);
 }

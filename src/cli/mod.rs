@@ -499,7 +499,14 @@ fn serve(opts: ServeOptions) -> ExitCode {
         }
     ));
     if source == crate::labels::Source::Synthetic {
-        app.status_line("SYNTHETIC DATA: option-chain values are generated, not market data");
+        app.status_line(match opts.provider {
+            crate::option_chain::providers::ProviderSpec::SyntheticFast(_) => {
+                "SYNTHETIC DATA: option-chain values come from a market model, not a market; fast mode moves it a trading minute every cycle, at any hour"
+            }
+            _ => {
+                "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
+            }
+        });
     }
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
     let parquet_dir = store_target.parquet_dir().map(std::path::Path::to_path_buf);

@@ -314,12 +314,16 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
     let mut server = None;
     if let Some(addr) = listen {
         let inproc = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
-        app.with_live(
+        let hub = app.with_live(
             &inproc,
             100,
             Duration::from_secs(15),
             "live near-ATM view of the replay",
         );
+        hub.set_source_label(match speed {
+            Speed::Max => "REPLAY (max speed)".to_string(),
+            Speed::Times(f) => format!("REPLAY x{f}"),
+        });
         app.status_line(format!(
             "REPLAY of {} from {} to {} ({}): every option-chain series carries source=\"replay\"",
             reader.describe(),

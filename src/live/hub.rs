@@ -115,6 +115,8 @@ struct Channel {
     expiry: String,
     spot: f64,
     as_of_ms: i64,
+    /// What the data is (see [`Window::source`]).
+    source: String,
     /// Every strike of the expiry, ascending.
     all: Vec<Row>,
     /// (strike bits, is call) -> the first open interest seen this session.
@@ -156,6 +158,9 @@ struct State {
     channels: HashMap<(String, String), Channel>,
     tick: u64,
     closed: bool,
+    /// What every event says the data is, when the app knows better than the
+    /// messages (a replay's speed).
+    source_label: Option<String>,
 }
 
 fn epoch() -> u64 {
@@ -227,6 +232,12 @@ impl Hub {
     /// snapshot's parts, or is counted in
     /// `g6_bus_subscriber_lost_messages_total{subscriber="live"}` (`invalid`,
     /// `incomplete`, `shutdown`; `subscriber_lagged` is counted by the subscription).
+    /// Say `label` as every event's source instead of what the messages carry
+    /// (`REPLAY x10`: the replay knows its speed).
+    pub fn set_source_label(&self, label: impl Into<String>) {
+        self.state().source_label = Some(label.into());
+    }
+
     pub fn publish(&self, m: &ChainMessage) {
         let mut st = self.state();
         if st.closed {
@@ -235,6 +246,7 @@ impl Hub {
         }
         st.tick += 1;
         let tick = st.tick;
+        let st_source_label = st.source_label.clone();
         let key = (m.index.clone(), m.expiry.clone());
         if !st.channels.contains_key(&key) && st.channels.len() >= MAX_CHANNELS {
             // Bounded: the channel updated longest ago goes (its clients end).
@@ -253,6 +265,7 @@ impl Hub {
             ..Channel::default()
         });
         ch.touched = tick;
+        ch.source = st_label(&st_source_label, m);
         let parts = m.parts.max(1);
         if parts > MAX_PARTS || m.part >= parts || !m.spot.is_finite() {
             lost(DropReason::Invalid, 1);
@@ -377,9 +390,24 @@ fn leg_of(c: &crate::bus::message::Contract) -> Leg {
     }
 }
 
+/// What a message's data is, for the live view: the app's label, else `SYNTHETIC`,
+/// `REPLAY`, or the provider's name for market data.
+fn st_label(app_label: &Option<String>, m: &ChainMessage) -> String {
+    if let Some(l) = app_label {
+        return l.clone();
+    }
+    match crate::bus::message::WireSource::try_from(m.source) {
+        Ok(crate::bus::message::WireSource::Synthetic) => "SYNTHETIC".into(),
+        Ok(crate::bus::message::WireSource::Replay) => "REPLAY".into(),
+        _ if !m.provider.is_empty() => m.provider.clone(),
+        _ => "UNKNOWN SOURCE".into(),
+    }
+}
+
 impl Channel {
     fn view(&mut self, strikes: usize) -> &mut View {
         let (spot, as_of_ms) = (self.spot, self.as_of_ms);
+        let source = &self.source;
         let all = &self.all;
         let (index, expiry) = (&self.index, &self.expiry);
         self.views.entry(strikes).or_insert_with(|| {
@@ -393,6 +421,7 @@ impl Channel {
                     spot,
                     atm,
                     as_of_ms,
+                    source: source.clone(),
                     rows,
                 },
                 ring: VecDeque::new(),
@@ -483,6 +512,7 @@ impl Channel {
                 spot: m.spot,
                 atm,
                 as_of_ms: m.as_of_ms,
+                source: self.source.clone(),
                 rows,
             };
             let d = window::diff(&view.window, &next);

@@ -48,6 +48,10 @@ pub struct Window {
     pub atm: f64,
     /// As-of time of the snapshot, ms.
     pub as_of_ms: i64,
+    /// Where the data comes from: `SYNTHETIC`, `REPLAY` (with its speed when the
+    /// replay gives it, `REPLAY x10`), or the provider's name for market data.
+    #[serde(default)]
+    pub source: String,
     /// Strikes around the ATM strike, ascending.
     pub rows: Vec<Row>,
 }
@@ -131,6 +135,9 @@ pub struct Diff {
     pub atm: Option<f64>,
     /// The snapshot's as-of time, ms.
     pub as_of_ms: i64,
+    /// Where the data comes from (as in [`Window::source`]): every event says it.
+    #[serde(default)]
+    pub source: String,
     /// Strikes that stay, with what changed.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub changed: Vec<RowChange>,
@@ -202,6 +209,7 @@ pub fn diff(a: &Window, b: &Window) -> Diff {
         spot: (!same(a.spot, b.spot)).then_some(b.spot),
         atm: (!same(a.atm, b.atm)).then_some(b.atm),
         as_of_ms: b.as_of_ms,
+        source: b.source.clone(),
         changed: Vec::new(),
         entered: Vec::new(),
         left: Vec::new(),
@@ -285,6 +293,7 @@ pub fn apply(w: &Window, d: &Diff) -> Window {
         out.atm = a;
     }
     out.as_of_ms = d.as_of_ms;
+    out.source.clone_from(&d.source);
     out.rows
         .retain(|r| !d.left.iter().any(|s| same(*s, r.strike)));
     for c in &d.changed {
@@ -344,6 +353,7 @@ mod tests {
             spot,
             atm,
             as_of_ms: spot as i64,
+            source: "SYNTHETIC".into(),
             rows,
         }
     }

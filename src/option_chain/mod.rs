@@ -6,12 +6,14 @@
 pub mod aggregate;
 pub mod analytics;
 pub mod buckets;
+pub mod circuit;
 pub mod dates;
 pub mod market;
 pub mod pricing;
 pub mod providers;
 pub mod rows;
 pub mod runner;
+pub mod staleness;
 
 use crate::labels::{FetchFailure, SkipReason, Source};
 use std::fmt;
@@ -142,5 +144,10 @@ pub trait OptionChainProvider: Send {
     /// Each gets a snapshot age from the start, so one that never arrives is stale.
     fn indices(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// When the market this provider reports moves: quotes unchanged outside it are
+    /// not stale. NSE's session unless the provider says otherwise.
+    fn session(&self) -> market::Session {
+        market::Session::Nse
     }
 }

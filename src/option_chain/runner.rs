@@ -61,6 +61,10 @@ pub struct Runner {
     only: Option<std::collections::HashSet<String>>,
     /// Stop after this many cycles (`--cycles`).
     cycles: Option<u64>,
+    /// Holds the provider back after failures in a row.
+    breaker: super::circuit::Breaker,
+    /// Fields of real quotes that stopped changing.
+    staleness: super::staleness::Staleness,
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -86,6 +90,7 @@ impl Runner {
         }
         // The series exists from the start, so a rate over it reads 0, not nothing.
         metrics::provider_mode_switches_total(primary.name()).inc_by(0);
+        metrics::provider_circuit_open(primary.name()).set(0.0);
         let started = unix_now();
         let mut last_good: BTreeMap<String, f64> = primary
             .indices()
@@ -109,7 +114,27 @@ impl Runner {
             publisher: None,
             only: None,
             cycles: None,
+            breaker: super::circuit::Breaker::default(),
+            staleness: super::staleness::Staleness::default(),
         }
+    }
+
+    /// Open the circuit after `failures` failed cycles in a row, for `cooldown` at first
+    /// (defaults: 5, 30 s).
+    pub fn circuit(mut self, failures: u32, cooldown: Duration) -> Self {
+        self.breaker = super::circuit::Breaker::new(failures, cooldown);
+        self
+    }
+
+    /// Call fields stale after `snapshots` snapshots and `max_age` unchanged in session
+    /// (defaults: 12, 120 s).
+    pub fn staleness(mut self, snapshots: u32, max_age: Duration) -> Self {
+        self.staleness = super::staleness::Staleness::new(
+            snapshots,
+            max_age.as_secs_f64(),
+            super::aggregate::max_indices(),
+        );
+        self
     }
 
     /// Publish the contracts of every good snapshot through `publisher`.
@@ -260,6 +285,21 @@ impl Runner {
             timer.stop_and_discard();
             return None;
         }
+        // Staleness of market data (and of the model standing in for it); a replay is
+        // recorded data, and fallback data is not the provider's.
+        if provider == self.primary.name() && matches!(source, Source::Live | Source::Synthetic) {
+            let as_of = snapshot.as_of.unwrap_or(now as i64);
+            let open = self.primary.session().is_open(as_of);
+            let mut by_index: BTreeMap<&str, Vec<&super::Quote>> = BTreeMap::new();
+            for &row in &agg.accepted_rows {
+                if let Some(Ok(q)) = snapshot.rows.get(row as usize) {
+                    by_index.entry(q.index.as_str()).or_default().push(q);
+                }
+            }
+            for (index, rows) in by_index {
+                self.staleness.observe(index, &rows, as_of as f64, open);
+            }
+        }
         let analytics = super::analytics::of_snapshot(
             snapshot,
             &agg.accepted_rows,
@@ -334,21 +374,37 @@ impl Runner {
         let cycle_timer = metrics::collection_cycle_seconds().start_timer();
         let name = self.primary.name().to_string();
         let source = self.primary.source();
-        let primary = Self::fetch(self.primary.as_mut());
-        let outcome = match primary {
-            Ok(snapshot) => match self.publish(&name, source, &snapshot, now) {
-                Some(contracts) => Ok(contracts),
-                None => Err((
-                    Outcome::Error,
-                    format!(
-                        "{name} returned no usable contracts ({} rows)",
-                        snapshot.rows.len()
-                    ),
-                )),
-            },
-            Err(e) if e.is_timeout() => Err((Outcome::Timeout, e.to_string())),
-            Err(e) => Err((Outcome::Error, e.to_string())),
+        // An open circuit holds the provider back until its cool-down ends.
+        let called = self.breaker.allow(now);
+        let outcome = if !called {
+            Err((
+                Outcome::Error,
+                format!("{name}: the circuit is open after repeated failures; the provider is not called until its cool-down ends"),
+            ))
+        } else {
+            match Self::fetch(self.primary.as_mut()) {
+                Ok(snapshot) => match self.publish(&name, source, &snapshot, now) {
+                    Some(contracts) => Ok(contracts),
+                    None => Err((
+                        Outcome::Error,
+                        format!(
+                            "{name} returned no usable contracts ({} rows)",
+                            snapshot.rows.len()
+                        ),
+                    )),
+                },
+                Err(e) if e.is_timeout() => Err((Outcome::Timeout, e.to_string())),
+                Err(e) => Err((Outcome::Error, e.to_string())),
+            }
         };
+        if called && self.breaker.record(outcome.is_ok(), now) {
+            tracing::warn!(
+                provider = %name,
+                state = ?self.breaker.state(),
+                "circuit opened: the provider failed repeatedly; it is not called until the cool-down ends (the synthetic fallback serves, if enabled)"
+            );
+        }
+        metrics::provider_circuit_open(&name).set(if self.breaker.is_open() { 1.0 } else { 0.0 });
         let cycle = match outcome {
             Ok(contracts) => {
                 metrics::option_chain_snapshots_total(Outcome::Ok).inc();

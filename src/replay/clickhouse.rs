@@ -144,7 +144,7 @@ impl ClickHouseReader {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the ClickHouse client's runtime: {e}"))?;
-        let client = url.client();
+        let client = url.client()?;
         let exists = {
             let client = client.clone();
             let database = url.database.clone();

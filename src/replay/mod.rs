@@ -404,7 +404,7 @@ pub fn open_source(
                 .map(|r| Box::new(r) as Box<dyn SnapshotReader>)
         }
         crate::store::Target::ClickHouse(url) => {
-            clickhouse::ClickHouseReader::open_url(url, range, indices, limits)
+            clickhouse::ClickHouseReader::open_url(*url, range, indices, limits)
                 .map(|r| Box::new(r) as Box<dyn SnapshotReader>)
         }
         crate::store::Target::None => Err(

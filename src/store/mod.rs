@@ -107,12 +107,22 @@ impl Store for clickhouse::ClickHouseStore {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "ClickHouse table {}.{} at {}",
-            self.url().database,
-            clickhouse::TABLE,
-            self.url().shown()
-        )
+        let url = self.url();
+        match &url.cluster {
+            Some(c) => format!(
+                "ClickHouse Distributed table {db}.{} over {db}.{} on cluster {c} at {}",
+                clickhouse::TABLE,
+                clickhouse::LOCAL_TABLE,
+                url.shown(),
+                db = url.database,
+            ),
+            None => format!(
+                "ClickHouse table {}.{} at {}",
+                url.database,
+                clickhouse::TABLE,
+                url.shown()
+            ),
+        }
     }
 
     fn message_check(&self) -> MessageCheck {
@@ -125,8 +135,9 @@ impl Store for clickhouse::ClickHouseStore {
 pub enum Target {
     /// Parquet files under a directory (`parquet:DIR`).
     Parquet(std::path::PathBuf),
-    /// A ClickHouse table (`clickhouse://HOST:PORT/DB`).
-    ClickHouse(clickhouse::ClickHouseUrl),
+    /// A ClickHouse table (`clickhouse://HOST:PORT/DB[?OPTIONS]`; see
+    /// [`clickhouse::ClickHouseUrl`]; boxed, it is the largest by far).
+    ClickHouse(Box<clickhouse::ClickHouseUrl>),
     /// No store (`none`).
     None,
 }
@@ -148,7 +159,7 @@ impl std::str::FromStr for Target {
             return Ok(Target::Parquet(dir.into()));
         }
         if spec.starts_with("clickhouse://") {
-            return clickhouse::ClickHouseUrl::parse(spec).map(Target::ClickHouse);
+            return clickhouse::ClickHouseUrl::parse(spec).map(|u| Target::ClickHouse(Box::new(u)));
         }
         Err(format!(
             "{spec:?} is not a store; use parquet:DIR, clickhouse://HOST:PORT/DB or none"
@@ -180,7 +191,7 @@ impl Target {
             Target::Parquet(dir) => parquet::ParquetStore::open(&dir)
                 .map(|s| Some(Box::new(s) as Box<dyn Store>))
                 .map_err(|e| e.to_string()),
-            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(url).map(|s| {
+            Target::ClickHouse(url) => clickhouse::ClickHouseStore::open_url(*url).map(|s| {
                 let s = match runtime {
                     Some(r) => s.on_runtime(r),
                     None => s,

@@ -29,7 +29,8 @@ fn ids(ms: &[Arc<ChainMessage>]) -> Vec<String> {
 
 fn runner(bus: &Arc<InProcessBus>) -> Runner {
     let buses: Vec<Arc<dyn Bus>> = vec![bus.clone()];
-    Runner::new(Box::new(SyntheticProvider::new(7)), false).with_publisher(Publisher::new(buses))
+    Runner::new(Box::new(SyntheticProvider::new(7).fast()), false)
+        .with_publisher(Publisher::new(buses))
 }
 
 #[test]

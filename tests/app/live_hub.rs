@@ -27,7 +27,7 @@ impl Ticks {
         let bus = InProcessBus::new(4096);
         let sub = bus.subscribe("live");
         let buses: Vec<Arc<dyn Bus>> = vec![bus];
-        let runner = Runner::new(Box::new(SyntheticProvider::new(7)), false)
+        let runner = Runner::new(Box::new(SyntheticProvider::new(7).fast()), false)
             .with_publisher(Publisher::new(buses));
         Ticks {
             runner,
@@ -90,6 +90,7 @@ fn applying_every_diff_to_the_first_full_gives_each_next_full_on_the_synthetic_t
             assert_eq!(kind, "full");
             let mut mine: Window = serde_json::from_str(&json).unwrap();
             assert_eq!(mine.rows.len(), 21, "10 strikes each side of the ATM one");
+            assert_eq!(mine.source, "SYNTHETIC", "the window says what its data is");
             assert!(mine.rows.iter().any(|r| r.strike == mine.atm));
             let (mut diffs, mut moved) = (0, 0);
             for _ in 0..60 {
@@ -98,6 +99,7 @@ fn applying_every_diff_to_the_first_full_gives_each_next_full_on_the_synthetic_t
                     let (_, kind, json) = data(&ev);
                     assert_eq!(kind, "diff");
                     let d: Diff = serde_json::from_str(&json).unwrap();
+                    assert_eq!(d.source, "SYNTHETIC", "every diff says it too");
                     if !d.entered.is_empty() || !d.left.is_empty() {
                         moved += 1;
                     }

@@ -143,7 +143,9 @@ fn check_snapshot(s: &Snapshot) -> usize {
         }
     }
     // Total variance at fixed forward moneyness rises with expiry.
-    let mut by_index: BTreeMap<String, Vec<(f64, Vec<(f64, f64)>)>> = BTreeMap::new();
+    // Per index, per expiry: (log-moneyness, total variance) by strike.
+    type Curve = Vec<(f64, f64)>;
+    let mut by_index: BTreeMap<String, Vec<(f64, Curve)>> = BTreeMap::new();
     for ((index, expiry), strikes) in chains(&qs) {
         let t = (expiry - as_of) as f64 / DAY as f64 / 365.0;
         let spot = strikes.values().next().unwrap()[0].as_ref().unwrap().spot;

@@ -69,178 +69,214 @@ fn every_sql_dashboard_query_returns_rows_from_a_real_clickhouse_and_oi_matches_
             clickhouse::require();
             let dir = common::temp_dir("sql_dashboards");
             let ch = ClickHouse::start(&dir);
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let inner = from_spec(
-                &format!("file:{}", root.join(FIXTURE).display()),
-                ProviderLimits::default(),
-            )
-            .unwrap();
-            let bus = InProcessBus::new(256);
-            let mut sub = bus.subscribe("store");
-            let buses: Vec<Arc<dyn Bus>> = vec![bus];
-            let mut runner = Runner::new(Box::new(common::Moving::growing(inner)), false)
-                .with_publisher(Publisher::new(buses));
-            let mut writer: Writer<()> = Writer::new(
-                Box::new(ClickHouseStore::open(&ch.url("g6")).unwrap()),
-                WriterConfig::default(),
-            );
-            for i in 0..3 {
-                runner.tick_at((AS_OF + 60 * i + 30) as f64);
-                while let Ok(m) = sub.try_recv() {
-                    writer.push(m, ()).expect("a valid message");
-                }
-                writer.flush(Instant::now()).expect("stored");
-            }
-            // The data's time and the arrival time (ingested_at is now) both in range.
-            let now = chrono::Utc::now().timestamp();
-            let base = Expansion {
-                from: AS_OF - 3600,
-                to: now + 60,
-                interval_s: 60,
-                variables: Vec::new(),
-            };
-            let mut panels_run = 0;
-            // (panel title, index, expiry) -> rows.
-            let mut results: BTreeMap<(String, String, String), Vec<Vec<String>>> = BTreeMap::new();
-            for (file, d) in dashboards() {
-                let vars = d["templating"]["list"].as_array().unwrap();
-                // Every combination of variable values, each from its own query.
-                let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-                for v in vars {
-                    let name = v["name"].as_str().unwrap().to_string();
-                    let mut next = Vec::new();
-                    for combo in &combos {
-                        let e = Expansion {
-                            variables: combo.clone(),
-                            ..base.clone()
-                        };
-                        let (_, rows) = table(&ch, &expand(v["query"].as_str().unwrap(), &e));
-                        assert!(
-                            !rows.is_empty(),
-                            "{file}: variable {name} has no values for {combo:?}"
-                        );
-                        for r in rows {
-                            let mut c = combo.clone();
-                            c.push((name.clone(), r[0].clone()));
-                            next.push(c);
-                        }
-                    }
-                    combos = next;
-                }
-                if vars.iter().any(|v| v["name"] == "index") {
-                    let indices: std::collections::BTreeSet<&str> = combos
-                        .iter()
-                        .flat_map(|c| {
-                            c.iter()
-                                .filter(|(n, _)| n == "index")
-                                .map(|(_, v)| v.as_str())
-                        })
-                        .collect();
-                    assert_eq!(
-                        indices.into_iter().collect::<Vec<_>>(),
-                        ["BANKNIFTY", "NIFTY"]
-                    );
-                }
-                for combo in &combos {
-                    let e = Expansion {
-                        variables: combo.clone(),
-                        ..base.clone()
-                    };
-                    for p in d["panels"].as_array().unwrap() {
-                        let title = p["title"].as_str().unwrap();
-                        let target = &p["targets"][0];
-                        assert_eq!(
-                            target["datasource"]["type"],
-                            "grafana-clickhouse-datasource"
-                        );
-                        let sql = expand(target["rawSql"].as_str().unwrap(), &e);
-                        assert!(!sql.contains('$'), "{file}: {title}: unexpanded: {sql}");
-                        let (names, rows) = table(&ch, &sql);
-                        assert!(
-                            !rows.is_empty(),
-                            "{file}: panel {title:?} returned no rows for {combo:?}:\n{sql}"
-                        );
-                        match p["type"].as_str().unwrap() {
-                            "timeseries" => assert_eq!(names[0], "time", "{file}: {title}"),
-                            "barchart" | "trend" => {
-                                assert_eq!(names[0], "strike", "{file}: {title}")
-                            }
-                            _ => {}
-                        }
-                        panels_run += 1;
-                        let key = |n: &str| {
-                            combo
-                                .iter()
-                                .find(|(k, _)| k == n)
-                                .map(|(_, v)| v.clone())
-                                .unwrap_or_default()
-                        };
-                        results.insert(
-                            (title.to_string(), key("index"), key("expiry")),
-                            rows.clone(),
-                        );
-                    }
-                }
-            }
-            assert!(panels_run >= 5, "{panels_run} panel queries ran");
-            let got = |title: &str, index: &str, expiry: &str| -> Vec<Vec<f64>> {
-                results
-                    .get(&(title.to_string(), index.to_string(), expiry.to_string()))
-                    .unwrap_or_else(|| panic!("{title} did not run for {index} {expiry}"))
-                    .iter()
-                    .map(|r| r.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect())
-                    .collect()
-            };
-            // The newest snapshot (the third: open interest x3), calls and puts by strike.
-            assert_eq!(
-                got(
-                    "Open interest by strike at the end of the range",
-                    "NIFTY",
-                    "2024-11-28"
-                ),
-                vec![
-                    vec![24000.0, 4500.0, 6300.0],
-                    vec![24100.0, 2700.0, 3000.0],
-                    vec![24200.0, 2100.0, 0.0]
-                ]
-            );
-            // IV as a ratio, by strike, of that snapshot.
-            let smile = got("IV smile at the end of the range", "NIFTY", "2024-11-28");
-            assert_eq!(smile[0], vec![24000.0, 0.125, 0.1325]);
-            // At the money: the strike nearest spot (24100 of 24100.5), calls and puts,
-            // one point per snapshot, after the time column.
-            let atm: Vec<Vec<f64>> = got(
-                "Open interest and volume at the money over time",
-                "NIFTY",
-                "2024-11-28",
-            )
-            .into_iter()
-            .map(|r| r[1..].to_vec())
-            .collect();
-            assert_eq!(
-                atm,
-                vec![
-                    vec![1900.0, 240.0],
-                    vec![3800.0, 240.0],
-                    vec![5700.0, 240.0]
-                ]
-            );
-            // Puts 450 over calls 300 (the strike-0 row is rejected), at every snapshot.
-            let pcr: Vec<f64> = got(
-                "Put-call open interest ratio over time",
-                "NIFTY",
-                "2024-12-26",
-            )
-            .into_iter()
-            .map(|r| r[1])
-            .collect();
-            assert_eq!(pcr, vec![1.5, 1.5, 1.5]);
-            // Every stored row arrived within the range.
-            let ingested: f64 = got("Rows ingested per minute", "NIFTY", "2024-11-28")
-                .iter()
-                .map(|r| r[1])
-                .sum();
-            assert_eq!(ingested, 27.0, "9 contracts x 3 snapshots");
+            check_dashboards(&ch, &ch.url("g6"));
         },
     );
+}
+
+#[test]
+#[ignore = "needs clickhouse-server; scripts/test.sh runs it"]
+fn every_sql_dashboard_query_reads_a_two_shard_cluster_through_its_distributed_table() {
+    common::in_own_process(
+        module_path!(),
+        "every_sql_dashboard_query_reads_a_two_shard_cluster_through_its_distributed_table",
+        || {
+            clickhouse::require();
+            let dir = common::temp_dir("sql_dashboards_cluster");
+            let shards = ClickHouse::start_cluster(&[dir.join("a"), dir.join("b")], "two");
+            let url = format!(
+                "{}?cluster=two&shards={},{}",
+                shards[0].url("g6"),
+                shards[0].addr(),
+                shards[1].addr()
+            );
+            // The panels run on shard a, against the Distributed option_chain: the
+            // same numbers as one server, though the rows are split between shards.
+            check_dashboards(&shards[0], &url);
+            for s in &shards {
+                let local = s.number("SELECT count() FROM g6.option_chain_local");
+                assert!(
+                    (1..27).contains(&local),
+                    "each shard holds part of the 27 rows: {local}"
+                );
+            }
+        },
+    );
+}
+
+/// Store the fixture's three snapshots at `store_url`, then run every dashboard's
+/// variables and panels on `ch` and check their numbers.
+fn check_dashboards(ch: &ClickHouse, store_url: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inner = from_spec(
+        &format!("file:{}", root.join(FIXTURE).display()),
+        ProviderLimits::default(),
+    )
+    .unwrap();
+    let bus = InProcessBus::new(256);
+    let mut sub = bus.subscribe("store");
+    let buses: Vec<Arc<dyn Bus>> = vec![bus];
+    let mut runner = Runner::new(Box::new(common::Moving::growing(inner)), false)
+        .with_publisher(Publisher::new(buses));
+    let mut writer: Writer<()> = Writer::new(
+        Box::new(ClickHouseStore::open(store_url).unwrap()),
+        WriterConfig::default(),
+    );
+    for i in 0..3 {
+        runner.tick_at((AS_OF + 60 * i + 30) as f64);
+        while let Ok(m) = sub.try_recv() {
+            writer.push(m, ()).expect("a valid message");
+        }
+        writer.flush(Instant::now()).expect("stored");
+    }
+    // The data's time and the arrival time (ingested_at is now) both in range.
+    let now = chrono::Utc::now().timestamp();
+    let base = Expansion {
+        from: AS_OF - 3600,
+        to: now + 60,
+        interval_s: 60,
+        variables: Vec::new(),
+    };
+    let mut panels_run = 0;
+    // (panel title, index, expiry) -> rows.
+    let mut results: BTreeMap<(String, String, String), Vec<Vec<String>>> = BTreeMap::new();
+    for (file, d) in dashboards() {
+        let vars = d["templating"]["list"].as_array().unwrap();
+        // Every combination of variable values, each from its own query.
+        let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        for v in vars {
+            let name = v["name"].as_str().unwrap().to_string();
+            let mut next = Vec::new();
+            for combo in &combos {
+                let e = Expansion {
+                    variables: combo.clone(),
+                    ..base.clone()
+                };
+                let (_, rows) = table(ch, &expand(v["query"].as_str().unwrap(), &e));
+                assert!(
+                    !rows.is_empty(),
+                    "{file}: variable {name} has no values for {combo:?}"
+                );
+                for r in rows {
+                    let mut c = combo.clone();
+                    c.push((name.clone(), r[0].clone()));
+                    next.push(c);
+                }
+            }
+            combos = next;
+        }
+        if vars.iter().any(|v| v["name"] == "index") {
+            let indices: std::collections::BTreeSet<&str> = combos
+                .iter()
+                .flat_map(|c| {
+                    c.iter()
+                        .filter(|(n, _)| n == "index")
+                        .map(|(_, v)| v.as_str())
+                })
+                .collect();
+            assert_eq!(
+                indices.into_iter().collect::<Vec<_>>(),
+                ["BANKNIFTY", "NIFTY"]
+            );
+        }
+        for combo in &combos {
+            let e = Expansion {
+                variables: combo.clone(),
+                ..base.clone()
+            };
+            for p in d["panels"].as_array().unwrap() {
+                let title = p["title"].as_str().unwrap();
+                let target = &p["targets"][0];
+                assert_eq!(
+                    target["datasource"]["type"],
+                    "grafana-clickhouse-datasource"
+                );
+                let sql = expand(target["rawSql"].as_str().unwrap(), &e);
+                assert!(!sql.contains('$'), "{file}: {title}: unexpanded: {sql}");
+                let (names, rows) = table(ch, &sql);
+                assert!(
+                    !rows.is_empty(),
+                    "{file}: panel {title:?} returned no rows for {combo:?}:\n{sql}"
+                );
+                match p["type"].as_str().unwrap() {
+                    "timeseries" => assert_eq!(names[0], "time", "{file}: {title}"),
+                    "barchart" | "trend" => {
+                        assert_eq!(names[0], "strike", "{file}: {title}")
+                    }
+                    _ => {}
+                }
+                panels_run += 1;
+                let key = |n: &str| {
+                    combo
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                results.insert(
+                    (title.to_string(), key("index"), key("expiry")),
+                    rows.clone(),
+                );
+            }
+        }
+    }
+    assert!(panels_run >= 5, "{panels_run} panel queries ran");
+    let got = |title: &str, index: &str, expiry: &str| -> Vec<Vec<f64>> {
+        results
+            .get(&(title.to_string(), index.to_string(), expiry.to_string()))
+            .unwrap_or_else(|| panic!("{title} did not run for {index} {expiry}"))
+            .iter()
+            .map(|r| r.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect())
+            .collect()
+    };
+    // The newest snapshot (the third: open interest x3), calls and puts by strike.
+    assert_eq!(
+        got(
+            "Open interest by strike at the end of the range",
+            "NIFTY",
+            "2024-11-28"
+        ),
+        vec![
+            vec![24000.0, 4500.0, 6300.0],
+            vec![24100.0, 2700.0, 3000.0],
+            vec![24200.0, 2100.0, 0.0]
+        ]
+    );
+    // IV as a ratio, by strike, of that snapshot.
+    let smile = got("IV smile at the end of the range", "NIFTY", "2024-11-28");
+    assert_eq!(smile[0], vec![24000.0, 0.125, 0.1325]);
+    // At the money: the strike nearest spot (24100 of 24100.5), calls and puts,
+    // one point per snapshot, after the time column.
+    let atm: Vec<Vec<f64>> = got(
+        "Open interest and volume at the money over time",
+        "NIFTY",
+        "2024-11-28",
+    )
+    .into_iter()
+    .map(|r| r[1..].to_vec())
+    .collect();
+    assert_eq!(
+        atm,
+        vec![
+            vec![1900.0, 240.0],
+            vec![3800.0, 240.0],
+            vec![5700.0, 240.0]
+        ]
+    );
+    // Puts 450 over calls 300 (the strike-0 row is rejected), at every snapshot.
+    let pcr: Vec<f64> = got(
+        "Put-call open interest ratio over time",
+        "NIFTY",
+        "2024-12-26",
+    )
+    .into_iter()
+    .map(|r| r[1])
+    .collect();
+    assert_eq!(pcr, vec![1.5, 1.5, 1.5]);
+    // Every stored row arrived within the range.
+    let ingested: f64 = got("Rows ingested per minute", "NIFTY", "2024-11-28")
+        .iter()
+        .map(|r| r[1])
+        .sum();
+    assert_eq!(ingested, 27.0, "9 contracts x 3 snapshots");
 }

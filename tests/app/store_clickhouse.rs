@@ -306,7 +306,7 @@ fn serve_with_a_clickhouse_store_keeps_every_contract_it_counts() {
     let serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",
@@ -480,7 +480,7 @@ fn a_clickhouse_outage_of_20s_fills_the_backlog_to_its_bound_stops_pulling_then_
     let mut serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",

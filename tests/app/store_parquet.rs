@@ -264,7 +264,10 @@ fn a_file_is_never_visible_under_its_final_name_before_it_is_whole() {
                 })
             };
             let mut runner = Runner::new(
-                Box::new(g6_metrics::option_chain::providers::synthetic::SyntheticProvider::new(3)),
+                Box::new(
+                    g6_metrics::option_chain::providers::synthetic::SyntheticProvider::new(3)
+                        .fast(),
+                ),
                 false,
             );
             let bus = InProcessBus::new(4096);
@@ -368,6 +371,8 @@ fn a_full_disk_is_counted_the_rows_wait_and_no_file_is_corrupt() {
         "serve",
         "--listen",
         "127.0.0.1:0",
+        "--provider",
+        "synthetic:6:fast",
         "--interval",
         "200ms",
         "--store-flush",

@@ -52,21 +52,102 @@ pub struct ClickHouse {
     /// HTTP port on 127.0.0.1.
     pub http_port: u16,
     tcp_port: u16,
+    /// HTTPS port on 127.0.0.1, when started with a certificate.
+    pub https_port: Option<u16>,
     dir: PathBuf,
+    /// More server config (inside `<yandex>`).
+    extra: String,
+    /// More users (inside `<users>`).
+    users: String,
+}
+
+/// The user [`ClickHouse::start_tls`] adds.
+pub const WRITER: &str = "writer";
+/// Its password: a `/`, an `@` and a `:` (percent-encoded in a URL).
+pub const WRITER_PASSWORD: &str = "p@ss/w:rd";
+
+/// A server certificate and its key (PEM files), for `https_port`.
+pub struct Tls {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 impl ClickHouse {
     /// Start with its data, logs and config under `dir`.
     pub fn start(dir: &Path) -> ClickHouse {
-        let mut c = ClickHouse {
-            child: None,
-            http_port: free_port(),
-            tcp_port: free_port(),
-            dir: dir.to_path_buf(),
-        };
+        let mut c = ClickHouse::new(dir, String::new());
         c.write_config();
         c.spawn();
         c
+    }
+
+    fn new(dir: &Path, extra: String) -> ClickHouse {
+        ClickHouse {
+            child: None,
+            http_port: free_port(),
+            tcp_port: free_port(),
+            https_port: None,
+            dir: dir.to_path_buf(),
+            extra,
+            users: String::new(),
+        }
+    }
+
+    /// Start with an `https_port` serving `tls` (and the plain HTTP port as well), and
+    /// besides `default` a user [`WRITER`] with the password [`WRITER_PASSWORD`].
+    pub fn start_tls(dir: &Path, tls: &Tls) -> ClickHouse {
+        let https = free_port();
+        let mut c = ClickHouse::new(
+            dir,
+            format!(
+                "<https_port>{https}</https_port>\n  <openSSL><server>\
+                 <certificateFile>{}</certificateFile><privateKeyFile>{}</privateKeyFile>\
+                 <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>\
+                 <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols>\
+                 <preferServerCiphers>true</preferServerCiphers></server></openSSL>",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        );
+        c.https_port = Some(https);
+        c.users = format!(
+            "<{WRITER}><password>{WRITER_PASSWORD}</password><networks><ip>127.0.0.1</ip></networks>\
+             <profile>default</profile><quota>default</quota></{WRITER}>"
+        );
+        c.write_config();
+        c.spawn();
+        c
+    }
+
+    /// Start one server per directory, all in a cluster `name` of one shard each (one
+    /// replica, no ZooKeeper), listed in every server's `remote_servers`. The servers
+    /// start together (each takes seconds).
+    pub fn start_cluster(dirs: &[PathBuf], name: &str) -> Vec<ClickHouse> {
+        let mut servers: Vec<ClickHouse> = dirs
+            .iter()
+            .map(|d| ClickHouse::new(d, String::new()))
+            .collect();
+        let shards: String = servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "<shard><replica><host>127.0.0.1</host><port>{}</port></replica></shard>",
+                    s.tcp_port
+                )
+            })
+            .collect();
+        let extra = format!("<remote_servers><{name}>{shards}</{name}></remote_servers>");
+        for s in &mut servers {
+            s.extra = extra.clone();
+            s.write_config();
+            s.launch();
+        }
+        for s in &mut servers {
+            s.wait_ready();
+        }
+        servers
     }
 
     /// `clickhouse://127.0.0.1:PORT/DB`.
@@ -87,16 +168,19 @@ impl ClickHouse {
     fn write_config(&self) {
         let d = self.dir.display();
         std::fs::create_dir_all(self.dir.join("log")).expect("log dir");
-        // Users: the default user, no password, loopback only.
+        // Users: the default user, no password, loopback only (and the test's own).
         std::fs::write(
             self.dir.join("users.xml"),
-            r#"<?xml version="1.0"?>
+            format!(
+                r#"<?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>{users}</users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 "#,
+                users = self.users
+            ),
         )
         .expect("users.xml");
         std::fs::write(
@@ -117,16 +201,23 @@ impl ClickHouse {
   <default_database>default</default_database>
   <mark_cache_size>268435456</mark_cache_size>
   <timezone>UTC</timezone>
+  {extra}
 </yandex>
 "#,
                 http = self.http_port,
                 tcp = self.tcp_port,
+                extra = self.extra,
             ),
         )
         .expect("config.xml");
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    fn launch(&mut self) {
         let bin = binary().expect("clickhouse-server");
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -144,7 +235,6 @@ impl ClickHouse {
             .spawn()
             .expect("spawn clickhouse-server");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {

@@ -36,7 +36,7 @@ pub struct Stored {
 /// `n` snapshots `step` seconds apart from `t0` (after each `gap_after`-th, an extra
 /// `gap` seconds), of the synthetic chain with `seed`.
 pub fn history(n: usize, t0: i64, step: i64, gap_after: Option<(usize, i64)>) -> Vec<Stored> {
-    let mut provider = SyntheticProvider::new(7);
+    let mut provider = SyntheticProvider::new(7).fast();
     let capture = Arc::new(Capture::default());
     let mut publisher = Publisher::new(vec![capture.clone() as Arc<dyn Bus>]);
     let mut t = t0;

@@ -165,7 +165,7 @@ fn a_durable_consumer_gets_every_snapshot_exactly_once_across_two_server_crashes
     let mut serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",
@@ -297,7 +297,7 @@ fn an_unreachable_server_never_blocks_the_collector_and_the_outbox_bound_is_coun
     let serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--interval",
             "100ms",
             "--bus",
@@ -418,7 +418,7 @@ fn a_stream_with_other_subjects_is_reported_and_left_alone() {
     let serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--interval",
             "100ms",
             "--bus",

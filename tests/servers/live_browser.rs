@@ -297,12 +297,34 @@ fn the_live_page_shows_the_sse_values_follows_the_next_snapshot_and_is_screensho
         "change since the session's first snapshot"
     );
     table(&expected(&next));
-    let state = driver.call(
+    let text = |id: &str| {
+        driver.call(
+            "POST",
+            &format!("{base}/execute/sync"),
+            Some(json!({"script": format!("return document.getElementById('{id}').textContent"), "args": []})),
+        )
+    };
+    // A file's chain is a replay of recorded data: the page says so, never "live".
+    assert_eq!(text("state"), "replay");
+    assert_eq!(text("source"), "REPLAY");
+    assert_eq!(next["source"], "REPLAY", "every event says its source");
+    // As-of in IST, with the zone: 10:01 UTC is 15:31 IST.
+    assert_eq!(text("asof"), "25 Nov 2024, 15:31:00 IST");
+    // Lakh/crore grouping on request: 1234 stays 1,234 either way; the spot of
+    // 24,0xx too; a crore-sized number shows the difference only in OI columns.
+    driver.call(
         "POST",
         &format!("{base}/execute/sync"),
-        Some(json!({"script": "return document.getElementById('state').textContent", "args": []})),
+        Some(json!({"script": "document.getElementById('lakh').click(); return 0", "args": []})),
     );
-    assert_eq!(state, "live");
+    assert_eq!(
+        driver.call(
+            "POST",
+            &format!("{base}/execute/sync"),
+            Some(json!({"script": "return (1234567).toLocaleString(locale)", "args": []})),
+        ),
+        "12,34,567"
+    );
     let png = driver.call("GET", &format!("{base}/screenshot"), None);
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD

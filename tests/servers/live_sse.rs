@@ -90,7 +90,7 @@ fn the_stream_sends_a_full_then_diffs_with_ids_and_resumes_from_last_event_id() 
     let server = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",
@@ -263,7 +263,7 @@ fn a_flood_of_idle_connections_never_disconnects_a_live_viewer_and_every_close_i
     let server = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
+mod clickhouse_scale;
 mod ledger;
 
 use common::{http, http_raw, require_tool, Server};

@@ -160,7 +160,7 @@ fn ingest_stores_exactly_the_published_rows_across_a_restart() {
     let mut serve = Server::start(
         &[
             "--provider",
-            "synthetic",
+            "synthetic:6:fast",
             "--index",
             "NIFTY",
             "--interval",

@@ -75,12 +75,15 @@ pub fn too_large(what: &str, max: u64) -> ProviderError {
     )
 }
 
-/// A provider as `--provider` names it: `synthetic[:SEED]`, `file:PATH`,
+/// A provider as `--provider` names it: `synthetic[:SEED][:fast]`, `file:PATH`,
 /// `nse-json:PATH` or `exec:CMD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderSpec {
-    /// The synthetic market model with this seed.
+    /// The synthetic market model with this seed, in NSE's hours.
     Synthetic(u64),
+    /// The synthetic market model with this seed, moving a trading minute every
+    /// snapshot at any hour.
+    SyntheticFast(u64),
     /// A CSV or JSON-lines file, read each cycle.
     File(std::path::PathBuf),
     /// An NSE option-chain JSON file, read each cycle.
@@ -95,16 +98,27 @@ impl std::str::FromStr for ProviderSpec {
     fn from_str(spec: &str) -> Result<Self, String> {
         let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
-            "synthetic" if arg.is_empty() => Ok(ProviderSpec::Synthetic(synthetic::DEFAULT_SEED)),
-            "synthetic" => arg
-                .parse()
-                .map(ProviderSpec::Synthetic)
-                .map_err(|_| format!("synthetic seed {arg:?} is not a whole number")),
+            "synthetic" => {
+                let (seed, mode) = arg.split_once(':').unwrap_or((arg, ""));
+                let seed = match seed {
+                    "" => synthetic::DEFAULT_SEED,
+                    s => s
+                        .parse()
+                        .map_err(|_| format!("synthetic seed {s:?} is not a whole number"))?,
+                };
+                match mode {
+                    "" => Ok(ProviderSpec::Synthetic(seed)),
+                    "fast" => Ok(ProviderSpec::SyntheticFast(seed)),
+                    m => Err(format!(
+                        "synthetic mode {m:?}: the only mode is fast (synthetic:SEED:fast moves the market a trading minute every cycle, at any hour)"
+                    )),
+                }
+            }
             "file" if !arg.is_empty() => Ok(ProviderSpec::File(arg.into())),
             "nse-json" if !arg.is_empty() => Ok(ProviderSpec::NseJson(arg.into())),
             "exec" if !arg.trim().is_empty() => Ok(ProviderSpec::Exec(arg.to_string())),
             _ => Err(format!(
-                "unknown provider {spec:?}; use synthetic[:SEED], file:PATH (CSV or JSON lines), nse-json:PATH or exec:CMD"
+                "unknown provider {spec:?}; use synthetic[:SEED][:fast], file:PATH (CSV or JSON lines), nse-json:PATH or exec:CMD"
             )),
         }
     }
@@ -117,6 +131,7 @@ impl std::fmt::Display for ProviderSpec {
                 f.write_str("synthetic")
             }
             ProviderSpec::Synthetic(seed) => write!(f, "synthetic:{seed}"),
+            ProviderSpec::SyntheticFast(seed) => write!(f, "synthetic:{seed}:fast"),
             ProviderSpec::File(p) => write!(f, "file:{}", p.display()),
             ProviderSpec::NseJson(p) => write!(f, "nse-json:{}", p.display()),
             ProviderSpec::Exec(cmd) => write!(f, "exec:{cmd}"),
@@ -130,6 +145,9 @@ impl ProviderSpec {
     pub fn build(&self, limits: ProviderLimits) -> Box<dyn OptionChainProvider> {
         match self {
             ProviderSpec::Synthetic(seed) => Box::new(synthetic::SyntheticProvider::new(*seed)),
+            ProviderSpec::SyntheticFast(seed) => {
+                Box::new(synthetic::SyntheticProvider::new(*seed).fast())
+            }
             ProviderSpec::File(path) => deadline::WithDeadline::boxed(
                 file::FileProvider::new(path).max_bytes(limits.max_input_bytes),
                 limits.fetch_timeout,

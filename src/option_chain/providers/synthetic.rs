@@ -144,6 +144,8 @@ pub struct SyntheticProvider {
     states: Vec<IndexState>,
     /// The last snapshot time and its volume day, once there is one.
     last: Option<(i64, i64)>,
+    /// Trading seconds each snapshot moves the market by at least (fast mode).
+    min_step: i64,
 }
 
 impl SyntheticProvider {
@@ -162,6 +164,7 @@ impl SyntheticProvider {
                 })
                 .collect(),
             last: None,
+            min_step: 0,
         }
     }
 
@@ -170,6 +173,25 @@ impl SyntheticProvider {
     pub fn always_open(mut self) -> Self {
         self.session = Session::AlwaysOpen;
         self
+    }
+
+    /// Always open, and every snapshot moves the market by at least a trading minute
+    /// however soon it follows the last (`synthetic:SEED:fast`: demos and tests that
+    /// run cycles faster than a market moves). The as-of time stays the wall clock's.
+    pub fn fast(mut self) -> Self {
+        self.session = Session::AlwaysOpen;
+        self.min_step = 60;
+        self
+    }
+
+    /// Whether the market moves at `unix` (always, in fast or always-open mode).
+    pub fn is_open(&self, unix: i64) -> bool {
+        self.session.is_open(unix)
+    }
+
+    /// Whether this is the fast mode.
+    pub fn is_fast(&self) -> bool {
+        self.min_step > 0
     }
 
     /// Expiry instants around `as_of` for an index expiring `weekday` days after
@@ -215,7 +237,7 @@ impl SyntheticProvider {
         let (trading, new_day, cold) = match self.last {
             None => (0, false, true),
             Some((t, day)) => (
-                self.session.trading_seconds(t, as_of),
+                self.session.trading_seconds(t, as_of).max(self.min_step),
                 self.session.volume_day(as_of) != day,
                 false,
             ),
@@ -234,6 +256,12 @@ impl SyntheticProvider {
         self.last = Some((as_of, self.session.volume_day(as_of)));
         let mut rows = Vec::new();
         for (i, model) in INDICES.iter().enumerate() {
+            if cold {
+                // Where the seed's market starts: within about half a percent of the
+                // model's reference level.
+                let z: f64 = self.rng.sample(StandardNormal);
+                self.states[i].spot = model.start_spot * (0.005 * z).exp();
+            }
             self.evolve(i, trading as f64);
             self.list(i, as_of, cold, new_day, minutes, volume_minutes);
             let state = &self.states[i];
@@ -306,11 +334,22 @@ impl SyntheticProvider {
             let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
             let listing = state.expiries.entry(expiry).or_default();
             for &steps in &window {
+                if listing.contains_key(&steps) {
+                    continue;
+                }
+                // The market existed before the model's first snapshot: its open
+                // interest is the profile with some dispersion; later listings start
+                // empty.
+                let (uc, up): (f64, f64) = if cold {
+                    (self.rng.random(), self.rng.random())
+                } else {
+                    (0.0, 0.0)
+                };
                 listing.entry(steps).or_insert_with(|| {
                     if cold {
                         let p = [
-                            profile(steps - atm, steps, true, years),
-                            profile(steps - atm, steps, false, years),
+                            profile(steps - atm, steps, true, years) * (0.8 + 0.4 * uc),
+                            profile(steps - atm, steps, false, years) * (0.8 + 0.4 * up),
                         ];
                         [
                             Leg {
@@ -425,6 +464,10 @@ impl OptionChainProvider for SyntheticProvider {
 
     fn indices(&self) -> Vec<String> {
         INDICES.iter().map(|i| i.symbol.to_string()).collect()
+    }
+
+    fn session(&self) -> Session {
+        self.session
     }
 
     fn fetch(&mut self) -> Result<Snapshot, ProviderError> {

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 /// The ledger `g6 serve` logs at exit: rows published, stored and dropped (by reason).
 #[derive(Debug, Default)]
-struct Ledger {
-    published: u64,
-    stored: u64,
-    dropped: u64,
-    line: String,
+pub(super) struct Ledger {
+    pub(super) published: u64,
+    pub(super) stored: u64,
+    pub(super) dropped: u64,
+    pub(super) line: String,
 }
 
 fn field(line: &str, name: &str) -> Option<u64> {
@@ -32,7 +32,7 @@ fn field(line: &str, name: &str) -> Option<u64> {
 }
 
 /// Read stderr in the background (a full pipe would stall the server).
-fn capture_stderr(server: &mut Server) -> std::thread::JoinHandle<String> {
+pub(super) fn capture_stderr(server: &mut Server) -> std::thread::JoinHandle<String> {
     let mut err = server.child.stderr.take().expect("stderr is piped");
     std::thread::spawn(move || {
         let mut text = String::new();
@@ -42,7 +42,7 @@ fn capture_stderr(server: &mut Server) -> std::thread::JoinHandle<String> {
 }
 
 /// Stop the server (SIGTERM) and read its ledger line.
-fn stop(server: Server, stderr: std::thread::JoinHandle<String>) -> (Ledger, String) {
+pub(super) fn stop(server: Server, stderr: std::thread::JoinHandle<String>) -> (Ledger, String) {
     let status = server.terminate();
     let log = stderr.join().expect("stderr reader");
     assert!(
@@ -63,7 +63,7 @@ fn stop(server: Server, stderr: std::thread::JoinHandle<String>) -> (Ledger, Str
     (ledger, log)
 }
 
-fn scrape(addr: &str) -> Vec<Sample> {
+pub(super) fn scrape(addr: &str) -> Vec<Sample> {
     let r = http_raw(
         addr,
         format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -73,7 +73,7 @@ fn scrape(addr: &str) -> Vec<Sample> {
     parse_exposition(&r.text())
 }
 
-fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(super) fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)
@@ -114,7 +114,7 @@ fn parquet_rows(dir: &Path) -> u64 {
     rows
 }
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+pub(super) fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -237,6 +237,8 @@ fn a_full_disk_with_compaction_every_100ms_drops_only_counted_rows() {
     let disk = SmallDisk::mount(&data, "3m");
     let mut server = Server::start(
         &[
+            "--provider",
+            "synthetic:6:fast",
             "--store",
             &format!("parquet:{}", data.display()),
             "--interval",
@@ -296,6 +298,8 @@ fn compaction_every_100ms_at_a_100ms_interval_stores_every_snapshot() {
     let data = dir.join("data");
     let mut server = Server::start(
         &[
+            "--provider",
+            "synthetic:6:fast",
             "--store",
             &format!("parquet:{}", data.display()),
             "--interval",
