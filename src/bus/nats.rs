@@ -836,9 +836,13 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
     }
 }
 
-/// Servers in the cluster as a server's INFO lists them (its own client URL among
-/// them); 1 for a server alone.
+/// Servers in the cluster as a server's INFO lists them: the client URLs the cluster
+/// advertises (its own among them), one per server unless a server listens on several
+/// addresses without `client_advertise`; 1 for a server alone.
 fn cluster_size(info: &async_nats::ServerInfo) -> usize {
+    if info.cluster.is_none() {
+        return 1;
+    }
     let urls: std::collections::BTreeSet<&String> = info.connect_urls.iter().collect();
     urls.len().max(1)
 }
