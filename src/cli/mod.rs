@@ -208,7 +208,8 @@ fn init_logging() {
 use options::{parse_budget, parse_listen, parse_max_bytes};
 pub use options::{parse_duration, parse_size, parse_size_or_zero};
 
-/// Options of the bus, shared by `serve` and `tail`.
+/// Options of the bus, shared by `serve`, `tail`, `ingest` and `replay`: the stream
+/// and how to sign in to NATS.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BusOptions {
     /// Stream name on the NATS server.
@@ -217,6 +218,86 @@ pub struct BusOptions {
     /// Subject prefix: messages go to PREFIX.<INDEX>.<YYYY-MM-DD>.
     #[arg(long, default_value = "g6.chain", value_parser = subject_prefix)]
     bus_subject_prefix: String,
+    /// NATS user (else the URL's: nats://USER:PASSWORD@HOST:PORT).
+    #[arg(long)]
+    bus_user: Option<String>,
+    /// NATS password. A command line is visible to other users of the machine: prefer
+    /// --bus-password-file or the environment variable G6_BUS_PASSWORD.
+    #[arg(long, value_parser = secret, conflicts_with = "bus_password_file")]
+    bus_password: Option<crate::bus::nats_auth::Secret>,
+    /// File holding the NATS password (its first line).
+    #[arg(long)]
+    bus_password_file: Option<PathBuf>,
+    /// NATS token (prefer --bus-token-file or G6_BUS_TOKEN).
+    #[arg(long, value_parser = secret, conflicts_with = "bus_token_file")]
+    bus_token: Option<crate::bus::nats_auth::Secret>,
+    /// File holding the NATS token (its first line).
+    #[arg(long)]
+    bus_token_file: Option<PathBuf>,
+    /// File holding an NKey user seed (SU...) to sign in with.
+    #[arg(long)]
+    bus_nkey: Option<PathBuf>,
+    /// NATS credentials file (.creds: a user JWT and its seed).
+    #[arg(long)]
+    bus_creds: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the NATS server's certificate; turns TLS on
+    /// (as do tls://HOST:PORT and nats://HOST:PORT?tls=true).
+    #[arg(long)]
+    bus_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients; with --bus-tls-key.
+    #[arg(long, requires = "bus_tls_key")]
+    bus_tls_cert: Option<PathBuf>,
+    /// Key (PEM) of --bus-tls-cert.
+    #[arg(long, requires = "bus_tls_cert")]
+    bus_tls_key: Option<PathBuf>,
+}
+
+impl BusOptions {
+    /// The credentials and TLS settings, secrets read from their files or the
+    /// environment (`G6_BUS_PASSWORD`, `G6_BUS_TOKEN`).
+    pub fn security(&self) -> Result<crate::bus::nats_auth::NatsSecurity, String> {
+        use crate::bus::nats_auth::NatsSecurity;
+        Ok(NatsSecurity {
+            user: self.bus_user.clone(),
+            password: NatsSecurity::secret_from(
+                self.bus_password.as_ref().map(|s| s.0.as_str()),
+                self.bus_password_file.as_deref(),
+                "G6_BUS_PASSWORD",
+                "password",
+            )?,
+            token: NatsSecurity::secret_from(
+                self.bus_token.as_ref().map(|s| s.0.as_str()),
+                self.bus_token_file.as_deref(),
+                "G6_BUS_TOKEN",
+                "token",
+            )?,
+            nkey_seed_file: self.bus_nkey.clone(),
+            creds_file: self.bus_creds.clone(),
+            tls: false,
+            tls_ca: self.bus_tls_ca.clone(),
+            tls_cert: self.bus_tls_cert.clone(),
+            tls_key: self.bus_tls_key.clone(),
+        })
+    }
+}
+
+/// `--bus-password`, `--bus-token`: kept out of `Debug` and messages.
+fn secret(s: &str) -> Result<crate::bus::nats_auth::Secret, String> {
+    Ok(crate::bus::nats_auth::Secret(s.to_string()))
+}
+
+/// Options of the stream `serve` and `replay` publish to, applied when it is created
+/// and brought to them when it exists.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamOptions {
+    /// Replicas of the stream on a NATS cluster (1 to 5; 3 survives losing a server).
+    /// An existing stream is updated to it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    bus_replicas: u8,
+    /// Placement tags of the stream (comma-separated): its replicas go to servers
+    /// whose server_tags carry all of them.
+    #[arg(long, value_delimiter = ',')]
+    bus_placement_tags: Vec<String>,
 }
 
 /// `--bus-stream`, checked as a JetStream stream name.
@@ -279,6 +360,8 @@ struct ServeOptions {
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
+    #[command(flatten)]
+    stream_options: StreamOptions,
     /// Stream retention by age (e.g. 7d, 12h).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     bus_max_age: std::time::Duration,
@@ -390,7 +473,14 @@ fn serve(opts: ServeOptions) -> ExitCode {
     };
     let provider = opts.provider.build(limits);
     let store_target = opts.store.resolve(&opts.data_dir);
-    let nats = opts.bus.as_ref().map(|servers| nats_config(servers, &opts));
+    let nats = match opts.bus.as_ref().map(|servers| nats_config(servers, &opts)) {
+        Some(Err(e)) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
     // Read before anything else: a bad file is a usage error and nothing is written.
     let web = match opts
         .web_config
@@ -543,8 +633,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 config.subject_prefix,
                 config.outbox_bytes
             ));
+            let replicas = config.replicas;
             match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {
-                Ok(b) => buses.push(std::sync::Arc::new(b)),
+                Ok(b) => {
+                    if let Some(n) = b.cluster_nodes().filter(|n| *n > replicas) {
+                        app.status_line(format!(
+                            "WARNING: the NATS cluster has {n} servers and the stream {replicas} replica{}: losing its server stops publishing (--bus-replicas)",
+                            if replicas == 1 { "" } else { "s" }
+                        ));
+                    }
+                    buses.push(std::sync::Arc::new(b));
+                }
                 Err(e) => {
                     eprintln!("error: --bus: {e}");
                     return ExitCode::from(EXIT_USAGE);
@@ -652,8 +751,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
 fn nats_config(
     servers: &crate::bus::nats::NatsServers,
     opts: &ServeOptions,
-) -> crate::bus::nats::NatsConfig {
-    crate::bus::nats::NatsConfig {
+) -> Result<crate::bus::nats::NatsConfig, String> {
+    Ok(crate::bus::nats::NatsConfig {
         servers: servers.0.clone(),
         stream: opts.bus_options.bus_stream.clone(),
         subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
@@ -662,7 +761,10 @@ fn nats_config(
         duplicate_window: opts.bus_dedupe_window,
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
         ack_timeout: opts.bus_ack_timeout,
-    }
+        replicas: usize::from(opts.stream_options.bus_replicas),
+        placement_tags: opts.stream_options.bus_placement_tags.clone(),
+        security: opts.bus_options.security()?,
+    })
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the
