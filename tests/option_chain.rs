@@ -716,7 +716,26 @@ fn five_failures_open_the_circuit_and_a_good_probe_after_the_cooldown_closes_it(
         fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if self.healthy.load(Ordering::SeqCst) {
-                Ok(SyntheticProvider::new(1).snapshot_at(1_796_615_100))
+                // One contract of an index no other test uses: the series this process
+                // shares with the other tests stay theirs.
+                Ok(Snapshot {
+                    as_of: Some(1_796_615_100),
+                    rows: vec![Ok(Quote {
+                        index: "CIRCUITTEST".into(),
+                        strike: 100.0,
+                        expiry: 1_796_615_100 + 10 * DAY,
+                        option_type: OptionType::Call,
+                        spot: 100.0,
+                        open_interest: 10.0,
+                        volume: 1.0,
+                        iv: Some(0.2),
+                        bid: Some(2.0),
+                        ask: Some(2.1),
+                        spread_bps: None,
+                        moneyness: None,
+                        dte_days: None,
+                    })],
+                })
             } else {
                 Err(ProviderError::timeout("down"))
             }
@@ -729,22 +748,20 @@ fn five_failures_open_the_circuit_and_a_good_probe_after_the_cooldown_closes_it(
             calls: calls.clone(),
             healthy: healthy.clone(),
         }),
-        true,
+        // No fallback: its synthetic series would be shared with the other tests.
+        false,
     )
     .circuit(5, std::time::Duration::from_secs(30));
     let open =
         || common::value("g6_provider_circuit_open", &[("provider", "flaky-circuit")]).unwrap();
     let t0 = 1_796_615_100.0;
     for k in 0..5 {
-        assert!(matches!(
-            r.tick_at(t0 + f64::from(k)),
-            Cycle::Fallback { .. }
-        ));
+        assert!(matches!(r.tick_at(t0 + f64::from(k)), Cycle::Failed { .. }));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 5);
     assert_eq!(open(), 1.0);
-    // During the cool-down the fallback serves without calling the provider.
-    assert!(matches!(r.tick_at(t0 + 10.0), Cycle::Fallback { .. }));
+    // During the cool-down the provider is not called.
+    assert!(matches!(r.tick_at(t0 + 10.0), Cycle::Failed { .. }));
     assert_eq!(calls.load(Ordering::SeqCst), 5, "called while open");
     // After it, one probe; healthy again: closed.
     healthy.store(true, Ordering::SeqCst);

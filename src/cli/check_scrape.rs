@@ -111,6 +111,11 @@ fn fetch(url: &str, timeout: Duration) -> Result<String, String> {
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    let address = match (uri.host(), uri.port_u16()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => format!("{h}:80"),
+        _ => url.to_string(),
+    };
     runtime.block_on(async move {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -123,13 +128,42 @@ fn fetch(url: &str, timeout: Duration) -> Result<String, String> {
             .body(Empty::new())
             .map_err(|e| e.to_string())?;
         let work = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| format!("cannot scrape it: {e}"))?;
+            let response = client.request(request).await.map_err(|e| {
+                // The innermost cause ("Connection refused") says what went wrong.
+                let mut cause: &dyn std::error::Error = &e;
+                while let Some(inner) = cause.source() {
+                    cause = inner;
+                }
+                if e.is_connect() {
+                    format!("cannot connect to {address}: {cause}; is the exporter running there?")
+                } else {
+                    format!("cannot scrape it: {e} ({cause})")
+                }
+            })?;
             let status = response.status();
             if !status.is_success() {
                 return Err(format!("answered {status}"));
+            }
+            // A page is not a scrape: say what came, not the page.
+            let content_type = response
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let kind = content_type
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if !kind.is_empty()
+                && kind != "text/plain"
+                && kind != "application/openmetrics-text"
+            {
+                return Err(format!(
+                    "this is not an exposition (got {kind}); scrape the exporter's metrics path, e.g. http://HOST:PORT/metrics"
+                ));
             }
             let body = Limited::new(response.into_body(), MAX_SCRAPE_BYTES)
                 .collect()

@@ -158,7 +158,32 @@ fn an_unreadable_target_is_a_usage_error_that_says_what_is_wrong() {
         &["--timeout", "2s"],
     );
     assert_eq!(code, 2);
-    assert!(err.contains("cannot scrape it"), "{err}");
+    assert!(
+        err.contains(&format!("cannot connect to 127.0.0.1:{port}")) && err.contains("refused"),
+        "a refused connection names the address and the cause: {err}"
+    );
+    // A page (the status page, say) is not a scrape: its type, not its text.
+    let page = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_addr = page.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = page.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<!doctype html><html><body>g6 metrics</body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let (code, _, err) = check(&format!("http://{page_addr}/"), &["--timeout", "5s"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("this is not an exposition (got text/html)") && !err.contains("<html>"),
+        "{err}"
+    );
     // Against another spec: the hash no longer matches, and its metrics are unknown.
     let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small.yml");
     let clean = dir.join("tiny.txt");
