@@ -377,6 +377,10 @@ impl Runner {
         // An open circuit holds the provider back until its cool-down ends.
         let called = self.breaker.allow(now);
         let outcome = if !called {
+            // A held-back call fails fast: counted as a failed call, so the provider
+            // stays down in `g6_api_calls_total` (and G6ProviderDown keeps firing) while
+            // the circuit is open.
+            metrics::api_calls_total(&name, ENDPOINT, Outcome::Error).inc();
             Err((
                 Outcome::Error,
                 format!("{name}: the circuit is open after repeated failures; the provider is not called until its cool-down ends"),

@@ -107,7 +107,7 @@ fn http_surface() {
     let page = status.text();
     assert!(page.contains(g6_metrics::SPEC_HASH));
     assert!(
-        page.contains("g6_stale_fields_total</code></td><td>0</td><td>20</td>"),
+        page.contains("g6_provider_fallbacks_total</code></td><td>0</td><td>40</td>"),
         "{page}"
     );
     assert!(page.contains("Emission failures"));
