@@ -55,6 +55,11 @@ fn window(u: &mut Unstructured, as_of_ms: i64) -> Result<Window> {
         spot: 24_000.0 + value(u)?,
         atm: 24_000.0 + 50.0 * f64::from(u.int_in_range(0u8..=12)?),
         as_of_ms,
+        source: if u.arbitrary::<bool>()? {
+            "SYNTHETIC".into()
+        } else {
+            "REPLAY x10".into()
+        },
         rows,
     })
 }
