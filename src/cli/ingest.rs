@@ -125,17 +125,9 @@ pub fn run(opts: IngestOptions) -> ExitCode {
     }
     let servers = opts.bus.0.clone();
     // Read before anything else: a bad file is a usage error and nothing is written.
-    let web = match opts
-        .web_config
-        .as_deref()
-        .map(crate::web_config::load)
-        .transpose()
-    {
+    let web = match super::web_config(opts.web_config.as_deref()) {
         Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     // Listen before anything is written: a start that fails (the port taken) makes no
     // directory and opens no store.

@@ -482,17 +482,9 @@ fn serve(opts: ServeOptions) -> ExitCode {
         None => None,
     };
     // Read before anything else: a bad file is a usage error and nothing is written.
-    let web = match opts
-        .web_config
-        .as_deref()
-        .map(crate::web_config::load)
-        .transpose()
-    {
+    let web = match web_config(opts.web_config.as_deref()) {
         Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     // Listen before anything is written: a start that fails (the port taken) leaves
     // no files behind and runs no cycle.
@@ -745,6 +737,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
     }
     app.finish(std::time::Duration::from_secs(5));
     code
+}
+
+/// `--web-config FILE`, read before anything else: a bad file is a usage error (exit
+/// 2, said on stderr) and nothing is written.
+pub(crate) fn web_config(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::web_config::WebConfig>, ExitCode> {
+    path.map(crate::web_config::load).transpose().map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 /// The NATS bus settings of `g6 serve`.

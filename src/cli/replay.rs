@@ -246,14 +246,9 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         crate::store::Target::None => "none".into(),
     };
     // Read before the source is opened: a bad file is a usage error.
-    let web = match opts
-        .web_config
-        .as_deref()
-        .map(crate::web_config::load)
-        .transpose()
-    {
+    let web = match super::web_config(opts.web_config.as_deref()) {
         Ok(w) => w,
-        Err(e) => return usage(&e),
+        Err(code) => return code,
     };
     let mut reader = match crate::replay::open_source(opts.from.clone(), range, &opts.index, limits)
     {
