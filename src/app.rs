@@ -143,11 +143,6 @@ impl App {
         self.status.line(line);
     }
 
-    /// The status page as it will be served.
-    pub fn status(&self) -> &crate::exporter::StatusPage {
-        &self.status
-    }
-
     /// The app's routes: the runtime's `/metrics` service, `/healthz`, the status page
     /// at `/`, and the live view's when it has one; anything else is 404.
     pub fn router(&self) -> axum::Router {

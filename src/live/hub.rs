@@ -246,7 +246,7 @@ impl Hub {
         }
         st.tick += 1;
         let tick = st.tick;
-        let st_source_label = st.source_label.clone();
+        let label = source_label(st.source_label.as_deref(), m);
         let key = (m.index.clone(), m.expiry.clone());
         if !st.channels.contains_key(&key) && st.channels.len() >= MAX_CHANNELS {
             // Bounded: the channel updated longest ago goes (its clients end).
@@ -265,7 +265,7 @@ impl Hub {
             ..Channel::default()
         });
         ch.touched = tick;
-        ch.source = st_label(&st_source_label, m);
+        ch.source = label;
         let parts = m.parts.max(1);
         if parts > MAX_PARTS || m.part >= parts || !m.spot.is_finite() {
             lost(DropReason::Invalid, 1);
@@ -392,9 +392,9 @@ fn leg_of(c: &crate::bus::message::Contract) -> Leg {
 
 /// What a message's data is, for the live view: the app's label, else `SYNTHETIC`,
 /// `REPLAY`, or the provider's name for market data.
-fn st_label(app_label: &Option<String>, m: &ChainMessage) -> String {
+fn source_label(app_label: Option<&str>, m: &ChainMessage) -> String {
     if let Some(l) = app_label {
-        return l.clone();
+        return l.to_string();
     }
     match crate::bus::message::WireSource::try_from(m.source) {
         Ok(crate::bus::message::WireSource::Synthetic) => "SYNTHETIC".into(),

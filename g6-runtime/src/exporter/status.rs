@@ -40,11 +40,6 @@ impl StatusPage {
         self
     }
 
-    /// The lines, in the order given.
-    pub fn lines(&self) -> &[String] {
-        &self.lines
-    }
-
     /// The page as an HTML response.
     pub fn html_response(&self) -> Response<Body> {
         let mut resp = Response::new(full_body(bytes::Bytes::from(self.render())));

@@ -184,16 +184,6 @@ impl SyntheticProvider {
         self
     }
 
-    /// Whether the market moves at `unix` (always, in fast or always-open mode).
-    pub fn is_open(&self, unix: i64) -> bool {
-        self.session.is_open(unix)
-    }
-
-    /// Whether this is the fast mode.
-    pub fn is_fast(&self) -> bool {
-        self.min_step > 0
-    }
-
     /// Expiry instants around `as_of` for an index expiring `weekday` days after
     /// Thursday: 4 weekly, and the last such weekday of the next 1, 2, 3, 6 and 9 months.
     pub fn expiries(as_of: i64, weekday: i64) -> Vec<i64> {
