@@ -52,7 +52,7 @@ bad_spec! {
     ];
     e002_unknown_field: "E002-unknown-field.yml" => [
         ("12:9: error[E002]: unknown field `helpp` in a metric",
-         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording"),
+         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording, warm"),
     ];
     e003_missing_field: "E003-missing-field.yml" => [
         ("8:13: error[E003]: a metric is missing `help`",
@@ -287,6 +287,18 @@ bad_spec! {
          "keep the three a person should check first"),
         ("18:41: error[E043]: a runbook check of alert `G6DepthHigh` is empty or longer than 500 bytes",
          "write one concrete thing to look at, in a sentence"),
+    ];
+    e044_bad_warm: "E044-bad-warm.yml" => [
+        ("13:15: error[E044]: gauge `g6_depth` has `warm:`",
+         "gauges are never warmed (a gauge without a reading has no series); remove `warm:`"),
+        ("19:15: error[E044]: `warm:` of `g6_calls_total` does not name its open label `index`",
+         "add `index: [...]` with the values to warm: a series needs a value for every label"),
+        ("19:29: error[E044]: warm value `eror` is not a value of the closed label `result`",
+         "use one of: ok, error"),
+        ("19:36: error[E044]: `warm:` of `g6_calls_total` names `indx`, which is not one of its labels",
+         "did you mean `index`? `warm:` names labels of the metric"),
+        ("25:15: error[E044]: `warm: true` on `g6_fetches_total`, whose label `index` is open",
+         "name the values to warm, e.g. `warm: {index: [...]}`"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
