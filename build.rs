@@ -191,6 +191,28 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_provider_mode", "gauge", &["provider", "provider_mode"]),
     ("g6_provider_mode_switches_total", "counter", &["provider"]),
     ("g6_provider_circuit_open", "gauge", &["provider"]),
+    ("g6_chain_net_delta", "gauge", &["index", "dte", "source"]),
+    (
+        "g6_chain_gamma_exposure",
+        "gauge",
+        &["index", "dte", "source"],
+    ),
+    (
+        "g6_chain_gamma_exposure_by_moneyness",
+        "gauge",
+        &["index", "mny", "source"],
+    ),
+    ("g6_chain_zero_gamma_level", "gauge", &["index", "source"]),
+    (
+        "g6_chain_risk_reversal_25d",
+        "gauge",
+        &["index", "dte", "source"],
+    ),
+    (
+        "g6_chain_butterfly_25d",
+        "gauge",
+        &["index", "dte", "source"],
+    ),
     ("g6_stale_fields_total", "counter", &["index"]),
     ("g6_stale_index_active", "gauge", &["index"]),
     ("g6_stale_max_age_seconds", "gauge", &["index"]),

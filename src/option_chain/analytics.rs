@@ -396,11 +396,29 @@ pub struct BucketAnalytics {
     pub pcr_volume: Option<f64>,
     /// The nearest expiry of the bucket: its max pain, ATM IV and skew.
     pub nearest: ExpiryAnalytics,
+    /// Σ OI·Δ over all expiries of the bucket (see [`super::exposure`]).
+    pub net_delta: f64,
+    /// Dealer gamma exposure over all expiries of the bucket.
+    pub gex: f64,
+    /// 25-delta risk reversal of the nearest expiry.
+    pub risk_reversal_25d: Option<f64>,
+    /// 25-delta butterfly of the nearest expiry.
+    pub butterfly_25d: Option<f64>,
 }
 
-/// Per index: every (dte bucket -> analytics), and the index's total (call, put) OI.
+/// Exposure of a whole index (every expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IndexExposure {
+    /// Dealer gamma exposure by moneyness bucket (the `mny` label order).
+    pub gex_by_mny: [f64; 5],
+    /// The gamma flip: where total GEX changes sign.
+    pub zero_gamma: Option<f64>,
+}
+
+/// Per index: every (dte bucket -> analytics), the index's total (call, put) OI, and
+/// its exposure.
 pub type SnapshotAnalytics =
-    std::collections::BTreeMap<String, (Vec<(Dte, BucketAnalytics)>, (f64, f64))>;
+    std::collections::BTreeMap<String, (Vec<(Dte, BucketAnalytics)>, (f64, f64), IndexExposure)>;
 
 /// The analytics of a snapshot's accepted rows (`rows`: positions in
 /// `snapshot.rows`), days to expiry counted from `as_of` (Unix seconds).
@@ -409,7 +427,11 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
     // (index, expiry) -> (spot, legs). Rows of one expiry usually come together: the
     // last group is tried first, the map only on a change (a map lookup per row was
     // most of the cost).
-    let mut groups: Vec<(&str, i64, f64, Vec<Leg>)> = Vec::new();
+    use super::exposure::{self as ex, Contract};
+    use super::pricing::INDIA;
+    // (index, expiry, spot, legs, contracts with an IV).
+    type Group<'a> = (&'a str, i64, f64, Vec<Leg>, Vec<Contract>);
+    let mut groups: Vec<Group> = Vec::new();
     let mut at: std::collections::HashMap<(&str, i64), usize, foldhash::fast::RandomState> =
         std::collections::HashMap::default();
     let mut last: Option<usize> = None;
@@ -420,7 +442,7 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
         let g = match last {
             Some(g) if groups[g].0 == q.index && groups[g].1 == q.expiry => g,
             _ => *at.entry((q.index.as_str(), q.expiry)).or_insert_with(|| {
-                groups.push((q.index.as_str(), q.expiry, q.spot, Vec::new()));
+                groups.push((q.index.as_str(), q.expiry, q.spot, Vec::new(), Vec::new()));
                 groups.len() - 1
             }),
         };
@@ -432,11 +454,25 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
             volume: q.volume,
             iv: q.iv,
         });
+        let years = (q.expiry - as_of) as f64 / super::dates::DAY as f64 / 365.0;
+        if years > 0.0 {
+            if let Some(iv) = ex::iv_of(q, years, INDIA) {
+                groups[g].4.push(Contract {
+                    strike: q.strike,
+                    kind: q.option_type,
+                    oi: q.open_interest,
+                    iv,
+                });
+            }
+        }
     }
-    // index -> expiry -> (spot, legs), ordered.
-    let mut by: BTreeMap<&str, BTreeMap<i64, (f64, Vec<Leg>)>> = BTreeMap::new();
-    for (index, expiry, spot, legs) in groups {
-        by.entry(index).or_default().insert(expiry, (spot, legs));
+    // index -> expiry -> (spot, legs, contracts with an IV), ordered.
+    type Expiries = BTreeMap<i64, (f64, Vec<Leg>, Vec<Contract>)>;
+    let mut by: BTreeMap<&str, Expiries> = BTreeMap::new();
+    for (index, expiry, spot, legs, contracts) in groups {
+        by.entry(index)
+            .or_default()
+            .insert(expiry, (spot, legs, contracts));
     }
     let mut out = SnapshotAnalytics::new();
     for (index, expiries) in by {
@@ -448,11 +484,17 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
             call_volume: f64,
             put_volume: f64,
             nearest: Option<ExpiryAnalytics>,
+            net_delta: f64,
+            gex: f64,
+            wings: Option<(f64, f64)>,
         }
         let mut buckets: BTreeMap<usize, Sums> = BTreeMap::new();
         let (mut call_oi, mut put_oi) = (0.0, 0.0);
+        let mut index_exposure = IndexExposure::default();
+        let mut all_expiries: Vec<(f64, Vec<Contract>)> = Vec::new();
+        let mut index_spot = 0.0;
         // Expiries ascending: the first of a bucket is its nearest.
-        for (expiry, (spot, legs)) in expiries {
+        for (expiry, (spot, legs, contracts)) in expiries {
             let days = (expiry - as_of) as f64 / super::dates::DAY as f64;
             let Some(dte) = super::buckets::dte_bucket(days) else {
                 continue;
@@ -460,6 +502,11 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
             let a = self::expiry(&legs, spot);
             call_oi += a.call_oi;
             put_oi += a.put_oi;
+            let years = days / 365.0;
+            let e = ex::exposure(&contracts, spot, years, INDIA);
+            for (total, part) in index_exposure.gex_by_mny.iter_mut().zip(e.gex_by_mny) {
+                *total += part;
+            }
             let b = buckets.entry(dte.index()).or_insert(Sums {
                 dte,
                 call_oi: 0.0,
@@ -467,12 +514,27 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
                 call_volume: 0.0,
                 put_volume: 0.0,
                 nearest: None,
+                net_delta: 0.0,
+                gex: 0.0,
+                wings: None,
             });
             b.call_oi += a.call_oi;
             b.put_oi += a.put_oi;
             b.call_volume += a.call_volume;
             b.put_volume += a.put_volume;
+            b.net_delta += e.net_delta;
+            b.gex += e.gex;
+            if b.nearest.is_none() {
+                b.wings = a.atm_iv.and_then(|atm| {
+                    ex::risk_reversal_and_butterfly(&contracts, spot, years, atm, INDIA)
+                });
+            }
             b.nearest.get_or_insert(a);
+            index_spot = spot;
+            all_expiries.push((years, contracts));
+        }
+        if index_spot > 0.0 {
+            index_exposure.zero_gamma = ex::zero_gamma(&all_expiries, index_spot, INDIA);
         }
         let list = buckets
             .into_values()
@@ -483,11 +545,15 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
                         pcr_oi: ratio(b.put_oi, b.call_oi),
                         pcr_volume: ratio(b.put_volume, b.call_volume),
                         nearest: b.nearest.unwrap_or_default(),
+                        net_delta: b.net_delta,
+                        gex: b.gex,
+                        risk_reversal_25d: b.wings.map(|w| w.0),
+                        butterfly_25d: b.wings.map(|w| w.1),
                     },
                 )
             })
             .collect();
-        out.insert(index.to_string(), (list, (call_oi, put_oi)));
+        out.insert(index.to_string(), (list, (call_oi, put_oi), index_exposure));
     }
     out
 }
@@ -514,8 +580,16 @@ impl Analytics {
         use crate::metrics;
         let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
         let mut now = std::collections::HashSet::new();
-        for (index, (buckets, (call_oi, put_oi))) in all {
+        for (index, (buckets, (call_oi, put_oi), exposure)) in all {
+            for (m, gex) in crate::labels::Mny::ALL.iter().zip(exposure.gex_by_mny) {
+                metrics::chain_gamma_exposure_by_moneyness(index, *m, source).set(gex);
+            }
+            metrics::chain_zero_gamma_level(index, source).set(v(exposure.zero_gamma));
             for (dte, b) in buckets {
+                metrics::chain_net_delta(index, *dte, source).set(b.net_delta);
+                metrics::chain_gamma_exposure(index, *dte, source).set(b.gex);
+                metrics::chain_risk_reversal_25d(index, *dte, source).set(v(b.risk_reversal_25d));
+                metrics::chain_butterfly_25d(index, *dte, source).set(v(b.butterfly_25d));
                 metrics::chain_put_call_ratio(index, *dte, source, PcrBasis::Oi).set(v(b.pcr_oi));
                 metrics::chain_put_call_ratio(index, *dte, source, PcrBasis::Volume)
                     .set(v(b.pcr_volume));
@@ -544,6 +618,10 @@ impl Analytics {
             metrics::chain_max_pain_strike(index, *dte, *src).set(f64::NAN);
             metrics::chain_atm_implied_volatility(index, *dte, *src).set(f64::NAN);
             metrics::chain_iv_skew(index, *dte, *src).set(f64::NAN);
+            metrics::chain_net_delta(index, *dte, *src).set(f64::NAN);
+            metrics::chain_gamma_exposure(index, *dte, *src).set(f64::NAN);
+            metrics::chain_risk_reversal_25d(index, *dte, *src).set(f64::NAN);
+            metrics::chain_butterfly_25d(index, *dte, *src).set(f64::NAN);
         }
         self.published = now;
     }

@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod buckets;
 pub mod circuit;
 pub mod dates;
+pub mod exposure;
 pub mod market;
 pub mod pricing;
 pub mod providers;

@@ -28,7 +28,7 @@ fn lint_accepts_the_spec_and_prints_one_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let expected = format!(
-        "ok: 15 families, {} metrics, spec hash {}\n",
+        "ok: 16 families, {} metrics, spec hash {}\n",
         g6_metrics::spec::METRICS.len(),
         g6_metrics::SPEC_HASH
     );

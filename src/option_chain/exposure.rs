@@ -1,0 +1,278 @@
+//! Exposure analytics of a chain from per-contract Greeks (Black-Scholes at each
+//! contract's IV, or at the IV solved from its mid when the provider gives none; see
+//! [`super::pricing`]).
+//!
+//! Sign conventions (also in the README):
+//! - **Net delta** = Σ OI·Δ over calls and puts: the delta option holders are long
+//!   (calls add, puts subtract), in index units per contract multiplier.
+//! - **Dealer gamma exposure (GEX)** = Σ_calls OI·Γ·S²·0.01 − Σ_puts OI·Γ·S²·0.01: the
+//!   usual assumption that dealers are long the calls and short the puts customers
+//!   trade; the change of dealers' delta (in index units) for a 1% move of the spot.
+//!   Positive GEX: dealers hedge against the move (dampening); negative: with it.
+//! - **Zero gamma (gamma flip)**: the spot at which total GEX, recomputed with every
+//!   contract's IV held, changes sign, searched within ±10% of spot; none if it keeps
+//!   its sign there.
+//! - **25-delta risk reversal** = IV of the 25-delta call − IV of the 25-delta put;
+//!   **butterfly** = their mean − ATM IV; IVs linear in delta between listed strikes.
+
+use super::pricing::{self, Rates};
+use super::OptionType;
+
+/// One contract's inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Contract {
+    /// Strike.
+    pub strike: f64,
+    /// Call or put.
+    pub kind: OptionType,
+    /// Open interest.
+    pub oi: f64,
+    /// Implied volatility (a ratio).
+    pub iv: f64,
+}
+
+/// What one expiry gives.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Exposure {
+    /// Σ OI·Δ.
+    pub net_delta: f64,
+    /// Dealer GEX, total.
+    pub gex: f64,
+    /// Dealer GEX by moneyness bucket of the contract (the `mny` label order).
+    pub gex_by_mny: [f64; 5],
+}
+
+/// The IV of a quote: its own, else the one solved from its mid (bid and ask both
+/// positive), else none.
+pub fn iv_of(q: &super::Quote, years: f64, rates: Rates) -> Option<f64> {
+    if let Some(iv) = q.iv.filter(|v| v.is_finite() && *v > 0.0) {
+        return Some(iv);
+    }
+    let (bid, ask) = (q.bid?, q.ask?);
+    if bid <= 0.0 || ask < bid {
+        return None;
+    }
+    pricing::implied_volatility(
+        q.option_type == OptionType::Call,
+        (bid + ask) / 2.0,
+        q.spot,
+        q.strike,
+        years,
+        rates,
+    )
+}
+
+fn dealer_sign(kind: OptionType) -> f64 {
+    match kind {
+        OptionType::Call => 1.0,
+        OptionType::Put => -1.0,
+    }
+}
+
+/// Net delta and dealer GEX of one expiry's contracts at `spot`, `years` to expiry.
+pub fn exposure(contracts: &[Contract], spot: f64, years: f64, rates: Rates) -> Exposure {
+    let mut out = Exposure::default();
+    if years <= 0.0 || spot <= 0.0 {
+        return out;
+    }
+    for c in contracts {
+        let is_call = c.kind == OptionType::Call;
+        let g = pricing::greeks(is_call, spot, c.strike, years, c.iv, rates);
+        if !(g.delta.is_finite() && g.gamma.is_finite()) {
+            continue;
+        }
+        out.net_delta += c.oi * g.delta;
+        let gex = dealer_sign(c.kind) * c.oi * g.gamma * spot * spot * 0.01;
+        out.gex += gex;
+        let m = super::buckets::mny_bucket(super::buckets::moneyness(is_call, c.strike, spot));
+        out.gex_by_mny[m.index()] += gex;
+    }
+    out
+}
+
+/// Total dealer GEX of several expiries (each `(years, contracts)`) at `spot`.
+pub fn total_gex(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> f64 {
+    expiries
+        .iter()
+        .map(|(years, cs)| exposure(cs, spot, *years, rates).gex)
+        .sum()
+}
+
+/// The spot within ±10% of `spot` at which total GEX changes sign (nearest to `spot`
+/// when it does more than once), by a grid of 1% steps then bisection.
+pub fn zero_gamma(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> Option<f64> {
+    let at = |s: f64| total_gex(expiries, s, rates);
+    let grid: Vec<(f64, f64)> = (-10..=10)
+        .map(|i| {
+            let s = spot * (1.0 + f64::from(i) / 100.0);
+            (s, at(s))
+        })
+        .collect();
+    // The sign change closest to spot.
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    for w in grid.windows(2) {
+        let ((s0, g0), (s1, g1)) = (w[0], w[1]);
+        if g0 == 0.0 {
+            return Some(s0);
+        }
+        if g0.signum() != g1.signum() && g1 != 0.0 {
+            let distance = ((s0 + s1) / 2.0 - spot).abs();
+            if best.is_none_or(|b| distance < ((b.0 + b.2) / 2.0 - spot).abs()) {
+                best = Some((s0, g0, s1, g1));
+            }
+        }
+    }
+    let (mut lo, mut glo, mut hi, _) = best?;
+    for _ in 0..30 {
+        let mid = (lo + hi) / 2.0;
+        let g = at(mid);
+        if g.signum() == glo.signum() {
+            lo = mid;
+            glo = g;
+        } else {
+            hi = mid;
+        }
+    }
+    Some((lo + hi) / 2.0)
+}
+
+/// 25-delta risk reversal and butterfly of one expiry, with its ATM IV: `None` when
+/// the calls or puts do not reach 25 delta on both sides of it.
+pub fn risk_reversal_and_butterfly(
+    contracts: &[Contract],
+    spot: f64,
+    years: f64,
+    atm_iv: f64,
+    rates: Rates,
+) -> Option<(f64, f64)> {
+    let iv_at = |kind: OptionType, target: f64| -> Option<f64> {
+        let mut points: Vec<(f64, f64)> = contracts
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| {
+                let d =
+                    pricing::greeks(kind == OptionType::Call, spot, c.strike, years, c.iv, rates)
+                        .delta;
+                (d, c.iv)
+            })
+            .filter(|(d, _)| d.is_finite())
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points.windows(2).find_map(|w| {
+            let ((d0, v0), (d1, v1)) = (w[0], w[1]);
+            (d0 <= target && target <= d1 && d1 > d0)
+                .then(|| v0 + (v1 - v0) * (target - d0) / (d1 - d0))
+        })
+    };
+    let call = iv_at(OptionType::Call, 0.25)?;
+    let put = iv_at(OptionType::Put, -0.25)?;
+    Some((call - put, (call + put) / 2.0 - atm_iv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::option_chain::pricing::INDIA;
+
+    fn c(strike: f64, kind: OptionType, oi: f64, iv: f64) -> Contract {
+        Contract {
+            strike,
+            kind,
+            oi,
+            iv,
+        }
+    }
+
+    /// A fixture small enough to check by hand: one call and one put at 100, spot 100,
+    /// 73 days (0.2 years), IV 20%, no rates. d1 = 0.5·0.2·√0.2 / ... see below.
+    #[test]
+    fn net_delta_and_gex_equal_a_hand_computation() {
+        let none = Rates {
+            rate: 0.0,
+            dividend: 0.0,
+        };
+        let (s, t, v): (f64, f64, f64) = (100.0, 0.2, 0.2);
+        // d1 = (ln 1 + v²t/2) / (v√t) = 0.004 / 0.0894427 = 0.0447214.
+        let d1: f64 = 0.004 / (0.2 * 0.2f64.sqrt());
+        let n_d1 = pricing::norm_cdf(d1);
+        let gamma = pricing::norm_pdf(d1) / (s * v * t.sqrt());
+        let chain = [
+            c(100.0, OptionType::Call, 1_000.0, v),
+            c(100.0, OptionType::Put, 3_000.0, v),
+        ];
+        let e = exposure(&chain, s, t, none);
+        // Calls 1,000 at Δ = N(d1), puts 3,000 at Δ = N(d1) − 1.
+        let want_delta = 1_000.0 * n_d1 + 3_000.0 * (n_d1 - 1.0);
+        assert!(
+            (e.net_delta - want_delta).abs() < 1e-9,
+            "{} vs {want_delta}",
+            e.net_delta
+        );
+        // Dealers long 1,000 calls and short 3,000 puts of the same gamma.
+        let want_gex = (1_000.0 - 3_000.0) * gamma * s * s * 0.01;
+        assert!((e.gex - want_gex).abs() < 1e-9, "{} vs {want_gex}", e.gex);
+        assert!(
+            (e.gex_by_mny[2] - want_gex).abs() < 1e-9,
+            "all at the money"
+        );
+    }
+
+    #[test]
+    fn the_gamma_flip_is_where_call_and_put_gamma_balance() {
+        // Calls at 110 and puts at 90 of equal OI and IV: by symmetry in log-strike
+        // GEX is zero near the geometric middle, about 99.5.
+        let none = Rates {
+            rate: 0.0,
+            dividend: 0.0,
+        };
+        let chain = vec![(
+            30.0 / 365.0,
+            vec![
+                c(110.0, OptionType::Call, 1_000.0, 0.2),
+                c(90.0, OptionType::Put, 1_000.0, 0.2),
+            ],
+        )];
+        let z = zero_gamma(&chain, 100.0, none).unwrap();
+        assert!(
+            total_gex(&chain, z, none).abs() < 1e-6 * total_gex(&chain, 105.0, none).abs(),
+            "GEX at the flip {z}"
+        );
+        assert!((95.0..105.0).contains(&z), "{z}");
+        // Calls above the flip dominate: positive GEX at 105, negative at 95.
+        assert!(total_gex(&chain, 105.0, none) > 0.0);
+        assert!(total_gex(&chain, 95.0, none) < 0.0);
+        // Only calls: GEX never changes sign.
+        let calls = vec![(30.0 / 365.0, vec![c(100.0, OptionType::Call, 1.0, 0.2)])];
+        assert_eq!(zero_gamma(&calls, 100.0, none), None);
+    }
+
+    #[test]
+    fn a_flat_smile_has_no_risk_reversal_or_butterfly_and_a_skew_has_a_negative_one() {
+        let t = 30.0 / 365.0;
+        let strikes: Vec<f64> = (80..=120).map(f64::from).collect();
+        let flat: Vec<Contract> = strikes
+            .iter()
+            .flat_map(|&k| {
+                [
+                    c(k, OptionType::Call, 1.0, 0.2),
+                    c(k, OptionType::Put, 1.0, 0.2),
+                ]
+            })
+            .collect();
+        let (rr, bf) = risk_reversal_and_butterfly(&flat, 100.0, t, 0.2, INDIA).unwrap();
+        assert!(rr.abs() < 1e-12 && bf.abs() < 1e-12, "{rr} {bf}");
+        // IV falling with strike (a put skew): puts richer than calls.
+        let skewed: Vec<Contract> = strikes
+            .iter()
+            .flat_map(|&k| {
+                let iv = 0.2 - 0.002 * (k - 100.0);
+                [
+                    c(k, OptionType::Call, 1.0, iv),
+                    c(k, OptionType::Put, 1.0, iv),
+                ]
+            })
+            .collect();
+        let (rr, _) = risk_reversal_and_butterfly(&skewed, 100.0, t, 0.2, INDIA).unwrap();
+        assert!(rr < 0.0, "{rr}");
+    }
+}
