@@ -846,6 +846,7 @@ impl Decoder {
                 "state",
                 "recording",
                 "warm",
+                "buckets_version",
             ],
         )?;
         let name = self.req_string(&f, "name", "g6_example_total");
@@ -934,6 +935,9 @@ impl Decoder {
             })
             .unwrap_or_default();
         let warm = f.get("warm").and_then(|n| self.warm(n));
+        let buckets_version = f
+            .get("buckets_version")
+            .and_then(|n| self.integer(n, "buckets_version"));
         Some(Metric {
             name: name?,
             kind: kind?,
@@ -949,6 +953,7 @@ impl Decoder {
             state,
             recording,
             warm,
+            buckets_version,
             pos: node.pos,
         })
     }

@@ -425,6 +425,9 @@ pub struct Metric {
     /// `warm:` as written: which series exist at zero from `init()` (see
     /// [`Metric::warms_all`] and [`Metric::warm_sets`] for the effect).
     pub warm: Option<Spanned<Warm>>,
+    /// `buckets_version:` of a histogram's bucket layout (1 when not written); a bucket
+    /// change must raise it (`g6 diff`).
+    pub buckets_version: Option<Spanned<i64>>,
     /// Where the metric entry starts.
     pub pos: Pos,
 }
@@ -619,6 +622,11 @@ impl Metric {
         let budget = usize::try_from(self.effective_budget(spec)).unwrap_or(usize::MAX);
         sets.truncate(budget);
         sets
+    }
+
+    /// The version of the bucket layout: `buckets_version`, 1 when not written.
+    pub fn buckets_version(&self) -> i64 {
+        self.buckets_version.as_ref().map_or(1, |v| v.value)
     }
 
     /// Bucket bounds as plain numbers (empty for non-histograms).

@@ -821,6 +821,27 @@ impl<'a> Validator<'a> {
     }
 
     fn metric_buckets(&mut self, m: &Metric) {
+        if let Some(v) = &m.buckets_version {
+            if m.kind.value != MetricKind::Histogram {
+                self.err(
+                    Code::BucketsOnNonHistogram,
+                    v.pos,
+                    format!(
+                        "{} `{}` has a buckets_version",
+                        m.kind.value.as_str(),
+                        m.name.value
+                    ),
+                    "only histograms have a bucket layout; remove `buckets_version`",
+                );
+            } else if v.value < 1 {
+                self.err(
+                    Code::BadBuckets,
+                    v.pos,
+                    format!("buckets_version {} of `{}` is below 1", v.value, m.name.value),
+                    "layouts are numbered from 1 (the default); raise it by one at each bucket change",
+                );
+            }
+        }
         match (&m.buckets, m.kind.value) {
             (None, MetricKind::Histogram) => self.err(
                 Code::MissingBuckets,

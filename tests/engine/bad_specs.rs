@@ -52,7 +52,7 @@ bad_spec! {
     ];
     e002_unknown_field: "E002-unknown-field.yml" => [
         ("12:9: error[E002]: unknown field `helpp` in a metric",
-         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording, warm"),
+         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording, warm, buckets_version"),
     ];
     e003_missing_field: "E003-missing-field.yml" => [
         ("8:13: error[E003]: a metric is missing `help`",
@@ -93,6 +93,8 @@ bad_spec! {
     e012_bad_buckets: "E012-bad-buckets.yml" => [
         ("12:29: error[E012]: bucket 0.5 does not follow 0.5 in increasing order",
          "buckets must be strictly increasing with no duplicates"),
+        ("13:26: error[E012]: buckets_version 0 of `g6_wait_seconds` is below 1",
+         "layouts are numbered from 1 (the default); raise it by one at each bucket change"),
     ];
     e013_buckets_on_non_histogram: "E013-buckets-on-non-histogram.yml" => [
         ("12:18: error[E013]: counter `g6_calls_total` has buckets",
