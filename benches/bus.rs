@@ -11,7 +11,11 @@
 //!   every acknowledgement) against raw async-nats on the same bytes in the same run:
 //!   JetStream publishes with pipelined acks (like for like; goal: ours at 80% or
 //!   more of its throughput) and core publishes plus a flush (no acks: the limit);
-//!   and the whole collector step from the snapshot for reference.
+//!   and the whole collector step from the snapshot for reference;
+//! - `bus_nats_replicas` (needs `nats-server`): the same bus step on a 3-node
+//!   JetStream cluster on loopback, to a stream of 1 replica and one of 3, each beside
+//!   raw async-nats JetStream publishes with pipelined acks to that stream in the same
+//!   run (the cost of replication, and ours against the raw client on it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -110,23 +114,33 @@ impl Drop for Server {
     }
 }
 
-fn nats_server() -> Option<(Server, String)> {
-    let bin = [
+fn nats_bin() -> Option<&'static str> {
+    [
         "/usr/sbin/nats-server",
         "/usr/bin/nats-server",
         "/usr/local/bin/nats-server",
     ]
     .into_iter()
-    .find(|p| std::path::Path::new(p).is_file())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
+    .find(|p| std::path::Path::new(p).is_file())
+}
+
+fn free_port() -> Option<u16> {
+    Some(
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
+}
+
+/// A nats-server with JetStream on `port`, with `extra` arguments, ready.
+fn spawn_nats(port: u16, extra: &[String]) -> Option<Server> {
     let dir = std::env::temp_dir().join(format!("g6-bench-nats-{port}"));
-    let child = Command::new(bin)
+    let child = Command::new(nats_bin()?)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(&dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -134,11 +148,124 @@ fn nats_server() -> Option<(Server, String)> {
     let server = Server(child, dir);
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((server, format!("nats://127.0.0.1:{port}")));
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(25));
     }
     None
+}
+
+/// Three nats-servers routed into one JetStream cluster; the servers' URLs.
+fn nats_cluster() -> Option<(Vec<Server>, Vec<String>)> {
+    let client: Vec<u16> = (0..3).map(|_| free_port()).collect::<Option<_>>()?;
+    let route: Vec<u16> = (0..3).map(|_| free_port()).collect::<Option<_>>()?;
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        let routes: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| format!("nats://127.0.0.1:{}", route[j]))
+            .collect();
+        let args = [
+            "-n".to_string(),
+            format!("bench{i}"),
+            "--cluster_name".into(),
+            "bench".into(),
+            "--cluster".into(),
+            format!("nats://127.0.0.1:{}", route[i]),
+            "--routes".into(),
+            routes.join(","),
+        ];
+        servers.push(spawn_nats(client[i], &args)?);
+    }
+    let urls = client
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect();
+    Some((servers, urls))
+}
+
+fn nats_server() -> Option<(Server, String)> {
+    nats_bin()?;
+    let port = free_port()?;
+    let server = spawn_nats(port, &[])?;
+    Some((server, format!("nats://127.0.0.1:{port}")))
+}
+
+fn replicas(c: &mut Criterion) {
+    let Some((_servers, urls)) = nats_cluster() else {
+        eprintln!("bus_nats_replicas skipped: nats-server not installed");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut g = c.benchmark_group("bus_nats_replicas");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(CONTRACTS as u64));
+    for n in [1usize, 3] {
+        let prefix = format!("r{n}.chain");
+        let config = NatsConfig {
+            servers: urls.clone(),
+            stream: format!("G6_R{n}"),
+            subject_prefix: prefix.clone(),
+            max_bytes: 512 * 1024 * 1024,
+            replicas: n,
+            ..Default::default()
+        };
+        let bus = NatsBus::start(config, rt.handle()).expect("bus");
+        let mut prebuilt: Vec<Arc<ChainMessage>> = messages().into_iter().map(Arc::new).collect();
+        let mut round = |bus: &NatsBus| {
+            for m in prebuilt.iter_mut() {
+                if let Some(m) = Arc::get_mut(m) {
+                    m.snapshot_id += 1;
+                }
+            }
+            bus.publish(&prebuilt);
+            while bus.outbox().0 > 0 {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        };
+        // The first round waits for the cluster's JetStream and creates the stream.
+        round(&bus);
+        g.bench_function(format!("g6_jetstream_bus_r{n}"), |b| b.iter(|| round(&bus)));
+        let encoded: Vec<(String, bytes::Bytes)> = messages()
+            .iter()
+            .map(|m| (m.subject(&prefix), bytes::Bytes::from(m.to_bytes())))
+            .collect();
+        let client = rt
+            .block_on(async_nats::connect(urls.clone()))
+            .expect("connect");
+        let js = {
+            let _inside = rt.enter();
+            async_nats::jetstream::new(client)
+        };
+        let mut raw_round = 0u64;
+        g.bench_function(format!("async_nats_jetstream_pipelined_acks_r{n}"), |b| {
+            b.iter(|| {
+                raw_round += 1;
+                rt.block_on(async {
+                    let mut acks = Vec::with_capacity(encoded.len());
+                    for (i, (subject, payload)) in encoded.iter().enumerate() {
+                        let publish = async_nats::jetstream::message::PublishMessage::build()
+                            .payload(payload.clone())
+                            .message_id(format!("raw.{raw_round}.{i}"));
+                        acks.push(
+                            js.send_publish(subject.clone(), publish)
+                                .await
+                                .expect("send"),
+                        );
+                    }
+                    for a in acks {
+                        a.await.expect("ack");
+                    }
+                })
+            })
+        });
+        bus.close(Duration::from_secs(5));
+    }
+    g.finish();
 }
 
 fn nats(c: &mut Criterion) {
@@ -252,5 +379,5 @@ fn nats(c: &mut Criterion) {
     bus.close(Duration::from_secs(5));
 }
 
-criterion_group!(benches, encoding, inproc, nats);
+criterion_group!(benches, encoding, inproc, nats, replicas);
 criterion_main!(benches);

@@ -238,85 +238,264 @@ pub fn add_health_records(c: &mut SeriesCatalog, spec: &g6_spec::Spec) {
     crate::health::add_records(c, spec);
 }
 
+/// One problem found in a generated artifact, traced back to the spec node that
+/// produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactProblem {
+    /// The artifact, relative to `generated/`, e.g. `grafana/dashboards/http.json`.
+    pub artifact: String,
+    /// The dashboard-lint rule, when a dashboard check found it.
+    pub rule: Option<&'static str>,
+    /// What is wrong, naming the panel, alert or rule.
+    pub message: String,
+    /// What to do about it in the spec.
+    pub hint: String,
+    /// The spec node that produced it: a panel's `promql`, an alert's `expr`, a
+    /// recording rule or the metric it was generated for, an SLO, the health section,
+    /// or the dashboard plan.
+    pub pos: g6_spec::Pos,
+}
+
+impl std::fmt::Display for ArtifactProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rule {
+            Some(rule) => write!(f, "{}: [{rule}] {}", self.artifact, self.message),
+            None => write!(f, "{}: {}", self.artifact, self.message),
+        }
+    }
+}
+
 /// Check everything generated: rule expressions, dashboard lint (which covers every
 /// target's PromQL, series, labels and counter use). Returns one line per problem.
 pub fn validate_generated(loaded: &LoadedSpec, generated: &Generated) -> Vec<String> {
+    problems(loaded, generated)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Where in the spec things were declared, to place what is found in the artifacts.
+struct Origins<'a> {
+    spec: &'a g6_spec::Spec,
+}
+
+impl Origins<'_> {
+    fn metric(&self, name: &str) -> Option<g6_spec::Pos> {
+        self.spec
+            .metrics()
+            .find(|(_, m)| m.name.value == name)
+            .map(|(_, m)| m.name.pos)
+    }
+
+    fn recording(&self, r: &rules::RecordingRule) -> g6_spec::Pos {
+        let custom = self
+            .spec
+            .metrics()
+            .flat_map(|(_, m)| m.recording.iter())
+            .find(|c| c.record.value == r.record)
+            .map(|c| c.record.pos);
+        custom
+            .or_else(|| self.metric(&r.metric))
+            .unwrap_or(FILE_START)
+    }
+
+    fn alert(&self, a: &rules::AlertRule) -> g6_spec::Pos {
+        let spec = self
+            .spec
+            .metrics()
+            .flat_map(|(_, m)| m.alerts.iter())
+            .find(|x| x.alert.value == a.alert)
+            .map(|x| x.expr.pos);
+        spec.or_else(|| self.metric(&a.metric))
+            .unwrap_or(FILE_START)
+    }
+
+    /// The spec panel a generated panel of this title copies.
+    fn panel(&self, title: &str) -> Option<&g6_spec::model::Panel> {
+        self.spec
+            .metrics()
+            .flat_map(|(_, m)| m.panels.iter())
+            .find(|p| p.title.value == title)
+    }
+
+    fn dashboard(&self, slug: &str) -> g6_spec::Pos {
+        self.spec
+            .dashboards
+            .iter()
+            .find(|d| d.slug.value == slug)
+            .map(|d| d.slug.pos)
+            .unwrap_or(FILE_START)
+    }
+}
+
+/// Where a problem goes when nothing in the spec produced it (a generator bug).
+const FILE_START: g6_spec::Pos = g6_spec::Pos { line: 1, col: 1 };
+
+/// The dashboard-lint findings of one dashboard, placed on the spec panels they come
+/// from (`fallback` for the dashboard's own settings and generated panels).
+fn dashboard_problems(
+    origins: &Origins<'_>,
+    artifact: String,
+    dashboard: &serde_json::Value,
+    catalog: &SeriesCatalog,
+    fallback: g6_spec::Pos,
+    out: &mut Vec<ArtifactProblem>,
+) {
+    for f in crate::dashboard_lint::lint(dashboard, catalog) {
+        let panel = f.panel.as_deref().and_then(|t| origins.panel(t));
+        let mut hint = crate::dashboard_lint::rule_hint(f.rule).to_string();
+        if let Some(p) = panel {
+            if f.rule == "target-rate-interval" {
+                hint = format!(
+                    "write `promql: '{}'`: Grafana sizes $__rate_interval to the scrape interval and the zoom",
+                    crate::dashboard_lint::rate_interval_rewrite(&p.promql.value)
+                );
+            }
+        }
+        let pos = match (panel, f.rule.starts_with("target-")) {
+            (Some(p), true) => p.promql.pos,
+            (Some(p), false) => p.pos,
+            (None, _) => fallback,
+        };
+        let message = match &f.panel {
+            Some(t) => format!("panel {t:?}: {}", f.message),
+            None => f.message.clone(),
+        };
+        out.push(ArtifactProblem {
+            artifact: artifact.clone(),
+            rule: Some(f.rule),
+            message,
+            hint,
+            pos,
+        });
+    }
+}
+
+/// Every problem in what was generated, each placed at the spec node that produced it.
+pub fn problems(loaded: &LoadedSpec, generated: &Generated) -> Vec<ArtifactProblem> {
+    const PROMQL_HINT: &str = "fix the expression in the spec: it must parse and read series the spec defines, with labels they carry";
+    let spec = &loaded.spec;
+    let origins = Origins { spec };
     let catalog = full_catalog(loaded, &generated.rules);
     let mut problems = Vec::new();
+    let mut push = |artifact: &str, pos, message: String, hint: &str| {
+        problems.push(ArtifactProblem {
+            artifact: artifact.to_string(),
+            rule: None,
+            message,
+            hint: hint.to_string(),
+            pos,
+        })
+    };
     let mut seen = std::collections::BTreeSet::new();
+    const RECORDING: &str = "prometheus/recording_rules.yml";
     for r in generated.rules.all_recording() {
         if !seen.insert(r.record.clone()) {
-            problems.push(format!(
-                "prometheus/recording_rules.yml: `{}` is recorded twice",
-                r.record
-            ));
+            push(
+                RECORDING,
+                origins.recording(r),
+                format!("`{}` is recorded twice", r.record),
+                "give the spec recording rule another name",
+            );
         }
         for f in catalog.analyze(&r.expr).findings {
-            problems.push(format!(
-                "prometheus/recording_rules.yml: rule `{}` {f}",
-                r.record
-            ));
+            push(
+                RECORDING,
+                origins.recording(r),
+                format!("rule `{}` {f}", r.record),
+                PROMQL_HINT,
+            );
         }
     }
     for a in generated.rules.all_alerts() {
         for f in catalog.analyze(&a.expr).findings {
             if !matches!(f, g6_spec::promql::Finding::CounterWithoutRate { .. }) {
-                problems.push(format!("alert `{}` {f}", a.alert));
+                push(
+                    "prometheus/alerts.yml",
+                    origins.alert(a),
+                    format!("alert `{}` {f}", a.alert),
+                    PROMQL_HINT,
+                );
             }
         }
     }
-    for d in &generated.dashboards {
-        for f in crate::dashboard_lint::lint(&d.json, &catalog) {
-            problems.push(format!("{DASHBOARD_DIR}/{}.json: {f}", d.slug));
-        }
-    }
-    for slo in &loaded.spec.slos {
+    for slo in &spec.slos {
         for (record, expr) in crate::slo::recorded(slo) {
             for f in catalog.analyze(&expr).findings {
-                problems.push(format!(
-                    "{}: rule `{record}` of SLO `{}` {f}",
+                push(
                     crate::slo::RULES_PATH,
-                    slo.name.value
-                ));
+                    slo.pos,
+                    format!("rule `{record}` of SLO `{}` {f}", slo.name.value),
+                    "fix the SLO's SLI expressions",
+                );
             }
         }
         for a in &crate::slo::BURN_ALERTS {
             for f in catalog.analyze(&crate::slo::alert_expr(slo, a)).findings {
-                problems.push(format!(
-                    "{}: an alert of SLO `{}` {f}",
+                push(
                     crate::slo::RULES_PATH,
-                    slo.name.value
-                ));
+                    slo.pos,
+                    format!("an alert of SLO `{}` {f}", slo.name.value),
+                    "fix the SLO's SLI expressions",
+                );
             }
         }
     }
-    if let Some(h) = &loaded.spec.health {
-        for (record, expr, component) in crate::health::recorded(&loaded.spec, h) {
+    if let Some(h) = &spec.health {
+        for (record, expr, component) in crate::health::recorded(spec, h) {
+            let pos = component
+                .as_ref()
+                .and_then(|c| h.components.iter().find(|x| &x.name.value == c))
+                .map_or(h.pos, |c| c.expr.pos);
             for f in catalog.analyze(&expr).findings {
                 if !matches!(f, g6_spec::promql::Finding::CounterWithoutRate { .. }) {
-                    problems.push(format!(
-                        "{}: rule `{record}`{} {f}",
+                    push(
                         crate::health::RULES_PATH,
-                        component
-                            .as_ref()
-                            .map(|c| format!(" of component `{c}`"))
-                            .unwrap_or_default()
-                    ));
+                        pos,
+                        format!(
+                            "rule `{record}`{} {f}",
+                            component
+                                .as_ref()
+                                .map(|c| format!(" of component `{c}`"))
+                                .unwrap_or_default()
+                        ),
+                        "fix the health component's expression",
+                    );
                 }
             }
         }
         for critical in [false, true] {
-            let expr = crate::health::alert_expr(&loaded.spec, h, critical);
+            let expr = crate::health::alert_expr(spec, h, critical);
             for f in catalog.analyze(&expr).findings {
-                problems.push(format!("{}: a health alert {f}", crate::health::RULES_PATH));
+                push(
+                    crate::health::RULES_PATH,
+                    h.pos,
+                    format!("a health alert {f}"),
+                    "fix the health section",
+                );
             }
         }
     }
-    if !loaded.spec.slos.is_empty() {
-        let d = crate::slo::dashboard(&loaded.spec, loaded.hash(), crate::GENERATOR_VERSION);
-        for f in crate::dashboard_lint::lint(&d, &catalog) {
-            problems.push(format!("{}/slos.json: {f}", crate::slo::DASHBOARD_DIR));
-        }
+    for d in &generated.dashboards {
+        dashboard_problems(
+            &origins,
+            format!("{DASHBOARD_DIR}/{}.json", d.slug),
+            &d.json,
+            &catalog,
+            origins.dashboard(&d.slug),
+            &mut problems,
+        );
+    }
+    if let Some(first) = spec.slos.first() {
+        let d = crate::slo::dashboard(spec, loaded.hash(), crate::GENERATOR_VERSION);
+        dashboard_problems(
+            &origins,
+            format!("{}/slos.json", crate::slo::DASHBOARD_DIR),
+            &d,
+            &catalog,
+            first.pos,
+            &mut problems,
+        );
     }
     problems
 }

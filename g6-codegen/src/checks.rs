@@ -1,7 +1,9 @@
 //! Checks of a valid spec that need what the generators make of it: spec recording
 //! rules whose names the generated or SLO rules take, spec PromQL that reads recording
-//! rules the generator does not produce, and panel renames that collide on a generated
-//! dashboard. They report spec diagnostics (E040, E017, E042) at the spec's positions;
+//! rules the generator does not produce, panel renames that collide on a generated
+//! dashboard, and every check the build runs on the generated artifacts (dashboard
+//! lint, rule PromQL). They report spec diagnostics (E040, E017, E042, E044) at the
+//! spec's positions, so `g6 lint` and the build fail on the same problems;
 //! [`load_file`] (the build's and the CLI's loader) runs them after validation
 //! ([`after_validation`]).
 
@@ -38,8 +40,34 @@ pub fn after_validation(spec: &Spec, invalid: bool) -> Vec<Diagnostic> {
         out.extend(recorded_references(spec));
         // Panel identities exist only on the generated dashboards.
         out.extend(panel_identities(spec));
+        // The build's own checks of what it generates, on the spec's nodes.
+        out.extend(artifact_checks(spec));
     }
     out
+}
+
+/// The build's checks of the generated artifacts (E044), each at the spec node that
+/// produced the problem, with the artifact and the check's rule in the note.
+pub fn artifact_checks(spec: &Spec) -> Vec<Diagnostic> {
+    // The hash only stamps the artifacts' provenance, which no check reads: the spec
+    // is not hashed until it is known to be valid.
+    let loaded = LoadedSpec {
+        spec: spec.clone(),
+        canonical: String::new(),
+        sha256: "0".repeat(64),
+        diagnostics: Diagnostics::default(),
+    };
+    let generated = crate::artifacts::generate_all(&loaded, spec.source_name());
+    crate::artifacts::problems(&loaded, &generated)
+        .into_iter()
+        .map(|p| {
+            let note = match p.rule {
+                Some(rule) => format!("found by [{rule}] in the generated {}", p.artifact),
+                None => format!("found in the generated {}", p.artifact),
+            };
+            Diagnostic::error(Code::ArtifactCheck, p.pos, p.message, p.hint).with_note(note)
+        })
+        .collect()
 }
 
 /// Spec recording rules (E040) named like a generated rule or a rule of an SLO:

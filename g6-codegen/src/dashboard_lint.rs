@@ -224,6 +224,89 @@ fn rate_windows_ok(expr: &str) -> Result<(), String> {
     }
 }
 
+/// What to do about a finding of `rule`, said of the spec (a spec panel's target is
+/// its `promql`, copied onto the dashboard).
+pub fn rule_hint(rule: &str) -> &'static str {
+    match rule {
+        "target-rate-interval" => {
+            "write the window as [$__rate_interval]: Grafana sizes it to the scrape interval and the zoom"
+        }
+        "target-promql" => "fix the expression: it must parse and read series the spec defines, with labels they carry",
+        "target-counter-agg" => "wrap the counter in rate() or increase() before aggregating it",
+        "panel-units" => "give the panel a Grafana unit (see the README's list of units)",
+        "panel-datetime-ms" => "multiply the timestamp by 1000, or show an age (`time() - x`, unit s)",
+        "panel-ratio-avg" => "divide the sum of value x weight by the sum of the weights instead of averaging the ratio",
+        "panel-topk-state" => "show an info metric as a table and a state as a state timeline",
+        "selector-variable" => "filter on the selector label with {label=~\"$label\"}",
+        "target-legend" => "give the target a legend naming its labels",
+        "annotation-query" => "fix the annotation's expression in the spec",
+        _ => "fix the spec node named here, or report a generator bug if the spec is right",
+    }
+}
+
+/// `expr` with every `rate`/`irate` window replaced by `$__rate_interval`: the rewrite
+/// the `target-rate-interval` rule asks for, shown in its hint.
+pub fn rate_interval_rewrite(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(at) = find_rate_call(rest) {
+        // Copy through the call's opening parenthesis, then find the window of its
+        // argument: the first `[...]` at the call's own depth.
+        let open = at + rest[at..].find('(').unwrap_or(0) + 1;
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let mut depth = 0usize;
+        let mut window = None;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '(' | '{' => depth += 1,
+                ')' | '}' if depth == 0 => break,
+                ')' | '}' => depth -= 1,
+                '[' if depth == 0 => {
+                    if let Some(end) = rest[i..].find(']') {
+                        window = Some((i, i + end));
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if let Some((start, end)) = window {
+            let inner = &rest[start + 1..end];
+            out.push_str(&rest[..=start]);
+            // A subquery (`[1h:5m]`) or the macro already: leave it.
+            if inner.contains(':') || inner.contains("rate_interval") {
+                out.push_str(inner);
+            } else {
+                out.push_str("$__rate_interval");
+            }
+            out.push(']');
+            rest = &rest[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Byte offset of the next `rate(` or `irate(` call (a whole identifier) in `s`.
+fn find_rate_call(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find("rate").map(|i| i + from) {
+        let word_start = bytes[..i]
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+            .map_or(0, |p| p + 1);
+        let name = &s[word_start..i + 4];
+        let after = s[i + 4..].trim_start();
+        if matches!(name, "rate" | "irate") && after.starts_with('(') {
+            return Some(word_start);
+        }
+        from = i + 4;
+    }
+    None
+}
+
 /// Lint one dashboard. `catalog` knows the series and recording rules that exist.
 pub fn lint(dashboard: &Value, catalog: &SeriesCatalog) -> Vec<LintFinding> {
     let mut out = Vec::new();
@@ -507,5 +590,27 @@ mod tests {
         assert!(rate_windows_ok("sum(increase(x_total[1h]))").is_ok());
         assert!(rate_windows_ok("sum(rate(x_total[5m]))").is_err());
         assert!(rate_windows_ok("irate(x_total[1m])").is_err());
+    }
+
+    #[test]
+    fn rate_interval_rewrite_replaces_only_rate_windows() {
+        assert_eq!(
+            rate_interval_rewrite("sum by (result) (rate(x_total{a=\"[b]\"}[5m]))"),
+            "sum by (result) (rate(x_total{a=\"[b]\"}[$__rate_interval]))"
+        );
+        assert_eq!(
+            rate_interval_rewrite("irate(a_total[1m]) / increase(b_total[1h]) + rate(c_total[$__rate_interval])"),
+            "irate(a_total[$__rate_interval]) / increase(b_total[1h]) + rate(c_total[$__rate_interval])"
+        );
+        assert_eq!(
+            rate_interval_rewrite("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"),
+            "histogram_quantile(0.9, sum by (le) (rate(x_bucket[$__rate_interval])))"
+        );
+        assert_eq!(
+            rate_interval_rewrite("g6_generate_rate"),
+            "g6_generate_rate"
+        );
+        // The rewrite passes the rule it is the hint of.
+        assert!(rate_windows_ok(&rate_interval_rewrite("sum(rate(x_total[5m]))")).is_ok());
     }
 }

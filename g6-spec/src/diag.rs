@@ -92,7 +92,8 @@ codes! {
     BadAnnotation = "E041", "bad-annotation", "A dashboard annotation with invalid PromQL, a duplicate title or an unknown colour.";
     BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";
     BadAlerting = "E043", "bad-alerting", "An alert whose `runbook.checks` are empty, more than three or too long, or whose `inhibits` names a metric the spec does not define; or an `alerting:` URL that is not http(s) (the runbook URL may also be a relative path).";
-    BadWarm = "E044", "bad-warm", "A `warm:` on a gauge, naming a label the metric does not have or a value outside a closed label's values, `warm: true` on a metric with open labels, or a `warm:` map that leaves an open label unnamed.";
+    ArtifactCheck = "E044", "artifact-check", "A generated artifact (dashboard, rule file) fails the checks the build runs on it; reported at the spec panel, alert, rule, SLO or dashboard plan that produced it, with the artifact in the note.";
+    BadWarm = "E045", "bad-warm", "A `warm:` on a gauge, naming a label the metric does not have or a value outside a closed label's values, `warm: true` on a metric with open labels, or a `warm:` map that leaves an open label unnamed.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";
@@ -111,6 +112,8 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it.
     pub hint: String,
+    /// Where else it shows, e.g. the generated artifact a check found it in.
+    pub note: Option<String>,
 }
 
 impl Diagnostic {
@@ -127,7 +130,14 @@ impl Diagnostic {
             pos,
             message: message.into(),
             hint: hint.into(),
+            note: None,
         }
+    }
+
+    /// The same diagnostic with a note (rendered after the hint).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
     }
 
     /// A warning that is printed but does not fail the build.
@@ -144,8 +154,14 @@ impl Diagnostic {
     }
 
     /// Render as `PATH:LINE:COL: error[CODE]: message` with the hint on the next line.
+    /// A note, when there is one, follows on its own line.
     pub fn render(&self, path: &str) -> String {
-        format!("{}\n  = hint: {}", self.headline(path), self.hint)
+        let mut out = format!("{}\n  = hint: {}", self.headline(path), self.hint);
+        if let Some(note) = &self.note {
+            out.push_str("\n  = note: ");
+            out.push_str(note);
+        }
+        out
     }
 
     /// The first line of [`Diagnostic::render`].

@@ -36,6 +36,57 @@ pub fn parse(expr: &str) -> Result<Expr, String> {
     parser::parse(&substitute_macros(expr))
 }
 
+/// For each `count_values` without `by()`/`without()` under an aggregation that groups
+/// `by (...)`: the labels that grouping asks for, less the count's own value label.
+/// `count_values` without `by()` keeps only its value label, so the grouping around it
+/// finds nothing: `sum by (mny) (count_values("iv", x))` groups by a label that is gone.
+/// Empty when the expression does not parse or has no such `count_values`.
+pub fn count_values_lost_grouping(expr: &str) -> Vec<Vec<String>> {
+    fn walk(e: &Expr, by: Option<&[String]>, out: &mut Vec<Vec<String>>) {
+        match e {
+            Expr::Aggregate(agg) => {
+                let op = agg.op.to_string();
+                let own: Vec<String>;
+                let inner_by = match &agg.modifier {
+                    Some(LabelModifier::Include(l)) => {
+                        own = l.labels.clone();
+                        Some(own.as_slice())
+                    }
+                    _ => None,
+                };
+                if op == "count_values" && agg.modifier.is_none() {
+                    if let Some(labels) = by {
+                        let value: BTreeSet<String> = string_param(agg.param.as_deref()).collect();
+                        let lost: Vec<String> = labels
+                            .iter()
+                            .filter(|l| !value.contains(*l))
+                            .cloned()
+                            .collect();
+                        if !lost.is_empty() {
+                            out.push(lost);
+                        }
+                    }
+                }
+                walk(&agg.expr, inner_by, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, by, out),
+            Expr::Unary(u) => walk(&u.expr, by, out),
+            Expr::Subquery(q) => walk(&q.expr, by, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, by, out);
+                walk(&b.rhs, by, out);
+            }
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, by, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(e) = parse(expr) {
+        walk(&e, None, &mut out);
+    }
+    out
+}
+
 /// How a series may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeriesKind {
@@ -479,6 +530,24 @@ pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_values_without_by_under_a_grouping_loses_its_labels() {
+        assert_eq!(
+            count_values_lost_grouping("sum by (mny, dte) (count_values(\"iv\", g6_iv))"),
+            vec![vec!["mny".to_string(), "dte".to_string()]]
+        );
+        // Its own value label survives; a count_values with by() keeps its labels.
+        assert_eq!(
+            count_values_lost_grouping("sum by (iv) (count_values(\"iv\", g6_iv))"),
+            Vec::<Vec<String>>::new()
+        );
+        assert!(
+            count_values_lost_grouping("sum by (mny) (count_values by (mny) (\"iv\", g6_iv))")
+                .is_empty()
+        );
+        assert!(count_values_lost_grouping("count_values(\"iv\", g6_iv)").is_empty());
+    }
 
     fn catalog() -> SeriesCatalog {
         let mut c = SeriesCatalog {

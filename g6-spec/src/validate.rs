@@ -1693,6 +1693,20 @@ impl<'a> Validator<'a> {
                     format!("{what} expression applies {func}() to the gauge `{name}`"),
                     "rate()/increase() only make sense on counters; use the gauge directly, or deriv()/delta()",
                 ),
+                Finding::UnknownGroupingLabel { label, .. }
+                    if crate::promql::count_values_lost_grouping(&expr.value)
+                        .iter()
+                        .any(|lost| lost.contains(&label)) =>
+                {
+                    self.err(
+                        Code::UnknownGroupingLabel,
+                        expr.pos,
+                        format!(
+                            "{what} expression groups by `{label}` over a `count_values` without `by()`, which keeps only its value label"
+                        ),
+                        format!("give the count the grouping: `count_values by ({label}) (...)`"),
+                    )
+                }
                 Finding::UnknownGroupingLabel { label, metrics } => self.err(
                     Code::UnknownGroupingLabel,
                     expr.pos,

@@ -7,8 +7,12 @@
 //! and conventions (the old name goes to `renamed_from`), values in other units are
 //! scaled (bucket bounds, `le` matchers, alert thresholds), PromQL follows the renames,
 //! labels are declared (open: their values are not known), and each family gets a
-//! dashboard plan. What cannot be decided is left as a `# MIGRATE:` comment above the
-//! line it is about and reported with the original's line number.
+//! dashboard plan. Panels read `rate()` over `[$__rate_interval]` (alerts keep their
+//! windows). Metrics the runtime now has built in are dropped and the queries that read
+//! them read the built-in names; a `count_values` without `by()` under a grouping gets
+//! the grouping, or its panel is commented out when that is not clear. A spec already
+//! in this format is refused. What cannot be decided is left as a `# MIGRATE:` comment
+//! above the line it is about and reported with the original's line number.
 
 use g6_spec::quote::yaml_str;
 use g6_spec::yaml::{Node, NodeKind};
@@ -324,6 +328,98 @@ struct Plan<'a> {
     name: String,
     fix: Option<&'a UnitFix>,
     kind: String,
+    /// The metric is the runtime's built-in one of this name: it is dropped, and
+    /// queries read this name.
+    builtin: Option<String>,
+}
+
+/// Full names of the runtime's built-in metrics under `prefix` (`g6_`).
+fn builtin_metrics(prefix: &str) -> Vec<String> {
+    g6_spec::builtin::metric_short_names()
+        .iter()
+        .map(|n| format!("{prefix}{n}"))
+        .collect()
+}
+
+/// Labels the built-in fragment declares (a spec may not declare them otherwise).
+fn builtin_labels() -> Vec<String> {
+    let (root, _) = g6_spec::yaml::parse(&g6_spec::builtin::fragment_text(""));
+    let Some(root) = root else {
+        return Vec::new();
+    };
+    get(&map(&root), "labels")
+        .map(|l| map(l).iter().map(|(k, _)| k.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The built-in metric a migrated name stands for: the same name, or the same but for
+/// `_total` (the original's counters and gauges do not always agree with ours).
+fn builtin_of(name: &str, builtins: &[String]) -> Option<String> {
+    let stem = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_string();
+    builtins
+        .iter()
+        .find(|b| b.as_str() == name || stem(b) == stem(name))
+        .cloned()
+}
+
+/// Whether the original text's top level is already this format: keys only this
+/// format has, or a `namespace:` with dashboard plans listing `families:` and no
+/// `codegen:` block.
+fn is_new_format(top: &[(&str, &Node)]) -> bool {
+    const NEW_ONLY: &[&str] = &["health", "sql_dashboards", "slos", "alerting", "grafana"];
+    if get(top, "codegen").is_some() {
+        return false;
+    }
+    let plans_with_families = get(top, "dashboards").is_some_and(|d| {
+        let plans = map(d);
+        !plans.is_empty()
+            && plans
+                .iter()
+                .all(|(_, p)| get(&map(p), "families").is_some())
+    });
+    NEW_ONLY.iter().any(|k| get(top, k).is_some())
+        || (get(top, "namespace").is_some() && plans_with_families)
+}
+
+/// `expr` with `by (labels)` given to every `count_values` that has no `by()` or
+/// `without()`.
+fn count_values_by(expr: &str, labels: &[String]) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("count_values") {
+        let whole = i == 0
+            || !rest[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let end = i + "count_values".len();
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        if whole && rest.trim_start().starts_with('(') {
+            let _ = write!(out, " by ({})", labels.join(", "));
+            if rest.starts_with('(') {
+                out.push(' ');
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// How many `count_values` of `expr` have no `by()` or `without()`.
+fn bare_count_values(expr: &str) -> usize {
+    expr.match_indices("count_values")
+        .filter(|(i, _)| {
+            let before_ok = !expr[..*i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            before_ok
+                && expr[i + "count_values".len()..]
+                    .trim_start()
+                    .starts_with('(')
+        })
+        .count()
 }
 
 fn plan(m: &OldMetric) -> Plan<'static> {
@@ -357,7 +453,12 @@ fn plan(m: &OldMetric) -> Plan<'static> {
     } else {
         base
     };
-    Plan { name, fix, kind }
+    Plan {
+        name,
+        fix,
+        kind,
+        builtin: None,
+    }
 }
 
 /// Migrate the text of an original spec. `Err` when it is not YAML or not a mapping
@@ -373,6 +474,9 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
     let top = map(&root);
     if get(&top, "families").is_none() {
         return Err("no `families:` mapping: not a G6 metrics spec".into());
+    }
+    if is_new_format(&top) {
+        return Err("this spec is already in the new format (a `namespace:` with dashboard plans listing `families:`, or sections only the new format has): there is nothing to migrate; check it with `g6 lint`".into());
     }
     let mut notes: Vec<Note> = Vec::new();
     let mut note = |line: u32, message: String| notes.push(Note { line, message });
@@ -504,7 +608,26 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
     });
     let prefix = format!("{namespace}_");
     // Old name -> (new name, unit fix), and every series name to rewrite in PromQL.
-    let plans: Vec<Plan> = metrics.iter().map(plan).collect();
+    let builtins = builtin_metrics(&prefix);
+    let plans: Vec<Plan> = metrics
+        .iter()
+        .map(|m| {
+            let mut p = plan(m);
+            if let Some(b) = builtin_of(&p.name, &builtins) {
+                // Queries of the original that read it now read the built-in.
+                p.name = b.clone();
+                p.builtin = Some(b);
+            }
+            p
+        })
+        .collect();
+    // A family whose every metric is built in has nothing left to declare.
+    let kept_family = |f: &str| {
+        metrics
+            .iter()
+            .zip(&plans)
+            .any(|(m, p)| m.family == f && p.builtin.is_none())
+    };
     let mut series_renames: Vec<(String, String)> = Vec::new();
     for (m, p) in metrics.iter().zip(&plans) {
         if p.kind == "histogram" {
@@ -552,13 +675,29 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
             .collect(),
         _ => BTreeMap::new(),
     };
-    for m in &metrics {
+    for (m, _) in metrics
+        .iter()
+        .zip(&plans)
+        .filter(|(_, p)| p.builtin.is_none())
+    {
         for l in &m.labels {
             if !labels.contains(l) && !matches!(l.as_str(), "le" | "quantile") {
                 labels.push(l.clone());
             }
         }
     }
+    // The built-in fragment declares its labels; the spec may not declare them again.
+    let fragment_labels = builtin_labels();
+    labels.retain(|l| {
+        let builtin = fragment_labels.contains(l);
+        if builtin && label_defs.contains_key(l) {
+            note(
+                label_defs.get(l).map_or(1, |n| n.pos.line),
+                format!("label `{l}` is built in: the original's declaration dropped"),
+            );
+        }
+        !builtin
+    });
 
     let mut out = String::new();
     let _ = writeln!(out, "# Migrated by `g6 migrate` from the original G6 format. Review every `# MIGRATE:` line.\nversion: 1\nnamespace: {namespace}\nlabels:");
@@ -607,7 +746,7 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
     }
     out.push_str("dashboards:\n");
     for (f, _, desc) in &families {
-        if metrics.iter().any(|m| &m.family == f) {
+        if kept_family(f) {
             let title = format!(
                 "{} {}",
                 namespace.to_uppercase(),
@@ -634,6 +773,20 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
     out.push_str("families:\n");
     let new_names: BTreeSet<&str> = plans.iter().map(|p| p.name.as_str()).collect();
     for (f, owner, desc) in &families {
+        if !kept_family(f) {
+            let line = metrics
+                .iter()
+                .find(|m| &m.family == f)
+                .map_or(key_line("families"), |m| m.line);
+            note(
+                line,
+                format!("family `{f}` dropped: every metric of it is built in"),
+            );
+            for (m, p) in metrics.iter().zip(&plans).filter(|(m, _)| &m.family == f) {
+                note(m.line, builtin_note(m, p));
+            }
+            continue;
+        }
         let _ = writeln!(out, "  {f}:");
         if let Some(o) = owner {
             let _ = writeln!(out, "    owner: {}", yaml_str(o));
@@ -643,6 +796,12 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
         }
         out.push_str("    metrics:\n");
         for (m, p) in metrics.iter().zip(&plans).filter(|(m, _)| &m.family == f) {
+            if p.builtin.is_some() {
+                let message = builtin_note(m, p);
+                let _ = writeln!(out, "      # MIGRATE: {message}");
+                note(m.line, message);
+                continue;
+            }
             for d in &m.dropped {
                 let _ = writeln!(
                     out,
@@ -807,16 +966,38 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
             } else if let Some(r) = &m.renamed_from {
                 let _ = writeln!(out, "        renamed_from: {r}");
             }
-            if !m.panels.is_empty() {
-                out.push_str("        panels:\n");
-            }
+            // Written once every panel is decided: a metric whose panels are all
+            // commented out gets no `panels:` key.
+            let mut panels_out = String::new();
+            let mut active_panels = 0;
             for (line, fields) in &m.panels {
+                let out = &mut panels_out;
                 let get = |k: &str| fields.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
                 let promql = get("promql").or_else(|| get("expr")).unwrap_or_default();
-                let mut rewritten = rewrite(&promql);
+                // Dashboards read rates over Grafana's interval, which follows the
+                // scrape interval and the zoom (the build rejects fixed windows).
+                let mut rewritten =
+                    g6_codegen::dashboard_lint::rate_interval_rewrite(&rewrite(&promql));
                 for (old, scale) in &scaled {
                     if mentions(&promql, &format!("{old}_bucket")) {
                         rewritten = scale_le(&rewritten, *scale);
+                    }
+                }
+                let title = get("title").unwrap_or_else(|| p.name.clone());
+                let lost = g6_spec::promql::count_values_lost_grouping(&rewritten);
+                let mut commented = false;
+                if let Some(first) = lost.first() {
+                    let by = first.join(", ");
+                    if lost.iter().all(|l| l == first)
+                        && bare_count_values(&rewritten) == lost.len()
+                    {
+                        rewritten = count_values_by(&rewritten, first);
+                        let _ = writeln!(out, "          # MIGRATE: `count_values` had no `by()`, so the grouping by ({by}) around it found nothing; it counts by ({by}) now");
+                        note(*line, format!("panel `{title}`: `count_values` without `by()` lost the grouping by ({by}); rewritten as `count_values by ({by})`"));
+                    } else {
+                        commented = true;
+                        let _ = writeln!(out, "          # MIGRATE: commented out: a `count_values` without `by()` loses the labels the query groups by; decide what it should count by");
+                        note(*line, format!("panel `{title}` commented out: a `count_values` without `by()` loses the grouping around it; decide what it should count by"));
                     }
                 }
                 if promql.contains("1000")
@@ -834,14 +1015,11 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                     Some((Some(k), _)) => entry.push(format!("kind: {k}")),
                     Some((None, k)) => {
                         let _ = writeln!(out, "          # MIGRATE: panel kind `{k}` has no counterpart; the panel keeps its title and query");
-                        note(*line, format!("panel kind `{k}` dropped"));
+                        note(*line, format!("panel kind `{k}` has no counterpart: the panel `{title}` is kept without a kind"));
                     }
                     None => {}
                 }
-                entry.push(format!(
-                    "title: {}",
-                    yaml_str(&get("title").unwrap_or_else(|| p.name.clone()))
-                ));
+                entry.push(format!("title: {}", yaml_str(&title)));
                 entry.push(format!("promql: {}", yaml_str(&rewritten)));
                 if let Some(u) = get("unit") {
                     match grafana_unit(&u, p.fix) {
@@ -861,8 +1039,17 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
                         }
                     }
                 }
-                let _ = writeln!(out, "          - {{{}}}", entry.join(", "));
+                if commented {
+                    let _ = writeln!(out, "          # - {{{}}}", entry.join(", "));
+                } else {
+                    active_panels += 1;
+                    let _ = writeln!(out, "          - {{{}}}", entry.join(", "));
+                }
             }
+            if active_panels > 0 {
+                out.push_str("        panels:\n");
+            }
+            out.push_str(&panels_out);
             if !m.alerts.is_empty() {
                 out.push_str("        alerts:\n");
             }
@@ -952,6 +1139,35 @@ pub fn migrate(original: &str) -> Result<Migration, String> {
     Ok(Migration { yaml: out, notes })
 }
 
+/// The note for a metric dropped as built in, naming what went with it.
+fn builtin_note(m: &OldMetric, p: &Plan<'_>) -> String {
+    let b = p.builtin.as_deref().unwrap_or_default();
+    let mut gone: Vec<String> = Vec::new();
+    if !m.panels.is_empty() {
+        gone.push(format!("{} panel(s)", m.panels.len()));
+    }
+    if !m.alerts.is_empty() {
+        gone.push(format!("{} alert(s)", m.alerts.len()));
+    }
+    let reads = if m.name == b {
+        "built in (queries keep reading it)".to_string()
+    } else {
+        format!("built in as `{b}`; queries that read it read `{b}`")
+    };
+    format!(
+        "dropped `{}`: the runtime has it {reads}{}",
+        m.name,
+        if gone.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its {} went with it (the built-in has its own, see generated/METRICS_CATALOG.md)",
+                gone.join(" and ")
+            )
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -996,6 +1212,39 @@ mod tests {
             scale_threshold("é > 1500", 0.001).as_deref(),
             Some("é > 1.5")
         );
+    }
+
+    #[test]
+    fn count_values_gets_the_grouping_it_lost() {
+        let by = ["mny".to_string(), "dte".to_string()];
+        assert_eq!(
+            count_values_by("sum by (mny, dte) (count_values(\"iv\", x))", &by),
+            "sum by (mny, dte) (count_values by (mny, dte) (\"iv\", x))"
+        );
+        // One that has its grouping, and a longer identifier, stay.
+        assert_eq!(
+            count_values_by("count_values by (a) (\"v\", x) + my_count_values", &by),
+            "count_values by (a) (\"v\", x) + my_count_values"
+        );
+        assert_eq!(
+            bare_count_values("count_values(\"v\", x) / count_values by (a) (\"v\", x)"),
+            1
+        );
+    }
+
+    #[test]
+    fn runtime_metrics_are_found_with_or_without_total() {
+        let b = builtin_metrics("g6_");
+        assert_eq!(
+            builtin_of("g6_metric_duplicates", &b).as_deref(),
+            Some("g6_metric_duplicates_total")
+        );
+        assert_eq!(
+            builtin_of("g6_cardinality_series_total", &b).as_deref(),
+            Some("g6_cardinality_series")
+        );
+        assert_eq!(builtin_of("g6_api_calls_total", &b), None);
+        assert!(builtin_labels().contains(&"emitter".to_string()));
     }
 
     #[test]

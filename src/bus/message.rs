@@ -5,12 +5,15 @@
 //! `g6 tail --json` prints.
 
 use crate::labels::Source;
+use crate::option_chain::pricing::{self, INDIA};
 use crate::option_chain::{dates, OptionType, Quote, Snapshot};
 use prost::Message as _;
 use std::collections::HashMap;
 
-/// Schema version written into every message (`schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Schema version written into every message (`schema_version`). 2 added each
+/// contract's Greeks (`delta`, `gamma`, `vega`, `theta`); a version-1 message reads
+/// with them absent.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Most contracts in one message; an expiry with more is split into parts. 4,096
 /// contracts encode to about 200 KiB, well under NATS's default 1 MiB `max_payload`.
@@ -90,6 +93,18 @@ pub struct Contract {
     /// Fractional days to expiry, when the provider computed it.
     #[prost(double, optional, tag = "10")]
     pub dte_days: Option<f64>,
+    /// Delta (schema 2; see `option_chain::pricing` for the conventions).
+    #[prost(double, optional, tag = "11")]
+    pub delta: Option<f64>,
+    /// Gamma, per unit of the spot.
+    #[prost(double, optional, tag = "12")]
+    pub gamma: Option<f64>,
+    /// Vega, per volatility point.
+    #[prost(double, optional, tag = "13")]
+    pub vega: Option<f64>,
+    /// Theta, per calendar day.
+    #[prost(double, optional, tag = "14")]
+    pub theta: Option<f64>,
 }
 
 /// `g6.chain.v1.Source`.
@@ -164,8 +179,8 @@ impl WireOptionType {
 
 impl Contract {
     /// The contract of a quote.
-    pub fn of(q: &Quote) -> Self {
-        Contract {
+    pub fn of(q: &Quote, as_of: i64) -> Self {
+        let mut c = Contract {
             strike: q.strike,
             option_type: WireOptionType::from(q.option_type) as i32,
             open_interest: q.open_interest,
@@ -176,7 +191,56 @@ impl Contract {
             spread_bps: q.spread_bps,
             moneyness: q.moneyness,
             dte_days: q.dte_days,
-        }
+            delta: None,
+            gamma: None,
+            vega: None,
+            theta: None,
+        };
+        c.set_greeks(q.spot, q.expiry, as_of);
+        c
+    }
+
+    /// Set the Greeks at `spot`, expiry `expiry` and time `as_of` (Unix seconds): at
+    /// the contract's IV, or the one solved from its mid; none without either or at
+    /// expiry. (A replay of data stored before schema 2 gets them this way too.)
+    pub fn set_greeks(&mut self, spot: f64, expiry: i64, as_of: i64) {
+        let years = (expiry - as_of) as f64 / dates::DAY as f64 / 365.0;
+        let Some(kind) = self.kind() else {
+            return;
+        };
+        let quote = Quote {
+            index: String::new(),
+            strike: self.strike,
+            expiry,
+            option_type: kind,
+            spot,
+            open_interest: self.open_interest,
+            volume: self.volume,
+            iv: self.iv,
+            bid: self.bid,
+            ask: self.ask,
+            spread_bps: None,
+            moneyness: None,
+            dte_days: None,
+        };
+        let greeks = (years > 0.0)
+            .then(|| crate::option_chain::exposure::iv_of(&quote, years, INDIA))
+            .flatten()
+            .map(|iv| {
+                pricing::greeks(
+                    kind == OptionType::Call,
+                    spot,
+                    self.strike,
+                    years,
+                    iv,
+                    INDIA,
+                )
+            })
+            .filter(|g| g.delta.is_finite() && g.gamma.is_finite());
+        self.delta = greeks.map(|g| g.delta);
+        self.gamma = greeks.map(|g| g.gamma);
+        self.vega = greeks.map(|g| g.vega);
+        self.theta = greeks.map(|g| g.theta);
     }
 
     /// Call or put; `None` for a value this version does not know.
@@ -318,7 +382,7 @@ pub fn build(
                 g
             }
         };
-        groups[g].3.push(Contract::of(q));
+        groups[g].3.push(Contract::of(q, as_of_ms.div_euclid(1000)));
     }
     let wire_source = WireSource::from(source) as i32;
     let mut out = Vec::with_capacity(groups.len());
@@ -412,6 +476,18 @@ pub struct JsonContract {
     /// Fractional days to expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dte_days: Option<f64>,
+    /// Delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    /// Gamma.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// Vega, per volatility point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vega: Option<f64>,
+    /// Theta, per calendar day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta: Option<f64>,
 }
 
 impl From<&ChainMessage> for JsonMessage {
@@ -445,6 +521,10 @@ impl From<&ChainMessage> for JsonMessage {
                     spread_bps: c.spread_bps,
                     moneyness: c.moneyness,
                     dte_days: c.dte_days,
+                    delta: c.delta,
+                    gamma: c.gamma,
+                    vega: c.vega,
+                    theta: c.theta,
                 })
                 .collect(),
         }
@@ -489,6 +569,10 @@ impl From<&JsonMessage> for ChainMessage {
                     spread_bps: c.spread_bps,
                     moneyness: c.moneyness,
                     dte_days: c.dte_days,
+                    delta: c.delta,
+                    gamma: c.gamma,
+                    vega: c.vega,
+                    theta: c.theta,
                 })
                 .collect(),
         }

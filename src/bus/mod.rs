@@ -12,6 +12,7 @@
 pub mod inproc;
 pub mod message;
 pub mod nats;
+pub mod nats_auth;
 
 pub use message::ChainMessage;
 

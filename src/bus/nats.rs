@@ -31,6 +31,18 @@ const WINDOW: usize = 256;
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How long the first connection attempt of `g6 serve` may take before it goes on
+/// in the background.
+const FIRST_CONNECT: Duration = Duration::from_secs(2);
+
+/// Timeout of the stream-management requests (stream info, create, update): during a
+/// leader election they get no answer, and waiting the acknowledgement timeout on
+/// them would double the outage.
+const API_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest wait between two attempts while the replicated stream elects a leader.
+const FAILOVER_BACKOFF: Duration = Duration::from_millis(250);
+
 /// How often stream facts (consumers and their lag) are refreshed while idle.
 const STREAM_INFO_EVERY: Duration = Duration::from_secs(5);
 
@@ -62,6 +74,14 @@ pub struct NatsConfig {
     pub outbox_bytes: usize,
     /// How long to wait for one acknowledgement.
     pub ack_timeout: Duration,
+    /// Replicas of the stream (`--bus-replicas`): 3 on a 3-node cluster survives the
+    /// loss of one node.
+    pub replicas: usize,
+    /// Placement tags of the stream (`--bus-placement-tags`): its replicas go to
+    /// servers carrying all of them.
+    pub placement_tags: Vec<String>,
+    /// Credentials and TLS.
+    pub security: super::nats_auth::NatsSecurity,
 }
 
 impl Default for NatsConfig {
@@ -75,6 +95,9 @@ impl Default for NatsConfig {
             duplicate_window: Duration::from_secs(10 * 60),
             outbox_bytes: 64 * 1024 * 1024,
             ack_timeout: Duration::from_secs(5),
+            replicas: 1,
+            placement_tags: Vec::new(),
+            security: Default::default(),
         }
     }
 }
@@ -102,11 +125,12 @@ pub fn shown(servers: &[String]) -> String {
         .join(",")
 }
 
-/// Check a `--bus` value: `nats://HOST[:PORT]`, comma-separated for a cluster.
-/// Returns the server list, or a message saying what is wrong.
+/// Check a `--bus` value: `nats://[USER:PASSWORD@]HOST[:PORT]` (`tls://...` or
+/// `?tls=true` for TLS), comma-separated for a cluster. Returns the server list, or a
+/// message saying what is wrong.
 pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
     const HELP: &str =
-        "use nats://HOST:PORT (e.g. nats://127.0.0.1:4222), comma-separated for a cluster";
+        "use nats://HOST:PORT (e.g. nats://127.0.0.1:4222; tls://HOST:PORT or ?tls=true for TLS), comma-separated for a cluster";
     let mut servers = Vec::new();
     for raw in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         // Messages show the URL without its password.
@@ -114,18 +138,21 @@ pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
         let part = part.as_str();
         let parsed = url::Url::parse(raw)
             .map_err(|e| format!("{part:?} is not a NATS URL ({e}); {HELP}"))?;
-        if parsed.scheme() != "nats" {
+        if !matches!(parsed.scheme(), "nats" | "tls") {
             return Err(format!("{part:?} is not a NATS URL; {HELP}"));
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(format!("{part:?} has no host; {HELP}"));
         }
-        if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        if !matches!(parsed.path(), "" | "/") {
             return Err(format!(
-                "{part:?} has a path or query, which means nothing here; {HELP}"
+                "{part:?} has a path, which means nothing here; {HELP}"
             ));
         }
-        raw.parse::<async_nats::ServerAddr>()
+        let split = super::nats_auth::split_url(raw).map_err(|e| format!("{e}; {HELP}"))?;
+        split
+            .address
+            .parse::<async_nats::ServerAddr>()
             .map_err(|e| format!("{part:?} is not a NATS URL: {e}"))?;
         servers.push(raw.to_string());
     }
@@ -135,21 +162,50 @@ pub fn parse_url(url: &str) -> Result<Vec<String>, String> {
     Ok(servers)
 }
 
+/// Why a consumer could not connect.
+#[derive(Debug)]
+pub struct ConnectFailure {
+    /// The server refused the credentials or the TLS handshake failed (a usage
+    /// error: exit 2), as opposed to a server that is away.
+    pub refused: bool,
+    /// What happened and what to check.
+    pub message: String,
+}
+
 /// Connect a consumer (`g6 tail`, `g6 ingest`) to the NATS servers: fails within 5 s
-/// with a message saying what to check; reconnects forever once connected.
+/// with a message saying what to check (which credential was refused); reconnects
+/// forever once connected.
 pub async fn connect_consumer(
     name: &str,
     servers: Vec<String>,
-) -> Result<async_nats::Client, String> {
+    security: &super::nats_auth::NatsSecurity,
+) -> Result<async_nats::Client, ConnectFailure> {
     let shown = shown(&servers);
-    async_nats::ConnectOptions::new()
+    let prepared = security
+        .prepare(&servers)
+        .map_err(|message| ConnectFailure {
+            refused: true,
+            message,
+        })?;
+    prepared
+        .options
+        .clone()
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
-        .connect(servers)
+        .connect(prepared.servers.clone())
         .await
-        .map_err(|e| {
-            format!("cannot connect to {shown}: {e}; is nats-server running there (with -js)?")
+        .map_err(|e| match super::nats_auth::refusal(&e, &prepared) {
+            Some(why) => ConnectFailure {
+                refused: true,
+                message: format!("{shown}: {why}"),
+            },
+            None => ConnectFailure {
+                refused: false,
+                message: format!(
+                    "cannot connect to {shown}: {e}; is nats-server running there (with -js)?"
+                ),
+            },
         })
 }
 
@@ -289,6 +345,13 @@ struct Shared {
     /// Cancelled when the sender task has ended.
     finished: tokio_util::sync::CancellationToken,
     status: Mutex<String>,
+    /// Set while reconnecting fails because the server refuses the credentials or the
+    /// TLS handshake (`auth`, not `unreachable`).
+    refused: AtomicBool,
+    /// Told when the connection drops: acknowledgements awaited on it will never come.
+    disconnected: tokio::sync::Notify,
+    /// Servers in the cluster, as the server's INFO lists them (0 until connected).
+    cluster_nodes: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -367,6 +430,14 @@ impl NatsBus {
         }
         check_stream_name(&config.stream)?;
         check_subject_prefix(&config.subject_prefix)?;
+        if !(1..=5).contains(&config.replicas) {
+            return Err(format!(
+                "{} replicas: a JetStream stream has 1 to 5",
+                config.replicas
+            ));
+        }
+        // Contradictory or unreadable credentials are usage errors.
+        config.security.prepare(&config.servers)?;
         if config.duplicate_window > config.max_age {
             return Err(format!(
                 "the dedupe window ({:?}) is longer than the stream's max age ({:?}); NATS refuses that stream: lower --bus-dedupe-window or raise --bus-max-age",
@@ -397,12 +468,23 @@ impl NatsBus {
             closed: AtomicBool::new(false),
             finished: tokio_util::sync::CancellationToken::new(),
             status: Mutex::new("connecting".into()),
+            refused: AtomicBool::new(false),
+            disconnected: tokio::sync::Notify::new(),
+            cluster_nodes: std::sync::atomic::AtomicUsize::new(0),
         });
         let task = Arc::clone(&shared);
+        let (first, outcome) = std::sync::mpsc::sync_channel(1);
         let handle = runtime.spawn(async move {
-            run(Arc::clone(&task)).await;
+            run(Arc::clone(&task), first).await;
             task.finished.cancel();
         });
+        // The first connection attempt: refused credentials or TLS fail the start (a
+        // usage error); a server that is away does not (connecting goes on in the
+        // background, counted and logged).
+        if let Ok(Err(refused)) = outcome.recv_timeout(FIRST_CONNECT + Duration::from_secs(1)) {
+            handle.abort();
+            return Err(refused);
+        }
         Ok(NatsBus {
             shared,
             runtime: runtime.clone(),
@@ -429,6 +511,15 @@ impl NatsBus {
                 return;
             }
             changed.await;
+        }
+    }
+
+    /// Servers in the NATS cluster as the server the bus is connected to lists them
+    /// (1 for a server alone); `None` before the first connection.
+    pub fn cluster_nodes(&self) -> Option<usize> {
+        match self.shared.cluster_nodes.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
         }
     }
 
@@ -530,25 +621,34 @@ impl Bus for NatsBus {
 }
 
 /// Why a publish failed, as the metric label.
-fn failure_of(kind: PublishErrorKind, client: &async_nats::Client) -> BusFailure {
+fn failure_of(kind: PublishErrorKind, client: &async_nats::Client, shared: &Shared) -> BusFailure {
     match kind {
         PublishErrorKind::TimedOut => {
             if client.connection_state() == async_nats::connection::State::Connected {
                 BusFailure::Timeout
             } else {
-                BusFailure::Unreachable
+                away(shared)
             }
         }
-        PublishErrorKind::BrokenPipe => BusFailure::Unreachable,
+        PublishErrorKind::BrokenPipe => away(shared),
         PublishErrorKind::StreamNotFound => BusFailure::NoStream,
         PublishErrorKind::MaxPayloadExceeded => BusFailure::TooLarge,
         _ => {
             if client.connection_state() == async_nats::connection::State::Connected {
                 BusFailure::Rejected
             } else {
-                BusFailure::Unreachable
+                away(shared)
             }
         }
+    }
+}
+
+/// Not connected: `auth` while reconnecting is refused, else `unreachable`.
+fn away(shared: &Shared) -> BusFailure {
+    if shared.refused.load(Ordering::Relaxed) {
+        BusFailure::Auth
+    } else {
+        BusFailure::Unreachable
     }
 }
 
@@ -563,7 +663,7 @@ impl FailureLog {
         if self.logged != Some(reason) {
             self.logged = Some(reason);
             tracing::warn!(
-                servers = ?config.servers,
+                servers = %shown(&config.servers),
                 stream = %config.stream,
                 reason = reason.as_str(),
                 detail,
@@ -574,14 +674,30 @@ impl FailureLog {
 
     fn recovered(&mut self, config: &NatsConfig, queued: usize) {
         if self.logged.take().is_some() {
-            tracing::info!(servers = ?config.servers, queued, "publishing to NATS again");
+            tracing::info!(servers = %shown(&config.servers), queued, "publishing to NATS again");
         }
     }
 }
 
 enum StreamSetup {
-    Ready,
+    /// The stream is in place; its leader, when clustered.
+    Ready(Option<String>),
     Failed(BusFailure, String),
+}
+
+/// The placement of `config`'s stream: `None` without tags.
+fn placement(config: &NatsConfig) -> Option<stream::Placement> {
+    (!config.placement_tags.is_empty()).then(|| stream::Placement {
+        cluster: None,
+        tags: config.placement_tags.clone(),
+    })
+}
+
+/// The tags of a placement, sorted (their order means nothing).
+fn tags_of(p: Option<&stream::Placement>) -> Vec<String> {
+    let mut t = p.map(|p| p.tags.clone()).unwrap_or_default();
+    t.sort();
+    t
 }
 
 /// A refused stream configuration is `rejected` (it will not work by waiting); no
@@ -604,6 +720,8 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
         max_age: config.max_age,
         max_bytes: config.max_bytes,
         duplicate_window: config.duplicate_window,
+        num_replicas: config.replicas,
+        placement: placement(config),
         ..Default::default()
     };
     match js.get_stream(&config.stream).await {
@@ -622,19 +740,55 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
                 );
             }
             let c = &info.config;
-            if c.max_age != wanted.max_age
-                || c.max_bytes != wanted.max_bytes
-                || c.duplicate_window != wanted.duplicate_window
-            {
+            // What differs, said in the log when the stream is updated.
+            let mut changes = Vec::new();
+            if c.max_age != wanted.max_age {
+                changes.push(format!("max age {:?} -> {:?}", c.max_age, wanted.max_age));
+            }
+            if c.max_bytes != wanted.max_bytes {
+                changes.push(format!("max bytes {} -> {}", c.max_bytes, wanted.max_bytes));
+            }
+            if c.duplicate_window != wanted.duplicate_window {
+                changes.push(format!(
+                    "dedupe window {:?} -> {:?}",
+                    c.duplicate_window, wanted.duplicate_window
+                ));
+            }
+            if c.num_replicas.max(1) != wanted.num_replicas {
+                changes.push(format!(
+                    "replicas {} -> {}",
+                    c.num_replicas.max(1),
+                    wanted.num_replicas
+                ));
+            }
+            let (have, want) = (
+                tags_of(c.placement.as_ref()),
+                tags_of(wanted.placement.as_ref()),
+            );
+            if have != want {
+                changes.push(format!("placement tags {have:?} -> {want:?}"));
+            }
+            let mut leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+            if !changes.is_empty() {
                 let mut updated = info.config.clone();
                 updated.max_age = wanted.max_age;
                 updated.max_bytes = wanted.max_bytes;
                 updated.duplicate_window = wanted.duplicate_window;
-                if let Err(e) = js.update_stream(updated).await {
-                    return StreamSetup::Failed(create_failure(&e), e.to_string());
+                updated.num_replicas = wanted.num_replicas;
+                if have != want {
+                    updated.placement = wanted.placement.clone();
                 }
+                match js.update_stream(updated).await {
+                    Ok(i) => leader = i.cluster.as_ref().and_then(|c| c.leader.clone()),
+                    Err(e) => return StreamSetup::Failed(create_failure(&e), e.to_string()),
+                }
+                tracing::info!(
+                    stream = %config.stream,
+                    changed = %changes.join(", "),
+                    "updated the stream to the bus options"
+                );
             }
-            StreamSetup::Ready
+            StreamSetup::Ready(leader)
         }
         Err(e) => {
             let not_found = matches!(
@@ -646,7 +800,20 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
                 return StreamSetup::Failed(BusFailure::Unreachable, e.to_string());
             }
             match js.create_stream(wanted).await {
-                Ok(_) => StreamSetup::Ready,
+                Ok(s) => {
+                    tracing::info!(
+                        stream = %config.stream,
+                        replicas = config.replicas,
+                        tags = ?config.placement_tags,
+                        "created the stream"
+                    );
+                    let leader = s
+                        .cached_info()
+                        .cluster
+                        .as_ref()
+                        .and_then(|c| c.leader.clone());
+                    StreamSetup::Ready(leader)
+                }
                 Err(e) => {
                     let overlap = matches!(
                         e.kind(),
@@ -669,33 +836,122 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> StreamSe
     }
 }
 
-/// The sender task.
-async fn run(shared: Arc<Shared>) {
+/// Servers in the cluster as a server's INFO lists them: the client URLs the cluster
+/// advertises (its own among them), one per server unless a server listens on several
+/// addresses without `client_advertise`; 1 for a server alone.
+fn cluster_size(info: &async_nats::ServerInfo) -> usize {
+    if info.cluster.is_none() {
+        return 1;
+    }
+    let urls: std::collections::BTreeSet<&String> = info.connect_urls.iter().collect();
+    urls.len().max(1)
+}
+
+/// The sender task. `first` gets the outcome of the first connection attempt: a
+/// refusal (credentials, TLS) is an error the start reports.
+async fn run(shared: Arc<Shared>, first: std::sync::mpsc::SyncSender<Result<(), String>>) {
     let config = shared.config.clone();
-    let options = async_nats::ConnectOptions::new()
+    let prepared = match config.security.prepare(&config.servers) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = first.try_send(Err(e));
+            return;
+        }
+    };
+    let events = Arc::clone(&shared);
+    let options = prepared
+        .options
+        .clone()
         .name("g6 serve")
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
+        .connection_timeout(FIRST_CONNECT)
         .max_reconnects(None)
         .reconnect_delay_callback(|attempt| {
             Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5))).min(MAX_BACKOFF)
         })
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => metrics::bus_connected(NAME).set(1.0),
-                async_nats::Event::Disconnected => metrics::bus_connected(NAME).set(0.0),
-                _ => {}
+        .event_callback(move |event| {
+            let shared = Arc::clone(&events);
+            async move {
+                if super::nats_auth::is_refusal_event(&event) {
+                    shared.refused.store(true, Ordering::Relaxed);
+                }
+                match event {
+                    async_nats::Event::Connected => {
+                        shared.refused.store(false, Ordering::Relaxed);
+                        metrics::bus_connected(NAME).set(1.0);
+                    }
+                    async_nats::Event::Disconnected => {
+                        metrics::bus_connected(NAME).set(0.0);
+                        shared.disconnected.notify_waiters();
+                    }
+                    _ => {}
+                }
             }
         });
-    let client = match options.connect(config.servers.clone()).await {
-        Ok(c) => c,
+    // One attempt first: a refusal ends here (g6 serve exits with a usage error); a
+    // server that is away is retried in the background.
+    let client = match options.clone().connect(prepared.servers.clone()).await {
+        Ok(c) => {
+            metrics::bus_connected(NAME).set(1.0);
+            let _ = first.try_send(Ok(()));
+            c
+        }
         Err(e) => {
-            // Only a malformed address gets here (connecting itself is retried).
-            tracing::error!(servers = ?config.servers, error = %e, "cannot use the NATS servers; nothing will be published");
-            shared.set_status(format!("not connected: {e}"));
-            return;
+            if let Some(why) = super::nats_auth::refusal(&e, &prepared) {
+                let why = format!("{}: {why}", shown(&config.servers));
+                shared.set_status(format!("not connected: {why}"));
+                let _ = first.try_send(Err(why));
+                return;
+            }
+            let _ = first.try_send(Ok(()));
+            match options
+                .retry_on_initial_connect()
+                .connect(prepared.servers.clone())
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    // Only a malformed address gets here (connecting itself is retried).
+                    tracing::error!(servers = %shown(&config.servers), error = %e, "cannot use the NATS servers; nothing will be published");
+                    shared.set_status(format!("not connected: {e}"));
+                    return;
+                }
+            }
         }
     };
+    // The cluster's size, once the INFO of a server is known.
+    {
+        let client = client.clone();
+        let shared = Arc::clone(&shared);
+        let replicas = config.replicas;
+        tokio::spawn(async move {
+            let mut warned = false;
+            loop {
+                let n = cluster_size(&client.server_info());
+                if client.connection_state() == async_nats::connection::State::Connected {
+                    shared.cluster_nodes.store(n, Ordering::Relaxed);
+                    if n > replicas && !warned {
+                        warned = true;
+                        tracing::warn!(
+                            nodes = n,
+                            replicas,
+                            "the NATS cluster has more servers than the stream has replicas: losing the stream's server stops publishing (raise --bus-replicas, e.g. 3)"
+                        );
+                    }
+                }
+                tokio::time::sleep(STREAM_INFO_EVERY).await;
+            }
+        });
+    }
+    if client.connection_state() == async_nats::connection::State::Connected {
+        shared
+            .cluster_nodes
+            .store(cluster_size(&client.server_info()), Ordering::Relaxed);
+    }
+    // Stream management answers quickly or not at all (a leader election): a short
+    // timeout of its own.
+    let api = jetstream::ContextBuilder::new()
+        .timeout(API_TIMEOUT.min(config.ack_timeout))
+        .build(client.clone());
     let js = jetstream::ContextBuilder::new()
         .timeout(config.ack_timeout)
         .ack_timeout(config.ack_timeout)
@@ -716,6 +972,8 @@ async fn run(shared: Arc<Shared>) {
     let mut log = FailureLog::default();
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
+    // The stream's leader when last seen (a new one means a failover happened).
+    let mut leader: Option<String> = None;
     // Sent messages (the outbox head, in order) whose acknowledgements are awaited.
     let mut pending: VecDeque<(Instant, AckFuture)> = VecDeque::new();
     let latency = metrics::bus_publish_latency_seconds(NAME);
@@ -733,9 +991,10 @@ async fn run(shared: Arc<Shared>) {
             break;
         }
         if !stream_ready {
-            match ensure_stream(&js, &config).await {
-                StreamSetup::Ready => {
+            match ensure_stream(&api, &config).await {
+                StreamSetup::Ready(l) => {
                     stream_ready = true;
+                    leader = l;
                     shared.set_status(format!(
                         "publishing to stream {} on {}",
                         config.stream,
@@ -743,6 +1002,11 @@ async fn run(shared: Arc<Shared>) {
                     ));
                 }
                 StreamSetup::Failed(reason, detail) => {
+                    let reason = if reason == BusFailure::Unreachable {
+                        away(&shared)
+                    } else {
+                        reason
+                    };
                     metrics::bus_publish_failures_total(NAME, reason).inc();
                     log.failed(reason, &detail, &config);
                     shared.set_status(format!("not publishing ({}): {detail}", reason.as_str()));
@@ -810,7 +1074,7 @@ async fn run(shared: Arc<Shared>) {
                     log.failed(BusFailure::TooLarge, &e.to_string(), &config);
                 }
                 Err(e) => {
-                    failure = Some((failure_of(e.kind(), &client), e.to_string()));
+                    failure = Some((failure_of(e.kind(), &client, &shared), e.to_string()));
                     break;
                 }
             }
@@ -828,9 +1092,16 @@ async fn run(shared: Arc<Shared>) {
             let acked = tokio::select! {
                 biased;
                 r = front => Some(r),
+                // The connection dropped: the acknowledgements awaited on it never
+                // come; send again once reconnected (copies are dropped by id).
+                _ = shared.disconnected.notified() => {
+                    failure = Some((away(&shared), "disconnected".into()));
+                    None
+                }
                 _ = shared.wake.notified(), if room => None,
             };
             match acked {
+                None if failure.is_some() => {}
                 None => continue,
                 Some(Ok(a)) => {
                     pending.pop_front();
@@ -855,25 +1126,84 @@ async fn run(shared: Arc<Shared>) {
                     }
                     continue;
                 }
-                Some(Err(e)) => failure = Some((failure_of(e.kind(), &client), e.to_string())),
+                Some(Err(e)) => {
+                    failure = Some((failure_of(e.kind(), &client, &shared), e.to_string()))
+                }
             }
         }
         // Every message sent and not acknowledged goes again, from the first.
         pending.clear();
         shared.outbox().in_flight = 0;
         if let Some((reason, detail)) = failure {
+            // No stream, or no answer, from a stream that was there: a replicated
+            // stream electing a new leader, or a stream that is really gone.
+            let reason =
+                if stream_ready && matches!(reason, BusFailure::NoStream | BusFailure::Timeout) {
+                    classify_stall(&api, &config, reason, &mut leader).await
+                } else {
+                    reason
+                };
             metrics::bus_publish_failures_total(NAME, reason).inc();
             log.failed(reason, &detail, &config);
             if reason == BusFailure::NoStream {
                 stream_ready = false;
             }
-            sleep_or_close(&shared, backoff).await;
+            if reason == BusFailure::Failover {
+                // The election takes what it takes: try again soon after it.
+                sleep_or_close(&shared, backoff.min(FAILOVER_BACKOFF)).await;
+            } else {
+                sleep_or_close(&shared, backoff).await;
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
     refresher.abort();
     // Let the acks of the last window reach the server before the connection goes.
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+/// Why a stream that was in place gave no stream or no answer: `failover` when it
+/// is replicated and has no leader or a new one (an election), `no_stream` when the
+/// server says it is gone, else `reason` as it was. Asks once, with the short API
+/// timeout.
+async fn classify_stall(
+    api: &jetstream::Context,
+    config: &NatsConfig,
+    reason: BusFailure,
+    leader: &mut Option<String>,
+) -> BusFailure {
+    match api.get_stream(&config.stream).await {
+        Ok(s) => {
+            let now = s
+                .cached_info()
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.clone());
+            let changed = now.is_none() || now != *leader;
+            *leader = now;
+            if config.replicas > 1 && (changed || reason == BusFailure::NoStream) {
+                BusFailure::Failover
+            } else {
+                reason
+            }
+        }
+        Err(e) => {
+            let gone = matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            );
+            if gone {
+                BusFailure::NoStream
+            } else if config.replicas > 1 {
+                // No answer from the stream's group: it has no leader yet.
+                *leader = None;
+                BusFailure::Failover
+            } else {
+                reason
+            }
+        }
+    }
 }
 
 /// True when the last message the stream holds on `subject` carries `id`.

@@ -28,6 +28,9 @@ pub struct IngestOptions {
     /// Durable consumer name; ingesters sharing it split the messages.
     #[arg(long, default_value = "g6-ingest", value_parser = consumer_name)]
     durable: String,
+    /// Replicas of the durable consumer (0: as many as the stream has).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=5))]
+    consumer_replicas: u8,
     /// Where rows go: parquet (files under --data-dir), parquet:DIR, or
     /// clickhouse://HOST:8123/DB (the HTTP port).
     #[arg(long, default_value = "parquet", value_parser = super::options::Redacted(super::options::parse_store))]
@@ -70,6 +73,43 @@ pub struct IngestOptions {
 /// `--durable`, checked as a JetStream consumer name.
 fn consumer_name(s: &str) -> Result<String, String> {
     crate::bus::nats::check_consumer_name(s).map(|()| s.to_string())
+}
+
+/// How long one pull request waits on the server.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// Idle heartbeat asked of the server during a pull: two missed mean the pull is lost.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Create the durable consumer, or bind to it when it exists (another ingester may be
+/// creating it at the same moment: a create that loses that race binds instead).
+async fn bind_consumer(
+    stream: &jetstream::stream::Stream,
+    durable: &str,
+    config: consumer::pull::Config,
+) -> Result<consumer::PullConsumer, jetstream::stream::ConsumerError> {
+    let mut consumer = match stream.get_or_create_consumer(durable, config).await {
+        Ok(c) => c,
+        Err(e) => match stream.get_consumer(durable).await {
+            Ok(c) => c,
+            Err(_) => return Err(e),
+        },
+    };
+    // A replicated consumer just created has no leader for a moment, and a pull sent
+    // then is never answered: wait (briefly) for the leader first.
+    for _ in 0..30 {
+        let leader = consumer
+            .cached_info()
+            .cluster
+            .as_ref()
+            .map(|c| c.leader.is_some());
+        if leader != Some(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), consumer.info()).await;
+    }
+    Ok(consumer)
 }
 
 /// Keys remembered to acknowledge a redelivered message without storing it twice.
@@ -193,11 +233,18 @@ async fn ingest(
 ) -> ExitCode {
     let shown = crate::bus::nats::shown(&servers);
     let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
-    let client = match crate::bus::nats::connect_consumer("g6 ingest", servers).await {
+    let security = match opts.bus_options.security() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let client = match crate::bus::nats::connect_consumer("g6 ingest", servers, &security).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
+            eprintln!("error: {}", e.message);
+            return ExitCode::from(if e.refused { EXIT_USAGE } else { 1 });
         }
     };
     let js = jetstream::new(client);
@@ -212,6 +259,7 @@ async fn ingest(
     let mut undecodable_log = crate::runtime::emission::LogLimiter::default();
     // Acknowledgements must not run out before a flush has stored the rows.
     let ack_wait = opts.store_flush * 3 + Duration::from_secs(30);
+    let mut refusals = 0u32;
     loop {
         let stream = match js.get_stream(name).await {
             Ok(s) => s,
@@ -238,19 +286,25 @@ async fn ingest(
             deliver_policy: consumer::DeliverPolicy::All,
             ack_wait,
             max_ack_pending: 100_000,
+            num_replicas: usize::from(opts.consumer_replicas),
             ..Default::default()
         };
-        let consumer = match stream.get_or_create_consumer(&opts.durable, config).await {
+        let consumer = match bind_consumer(&stream, &opts.durable, config).await {
             Ok(c) => c,
             Err(e) => {
                 if let jetstream::stream::ConsumerErrorKind::JetStream(j) = e.kind() {
-                    eprintln!(
-                        "error: the server refused the durable consumer {} on {name}: {j}",
-                        opts.durable
-                    );
-                    return ExitCode::from(1);
+                    refusals += 1;
+                    // Another ingester creating the same durable at this moment gets
+                    // the same answer a moment later: only a refusal that stays is one.
+                    if refusals >= 5 {
+                        eprintln!(
+                            "error: the server refused the durable consumer {} on {name}: {j}",
+                            opts.durable
+                        );
+                        return ExitCode::from(1);
+                    }
                 }
-                tracing::warn!(error = %e, "cannot create the consumer; retrying");
+                tracing::warn!(error = %e, "cannot create or bind the consumer; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = &mut shutdown => {
@@ -262,7 +316,17 @@ async fn ingest(
                 continue;
             }
         };
-        let mut messages = match consumer.messages().await {
+        refusals = 0;
+        // Short pulls with heartbeats: a pull the server never answers (a consumer
+        // created by another ingester a moment ago) is noticed in seconds, not at the
+        // default 30 s expiry.
+        let pull = consumer
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
+            .messages()
+            .await;
+        let mut messages = match pull {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot pull messages; retrying");
@@ -288,6 +352,15 @@ async fn ingest(
                         Ok(m) => m,
                         Err(e) => {
                             errors += 1;
+                            if e.kind() == consumer::pull::MessagesErrorKind::MissingHeartbeat {
+                                // Neither messages nor heartbeats: the pull is lost.
+                                tracing::warn!(
+                                    durable = %opts.durable,
+                                    "the pull got no answer (no message, no heartbeat in {:?}); binding the consumer again and pulling again",
+                                    PULL_HEARTBEAT * 2
+                                );
+                                break;
+                            }
                             tracing::debug!(error = %e, errors, "pull consumer");
                             if errors >= 10 {
                                 tracing::warn!(error = %e, "the consumer stopped delivering; creating it again");

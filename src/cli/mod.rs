@@ -35,11 +35,11 @@ enum InventoryFormat {
 enum Command {
     /// Run the exporter and the option-chain loop (the main job).
     Serve(Box<ServeOptions>),
-    /// Validate a spec file with the same rules as the build.
+    /// Validate a spec file with every check the build runs, those of the generated
+    /// dashboards and rules included: exit 0 when the build would accept it, 1 when not.
     Lint {
-        /// The spec to check.
-        #[arg(default_value = "metrics.yml")]
-        spec: PathBuf,
+        /// The spec to check; without it, `metrics.yml` in the current directory.
+        spec: Option<PathBuf>,
     },
     /// Write the artifacts to a directory, or check that it is up to date.
     ///
@@ -97,7 +97,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(opts) => serve(*opts),
-        Command::Lint { spec } => lint(&spec),
+        Command::Lint { spec } => lint(spec.as_deref()),
         Command::Generate {
             out,
             check,
@@ -119,12 +119,32 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn lint(path: &Path) -> ExitCode {
+/// The spec `g6 lint` checks without an argument, in the current directory.
+const DEFAULT_SPEC: &str = "metrics.yml";
+
+fn lint(spec: Option<&Path>) -> ExitCode {
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    let path = match spec {
+        Some(p) => p,
+        None => {
+            eprintln!(
+                "g6 lint: no spec given; checking {DEFAULT_SPEC} in the current directory ({cwd})"
+            );
+            Path::new(DEFAULT_SPEC)
+        }
+    };
     let display = path.display().to_string();
     match g6_codegen::load_file(path, &display) {
         Ok(loaded) => {
             for w in loaded.diagnostics.warnings() {
                 eprintln!("{}", w.render(&display));
+            }
+            // The build's audits of the generated dashboards warn here too.
+            let generated = g6_codegen::artifacts::generate_all(&loaded, loaded.spec.source_name());
+            for w in g6_codegen::build::audit_warnings(&loaded, &generated) {
+                eprintln!("{display}: warning: {w}");
             }
             println!(
                 "ok: {} families, {} metrics, spec hash {}",
@@ -134,7 +154,20 @@ fn lint(path: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(diags) => {
+        Err(mut diags) => {
+            for d in &mut diags.items {
+                // The loader's hint speaks of the build, whose relative paths start
+                // at Cargo.toml; here they start where the command runs.
+                if d.code == g6_codegen::Code::InputFile
+                    && d.message.starts_with("cannot read the spec")
+                {
+                    d.hint = if spec.is_none() {
+                        format!("there is no {DEFAULT_SPEC} in {cwd}: run g6 lint in the directory that holds it, or pass its path (g6 lint path/to/metrics.yml)")
+                    } else {
+                        format!("check the path: a relative path on the command line starts at the current directory ({cwd})")
+                    };
+                }
+            }
             eprint!("{diags}");
             ExitCode::from(1)
         }
@@ -175,7 +208,8 @@ fn init_logging() {
 use options::{parse_budget, parse_listen, parse_max_bytes};
 pub use options::{parse_duration, parse_size, parse_size_or_zero};
 
-/// Options of the bus, shared by `serve` and `tail`.
+/// Options of the bus, shared by `serve`, `tail`, `ingest` and `replay`: the stream
+/// and how to sign in to NATS.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BusOptions {
     /// Stream name on the NATS server.
@@ -184,6 +218,86 @@ pub struct BusOptions {
     /// Subject prefix: messages go to PREFIX.<INDEX>.<YYYY-MM-DD>.
     #[arg(long, default_value = "g6.chain", value_parser = subject_prefix)]
     bus_subject_prefix: String,
+    /// NATS user (else the URL's: nats://USER:PASSWORD@HOST:PORT).
+    #[arg(long)]
+    bus_user: Option<String>,
+    /// NATS password. A command line is visible to other users of the machine: prefer
+    /// --bus-password-file or the environment variable G6_BUS_PASSWORD.
+    #[arg(long, value_parser = secret, conflicts_with = "bus_password_file")]
+    bus_password: Option<crate::bus::nats_auth::Secret>,
+    /// File holding the NATS password (its first line).
+    #[arg(long)]
+    bus_password_file: Option<PathBuf>,
+    /// NATS token (prefer --bus-token-file or G6_BUS_TOKEN).
+    #[arg(long, value_parser = secret, conflicts_with = "bus_token_file")]
+    bus_token: Option<crate::bus::nats_auth::Secret>,
+    /// File holding the NATS token (its first line).
+    #[arg(long)]
+    bus_token_file: Option<PathBuf>,
+    /// File holding an NKey user seed (SU...) to sign in with.
+    #[arg(long)]
+    bus_nkey: Option<PathBuf>,
+    /// NATS credentials file (.creds: a user JWT and its seed).
+    #[arg(long)]
+    bus_creds: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the NATS server's certificate; turns TLS on
+    /// (as do tls://HOST:PORT and nats://HOST:PORT?tls=true).
+    #[arg(long)]
+    bus_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients; with --bus-tls-key.
+    #[arg(long, requires = "bus_tls_key")]
+    bus_tls_cert: Option<PathBuf>,
+    /// Key (PEM) of --bus-tls-cert.
+    #[arg(long, requires = "bus_tls_cert")]
+    bus_tls_key: Option<PathBuf>,
+}
+
+impl BusOptions {
+    /// The credentials and TLS settings, secrets read from their files or the
+    /// environment (`G6_BUS_PASSWORD`, `G6_BUS_TOKEN`).
+    pub fn security(&self) -> Result<crate::bus::nats_auth::NatsSecurity, String> {
+        use crate::bus::nats_auth::NatsSecurity;
+        Ok(NatsSecurity {
+            user: self.bus_user.clone(),
+            password: NatsSecurity::secret_from(
+                self.bus_password.as_ref().map(|s| s.0.as_str()),
+                self.bus_password_file.as_deref(),
+                "G6_BUS_PASSWORD",
+                "password",
+            )?,
+            token: NatsSecurity::secret_from(
+                self.bus_token.as_ref().map(|s| s.0.as_str()),
+                self.bus_token_file.as_deref(),
+                "G6_BUS_TOKEN",
+                "token",
+            )?,
+            nkey_seed_file: self.bus_nkey.clone(),
+            creds_file: self.bus_creds.clone(),
+            tls: false,
+            tls_ca: self.bus_tls_ca.clone(),
+            tls_cert: self.bus_tls_cert.clone(),
+            tls_key: self.bus_tls_key.clone(),
+        })
+    }
+}
+
+/// `--bus-password`, `--bus-token`: kept out of `Debug` and messages.
+fn secret(s: &str) -> Result<crate::bus::nats_auth::Secret, String> {
+    Ok(crate::bus::nats_auth::Secret(s.to_string()))
+}
+
+/// Options of the stream `serve` and `replay` publish to, applied when it is created
+/// and brought to them when it exists.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamOptions {
+    /// Replicas of the stream on a NATS cluster (1 to 5; 3 survives losing a server).
+    /// An existing stream is updated to it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    bus_replicas: u8,
+    /// Placement tags of the stream (comma-separated): its replicas go to servers
+    /// whose server_tags carry all of them.
+    #[arg(long, value_delimiter = ',')]
+    bus_placement_tags: Vec<String>,
 }
 
 /// `--bus-stream`, checked as a JetStream stream name.
@@ -246,6 +360,8 @@ struct ServeOptions {
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: BusOptions,
+    #[command(flatten)]
+    stream_options: StreamOptions,
     /// Stream retention by age (e.g. 7d, 12h).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     bus_max_age: std::time::Duration,
@@ -357,7 +473,14 @@ fn serve(opts: ServeOptions) -> ExitCode {
     };
     let provider = opts.provider.build(limits);
     let store_target = opts.store.resolve(&opts.data_dir);
-    let nats = opts.bus.as_ref().map(|servers| nats_config(servers, &opts));
+    let nats = match opts.bus.as_ref().map(|servers| nats_config(servers, &opts)) {
+        Some(Err(e)) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
     // Read before anything else: a bad file is a usage error and nothing is written.
     let web = match opts
         .web_config
@@ -510,8 +633,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 config.subject_prefix,
                 config.outbox_bytes
             ));
+            let replicas = config.replicas;
             match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {
-                Ok(b) => buses.push(std::sync::Arc::new(b)),
+                Ok(b) => {
+                    if let Some(n) = b.cluster_nodes().filter(|n| *n > replicas) {
+                        app.status_line(format!(
+                            "WARNING: the NATS cluster has {n} servers and the stream {replicas} replica{}: losing its server stops publishing (--bus-replicas)",
+                            if replicas == 1 { "" } else { "s" }
+                        ));
+                    }
+                    buses.push(std::sync::Arc::new(b));
+                }
                 Err(e) => {
                     eprintln!("error: --bus: {e}");
                     return ExitCode::from(EXIT_USAGE);
@@ -619,8 +751,8 @@ fn serve(opts: ServeOptions) -> ExitCode {
 fn nats_config(
     servers: &crate::bus::nats::NatsServers,
     opts: &ServeOptions,
-) -> crate::bus::nats::NatsConfig {
-    crate::bus::nats::NatsConfig {
+) -> Result<crate::bus::nats::NatsConfig, String> {
+    Ok(crate::bus::nats::NatsConfig {
         servers: servers.0.clone(),
         stream: opts.bus_options.bus_stream.clone(),
         subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
@@ -629,7 +761,10 @@ fn nats_config(
         duplicate_window: opts.bus_dedupe_window,
         outbox_bytes: usize::try_from(opts.bus_outbox_bytes).unwrap_or(usize::MAX),
         ack_timeout: opts.bus_ack_timeout,
-    }
+        replicas: usize::from(opts.stream_options.bus_replicas),
+        placement_tags: opts.stream_options.bus_placement_tags.clone(),
+        security: opts.bus_options.security()?,
+    })
 }
 
 /// Raise the soft open-files limit to the hard one (many systems start at 1024, the

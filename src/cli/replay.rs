@@ -37,6 +37,8 @@ pub struct ReplayOptions {
     bus: Option<crate::bus::nats::NatsServers>,
     #[command(flatten)]
     bus_options: super::BusOptions,
+    #[command(flatten)]
+    stream_options: super::StreamOptions,
     /// Expose the replayed values on /metrics (and /live) as the replay advances;
     /// keeps serving after the end until Ctrl-C.
     #[arg(long)]
@@ -352,6 +354,12 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             servers: servers.0.clone(),
             stream: opts.bus_options.bus_stream.clone(),
             subject_prefix: opts.bus_options.bus_subject_prefix.clone(),
+            replicas: usize::from(opts.stream_options.bus_replicas),
+            placement_tags: opts.stream_options.bus_placement_tags.clone(),
+            security: match opts.bus_options.security() {
+                Ok(s) => s,
+                Err(e) => return usage(&format!("--bus: {e}")),
+            },
             ..Default::default()
         };
         match crate::bus::nats::NatsBus::start(config, app.runtime().handle()) {

@@ -214,12 +214,19 @@ async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {
     use async_nats::jetstream::{self, consumer};
     let shown = crate::bus::nats::shown(&servers);
     let mut shutdown = Box::pin(crate::exporter::shutdown_signal());
+    let security = match opts.bus_options.security() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --bus: {e}");
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    };
     let client = tokio::select! {
-        c = crate::bus::nats::connect_consumer("g6 tail", servers) => match c {
+        c = crate::bus::nats::connect_consumer("g6 tail", servers, &security) => match c {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
+                eprintln!("error: {}", e.message);
+                return ExitCode::from(if e.refused { super::EXIT_USAGE } else { 1 });
             }
         },
         _ = &mut shutdown => return ExitCode::SUCCESS,

@@ -76,6 +76,11 @@ pub fn exposure(contracts: &[Contract], spot: f64, years: f64, rates: Rates) -> 
         return out;
     }
     for c in contracts {
+        // No open interest, no exposure (and no Greeks to compute: the gamma-flip search
+        // calls this some fifty times a snapshot).
+        if c.oi <= 0.0 {
+            continue;
+        }
         let is_call = c.kind == OptionType::Call;
         let g = pricing::greeks(is_call, spot, c.strike, years, c.iv, rates);
         if !(g.delta.is_finite() && g.gamma.is_finite()) {

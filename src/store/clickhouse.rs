@@ -364,10 +364,61 @@ fn merge_tree_sql(database: &str, table: &str, on_cluster: &str) -> String {
          spot Float64, source String, provider String, strike Float64, `type` String, \
          oi Float64, volume Float64, iv Nullable(Float64), bid Nullable(Float64), \
          ask Nullable(Float64), spread_bps Nullable(Float64), moneyness Nullable(Float64), \
-         dte_days Nullable(Float64), ingested_at DateTime('UTC') DEFAULT now()) \
+         dte_days Nullable(Float64), delta Nullable(Float64), gamma Nullable(Float64), \
+         vega Nullable(Float64), theta Nullable(Float64), \
+         ingested_at DateTime('UTC') DEFAULT now()) \
          ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(as_of) \
          ORDER BY (`index`, expiry, `type`, strike, as_of, snapshot_id)"
     )
+}
+
+/// Adds the Greeks' columns (schema 2 of the bus message) after `dte_days` to a table
+/// made before them. ClickHouse 18 has no `ADD COLUMN IF NOT EXISTS`: run it only where
+/// [`has_greeks_sql`] finds none.
+pub fn greeks_columns_sql(database: &str, table: &str, on_cluster: &str) -> String {
+    format!(
+        "ALTER TABLE `{database}`.{table}{on_cluster} \
+         ADD COLUMN delta Nullable(Float64) AFTER dte_days, \
+         ADD COLUMN gamma Nullable(Float64) AFTER delta, \
+         ADD COLUMN vega Nullable(Float64) AFTER gamma, \
+         ADD COLUMN theta Nullable(Float64) AFTER vega"
+    )
+}
+
+/// Counts the Greeks' columns of `database.table` (bind the database and table).
+pub const HAS_GREEKS_SQL: &str = "SELECT count() FROM system.columns \
+     WHERE database = ? AND table = ? AND name = 'delta'";
+
+/// Add the Greeks' columns to `table` through `client` unless it has them.
+async fn add_greeks(
+    client: &clickhouse::Client,
+    database: &str,
+    table: &str,
+    on_cluster: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    let has = client
+        .query(HAS_GREEKS_SQL)
+        .bind(database)
+        .bind(table)
+        .fetch_one::<u64>()
+        .await
+        .map_err(|e| failure("looking up the table's columns", at, &e))?;
+    if has > 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        table,
+        at,
+        "adding the Greeks' columns (delta, gamma, vega, theta) to a table made before them"
+    );
+    run(
+        client,
+        &greeks_columns_sql(database, table, on_cluster),
+        "adding the Greeks' columns",
+        at,
+    )
+    .await
 }
 
 /// A cluster's [`TABLE`]: a `Distributed` table over each shard's [`LOCAL_TABLE`],
@@ -425,6 +476,14 @@ pub struct ChainRow<'a> {
     pub moneyness: Option<f64>,
     /// Days to expiry.
     pub dte_days: Option<f64>,
+    /// Delta (schema 2).
+    pub delta: Option<f64>,
+    /// Gamma.
+    pub gamma: Option<f64>,
+    /// Vega, per volatility point.
+    pub vega: Option<f64>,
+    /// Theta, per calendar day.
+    pub theta: Option<f64>,
 }
 
 impl ChainRow<'_> {
@@ -451,6 +510,10 @@ impl ChainRow<'_> {
                 self.spread_bps,
                 self.moneyness,
                 self.dte_days,
+                self.delta,
+                self.gamma,
+                self.vega,
+                self.theta,
             ]
             .into_iter()
             .map(nullable)
@@ -490,6 +553,10 @@ pub fn rows(m: &ChainMessage) -> impl Iterator<Item = ChainRow<'_>> {
         spread_bps: c.spread_bps,
         moneyness: c.moneyness,
         dte_days: c.dte_days,
+        delta: c.delta,
+        gamma: c.gamma,
+        vega: c.vega,
+        theta: c.theta,
     })
 }
 
@@ -789,13 +856,14 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
             &ddl.shown,
         )
         .await?;
-        return run(
+        run(
             &ddl.server,
             &create_table_sql(database),
             "creating the table",
             &ddl.shown,
         )
-        .await;
+        .await?;
+        return add_greeks(&ddl.server, database, TABLE, "", &ddl.shown).await;
     };
     let known = ddl
         .server
@@ -843,6 +911,10 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
                     e
                 })?;
         }
+        // The entry server's copy tells whether the cluster's tables predate the
+        // Greeks; the ALTER goes through the same DDL queue.
+        add_greeks(&ddl.server, database, LOCAL_TABLE, &on, &ddl.shown).await?;
+        add_greeks(&ddl.server, database, TABLE, &on, &ddl.shown).await?;
     } else {
         for (node, at) in &ddl.nodes {
             run(
@@ -859,6 +931,7 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
                 at,
             )
             .await?;
+            add_greeks(node, database, LOCAL_TABLE, "", at).await?;
             run(
                 node,
                 &distributed_table_sql(database, cluster, false),
@@ -866,6 +939,7 @@ async fn ensure(ddl: &Ddl) -> Result<(), StoreError> {
                 at,
             )
             .await?;
+            add_greeks(node, database, TABLE, "", at).await?;
         }
     }
     // A table of the name made earlier without the cluster would take the rows
@@ -1117,8 +1191,12 @@ mod tests {
             spread_bps: None,
             moneyness: None,
             dte_days: None,
+            delta: Some(0.5),
+            gamma: None,
+            vega: None,
+            theta: None,
         };
-        // Strings 6+5+2+3, fixed 2+4+8*6, nullable 9+5*1.
-        assert_eq!(row.encoded_len(), 16 + 54 + 14);
+        // Strings 6+5+2+3, fixed 2+4+8*6, nullable 9+5*1 and 9+3*1.
+        assert_eq!(row.encoded_len(), 16 + 54 + 14 + 12);
     }
 }

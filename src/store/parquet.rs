@@ -53,6 +53,12 @@ pub fn schema() -> Arc<Schema> {
         f64n("spread_bps"),
         f64n("moneyness"),
         f64n("dte_days"),
+        // Schema 2 of the bus message: the Greeks. Files written before have no such
+        // columns; readers take them as absent.
+        f64n("delta"),
+        f64n("gamma"),
+        f64n("vega"),
+        f64n("theta"),
     ]))
 }
 
@@ -76,7 +82,7 @@ pub fn record_batch(messages: &[&ChainMessage]) -> Result<RecordBatch, StoreErro
     let mut kind = StringBuilder::with_capacity(rows, rows * 2);
     let mut oi = Float64Builder::with_capacity(rows);
     let mut volume = Float64Builder::with_capacity(rows);
-    let mut optional: [Float64Builder; 6] =
+    let mut optional: [Float64Builder; 10] =
         std::array::from_fn(|_| Float64Builder::with_capacity(rows));
     for m in messages {
         let days = epoch_days(&m.expiry).ok_or_else(|| {
@@ -106,11 +112,18 @@ pub fn record_batch(messages: &[&ChainMessage]) -> Result<RecordBatch, StoreErro
             );
             oi.append_value(c.open_interest);
             volume.append_value(c.volume);
-            for (b, v) in
-                optional
-                    .iter_mut()
-                    .zip([c.iv, c.bid, c.ask, c.spread_bps, c.moneyness, c.dte_days])
-            {
+            for (b, v) in optional.iter_mut().zip([
+                c.iv,
+                c.bid,
+                c.ask,
+                c.spread_bps,
+                c.moneyness,
+                c.dte_days,
+                c.delta,
+                c.gamma,
+                c.vega,
+                c.theta,
+            ]) {
                 b.append_option(v);
             }
         }

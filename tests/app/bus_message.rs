@@ -126,7 +126,14 @@ fn file_fixture_messages_decode_back_to_exactly_the_fixture_contracts() {
                 assert_eq!(&decoded.index, index);
                 assert_eq!(&decoded.expiry, expiry);
                 assert_eq!(&rows_of(&decoded), rows, "{index} {expiry}");
-                assert_eq!(decoded.schema_version, 1);
+                assert_eq!(decoded.schema_version, 2);
+                // Schema 2: every contract with an IV carries its Greeks.
+                for c in &decoded.contracts {
+                    if c.iv.is_some() {
+                        let (d, g) = (c.delta.unwrap(), c.gamma.unwrap());
+                        assert!(d.abs() <= 1.0 && g >= 0.0, "{c:?}");
+                    }
+                }
                 assert_eq!(decoded.as_of_ms, AS_OF * 1000);
                 assert_eq!(
                     decoded.wire_source().label(),
@@ -226,7 +233,7 @@ fn protoc_reads_our_bytes_with_the_published_schema() {
                 String::from_utf8_lossy(&out.stderr)
             );
             for want in [
-                "schema_version: 1".to_string(),
+                "schema_version: 2".to_string(),
                 "index: \"NIFTY\"".to_string(),
                 format!("snapshot_id: {}", m.snapshot_id),
                 format!("as_of_ms: {}", AS_OF * 1000),

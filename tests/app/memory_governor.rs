@@ -220,6 +220,10 @@ fn message(snapshot_id: u64, contracts: usize) -> g6_metrics::bus::message::Chai
                 spread_bps: None,
                 moneyness: None,
                 dte_days: None,
+                delta: None,
+                gamma: None,
+                vega: None,
+                theta: None,
             })
             .collect(),
     }

@@ -592,6 +592,11 @@ fn constant_batch(
         nulls(),
         nulls(),
         nulls(),
+        // The Greeks (schema 2).
+        nulls(),
+        nulls(),
+        nulls(),
+        nulls(),
     ];
     arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap()
 }

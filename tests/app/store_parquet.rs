@@ -523,6 +523,10 @@ fn a_message_the_store_can_never_take_is_set_aside_and_the_rest_is_stored() {
                     spread_bps: None,
                     moneyness: None,
                     dte_days: None,
+                    delta: None,
+                    gamma: None,
+                    vega: None,
+                    theta: None,
                 }],
             };
             let mut bad = good.clone();

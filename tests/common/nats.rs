@@ -36,18 +36,42 @@ pub struct Nats {
     /// Port on 127.0.0.1.
     pub port: u16,
     dir: PathBuf,
+    /// Arguments besides `-js -a 127.0.0.1 -p PORT -sd DIR`.
+    extra: Vec<String>,
+    /// Whether a client without credentials over plain TCP gets a PONG (false with
+    /// users or TLS: then the INFO greeting alone says it is up).
+    plain: bool,
 }
 
 impl Nats {
     /// Start with JetStream storage under `dir`.
     pub fn start(dir: &Path) -> Nats {
+        Nats::start_with(dir, super::prometheus::free_port(), Vec::new(), true)
+    }
+
+    /// Start on `port` with `extra` arguments (a cluster node's, a config file);
+    /// `plain`: a client without credentials over plain TCP is served.
+    pub fn start_with(dir: &Path, port: u16, extra: Vec<String>, plain: bool) -> Nats {
+        std::fs::create_dir_all(dir).unwrap();
         let mut n = Nats {
             child: None,
-            port: super::prometheus::free_port(),
+            port,
             dir: dir.to_path_buf(),
+            extra,
+            plain,
         };
         n.spawn();
         n
+    }
+
+    /// Whether the server process is running.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -72,6 +96,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(self.dir.join("js"))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -111,6 +136,9 @@ impl Nats {
         if r.read_line(&mut line).is_err() || !line.starts_with("INFO") {
             return false;
         }
+        if !self.plain {
+            return true;
+        }
         let mut w = s;
         if w.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
             .is_err()
@@ -126,6 +154,15 @@ impl Nats {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL
             let _ = c.wait();
+        }
+    }
+
+    /// SIGHUP: the server reloads its configuration file.
+    pub fn reload(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-HUP", &c.id().to_string()])
+                .status();
         }
     }
 

@@ -290,16 +290,20 @@ bad_spec! {
         ("18:41: error[E043]: a runbook check of alert `G6DepthHigh` is empty or longer than 500 bytes",
          "write one concrete thing to look at, in a sentence"),
     ];
-    e044_bad_warm: "E044-bad-warm.yml" => [
-        ("13:15: error[E044]: gauge `g6_depth` has `warm:`",
+    e044_artifact_check: "E044-artifact-check.yml" => [
+        ("15:58: error[E044]: panel \"Calls by result\": target A uses fixed rate windows (rate(...[300s])); use [$__rate_interval]",
+         "write `promql: 'sum by (result) (rate(g6_calls_total[$__rate_interval]))'`: Grafana sizes $__rate_interval to the scrape interval and the zoom"),
+    ];
+    e045_bad_warm: "E045-bad-warm.yml" => [
+        ("13:15: error[E045]: gauge `g6_depth` has `warm:`",
          "gauges are never warmed (a gauge without a reading has no series); remove `warm:`"),
-        ("19:15: error[E044]: `warm:` of `g6_calls_total` does not name its open label `index`",
+        ("19:15: error[E045]: `warm:` of `g6_calls_total` does not name its open label `index`",
          "add `index: [...]` with the values to warm: a series needs a value for every label"),
-        ("19:29: error[E044]: warm value `eror` is not a value of the closed label `result`",
+        ("19:29: error[E045]: warm value `eror` is not a value of the closed label `result`",
          "use one of: ok, error"),
-        ("19:36: error[E044]: `warm:` of `g6_calls_total` names `indx`, which is not one of its labels",
+        ("19:36: error[E045]: `warm:` of `g6_calls_total` names `indx`, which is not one of its labels",
          "did you mean `index`? `warm:` names labels of the metric"),
-        ("25:15: error[E044]: `warm: true` on `g6_fetches_total`, whose label `index` is open",
+        ("25:15: error[E045]: `warm: true` on `g6_fetches_total`, whose label `index` is open",
          "name the values to warm, e.g. `warm: {index: [...]}`"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
@@ -326,6 +330,25 @@ fn every_code_has_a_fixture() {
             code.description()
         );
     }
+}
+
+#[test]
+fn an_artifact_problem_names_its_artifact_and_rule_in_the_note() {
+    let file = "E044-artifact-check.yml";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bad")
+        .join(file);
+    let diags = g6_codegen::load_file(&path, file).unwrap_err();
+    let notes: Vec<Option<&str>> = diags.items.iter().map(|d| d.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        [Some(
+            "found by [target-rate-interval] in the generated grafana/dashboards/core.json"
+        )]
+    );
+    assert!(diags.to_string().contains(
+        "\n  = note: found by [target-rate-interval] in the generated grafana/dashboards/core.json\n"
+    ));
 }
 
 #[test]

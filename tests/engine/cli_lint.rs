@@ -126,6 +126,123 @@ fn lint_of_a_directory_is_a_clear_error() {
     );
 }
 
+/// `g6 lint`'s verdict and stderr, and `Config::compile`'s, on one spec (an absolute
+/// path, so both show it alike).
+fn lint_and_build(spec: &Path) -> ((bool, String), (bool, String)) {
+    let o = g6(&["lint", spec.to_str().unwrap()]);
+    let out = scratch(&format!(
+        "compile-{}",
+        spec.file_name().unwrap().to_string_lossy()
+    ));
+    let built = g6_codegen::Config::new()
+        .spec(spec)
+        .out_dir(&out)
+        .cargo_directives(false)
+        .compile();
+    (
+        (o.status.success(), stderr(&o)),
+        (
+            built.is_ok(),
+            built.err().map(|e| e.to_string()).unwrap_or_default(),
+        ),
+    )
+}
+
+#[test]
+fn a_fixed_rate_window_in_a_panel_fails_lint_and_the_build_at_the_panel() {
+    let spec =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/E044-artifact-check.yml");
+    let ((lint_ok, lint_err), (build_ok, build_err)) = lint_and_build(&spec);
+    assert!(!lint_ok && !build_ok, "{lint_err}\n{build_err}");
+    let at = format!(
+        "{}:15:58: error[E044]: panel \"Calls by result\": target A uses fixed rate windows",
+        spec.display()
+    );
+    let hint =
+        "  = hint: write `promql: 'sum by (result) (rate(g6_calls_total[$__rate_interval]))'`";
+    let note =
+        "  = note: found by [target-rate-interval] in the generated grafana/dashboards/core.json";
+    for want in [&at, hint, note] {
+        assert!(lint_err.contains(want), "lint lacks {want}:\n{lint_err}");
+        assert!(build_err.contains(want), "build lacks {want}:\n{build_err}");
+    }
+}
+
+#[test]
+fn lint_fails_exactly_when_the_build_fails_with_the_same_diagnostics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut specs = vec![
+        root.join("metrics.yml"),
+        root.join("examples/shop/shop.yml"),
+    ];
+    for dir in [
+        "tests/fixtures",
+        "tests/fixtures/bad",
+        "tests/fixtures/migrate",
+    ] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yml") {
+                specs.push(p);
+            }
+        }
+    }
+    specs.sort();
+    assert!(specs.len() > 50, "{specs:?}");
+    for spec in &specs {
+        let ((lint_ok, lint_err), (build_ok, build_err)) = lint_and_build(spec);
+        assert_eq!(
+            lint_ok,
+            build_ok,
+            "{}:\n{lint_err}\n{build_err}",
+            spec.display()
+        );
+        if !lint_ok {
+            assert_eq!(lint_err, build_err, "{}", spec.display());
+        }
+    }
+}
+
+#[test]
+fn lint_without_an_argument_checks_metrics_yml_here_and_says_so() {
+    let o = g6(&["lint"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .starts_with("g6 lint: no spec given; checking metrics.yml in the current directory ("),
+        "{}",
+        stderr(&o)
+    );
+    let empty = scratch("no-spec-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_g6"))
+        .arg("lint")
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("metrics.yml:1:1: error[E031]: cannot read the spec")
+            && err.contains(&format!(
+                "= hint: there is no metrics.yml in {}: run g6 lint in the directory that holds it",
+                empty.display()
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_relative_path_on_the_command_line_is_explained_as_such() {
+    let o = g6(&["lint", "no/such/spec.yml"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("= hint: check the path: a relative path on the command line starts at the current directory"),
+        "{err}"
+    );
+    assert!(!err.contains("Cargo.toml"), "{err}");
+}
+
 #[test]
 fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
     let o = g6(&["generate", "--check"]);

@@ -15,6 +15,7 @@ mod e2e_prometheus;
 mod family_feeds;
 mod live_browser;
 mod live_sse;
+mod nats_scale;
 mod replay_outputs;
 mod replay_prometheus;
 mod serve;

@@ -17,24 +17,35 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `g6 ingest` as a child; its /metrics address.
-struct Ingest(Child, String);
+pub(crate) struct Ingest(pub(crate) Child, pub(crate) String);
 
 impl Ingest {
     fn start(url: &str, data: &Path) -> Ingest {
+        Ingest::start_with(url, data, "ing", &[])
+    }
+
+    /// With durable `durable` and `extra` arguments.
+    pub(crate) fn start_with(url: &str, data: &Path, durable: &str, extra: &[&str]) -> Ingest {
         let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
             .args([
                 "ingest",
                 "--bus",
                 url,
                 "--durable",
-                "ing",
+                durable,
                 "--store-flush",
                 "500ms",
             ])
+            .args(extra)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Its log beside its data, for a failure to show.
+            .stderr(
+                std::fs::File::create(data.with_extension("log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -51,7 +62,7 @@ impl Ingest {
     }
 
     /// SIGTERM: store what it holds, acknowledge, exit 0.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
@@ -75,7 +86,7 @@ impl Drop for Ingest {
 }
 
 /// Keys (snapshot id, expiry days, strike x 100, type) of every stored row.
-fn stored(dir: &Path) -> Vec<(u64, i32, i64, String)> {
+pub(crate) fn stored(dir: &Path) -> Vec<(u64, i32, i64, String)> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Date32Type, Float64Type, UInt64Type};
     let mut out = Vec::new();
@@ -246,6 +257,10 @@ fn good_message(snapshot_id: u64, contracts: usize) -> ChainMessage {
                 spread_bps: None,
                 moneyness: None,
                 dte_days: None,
+                delta: None,
+                gamma: None,
+                vega: None,
+                theta: None,
             })
             .collect(),
     }
