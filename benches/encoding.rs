@@ -32,6 +32,8 @@ static COUNTER_INFO: MetricInfo = MetricInfo {
     labels: SERIES_LABEL,
     budget: COUNTERS as u64,
     buckets: &[],
+    warm_all: false,
+    warm_sets: &[],
 };
 
 static HISTOGRAM_INFO: MetricInfo = MetricInfo {
@@ -43,6 +45,8 @@ static HISTOGRAM_INFO: MetricInfo = MetricInfo {
     labels: SERIES_LABEL,
     budget: HISTOGRAMS as u64,
     buckets: &BUCKETS,
+    warm_all: false,
+    warm_sets: &[],
 };
 
 // Stores of the G6 spec's runtime, so they are encoded with everything else.

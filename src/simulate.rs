@@ -120,6 +120,8 @@ mod tests {
             labels,
             budget,
             buckets: &[],
+            warm_all: false,
+            warm_sets: &[],
         }
     }
 

@@ -209,9 +209,12 @@ impl<T: Series> OpenFamily<T> {
         self.info
     }
 
-    /// Create and register the family now.
+    /// Create and register the family now, with the spec's warm label sets at zero.
     pub fn init(&'static self) {
         self.state();
+        for values in self.info.warm_sets {
+            self.get(values);
+        }
     }
 
     fn state(&'static self) -> &'static State<T> {

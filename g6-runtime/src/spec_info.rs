@@ -54,6 +54,13 @@ pub struct MetricInfo {
     pub budget: u64,
     /// Histogram bucket upper bounds (empty otherwise).
     pub buckets: &'static [f64],
+    /// Closed-label metrics: every series is exported at zero from `init()` (the
+    /// spec's warm default for counters and histograms). When false, a series is
+    /// exported once its accessor is first called (gauges, `warm: false`).
+    pub warm_all: bool,
+    /// Label sets (values in label order) created at zero from `init()`: the spec's
+    /// `warm: {label: [values]}`.
+    pub warm_sets: &'static [&'static [&'static str]],
 }
 
 impl MetricInfo {

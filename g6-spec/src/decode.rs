@@ -845,6 +845,8 @@ impl Decoder {
                 "renamed_from",
                 "state",
                 "recording",
+                "warm",
+                "buckets_version",
             ],
         )?;
         let name = self.req_string(&f, "name", "g6_example_total");
@@ -932,6 +934,10 @@ impl Decoder {
                 items.iter().filter_map(|r| self.recording(r)).collect()
             })
             .unwrap_or_default();
+        let warm = f.get("warm").and_then(|n| self.warm(n));
+        let buckets_version = f
+            .get("buckets_version")
+            .and_then(|n| self.integer(n, "buckets_version"));
         Some(Metric {
             name: name?,
             kind: kind?,
@@ -946,8 +952,33 @@ impl Decoder {
             renamed_from,
             state,
             recording,
+            warm,
+            buckets_version,
             pos: node.pos,
         })
+    }
+
+    /// `warm: true|false` or `warm: {label: [values]}`.
+    fn warm(&mut self, node: &Node) -> Option<Spanned<Warm>> {
+        match (&node.kind, node.as_scalar()) {
+            (_, Some("true")) => Some(Spanned::new(Warm::Flag(true), node.pos)),
+            (_, Some("false")) => Some(Spanned::new(Warm::Flag(false), node.pos)),
+            (NodeKind::Map(entries), _) => {
+                let mut map = Vec::new();
+                for (k, v) in entries {
+                    let Some(label) = self.string(k, "warm label") else {
+                        continue;
+                    };
+                    let values = self.string_list(v, "warm values");
+                    map.push((label, values));
+                }
+                Some(Spanned::new(Warm::Values(map), node.pos))
+            }
+            _ => {
+                self.wrong_type(node, "warm", "true, false or a mapping of label to values");
+                None
+            }
+        }
     }
 
     fn panel(&mut self, node: &Node) -> Option<Panel> {

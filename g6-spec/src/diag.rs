@@ -93,6 +93,7 @@ codes! {
     BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";
     BadAlerting = "E043", "bad-alerting", "An alert whose `runbook.checks` are empty, more than three or too long, or whose `inhibits` names a metric the spec does not define; or an `alerting:` URL that is not http(s) (the runbook URL may also be a relative path).";
     ArtifactCheck = "E044", "artifact-check", "A generated artifact (dashboard, rule file) fails the checks the build runs on it; reported at the spec panel, alert, rule, SLO or dashboard plan that produced it, with the artifact in the note.";
+    BadWarm = "E045", "bad-warm", "A `warm:` on a gauge, naming a label the metric does not have or a value outside a closed label's values, `warm: true` on a metric with open labels, or a `warm:` map that leaves an open label unnamed.";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

@@ -3,9 +3,10 @@
 //! outside their set, `__overflow__` series, series beyond a budget, and a spec hash
 //! other than the spec's (the binary was built from another spec).
 //!
-//! A metric with an open label has no series until its first label set is used, so
-//! its absence is reported as "not seen yet", not as a mismatch; a metric without
-//! open labels is exported from the start, so its absence is one.
+//! Only warm series exist from the start (closed-label counters and histograms, and
+//! the label sets a `warm:` map names): their absence is a mismatch. Any other metric
+//! (open labels, gauges, `warm: false`) has no series until first used, so its
+//! absence is reported as "not seen yet".
 
 use g6_runtime::exposition;
 use g6_spec::model::{Metric, Spec};
@@ -94,7 +95,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Budget use of every spec metric in the scrape, sorted by name.
     pub usage: Vec<Usage>,
-    /// Spec metrics with open labels and no series yet.
+    /// Spec metrics that are not warm (open labels, gauges, `warm: false`) and have no
+    /// series yet.
     pub not_seen: Vec<String>,
 }
 
@@ -268,18 +270,28 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
         if seen.contains(name) {
             continue;
         }
-        let open = m.labels.iter().any(|l| spec.closed_values(l).is_none());
-        if open {
-            report.not_seen.push(name.to_string());
-        } else {
+        // Only warm series exist from the start; a gauge without a reading, a
+        // `warm: false` metric or one with open labels appears at first use.
+        if m.warms_all(spec) {
             find(
                 FindingKind::MissingMetric,
                 name,
                 format!(
-                    "{} without open labels, exported from the start, is absent",
+                    "{} without open labels, exported at zero from the start (warm), is absent",
                     m.kind.value.as_str()
                 ),
             );
+        } else if !m.warm_sets(spec).is_empty() {
+            find(
+                FindingKind::MissingMetric,
+                name,
+                format!(
+                    "{} with `warm:` label sets, exported at zero from the start, is absent",
+                    m.kind.value.as_str()
+                ),
+            );
+        } else {
+            report.not_seen.push(name.to_string());
         }
     }
     report
@@ -316,7 +328,7 @@ pub fn to_text(r: &Report) -> String {
     if !r.not_seen.is_empty() {
         let _ = writeln!(
             out,
-            "not seen yet (open labels, no series until first used): {}",
+            "not seen yet (not warm: no series until first used): {}",
             r.not_seen.join(", ")
         );
     }

@@ -5,3 +5,11 @@
 //! workspace build, features unify and the exporter is compiled anyway.
 
 include!(concat!(env!("OUT_DIR"), "/metrics.rs"));
+
+/// The generated code of `tests/fixtures/warm.yml`: warm closed counters and
+/// histograms, a `warm: false` opt-out, warm values of an open label, a closed label
+/// narrowed by `warm:`, and a gauge (never warm). Tested in its own process
+/// (`tests/warm.rs`), since it shares the runtime's registry.
+pub mod warm {
+    include!(concat!(env!("OUT_DIR"), "/warm.rs"));
+}
