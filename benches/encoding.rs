@@ -34,6 +34,8 @@ static COUNTER_INFO: MetricInfo = MetricInfo {
     buckets: &[],
     warm_all: false,
     warm_sets: &[],
+    buckets_version: 1,
+    enabled_by: None,
 };
 
 static HISTOGRAM_INFO: MetricInfo = MetricInfo {
@@ -47,6 +49,8 @@ static HISTOGRAM_INFO: MetricInfo = MetricInfo {
     buckets: &BUCKETS,
     warm_all: false,
     warm_sets: &[],
+    buckets_version: 1,
+    enabled_by: None,
 };
 
 // Stores of the G6 spec's runtime, so they are encoded with everything else.

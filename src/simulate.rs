@@ -122,6 +122,8 @@ mod tests {
             buckets: &[],
             warm_all: false,
             warm_sets: &[],
+            buckets_version: 1,
+            enabled_by: None,
         }
     }
 

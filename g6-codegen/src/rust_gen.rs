@@ -199,6 +199,15 @@ fn spec_table(
             let vs = set.iter().map(String::as_str);
             quote!(&[#( #vs ),*])
         });
+        let buckets_version =
+            Literal::u32_unsuffixed(u32::try_from(m.buckets_version()).unwrap_or(1));
+        let enabled_by = match &family.enabled_by {
+            Some(v) => {
+                let v = &v.value;
+                quote!(::core::option::Option::Some(#v))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let doc = format!(" Spec entry of `{name}`.");
         quote! {
             #[doc = #doc]
@@ -213,6 +222,8 @@ fn spec_table(
                 buckets: &[#( #buckets ),*],
                 warm_all: #warm_all,
                 warm_sets: &[#( #warm_sets ),*],
+                buckets_version: #buckets_version,
+                enabled_by: #enabled_by,
             };
         }
     });

@@ -38,7 +38,8 @@ impl<T> Entry<T> {
 struct Built<T> {
     entries: Box<[Entry<T>]>,
     exported: bool,
-    /// Not every series is warm: entries are exported once touched.
+    /// Not every series is warm: entries are exported once touched. False for a
+    /// disabled family too: its entries are never touched.
     lazy: bool,
     bounds: Vec<String>,
 }
@@ -87,8 +88,11 @@ impl<T: Series> ClosedTable<T> {
     #[cold]
     #[inline(never)]
     fn get_cold(&'static self, index: usize) -> &'static T {
-        let e = &self.built.get_or_init(|| self.build()).entries[index];
-        e.touch();
+        let b = self.built.get_or_init(|| self.build());
+        let e = &b.entries[index];
+        if b.lazy {
+            e.touch();
+        }
         &e.handle
     }
 
@@ -105,27 +109,29 @@ impl<T: Series> ClosedTable<T> {
     fn build(&'static self) -> Built<T> {
         crate::self_metrics::install(self.spec);
         let exported = crate::names::track(self);
-        let batched = crate::batch::batched_metric(self.info);
+        let info = self.info;
+        // A family its variable leaves off: writes go to handles that are never
+        // touched, so never exported, and never batched (no pending work to merge).
+        let enabled = info.enabled();
+        let batched = enabled && crate::batch::batched_metric(info);
         if batched {
             crate::batch::register(self);
         }
-        let info = self.info;
-        let names = info.label_names();
         let entries = info
             .closed_combinations()
             .iter()
             .map(|c| Entry {
                 handle: T::new(info, batched),
-                labels: encode::render_labels(&names, c).into(),
+                labels: encode::render_series_labels(info, c).into(),
                 touched: AtomicBool::new(
-                    info.warm_all || info.warm_sets.iter().any(|w| w[..] == c[..]),
+                    enabled && (info.warm_all || info.warm_sets.iter().any(|w| w[..] == c[..])),
                 ),
             })
             .collect();
         Built {
             entries,
             exported,
-            lazy: !info.warm_all,
+            lazy: enabled && !info.warm_all,
             bounds: encode::bound_texts(info.buckets),
         }
     }

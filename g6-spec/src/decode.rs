@@ -810,9 +810,14 @@ impl Decoder {
 
     fn family(&mut self, key: &Node, node: &Node) -> Option<Family> {
         let name = self.string(key, "family name")?;
-        let f = self.fields(node, "a family", &["owner", "description", "metrics"])?;
+        let f = self.fields(
+            node,
+            "a family",
+            &["owner", "description", "enabled_by", "metrics"],
+        )?;
         let owner = self.opt_string(&f, "owner").map(|s| s.value);
         let description = self.opt_string(&f, "description").map(|s| s.value);
+        let enabled_by = self.opt_string(&f, "enabled_by");
         let items = match f.get("metrics") {
             Some(n) => self.seq(n, "metrics"),
             None => &[],
@@ -822,6 +827,7 @@ impl Decoder {
             name,
             owner,
             description,
+            enabled_by,
             metrics,
             declared_metrics: items.len(),
         })

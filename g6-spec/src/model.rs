@@ -340,6 +340,10 @@ pub struct Family {
     pub owner: Option<String>,
     /// Optional description for the catalog.
     pub description: Option<String>,
+    /// `enabled_by:`: the environment variable that switches the family on (`1` or
+    /// `true`); without it the family is always on. A disabled family's accessors
+    /// are no-ops and its metrics have no series.
+    pub enabled_by: Option<Spanned<String>>,
     /// Metrics in source order.
     pub metrics: Vec<Metric>,
     /// Entries under `metrics:`, including ones that failed to decode (so a broken
@@ -431,6 +435,11 @@ pub struct Metric {
     /// Where the metric entry starts.
     pub pos: Pos,
 }
+
+/// The label the runtime adds to every series of a histogram whose `buckets_version`
+/// is above 1 (see [`Metric::has_layout_label`]); also a label of
+/// `<namespace>_bucket_layout_info`.
+pub const LAYOUT_LABEL: &str = "buckets_version";
 
 /// The `warm:` field of a metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -627,6 +636,14 @@ impl Metric {
     /// The version of the bucket layout: `buckets_version`, 1 when not written.
     pub fn buckets_version(&self) -> i64 {
         self.buckets_version.as_ref().map_or(1, |v| v.value)
+    }
+
+    /// True for a histogram whose series carry the label [`LAYOUT_LABEL`]: one whose
+    /// `buckets_version` is above 1, so that series of the old and the new layout can
+    /// coexist in Prometheus (the old ones without the label) and quantiles must keep
+    /// them apart.
+    pub fn has_layout_label(&self) -> bool {
+        self.kind.value == MetricKind::Histogram && self.buckets_version() > 1
     }
 
     /// Bucket bounds as plain numbers (empty for non-histograms).

@@ -338,6 +338,7 @@ impl<'a> Validator<'a> {
                     "merge the two families",
                 );
             }
+            self.family_enabled_by(fam);
             if fam.declared_metrics == 0 {
                 self.err(
                     Code::EmptyFamily,
@@ -712,6 +713,57 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `enabled_by:` names an environment variable the usual way (upper case, digits,
+    /// underscores, not starting with a digit), and never gates the runtime's own
+    /// families: the governance and batcher metrics must exist in every process.
+    fn family_enabled_by(&mut self, fam: &Family) {
+        let Some(var) = &fam.enabled_by else { return };
+        let v = var.value.as_str();
+        let valid = v
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            let fixed: String = v
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let fixed = if fixed.starts_with(|c: char| c.is_ascii_digit()) || fixed.is_empty() {
+                format!("_{fixed}")
+            } else {
+                fixed
+            };
+            self.err(
+                Code::BadEnabledBy,
+                var.pos,
+                format!(
+                    "`enabled_by: {v}` of family `{}` is not an environment variable name",
+                    fam.name.value
+                ),
+                format!("use upper case, digits and underscores, e.g. `enabled_by: {fixed}`"),
+            );
+        }
+        if ["governance", "emission"].contains(&fam.name.value.as_str()) {
+            self.err(
+                Code::BadEnabledBy,
+                var.pos,
+                format!(
+                    "family `{}` holds the runtime's own metrics and cannot be switched off",
+                    fam.name.value
+                ),
+                "move the metrics to gate into a family of their own and put `enabled_by:` there",
+            );
+        }
+    }
+
     /// `warm:` must describe series the metric can have: never on a gauge, only its
     /// own labels, only declared values of closed labels, every open label named.
     fn metric_warm(&mut self, m: &Metric) {
@@ -832,6 +884,16 @@ impl<'a> Validator<'a> {
                         m.name.value
                     ),
                     "only histograms have a bucket layout; remove `buckets_version`",
+                );
+            } else if m.has_layout_label() && m.labels.iter().any(|l| l.value == LAYOUT_LABEL) {
+                self.err(
+                    Code::BadBuckets,
+                    v.pos,
+                    format!(
+                        "`{}` has a label `{LAYOUT_LABEL}` and buckets_version {}",
+                        m.name.value, v.value
+                    ),
+                    "past its first layout a histogram's series carry `buckets_version` themselves; rename the label",
                 );
             } else if v.value < 1 {
                 self.err(

@@ -306,6 +306,12 @@ bad_spec! {
         ("25:15: error[E045]: `warm: true` on `g6_fetches_total`, whose label `index` is open",
          "name the values to warm, e.g. `warm: {index: [...]}`"),
     ];
+    e046_bad_enabled_by: "E046-bad-enabled-by.yml" => [
+        ("5:17: error[E046]: `enabled_by: g6-exposure` of family `core` is not an environment variable name",
+         "use upper case, digits and underscores, e.g. `enabled_by: G6_EXPOSURE`"),
+        ("17:17: error[E046]: family `emission` holds the runtime's own metrics and cannot be switched off",
+         "move the metrics to gate into a family of their own and put `enabled_by:` there"),
+    ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",
          "counters reset on restart; wrap them in rate(...[$__rate_interval]) or increase(...)"),

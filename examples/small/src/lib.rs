@@ -13,3 +13,11 @@ include!(concat!(env!("OUT_DIR"), "/metrics.rs"));
 pub mod warm {
     include!(concat!(env!("OUT_DIR"), "/warm.rs"));
 }
+
+/// The generated code of `tests/fixtures/gated.yml`: a histogram on its second bucket
+/// layout, one on its first, and a family that `GATED_ENABLE_EXTRA` switches on.
+/// Tested in their own processes (`tests/layout.rs`, `tests/gated_off.rs`,
+/// `tests/gated_on.rs`): whether the family is on is read once per process.
+pub mod gated {
+    include!(concat!(env!("OUT_DIR"), "/gated.rs"));
+}
