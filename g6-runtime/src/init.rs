@@ -55,6 +55,15 @@ pub fn init(spec: &'static SpecRuntime) -> Result<GrowthReport, GuardError> {
     sm.build_config_hash_info
         .get(&[&config_hash(spec)])
         .set(1.0);
+    // Governance counters per metric at zero, so their rates read 0 on a healthy
+    // process: duplicates of every metric, overflows of every metric that can
+    // overflow (one with an open label).
+    for m in spec.metrics {
+        sm.metric_duplicates_total.get(&[m.name]);
+        if !m.fully_closed() {
+            sm.cardinality_overflow_total.get(&[m.name]);
+        }
+    }
     // Which bucket layout each histogram writes, so a layout change shows in the
     // data (dashboards annotate it) and not only in the spec's history.
     for m in spec.metrics {

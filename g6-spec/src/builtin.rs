@@ -163,6 +163,7 @@ fn exceedable_metrics(root: &Node, prefix: &str) -> Vec<String> {
         "cardinality_budget",
         "cardinality_overflow_total",
         "bucket_layout_info",
+        "metric_duplicates_total",
     ]
     .iter()
     .map(|m| format!("{prefix}{m}"))
@@ -260,10 +261,15 @@ fn namespace_prefix(root: &Node) -> String {
 
 /// Metrics labelled by metric name (`*_cardinality_series{metric}` and friends) have
 /// one series per metric of the spec: their budget is at least the number of metrics,
-/// so a large spec never overflows its own governance series.
+/// so a large spec never overflows its own governance series (duplicates get the
+/// number of metrics on top of their own budget: other collectors can collide too).
 fn fit_per_metric_budgets(root: &mut Node, prefix: String) {
     let metrics = metric_names(root).len();
+    // Duplicates are warm for every metric of the spec and may name collectors of
+    // the application's own: its fragment budget is headroom beyond the spec's names.
+    let duplicates = format!("{prefix}metric_duplicates_total");
     let per_metric: Vec<String> = [
+        "metric_duplicates_total",
         "cardinality_series",
         "cardinality_budget",
         "cardinality_overflow_total",
@@ -297,19 +303,20 @@ fn fit_per_metric_budgets(root: &mut Node, prefix: String) {
             let NodeKind::Map(fields) = &mut metric.kind else {
                 continue;
             };
-            let named = get(fields, "name")
-                .and_then(Node::as_scalar)
-                .is_some_and(|n| per_metric.iter().any(|p| p == n));
-            if !named {
+            let name = get(fields, "name").and_then(Node::as_scalar);
+            if !name.is_some_and(|n| per_metric.iter().any(|p| p == n)) {
                 continue;
             }
+            let headroom = name == Some(duplicates.as_str());
             if let Some(Node {
                 kind: NodeKind::Scalar { text, .. },
                 ..
             }) = get_mut(fields, "cardinality_budget")
             {
                 let current: usize = text.parse().unwrap_or(0);
-                if metrics > current {
+                if headroom {
+                    *text = (metrics + current).to_string();
+                } else if metrics > current {
                     *text = metrics.to_string();
                 }
             }

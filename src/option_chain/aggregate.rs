@@ -529,7 +529,9 @@ impl Aggregator {
     /// Publish an aggregation: remove the series of the indices forgotten since the
     /// last publish (see [`release_index`]), set every bucket of every (index, source)
     /// in it, reset the ones published before but absent now, and count skips and new
-    /// listings.
+    /// listings. A panic here is counted in `g6_emission_failures_total{emitter}` and
+    /// never stops the collection loop.
+    #[crate::safe_emit]
     pub fn publish(&mut self, agg: &Aggregation, source: Source) {
         for index in std::mem::take(&mut self.to_release) {
             // Back already (a snapshot in between was not published): its series are

@@ -82,6 +82,29 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Warm the series of the values known at start (the provider and its configured
+/// indices) at zero, so a rate over a failure or fallback counter reads 0 on a healthy
+/// run instead of nothing until the first failure.
+fn warm(primary: &dyn OptionChainProvider) {
+    let provider = primary.name();
+    for reason in crate::labels::FetchFailure::ALL {
+        metrics::provider_fetch_failures_total(provider, reason).inc_by(0);
+    }
+    // The one fallback reason the runner has; 0 also without --fallback-synthetic.
+    metrics::provider_fallbacks_total(provider, "primary_failed").inc_by(0);
+    for index in primary
+        .indices()
+        .into_iter()
+        .take(super::aggregate::max_indices())
+    {
+        metrics::provider_quotes_total(provider, &index).inc_by(0);
+        metrics::indices_processed_total(&index).inc_by(0);
+        for result in Outcome::ALL {
+            metrics::expiry_resolutions_total(&index, result).inc_by(0);
+        }
+    }
+}
+
 impl Runner {
     /// A runner for `primary`; `fallback_synthetic` opts into the synthetic fallback.
     pub fn new(primary: Box<dyn OptionChainProvider>, fallback_synthetic: bool) -> Self {
@@ -91,6 +114,7 @@ impl Runner {
         // The series exists from the start, so a rate over it reads 0, not nothing.
         metrics::provider_mode_switches_total(primary.name()).inc_by(0);
         metrics::provider_circuit_open(primary.name()).set(0.0);
+        warm(primary.as_ref());
         let started = unix_now();
         let mut last_good: BTreeMap<String, f64> = primary
             .indices()

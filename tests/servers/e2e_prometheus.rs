@@ -247,3 +247,68 @@ fn a_healthy_g6_serve_scores_exactly_1() {
     let status = server.terminate();
     assert!(status.success(), "g6 serve exit {status:?}");
 }
+
+/// The generated recording rules over counters and histograms of metrics.yml, minus
+/// those of families an environment variable switches on (off on a default serve).
+fn counter_and_histogram_rules() -> Vec<String> {
+    use g6_codegen::model::MetricKind;
+    let loaded = g6_codegen::load_str(g6_metrics::artifacts::SPEC_SOURCE, "metrics.yml").unwrap();
+    let spec = &loaded.spec;
+    let rules = g6_codegen::rules::build(spec);
+    rules
+        .all_recording()
+        .filter(|r| !r.custom)
+        .filter(|r| {
+            spec.metrics().any(|(f, m)| {
+                m.name.value == r.metric
+                    && f.enabled_by.is_none()
+                    && matches!(m.kind.value, MetricKind::Counter | MetricKind::Histogram)
+            })
+        })
+        .map(|r| r.record.clone())
+        .collect()
+}
+
+/// Warm series, end to end: on a healthy default `g6 serve` (synthetic provider,
+/// in-process bus, Parquet store; no `--simulate`, no failure), every generated
+/// recording rule over a counter or a histogram has a series within two evaluation
+/// intervals of the first scrape, so no panel of a failure counter says "No data".
+/// `rate()` needs two samples, so the limit is counted from the first scrape: two
+/// evaluation intervals (1 s each) plus one scrape interval for the second sample.
+#[test]
+#[ignore = "needs prometheus; scripts/test.sh runs it"]
+fn every_counter_and_histogram_rule_has_a_series_right_after_the_first_scrape() {
+    require_tool("prometheus");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus_warm");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(&["--interval", "1s"], &[]);
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus/recording_rules.yml");
+    let prom = Prometheus::start(&dir, &server.addr, &[rules]);
+    let records = counter_and_histogram_rules();
+    assert!(records.len() > 100, "rules: {}", records.len());
+    prom.wait_target_up();
+    let first_scrape = std::time::Instant::now();
+    let limit = Duration::from_secs(3);
+    loop {
+        let empty: Vec<&String> = records
+            .iter()
+            .filter(|r| prom.query(r).map_or(true, |s| s.is_empty()))
+            .collect();
+        if empty.is_empty() {
+            break;
+        }
+        assert!(
+            first_scrape.elapsed() < limit,
+            "{} of {} rules over counters and histograms have no series {:?} after the first scrape: {empty:#?}",
+            empty.len(),
+            records.len(),
+            first_scrape.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(prom);
+    let status = server.terminate();
+    assert!(status.success(), "g6 serve exit {status:?}");
+}
