@@ -59,6 +59,9 @@ pub struct Runner {
     publisher: Option<crate::bus::Publisher>,
     /// Only these indices are collected (`--index`); others are left out unseen.
     only: Option<std::collections::HashSet<String>>,
+    /// The configured indices' counters are at zero (done at the first cycle, once
+    /// `--index` selection and expected indices are known).
+    indices_warm: bool,
     /// Stop after this many cycles (`--cycles`).
     cycles: Option<u64>,
     /// Holds the provider back after failures in a row.
@@ -82,9 +85,8 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Warm the series of the values known at start (the provider and its configured
-/// indices) at zero, so a rate over a failure or fallback counter reads 0 on a healthy
-/// run instead of nothing until the first failure.
+/// Warm the provider's series at zero, so a rate over a failure or fallback counter
+/// reads 0 on a healthy run instead of nothing until the first failure.
 fn warm(primary: &dyn OptionChainProvider) {
     let provider = primary.name();
     for reason in crate::labels::FetchFailure::ALL {
@@ -92,15 +94,16 @@ fn warm(primary: &dyn OptionChainProvider) {
     }
     // The one fallback reason the runner has; 0 also without --fallback-synthetic.
     metrics::provider_fallbacks_total(provider, "primary_failed").inc_by(0);
-    for index in primary
-        .indices()
-        .into_iter()
-        .take(super::aggregate::max_indices())
-    {
-        metrics::provider_quotes_total(provider, &index).inc_by(0);
-        metrics::indices_processed_total(&index).inc_by(0);
+}
+
+/// Warm the index-labelled counters of the configured indices (those the runner
+/// expects, after `--index` selection) at zero.
+fn warm_indices<'a>(provider: &str, indices: impl Iterator<Item = &'a String>) {
+    for index in indices.filter(|i| *i != UNKNOWN_INDEX) {
+        metrics::provider_quotes_total(provider, index).inc_by(0);
+        metrics::indices_processed_total(index).inc_by(0);
         for result in Outcome::ALL {
-            metrics::expiry_resolutions_total(&index, result).inc_by(0);
+            metrics::expiry_resolutions_total(index, result).inc_by(0);
         }
     }
 }
@@ -137,6 +140,7 @@ impl Runner {
             mode: None,
             publisher: None,
             only: None,
+            indices_warm: false,
             cycles: None,
             breaker: super::circuit::Breaker::default(),
             staleness: super::staleness::Staleness::default(),
@@ -398,6 +402,11 @@ impl Runner {
         let cycle_timer = metrics::collection_cycle_seconds().start_timer();
         let name = self.primary.name().to_string();
         let source = self.primary.source();
+        if !self.indices_warm {
+            self.indices_warm = true;
+            let last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+            warm_indices(&name, last_good.keys());
+        }
         // An open circuit holds the provider back until its cool-down ends.
         let called = self.breaker.allow(now);
         let outcome = if !called {
