@@ -779,10 +779,13 @@ fn note_enabled_by(spec: &Spec, p: &mut PanelPlan) {
         "Empty unless the exporter runs with {}=1 (family `{}` has `enabled_by: {}`).",
         var.value, p.family, var.value
     );
-    p.description = if p.description.is_empty() {
+    let help = p.description.trim_end();
+    p.description = if help.is_empty() {
         note
+    } else if help.ends_with(['.', '!', '?']) {
+        format!("{help} {note}")
     } else {
-        format!("{} {note}", p.description.trim_end())
+        format!("{help}. {note}")
     };
 }
 
