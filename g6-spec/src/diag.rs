@@ -60,7 +60,7 @@ codes! {
     NamingConvention = "E009", "naming-convention", "Prometheus naming rules: counters end in _total and nothing else does, base units, no _count/_sum/_bucket suffix, no type names.";
     ReservedLabel = "E010", "reserved-label", "A label named `le` or `quantile`, which Prometheus reserves.";
     MissingBuckets = "E011", "missing-buckets", "A histogram without buckets.";
-    BadBuckets = "E012", "bad-buckets", "Buckets that are not finite and strictly increasing.";
+    BadBuckets = "E012", "bad-buckets", "Buckets that are not finite and strictly increasing; a `buckets_version` below 1, or above 1 on a histogram with a label of its own called `buckets_version`.";
     BucketsOnNonHistogram = "E013", "buckets-on-non-histogram", "Buckets on a counter or gauge.";
     BudgetTooSmall = "E014", "budget-too-small", "A cardinality budget below 1, or missing where open labels need one.";
     BudgetExceeded = "E015", "budget-exceeded", "The closed-label combinations alone exceed the cardinality budget.";

@@ -95,6 +95,8 @@ bad_spec! {
          "buckets must be strictly increasing with no duplicates"),
         ("13:26: error[E012]: buckets_version 0 of `g6_wait_seconds` is below 1",
          "layouts are numbered from 1 (the default); raise it by one at each bucket change"),
+        ("21:26: error[E012]: `g6_read_seconds` has a label `buckets_version` and buckets_version 2",
+         "past its first layout a histogram's series carry `buckets_version` themselves; rename the label"),
     ];
     e013_buckets_on_non_histogram: "E013-buckets-on-non-histogram.yml" => [
         ("12:18: error[E013]: counter `g6_calls_total` has buckets",
