@@ -15,7 +15,10 @@
 //! - `bus_nats_replicas` (needs `nats-server`): the same bus step on a 3-node
 //!   JetStream cluster on loopback, to a stream of 1 replica and one of 3, each beside
 //!   raw async-nats JetStream publishes with pipelined acks to that stream in the same
-//!   run (the cost of replication, and ours against the raw client on it).
+//!   run (the cost of replication, and ours against the raw client on it);
+//! - `bus_nats_ingest` (needs `nats-server`): `g6 ingest` draining 20 snapshots from a
+//!   stream of 1 and of 3 replicas into Parquet, beside a raw async-nats pull consumer
+//!   acknowledging the same messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -379,5 +382,158 @@ fn nats(c: &mut Criterion) {
     bus.close(Duration::from_secs(5));
 }
 
-criterion_group!(benches, encoding, inproc, nats, replicas);
+/// Snapshots on each ingest stream: enough that a process start is a small share.
+const INGEST_SNAPSHOTS: u64 = 20;
+
+/// Wait until the durable `durable` of `stream` has acknowledged every message of
+/// the stream (its ack floor at the stream's last sequence, nothing pending).
+async fn acked_all(js: &async_nats::jetstream::Context, stream: &str, durable: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{durable} did not finish in 120 s"
+        );
+        if let Ok(mut s) = js.get_stream(stream).await {
+            let last = s.info().await.map(|i| i.state.last_sequence).unwrap_or(0);
+            if let Ok(info) = s.consumer_info(durable).await {
+                if last > 0 && info.ack_floor.stream_sequence >= last && info.num_ack_pending == 0 {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `g6 ingest` draining a stream of 20 snapshots (400,000 contracts, 800 messages) into
+/// Parquet, on a stream of 1 replica and one of 3 on a 3-node cluster: from the
+/// process's start until its durable has acknowledged the last message (decode, store,
+/// then acknowledge; `--store-flush 100ms`). Beside each, its raw baseline in the same
+/// run: an async-nats pull consumer on the same stream taking and acknowledging every
+/// message (no decode, no store: the transport's limit).
+fn ingest_replicas(c: &mut Criterion) {
+    let Some((_servers, urls)) = nats_cluster() else {
+        eprintln!("bus_nats_ingest skipped: nats-server not installed");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt
+        .block_on(async_nats::connect(urls.clone()))
+        .expect("connect");
+    let js = {
+        let _inside = rt.enter();
+        async_nats::jetstream::new(client)
+    };
+    let work = std::env::temp_dir().join(format!("g6-bench-ingest-{}", std::process::id()));
+    let mut g = c.benchmark_group("bus_nats_ingest");
+    g.sample_size(10);
+    g.sampling_mode(criterion::SamplingMode::Flat);
+    g.throughput(Throughput::Elements(INGEST_SNAPSHOTS * CONTRACTS as u64));
+    let mut durable = 0u64;
+    for n in [1usize, 3] {
+        let stream = format!("G6_IN_R{n}");
+        let prefix = format!("in{n}.chain");
+        let bus = NatsBus::start(
+            NatsConfig {
+                servers: urls.clone(),
+                stream: stream.clone(),
+                subject_prefix: prefix.clone(),
+                max_bytes: 1024 * 1024 * 1024,
+                replicas: n,
+                ..Default::default()
+            },
+            rt.handle(),
+        )
+        .expect("bus");
+        let mut prebuilt: Vec<Arc<ChainMessage>> = messages().into_iter().map(Arc::new).collect();
+        for _ in 0..INGEST_SNAPSHOTS {
+            for m in prebuilt.iter_mut() {
+                if let Some(m) = Arc::get_mut(m) {
+                    m.snapshot_id += 1;
+                }
+            }
+            bus.publish(&prebuilt);
+            while bus.outbox().0 > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        bus.close(Duration::from_secs(5));
+        g.bench_function(format!("g6_ingest_to_parquet_r{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    durable += 1;
+                    let name = format!("bench{durable}");
+                    let dir = work.join(&name);
+                    let port = free_port().expect("port");
+                    let t = std::time::Instant::now();
+                    let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
+                        .args(["ingest", "--bus", &urls.join(","), "--bus-stream", &stream])
+                        .args(["--bus-subject-prefix", &prefix, "--durable", &name])
+                        .args(["--store-flush", "100ms", "--listen"])
+                        .arg(format!("127.0.0.1:{port}"))
+                        .arg("--store")
+                        .arg(format!("parquet:{}", dir.display()))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("g6 ingest");
+                    rt.block_on(acked_all(&js, &stream, &name));
+                    total += t.elapsed();
+                    // SAFETY: a signal to our own child.
+                    unsafe {
+                        libc::kill(child.id() as i32, libc::SIGTERM);
+                    }
+                    let _ = child.wait();
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                total
+            })
+        });
+        g.bench_function(format!("async_nats_pull_and_ack_r{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    durable += 1;
+                    let name = format!("raw{durable}");
+                    let t = std::time::Instant::now();
+                    rt.block_on(async {
+                        use async_nats::jetstream::consumer::{pull, AckPolicy};
+                        use futures_util::StreamExt as _;
+                        let s = js.get_stream(&stream).await.expect("stream");
+                        let want = s.cached_info().state.messages;
+                        let consumer = s
+                            .create_consumer(pull::Config {
+                                durable_name: Some(name.clone()),
+                                ack_policy: AckPolicy::Explicit,
+                                max_ack_pending: 100_000,
+                                ..Default::default()
+                            })
+                            .await
+                            .expect("consumer");
+                        let mut messages = consumer.messages().await.expect("pull");
+                        let mut got = 0u64;
+                        while got < want {
+                            let m = messages.next().await.expect("open").expect("message");
+                            m.ack().await.expect("ack");
+                            got += 1;
+                        }
+                    });
+                    rt.block_on(acked_all(&js, &stream, &name));
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+criterion_group!(benches, encoding, inproc, nats, replicas, ingest_replicas);
 criterion_main!(benches);

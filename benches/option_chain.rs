@@ -86,5 +86,128 @@ fn analytics(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, analytics);
+/// `snapshot(contracts)` with every bid and ask around its Black–Scholes price at its
+/// own IV (so IV solved from the mid is meaningful), and the same without IVs.
+fn priced(
+    contracts: usize,
+) -> (
+    g6_metrics::option_chain::Snapshot,
+    g6_metrics::option_chain::Snapshot,
+) {
+    use g6_metrics::option_chain::dates::DAY;
+    use g6_metrics::option_chain::pricing::{price, INDIA};
+    use g6_metrics::option_chain::OptionType;
+    let mut with_iv = snapshot(contracts);
+    let as_of = with_iv.as_of.unwrap_or(0);
+    for q in with_iv.rows.iter_mut().flatten() {
+        let years = (q.expiry - as_of) as f64 / DAY as f64 / 365.0;
+        let iv = q.iv.unwrap_or(0.15);
+        let p = price(
+            q.option_type == OptionType::Call,
+            q.spot,
+            q.strike,
+            years,
+            iv,
+            INDIA,
+        );
+        // NSE's tick is 0.05: far from the money the spread is a tick or two.
+        let bid = (p * 0.9975).max(0.05);
+        q.bid = Some(bid);
+        q.ask = Some((p * 1.0025).max(bid + 0.05));
+    }
+    let mut without = with_iv.clone();
+    for q in without.rows.iter_mut().flatten() {
+        q.iv = None;
+    }
+    (with_iv, without)
+}
+
+/// What the Greeks and the exposure analytics add to a 30,000-contract snapshot, beside
+/// the aggregation they join: every contract's Greeks at its quoted IV (the bus
+/// message's contracts, `Contract::of`), the same with the IV solved from the mid
+/// first (a provider without IVs), the chain analytics with exposure (net delta, GEX,
+/// the gamma flip, the 25-delta wings), and the gamma-flip search alone.
+fn greeks(c: &mut Criterion) {
+    use g6_metrics::bus::message::Contract;
+    use g6_metrics::option_chain::aggregate::Aggregator;
+    use g6_metrics::option_chain::analytics;
+    use g6_metrics::option_chain::exposure;
+    use g6_metrics::option_chain::pricing::INDIA;
+    g6_metrics::metrics::init_all();
+    const N: usize = 30_000;
+    let (with_iv, without_iv) = priced(N);
+    let as_of = with_iv.as_of.unwrap_or(0);
+    let mut aggregator = Aggregator::new();
+    let agg = aggregator.aggregate(&with_iv, as_of);
+    assert_eq!(agg.accepted as usize, N);
+    let rows = agg.accepted_rows.clone();
+    // Every contract gets Greeks both ways (the IV solve must succeed on these prices).
+    let quotes: Vec<&g6_metrics::option_chain::Quote> = with_iv.rows.iter().flatten().collect();
+    let solved: Vec<&g6_metrics::option_chain::Quote> = without_iv.rows.iter().flatten().collect();
+    assert!(quotes
+        .iter()
+        .all(|q| Contract::of(q, as_of).delta.is_some()));
+    let solved_ok = solved
+        .iter()
+        .filter(|q| Contract::of(q, as_of).delta.is_some())
+        .count();
+    assert!(
+        solved_ok * 10 >= N * 9,
+        "IV solved for only {solved_ok} of {N}"
+    );
+    let mut g = c.benchmark_group("option_chain_greeks");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("aggregate_30000", |b| {
+        b.iter(|| black_box(aggregator.aggregate(black_box(&with_iv), as_of)))
+    });
+    g.bench_function("greeks_at_quoted_iv_30000", |b| {
+        b.iter(|| {
+            let mut sum = 0.0;
+            for q in &quotes {
+                sum += Contract::of(black_box(q), as_of).delta.unwrap_or(0.0);
+            }
+            black_box(sum)
+        })
+    });
+    g.bench_function("greeks_iv_from_mid_30000", |b| {
+        b.iter(|| {
+            let mut sum = 0.0;
+            for q in &solved {
+                sum += Contract::of(black_box(q), as_of).delta.unwrap_or(0.0);
+            }
+            black_box(sum)
+        })
+    });
+    g.bench_function("analytics_with_exposure_30000", |b| {
+        b.iter(|| black_box(analytics::of_snapshot(black_box(&with_iv), &rows, as_of)))
+    });
+    // The gamma-flip search alone, on the whole chain's largest index (a quarter of it).
+    let mut expiries: std::collections::BTreeMap<i64, Vec<exposure::Contract>> = Default::default();
+    let mut spot = 0.0;
+    for q in with_iv.rows.iter().flatten().filter(|q| q.index == "NIFTY") {
+        spot = q.spot;
+        expiries
+            .entry(q.expiry)
+            .or_default()
+            .push(exposure::Contract {
+                strike: q.strike,
+                kind: q.option_type,
+                oi: q.open_interest,
+                iv: q.iv.unwrap_or(0.15),
+            });
+    }
+    let expiries: Vec<(f64, Vec<exposure::Contract>)> = expiries
+        .into_iter()
+        .map(|(e, cs)| ((e - as_of) as f64 / 86_400.0 / 365.0, cs))
+        .collect();
+    let nifty: usize = expiries.iter().map(|(_, cs)| cs.len()).sum();
+    g.throughput(Throughput::Elements(nifty as u64));
+    g.bench_function(format!("zero_gamma_search_{nifty}"), |b| {
+        b.iter(|| black_box(exposure::zero_gamma(black_box(&expiries), spot, INDIA)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, analytics, greeks);
 criterion_main!(benches);

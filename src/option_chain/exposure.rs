@@ -103,34 +103,102 @@ pub fn total_gex(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> 
         .sum()
 }
 
-/// The spot within ±10% of `spot` at which total GEX changes sign (nearest to `spot`
-/// when it does more than once), by a grid of 1% steps then bisection.
-pub fn zero_gamma(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> Option<f64> {
-    let at = |s: f64| total_gex(expiries, s, rates);
-    let grid: Vec<(f64, f64)> = (-10..=10)
-        .map(|i| {
-            let s = spot * (1.0 + f64::from(i) / 100.0);
-            (s, at(s))
-        })
-        .collect();
-    // The sign change closest to spot.
-    let mut best: Option<(f64, f64, f64, f64)> = None;
-    for w in grid.windows(2) {
-        let ((s0, g0), (s1, g1)) = (w[0], w[1]);
-        if g0 == 0.0 {
-            return Some(s0);
-        }
-        if g0.signum() != g1.signum() && g1 != 0.0 {
-            let distance = ((s0 + s1) / 2.0 - spot).abs();
-            if best.is_none_or(|b| distance < ((b.0 + b.2) / 2.0 - spot).abs()) {
-                best = Some((s0, g0, s1, g1));
-            }
-        }
+/// One contract's dealer GEX as a function of the spot `s`, with everything that does
+/// not depend on `s` worked out once: GEX(s) = s · `weight` · φ(d1), d1 = (ln s −
+/// `ln_strike` + `drift`) / `sd`. The same formula as [`exposure`] (gamma =
+/// e^{−qT}φ(d1)/(sσ√T), times ±OI·s²·0.01); the gamma-flip search evaluates the chain
+/// some forty times, and this is a fifth of the full Greeks' cost.
+struct GexTerm {
+    ln_strike: f64,
+    drift: f64,
+    sd: f64,
+    weight: f64,
+}
+
+impl GexTerm {
+    fn of(c: &Contract, years: f64, rates: Rates) -> Option<Self> {
+        let sd = c.iv * years.sqrt();
+        let term = GexTerm {
+            ln_strike: c.strike.ln(),
+            drift: (rates.rate - rates.dividend + 0.5 * c.iv * c.iv) * years,
+            sd,
+            weight: dealer_sign(c.kind) * c.oi * (-rates.dividend * years).exp() * 0.01
+                / (sd * (2.0 * std::f64::consts::PI).sqrt()),
+        };
+        (c.oi > 0.0
+            && c.strike > 0.0
+            && sd > 0.0
+            && term.weight.is_finite()
+            && term.drift.is_finite())
+        .then_some(term)
     }
-    let (mut lo, mut glo, mut hi, _) = best?;
-    for _ in 0..30 {
+}
+
+/// Total GEX of `terms` at spot `s`.
+fn gex_at(terms: &[GexTerm], s: f64) -> f64 {
+    let ln_s = s.ln();
+    let sum: f64 = terms
+        .iter()
+        .map(|t| {
+            let d1 = (ln_s - t.ln_strike + t.drift) / t.sd;
+            t.weight * (-0.5 * d1 * d1).exp()
+        })
+        .sum();
+    s * sum
+}
+
+/// The spot within ±10% of `spot` at which total GEX changes sign (nearest to `spot`
+/// when it does more than once; the lower one of two as near), by a grid of 1% steps
+/// searched outward from `spot`, then bisection to a billionth of the spot.
+pub fn zero_gamma(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> Option<f64> {
+    if !(spot > 0.0 && spot.is_finite()) {
+        return None;
+    }
+    let terms: Vec<GexTerm> = expiries
+        .iter()
+        .filter(|(years, _)| *years > 0.0)
+        .flat_map(|(years, cs)| cs.iter().filter_map(|c| GexTerm::of(c, *years, rates)))
+        .collect();
+    let at = |i: i32| {
+        let s = spot * (1.0 + f64::from(i) / 100.0);
+        (s, gex_at(&terms, s))
+    };
+    // A bracket [lo, hi] with a sign change, or an exact zero at a grid point.
+    let changes = |(s0, g0): (f64, f64), (s1, g1): (f64, f64)| {
+        if g0 == 0.0 {
+            Some(Err(s0))
+        } else if g1 != 0.0 && g0.signum() != g1.signum() {
+            Some(Ok(((s0, g0), (s1, g1))))
+        } else {
+            None
+        }
+    };
+    let centre = at(0);
+    if centre.1 == 0.0 {
+        return Some(spot);
+    }
+    let (mut below, mut above) = (centre, centre);
+    let mut found = None;
+    for i in 1..=10 {
+        let (down, up) = (at(-i), at(i));
+        // Below first: of two brackets as near, the lower one.
+        found = changes(down, below).or_else(|| changes(up, above).map(|r| r.map(|(a, b)| (b, a))));
+        if found.is_some() {
+            break;
+        }
+        (below, above) = (down, up);
+    }
+    // The bracket is ordered: (lower, higher).
+    let ((mut lo, mut glo), (mut hi, _)) = match found? {
+        Ok(bracket) => bracket,
+        Err(zero) => return Some(zero),
+    };
+    while hi - lo > spot * 1e-9 {
         let mid = (lo + hi) / 2.0;
-        let g = at(mid);
+        let g = gex_at(&terms, mid);
+        if g == 0.0 {
+            return Some(mid);
+        }
         if g.signum() == glo.signum() {
             lo = mid;
             glo = g;
@@ -249,6 +317,62 @@ mod tests {
         // Only calls: GEX never changes sign.
         let calls = vec![(30.0 / 365.0, vec![c(100.0, OptionType::Call, 1.0, 0.2)])];
         assert_eq!(zero_gamma(&calls, 100.0, none), None);
+    }
+
+    #[test]
+    fn the_flip_search_prices_gex_as_the_full_greeks_do() {
+        let t = 20.0 / 365.0;
+        let chain: Vec<Contract> = (0..40)
+            .flat_map(|i| {
+                let k = 22_000.0 + 100.0 * f64::from(i);
+                let iv = 0.12 + 0.002 * (f64::from(i) - 20.0).abs();
+                [
+                    c(k, OptionType::Call, 1_000.0 + 37.0 * f64::from(i), iv),
+                    c(k, OptionType::Put, 2_500.0 - 41.0 * f64::from(i), iv),
+                ]
+            })
+            .collect();
+        let terms: Vec<GexTerm> = chain
+            .iter()
+            .filter_map(|x| GexTerm::of(x, t, INDIA))
+            .collect();
+        assert_eq!(terms.len(), chain.len());
+        for s in [21_500.0, 23_000.0, 24_000.0, 25_900.0] {
+            let full = exposure(&chain, s, t, INDIA).gex;
+            let fast = gex_at(&terms, s);
+            assert!(
+                (fast - full).abs() <= 1e-12 * full.abs().max(1.0),
+                "{s}: {fast} vs {full}"
+            );
+        }
+    }
+
+    #[test]
+    fn of_two_gamma_flips_the_one_nearer_the_spot_is_reported() {
+        // Puts at 92 and 108 around calls at 100: GEX is negative near 92, positive
+        // near 100, negative near 108, so it changes sign twice. From a spot of 102 the
+        // upper flip is the nearer.
+        let none = Rates {
+            rate: 0.0,
+            dividend: 0.0,
+        };
+        let chain = vec![(
+            30.0 / 365.0,
+            vec![
+                c(92.0, OptionType::Put, 1_000.0, 0.1),
+                c(100.0, OptionType::Call, 1_000.0, 0.1),
+                c(108.0, OptionType::Put, 1_000.0, 0.1),
+            ],
+        )];
+        assert!(total_gex(&chain, 92.0, none) < 0.0);
+        assert!(total_gex(&chain, 100.0, none) > 0.0);
+        assert!(total_gex(&chain, 108.0, none) < 0.0);
+        let z = zero_gamma(&chain, 102.0, none).unwrap();
+        assert!((100.0..108.0).contains(&z), "{z}");
+        assert!(total_gex(&chain, z, none).abs() < 1e-6 * total_gex(&chain, 100.0, none));
+        // From 98 the lower one.
+        let z = zero_gamma(&chain, 98.0, none).unwrap();
+        assert!((92.0..100.0).contains(&z), "{z}");
     }
 
     #[test]
