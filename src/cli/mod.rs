@@ -550,7 +550,7 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 "SYNTHETIC DATA: option-chain values come from a market model, not a market; fast mode moves it a trading minute every cycle, at any hour"
             }
             _ => {
-                "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
+                "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri but the --holidays) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
             }
         });
     }
