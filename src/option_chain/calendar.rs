@@ -13,8 +13,7 @@
 //! Days are IST day numbers (days since 1970-01-01 in IST); an expiry instant is
 //! 15:30 IST of its day.
 
-use super::dates::{DAY, EXPIRY_SECONDS_UTC};
-use super::market::ist_day;
+use super::dates::{ist_day, DAY, EXPIRY_SECONDS_UTC};
 use chrono::{Datelike, NaiveDate, Weekday};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

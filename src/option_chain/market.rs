@@ -22,10 +22,7 @@ pub enum Session {
     AlwaysOpen,
 }
 
-/// The IST day number (days since 1970-01-01 in IST) of a Unix time.
-pub fn ist_day(unix: i64) -> i64 {
-    (unix + IST_OFFSET_SECONDS).div_euclid(DAY)
-}
+pub use super::dates::ist_day;
 
 fn is_weekday(ist_day: i64) -> bool {
     // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
