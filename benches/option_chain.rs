@@ -124,14 +124,13 @@ fn priced(
 
 /// What the Greeks and the exposure analytics add to a 30,000-contract snapshot, beside
 /// the aggregation they join: every contract's Greeks at its quoted IV (the bus
-/// message's contracts, `Contract::of`), the same with the IV solved from the mid
+/// runner's `PricedRows`, shared by the analytics and the bus message), the same with the IV solved from the mid
 /// first (a provider without IVs), the chain analytics with exposure (net delta, GEX,
 /// the gamma flip, the 25-delta wings), and the gamma-flip search alone.
 fn greeks(c: &mut Criterion) {
-    use g6_metrics::bus::message::Contract;
     use g6_metrics::option_chain::aggregate::Aggregator;
     use g6_metrics::option_chain::analytics;
-    use g6_metrics::option_chain::exposure;
+    use g6_metrics::option_chain::exposure::{self, PricedRows};
     use g6_metrics::option_chain::pricing::INDIA;
     g6_metrics::metrics::init_all();
     const N: usize = 30_000;
@@ -142,15 +141,10 @@ fn greeks(c: &mut Criterion) {
     assert_eq!(agg.accepted as usize, N);
     let rows = agg.accepted_rows.clone();
     // Every contract gets Greeks both ways (the IV solve must succeed on these prices).
-    let quotes: Vec<&g6_metrics::option_chain::Quote> = with_iv.rows.iter().flatten().collect();
-    let solved: Vec<&g6_metrics::option_chain::Quote> = without_iv.rows.iter().flatten().collect();
-    assert!(quotes
-        .iter()
-        .all(|q| Contract::of(q, as_of).delta.is_some()));
-    let solved_ok = solved
-        .iter()
-        .filter(|q| Contract::of(q, as_of).delta.is_some())
-        .count();
+    let quoted = PricedRows::of(&with_iv, &rows, as_of);
+    assert!(quoted.rows.iter().all(Option::is_some));
+    let solved = PricedRows::of(&without_iv, &rows, as_of);
+    let solved_ok = solved.rows.iter().flatten().count();
     assert!(
         solved_ok * 10 >= N * 9,
         "IV solved for only {solved_ok} of {N}"
@@ -161,23 +155,12 @@ fn greeks(c: &mut Criterion) {
     g.bench_function("aggregate_30000", |b| {
         b.iter(|| black_box(aggregator.aggregate(black_box(&with_iv), as_of)))
     });
+    // What the runner does once per snapshot, shared by the analytics and the bus.
     g.bench_function("greeks_at_quoted_iv_30000", |b| {
-        b.iter(|| {
-            let mut sum = 0.0;
-            for q in &quotes {
-                sum += Contract::of(black_box(q), as_of).delta.unwrap_or(0.0);
-            }
-            black_box(sum)
-        })
+        b.iter(|| black_box(PricedRows::of(black_box(&with_iv), &rows, as_of)))
     });
     g.bench_function("greeks_iv_from_mid_30000", |b| {
-        b.iter(|| {
-            let mut sum = 0.0;
-            for q in &solved {
-                sum += Contract::of(black_box(q), as_of).delta.unwrap_or(0.0);
-            }
-            black_box(sum)
-        })
+        b.iter(|| black_box(PricedRows::of(black_box(&without_iv), &rows, as_of)))
     });
     g.bench_function("analytics_with_exposure_30000", |b| {
         b.iter(|| black_box(analytics::of_snapshot(black_box(&with_iv), &rows, as_of)))
@@ -195,6 +178,7 @@ fn greeks(c: &mut Criterion) {
                 kind: q.option_type,
                 oi: q.open_interest,
                 iv: q.iv.unwrap_or(0.15),
+                greeks: None,
             });
     }
     let expiries: Vec<(f64, Vec<exposure::Contract>)> = expiries

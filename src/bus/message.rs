@@ -5,7 +5,8 @@
 //! `g6 tail --json` prints.
 
 use crate::labels::Source;
-use crate::option_chain::pricing::{self, INDIA};
+use crate::option_chain::exposure::PricedRows;
+use crate::option_chain::pricing::{Priced, INDIA};
 use crate::option_chain::{dates, OptionType, Quote, Snapshot};
 use prost::Message as _;
 use std::collections::HashMap;
@@ -200,11 +201,32 @@ impl Contract {
         c
     }
 
+    /// The contract of a quote with its IV and Greeks already worked out (`None`: it
+    /// has none).
+    pub fn of_priced(q: &Quote, priced: Option<&Priced>) -> Self {
+        let greeks = priced.map(|p| p.greeks);
+        Contract {
+            strike: q.strike,
+            option_type: WireOptionType::from(q.option_type) as i32,
+            open_interest: q.open_interest,
+            volume: q.volume,
+            iv: q.iv,
+            bid: q.bid,
+            ask: q.ask,
+            spread_bps: q.spread_bps,
+            moneyness: q.moneyness,
+            dte_days: q.dte_days,
+            delta: greeks.map(|g| g.delta),
+            gamma: greeks.map(|g| g.gamma),
+            vega: greeks.map(|g| g.vega),
+            theta: greeks.map(|g| g.theta),
+        }
+    }
+
     /// Set the Greeks at `spot`, expiry `expiry` and time `as_of` (Unix seconds): at
     /// the contract's IV, or the one solved from its mid; none without either or at
     /// expiry. (A replay of data stored before schema 2 gets them this way too.)
     pub fn set_greeks(&mut self, spot: f64, expiry: i64, as_of: i64) {
-        let years = (expiry - as_of) as f64 / dates::DAY as f64 / 365.0;
         let Some(kind) = self.kind() else {
             return;
         };
@@ -223,20 +245,7 @@ impl Contract {
             moneyness: None,
             dte_days: None,
         };
-        let greeks = (years > 0.0)
-            .then(|| crate::option_chain::exposure::iv_of(&quote, years, INDIA))
-            .flatten()
-            .map(|iv| {
-                pricing::greeks(
-                    kind == OptionType::Call,
-                    spot,
-                    self.strike,
-                    years,
-                    iv,
-                    INDIA,
-                )
-            })
-            .filter(|g| g.delta.is_finite() && g.gamma.is_finite());
+        let greeks = crate::option_chain::exposure::priced(&quote, as_of, INDIA).map(|p| p.greeks);
         self.delta = greeks.map(|g| g.delta);
         self.gamma = greeks.map(|g| g.gamma);
         self.vega = greeks.map(|g| g.vega);
@@ -354,11 +363,26 @@ pub fn build(
     source: Source,
     provider: &str,
 ) -> Vec<ChainMessage> {
+    build_priced(snapshot, rows, None, as_of_ms, source, provider)
+}
+
+/// [`build`] with the rows' IVs and Greeks already worked out (`priced`, in the order of
+/// `rows`); used only when priced at the message's as-of second, else worked out here.
+pub fn build_priced(
+    snapshot: &Snapshot,
+    rows: &[u32],
+    priced: Option<&PricedRows>,
+    as_of_ms: i64,
+    source: Source,
+    provider: &str,
+) -> Vec<ChainMessage> {
+    let as_of = as_of_ms.div_euclid(1000);
+    let priced = priced.filter(|p| p.as_of == as_of && p.rows.len() == rows.len());
     let mut groups: Vec<(usize, i64, f64, Vec<Contract>)> = Vec::new();
     let mut by_key: HashMap<(&str, i64), usize, foldhash::fast::RandomState> = HashMap::default();
     let mut indices: Vec<&str> = Vec::new();
     let mut last: Option<((&str, i64), usize)> = None;
-    for &row in rows {
+    for (n, &row) in rows.iter().enumerate() {
         let Some(Ok(q)) = snapshot.rows.get(row as usize) else {
             continue;
         };
@@ -382,7 +406,10 @@ pub fn build(
                 g
             }
         };
-        groups[g].3.push(Contract::of(q, as_of_ms.div_euclid(1000)));
+        groups[g].3.push(match priced {
+            Some(p) => Contract::of_priced(q, p.rows.get(n).and_then(Option::as_ref)),
+            None => Contract::of(q, as_of),
+        });
     }
     let wire_source = WireSource::from(source) as i32;
     let mut out = Vec::with_capacity(groups.len());

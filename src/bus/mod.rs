@@ -129,11 +129,27 @@ impl Publisher {
         now: f64,
         as_of_ms: Option<i64>,
     ) -> Vec<Arc<ChainMessage>> {
+        self.publish_priced(snapshot, rows, None, source, provider, now, as_of_ms)
+    }
+
+    /// [`Self::publish_as_of_ms`] with the rows' IVs and Greeks already worked out
+    /// (the runner's, shared with the chain analytics).
+    #[allow(clippy::too_many_arguments)] // the publish arguments plus the shared pricing
+    pub fn publish_priced(
+        &mut self,
+        snapshot: &Snapshot,
+        rows: &[u32],
+        priced: Option<&crate::option_chain::exposure::PricedRows>,
+        source: Source,
+        provider: &str,
+        now: f64,
+        as_of_ms: Option<i64>,
+    ) -> Vec<Arc<ChainMessage>> {
         let now_us = (now * 1e6).max(0.0) as u64;
         let given = as_of_ms.is_some();
         // The data's own time, never in the future.
         let as_of_ms = as_of_ms.map_or((now * 1e3) as i64, |t| t.min((now * 1e3) as i64));
-        let built = message::build(snapshot, rows, as_of_ms, source, provider);
+        let built = message::build_priced(snapshot, rows, priced, as_of_ms, source, provider);
         // One id per index of this snapshot.
         let mut ids: BTreeMap<String, u64> = BTreeMap::new();
         for m in &built {

@@ -88,6 +88,7 @@ async fn bind_consumer(
     durable: &str,
     config: consumer::pull::Config,
 ) -> Result<consumer::PullConsumer, jetstream::stream::ConsumerError> {
+    let replicas = config.num_replicas;
     let mut consumer = match stream.get_or_create_consumer(durable, config).await {
         Ok(c) => c,
         Err(e) => match stream.get_consumer(durable).await {
@@ -95,6 +96,31 @@ async fn bind_consumer(
             Err(_) => return Err(e),
         },
     };
+    // An existing durable keeps the replicas it was made with: reconcile them with
+    // --consumer-replicas (0 follows the stream, nothing to change).
+    let had = consumer.cached_info().config.num_replicas;
+    if replicas > 0 && had != replicas {
+        let mut changed = consumer.cached_info().config.clone();
+        changed.num_replicas = replicas;
+        let updated = match stream.update_consumer::<consumer::Config>(changed).await {
+            Ok(_) => stream.get_consumer(durable).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match updated {
+            Ok(c) => {
+                eprintln!("g6 ingest: durable {durable}: replicas {had} -> {replicas}");
+                consumer = c;
+            }
+            // The consumer still works with its old replicas: say so and go on.
+            Err(e) => tracing::warn!(
+                durable,
+                had,
+                wanted = replicas,
+                error = %e,
+                "cannot change the durable consumer's replicas; it keeps its own"
+            ),
+        }
+    }
     // A replicated consumer just created has no leader for a moment, and a pull sent
     // then is never answered: wait (briefly) for the leader first.
     for _ in 0..30 {

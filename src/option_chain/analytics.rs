@@ -423,19 +423,31 @@ pub type SnapshotAnalytics =
 /// The analytics of a snapshot's accepted rows (`rows`: positions in
 /// `snapshot.rows`), days to expiry counted from `as_of` (Unix seconds).
 pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> SnapshotAnalytics {
+    let priced = super::exposure::PricedRows::of(snapshot, rows, as_of);
+    of_priced_snapshot(snapshot, rows, &priced)
+}
+
+/// [`of_snapshot`] with the rows' IVs and Greeks already worked out (`priced`, in the
+/// order of `rows`, at the as-of time the analytics count days from).
+pub fn of_priced_snapshot(
+    snapshot: &super::Snapshot,
+    rows: &[u32],
+    priced: &super::exposure::PricedRows,
+) -> SnapshotAnalytics {
     use std::collections::BTreeMap;
+    let as_of = priced.as_of;
     // (index, expiry) -> (spot, legs). Rows of one expiry usually come together: the
     // last group is tried first, the map only on a change (a map lookup per row was
     // most of the cost).
     use super::exposure::{self as ex, Contract};
     use super::pricing::INDIA;
-    // (index, expiry, spot, legs, contracts with an IV).
+    // (index, expiry, spot, legs, contracts with an IV and Greeks).
     type Group<'a> = (&'a str, i64, f64, Vec<Leg>, Vec<Contract>);
     let mut groups: Vec<Group> = Vec::new();
     let mut at: std::collections::HashMap<(&str, i64), usize, foldhash::fast::RandomState> =
         std::collections::HashMap::default();
     let mut last: Option<usize> = None;
-    for &r in rows {
+    for (n, &r) in rows.iter().enumerate() {
         let Some(Ok(q)) = snapshot.rows.get(r as usize) else {
             continue;
         };
@@ -454,16 +466,14 @@ pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Snap
             volume: q.volume,
             iv: q.iv,
         });
-        let years = (q.expiry - as_of) as f64 / super::dates::DAY as f64 / 365.0;
-        if years > 0.0 {
-            if let Some(iv) = ex::iv_of(q, years, INDIA) {
-                groups[g].4.push(Contract {
-                    strike: q.strike,
-                    kind: q.option_type,
-                    oi: q.open_interest,
-                    iv,
-                });
-            }
+        if let Some(Some(p)) = priced.rows.get(n) {
+            groups[g].4.push(Contract {
+                strike: q.strike,
+                kind: q.option_type,
+                oi: q.open_interest,
+                iv: p.iv,
+                greeks: Some((q.spot, p.greeks)),
+            });
         }
     }
     // index -> expiry -> (spot, legs, contracts with an IV), ordered.

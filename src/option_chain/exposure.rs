@@ -15,7 +15,7 @@
 //! - **25-delta risk reversal** = IV of the 25-delta call − IV of the 25-delta put;
 //!   **butterfly** = their mean − ATM IV; IVs linear in delta between listed strikes.
 
-use super::pricing::{self, Rates};
+use super::pricing::{self, Greeks, Priced, Rates};
 use super::OptionType;
 
 /// One contract's inputs.
@@ -29,6 +29,72 @@ pub struct Contract {
     pub oi: f64,
     /// Implied volatility (a ratio).
     pub iv: f64,
+    /// Its Greeks when already computed, with the spot they were computed at (used
+    /// only at that spot).
+    pub greeks: Option<(f64, Greeks)>,
+}
+
+impl Contract {
+    /// The Greeks at `spot`: the ones computed already when at that spot.
+    fn greeks_at(&self, spot: f64, years: f64, rates: Rates) -> Greeks {
+        match self.greeks {
+            Some((at, g)) if at == spot => g,
+            _ => pricing::greeks(
+                self.kind == OptionType::Call,
+                spot,
+                self.strike,
+                years,
+                self.iv,
+                rates,
+            ),
+        }
+    }
+}
+
+/// The IV and Greeks of a quote at `as_of` (Unix seconds): none without an IV (quoted,
+/// or solved from the mid), at or past expiry, or when the Greeks are not finite.
+pub fn priced(q: &super::Quote, as_of: i64, rates: Rates) -> Option<Priced> {
+    let years = (q.expiry - as_of) as f64 / super::dates::DAY as f64 / 365.0;
+    if years <= 0.0 {
+        return None;
+    }
+    let iv = iv_of(q, years, rates)?;
+    let greeks = pricing::greeks(
+        q.option_type == OptionType::Call,
+        q.spot,
+        q.strike,
+        years,
+        iv,
+        rates,
+    );
+    (greeks.delta.is_finite() && greeks.gamma.is_finite()).then_some(Priced { iv, greeks })
+}
+
+/// [`priced`] for every accepted row of a snapshot, worked out once and shared by the
+/// chain analytics and the bus message (solving an IV costs more than the rest of a
+/// contract's Greeks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricedRows {
+    /// The time they are priced at (Unix seconds).
+    pub as_of: i64,
+    /// One per row, in the order of the rows given.
+    pub rows: Vec<Option<Priced>>,
+}
+
+impl PricedRows {
+    /// Price `rows` (positions in `snapshot.rows`) at `as_of` with [`pricing::INDIA`].
+    pub fn of(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Self {
+        PricedRows {
+            as_of,
+            rows: rows
+                .iter()
+                .map(|&r| match snapshot.rows.get(r as usize) {
+                    Some(Ok(q)) => priced(q, as_of, pricing::INDIA),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What one expiry gives.
@@ -82,7 +148,7 @@ pub fn exposure(contracts: &[Contract], spot: f64, years: f64, rates: Rates) -> 
             continue;
         }
         let is_call = c.kind == OptionType::Call;
-        let g = pricing::greeks(is_call, spot, c.strike, years, c.iv, rates);
+        let g = c.greeks_at(spot, years, rates);
         if !(g.delta.is_finite() && g.gamma.is_finite()) {
             continue;
         }
@@ -151,7 +217,7 @@ fn gex_at(terms: &[GexTerm], s: f64) -> f64 {
 /// when it does more than once; the lower one of two as near), by a grid of 1% steps
 /// searched outward from `spot`, then bisection to a billionth of the spot.
 pub fn zero_gamma(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) -> Option<f64> {
-    if !(spot > 0.0 && spot.is_finite()) {
+    if !spot.is_finite() || spot <= 0.0 {
         return None;
     }
     let terms: Vec<GexTerm> = expiries
@@ -222,12 +288,7 @@ pub fn risk_reversal_and_butterfly(
         let mut points: Vec<(f64, f64)> = contracts
             .iter()
             .filter(|c| c.kind == kind)
-            .map(|c| {
-                let d =
-                    pricing::greeks(kind == OptionType::Call, spot, c.strike, years, c.iv, rates)
-                        .delta;
-                (d, c.iv)
-            })
+            .map(|c| (c.greeks_at(spot, years, rates).delta, c.iv))
             .filter(|(d, _)| d.is_finite())
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -253,6 +314,7 @@ mod tests {
             kind,
             oi,
             iv,
+            greeks: None,
         }
     }
 

@@ -37,6 +37,16 @@ pub struct Greeks {
     pub theta: f64,
 }
 
+/// A contract's implied volatility (quoted, or solved from its mid) and its Greeks at
+/// one spot and time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Priced {
+    /// The IV the Greeks are computed at (a ratio).
+    pub iv: f64,
+    /// The Greeks.
+    pub greeks: Greeks,
+}
+
 /// The standard normal CDF.
 pub fn norm_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)

@@ -309,11 +309,13 @@ impl Runner {
                 self.staleness.observe(index, &rows, as_of as f64, open);
             }
         }
-        let analytics = super::analytics::of_snapshot(
+        // IVs and Greeks once, for the analytics and the bus message both.
+        let priced = super::exposure::PricedRows::of(
             snapshot,
             &agg.accepted_rows,
             snapshot.as_of.unwrap_or(now as i64),
         );
+        let analytics = super::analytics::of_priced_snapshot(snapshot, &agg.accepted_rows, &priced);
         crate::exporter::consistent_update(|| {
             self.aggregator.publish(&agg, source);
             self.analytics.publish(&analytics, source);
@@ -356,7 +358,16 @@ impl Runner {
         self.resolve_expiries(snapshot, &agg, snapshot.as_of.unwrap_or(now as i64));
         metrics::provider_last_success_timestamp_seconds(provider).set(now);
         if let Some(publisher) = self.publisher.as_mut() {
-            publisher.publish(snapshot, &agg.accepted_rows, source, provider, now);
+            let as_of_ms = snapshot.as_of.map(|t| t.saturating_mul(1000));
+            publisher.publish_priced(
+                snapshot,
+                &agg.accepted_rows,
+                Some(&priced),
+                source,
+                provider,
+                now,
+                as_of_ms,
+            );
         }
         Some(agg.accepted)
     }

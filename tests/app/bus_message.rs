@@ -127,12 +127,19 @@ fn file_fixture_messages_decode_back_to_exactly_the_fixture_contracts() {
                 assert_eq!(&decoded.expiry, expiry);
                 assert_eq!(&rows_of(&decoded), rows, "{index} {expiry}");
                 assert_eq!(decoded.schema_version, 2);
-                // Schema 2: every contract with an IV carries its Greeks.
+                // Schema 2: every contract with an IV carries its Greeks, and the ones
+                // the runner shares with its analytics are exactly the bus's own.
                 for c in &decoded.contracts {
                     if c.iv.is_some() {
                         let (d, g) = (c.delta.unwrap(), c.gamma.unwrap());
                         assert!(d.abs() <= 1.0 && g >= 0.0, "{c:?}");
                     }
+                    let mut own = *c;
+                    own.set_greeks(decoded.spot, decoded.expiry_unix, AS_OF);
+                    assert_eq!(
+                        (own.delta, own.gamma, own.vega, own.theta),
+                        (c.delta, c.gamma, c.vega, c.theta)
+                    );
                 }
                 assert_eq!(decoded.as_of_ms, AS_OF * 1000);
                 assert_eq!(

@@ -83,6 +83,11 @@ struct Cluster {
 
 impl Cluster {
     fn start(dir: &std::path::Path) -> Cluster {
+        Cluster::start_tagged(dir, None)
+    }
+
+    /// With server tags (`server_tags` in a config file per node), one per node.
+    fn start_tagged(dir: &std::path::Path, tags: Option<[&str; 3]>) -> Cluster {
         let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let nodes = (0..3)
@@ -91,7 +96,7 @@ impl Cluster {
                     .filter(|j| *j != i)
                     .map(|j| format!("nats://127.0.0.1:{}", route[j]))
                     .collect();
-                let args = vec![
+                let mut args = vec![
                     "-n".to_string(),
                     format!("n{i}"),
                     "--cluster_name".into(),
@@ -101,7 +106,15 @@ impl Cluster {
                     "--routes".into(),
                     routes.join(","),
                 ];
-                Nats::start_with(&dir.join(format!("n{i}")), client[i], args, true)
+                let node = dir.join(format!("n{i}"));
+                if let Some(tags) = tags {
+                    std::fs::create_dir_all(&node).unwrap();
+                    let conf = node.join("tags.conf");
+                    std::fs::write(&conf, format!("server_tags: [\"{}\"]\n", tags[i])).unwrap();
+                    args.push("-c".into());
+                    args.push(conf.display().to_string());
+                }
+                Nats::start_with(&node, client[i], args, true)
             })
             .collect();
         Cluster { nodes }
@@ -784,4 +797,116 @@ fn nkeys_and_client_certificates_are_presented_and_a_refused_one_is_named() {
         "TLS client certificate",
         "serve, no client certificate",
     );
+}
+
+/// The replicas of durable `durable` of `G6_CHAIN`, as the first node that answers
+/// says (0: it follows the stream's).
+fn consumer_replicas(cluster_urls: &str, durable: &str) -> Option<usize> {
+    runtime().block_on(async {
+        for url in cluster_urls.split(',') {
+            let Some(js) = js(url).await else { continue };
+            let Ok(s) = js.get_stream("G6_CHAIN").await else {
+                continue;
+            };
+            if let Ok(info) = s.consumer_info(durable).await {
+                return Some(info.config.num_replicas);
+            }
+        }
+        None
+    })
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn an_existing_durable_takes_the_replicas_consumer_replicas_asks_for() {
+    nats::require();
+    let dir = common::temp_dir("nats_consumer_replicas");
+    let cluster = Cluster::start(&dir);
+    cluster.wait_js();
+    let url = cluster.urls();
+    let _serve = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--interval",
+            "100ms",
+            "--bus",
+            &url,
+            "--bus-replicas",
+            "3",
+            "--store",
+            "none",
+        ],
+        &[],
+    );
+    cluster.wait_for(10, Duration::from_secs(30));
+    let data = dir.join("a");
+    let first = Ingest::start_with(&url, &data, "grow", &["--consumer-replicas", "1"]);
+    common::wait_until(
+        "the first ingester stored rows",
+        Duration::from_secs(20),
+        || !stored(&data).is_empty(),
+    );
+    first.stop();
+    assert_eq!(
+        consumer_replicas(&url, "grow"),
+        Some(1),
+        "made with one replica"
+    );
+    // The same durable again, asking for three: reconciled, and it still delivers.
+    let before = stored(&data).len();
+    let second = Ingest::start_with(&url, &data, "grow", &["--consumer-replicas", "3"]);
+    common::wait_until(
+        "the durable has 3 replicas",
+        Duration::from_secs(20),
+        || consumer_replicas(&url, "grow") == Some(3),
+    );
+    common::wait_until(
+        "the second ingester stored rows",
+        Duration::from_secs(20),
+        || stored(&data).len() > before,
+    );
+    second.stop();
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+    assert!(log.contains("durable grow: replicas 1 -> 3"), "{log}");
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn placement_tags_put_the_stream_on_the_tagged_server() {
+    nats::require();
+    let dir = common::temp_dir("nats_placement");
+    let cluster = Cluster::start_tagged(&dir, Some(["az:a", "az:b", "az:c"]));
+    cluster.wait_js();
+    let url = cluster.urls();
+    let _serve = Server::start(
+        &[
+            "--provider",
+            "synthetic",
+            "--interval",
+            "100ms",
+            "--bus",
+            &url,
+            "--bus-replicas",
+            "1",
+            "--bus-placement-tags",
+            "az:c",
+            "--store",
+            "none",
+        ],
+        &[],
+    );
+    cluster.wait_for(5, Duration::from_secs(30));
+    // One replica, on the only server tagged az:c (n2), with the tags in its config.
+    let (leader, tags) = runtime().block_on(async {
+        let js = js(&cluster.nodes[0].url()).await.unwrap();
+        let mut s = js.get_stream("G6_CHAIN").await.unwrap();
+        let info = s.info().await.unwrap();
+        (
+            info.cluster.as_ref().and_then(|c| c.leader.clone()),
+            info.config.placement.as_ref().map(|p| p.tags.clone()),
+        )
+    });
+    assert_eq!(leader.as_deref(), Some("n2"));
+    assert_eq!(tags, Some(vec!["az:c".to_string()]));
 }
