@@ -383,6 +383,7 @@ fn rust_exposure_by_strike(ch: &ClickHouse, index: &str, expiry: &str) -> Vec<(f
                 kind: q.option_type,
                 oi: q.open_interest,
                 iv,
+                greeks: None,
             });
         }
     }
