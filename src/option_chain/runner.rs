@@ -68,6 +68,8 @@ pub struct Runner {
     breaker: super::circuit::Breaker,
     /// Fields of real quotes that stopped changing.
     staleness: super::staleness::Staleness,
+    /// What listed expiries are held against.
+    calendar: Arc<super::calendar::Calendar>,
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -144,7 +146,14 @@ impl Runner {
             cycles: None,
             breaker: super::circuit::Breaker::default(),
             staleness: super::staleness::Staleness::default(),
+            calendar: super::calendar::current(),
         }
+    }
+
+    /// Hold listed expiries against `calendar` instead of the one in force.
+    pub fn calendar(mut self, calendar: Arc<super::calendar::Calendar>) -> Self {
+        self.calendar = calendar;
+        self
     }
 
     /// Open the circuit after `failures` failed cycles in a row, for `cooldown` at first
@@ -353,8 +362,6 @@ impl Runner {
             metrics::provider_quotes_total(provider, index).inc_by(contracts);
             metrics::provider_snapshot_contracts(provider, index).set(contracts as f64);
             metrics::indices_processed_total(index).inc();
-            let resolved = agg.expiries.get(index).copied().unwrap_or(0);
-            metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(resolved);
             if fresh {
                 last_good.insert(index.clone(), as_of);
             }
@@ -376,6 +383,7 @@ impl Runner {
             };
         }
         drop(last_good);
+        self.resolve_expiries(snapshot, &agg, snapshot.as_of.unwrap_or(now as i64));
         metrics::provider_last_success_timestamp_seconds(provider).set(now);
         if let Some(publisher) = self.publisher.as_mut() {
             let as_of_ms = snapshot.as_of.map(|t| t.saturating_mul(1000));
@@ -390,6 +398,44 @@ impl Runner {
             );
         }
         Some(agg.accepted)
+    }
+
+    /// Expiry resolution, timed per index: the distinct expiries each aggregated index
+    /// lists (expired rows included) held against the calendar at `as_of`, counted by
+    /// result.
+    fn resolve_expiries(
+        &self,
+        snapshot: &super::Snapshot,
+        agg: &super::aggregate::Aggregation,
+        as_of: i64,
+    ) {
+        let mut listed: Vec<(&str, Vec<i64>)> = agg
+            .per_index
+            .keys()
+            .map(|i| (i.as_str(), Vec::new()))
+            .collect();
+        // Rows come grouped by index and expiry: remember the last group found.
+        let mut at: Option<usize> = None;
+        for q in snapshot.rows.iter().filter_map(|r| r.as_ref().ok()) {
+            let slot = match at {
+                Some(i) if listed[i].0 == q.index => Some(i),
+                _ => listed.iter().position(|(i, _)| *i == q.index),
+            };
+            at = slot.or(at);
+            if let Some(i) = slot {
+                let expiries = &mut listed[i].1;
+                if expiries.last() != Some(&q.expiry) && !expiries.contains(&q.expiry) {
+                    expiries.push(q.expiry);
+                }
+            }
+        }
+        for (index, expiries) in listed {
+            let timer = metrics::expiry_resolution_latency_seconds().start_timer();
+            let r = self.calendar.resolve(index, &expiries, as_of);
+            timer.stop_and_record();
+            metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(r.ok);
+            metrics::expiry_resolutions_total(index, Outcome::Error).inc_by(r.error);
+        }
     }
 
     /// Drop the per-index state of indices the aggregator forgot, before their series

@@ -281,4 +281,27 @@ fn exposure_analytics_are_exported_only_when_g6_enable_exposure_is_set() {
         page.contains("<td><code>G6_ENABLE_EXPOSURE</code></td><td>enabled</td>"),
         "{page}"
     );
+#[test]
+fn a_bad_holidays_line_is_a_usage_error_naming_the_file_and_line_before_anything_runs() {
+    let dir = common::temp_dir("bad-holidays");
+    let data = dir.join("data");
+    let holidays = dir.join("holidays.txt");
+    std::fs::write(&holidays, "# NSE 2027\n2027-01-26\n26/01/2027\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--holidays"])
+        .arg(&holidays)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: \"26/01/2027\" is not a date YYYY-MM-DD",
+            holidays.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing written");
 }
