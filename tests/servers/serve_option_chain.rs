@@ -281,6 +281,8 @@ fn exposure_analytics_are_exported_only_when_g6_enable_exposure_is_set() {
         page.contains("<td><code>G6_ENABLE_EXPOSURE</code></td><td>enabled</td>"),
         "{page}"
     );
+}
+
 #[test]
 fn a_bad_holidays_line_is_a_usage_error_naming_the_file_and_line_before_anything_runs() {
     let dir = common::temp_dir("bad-holidays");
