@@ -91,6 +91,7 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
     ("g6_cs_ingest_retries_total", "counter", &["table"]),
     ("g6_cs_ingest_rows_total", "counter", &["table"]),
     ("g6_cs_ingest_backlog_limit_rows", "gauge", &["table"]),
+    ("g6_expiry_resolution_latency_seconds", "histogram", &[]),
     (
         "g6_expiry_resolutions_total",
         "counter",

@@ -32,6 +32,10 @@ static COUNTER_INFO: MetricInfo = MetricInfo {
     labels: SERIES_LABEL,
     budget: COUNTERS as u64,
     buckets: &[],
+    warm_all: false,
+    warm_sets: &[],
+    buckets_version: 1,
+    enabled_by: None,
 };
 
 static HISTOGRAM_INFO: MetricInfo = MetricInfo {
@@ -43,6 +47,10 @@ static HISTOGRAM_INFO: MetricInfo = MetricInfo {
     labels: SERIES_LABEL,
     budget: HISTOGRAMS as u64,
     buckets: &BUCKETS,
+    warm_all: false,
+    warm_sets: &[],
+    buckets_version: 1,
+    enabled_by: None,
 };
 
 // Stores of the G6 spec's runtime, so they are encoded with everything else.

@@ -120,6 +120,10 @@ mod tests {
             labels,
             budget,
             buckets: &[],
+            warm_all: false,
+            warm_sets: &[],
+            buckets_version: 1,
+            enabled_by: None,
         }
     }
 

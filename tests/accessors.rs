@@ -191,10 +191,23 @@ fn spec_table_describes_every_metric() {
 }
 
 #[test]
-fn init_all_creates_every_closed_series_at_zero() {
+fn init_all_creates_every_warm_closed_series_at_zero_and_no_unread_gauge() {
     metrics::init_all();
-    for info in spec::METRICS.iter().filter(|m| m.fully_closed()) {
+    let warm: Vec<_> = spec::METRICS
+        .iter()
+        .filter(|m| m.fully_closed() && m.warm_all)
+        .collect();
+    assert!(warm.len() >= 20, "closed counters and histograms are warm");
+    for info in warm {
+        assert_ne!(info.kind, g6_runtime::MetricKind::Gauge, "{}", info.name);
         let expected = info.closed_combinations().len();
         assert_eq!(series_count(info.name), expected, "{}", info.name);
     }
+    // A gauge is never warm: no reading, no series (no test here sets this one).
+    let uptime = spec::METRICS
+        .iter()
+        .find(|m| m.name == "g6_process_uptime_seconds")
+        .unwrap();
+    assert!(uptime.fully_closed() && !uptime.warm_all);
+    assert_eq!(series_count("g6_process_uptime_seconds"), 0);
 }

@@ -552,8 +552,9 @@ fn synthetic_fallback_is_opt_in_and_labelled() {
 
 #[test]
 fn synthetic_provider_is_deterministic_and_plausible() {
-    // Wednesday 27-Nov-2024 11:30 IST: BANKNIFTY (Wednesday expiries) expires today.
-    let as_of = parse_expiry("27-Nov-2024").unwrap() - 4 * 3600;
+    // Tuesday 3-Dec-2024 11:30 IST: NIFTY's weekly expires today; BANKNIFTY and
+    // FINNIFTY (monthly only, the last Tuesday) on 31 December.
+    let as_of = parse_expiry("03-Dec-2024").unwrap() - 4 * 3600;
     let a = SyntheticProvider::new(7).snapshot_at(as_of);
     let b = SyntheticProvider::new(7).snapshot_at(as_of);
     let c = SyntheticProvider::new(8).snapshot_at(as_of);
@@ -566,40 +567,37 @@ fn synthetic_provider_is_deterministic_and_plausible() {
     );
     assert_eq!(agg.skipped.iter().sum::<u64>(), 0);
     let nifty = &agg.per_index["NIFTY"];
-    for d in Dte::ALL {
-        let total: u64 = agg
-            .per_index
-            .values()
-            .flat_map(|b| {
-                Mny::ALL
-                    .iter()
-                    .map(move |m| b[m.index() * 5 + d.index()].contracts)
-            })
-            .sum();
-        assert!(total > 0, "every DTE bucket is populated ({d:?})");
+    let contracts = |index: &str, d: Dte| -> u64 {
+        Mny::ALL
+            .iter()
+            .map(|m| agg.per_index[index][m.index() * 5 + d.index()].contracts)
+            .sum()
+    };
+    // Every expiry is a Tuesday, so no chain has both an expiry within a day and one
+    // within a week: short is empty today (the next weekly is 7.2 days away).
+    for d in [Dte::UltraShort, Dte::Medium, Dte::Long, Dte::Leap] {
+        assert!(contracts("NIFTY", d) > 0, "NIFTY {d:?}");
     }
-    assert!(
-        agg.bucket("BANKNIFTY", Mny::Atm, Dte::UltraShort)
-            .unwrap()
-            .contracts
-            > 0,
-        "expiry day"
-    );
-    assert_eq!(
-        agg.bucket("NIFTY", Mny::Atm, Dte::UltraShort)
-            .unwrap()
-            .contracts,
-        0,
-        "NIFTY expires tomorrow"
-    );
+    assert_eq!(contracts("NIFTY", Dte::Short), 0);
+    assert_eq!(contracts("BANKNIFTY", Dte::UltraShort), 0, "monthly only");
+    assert!(contracts("BANKNIFTY", Dte::Medium) > 0, "31 December");
+    // The day after, the next weekly is short.
+    let next_day = SyntheticProvider::new(7).snapshot_at(as_of + DAY);
+    let agg = Aggregator::new().aggregate(&next_day, 0);
+    let short: u64 = Mny::ALL
+        .iter()
+        .map(|m| agg.per_index["NIFTY"][m.index() * 5 + Dte::Short.index()].contracts)
+        .sum();
+    assert!(short > 0);
+    let agg = Aggregator::new().aggregate(&a, 0);
     for m in Mny::ALL {
         assert!(
             nifty[m.index() * 5 + Dte::Medium.index()].contracts > 0,
             "{m:?}"
         );
     }
-    let atm = agg.bucket("NIFTY", Mny::Atm, Dte::Short).unwrap();
-    let deep = agg.bucket("NIFTY", Mny::DeepOtm, Dte::Short).unwrap();
+    let atm = agg.bucket("NIFTY", Mny::Atm, Dte::Medium).unwrap();
+    let deep = agg.bucket("NIFTY", Mny::DeepOtm, Dte::Medium).unwrap();
     assert!(
         atm.open_interest / atm.contracts as f64 > deep.open_interest / deep.contracts as f64,
         "OI peaks at the money"
@@ -768,4 +766,103 @@ fn five_failures_open_the_circuit_and_a_good_probe_after_the_cooldown_closes_it(
     assert!(matches!(r.tick_at(t0 + 40.0), Cycle::Ok { .. }));
     assert_eq!(calls.load(Ordering::SeqCst), 6);
     assert_eq!(open(), 0.0);
+}
+
+/// Expiry resolution is a timed step of every cycle: each listed expiry of an index is
+/// held against the calendar (here: weekly on Tuesday, Tuesday 1-Dec-2026 a holiday)
+/// and counted ok or error, and the step's histogram gains a sample per index.
+#[test]
+fn each_cycle_resolves_listed_expiries_against_the_calendar_and_times_it() {
+    use g6_metrics::option_chain::calendar::{Calendar, Kind, Rule};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+    g6_metrics::init().unwrap();
+    let day = |s: &str| parse_expiry(s).unwrap().div_euclid(DAY);
+    let rules = BTreeMap::from([(
+        "RESOLVED".to_string(),
+        vec![Rule {
+            kind: Kind::Weekly,
+            weekday: 1,
+        }],
+    )]);
+    let calendar = Calendar::new(rules, BTreeSet::from([day("2026-12-01")]));
+    let as_of = parse_expiry("2026-11-27").unwrap();
+    let row = |expiry: &str| Ok(quote("RESOLVED", 100.0, parse_expiry(expiry).unwrap()));
+    let snapshot = Snapshot {
+        as_of: Some(as_of),
+        rows: vec![
+            // Monday: the holiday's expiry, moved back a day: ok.
+            row("2026-11-30"),
+            // The holiday itself, a Thursday (off the rule), and an expired Tuesday.
+            row("2026-12-01"),
+            row("2026-12-03"),
+            row("2026-11-24"),
+            // The next Tuesday, twice (one expiry, two contracts): ok once.
+            row("2026-12-08"),
+            Ok(Quote {
+                strike: 110.0,
+                ..quote("RESOLVED", 100.0, parse_expiry("2026-12-08").unwrap())
+            }),
+        ],
+    };
+    // Its own provider name: the other tests' series stay theirs.
+    struct Resolving(Snapshot);
+    impl OptionChainProvider for Resolving {
+        fn name(&self) -> &str {
+            "resolving"
+        }
+        fn source(&self) -> Source {
+            Source::Live
+        }
+        fn fetch(&mut self) -> Result<Snapshot, ProviderError> {
+            Ok(self.0.clone())
+        }
+    }
+    let mut r = Runner::new(Box::new(Resolving(snapshot)), false).calendar(Arc::new(calendar));
+    let resolved = |result: &str| {
+        value(
+            "g6_expiry_resolutions_total",
+            &[("index", "RESOLVED"), ("result", result)],
+        )
+    };
+    let samples = || value("g6_expiry_resolution_latency_seconds", &[]).unwrap_or(0.0);
+    let before = samples();
+    assert!(matches!(r.tick_at(as_of as f64), Cycle::Ok { .. }));
+    assert_eq!(resolved("ok"), Some(2.0));
+    assert_eq!(resolved("error"), Some(3.0));
+    assert!(samples() >= before + 1.0, "the step was timed");
+    assert!(matches!(r.tick_at(as_of as f64 + 5.0), Cycle::Ok { .. }));
+    assert_eq!(resolved("ok"), Some(4.0), "every snapshot");
+    assert_eq!(resolved("error"), Some(6.0));
+}
+
+/// The synthetic provider lists NSE's expiries from the calendar: each resolves ok.
+#[test]
+fn synthetic_listings_follow_the_calendar() {
+    use g6_metrics::option_chain::calendar::Calendar;
+    use g6_metrics::option_chain::market::ist_day;
+    let cal = Calendar::nse_default();
+    // Sunday 6-Dec-2026.
+    let as_of = parse_expiry("2026-12-06").unwrap();
+    let snap = SyntheticProvider::new(3).snapshot_at(as_of);
+    let mut listed: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for q in snap.rows.iter().map(|r| r.as_ref().unwrap()) {
+        let v = listed.entry(q.index.clone()).or_default();
+        if !v.contains(&q.expiry) {
+            v.push(q.expiry);
+        }
+    }
+    for (index, expiries) in &listed {
+        let r = cal.resolve(index, expiries, as_of);
+        assert_eq!(r.error, 0, "{index}: {expiries:?}");
+        assert_eq!(expiries, &cal.listing(index, as_of), "{index}");
+        // Every one a Tuesday but January's, moved off Republic Day to Monday 25th.
+        for e in expiries {
+            let weekday = (ist_day(*e) + 3).rem_euclid(7);
+            let monday = *e == parse_expiry("2027-01-25").unwrap();
+            assert_eq!(weekday, if monday { 0 } else { 1 }, "{index} {e}");
+        }
+    }
+    assert_eq!(listed["NIFTY"].len(), 9);
+    assert_eq!(listed["BANKNIFTY"].len(), 6);
 }

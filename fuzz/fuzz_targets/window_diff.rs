@@ -28,6 +28,10 @@ fn leg(u: &mut Unstructured) -> Result<Option<Leg>> {
         iv: opt(u)?,
         bid: opt(u)?,
         ask: opt(u)?,
+        delta: opt(u)?,
+        gamma: opt(u)?,
+        vega: opt(u)?,
+        theta: opt(u)?,
         updated_ms: i64::from(u.int_in_range(0u8..=3)?),
     }))
 }

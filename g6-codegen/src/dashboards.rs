@@ -9,7 +9,7 @@
 pub use crate::plan::{PanelPlan, Shape, Target};
 use crate::rules::{self, RuleSet};
 use g6_spec::grafana::PANEL_CAP;
-use g6_spec::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode};
+use g6_spec::model::{DashboardPlan, Metric, MetricKind, Spec, VariableMode, LAYOUT_LABEL};
 use g6_spec::naming::dashboard_uid;
 use g6_spec::promql::top_level_grouping;
 use g6_spec::quote::to_json_text;
@@ -295,7 +295,13 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Ve
         }
         MetricKind::Histogram => {
             let unit = gauge_unit(m);
-            let prefix = legend_of(&label_names);
+            let mut prefix = legend_of(&label_names);
+            if m.has_layout_label() {
+                // Two bucket layouts can coexist: their quantiles are separate lines.
+                prefix = format!("{prefix} layout {{{{{LAYOUT_LABEL}}}}}")
+                    .trim_start()
+                    .to_string();
+            }
             let legend = |q: &str| {
                 if prefix.is_empty() {
                     q.to_string()
@@ -330,14 +336,24 @@ fn metric_panels(spec: &Spec, family: &str, m: &Metric, vars: &[Variable]) -> Ve
             ));
             // The cells are observations per second; the bucket unit belongs to the y
             // axis only (Grafana's heatmap applies the field unit to the cells too).
+            // With two layouts possible, the heatmap shows the current one: bounds of
+            // two layouts in one set of cells mean neither.
+            let bucket_series = if m.has_layout_label() {
+                let mut s = sel(&format!("{name}_bucket"));
+                let current = format!("{LAYOUT_LABEL}=\"{}\"", m.buckets_version());
+                match s.strip_suffix('}') {
+                    Some(open) => s = format!("{open}, {current}}}"),
+                    None => s = format!("{s}{{{current}}}"),
+                }
+                s
+            } else {
+                sel(&format!("{name}_bucket"))
+            };
             let mut heat = plan(
                 format!("{title}: distribution"),
                 "heatmap",
                 vec![Target {
-                    expr: format!(
-                        "sum by (le) (rate({}[$__rate_interval]))",
-                        sel(&format!("{name}_bucket"))
-                    ),
+                    expr: format!("sum by (le) (rate({bucket_series}[$__rate_interval]))"),
                     legend: "{{le}}".into(),
                 }],
                 "short",
@@ -742,7 +758,35 @@ pub fn plan_panels(spec: &Spec, rules: &RuleSet, plan: &DashboardPlan) -> Vec<Pa
         keep.sort_unstable();
         panels = keep.into_iter().map(|i| panels[i].clone()).collect();
     }
+    for p in &mut panels {
+        note_enabled_by(spec, p);
+    }
     panels
+}
+
+/// A panel of a family that an environment variable switches on says so: without it
+/// the panel is empty by design, not broken.
+fn note_enabled_by(spec: &Spec, p: &mut PanelPlan) {
+    let Some(var) = spec
+        .families
+        .iter()
+        .find(|f| f.name.value == p.family)
+        .and_then(|f| f.enabled_by.as_ref())
+    else {
+        return;
+    };
+    let note = format!(
+        "Empty unless the exporter runs with {}=1 (family `{}` has `enabled_by: {}`).",
+        var.value, p.family, var.value
+    );
+    let help = p.description.trim_end();
+    p.description = if help.is_empty() {
+        note
+    } else if help.ends_with(['.', '!', '?']) {
+        format!("{help} {note}")
+    } else {
+        format!("{help}. {note}")
+    };
 }
 
 fn width_of(p: &PanelPlan) -> u32 {
@@ -1090,7 +1134,9 @@ fn template_variable(v: &Variable, before: &[Variable]) -> Value {
 }
 
 /// The dashboard's annotation queries (`annotations:` of its plan), in spec order:
-/// Prometheus annotations on the datasource variable, enabled.
+/// Prometheus annotations on the datasource variable, enabled; then the generated
+/// bucket-layout annotation where the dashboard shows a histogram past its first
+/// layout.
 pub fn annotations(spec: &Spec, plan: &DashboardPlan) -> Vec<Value> {
     let catalog = g6_spec::promql::series_catalog(spec);
     plan.annotations
@@ -1123,7 +1169,60 @@ pub fn annotations(spec: &Spec, plan: &DashboardPlan) -> Vec<Value> {
                 "useValueForTime": false,
             })
         })
+        .chain(layout_annotation(spec, plan))
         .collect()
+}
+
+/// How long after a new bucket layout first reports its annotation stays: long enough
+/// to be seen at the step of a day's view.
+const LAYOUT_ANNOTATION_WINDOW: &str = "10m";
+
+/// The expression that marks a bucket layout change of `metrics` (histograms whose
+/// `buckets_version` is above 1): a layout's info series that did not exist
+/// [`LAYOUT_ANNOTATION_WINDOW`] earlier, i.e. the processes that started writing it.
+pub fn layout_change_expr(spec: &Spec, metrics: &[&str]) -> String {
+    let prefix = if spec.namespace.value.is_empty() {
+        String::new()
+    } else {
+        spec.prefix()
+    };
+    let info = format!("{prefix}bucket_layout_info");
+    let sel = format!(
+        "{info}{{metric=~\"{}\", {LAYOUT_LABEL}!=\"1\"}}",
+        metrics.join("|")
+    );
+    format!(
+        "max by (metric, {LAYOUT_LABEL}) ({sel}) unless max by (metric, {LAYOUT_LABEL}) ({sel} offset {LAYOUT_ANNOTATION_WINDOW})"
+    )
+}
+
+/// The annotation that marks where a histogram of the dashboard changed its bucket
+/// layout, when one of them can have two (`buckets_version` above 1).
+fn layout_annotation(spec: &Spec, plan: &DashboardPlan) -> Option<Value> {
+    let metrics: Vec<&str> = plan
+        .families
+        .iter()
+        .filter_map(|f| spec.families.iter().find(|x| x.name.value == f.value))
+        .flat_map(|f| f.metrics.iter())
+        .filter(|m| m.has_layout_label())
+        .map(|m| m.name.value.as_str())
+        .collect();
+    if metrics.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "name": "Bucket layout change",
+        "datasource": datasource(),
+        "enable": true,
+        "hide": false,
+        "iconColor": "purple",
+        "expr": layout_change_expr(spec, &metrics),
+        "step": ANNOTATION_STEP,
+        "titleFormat": "Bucket layout change",
+        "textFormat": format!("{{{{metric}}}} now writes bucket layout {{{{{LAYOUT_LABEL}}}}}: quantiles before and after are computed per layout"),
+        "tagKeys": "metric",
+        "useValueForTime": false,
+    }))
 }
 
 /// Recording-rule use of one generated dashboard.

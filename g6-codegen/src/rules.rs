@@ -10,7 +10,7 @@ use crate::rulefile::{
     document, Alert, Global, Labels, PrometheusConfig, Record, Rule, RuleFile, RuleGroup,
     ScrapeConfig, StaticConfig,
 };
-use g6_spec::model::{Metric, MetricKind, Spec};
+use g6_spec::model::{Metric, MetricKind, Spec, LAYOUT_LABEL};
 use g6_spec::naming::pascal_case;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -167,12 +167,21 @@ fn recording_for(m: &Metric) -> Vec<RecordingRule> {
             ));
         }
         MetricKind::Histogram => {
-            let by = format!("le, {}", by_clause(&labels));
-            let kept = if labels.is_empty() {
+            // Where two bucket layouts can coexist (buckets_version above 1: the old
+            // series have no layout label, the new ones `buckets_version="N"`), each
+            // quantile is computed per layout: buckets of two layouts summed into one
+            // `le` set would make histogram_quantile interpolate over bounds neither
+            // layout has. The rule names stay those of the metric's own labels, so
+            // dashboards and alerts keep reading the same series.
+            let mut kept = if labels.is_empty() {
                 vec!["job".to_string()]
             } else {
                 labels.clone()
             };
+            if m.has_layout_label() {
+                kept.push(LAYOUT_LABEL.to_string());
+            }
+            let by = format!("le, {}", kept.join(", "));
             for (q, window) in [(50, "5m"), (95, "5m"), (99, "5m"), (95, "30m")] {
                 out.push(rule(
                     quantile_rule(m, q, window),

@@ -193,6 +193,21 @@ fn spec_table(
         });
         let budget = m.effective_budget(spec);
         let buckets = m.bucket_values().into_iter().map(Literal::f64_unsuffixed);
+        let warm_all = m.warms_all(spec);
+        let warm_sets = m.warm_sets(spec);
+        let warm_sets = warm_sets.iter().map(|set| {
+            let vs = set.iter().map(String::as_str);
+            quote!(&[#( #vs ),*])
+        });
+        let buckets_version =
+            Literal::u32_unsuffixed(u32::try_from(m.buckets_version()).unwrap_or(1));
+        let enabled_by = match &family.enabled_by {
+            Some(v) => {
+                let v = &v.value;
+                quote!(::core::option::Option::Some(#v))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let doc = format!(" Spec entry of `{name}`.");
         quote! {
             #[doc = #doc]
@@ -205,6 +220,10 @@ fn spec_table(
                 labels: &[#( #labels ),*],
                 budget: #budget,
                 buckets: &[#( #buckets ),*],
+                warm_all: #warm_all,
+                warm_sets: &[#( #warm_sets ),*],
+                buckets_version: #buckets_version,
+                enabled_by: #enabled_by,
             };
         }
     });
@@ -428,8 +447,10 @@ fn accessors(spec: &Spec, opts: &RustOptions) -> TokenStream {
             #remove_body
         }
 
-        /// Create every metric, with every closed-label series at zero, so dashboards
-        /// have no gaps before the first event.
+        /// Create every metric and its warm series at zero (closed-label counters and
+        /// histograms unless `warm: false`, and the label sets `warm:` names), so
+        /// dashboards and rate rules have no gaps before the first event. Gauges and
+        /// other series appear at their first use.
         pub fn init_all() {
             #( #inits )*
         }

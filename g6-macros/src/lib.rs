@@ -194,8 +194,16 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             }
         }
     };
+    // The emitter's failure series exist at zero from its first call (warm), so a
+    // rate over them reads 0 rather than nothing; one relaxed load per call after.
     *f.block = syn::parse_quote!({
         const __G6_EMITTER: &str = #emitter;
+        static __G6_WARM: ::core::sync::atomic::AtomicBool =
+            ::core::sync::atomic::AtomicBool::new(false);
+        if !__G6_WARM.load(::core::sync::atomic::Ordering::Relaxed) {
+            __G6_WARM.store(true, ::core::sync::atomic::Ordering::Relaxed);
+            ::g6_runtime::emission::warm(__G6_EMITTER);
+        }
         #handled
     });
     Ok(quote!(#f))

@@ -157,6 +157,15 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Create `emitter`'s failure series at zero (called once per `#[safe_emit]` function,
+/// at its first call): an emitter that runs and never fails reads 0, not nothing.
+pub fn warm(emitter: &'static str) {
+    crate::self_metrics::with(move |sm| {
+        sm.emission_failures_total.get(&[emitter]);
+        sm.emission_failure_once_total.get(&[emitter]);
+    });
+}
+
 /// Record a panic caught in `emitter`.
 pub fn record_panic(emitter: &'static str, payload: Box<dyn Any + Send>) {
     let location = LAST_LOCATION.with(|c| c.borrow_mut().take());

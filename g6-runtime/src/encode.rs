@@ -10,6 +10,7 @@
 //! collectors hand over [`Family`] values, written by the same functions.
 
 use crate::family::{Family, SampleValue};
+use crate::spec_info::MetricInfo;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +91,19 @@ pub fn render_labels(names: &[&str], values: &[&str]) -> String {
         out.push('"');
     }
     out
+}
+
+/// The label text of one series of `info` (values in label order), with the layout
+/// label of a histogram past its first bucket layout (see [`MetricInfo::layout_label`]).
+pub fn render_series_labels(info: &MetricInfo, values: &[&str]) -> String {
+    let mut names = info.label_names();
+    let mut values = values.to_vec();
+    let layout = info.layout_label();
+    if let Some((name, version)) = &layout {
+        names.push(name);
+        values.push(version.as_str());
+    }
+    render_labels(&names, &values)
 }
 
 /// Append an unsigned integer.

@@ -15,6 +15,20 @@ pub(crate) fn env_flag(name: &str) -> bool {
     std::env::var(name).map(|v| parse_flag(&v)).unwrap_or(false)
 }
 
+/// Whether the family gated by the variable `name` (`enabled_by:`) is on in this
+/// process: the flag's value when first asked, so every metric of a family, and the
+/// status page, agree for the life of the process.
+pub fn family_enabled(name: &'static str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<(&str, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, on)) = seen.iter().find(|(n, _)| *n == name) {
+        return *on;
+    }
+    let on = env_flag(name);
+    seen.push((name, on));
+    on
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,8 +41,9 @@ fn config_hash_of(generator: &str, sha: &str) -> String {
 }
 
 /// Initialise the runtime for `spec` (the generated `init()` calls this after
-/// creating every metric): sets `<namespace>_metrics_spec_hash_info{hash}` and
-/// `<namespace>_build_config_hash_info{hash}` to 1, exports per-metric budgets, and
+/// creating every metric): sets `<namespace>_metrics_spec_hash_info{hash}`,
+/// `<namespace>_build_config_hash_info{hash}` and, per histogram,
+/// `<namespace>_bucket_layout_info{metric, buckets_version}` to 1, exports per-metric budgets, and
 /// runs the cardinality growth guard. Returns an error when the guard's settings are
 /// invalid or, with `G6_CARDINALITY_FAIL_ON_EXCESS` set, when series grew beyond the
 /// allowance over the baseline.
@@ -54,6 +55,25 @@ pub fn init(spec: &'static SpecRuntime) -> Result<GrowthReport, GuardError> {
     sm.build_config_hash_info
         .get(&[&config_hash(spec)])
         .set(1.0);
+    // Governance counters per metric at zero, so their rates read 0 on a healthy
+    // process: duplicates of every metric, overflows of every metric that can
+    // overflow (one with an open label).
+    for m in spec.metrics {
+        sm.metric_duplicates_total.get(&[m.name]);
+        if !m.fully_closed() {
+            sm.cardinality_overflow_total.get(&[m.name]);
+        }
+    }
+    // Which bucket layout each histogram writes, so a layout change shows in the
+    // data (dashboards annotate it) and not only in the spec's history.
+    for m in spec.metrics {
+        if m.kind == crate::MetricKind::Histogram {
+            let version = m.buckets_version.to_string();
+            sm.bucket_layout_info
+                .get(&[m.name, version.as_str()])
+                .set(1.0);
+        }
+    }
     guard::refresh_gauges();
     let config = guard::growth_config()?;
     guard::check_growth(&config)

@@ -47,7 +47,7 @@ mod table;
 
 pub use batch::FlushTrigger;
 pub use family::{Family, Sample, SampleValue};
-pub use flag::parse_flag;
+pub use flag::{family_enabled, parse_flag};
 pub use handles::{Counter, FloatCounter, Gauge, Histogram, HistogramTimer, Series};
 pub use init::{build_config_hash, init};
 pub use open::{OpenFamily, OVERFLOW_VALUE};

@@ -161,6 +161,10 @@ struct State<T: Series> {
     overflow: RwLock<SeriesSet<T>>,
     /// Where gauges' samples over budget go: never encoded.
     sink: OnceCell<&'static T>,
+    /// The one handle of a family its variable leaves off (`enabled_by:`): every
+    /// label set gets it, without a hash, a lock or a slot of the budget; never
+    /// encoded.
+    disabled: Option<&'static T>,
     overflowed: AtomicU64,
     /// Milliseconds after `epoch` of the last warning, or u64::MAX for never.
     last_warn_ms: AtomicU64,
@@ -209,16 +213,20 @@ impl<T: Series> OpenFamily<T> {
         self.info
     }
 
-    /// Create and register the family now.
+    /// Create and register the family now, with the spec's warm label sets at zero.
     pub fn init(&'static self) {
         self.state();
+        for values in self.info.warm_sets {
+            self.get(values);
+        }
     }
 
     fn state(&'static self) -> &'static State<T> {
         self.state.get_or_init(|| {
             crate::self_metrics::install(self.spec);
             let exported = crate::names::track(self);
-            let batched = crate::batch::batched_metric(self.info);
+            let enabled = self.info.enabled();
+            let batched = enabled && crate::batch::batched_metric(self.info);
             if batched {
                 crate::batch::register(self);
             }
@@ -231,6 +239,7 @@ impl<T: Series> OpenFamily<T> {
                 detached: std::sync::Mutex::new(SeriesSet::new()),
                 overflow: RwLock::new(SeriesSet::new()),
                 sink: OnceCell::new(),
+                disabled: (!enabled).then(|| &*Box::leak(Box::new(T::new(self.info, false)))),
                 overflowed: AtomicU64::new(0),
                 last_warn_ms: AtomicU64::new(u64::MAX),
                 epoch: Instant::now(),
@@ -241,6 +250,9 @@ impl<T: Series> OpenFamily<T> {
     /// The handle for `values` (in label order).
     pub fn get(&'static self, values: &[&str]) -> &'static T {
         let state = self.state();
+        if let Some(off) = state.disabled {
+            return off;
+        }
         let hash = key_hash(values);
         if let Some(h) = state
             .series
@@ -268,7 +280,7 @@ impl<T: Series> OpenFamily<T> {
             hash,
             key: values.iter().map(|v| Box::<str>::from(*v)).collect(),
             handle,
-            labels: encode::render_labels(&self.info.label_names(), values).into(),
+            labels: encode::render_series_labels(self.info, values).into(),
         });
         state.len.fetch_add(1, Ordering::Release);
         handle
@@ -407,7 +419,7 @@ impl<T: Series> OpenFamily<T> {
             hash,
             key: closed.iter().map(|v| Box::<str>::from(*v)).collect(),
             handle,
-            labels: encode::render_labels(&self.info.label_names(), &label_values).into(),
+            labels: encode::render_series_labels(self.info, &label_values).into(),
         });
         handle
     }

@@ -22,6 +22,9 @@ pub struct SelfMetrics {
     pub build_config_hash_info: &'static OpenFamily<Gauge>,
     /// `*_metric_duplicates_total{name}`.
     pub metric_duplicates_total: &'static OpenFamily<Counter>,
+    /// `*_bucket_layout_info{metric, buckets_version}`: always 1, one series per
+    /// histogram of the spec.
+    pub bucket_layout_info: &'static OpenFamily<Gauge>,
     /// `*_cardinality_series{metric}`.
     pub cardinality_series: &'static OpenFamily<Gauge>,
     /// `*_cardinality_budget{metric}`.

@@ -54,9 +54,36 @@ pub struct MetricInfo {
     pub budget: u64,
     /// Histogram bucket upper bounds (empty otherwise).
     pub buckets: &'static [f64],
+    /// Closed-label metrics: every series is exported at zero from `init()` (the
+    /// spec's warm default for counters and histograms). When false, a series is
+    /// exported once its accessor is first called (gauges, `warm: false`).
+    pub warm_all: bool,
+    /// Label sets (values in label order) created at zero from `init()`: the spec's
+    /// `warm: {label: [values]}`.
+    pub warm_sets: &'static [&'static [&'static str]],
+    /// Version of a histogram's bucket layout (the spec's `buckets_version`, 1 when not
+    /// written). Above 1, every series of the histogram carries it as the label
+    /// `buckets_version`, so series of two layouts never share an identity.
+    pub buckets_version: u32,
+    /// The environment variable that enables the metric's family (`enabled_by:`), or
+    /// `None` for a family that is always on.
+    pub enabled_by: Option<&'static str>,
 }
 
 impl MetricInfo {
+    /// The label that tells a histogram's layouts apart, when its series carry one
+    /// (a histogram whose `buckets_version` is above 1): name and value.
+    pub fn layout_label(&self) -> Option<(&'static str, String)> {
+        (self.kind == MetricKind::Histogram && self.buckets_version > 1)
+            .then(|| ("buckets_version", self.buckets_version.to_string()))
+    }
+
+    /// True unless the metric's family is gated by an environment variable that is
+    /// not set to `1` or `true` (read once per process and variable).
+    pub fn enabled(&self) -> bool {
+        self.enabled_by.is_none_or(crate::flag::family_enabled)
+    }
+
     /// Label names in order.
     pub fn label_names(&self) -> Vec<&'static str> {
         self.labels.iter().map(|l| l.name).collect()

@@ -9,16 +9,38 @@ use crate::handles::Series;
 use crate::self_metrics::SpecRuntime;
 use crate::spec_info::MetricInfo;
 use once_cell::sync::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One series: its handle and its label text, rendered once for the encoder.
 struct Entry<T> {
     handle: T,
     labels: Box<str>,
+    /// Set once the series is warm (from `init()`) or its accessor was called: only
+    /// touched series are exported, so a gauge without a reading has no series.
+    touched: AtomicBool,
+}
+
+impl<T> Entry<T> {
+    /// Mark the series as used; a load first, so the hot path does not write a
+    /// shared cache line on every call.
+    #[inline]
+    fn touch(&self) {
+        if !self.touched.load(Ordering::Relaxed) {
+            self.touched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_touched(&self) -> bool {
+        self.touched.load(Ordering::Relaxed)
+    }
 }
 
 struct Built<T> {
     entries: Box<[Entry<T>]>,
     exported: bool,
+    /// Not every series is warm: entries are exported once touched. False for a
+    /// disabled family too: its entries are never touched.
+    lazy: bool,
     bounds: Vec<String>,
 }
 
@@ -51,7 +73,13 @@ impl<T: Series> ClosedTable<T> {
     #[inline]
     pub fn get(&'static self, index: usize) -> &'static T {
         match self.built.get() {
-            Some(b) => &b.entries[index].handle,
+            Some(b) => {
+                let e = &b.entries[index];
+                if b.lazy {
+                    e.touch();
+                }
+                &e.handle
+            }
             None => self.get_cold(index),
         }
     }
@@ -60,7 +88,12 @@ impl<T: Series> ClosedTable<T> {
     #[cold]
     #[inline(never)]
     fn get_cold(&'static self, index: usize) -> &'static T {
-        &self.built.get_or_init(|| self.build()).entries[index].handle
+        let b = self.built.get_or_init(|| self.build());
+        let e = &b.entries[index];
+        if b.lazy {
+            e.touch();
+        }
+        &e.handle
     }
 
     /// Create and register every series now.
@@ -76,23 +109,29 @@ impl<T: Series> ClosedTable<T> {
     fn build(&'static self) -> Built<T> {
         crate::self_metrics::install(self.spec);
         let exported = crate::names::track(self);
-        let batched = crate::batch::batched_metric(self.info);
+        let info = self.info;
+        // A family its variable leaves off: writes go to handles that are never
+        // touched, so never exported, and never batched (no pending work to merge).
+        let enabled = info.enabled();
+        let batched = enabled && crate::batch::batched_metric(info);
         if batched {
             crate::batch::register(self);
         }
-        let info = self.info;
-        let names = info.label_names();
         let entries = info
             .closed_combinations()
             .iter()
             .map(|c| Entry {
                 handle: T::new(info, batched),
-                labels: encode::render_labels(&names, c).into(),
+                labels: encode::render_series_labels(info, c).into(),
+                touched: AtomicBool::new(
+                    enabled && (info.warm_all || info.warm_sets.iter().any(|w| w[..] == c[..])),
+                ),
             })
             .collect();
         Built {
             entries,
             exported,
+            lazy: enabled && !info.warm_all,
             bounds: encode::bound_texts(info.buckets),
         }
     }
@@ -104,7 +143,9 @@ impl<T: Series> crate::names::Tracked for ClosedTable<T> {
     }
 
     fn series_in_use(&self) -> usize {
-        self.built.get().map_or(0, |b| b.entries.len())
+        self.built
+            .get()
+            .map_or(0, |b| b.entries.iter().filter(|e| e.is_touched()).count())
     }
 
     fn overflowed(&self) -> u64 {
@@ -113,7 +154,7 @@ impl<T: Series> crate::names::Tracked for ClosedTable<T> {
 
     fn encode(&self, out: &mut String, format: encode::Format) {
         let Some(b) = self.built.get() else { return };
-        if !b.exported || b.entries.is_empty() {
+        if !b.exported || !b.entries.iter().any(Entry::is_touched) {
             return;
         }
         encode::write_header(
@@ -123,7 +164,7 @@ impl<T: Series> crate::names::Tracked for ClosedTable<T> {
             self.info.kind.prometheus_type(),
             format,
         );
-        for e in b.entries.iter() {
+        for e in b.entries.iter().filter(|e| e.is_touched()) {
             e.handle.encode(out, self.info.name, &e.labels, &b.bounds);
         }
     }

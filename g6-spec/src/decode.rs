@@ -810,9 +810,14 @@ impl Decoder {
 
     fn family(&mut self, key: &Node, node: &Node) -> Option<Family> {
         let name = self.string(key, "family name")?;
-        let f = self.fields(node, "a family", &["owner", "description", "metrics"])?;
+        let f = self.fields(
+            node,
+            "a family",
+            &["owner", "description", "enabled_by", "metrics"],
+        )?;
         let owner = self.opt_string(&f, "owner").map(|s| s.value);
         let description = self.opt_string(&f, "description").map(|s| s.value);
+        let enabled_by = self.opt_string(&f, "enabled_by");
         let items = match f.get("metrics") {
             Some(n) => self.seq(n, "metrics"),
             None => &[],
@@ -822,6 +827,7 @@ impl Decoder {
             name,
             owner,
             description,
+            enabled_by,
             metrics,
             declared_metrics: items.len(),
         })
@@ -845,6 +851,8 @@ impl Decoder {
                 "renamed_from",
                 "state",
                 "recording",
+                "warm",
+                "buckets_version",
             ],
         )?;
         let name = self.req_string(&f, "name", "g6_example_total");
@@ -932,6 +940,10 @@ impl Decoder {
                 items.iter().filter_map(|r| self.recording(r)).collect()
             })
             .unwrap_or_default();
+        let warm = f.get("warm").and_then(|n| self.warm(n));
+        let buckets_version = f
+            .get("buckets_version")
+            .and_then(|n| self.integer(n, "buckets_version"));
         Some(Metric {
             name: name?,
             kind: kind?,
@@ -946,8 +958,33 @@ impl Decoder {
             renamed_from,
             state,
             recording,
+            warm,
+            buckets_version,
             pos: node.pos,
         })
+    }
+
+    /// `warm: true|false` or `warm: {label: [values]}`.
+    fn warm(&mut self, node: &Node) -> Option<Spanned<Warm>> {
+        match (&node.kind, node.as_scalar()) {
+            (_, Some("true")) => Some(Spanned::new(Warm::Flag(true), node.pos)),
+            (_, Some("false")) => Some(Spanned::new(Warm::Flag(false), node.pos)),
+            (NodeKind::Map(entries), _) => {
+                let mut map = Vec::new();
+                for (k, v) in entries {
+                    let Some(label) = self.string(k, "warm label") else {
+                        continue;
+                    };
+                    let values = self.string_list(v, "warm values");
+                    map.push((label, values));
+                }
+                Some(Spanned::new(Warm::Values(map), node.pos))
+            }
+            _ => {
+                self.wrong_type(node, "warm", "true, false or a mapping of label to values");
+                None
+            }
+        }
     }
 
     fn panel(&mut self, node: &Node) -> Option<Panel> {

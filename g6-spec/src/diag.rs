@@ -60,7 +60,7 @@ codes! {
     NamingConvention = "E009", "naming-convention", "Prometheus naming rules: counters end in _total and nothing else does, base units, no _count/_sum/_bucket suffix, no type names.";
     ReservedLabel = "E010", "reserved-label", "A label named `le` or `quantile`, which Prometheus reserves.";
     MissingBuckets = "E011", "missing-buckets", "A histogram without buckets.";
-    BadBuckets = "E012", "bad-buckets", "Buckets that are not finite and strictly increasing.";
+    BadBuckets = "E012", "bad-buckets", "Buckets that are not finite and strictly increasing; a `buckets_version` below 1, or above 1 on a histogram with a label of its own called `buckets_version`.";
     BucketsOnNonHistogram = "E013", "buckets-on-non-histogram", "Buckets on a counter or gauge.";
     BudgetTooSmall = "E014", "budget-too-small", "A cardinality budget below 1, or missing where open labels need one.";
     BudgetExceeded = "E015", "budget-exceeded", "The closed-label combinations alone exceed the cardinality budget.";
@@ -93,6 +93,8 @@ codes! {
     BadPanelRename = "E042", "bad-panel-rename", "A panel `renamed_from` equal to its title, or one that gives two panels of a dashboard the same identity.";
     BadAlerting = "E043", "bad-alerting", "An alert whose `runbook.checks` are empty, more than three or too long, or whose `inhibits` names a metric the spec does not define; or an `alerting:` URL that is not http(s) (the runbook URL may also be a relative path).";
     ArtifactCheck = "E044", "artifact-check", "A generated artifact (dashboard, rule file) fails the checks the build runs on it; reported at the spec panel, alert, rule, SLO or dashboard plan that produced it, with the artifact in the note.";
+    BadWarm = "E045", "bad-warm", "A `warm:` on a gauge, naming a label the metric does not have or a value outside a closed label's values, `warm: true` on a metric with open labels, or a `warm:` map that leaves an open label unnamed.";
+    BadEnabledBy = "E046", "bad-enabled-by", "A family's `enabled_by:` that is not an environment variable name of the form `[A-Z_][A-Z0-9_]*`, or that gates a built-in family (the runtime's own metrics are always on).";
     CounterWithoutRate = "W001", "counter-without-rate", "A counter used in PromQL outside rate()/increase().";
     UnitSuffix = "W002", "unit-suffix", "A metric whose name ends in a base unit that `unit:` does not declare.";
     FamilyNotOnDashboard = "W003", "family-not-on-dashboard", "A family that no dashboard plan shows.";

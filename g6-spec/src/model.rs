@@ -340,6 +340,10 @@ pub struct Family {
     pub owner: Option<String>,
     /// Optional description for the catalog.
     pub description: Option<String>,
+    /// `enabled_by:`: the environment variable that switches the family on (`1` or
+    /// `true`); without it the family is always on. A disabled family's accessors
+    /// are no-ops and its metrics have no series.
+    pub enabled_by: Option<Spanned<String>>,
     /// Metrics in source order.
     pub metrics: Vec<Metric>,
     /// Entries under `metrics:`, including ones that failed to decode (so a broken
@@ -422,8 +426,29 @@ pub struct Metric {
     /// Recording rules the spec writes by hand for this metric (`recording:`), emitted
     /// after the generated ones of its family.
     pub recording: Vec<CustomRecording>,
+    /// `warm:` as written: which series exist at zero from `init()` (see
+    /// [`Metric::warms_all`] and [`Metric::warm_sets`] for the effect).
+    pub warm: Option<Spanned<Warm>>,
+    /// `buckets_version:` of a histogram's bucket layout (1 when not written); a bucket
+    /// change must raise it (`g6 diff`).
+    pub buckets_version: Option<Spanned<i64>>,
     /// Where the metric entry starts.
     pub pos: Pos,
+}
+
+/// The label the runtime adds to every series of a histogram whose `buckets_version`
+/// is above 1 (see [`Metric::has_layout_label`]); also a label of
+/// `<namespace>_bucket_layout_info`.
+pub const LAYOUT_LABEL: &str = "buckets_version";
+
+/// The `warm:` field of a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Warm {
+    /// `warm: true` or `warm: false` (false opts a closed counter or histogram out).
+    Flag(bool),
+    /// `warm: {label: [values]}`: the series of these values exist at zero from
+    /// `init()` (every open label must be named; a closed one named is narrowed).
+    Values(Vec<(Spanned<String>, Vec<Spanned<String>>)>),
 }
 
 /// A hand-written recording rule on a metric (`recording: [{record, expr}]`).
@@ -557,6 +582,68 @@ impl Metric {
             Some(b) if b.value >= 1 => b.value as u64,
             _ => self.closed_combinations(spec).clamp(1, u64::MAX as u128) as u64,
         }
+    }
+
+    /// True when every closed-label series of this metric is exported at zero from
+    /// `init()`: counters and histograms whose labels are all closed, unless the spec
+    /// says `warm: false` or names values. Gauges never are: a gauge without a reading
+    /// has no series.
+    pub fn warms_all(&self, spec: &Spec) -> bool {
+        self.kind.value != MetricKind::Gauge
+            && self.fully_closed(spec)
+            && !matches!(
+                self.warm.as_ref().map(|w| &w.value),
+                Some(Warm::Flag(false)) | Some(Warm::Values(_))
+            )
+    }
+
+    /// The label sets (values in label order) that `warm: {label: [values]}` makes
+    /// exist at zero from `init()`: the named values of every named label times every
+    /// value of the closed labels not named, at most the metric's budget of them, in
+    /// order. Empty without a map, for gauges, or when an open label is not named.
+    pub fn warm_sets(&self, spec: &Spec) -> Vec<Vec<String>> {
+        let Some(Warm::Values(map)) = self.warm.as_ref().map(|w| &w.value) else {
+            return Vec::new();
+        };
+        if self.kind.value == MetricKind::Gauge {
+            return Vec::new();
+        }
+        let mut sets: Vec<Vec<String>> = vec![Vec::new()];
+        for l in &self.labels {
+            let values: Vec<String> = match map.iter().find(|(k, _)| k.value == l.value) {
+                Some((_, vs)) => vs.iter().map(|v| v.value.clone()).collect(),
+                None => match spec.closed_values(l) {
+                    Some(vs) => vs.iter().map(|v| v.value.clone()).collect(),
+                    None => return Vec::new(),
+                },
+            };
+            sets = sets
+                .into_iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |v| {
+                        let mut s = prefix.clone();
+                        s.push(v.clone());
+                        s
+                    })
+                })
+                .collect();
+        }
+        let budget = usize::try_from(self.effective_budget(spec)).unwrap_or(usize::MAX);
+        sets.truncate(budget);
+        sets
+    }
+
+    /// The version of the bucket layout: `buckets_version`, 1 when not written.
+    pub fn buckets_version(&self) -> i64 {
+        self.buckets_version.as_ref().map_or(1, |v| v.value)
+    }
+
+    /// True for a histogram whose series carry the label [`LAYOUT_LABEL`]: one whose
+    /// `buckets_version` is above 1, so that series of the old and the new layout can
+    /// coexist in Prometheus (the old ones without the label) and quantiles must keep
+    /// them apart.
+    pub fn has_layout_label(&self) -> bool {
+        self.kind.value == MetricKind::Histogram && self.buckets_version() > 1
     }
 
     /// Bucket bounds as plain numbers (empty for non-histograms).

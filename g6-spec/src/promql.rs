@@ -496,7 +496,10 @@ pub fn series_catalog(spec: &Spec) -> SeriesCatalog {
         ..Default::default()
     };
     for (_, m) in spec.metrics() {
-        let labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+        let mut labels: Vec<String> = m.labels.iter().map(|l| l.value.clone()).collect();
+        if m.has_layout_label() {
+            labels.push(crate::model::LAYOUT_LABEL.into());
+        }
         match m.kind.value {
             MetricKind::Counter => c.insert(&m.name, &m.name, SeriesKind::Counter, &labels),
             MetricKind::Gauge => {

@@ -338,6 +338,7 @@ impl<'a> Validator<'a> {
                     "merge the two families",
                 );
             }
+            self.family_enabled_by(fam);
             if fam.declared_metrics == 0 {
                 self.err(
                     Code::EmptyFamily,
@@ -443,6 +444,7 @@ impl<'a> Validator<'a> {
         self.metric_labels(m);
         self.metric_budget(m);
         self.metric_buckets(m);
+        self.metric_warm(m);
         if m.state && m.kind.value != MetricKind::Gauge {
             self.err(
                 Code::BadValue,
@@ -711,7 +713,197 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `enabled_by:` names an environment variable the usual way (upper case, digits,
+    /// underscores, not starting with a digit), and never gates the runtime's own
+    /// families: the governance and batcher metrics must exist in every process.
+    fn family_enabled_by(&mut self, fam: &Family) {
+        let Some(var) = &fam.enabled_by else { return };
+        let v = var.value.as_str();
+        let valid = v
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            let fixed: String = v
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let fixed = if fixed.starts_with(|c: char| c.is_ascii_digit()) || fixed.is_empty() {
+                format!("_{fixed}")
+            } else {
+                fixed
+            };
+            self.err(
+                Code::BadEnabledBy,
+                var.pos,
+                format!(
+                    "`enabled_by: {v}` of family `{}` is not an environment variable name",
+                    fam.name.value
+                ),
+                format!("use upper case, digits and underscores, e.g. `enabled_by: {fixed}`"),
+            );
+        }
+        if ["governance", "emission"].contains(&fam.name.value.as_str()) {
+            self.err(
+                Code::BadEnabledBy,
+                var.pos,
+                format!(
+                    "family `{}` holds the runtime's own metrics and cannot be switched off",
+                    fam.name.value
+                ),
+                "move the metrics to gate into a family of their own and put `enabled_by:` there",
+            );
+        }
+    }
+
+    /// `warm:` must describe series the metric can have: never on a gauge, only its
+    /// own labels, only declared values of closed labels, every open label named.
+    fn metric_warm(&mut self, m: &Metric) {
+        let Some(w) = &m.warm else { return };
+        let name = &m.name.value;
+        if m.kind.value == MetricKind::Gauge && w.value != Warm::Flag(false) {
+            self.err(
+                Code::BadWarm,
+                w.pos,
+                format!("gauge `{name}` has `warm:`"),
+                "gauges are never warmed (a gauge without a reading has no series); remove `warm:`",
+            );
+            return;
+        }
+        match &w.value {
+            Warm::Flag(true) if !m.fully_closed(self.spec) => {
+                let open: Vec<&str> = m
+                    .labels
+                    .iter()
+                    .filter(|l| self.spec.closed_values(l).is_none())
+                    .map(|l| l.value.as_str())
+                    .collect();
+                self.err(
+                    Code::BadWarm,
+                    w.pos,
+                    format!(
+                        "`warm: true` on `{name}`, whose label `{}` is open",
+                        open.join("`, `")
+                    ),
+                    format!(
+                        "name the values to warm, e.g. `warm: {{{}: [...]}}`",
+                        open.first().copied().unwrap_or("label")
+                    ),
+                );
+            }
+            Warm::Flag(_) => {}
+            Warm::Values(map) => {
+                for (label, values) in map {
+                    if !m.labels.iter().any(|l| l.value == label.value) {
+                        let hint = match suggest(
+                            &label.value,
+                            m.labels.iter().map(|l| l.value.as_str()),
+                        ) {
+                            Some(s) => {
+                                format!("did you mean `{s}`? `warm:` names labels of the metric")
+                            }
+                            None => format!(
+                                "`warm:` names labels of the metric: {}",
+                                m.labels
+                                    .iter()
+                                    .map(|l| l.value.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        };
+                        self.err(
+                            Code::BadWarm,
+                            label.pos,
+                            format!(
+                                "`warm:` of `{name}` names `{}`, which is not one of its labels",
+                                label.value
+                            ),
+                            hint,
+                        );
+                        continue;
+                    }
+                    if let Some(closed) = self.spec.closed_values(label) {
+                        for v in values {
+                            if !closed.iter().any(|c| c.value == v.value) {
+                                let allowed: Vec<&str> =
+                                    closed.iter().map(|c| c.value.as_str()).collect();
+                                self.err(
+                                    Code::BadWarm,
+                                    v.pos,
+                                    format!(
+                                        "warm value `{}` is not a value of the closed label `{}`",
+                                        v.value, label.value
+                                    ),
+                                    format!("use one of: {}", allowed.join(", ")),
+                                );
+                            }
+                        }
+                    }
+                    if values.is_empty() {
+                        self.err(
+                            Code::BadWarm,
+                            label.pos,
+                            format!("`warm:` of `{name}` lists no values for `{}`", label.value),
+                            "list at least one value, or drop the label from `warm:`",
+                        );
+                    }
+                }
+                for l in &m.labels {
+                    if self.spec.closed_values(l).is_none()
+                        && !map.iter().any(|(k, _)| k.value == l.value)
+                    {
+                        self.err(
+                            Code::BadWarm,
+                            w.pos,
+                            format!("`warm:` of `{name}` does not name its open label `{}`", l.value),
+                            format!("add `{}: [...]` with the values to warm: a series needs a value for every label", l.value),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     fn metric_buckets(&mut self, m: &Metric) {
+        if let Some(v) = &m.buckets_version {
+            if m.kind.value != MetricKind::Histogram {
+                self.err(
+                    Code::BucketsOnNonHistogram,
+                    v.pos,
+                    format!(
+                        "{} `{}` has a buckets_version",
+                        m.kind.value.as_str(),
+                        m.name.value
+                    ),
+                    "only histograms have a bucket layout; remove `buckets_version`",
+                );
+            } else if m.has_layout_label() && m.labels.iter().any(|l| l.value == LAYOUT_LABEL) {
+                self.err(
+                    Code::BadBuckets,
+                    v.pos,
+                    format!(
+                        "`{}` has a label `{LAYOUT_LABEL}` and buckets_version {}",
+                        m.name.value, v.value
+                    ),
+                    "past its first layout a histogram's series carry `buckets_version` themselves; rename the label",
+                );
+            } else if v.value < 1 {
+                self.err(
+                    Code::BadBuckets,
+                    v.pos,
+                    format!("buckets_version {} of `{}` is below 1", v.value, m.name.value),
+                    "layouts are numbered from 1 (the default); raise it by one at each bucket change",
+                );
+            }
+        }
         match (&m.buckets, m.kind.value) {
             (None, MetricKind::Histogram) => self.err(
                 Code::MissingBuckets,

@@ -324,12 +324,24 @@ fn compare(
         && b.kind.value == MetricKind::Histogram
         && a.bucket_values() != b.bucket_values()
     {
-        push(
-            ChangeKind::BucketsChanged,
-            format!("{:?} -> {:?}", a.bucket_values(), b.bucket_values()),
-            true,
-            false,
-        );
+        let (va, vb) = (a.buckets_version(), b.buckets_version());
+        // Without a new version, series of two layouts share one identity and mix in
+        // histogram_quantile across the change.
+        let detail = if vb > va {
+            format!(
+                "{:?} -> {:?} (declared: buckets_version {va} -> {vb})",
+                a.bucket_values(),
+                b.bucket_values()
+            )
+        } else {
+            format!(
+                "{:?} -> {:?} without a buckets_version bump: set `buckets_version: {}` so the two layouts are told apart",
+                a.bucket_values(),
+                b.bucket_values(),
+                va + 1
+            )
+        };
+        push(ChangeKind::BucketsChanged, detail, true, false);
     }
     let (ba, bb) = (a.effective_budget(old), b.effective_budget(new));
     if ba != bb {

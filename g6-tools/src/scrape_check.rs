@@ -3,12 +3,13 @@
 //! outside their set, `__overflow__` series, series beyond a budget, and a spec hash
 //! other than the spec's (the binary was built from another spec).
 //!
-//! A metric with an open label has no series until its first label set is used, so
-//! its absence is reported as "not seen yet", not as a mismatch; a metric without
-//! open labels is exported from the start, so its absence is one.
+//! Only warm series exist from the start (closed-label counters and histograms, and
+//! the label sets a `warm:` map names): their absence is a mismatch. Any other metric
+//! (open labels, gauges, `warm: false`) has no series until first used, so its
+//! absence is reported as "not seen yet".
 
 use g6_runtime::exposition;
-use g6_spec::model::{Metric, Spec};
+use g6_spec::model::{Metric, Spec, LAYOUT_LABEL};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -94,8 +95,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Budget use of every spec metric in the scrape, sorted by name.
     pub usage: Vec<Usage>,
-    /// Spec metrics with open labels and no series yet.
+    /// Spec metrics that are not warm (open labels, gauges, `warm: false`) and have no
+    /// series yet.
     pub not_seen: Vec<String>,
+    /// Spec metrics of families gated by `enabled_by:` that have no series (the
+    /// family is off in the target, or not used yet), as `name (VARIABLE)`.
+    pub disabled: Vec<String>,
 }
 
 /// Parse an exposition (Prometheus text 0.0.4 or OpenMetrics 1.0) into families, with
@@ -147,6 +152,16 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
         .metrics()
         .map(|(_, m)| (m.name.value.as_str(), m))
         .collect();
+    // Metrics of families an environment variable switches on: absent when the
+    // target runs with the family off, which is not a mismatch.
+    let gated: BTreeMap<&str, &str> = spec
+        .metrics()
+        .filter_map(|(f, m)| {
+            f.enabled_by
+                .as_ref()
+                .map(|v| (m.name.value.as_str(), v.value.as_str()))
+        })
+        .collect();
     let mut report = Report::default();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut find = |kind, metric: &str, detail: String| {
@@ -179,7 +194,13 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
                 format!("exposed as {}, the spec says {want}", f.kind),
             );
         }
-        let labels: BTreeSet<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
+        let mut labels: BTreeSet<&str> = m.labels.iter().map(|l| l.value.as_str()).collect();
+        // A histogram past its first bucket layout labels its series with the layout.
+        let layout = m.buckets_version().to_string();
+        if m.has_layout_label() {
+            labels.insert(LAYOUT_LABEL);
+        }
+        let mut other_layouts: BTreeSet<&str> = BTreeSet::new();
         let mut wrong_sets: BTreeSet<Vec<&str>> = BTreeSet::new();
         let mut outside: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut overflow = 0usize;
@@ -193,6 +214,9 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
                 continue;
             }
             for (k, v) in s {
+                if m.has_layout_label() && k == LAYOUT_LABEL && *v != layout {
+                    other_layouts.insert(v.as_str());
+                }
                 if let Some(values) = spec.closed_values(k) {
                     if labels.contains(k.as_str()) && !values.iter().any(|x| x.value == *v) {
                         outside.entry(k.as_str()).or_default().insert(v.as_str());
@@ -208,6 +232,15 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
                     "a series has labels [{}], the spec says [{}]",
                     set.join(", "),
                     labels.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        for v in other_layouts {
+            find(
+                FindingKind::LabelMismatch,
+                &m.name.value,
+                format!(
+                    "series written with bucket layout {LAYOUT_LABEL}={v}, the spec's layout is {layout}: the target was built from another spec"
                 ),
             );
         }
@@ -268,18 +301,30 @@ pub fn check(spec: &Spec, spec_hash: &str, families: &[ScrapedFamily]) -> Report
         if seen.contains(name) {
             continue;
         }
-        let open = m.labels.iter().any(|l| spec.closed_values(l).is_none());
-        if open {
-            report.not_seen.push(name.to_string());
-        } else {
+        // Only warm series exist from the start; a gauge without a reading, a
+        // `warm: false` metric or one with open labels appears at first use.
+        if let Some(var) = gated.get(name) {
+            report.disabled.push(format!("{name} ({var})"));
+        } else if m.warms_all(spec) {
             find(
                 FindingKind::MissingMetric,
                 name,
                 format!(
-                    "{} without open labels, exported from the start, is absent",
+                    "{} without open labels, exported at zero from the start (warm), is absent",
                     m.kind.value.as_str()
                 ),
             );
+        } else if !m.warm_sets(spec).is_empty() {
+            find(
+                FindingKind::MissingMetric,
+                name,
+                format!(
+                    "{} with `warm:` label sets, exported at zero from the start, is absent",
+                    m.kind.value.as_str()
+                ),
+            );
+        } else {
+            report.not_seen.push(name.to_string());
         }
     }
     report
@@ -313,10 +358,17 @@ pub fn to_text(r: &Report) -> String {
             );
         }
     }
+    if !r.disabled.is_empty() {
+        let _ = writeln!(
+            out,
+            "absent, family switched on by an environment variable (off in the target, or not used yet): {}",
+            r.disabled.join(", ")
+        );
+    }
     if !r.not_seen.is_empty() {
         let _ = writeln!(
             out,
-            "not seen yet (open labels, no series until first used): {}",
+            "not seen yet (not warm: no series until first used): {}",
             r.not_seen.join(", ")
         );
     }
@@ -345,6 +397,7 @@ pub fn to_json(r: &Report) -> Value {
             "metric": u.metric, "series": u.series, "budget": u.budget,
         })).collect::<Vec<_>>(),
         "not_seen": r.not_seen,
+        "disabled": r.disabled,
     })
 }
 
@@ -367,6 +420,84 @@ mod tests {
         // Different label names in one family are kept apart, not refused.
         assert_eq!(by["c"].series.len(), 2);
         assert_eq!(by["loose"].kind, "unknown");
+    }
+
+    const GATED: &str = r#"version: 1
+namespace: t
+labels:
+  result: {values: [ok, error], help: Outcome}
+families:
+  core:
+    metrics:
+      - name: t_wait_seconds
+        type: histogram
+        help: Wait
+        unit: seconds
+        labels: [result]
+        buckets: [0.1, 1]
+        buckets_version: 2
+  extra:
+    enabled_by: T_EXTRA
+    metrics:
+      - name: t_extra_calls_total
+        type: counter
+        help: Calls
+        labels: [result]
+"#;
+
+    fn gated_findings(scrape: &str) -> Report {
+        let loaded = g6_spec::load_str(GATED, "gated.yml").unwrap();
+        check(
+            &loaded.spec,
+            loaded.hash(),
+            &parse_exposition(scrape).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_family_switched_on_by_the_environment_is_never_missing() {
+        let r = gated_findings("# TYPE t_wait_seconds histogram\n");
+        assert!(
+            !r.findings.iter().any(|f| f.metric == "t_extra_calls_total"),
+            "{:?}",
+            r.findings
+        );
+        assert_eq!(r.disabled, ["t_extra_calls_total (T_EXTRA)"]);
+        assert!(to_text(&r).contains("family switched on by an environment variable"));
+        // Scraped with the family on, it is checked like any other.
+        let r = gated_findings(
+            "# TYPE t_extra_calls_total counter\nt_extra_calls_total{result=\"ok\",x=\"1\"} 0\n",
+        );
+        assert!(r.disabled.is_empty());
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.metric == "t_extra_calls_total" && f.kind == FindingKind::LabelMismatch));
+    }
+
+    #[test]
+    fn a_histogram_past_its_first_layout_carries_the_spec_s_layout_label() {
+        let ok = "# TYPE t_wait_seconds histogram\n\
+                  t_wait_seconds_bucket{result=\"ok\",buckets_version=\"2\",le=\"+Inf\"} 0\n\
+                  t_wait_seconds_count{result=\"ok\",buckets_version=\"2\"} 0\n";
+        let r = gated_findings(ok);
+        assert!(
+            !r.findings.iter().any(|f| f.metric == "t_wait_seconds"),
+            "{:?}",
+            r.findings
+        );
+        // Without the label, or with another layout's: a binary of another spec.
+        let unlabelled = "# TYPE t_wait_seconds histogram\nt_wait_seconds_count{result=\"ok\"} 0\n";
+        let r = gated_findings(unlabelled);
+        assert!(r.findings.iter().any(|f| f.metric == "t_wait_seconds"
+            && f.detail.contains(
+                "a series has labels [result], the spec says [buckets_version, result]"
+            )));
+        let other = "# TYPE t_wait_seconds histogram\nt_wait_seconds_count{result=\"ok\",buckets_version=\"1\"} 0\n";
+        let r = gated_findings(other);
+        assert!(r.findings.iter().any(|f| f.metric == "t_wait_seconds"
+            && f.detail
+                .contains("bucket layout buckets_version=1, the spec's layout is 2")));
     }
 
     #[test]

@@ -61,9 +61,20 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher to `buses`.
     pub fn new(buses: Vec<Arc<dyn Bus>>) -> Self {
+        // Every bus counter of the active buses at zero: a failure, retry, dedupe or
+        // drop rate reads 0 on a healthy run instead of nothing.
         for bus in &buses {
-            metrics::bus_events_published_total(bus.name(), TOPIC).inc_by(0);
-            metrics::bus_published_rows_total(bus.name()).inc_by(0);
+            let name = bus.name();
+            metrics::bus_events_published_total(name, TOPIC).inc_by(0);
+            metrics::bus_published_rows_total(name).inc_by(0);
+            metrics::bus_publish_retries_total(name).inc_by(0);
+            metrics::bus_dedupe_hits_total(name).inc_by(0);
+            for r in crate::labels::BusFailure::ALL {
+                metrics::bus_publish_failures_total(name, r).inc_by(0);
+            }
+            for r in crate::labels::DropReason::ALL {
+                metrics::bus_dropped_messages_total(name, r).inc_by(0);
+            }
         }
         metrics::stream_events_total(EVENT_KIND).inc_by(0);
         Publisher {

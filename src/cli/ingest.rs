@@ -103,7 +103,10 @@ async fn bind_consumer(
         let mut changed = consumer.cached_info().config.clone();
         changed.num_replicas = replicas;
         let updated = match stream.update_consumer::<consumer::Config>(changed).await {
-            Ok(_) => stream.get_consumer(durable).await.map_err(|e| e.to_string()),
+            Ok(_) => stream
+                .get_consumer(durable)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match updated {

@@ -344,6 +344,15 @@ struct ServeOptions {
     /// has a snapshot age from startup, so one that never arrives is reported stale.
     #[arg(long, alias = "indices", value_delimiter = ',')]
     index: Vec<String>,
+    /// NSE trading holidays: one YYYY-MM-DD per line, '#' comments (default: the
+    /// embedded config/nse_holidays.txt, fixed-date holidays only; update it from NSE's
+    /// yearly circular). An expiry on a holiday moves to the previous trading day.
+    #[arg(long, value_name = "FILE")]
+    holidays: Option<std::path::PathBuf>,
+    /// Expiry rules per index: INDEX weekly|monthly WEEKDAY per line (default: the
+    /// embedded config/nse_expiry_rules.txt, NSE's rules since September 2025).
+    #[arg(long, value_name = "FILE")]
+    expiry_rules: Option<std::path::PathBuf>,
     /// Preview mode: also drive every metric of the spec with simulated values.
     #[arg(long)]
     simulate: bool,
@@ -471,6 +480,18 @@ fn serve(opts: ServeOptions) -> ExitCode {
         exec_timeout: opts.exec_timeout,
         max_input_bytes: opts.max_input_bytes,
     };
+    // The calendar before the provider: the synthetic one lists from it. A bad file is
+    // a usage error.
+    match crate::option_chain::calendar::Calendar::load(
+        opts.expiry_rules.as_deref(),
+        opts.holidays.as_deref(),
+    ) {
+        Ok(calendar) => crate::option_chain::calendar::install(calendar),
+        Err(e) => {
+            eprintln!("error: expiry calendar: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     let provider = opts.provider.build(limits);
     let store_target = opts.store.resolve(&opts.data_dir);
     let nats = match opts.bus.as_ref().map(|servers| nats_config(servers, &opts)) {
@@ -529,10 +550,28 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 "SYNTHETIC DATA: option-chain values come from a market model, not a market; fast mode moves it a trading minute every cycle, at any hour"
             }
             _ => {
-                "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
+                "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri but the --holidays) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
             }
         });
     }
+    app.status_line(format!(
+        "Expiry calendar: rules {}, holidays {}{}",
+        opts.expiry_rules
+            .as_deref()
+            .map_or("config/nse_expiry_rules.txt (embedded)".into(), |p| p
+                .display()
+                .to_string()),
+        opts.holidays
+            .as_deref()
+            .map_or("config/nse_holidays.txt (embedded)".into(), |p| p
+                .display()
+                .to_string()),
+        if opts.holidays.is_none() {
+            " -- fixed-date holidays only: pass NSE's yearly list with --holidays FILE"
+        } else {
+            ""
+        }
+    ));
     let inproc = crate::bus::inproc::InProcessBus::new(opts.bus_capacity as usize);
     let parquet_dir = store_target.parquet_dir().map(std::path::Path::to_path_buf);
     let store = match store_target.open_on(Some(app.runtime().handle().clone())) {

@@ -386,6 +386,10 @@ fn leg_of(c: &crate::bus::message::Contract) -> Leg {
         iv: c.iv,
         bid: c.bid,
         ask: c.ask,
+        delta: c.delta,
+        gamma: c.gamma,
+        vega: c.vega,
+        theta: c.theta,
         updated_ms: 0,
     }
 }

@@ -20,6 +20,18 @@ pub struct Leg {
     pub bid: Option<f64>,
     /// Best ask, when known.
     pub ask: Option<f64>,
+    /// Delta (per point of the underlying), when an IV was known or solved.
+    #[serde(default)]
+    pub delta: Option<f64>,
+    /// Gamma (delta per point).
+    #[serde(default)]
+    pub gamma: Option<f64>,
+    /// Vega (premium per volatility point, 0.01).
+    #[serde(default)]
+    pub vega: Option<f64>,
+    /// Theta (premium per calendar day that passes).
+    #[serde(default)]
+    pub theta: Option<f64>,
     /// As-of time of the snapshot that last changed this leg, ms.
     pub updated_ms: i64,
 }
@@ -91,6 +103,34 @@ pub struct LegPatch {
         deserialize_with = "present"
     )]
     pub ask: Option<Option<f64>>,
+    /// New delta.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "present"
+    )]
+    pub delta: Option<Option<f64>>,
+    /// New gamma.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "present"
+    )]
+    pub gamma: Option<Option<f64>>,
+    /// New vega.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "present"
+    )]
+    pub vega: Option<Option<f64>>,
+    /// New theta.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "present"
+    )]
+    pub theta: Option<Option<f64>>,
 }
 
 /// A field that is present, `null` included (`Some(None)`); absence is `None` by
@@ -180,6 +220,10 @@ pub fn same_leg_values(a: &Leg, b: &Leg) -> bool {
         && same_opt(a.iv, b.iv)
         && same_opt(a.bid, b.bid)
         && same_opt(a.ask, b.ask)
+        && same_opt(a.delta, b.delta)
+        && same_opt(a.gamma, b.gamma)
+        && same_opt(a.vega, b.vega)
+        && same_opt(a.theta, b.theta)
 }
 
 fn leg_patch(a: &Leg, b: &Leg) -> Option<LegPatch> {
@@ -190,6 +234,10 @@ fn leg_patch(a: &Leg, b: &Leg) -> Option<LegPatch> {
         iv: (!same_opt(a.iv, b.iv)).then_some(b.iv),
         bid: (!same_opt(a.bid, b.bid)).then_some(b.bid),
         ask: (!same_opt(a.ask, b.ask)).then_some(b.ask),
+        delta: (!same_opt(a.delta, b.delta)).then_some(b.delta),
+        gamma: (!same_opt(a.gamma, b.gamma)).then_some(b.gamma),
+        vega: (!same_opt(a.vega, b.vega)).then_some(b.vega),
+        theta: (!same_opt(a.theta, b.theta)).then_some(b.theta),
     };
     (p != LegPatch::default()).then_some(p)
 }
@@ -268,6 +316,18 @@ fn patch_leg(leg: &mut Leg, p: &LegPatch) {
     if let Some(v) = p.ask {
         leg.ask = v;
     }
+    if let Some(v) = p.delta {
+        leg.delta = v;
+    }
+    if let Some(v) = p.gamma {
+        leg.gamma = v;
+    }
+    if let Some(v) = p.vega {
+        leg.vega = v;
+    }
+    if let Some(v) = p.theta {
+        leg.theta = v;
+    }
 }
 
 fn apply_leg(leg: &mut Option<Leg>, c: &LegChange, as_of_ms: i64) {
@@ -341,6 +401,10 @@ mod tests {
             iv,
             bid: None,
             ask: Some(2.0),
+            delta: Some(0.5),
+            gamma: None,
+            vega: Some(10.0),
+            theta: Some(-3.0),
             updated_ms: 1,
         }
     }
@@ -373,6 +437,7 @@ mod tests {
         let mut all_b = all_a.clone();
         all_b[1].ce.as_mut().unwrap().oi = 9.0; // changed
         all_b[1].ce.as_mut().unwrap().iv = None; // now unknown
+        all_b[1].ce.as_mut().unwrap().delta = Some(0.55); // the Greeks move too
         all_b[1].ce.as_mut().unwrap().updated_ms = 121; // as of the new snapshot
         all_b[1].pe = Some(leg(7.0, None)); // appeared
         all_b[2].pe = None; // gone
@@ -387,9 +452,9 @@ mod tests {
         );
         assert_eq!(apply(&a, &d), b);
         let json = serde_json::to_string(&d).unwrap();
-        // Only what changed: the new OI, and the IV now unknown (null).
+        // Only what changed: the new OI, the IV now unknown (null), the new delta.
         assert!(
-            json.contains(r#""ce":{"patch":{"oi":9.0,"iv":null}}"#),
+            json.contains(r#""ce":{"patch":{"oi":9.0,"iv":null,"delta":0.55}}"#),
             "{json}"
         );
         let back: Diff = serde_json::from_str(&json).unwrap();

@@ -102,8 +102,6 @@ pub struct Aggregation {
     pub new_listings: [u64; Dte::ALL.len()],
     /// Contracts that made it into a bucket.
     pub accepted: u64,
-    /// Distinct expiry dates resolved into a days-to-expiry bucket, per index.
-    pub expiries: BTreeMap<String, u64>,
     /// Positions in `Snapshot::rows` of the contracts that made it into a bucket, in
     /// row order: exactly what the bus publishes.
     pub accepted_rows: Vec<u32>,
@@ -362,8 +360,6 @@ impl Aggregator {
         // new listings at once), and whether this is its baseline snapshot. Rows arrive
         // grouped by index: remember the last one instead of hashing the name per row.
         let mut tables: Vec<(String, [BucketStats; SLOTS], KeyMap<Seen>, bool)> = Vec::new();
-        // Distinct expiries per table (a chain has a handful; rows come grouped).
-        let mut expiries: Vec<Vec<i64>> = Vec::new();
         let mut current = usize::MAX;
         for (row_no, row) in snapshot.rows.iter().enumerate() {
             let q = match row {
@@ -384,7 +380,6 @@ impl Aggregator {
                         None => {
                             let seen = self.seen.remove(&q.index);
                             let baseline = seen.is_none();
-                            expiries.push(Vec::new());
                             tables.push((
                                 q.index.clone(),
                                 [BucketStats::default(); SLOTS],
@@ -434,10 +429,6 @@ impl Aggregator {
             if new {
                 agg.new_listings[d.index()] += 1;
             }
-            let seen_expiries = &mut expiries[current];
-            if seen_expiries.last() != Some(&q.expiry) && !seen_expiries.contains(&q.expiry) {
-                seen_expiries.push(q.expiry);
-            }
             let b = &mut tables[current].1[slot(m, d)];
             b.contracts += 1;
             b.open_interest += q.open_interest;
@@ -457,8 +448,7 @@ impl Aggregator {
         }
         agg.forgotten = self.forget_for(tables.iter().map(|t| t.0.as_str()));
         let horizon = as_of.saturating_sub(DAY);
-        for ((index, buckets, mut seen, _), resolved) in tables.into_iter().zip(expiries) {
-            agg.expiries.insert(index.clone(), resolved.len() as u64);
+        for (index, buckets, mut seen, _) in tables {
             // Forget contracts a day past expiry, or absent for a while, so the map
             // stays the size of the live chain whatever a feed invents; and never more
             // than a few times this snapshot.
@@ -529,7 +519,9 @@ impl Aggregator {
     /// Publish an aggregation: remove the series of the indices forgotten since the
     /// last publish (see [`release_index`]), set every bucket of every (index, source)
     /// in it, reset the ones published before but absent now, and count skips and new
-    /// listings.
+    /// listings. A panic here is counted in `g6_emission_failures_total{emitter}` and
+    /// never stops the collection loop.
+    #[crate::safe_emit]
     pub fn publish(&mut self, agg: &Aggregation, source: Source) {
         for index in std::mem::take(&mut self.to_release) {
             // Back already (a snapshot in between was not published): its series are

@@ -584,7 +584,9 @@ impl Analytics {
 
     /// Publish a snapshot's analytics for `source`: every (index, dte) in it; those
     /// published before and absent now become NaN (no value), as do values that cannot
-    /// be computed.
+    /// be computed. A panic here (a value the maths did not expect) is counted in
+    /// `g6_emission_failures_total{emitter}` and never stops the collection loop.
+    #[crate::safe_emit]
     pub fn publish(&mut self, all: &SnapshotAnalytics, source: Source) {
         use crate::labels::{PcrBasis, Side};
         use crate::metrics;

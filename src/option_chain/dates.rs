@@ -14,6 +14,11 @@ pub const EXPIRY_SECONDS_UTC: i64 = 10 * 3600;
 /// IST is UTC+5:30.
 pub const IST_OFFSET_SECONDS: i64 = 5 * 3600 + 30 * 60;
 
+/// The IST day number (days since 1970-01-01 in IST) of a Unix time.
+pub fn ist_day(unix: i64) -> i64 {
+    (unix + IST_OFFSET_SECONDS).div_euclid(DAY)
+}
+
 /// Earliest instant a provider may report: 1900-01-01T00:00:00Z.
 pub const MIN_UNIX: i64 = -2_208_988_800;
 

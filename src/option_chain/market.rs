@@ -15,20 +15,23 @@ pub const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * (CLOSE_IST - OPEN_IST) as f64;
 /// When the market model moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Session {
-    /// NSE's hours in IST, weekdays (holidays are not modelled); flat outside them.
+    /// NSE's hours in IST on trading days (weekdays but the holidays of the expiry
+    /// calendar in force, [`super::calendar`]); flat outside them.
     Nse,
     /// Always open: for tests and demos that need movement at any hour.
     AlwaysOpen,
 }
 
-/// The IST day number (days since 1970-01-01 in IST) of a Unix time.
-pub fn ist_day(unix: i64) -> i64 {
-    (unix + IST_OFFSET_SECONDS).div_euclid(DAY)
-}
+pub use super::dates::ist_day;
 
 fn is_weekday(ist_day: i64) -> bool {
     // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
     (ist_day + 3).rem_euclid(7) < 5
+}
+
+/// A weekday that is not one of `calendar`'s holidays.
+fn is_trading_day(calendar: &super::calendar::Calendar, ist_day: i64) -> bool {
+    is_weekday(ist_day) && !calendar.holidays().contains(&ist_day)
 }
 
 impl Session {
@@ -39,7 +42,8 @@ impl Session {
             Session::Nse => {
                 let day = ist_day(unix);
                 let second = (unix + IST_OFFSET_SECONDS).rem_euclid(DAY);
-                is_weekday(day) && (OPEN_IST..CLOSE_IST).contains(&second)
+                (OPEN_IST..CLOSE_IST).contains(&second)
+                    && is_trading_day(&super::calendar::current(), day)
             }
         }
     }
@@ -55,9 +59,10 @@ impl Session {
                 // A long gap counts at most 31 days: the model restarts its clock
                 // rather than walk through months of sessions.
                 let from = from.max(to - 31 * DAY);
+                let calendar = super::calendar::current();
                 let mut total = 0;
                 for day in ist_day(from)..=ist_day(to) {
-                    if !is_weekday(day) {
+                    if !is_trading_day(&calendar, day) {
                         continue;
                     }
                     let midnight = day * DAY - IST_OFFSET_SECONDS;
@@ -90,7 +95,12 @@ impl Session {
                 if second < OPEN_IST {
                     day -= 1;
                 }
-                while !is_weekday(day) {
+                let calendar = super::calendar::current();
+                // Bounded: a run of closed days ends within a few weeks.
+                for _ in 0..31 {
+                    if is_trading_day(&calendar, day) {
+                        break;
+                    }
                     day -= 1;
                 }
                 day
@@ -177,6 +187,23 @@ mod tests {
         assert_eq!(s.volume_day(MONDAY_OPEN - DAY), friday);
         assert_eq!(s.volume_day(MONDAY_OPEN - 60), friday);
         assert_eq!(s.volume_day(MONDAY_OPEN), friday + 3);
+    }
+
+    #[test]
+    fn a_holiday_of_the_calendar_is_closed_all_day() {
+        let s = Session::Nse;
+        // Friday 2 October 2026, Gandhi Jayanti (in the embedded holidays): closed at
+        // 10:00 IST; Thursday's session to Monday's open is one session, Thursday's.
+        let friday = super::super::dates::days_from_civil(2026, 10, 2).expect("a date");
+        let open = |day: i64| day * DAY - IST_OFFSET_SECONDS + OPEN_IST;
+        assert!(!s.is_open(open(friday) + 45 * 60));
+        assert!(s.is_open(open(friday - 1) + 45 * 60));
+        assert_eq!(
+            s.trading_seconds(open(friday - 1), open(friday + 3)),
+            CLOSE_IST - OPEN_IST
+        );
+        // Volume on the holiday belongs to Thursday's session.
+        assert_eq!(s.volume_day(open(friday) + 3600), friday - 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod analytics;
 pub mod buckets;
+pub mod calendar;
 pub mod circuit;
 pub mod dates;
 pub mod exposure;

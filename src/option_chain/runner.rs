@@ -59,12 +59,17 @@ pub struct Runner {
     publisher: Option<crate::bus::Publisher>,
     /// Only these indices are collected (`--index`); others are left out unseen.
     only: Option<std::collections::HashSet<String>>,
+    /// The configured indices' counters are at zero (done at the first cycle, once
+    /// `--index` selection and expected indices are known).
+    indices_warm: bool,
     /// Stop after this many cycles (`--cycles`).
     cycles: Option<u64>,
     /// Holds the provider back after failures in a row.
     breaker: super::circuit::Breaker,
     /// Fields of real quotes that stopped changing.
     staleness: super::staleness::Staleness,
+    /// What listed expiries are held against.
+    calendar: Arc<super::calendar::Calendar>,
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -82,6 +87,29 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Warm the provider's series at zero, so a rate over a failure or fallback counter
+/// reads 0 on a healthy run instead of nothing until the first failure.
+fn warm(primary: &dyn OptionChainProvider) {
+    let provider = primary.name();
+    for reason in crate::labels::FetchFailure::ALL {
+        metrics::provider_fetch_failures_total(provider, reason).inc_by(0);
+    }
+    // The one fallback reason the runner has; 0 also without --fallback-synthetic.
+    metrics::provider_fallbacks_total(provider, "primary_failed").inc_by(0);
+}
+
+/// Warm the index-labelled counters of the configured indices (those the runner
+/// expects, after `--index` selection) at zero.
+fn warm_indices<'a>(provider: &str, indices: impl Iterator<Item = &'a String>) {
+    for index in indices.filter(|i| *i != UNKNOWN_INDEX) {
+        metrics::provider_quotes_total(provider, index).inc_by(0);
+        metrics::indices_processed_total(index).inc_by(0);
+        for result in Outcome::ALL {
+            metrics::expiry_resolutions_total(index, result).inc_by(0);
+        }
+    }
+}
+
 impl Runner {
     /// A runner for `primary`; `fallback_synthetic` opts into the synthetic fallback.
     pub fn new(primary: Box<dyn OptionChainProvider>, fallback_synthetic: bool) -> Self {
@@ -91,6 +119,7 @@ impl Runner {
         // The series exists from the start, so a rate over it reads 0, not nothing.
         metrics::provider_mode_switches_total(primary.name()).inc_by(0);
         metrics::provider_circuit_open(primary.name()).set(0.0);
+        warm(primary.as_ref());
         let started = unix_now();
         let mut last_good: BTreeMap<String, f64> = primary
             .indices()
@@ -113,10 +142,18 @@ impl Runner {
             mode: None,
             publisher: None,
             only: None,
+            indices_warm: false,
             cycles: None,
             breaker: super::circuit::Breaker::default(),
             staleness: super::staleness::Staleness::default(),
+            calendar: super::calendar::current(),
         }
+    }
+
+    /// Hold listed expiries against `calendar` instead of the one in force.
+    pub fn calendar(mut self, calendar: Arc<super::calendar::Calendar>) -> Self {
+        self.calendar = calendar;
+        self
     }
 
     /// Open the circuit after `failures` failed cycles in a row, for `cooldown` at first
@@ -325,8 +362,6 @@ impl Runner {
             metrics::provider_quotes_total(provider, index).inc_by(contracts);
             metrics::provider_snapshot_contracts(provider, index).set(contracts as f64);
             metrics::indices_processed_total(index).inc();
-            let resolved = agg.expiries.get(index).copied().unwrap_or(0);
-            metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(resolved);
             if fresh {
                 last_good.insert(index.clone(), as_of);
             }
@@ -348,6 +383,7 @@ impl Runner {
             };
         }
         drop(last_good);
+        self.resolve_expiries(snapshot, &agg, snapshot.as_of.unwrap_or(now as i64));
         metrics::provider_last_success_timestamp_seconds(provider).set(now);
         if let Some(publisher) = self.publisher.as_mut() {
             let as_of_ms = snapshot.as_of.map(|t| t.saturating_mul(1000));
@@ -362,6 +398,44 @@ impl Runner {
             );
         }
         Some(agg.accepted)
+    }
+
+    /// Expiry resolution, timed per index: the distinct expiries each aggregated index
+    /// lists (expired rows included) held against the calendar at `as_of`, counted by
+    /// result.
+    fn resolve_expiries(
+        &self,
+        snapshot: &super::Snapshot,
+        agg: &super::aggregate::Aggregation,
+        as_of: i64,
+    ) {
+        let mut listed: Vec<(&str, Vec<i64>)> = agg
+            .per_index
+            .keys()
+            .map(|i| (i.as_str(), Vec::new()))
+            .collect();
+        // Rows come grouped by index and expiry: remember the last group found.
+        let mut at: Option<usize> = None;
+        for q in snapshot.rows.iter().filter_map(|r| r.as_ref().ok()) {
+            let slot = match at {
+                Some(i) if listed[i].0 == q.index => Some(i),
+                _ => listed.iter().position(|(i, _)| *i == q.index),
+            };
+            at = slot.or(at);
+            if let Some(i) = slot {
+                let expiries = &mut listed[i].1;
+                if expiries.last() != Some(&q.expiry) && !expiries.contains(&q.expiry) {
+                    expiries.push(q.expiry);
+                }
+            }
+        }
+        for (index, expiries) in listed {
+            let timer = metrics::expiry_resolution_latency_seconds().start_timer();
+            let r = self.calendar.resolve(index, &expiries, as_of);
+            timer.stop_and_record();
+            metrics::expiry_resolutions_total(index, Outcome::Ok).inc_by(r.ok);
+            metrics::expiry_resolutions_total(index, Outcome::Error).inc_by(r.error);
+        }
     }
 
     /// Drop the per-index state of indices the aggregator forgot, before their series
@@ -385,6 +459,11 @@ impl Runner {
         let cycle_timer = metrics::collection_cycle_seconds().start_timer();
         let name = self.primary.name().to_string();
         let source = self.primary.source();
+        if !self.indices_warm {
+            self.indices_warm = true;
+            let last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
+            warm_indices(&name, last_good.keys());
+        }
         // An open circuit holds the provider back until its cool-down ends.
         let called = self.breaker.allow(now);
         let outcome = if !called {

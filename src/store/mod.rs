@@ -308,6 +308,9 @@ impl<T> Writer<T> {
         metrics::cs_ingest_rows_total(TABLE).inc_by(0);
         metrics::cs_ingest_bytes_total(TABLE).inc_by(0);
         metrics::cs_ingest_retries_total(TABLE).inc_by(0);
+        // The latency histogram at zero too: its quantile rules have a series (NaN
+        // until the first write) from the start.
+        metrics::cs_ingest_latency_seconds(TABLE);
         for r in StoreFailure::ALL {
             metrics::cs_ingest_failures_total(TABLE, r).inc_by(0);
         }

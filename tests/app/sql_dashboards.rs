@@ -279,4 +279,119 @@ fn check_dashboards(ch: &ClickHouse, store_url: &str) {
         .map(|r| r[1])
         .sum();
     assert_eq!(ingested, 27.0, "9 contracts x 3 snapshots");
+    // The exposure panels give, strike by strike, what the Rust exposure computation
+    // (the one behind g6_chain_net_delta and g6_chain_gamma_exposure) gives on the
+    // same stored rows.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    for (index, expiry) in [
+        ("NIFTY", "2024-11-28"),
+        ("NIFTY", "2024-12-26"),
+        ("BANKNIFTY", "2024-11-27"),
+    ] {
+        let want = rust_exposure_by_strike(ch, index, expiry);
+        assert!(!want.is_empty(), "{index} {expiry}");
+        let delta = got("Net delta by strike at the end of the range", index, expiry);
+        let gex = got(
+            "Dealer gamma exposure by strike at the end of the range",
+            index,
+            expiry,
+        );
+        assert_eq!(delta.len(), want.len(), "{index} {expiry}: {delta:?}");
+        assert_eq!(gex.len(), want.len(), "{index} {expiry}: {gex:?}");
+        for ((w, d), g) in want.iter().zip(&delta).zip(&gex) {
+            assert_eq!((d[0], g[0]), (w.0, w.0), "{index} {expiry}: strikes");
+            assert!(
+                close(d[1], w.1),
+                "{index} {expiry} {}: net delta {} vs Rust {}",
+                w.0,
+                d[1],
+                w.1
+            );
+            assert!(
+                close(g[1], w.2),
+                "{index} {expiry} {}: GEX {} vs Rust {}",
+                w.0,
+                g[1],
+                w.2
+            );
+        }
+    }
+    // Signs: NIFTY 2024-11-28's 24200 strike has only a call (dealers long gamma:
+    // positive GEX); 2024-12-26's 23500 only a put (negative GEX, negative delta).
+    let gex = got(
+        "Dealer gamma exposure by strike at the end of the range",
+        "NIFTY",
+        "2024-11-28",
+    );
+    assert!(gex[2][1] > 0.0, "{gex:?}");
+    let gex = got(
+        "Dealer gamma exposure by strike at the end of the range",
+        "NIFTY",
+        "2024-12-26",
+    );
+    assert_eq!(gex[0][0], 23500.0);
+    assert!(gex[0][1] < 0.0, "{gex:?}");
+}
+
+/// (strike, net delta, dealer GEX) of the newest stored snapshot of `index` and
+/// `expiry`, by `option_chain::exposure` on the stored rows: each contract's IV (or
+/// the one solved from its mid), the years from the as-of time to 15:30 IST on the
+/// expiry date.
+fn rust_exposure_by_strike(ch: &ClickHouse, index: &str, expiry: &str) -> Vec<(f64, f64, f64)> {
+    use g6_metrics::option_chain::dates::{parse_expiry, DAY};
+    use g6_metrics::option_chain::exposure::{exposure, iv_of, Contract};
+    use g6_metrics::option_chain::pricing::INDIA;
+    use g6_metrics::option_chain::{OptionType, Quote};
+    let (_, rows) = table(
+        ch,
+        &format!(
+            "SELECT strike, type, oi, iv, bid, ask, spot, toUnixTimestamp(as_of) FROM option_chain FINAL \
+             WHERE index = '{index}' AND expiry = toDate('{expiry}') AND snapshot_id = \
+             (SELECT max(snapshot_id) FROM option_chain WHERE index = '{index}' AND expiry = toDate('{expiry}')) \
+             ORDER BY strike, type"
+        ),
+    );
+    let expiry_at = parse_expiry(expiry).unwrap();
+    let num = |v: &str| -> Option<f64> { (v != "\\N").then(|| v.parse().unwrap()) };
+    let mut by_strike: std::collections::BTreeMap<i64, (f64, f64, f64, Vec<Contract>)> =
+        Default::default();
+    for r in rows {
+        let as_of: i64 = r[7].parse().unwrap();
+        let years = (expiry_at - as_of) as f64 / DAY as f64 / 365.0;
+        let q = Quote {
+            index: index.to_string(),
+            strike: num(&r[0]).unwrap(),
+            expiry: expiry_at,
+            option_type: OptionType::parse(&r[1]).unwrap(),
+            spot: num(&r[6]).unwrap(),
+            open_interest: num(&r[2]).unwrap(),
+            volume: 0.0,
+            iv: num(&r[3]),
+            bid: num(&r[4]),
+            ask: num(&r[5]),
+            spread_bps: None,
+            moneyness: None,
+            dte_days: None,
+        };
+        let entry =
+            by_strike
+                .entry(q.strike as i64)
+                .or_insert((q.strike, q.spot, years, Vec::new()));
+        if let Some(iv) = iv_of(&q, years, INDIA) {
+            entry.3.push(Contract {
+                strike: q.strike,
+                kind: q.option_type,
+                oi: q.open_interest,
+                iv,
+                greeks: None,
+            });
+        }
+    }
+    by_strike
+        .into_values()
+        .map(|(strike, spot, years, contracts)| {
+            let e = exposure(&contracts, spot, years, INDIA);
+            (strike, e.net_delta, e.gex)
+        })
+        .collect()
 }

@@ -356,17 +356,30 @@ fn serve_with_a_clickhouse_store_keeps_every_contract_it_counts() {
     }
     let per_snapshot = ch
         .query(
-            "SELECT snapshot_id, count() FROM serve_db.option_chain FINAL \
+            "SELECT snapshot_id, count(), uniqExact(expiry, strike) FROM serve_db.option_chain FINAL \
              WHERE snapshot_id < (SELECT max(snapshot_id) FROM serve_db.option_chain) \
              GROUP BY snapshot_id ORDER BY snapshot_id FORMAT TabSeparated",
         )
         .unwrap();
-    let counts: BTreeSet<&str> = per_snapshot
+    let counts: Vec<(u64, u64)> = per_snapshot
         .lines()
-        .filter_map(|l| l.split('\t').nth(1))
+        .map(|l| {
+            let f: Vec<u64> = l.split('\t').map(|v| v.parse().unwrap()).collect();
+            (f[1], f[2])
+        })
         .collect();
-    // All but the newest (a flush may have split it) are whole and alike.
-    assert_eq!(counts.len(), 1, "every snapshot whole: {per_snapshot}");
+    // All but the newest (a flush may have split it) are whole: both legs of every
+    // strike, and never fewer contracts than the snapshot before (within seconds the
+    // model lists new strikes as the spot moves, and nothing expires).
+    assert!(counts.len() >= 4, "{per_snapshot}");
+    assert!(
+        counts.iter().all(|(rows, strikes)| *rows == 2 * strikes),
+        "every strike with both legs: {per_snapshot}"
+    );
+    assert!(
+        counts.windows(2).all(|w| w[1].0 >= w[0].0),
+        "every snapshot whole: {per_snapshot}"
+    );
     let _ = serve.terminate();
 }
 

@@ -52,7 +52,7 @@ bad_spec! {
     ];
     e002_unknown_field: "E002-unknown-field.yml" => [
         ("12:9: error[E002]: unknown field `helpp` in a metric",
-         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording"),
+         "did you mean `help`? allowed fields: name, type, help, unit, labels, cardinality_budget, buckets, panels, alerts, stability, renamed_from, state, recording, warm, buckets_version"),
     ];
     e003_missing_field: "E003-missing-field.yml" => [
         ("8:13: error[E003]: a metric is missing `help`",
@@ -93,6 +93,10 @@ bad_spec! {
     e012_bad_buckets: "E012-bad-buckets.yml" => [
         ("12:29: error[E012]: bucket 0.5 does not follow 0.5 in increasing order",
          "buckets must be strictly increasing with no duplicates"),
+        ("13:26: error[E012]: buckets_version 0 of `g6_wait_seconds` is below 1",
+         "layouts are numbered from 1 (the default); raise it by one at each bucket change"),
+        ("21:26: error[E012]: `g6_read_seconds` has a label `buckets_version` and buckets_version 2",
+         "past its first layout a histogram's series carry `buckets_version` themselves; rename the label"),
     ];
     e013_buckets_on_non_histogram: "E013-buckets-on-non-histogram.yml" => [
         ("12:18: error[E013]: counter `g6_calls_total` has buckets",
@@ -291,6 +295,24 @@ bad_spec! {
     e044_artifact_check: "E044-artifact-check.yml" => [
         ("15:58: error[E044]: panel \"Calls by result\": target A uses fixed rate windows (rate(...[300s])); use [$__rate_interval]",
          "write `promql: 'sum by (result) (rate(g6_calls_total[$__rate_interval]))'`: Grafana sizes $__rate_interval to the scrape interval and the zoom"),
+    ];
+    e045_bad_warm: "E045-bad-warm.yml" => [
+        ("13:15: error[E045]: gauge `g6_depth` has `warm:`",
+         "gauges are never warmed (a gauge without a reading has no series); remove `warm:`"),
+        ("19:15: error[E045]: `warm:` of `g6_calls_total` does not name its open label `index`",
+         "add `index: [...]` with the values to warm: a series needs a value for every label"),
+        ("19:29: error[E045]: warm value `eror` is not a value of the closed label `result`",
+         "use one of: ok, error"),
+        ("19:36: error[E045]: `warm:` of `g6_calls_total` names `indx`, which is not one of its labels",
+         "did you mean `index`? `warm:` names labels of the metric"),
+        ("25:15: error[E045]: `warm: true` on `g6_fetches_total`, whose label `index` is open",
+         "name the values to warm, e.g. `warm: {index: [...]}`"),
+    ];
+    e046_bad_enabled_by: "E046-bad-enabled-by.yml" => [
+        ("5:17: error[E046]: `enabled_by: g6-exposure` of family `core` is not an environment variable name",
+         "use upper case, digits and underscores, e.g. `enabled_by: G6_EXPOSURE`"),
+        ("17:17: error[E046]: family `emission` holds the runtime's own metrics and cannot be switched off",
+         "move the metrics to gate into a family of their own and put `enabled_by:` there"),
     ];
     w001_counter_without_rate: "W001-counter-without-rate.yml" => [
         ("13:36: warning[W001]: panel expression reads the counter `g6_calls_total` without rate()/increase()",

@@ -42,7 +42,7 @@ fn g6_serve_is_clean_and_each_kind_of_problem_is_found_alone() {
     let (code, out, err) = check(&url, &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("ok: 0 findings"), "{out}");
-    assert!(out.contains("not seen yet (open labels"), "{out}");
+    assert!(out.contains("not seen yet (not warm"), "{out}");
     let (code, json, _) = check(&url, &["--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -82,10 +82,10 @@ fn g6_serve_is_clean_and_each_kind_of_problem_is_found_alone() {
         (
             "missing_metric",
             text.lines()
-                .filter(|l| !l.contains("g6_api_success_ratio"))
+                .filter(|l| !l.contains("g6_option_rows_skipped_total"))
                 .map(|l| format!("{l}\n"))
                 .collect(),
-            "g6_api_success_ratio: gauge without open labels, exported from the start, is absent",
+            "g6_option_rows_skipped_total: counter without open labels, exported at zero from the start (warm), is absent",
         ),
         (
             "type_mismatch",
@@ -136,6 +136,20 @@ fn g6_serve_is_clean_and_each_kind_of_problem_is_found_alone() {
         assert!(out.contains(detail), "{kind}: {out}");
         assert!(out.contains("MISMATCH: 1 findings"), "{kind}: {out}");
     }
+    // A gauge is never warm: without a reading it has no series, and that is no finding.
+    let no_gauge: String = text
+        .lines()
+        .filter(|l| !l.contains("g6_api_success_ratio"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join("no_gauge.txt");
+    std::fs::write(&path, no_gauge).unwrap();
+    let (code, out, _) = check(path.to_str().unwrap(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("g6_api_success_ratio"),
+        "listed as not seen yet: {out}"
+    );
 }
 
 #[test]

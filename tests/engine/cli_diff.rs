@@ -121,7 +121,7 @@ fn every_kind_of_change_is_classified_and_breaking_ones_name_what_they_break() {
     // The text lists what a breaking change affects.
     let (_, text, _) = diff(Path::new(OLD), &new, &[]);
     assert!(
-        text.contains("BREAKING buckets_changed    demo_wait_seconds: [0.01, 0.1, 1.0] -> [0.01, 0.1, 1.0, 10.0]"),
+        text.contains("BREAKING buckets_changed    demo_wait_seconds: [0.01, 0.1, 1.0] -> [0.01, 0.1, 1.0, 10.0] without a buckets_version bump: set `buckets_version: 2` so the two layouts are told apart"),
         "{text}"
     );
     assert!(
@@ -132,6 +132,24 @@ fn every_kind_of_change_is_classified_and_breaking_ones_name_what_they_break() {
         text.contains("affects dashboard main: \"Queue depth: top 5\""),
         "{text}"
     );
+}
+
+#[test]
+fn a_bucket_change_with_a_buckets_version_bump_is_a_declared_breaking_change() {
+    let new = edited(
+        "bumped.yml",
+        &[(
+            "buckets: [0.01, 0.1, 1]",
+            "buckets: [0.01, 0.1, 1, 10]\n        buckets_version: 2",
+        )],
+    );
+    let (code, text, err) = diff(Path::new(OLD), &new, &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        text.contains("BREAKING buckets_changed    demo_wait_seconds: [0.01, 0.1, 1.0] -> [0.01, 0.1, 1.0, 10.0] (declared: buckets_version 1 -> 2)"),
+        "{text}"
+    );
+    assert!(!text.contains("without a buckets_version bump"), "{text}");
 }
 
 #[test]

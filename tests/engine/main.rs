@@ -16,6 +16,7 @@ mod cli_lint;
 mod cli_migrate;
 mod codegen_snapshots;
 mod dashboard_lint;
+mod data_rules;
 mod engine_layout;
 mod generate_check;
 mod module_cycles;

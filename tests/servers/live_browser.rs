@@ -143,7 +143,18 @@ fn expected(full: &Value) -> Vec<Value> {
         .map(|r| {
             let mut cells = serde_json::Map::new();
             for side in ["ce", "pe"] {
-                for f in ["oi", "oi_change", "volume", "iv", "bid", "ask"] {
+                for f in [
+                    "oi",
+                    "oi_change",
+                    "volume",
+                    "iv",
+                    "bid",
+                    "ask",
+                    "delta",
+                    "gamma",
+                    "vega",
+                    "theta",
+                ] {
                     cells.insert(
                         format!("{side}.{f}"),
                         r[side].get(f).cloned().unwrap_or(Value::Null),
@@ -325,6 +336,41 @@ fn the_live_page_shows_the_sse_values_follows_the_next_snapshot_and_is_screensho
         ),
         "12,34,567"
     );
+    // The Greeks: in every event (the call's delta between 0 and 1, the put's between
+    // -1 and 0), in the table's cells (above), shown only when toggled on.
+    let atm_row = next["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["strike"] == 24100.0)
+        .unwrap();
+    let (call_delta, put_delta) = (
+        atm_row["ce"]["delta"].as_f64().unwrap(),
+        atm_row["pe"]["delta"].as_f64().unwrap(),
+    );
+    assert!(call_delta > 0.0 && call_delta < 1.0, "{call_delta}");
+    assert!(put_delta > -1.0 && put_delta < 0.0, "{put_delta}");
+    assert!(atm_row["ce"]["gamma"].as_f64().unwrap() > 0.0);
+    let shown_greeks = || {
+        driver.call(
+            "POST",
+            &format!("{base}/execute/sync"),
+            Some(json!({"script": "return [[...document.querySelectorAll('#rows td.greek')].filter(td => td.offsetParent !== null).length, document.getElementById('ce-side').colSpan, document.querySelector('#rows td[data-side=\"ce\"][data-field=\"delta\"]').textContent]", "args": []})),
+        )
+    };
+    assert_eq!(shown_greeks()[0], 0, "hidden until toggled");
+    assert_eq!(shown_greeks()[1], 6);
+    driver.call(
+        "POST",
+        &format!("{base}/execute/sync"),
+        Some(json!({"script": "document.getElementById('greeks').click(); return 0", "args": []})),
+    );
+    let on = shown_greeks();
+    assert_eq!(on[0], 3 * 8, "four Greeks a side on three strikes");
+    assert_eq!(on[1], 10);
+    // The first strike's call delta, to three decimals.
+    let first_delta = next["rows"][0]["ce"]["delta"].as_f64().unwrap();
+    assert_eq!(on[2], format!("{first_delta:.3}"));
     let png = driver.call("GET", &format!("{base}/screenshot"), None);
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD

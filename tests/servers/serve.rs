@@ -107,7 +107,8 @@ fn http_surface() {
     let page = status.text();
     assert!(page.contains(g6_metrics::SPEC_HASH));
     assert!(
-        page.contains("g6_provider_fallbacks_total</code></td><td>0</td><td>40</td>"),
+        // A gauge of a part not configured (the NATS outbox): no series, its budget.
+        page.contains("g6_bus_outbox_bytes</code></td><td>0</td><td>10</td>"),
         "{page}"
     );
     assert!(page.contains("Emission failures"));

@@ -217,3 +217,93 @@ fn a_bad_nats_url_is_refused_without_showing_its_password() {
         "the password is not shown: {stderr}"
     );
 }
+
+/// The exposure family is switched on by `G6_ENABLE_EXPOSURE` (`enabled_by:` in
+/// metrics.yml): a default serve has none of its series and its status page says why;
+/// with the variable set, the same serve exports them like any family.
+#[test]
+fn exposure_analytics_are_exported_only_when_g6_enable_exposure_is_set() {
+    const EXPOSURE: &[&str] = &[
+        "g6_chain_net_delta",
+        "g6_chain_gamma_exposure",
+        "g6_chain_gamma_exposure_by_moneyness",
+        "g6_chain_zero_gamma_level",
+        "g6_chain_risk_reversal_25d",
+        "g6_chain_butterfly_25d",
+    ];
+    let scrape_after_a_snapshot = |server: &Server| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let samples = parse_exposition(&http(&server.addr, "GET", "/metrics", "").text());
+            if common::find_sample(
+                &samples,
+                "g6_option_chain_snapshots_total",
+                &[("result", "ok")],
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+            {
+                return samples;
+            }
+            assert!(Instant::now() < deadline, "no snapshot within 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let off = Server::start(&["--interval", "200ms", "--store", "none"], &[]);
+    let samples = scrape_after_a_snapshot(&off);
+    for name in EXPOSURE {
+        assert!(
+            !samples.iter().any(|s| s.name == *name),
+            "{name} exported without G6_ENABLE_EXPOSURE"
+        );
+    }
+    // The analytics family beside it is on.
+    assert!(samples.iter().any(|s| s.name == "g6_chain_put_call_ratio"));
+    let page = http(&off.addr, "GET", "/", "").text();
+    assert!(
+        page.contains("<tr><td><code>exposure</code></td><td><code>G6_ENABLE_EXPOSURE</code></td><td>disabled (set G6_ENABLE_EXPOSURE=1 to enable)</td></tr>"),
+        "{page}"
+    );
+    drop(off);
+    let on = Server::start(
+        &["--interval", "200ms", "--store", "none"],
+        &[("G6_ENABLE_EXPOSURE", "1")],
+    );
+    let samples = scrape_after_a_snapshot(&on);
+    for name in EXPOSURE {
+        assert!(
+            samples.iter().any(|s| s.name == *name),
+            "{name} missing with G6_ENABLE_EXPOSURE=1"
+        );
+    }
+    let page = http(&on.addr, "GET", "/", "").text();
+    assert!(
+        page.contains("<td><code>G6_ENABLE_EXPOSURE</code></td><td>enabled</td>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_bad_holidays_line_is_a_usage_error_naming_the_file_and_line_before_anything_runs() {
+    let dir = common::temp_dir("bad-holidays");
+    let data = dir.join("data");
+    let holidays = dir.join("holidays.txt");
+    std::fs::write(&holidays, "# NSE 2027\n2027-01-26\n26/01/2027\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--holidays"])
+        .arg(&holidays)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: \"26/01/2027\" is not a date YYYY-MM-DD",
+            holidays.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing written");
+}

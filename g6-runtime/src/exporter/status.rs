@@ -13,6 +13,38 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The families an environment variable switches on (`enabled_by:`), each with its
+/// variable and whether it is on in this process: a disabled family's metrics have no
+/// series, and this says why.
+fn write_gated_families(out: &mut String, spec: Option<&'static crate::SpecRuntime>) {
+    let mut gated: Vec<(&str, &str, bool)> = Vec::new();
+    for m in spec.map_or(&[][..], |s| s.metrics) {
+        if let Some(var) = m.enabled_by {
+            if !gated.iter().any(|(f, _, _)| *f == m.family) {
+                gated.push((m.family, var, m.enabled()));
+            }
+        }
+    }
+    if gated.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Families switched on by the environment</h2><table><tr><th>family</th><th>variable</th><th>state</th></tr>");
+    for (family, var, on) in gated {
+        let state = if on {
+            "enabled".to_string()
+        } else {
+            format!("disabled (set {}=1 to enable)", escape(var))
+        };
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{state}</td></tr>",
+            escape(family),
+            escape(var)
+        );
+    }
+    out.push_str("</table>");
+}
+
 /// The page at `/`: what the runtime knows (spec hash, build config, emission
 /// failures, series against budget) under the lines and links an application gives
 /// it (where its data comes from, a link to its live view).
@@ -94,6 +126,7 @@ impl StatusPage {
             }
             out.push_str("</table>");
         }
+        write_gated_families(&mut out, spec);
         let _ = write!(out, "<h2>Series per metric</h2><table><tr><th>metric</th><th>series</th><th>budget</th><th>overflowed</th></tr>");
         for u in usage {
             let class = if u.overflowed > 0 {

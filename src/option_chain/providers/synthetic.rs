@@ -14,13 +14,16 @@
 //!   grows within a session and starts again at the next. Strikes are listed as the
 //!   spot moves the window, expiries as the calendar rolls; a contract listed after
 //!   the start begins with no open interest.
+//! - Expiries are NSE's: listed from the expiry calendar in force
+//!   ([`crate::option_chain::calendar`]: per-index weekday rules, holidays).
 //!
 //! Random numbers come from ChaCha8 (`rand_chacha`) seeded with the seed, in a fixed
 //! order, so the same seed and snapshot times give the same data. Every series it feeds
 //! carries `source="synthetic"`.
 
 use crate::labels::Source;
-use crate::option_chain::dates::{civil_from_days, days_from_civil, DAY, EXPIRY_SECONDS_UTC};
+use crate::option_chain::calendar::{self, Calendar};
+use crate::option_chain::dates::DAY;
 use crate::option_chain::market::{atm_vol, Session, Ssvi, TRADING_SECONDS_PER_YEAR};
 use crate::option_chain::pricing::{self, INDIA};
 use crate::option_chain::{OptionChainProvider, OptionType, ProviderError, Quote, Snapshot};
@@ -28,6 +31,7 @@ use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Seed used when none is given.
 pub const DEFAULT_SEED: u64 = 6;
@@ -39,9 +43,6 @@ struct IndexModel {
     step: f64,
     /// Annual volatility of the spot, and the ATM implied volatility level.
     vol: f64,
-    /// Expiry weekday as days after Thursday (NIFTY Thursday, BANKNIFTY Wednesday,
-    /// FINNIFTY Tuesday, as NSE staggered them).
-    weekday: i64,
     smile: Ssvi,
 }
 
@@ -51,7 +52,6 @@ const INDICES: &[IndexModel] = &[
         start_spot: 24_000.0,
         step: 50.0,
         vol: 0.13,
-        weekday: 0,
         smile: Ssvi {
             rho: -0.35,
             eta: 1.0,
@@ -63,7 +63,6 @@ const INDICES: &[IndexModel] = &[
         start_spot: 52_000.0,
         step: 100.0,
         vol: 0.16,
-        weekday: 6,
         smile: Ssvi {
             rho: -0.30,
             eta: 1.1,
@@ -75,7 +74,6 @@ const INDICES: &[IndexModel] = &[
         start_spot: 23_500.0,
         step: 50.0,
         vol: 0.15,
-        weekday: 5,
         smile: Ssvi {
             rho: -0.30,
             eta: 1.0,
@@ -146,6 +144,8 @@ pub struct SyntheticProvider {
     last: Option<(i64, i64)>,
     /// Trading seconds each snapshot moves the market by at least (fast mode).
     min_step: i64,
+    /// What expiries each index lists.
+    calendar: Arc<Calendar>,
 }
 
 impl SyntheticProvider {
@@ -165,7 +165,14 @@ impl SyntheticProvider {
                 .collect(),
             last: None,
             min_step: 0,
+            calendar: calendar::current(),
         }
+    }
+
+    /// List expiries from `calendar` instead of the one in force.
+    pub fn with_calendar(mut self, calendar: Arc<Calendar>) -> Self {
+        self.calendar = calendar;
+        self
     }
 
     /// Move at every hour, not only in NSE's session (tests and demos that need
@@ -182,43 +189,6 @@ impl SyntheticProvider {
         self.session = Session::AlwaysOpen;
         self.min_step = 60;
         self
-    }
-
-    /// Expiry instants around `as_of` for an index expiring `weekday` days after
-    /// Thursday: 4 weekly, and the last such weekday of the next 1, 2, 3, 6 and 9 months.
-    pub fn expiries(as_of: i64, weekday: i64) -> Vec<i64> {
-        let today = as_of.div_euclid(DAY);
-        // 1970-01-01 was a Thursday: day numbers with rem 0 mod 7 are Thursdays.
-        let offset = (today - weekday).rem_euclid(7);
-        let mut next = today + (7 - offset) % 7;
-        if next * DAY + EXPIRY_SECONDS_UTC <= as_of {
-            next += 7;
-        }
-        let mut out: Vec<i64> = (0..4)
-            .map(|w| (next + 7 * w) * DAY + EXPIRY_SECONDS_UTC)
-            .collect();
-        // The synthetic clock is the wall clock: always a representable date.
-        let (y, m, _) = civil_from_days(today).unwrap_or((1970, 1, 1));
-        for ahead in [1, 2, 3, 6, 9] {
-            let total = y * 12 + i64::from(m) - 1 + ahead;
-            let (yy, mm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-            // Last such weekday: the first day of the next month, stepped back.
-            let Some(first_next) = days_from_civil(
-                if mm == 12 { yy + 1 } else { yy },
-                if mm == 12 { 1 } else { mm + 1 },
-                1,
-            ) else {
-                continue;
-            };
-            let last = first_next - 1;
-            let last_weekday = last - (last - weekday).rem_euclid(7);
-            let t = last_weekday * DAY + EXPIRY_SECONDS_UTC;
-            if !out.contains(&t) && t > as_of {
-                out.push(t);
-            }
-        }
-        out.sort_unstable();
-        out
     }
 
     /// The chain as of `as_of` (Unix seconds). Successive calls move the market by the
@@ -314,7 +284,7 @@ impl SyntheticProvider {
         volume_minutes: f64,
     ) {
         let model = &INDICES[i];
-        let expiries = Self::expiries(as_of, model.weekday);
+        let expiries = self.calendar.listing(model.symbol, as_of);
         let spot = self.states[i].spot;
         let window = strike_window(spot, model.step);
         let atm = (spot / model.step).round() as i64;
