@@ -57,10 +57,11 @@ pub fn init(spec: &'static SpecRuntime) -> Result<GrowthReport, GuardError> {
         .set(1.0);
     // Governance counters per metric at zero, so their rates read 0 on a healthy
     // process: duplicates of every metric, overflows of every metric that can
-    // overflow (one with an open label).
+    // overflow (one with an open label and a family that is switched on: a disabled
+    // family's accessors never make a series, so it cannot overflow).
     for m in spec.metrics {
         sm.metric_duplicates_total.get(&[m.name]);
-        if !m.fully_closed() {
+        if !m.fully_closed() && m.enabled() {
             sm.cardinality_overflow_total.get(&[m.name]);
         }
     }
