@@ -187,6 +187,15 @@ fn nats_cluster() -> Option<(Vec<Server>, Vec<String>)> {
     Some((servers, urls))
 }
 
+/// The runtime the NATS benches drive their clients on: two workers, like the app's.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn nats_server() -> Option<(Server, String)> {
     nats_bin()?;
     let port = free_port()?;
@@ -199,11 +208,7 @@ fn replicas(c: &mut Criterion) {
         eprintln!("bus_nats_replicas skipped: nats-server not installed");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let mut g = c.benchmark_group("bus_nats_replicas");
     g.sample_size(10);
     g.throughput(Throughput::Elements(CONTRACTS as u64));
@@ -278,11 +283,7 @@ fn nats(c: &mut Criterion) {
         );
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let config = NatsConfig {
         servers: vec![url.clone()],
         max_bytes: 512 * 1024 * 1024,
@@ -417,11 +418,7 @@ fn ingest_replicas(c: &mut Criterion) {
         eprintln!("bus_nats_ingest skipped: nats-server not installed");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let client = rt
         .block_on(async_nats::connect(urls.clone()))
         .expect("connect");

@@ -179,26 +179,10 @@ impl WireOptionType {
 }
 
 impl Contract {
-    /// The contract of a quote.
+    /// The contract of a quote, with its Greeks at `as_of` (Unix seconds).
     pub fn of(q: &Quote, as_of: i64) -> Self {
-        let mut c = Contract {
-            strike: q.strike,
-            option_type: WireOptionType::from(q.option_type) as i32,
-            open_interest: q.open_interest,
-            volume: q.volume,
-            iv: q.iv,
-            bid: q.bid,
-            ask: q.ask,
-            spread_bps: q.spread_bps,
-            moneyness: q.moneyness,
-            dte_days: q.dte_days,
-            delta: None,
-            gamma: None,
-            vega: None,
-            theta: None,
-        };
-        c.set_greeks(q.spot, q.expiry, as_of);
-        c
+        let priced = crate::option_chain::exposure::priced(q, as_of, INDIA);
+        Self::of_priced(q, priced.as_ref())
     }
 
     /// The contract of a quote with its IV and Greeks already worked out (`None`: it

@@ -379,16 +379,13 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     assert_eq!(union.len(), rows, "every row stored");
 }
 
-#[test]
-#[ignore = "needs nats-server; scripts/test.sh runs it"]
-fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
-    nats::require();
-    let dir = common::temp_dir("nats_two_ingesters");
-    // On a cluster, where the consumer's replicas elect a leader after it is created.
-    let cluster = Cluster::start(&dir);
+/// A 3-node cluster (its client URLs) with a synthetic `g6 serve` publishing every
+/// 100 ms to a stream of 3 replicas, which holds 10 messages by now.
+fn cluster_with_serve(dir: &std::path::Path) -> (Cluster, String, Server) {
+    let cluster = Cluster::start(dir);
     cluster.wait_js();
     let url = cluster.urls();
-    let _serve = Server::start(
+    let serve = Server::start(
         &[
             "--provider",
             "synthetic",
@@ -404,6 +401,16 @@ fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
         &[],
     );
     cluster.wait_for(10, Duration::from_secs(30));
+    (cluster, url, serve)
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn two_ingesters_started_together_on_a_new_durable_both_store_rows_within_5s() {
+    nats::require();
+    let dir = common::temp_dir("nats_two_ingesters");
+    // On a cluster, where the consumer's replicas elect a leader after it is created.
+    let (_cluster, url, _serve) = cluster_with_serve(&dir);
     let (a, b) = (dir.join("a"), dir.join("b"));
     let started = Instant::now();
     let first = Ingest::start_with(&url, &a, "pair", &[]);
@@ -821,25 +828,7 @@ fn consumer_replicas(cluster_urls: &str, durable: &str) -> Option<usize> {
 fn an_existing_durable_takes_the_replicas_consumer_replicas_asks_for() {
     nats::require();
     let dir = common::temp_dir("nats_consumer_replicas");
-    let cluster = Cluster::start(&dir);
-    cluster.wait_js();
-    let url = cluster.urls();
-    let _serve = Server::start(
-        &[
-            "--provider",
-            "synthetic",
-            "--interval",
-            "100ms",
-            "--bus",
-            &url,
-            "--bus-replicas",
-            "3",
-            "--store",
-            "none",
-        ],
-        &[],
-    );
-    cluster.wait_for(10, Duration::from_secs(30));
+    let (_cluster, url, _serve) = cluster_with_serve(&dir);
     let data = dir.join("a");
     let first = Ingest::start_with(&url, &data, "grow", &["--consumer-replicas", "1"]);
     common::wait_until(

@@ -3,20 +3,8 @@
 //! whether the family is on is read once per process.
 
 use g6_example_small::gated::{labels, metrics};
-
-fn exposition() -> String {
-    String::from_utf8(g6_runtime::scrape::render_metrics()).expect("UTF-8")
-}
-
-fn series_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(['{', ' ', '_']))
-        })
-        .collect()
-}
+mod common;
+use common::{exposition, series_of};
 
 #[test]
 fn a_family_whose_variable_is_unset_has_no_series_uses_no_budget_and_says_so() {

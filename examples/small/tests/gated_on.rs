@@ -3,10 +3,8 @@
 //! Its own process: whether the family is on is read once per process.
 
 use g6_example_small::gated::{labels, metrics};
-
-fn exposition() -> String {
-    String::from_utf8(g6_runtime::scrape::render_metrics()).expect("UTF-8")
-}
+mod common;
+use common::exposition;
 
 #[test]
 fn a_family_whose_variable_is_set_exports_its_warm_series_and_its_readings() {

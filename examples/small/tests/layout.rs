@@ -3,10 +3,8 @@
 //! its series with it. Its own process: it shares the runtime's registry.
 
 use g6_example_small::gated::{labels, metrics};
-
-fn exposition() -> String {
-    String::from_utf8(g6_runtime::scrape::render_metrics()).expect("UTF-8")
-}
+mod common;
+use common::exposition;
 
 #[test]
 fn every_histogram_reports_its_bucket_layout_and_a_second_layout_labels_its_series() {

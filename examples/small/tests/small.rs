@@ -1,10 +1,8 @@
 //! The snapshotted generator output compiles and works.
 
 use g6_example_small::{labels, metrics, spec};
-
-fn exposition() -> String {
-    String::from_utf8(g6_runtime::scrape::render_metrics()).expect("UTF-8")
-}
+mod common;
+use common::exposition;
 
 #[test]
 fn keyword_prelude_and_odd_value_labels_work() {

@@ -2,21 +2,8 @@
 //! (tests/fixtures/warm.yml; its own process, so nothing else has touched a series).
 
 use g6_example_small::warm::{labels, metrics, spec};
-
-fn exposition() -> String {
-    String::from_utf8(g6_runtime::scrape::render_metrics()).expect("UTF-8")
-}
-
-/// Sample lines (not comments) of the metric `name`, its histogram series included.
-fn series_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(['{', ' ', '_']))
-        })
-        .collect()
-}
+mod common;
+use common::{exposition, series_of};
 
 #[test]
 fn a_scrape_right_after_init_has_the_warm_series_at_zero_and_nothing_else() {
