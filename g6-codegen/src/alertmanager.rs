@@ -568,10 +568,16 @@ impl InhibitRule {
     /// Whether `source` firing silences `target` under this rule (Alertmanager never
     /// lets an alert inhibit itself).
     pub fn silences(&self, source: &CatalogueAlert, target: &CatalogueAlert) -> bool {
-        let (s, t) = (labels_of(source), labels_of(target));
+        let s = labels_of(source);
         source.name != target.name
             && self.source.iter().all(|m| m.matches(&s))
-            && self.target.iter().all(|m| m.matches(&t))
+            && self.silences_target(&s, &labels_of(target))
+    }
+
+    /// Whether a target with labels `t` is silenced by a source with labels `s` that
+    /// this rule's source matchers already match.
+    fn silences_target(&self, s: &BTreeMap<&str, &str>, t: &BTreeMap<&str, &str>) -> bool {
+        self.target.iter().all(|m| m.matches(t))
             && self
                 .equal
                 .iter()
@@ -665,15 +671,7 @@ fn silenced_among(
     cat.alerts
         .iter()
         .zip(labels)
-        .filter(|(t, tl)| {
-            t.name != a.name
-                && sourced.iter().any(|r| {
-                    r.target.iter().all(|m| m.matches(tl))
-                        && r.equal
-                            .iter()
-                            .all(|l| s.get(l.as_str()) == tl.get(l.as_str()))
-                })
-        })
+        .filter(|(t, tl)| t.name != a.name && sourced.iter().any(|r| r.silences_target(&s, tl)))
         .map(|(t, _)| t.name.clone())
         .collect()
 }
