@@ -424,15 +424,24 @@ pub type SnapshotAnalytics =
 /// `snapshot.rows`), days to expiry counted from `as_of` (Unix seconds).
 pub fn of_snapshot(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> SnapshotAnalytics {
     let priced = super::exposure::PricedRows::of(snapshot, rows, as_of);
-    of_priced_snapshot(snapshot, rows, &priced)
+    of_priced_snapshot(snapshot, rows, &priced, true)
+}
+
+/// Whether this process exports the exposure analytics (net delta, GEX, the gamma
+/// flip, the 25-delta wings): their family is switched on by `G6_ENABLE_EXPOSURE`.
+pub fn exposure_enabled() -> bool {
+    crate::spec::INFO_CHAIN_GAMMA_EXPOSURE.enabled()
 }
 
 /// [`of_snapshot`] with the rows' IVs and Greeks already worked out (`priced`, in the
-/// order of `rows`, at the as-of time the analytics count days from).
+/// order of `rows`, at the as-of time the analytics count days from). Without
+/// `exposure` the exposure fields stay empty and cost nothing (the gamma-flip search
+/// is most of the analytics' time).
 pub fn of_priced_snapshot(
     snapshot: &super::Snapshot,
     rows: &[u32],
     priced: &super::exposure::PricedRows,
+    exposure: bool,
 ) -> SnapshotAnalytics {
     use std::collections::BTreeMap;
     let as_of = priced.as_of;
@@ -466,7 +475,7 @@ pub fn of_priced_snapshot(
             volume: q.volume,
             iv: q.iv,
         });
-        if let Some(Some(p)) = priced.rows.get(n) {
+        if let (true, Some(Some(p))) = (exposure, priced.rows.get(n)) {
             groups[g].4.push(Contract {
                 strike: q.strike,
                 kind: q.option_type,
@@ -513,7 +522,11 @@ pub fn of_priced_snapshot(
             call_oi += a.call_oi;
             put_oi += a.put_oi;
             let years = days / 365.0;
-            let e = ex::exposure(&contracts, spot, years, INDIA);
+            let e = if exposure {
+                ex::exposure(&contracts, spot, years, INDIA)
+            } else {
+                ex::Exposure::default()
+            };
             for (total, part) in index_exposure.gex_by_mny.iter_mut().zip(e.gex_by_mny) {
                 *total += part;
             }
@@ -534,7 +547,7 @@ pub fn of_priced_snapshot(
             b.put_volume += a.put_volume;
             b.net_delta += e.net_delta;
             b.gex += e.gex;
-            if b.nearest.is_none() {
+            if exposure && b.nearest.is_none() {
                 b.wings = a.atm_iv.and_then(|atm| {
                     ex::risk_reversal_and_butterfly(&contracts, spot, years, atm, INDIA)
                 });
@@ -543,7 +556,7 @@ pub fn of_priced_snapshot(
             index_spot = spot;
             all_expiries.push((years, contracts));
         }
-        if index_spot > 0.0 {
+        if exposure && index_spot > 0.0 {
             index_exposure.zero_gamma = ex::zero_gamma(&all_expiries, index_spot, INDIA);
         }
         let list = buckets
@@ -636,5 +649,60 @@ impl Analytics {
             metrics::chain_butterfly_25d(index, *dte, *src).set(f64::NAN);
         }
         self.published = now;
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::option_chain::providers::synthetic::SyntheticProvider;
+
+    /// 10:00 IST on a Wednesday: the market is open.
+    const AS_OF: i64 = 1_796_790_600;
+
+    #[test]
+    fn without_exposure_the_chain_analytics_are_the_same_and_the_exposure_fields_are_empty() {
+        let snapshot = SyntheticProvider::new(7).snapshot_at(AS_OF);
+        let rows: Vec<u32> = (0..snapshot.rows.len() as u32).collect();
+        let priced = super::super::exposure::PricedRows::of(&snapshot, &rows, AS_OF);
+        let with = of_priced_snapshot(&snapshot, &rows, &priced, true);
+        let without = of_priced_snapshot(&snapshot, &rows, &priced, false);
+        assert_eq!(
+            with.keys().collect::<Vec<_>>(),
+            without.keys().collect::<Vec<_>>()
+        );
+        assert!(!with.is_empty());
+        for (index, (buckets, oi, exposure)) in &with {
+            let (buckets_off, oi_off, exposure_off) = &without[index];
+            assert_eq!(oi, oi_off, "{index}: total OI");
+            assert!(
+                exposure.zero_gamma.is_some(),
+                "{index}: a gamma flip with exposure on"
+            );
+            assert!(
+                exposure.gex_by_mny.iter().any(|g| *g != 0.0),
+                "{index}: GEX with exposure on"
+            );
+            assert_eq!(
+                *exposure_off,
+                IndexExposure::default(),
+                "{index}: nothing with exposure off"
+            );
+            assert_eq!(buckets.len(), buckets_off.len());
+            for ((dte, on), (dte_off, off)) in buckets.iter().zip(buckets_off) {
+                assert_eq!(dte, dte_off);
+                assert_eq!(on.pcr_oi, off.pcr_oi, "{index} {dte:?}: PCR");
+                assert_eq!(
+                    on.nearest.max_pain, off.nearest.max_pain,
+                    "{index} {dte:?}: max pain"
+                );
+                assert_eq!(
+                    on.nearest.atm_iv, off.nearest.atm_iv,
+                    "{index} {dte:?}: ATM IV"
+                );
+                assert_eq!((off.net_delta, off.gex), (0.0, 0.0), "{index} {dte:?}");
+                assert_eq!((off.risk_reversal_25d, off.butterfly_25d), (None, None));
+            }
+        }
     }
 }

@@ -343,7 +343,12 @@ impl Runner {
             &agg.accepted_rows,
             snapshot.as_of.unwrap_or(now as i64),
         );
-        let analytics = super::analytics::of_priced_snapshot(snapshot, &agg.accepted_rows, &priced);
+        let analytics = super::analytics::of_priced_snapshot(
+            snapshot,
+            &agg.accepted_rows,
+            &priced,
+            super::analytics::exposure_enabled(),
+        );
         crate::exporter::consistent_update(|| {
             self.aggregator.publish(&agg, source);
             self.analytics.publish(&analytics, source);

@@ -577,7 +577,26 @@ impl Replayer {
             }
             return Replayed::Empty;
         }
-        let analytics = analytics::of_snapshot(&s.snapshot, &aggregation.accepted_rows, as_of);
+        // Greeks only for the exposure analytics: a replay carries its own on the bus.
+        let exposure = analytics::exposure_enabled();
+        let priced = if exposure {
+            crate::option_chain::exposure::PricedRows::of(
+                &s.snapshot,
+                &aggregation.accepted_rows,
+                as_of,
+            )
+        } else {
+            crate::option_chain::exposure::PricedRows {
+                as_of,
+                rows: Vec::new(),
+            }
+        };
+        let analytics = analytics::of_priced_snapshot(
+            &s.snapshot,
+            &aggregation.accepted_rows,
+            &priced,
+            exposure,
+        );
         crate::exporter::consistent_update(|| {
             state.aggregator.publish(&aggregation, Source::Replay);
             state.analytics.publish(&analytics, Source::Replay);
