@@ -3,9 +3,9 @@
 //! then a follower (every message stored once, publishing resumed within 10 s, two
 //! ingesters sharing a durable store every row, each ingester once); two ingesters
 //! started together
-//! on a new durable both store rows at once; servers with users, a token and TLS take
-//! the right credentials and refuse the wrong ones at start with exit 2, naming them,
-//! without ever printing a secret.
+//! on a new durable both store rows at once; servers with users, a token, NKeys,
+//! operator-signed JWT users (`.creds`) and TLS take the right credentials and refuse
+//! the wrong ones at start with exit 2, naming them, without ever printing a secret.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use crate::common;
@@ -804,6 +804,162 @@ fn nkeys_and_client_certificates_are_presented_and_a_refused_one_is_named() {
         "TLS client certificate",
         "serve, no client certificate",
     );
+}
+
+/// A NATS JWT of `claims` (their `iss` is `issuer`'s public key), signed by `issuer`:
+/// `base64url(header).base64url(claims).base64url(ed25519 signature)`, the format
+/// nats-server's operator mode reads.
+fn jwt(issuer: &nkeys::KeyPair, mut claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    claims["iss"] = issuer.public_key().into();
+    claims["iat"] = 1_700_000_000u64.into();
+    claims["jti"] = format!("G6TEST{}", claims["sub"].as_str().unwrap_or_default()).into();
+    let header = b64.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64.encode(claims.to_string());
+    let signed = format!("{header}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64.encode(signature))
+}
+
+/// An account JWT signed by `operator`, with JetStream on (`jetstream`) or off (the
+/// system account may not have it).
+fn account_jwt(
+    operator: &nkeys::KeyPair,
+    account: &nkeys::KeyPair,
+    name: &str,
+    jetstream: bool,
+) -> String {
+    let storage = if jetstream { -1 } else { 0 };
+    jwt(
+        operator,
+        serde_json::json!({
+            "sub": account.public_key(),
+            "name": name,
+            "nats": {
+                "limits": {
+                    "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+                    "wildcards": true, "conn": -1, "leaf": -1,
+                    "mem_storage": storage, "disk_storage": storage,
+                    "streams": storage, "consumer": storage
+                },
+                "type": "account",
+                "version": 2
+            }
+        }),
+    )
+}
+
+/// A `.creds` file for a new user of `account`: its JWT and its seed.
+fn creds(account: &nkeys::KeyPair, name: &str) -> (String, String) {
+    let user = nkeys::KeyPair::new_user();
+    let token = jwt(
+        account,
+        serde_json::json!({
+            "sub": user.public_key(),
+            "name": name,
+            "nats": {
+                "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+                "type": "user", "version": 2
+            }
+        }),
+    );
+    let seed = user.seed().unwrap();
+    (
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{token}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        ),
+        seed,
+    )
+}
+
+#[test]
+#[ignore = "needs nats-server; scripts/test.sh runs it"]
+fn a_creds_file_of_an_operator_signed_user_is_presented_and_one_of_an_unknown_account_is_refused_naming_it(
+) {
+    nats::require();
+    let dir = common::temp_dir("nats_creds");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Operator mode: the operator signs the accounts, an account signs its users, and
+    // the server trusts the operator and knows the accounts from a memory resolver.
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let system = nkeys::KeyPair::new_account();
+    let operator_jwt = jwt(
+        &operator,
+        serde_json::json!({
+            "sub": operator.public_key(),
+            "name": "g6-test",
+            "nats": { "system_account": system.public_key(), "type": "operator", "version": 2 }
+        }),
+    );
+    let operator_file = dir.join("operator.jwt");
+    std::fs::write(&operator_file, &operator_jwt).unwrap();
+    let conf = dir.join("operator.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
+            operator_file.display(),
+            system.public_key(),
+            account.public_key(),
+            account_jwt(&operator, &account, "G6", true),
+            system.public_key(),
+            account_jwt(&operator, &system, "SYS", false),
+        ),
+    )
+    .unwrap();
+    let server = Nats::start_with(
+        &dir.join("server"),
+        free_port(),
+        vec!["-c".into(), conf.display().to_string()],
+        false,
+    );
+    let (text, seed) = creds(&account, "g6");
+    let good = dir.join("g6.creds");
+    std::fs::write(&good, text).unwrap();
+    let run = serve_two_cycles(
+        &server.url(),
+        &["--bus-creds", &good.display().to_string()],
+        &[],
+    );
+    assert_published(&run, "--bus-creds");
+    assert!(
+        !run.1.contains(&seed),
+        "the seed is never printed: {}",
+        run.1
+    );
+
+    // A user signed by an account the server does not know.
+    let (text, seed) = creds(&nkeys::KeyPair::new_account(), "stranger");
+    let stranger = dir.join("stranger.creds");
+    std::fs::write(&stranger, text).unwrap();
+    let run = serve_two_cycles(
+        &server.url(),
+        &["--bus-creds", &stranger.display().to_string()],
+        &[],
+    );
+    assert_refused(
+        &run,
+        "refused the creds file",
+        "serve, a user of an unknown account",
+    );
+    assert!(
+        !run.1.contains(&seed),
+        "the seed is never printed: {}",
+        run.1
+    );
+
+    // Not a creds file at all: a usage error naming it, before connecting.
+    let junk = dir.join("junk.creds");
+    std::fs::write(&junk, "not a creds file\n").unwrap();
+    let run = serve_two_cycles(
+        &server.url(),
+        &["--bus-creds", &junk.display().to_string()],
+        &[],
+    );
+    assert_refused(&run, "junk.creds", "serve, not a creds file");
 }
 
 /// The replicas of durable `durable` of `G6_CHAIN`, as the first node that answers
