@@ -162,6 +162,55 @@ fn greeks(c: &mut Criterion) {
     g.bench_function("greeks_iv_from_mid_30000", |b| {
         b.iter(|| black_box(PricedRows::of(black_box(&without_iv), &rows, as_of)))
     });
+    // The peer: every IV solved from nothing by Let's Be Rational (the `implied-vol`
+    // crate), then the Greeks, row by row (what `PricedRows` did before it started
+    // from the neighbouring strikes' IVs).
+    let every_row = |snapshot: &g6_metrics::option_chain::Snapshot, as_of: i64| {
+        snapshot
+            .rows
+            .iter()
+            .map(|q| {
+                q.as_ref()
+                    .ok()
+                    .and_then(|q| exposure::priced(q, as_of, INDIA))
+            })
+            .collect::<Vec<_>>()
+    };
+    g.bench_function("greeks_iv_lets_be_rational_every_row_30000", |b| {
+        b.iter(|| black_box(every_row(black_box(&without_iv), as_of)))
+    });
+    // The same on the synthetic market (an SVI smile, NSE's strike steps, every mid
+    // inside a tick-rounded spread): how far apart neighbouring strikes' IVs really are.
+    let market_as_of = 1_796_790_600; // 10:00 IST, Wednesday 2026-12-09
+    let mut market = g6_metrics::option_chain::providers::synthetic::SyntheticProvider::new(11)
+        .snapshot_at(market_as_of);
+    for q in market.rows.iter_mut().flatten() {
+        q.iv = None;
+    }
+    let market_rows: Vec<u32> = (0..market.rows.len() as u32).collect();
+    let market_solved = PricedRows::of(&market, &market_rows, market_as_of);
+    assert!(market_solved.rows.iter().flatten().count() * 10 >= market_rows.len() * 9);
+    g.throughput(Throughput::Elements(market_rows.len() as u64));
+    g.bench_function(
+        format!("greeks_iv_from_mid_synthetic_market_{}", market_rows.len()),
+        |b| {
+            b.iter(|| {
+                black_box(PricedRows::of(
+                    black_box(&market),
+                    &market_rows,
+                    market_as_of,
+                ))
+            })
+        },
+    );
+    g.bench_function(
+        format!(
+            "greeks_iv_lets_be_rational_synthetic_market_{}",
+            market_rows.len()
+        ),
+        |b| b.iter(|| black_box(every_row(black_box(&market), market_as_of))),
+    );
+    g.throughput(Throughput::Elements(N as u64));
     g.bench_function("analytics_with_exposure_30000", |b| {
         b.iter(|| black_box(analytics::of_snapshot(black_box(&with_iv), &rows, as_of)))
     });

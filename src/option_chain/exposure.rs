@@ -83,18 +83,84 @@ pub struct PricedRows {
 
 impl PricedRows {
     /// Price `rows` (positions in `snapshot.rows`) at `as_of` with [`pricing::INDIA`].
+    /// Each is what [`priced`] gives it (an IV solved from a guess agrees with one
+    /// solved from nothing to 1e-10 of the price); the terms an expiry's contracts share are
+    /// worked out once, and an IV solved from the mid starts from the ones solved for
+    /// the strikes before it (see [`pricing::ExpiryTerms::implied_volatility_near`]).
     pub fn of(snapshot: &super::Snapshot, rows: &[u32], as_of: i64) -> Self {
-        PricedRows {
-            as_of,
-            rows: rows
-                .iter()
-                .map(|&r| match snapshot.rows.get(r as usize) {
-                    Some(Ok(q)) => priced(q, as_of, pricing::INDIA),
-                    _ => None,
-                })
-                .collect(),
+        let rates = pricing::INDIA;
+        // The expiry of the last row: (index, expiry, spot) and its terms. Rows of one
+        // expiry come together, so this is worked out once per expiry.
+        let mut group: Option<((&str, i64, f64), pricing::ExpiryTerms)> = None;
+        // The IVs last solved from a mid in the group, calls and puts apart:
+        // (strike, IV), the newer second.
+        let mut solved: [[Option<(f64, f64)>; 2]; 2] = [[None; 2]; 2];
+        let mut out = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let Some(Ok(q)) = snapshot.rows.get(r as usize) else {
+                out.push(None);
+                continue;
+            };
+            let years = (q.expiry - as_of) as f64 / super::dates::DAY as f64 / 365.0;
+            if years <= 0.0 {
+                out.push(None);
+                continue;
+            }
+            let key = (q.index.as_str(), q.expiry, q.spot);
+            let terms = match &group {
+                Some((k, t)) if *k == key => *t,
+                _ => {
+                    let t = pricing::ExpiryTerms::new(q.spot, years, rates);
+                    group = Some((key, t));
+                    solved = [[None; 2]; 2];
+                    t
+                }
+            };
+            let is_call = q.option_type == OptionType::Call;
+            if let Some(iv) = q.iv.filter(|v| v.is_finite() && *v > 0.0) {
+                out.push(finite(iv, terms.greeks(is_call, q.strike, iv)));
+                continue;
+            }
+            let Some(mid) = mid(q) else {
+                out.push(None);
+                continue;
+            };
+            let last = &mut solved[usize::from(is_call)];
+            // The next strike's IV, extrapolated along the smile from the last two.
+            let guess = match *last {
+                [Some((k0, v0)), Some((k1, v1))] if k1 != k0 => {
+                    Some(v1 + (v1 - v0) * (q.strike - k1) / (k1 - k0))
+                }
+                [_, Some((_, v1))] => Some(v1),
+                _ => None,
+            };
+            let found = guess
+                .and_then(|g| terms.implied_volatility_near(is_call, mid, q.strike, g))
+                .or_else(|| {
+                    let iv = terms.implied_volatility(is_call, mid, q.strike)?;
+                    Some((iv, terms.greeks(is_call, q.strike, iv)))
+                });
+            match found {
+                Some((iv, greeks)) => {
+                    *last = [last[1], Some((q.strike, iv))];
+                    out.push(finite(iv, greeks));
+                }
+                None => out.push(None),
+            }
         }
+        PricedRows { as_of, rows: out }
     }
+}
+
+/// `iv` and `greeks`, unless the Greeks are not finite.
+fn finite(iv: f64, greeks: Greeks) -> Option<Priced> {
+    (greeks.delta.is_finite() && greeks.gamma.is_finite()).then_some(Priced { iv, greeks })
+}
+
+/// The mid of a quote whose bid and ask are both positive and in order.
+fn mid(q: &super::Quote) -> Option<f64> {
+    let (bid, ask) = (q.bid?, q.ask?);
+    (bid > 0.0 && ask >= bid).then_some((bid + ask) / 2.0)
 }
 
 /// What one expiry gives.
@@ -114,13 +180,9 @@ pub fn iv_of(q: &super::Quote, years: f64, rates: Rates) -> Option<f64> {
     if let Some(iv) = q.iv.filter(|v| v.is_finite() && *v > 0.0) {
         return Some(iv);
     }
-    let (bid, ask) = (q.bid?, q.ask?);
-    if bid <= 0.0 || ask < bid {
-        return None;
-    }
     pricing::implied_volatility(
         q.option_type == OptionType::Call,
-        (bid + ask) / 2.0,
+        mid(q)?,
         q.spot,
         q.strike,
         years,
@@ -465,5 +527,90 @@ mod tests {
             .collect();
         let (rr, _) = risk_reversal_and_butterfly(&skewed, 100.0, t, 0.2, INDIA).unwrap();
         assert!(rr < 0.0, "{rr}");
+    }
+
+    /// The synthetic market's snapshot with every IV taken away: each row's IV must be
+    /// solved from its mid.
+    fn without_ivs() -> (super::super::Snapshot, i64) {
+        use crate::option_chain::providers::synthetic::SyntheticProvider;
+        // 10:00 IST on a Wednesday (2026-12-09): the market is open.
+        let as_of = 1_796_790_600;
+        let mut snapshot = SyntheticProvider::new(11).snapshot_at(as_of);
+        for q in snapshot.rows.iter_mut().flatten() {
+            q.iv = None;
+        }
+        (snapshot, as_of)
+    }
+
+    #[test]
+    fn priced_rows_solved_from_neighbouring_strikes_equal_each_row_solved_alone() {
+        let (snapshot, as_of) = without_ivs();
+        let rows: Vec<u32> = (0..snapshot.rows.len() as u32).collect();
+        let all = PricedRows::of(&snapshot, &rows, as_of);
+        assert_eq!(all.rows.len(), rows.len());
+        let mut solved = 0;
+        for (n, q) in snapshot.rows.iter().enumerate() {
+            let q = q.as_ref().unwrap();
+            let alone = priced(q, as_of, INDIA);
+            let Some(alone) = alone else {
+                assert_eq!(all.rows[n], None, "row {n}: priced together but not alone");
+                continue;
+            };
+            let together = all.rows[n].unwrap_or_else(|| panic!("row {n}: priced alone only"));
+            solved += 1;
+            let close = |a: f64, b: f64, what: &str| {
+                assert!(
+                    (a - b).abs() <= 1e-7 * a.abs().max(b.abs()).max(1e-6),
+                    "row {n} {} {} {:?}: {what} {a} alone, {b} together",
+                    q.index,
+                    q.strike,
+                    q.option_type
+                );
+            };
+            close(alone.iv, together.iv, "IV");
+            close(alone.greeks.delta, together.greeks.delta, "delta");
+            close(alone.greeks.gamma, together.greeks.gamma, "gamma");
+            close(alone.greeks.vega, together.greeks.vega, "vega");
+            close(alone.greeks.theta, together.greeks.theta, "theta");
+            // And the IV gives back the mid.
+            let years = (q.expiry - as_of) as f64 / super::super::dates::DAY as f64 / 365.0;
+            let is_call = q.option_type == OptionType::Call;
+            let mid = (q.bid.unwrap() + q.ask.unwrap()) / 2.0;
+            let again = pricing::price(is_call, q.spot, q.strike, years, together.iv, INDIA);
+            assert!(
+                ((again - mid) / mid).abs() < 1e-8,
+                "row {n}: {mid} -> {again}"
+            );
+        }
+        assert!(
+            solved * 10 >= rows.len() * 9,
+            "solved {solved} of {}",
+            rows.len()
+        );
+    }
+
+    #[test]
+    fn a_guess_far_off_or_in_a_flat_wing_gives_up_instead_of_a_wrong_iv() {
+        let terms = pricing::ExpiryTerms::new(24_000.0, 10.0 / 365.0, INDIA);
+        let p = pricing::price(true, 24_000.0, 24_500.0, 10.0 / 365.0, 0.15, INDIA);
+        let (iv, _) = terms
+            .implied_volatility_near(true, p, 24_500.0, 0.149)
+            .unwrap();
+        assert!((iv - 0.15).abs() < 1e-9, "{iv}");
+        // From 5 vol points away it still lands on the same IV or gives up.
+        if let Some((iv, _)) = terms.implied_volatility_near(true, p, 24_500.0, 0.20) {
+            assert!((iv - 0.15).abs() < 1e-9, "{iv}");
+        }
+        // A strike so far out the price barely moves with volatility: no answer.
+        let far = pricing::price(true, 24_000.0, 40_000.0, 10.0 / 365.0, 0.15, INDIA);
+        assert_eq!(
+            terms.implied_volatility_near(true, far.max(1e-300), 40_000.0, 0.5),
+            None
+        );
+        // Under the intrinsic value: no answer.
+        assert_eq!(
+            terms.implied_volatility_near(false, 1.0, 26_000.0, 0.15),
+            None
+        );
     }
 }
