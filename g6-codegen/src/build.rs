@@ -312,7 +312,16 @@ impl Config {
         self.directive("rerun-if-env-changed=G6_NO_WRITE_GENERATED");
         self.directive(&format!("rerun-if-changed={}", spec_path.display()));
 
-        let loaded = crate::checks::load_file(&spec_path, &display).map_err(BuildError::Spec)?;
+        let options = RustOptions {
+            runtime: self.runtime.clone(),
+        };
+        let rust = |spec: &g6_spec::model::Spec, sha256: &str| {
+            rust_gen::generate(spec, sha256, crate::GENERATOR_VERSION, &options)
+        };
+        // The Rust is generated beside the artifacts and their checks.
+        let (loaded, generated, sources) =
+            crate::checks::load_file_generated_alongside(&spec_path, &display, rust)
+                .map_err(BuildError::Spec)?;
         let mut warnings: Vec<String> = loaded
             .diagnostics
             .warnings()
@@ -326,17 +335,12 @@ impl Config {
             });
         }
 
-        let sources = rust_gen::generate(
-            &loaded.spec,
-            &loaded.sha256,
-            crate::GENERATOR_VERSION,
-            &RustOptions {
-                runtime: self.runtime.clone(),
-            },
-        );
-        // Loading ran the checks of the artifacts (checks::artifact_checks): a problem
-        // in them is a spec diagnostic, at the node that produced it.
-        let generated = artifacts::generate_all(&loaded, loaded.spec.source_name());
+        let sources = match sources {
+            Some(s) => s,
+            None => rust(&loaded.spec, &loaded.sha256),
+        };
+        // Loading generated the artifacts and ran their checks (checks::artifact_checks):
+        // a problem in them is a spec diagnostic, at the node that produced it.
         warnings.extend(audit_warnings(&loaded, &generated));
         for w in &warnings {
             self.directive(&format!("warning={w}"));

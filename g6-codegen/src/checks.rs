@@ -7,17 +7,66 @@
 //! [`load_file`] (the build's and the CLI's loader) runs them after validation
 //! ([`after_validation`]).
 
+use crate::artifacts::Generated;
 use g6_spec::diag::{Code, Diagnostic, Diagnostics};
 use g6_spec::model::Spec;
 use g6_spec::promql::{Finding, SeriesKind};
 use g6_spec::LoadedSpec;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Read, parse and validate a spec file, then run the checks that need the generated
 /// rules and dashboards ([`after_validation`]). `display` is the path used in messages.
 pub fn load_file(path: &Path, display: &str) -> Result<LoadedSpec, Diagnostics> {
-    g6_spec::load_file_with(path, display, &after_validation)
+    load_file_generated(path, display).map(|(loaded, _)| loaded)
+}
+
+/// [`load_file`], and every artifact generated from the spec: the ones its checks
+/// generated, kept rather than generated a second time (the build's main cost on a
+/// large spec).
+pub fn load_file_generated(
+    path: &Path,
+    display: &str,
+) -> Result<(LoadedSpec, Generated), Diagnostics> {
+    load_file_generated_alongside(path, display, |_, _| ()).map(|(l, g, _)| (l, g))
+}
+
+/// [`load_file_generated`], running `alongside` on the valid spec and its SHA-256 on a
+/// second thread while the checks generate and check the artifacts (the build
+/// generates its Rust there: the two are most of its time, and independent). Its
+/// result is `None` only when the spec has errors; a panic in it is re-raised here.
+pub fn load_file_generated_alongside<T: Send>(
+    path: &Path,
+    display: &str,
+    alongside: impl FnOnce(&Spec, &str) -> T + Send,
+) -> Result<(LoadedSpec, Generated, Option<T>), Diagnostics> {
+    let kept = RefCell::new(None);
+    let job = RefCell::new(Some(alongside));
+    let result = RefCell::new(None);
+    let loaded = g6_spec::load_file_with(path, display, &|spec, sha256, invalid| {
+        let job = if invalid {
+            None
+        } else {
+            job.borrow_mut().take()
+        };
+        let Some(job) = job else {
+            return checks_keeping(spec, sha256, invalid, &kept);
+        };
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(|| job(spec, sha256));
+            let diagnostics = checks_keeping(spec, sha256, invalid, &kept);
+            match handle.join() {
+                Ok(value) => *result.borrow_mut() = Some(value),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            diagnostics
+        })
+    })?;
+    let generated = kept
+        .into_inner()
+        .unwrap_or_else(|| crate::artifacts::generate_all(&loaded, loaded.spec.source_name()));
+    Ok((loaded, generated, result.into_inner()))
 }
 
 /// [`load_file`] over bytes.
@@ -32,8 +81,19 @@ pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
 
 /// The checks that need generated rules or dashboards, after validation: recording
 /// names always (a collision is reported beside any other error, as lint always did),
-/// the rest only on a spec without errors (they generate from it).
-pub fn after_validation(spec: &Spec, invalid: bool) -> Vec<Diagnostic> {
+/// the rest only on a spec without errors (they generate from it, stamped with
+/// `sha256`).
+pub fn after_validation(spec: &Spec, sha256: &str, invalid: bool) -> Vec<Diagnostic> {
+    checks_keeping(spec, sha256, invalid, &RefCell::new(None))
+}
+
+/// [`after_validation`], leaving what the artifact checks generated in `kept`.
+fn checks_keeping(
+    spec: &Spec,
+    sha256: &str,
+    invalid: bool,
+    kept: &RefCell<Option<Generated>>,
+) -> Vec<Diagnostic> {
     let mut out = recording_names(spec);
     if !invalid {
         // Recording-rule names in spec PromQL can only be checked once rules exist.
@@ -41,24 +101,25 @@ pub fn after_validation(spec: &Spec, invalid: bool) -> Vec<Diagnostic> {
         // Panel identities exist only on the generated dashboards.
         out.extend(panel_identities(spec));
         // The build's own checks of what it generates, on the spec's nodes.
-        out.extend(artifact_checks(spec));
+        let (problems, generated) = artifact_checks(spec, sha256);
+        out.extend(problems);
+        *kept.borrow_mut() = Some(generated);
     }
     out
 }
 
 /// The build's checks of the generated artifacts (E044), each at the spec node that
-/// produced the problem, with the artifact and the check's rule in the note.
-pub fn artifact_checks(spec: &Spec) -> Vec<Diagnostic> {
-    // The hash only stamps the artifacts' provenance, which no check reads: the spec
-    // is not hashed until it is known to be valid.
+/// produced the problem, with the artifact and the check's rule in the note; and the
+/// artifacts they checked (generated from `spec` with its `sha256`).
+pub fn artifact_checks(spec: &Spec, sha256: &str) -> (Vec<Diagnostic>, Generated) {
     let loaded = LoadedSpec {
         spec: spec.clone(),
         canonical: String::new(),
-        sha256: "0".repeat(64),
+        sha256: sha256.to_string(),
         diagnostics: Diagnostics::default(),
     };
     let generated = crate::artifacts::generate_all(&loaded, spec.source_name());
-    crate::artifacts::problems(&loaded, &generated)
+    let problems = crate::artifacts::problems(&loaded, &generated)
         .into_iter()
         .map(|p| {
             let note = match p.rule {
@@ -67,7 +128,8 @@ pub fn artifact_checks(spec: &Spec) -> Vec<Diagnostic> {
             };
             Diagnostic::error(Code::ArtifactCheck, p.pos, p.message, p.hint).with_note(note)
         })
-        .collect()
+        .collect();
+    (problems, generated)
 }
 
 /// Spec recording rules (E040) named like a generated rule or a rule of an SLO:
@@ -192,4 +254,27 @@ pub fn panel_identities(spec: &Spec) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifacts_kept_from_the_checks_equal_the_ones_generated_from_the_loaded_spec() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metrics.yml");
+        let (loaded, kept) = load_file_generated(&path, "metrics.yml").unwrap();
+        let again = crate::artifacts::generate_all(&loaded, loaded.spec.source_name());
+        assert!(!kept.artifacts.is_empty());
+        assert_eq!(kept.artifacts.len(), again.artifacts.len());
+        for (a, b) in kept.artifacts.iter().zip(&again.artifacts) {
+            assert_eq!(a.path, b.path);
+            assert!(a.content == b.content, "{} differs", a.path);
+        }
+        // The artifacts carry the spec's hash, not a placeholder.
+        assert!(kept
+            .artifacts
+            .iter()
+            .any(|a| a.content.contains(&loaded.sha256[..16])));
+    }
 }

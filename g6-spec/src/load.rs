@@ -41,17 +41,18 @@ fn input_error(path: &str, message: String, hint: &str) -> Diagnostics {
     }
 }
 
-/// Checks a caller adds after validation, given the decoded spec and whether validation
-/// found errors (the generators' checks of what they make of a spec: see
-/// `g6_codegen::checks`). Their diagnostics join the spec's, in source order.
-pub type ExtraChecks<'a> = &'a dyn Fn(&Spec, bool) -> Vec<Diagnostic>;
+/// Checks a caller adds after validation, given the decoded spec, its SHA-256 (as
+/// [`LoadedSpec::sha256`] will hold it) and whether validation found errors (the
+/// generators' checks of what they make of a spec: see `g6_codegen::checks`). Their
+/// diagnostics join the spec's, in source order.
+pub type ExtraChecks<'a> = &'a dyn Fn(&Spec, &str, bool) -> Vec<Diagnostic>;
 
 /// Read, parse and validate a spec file. `display` is the path used in messages.
 ///
 /// The checks that need the generated rules and dashboards are not run here:
 /// `g6_codegen::load_file` runs them too.
 pub fn load_file(path: &Path, display: &str) -> Result<LoadedSpec, Diagnostics> {
-    load_file_with(path, display, &|_, _| Vec::new())
+    load_file_with(path, display, &|_, _, _| Vec::new())
 }
 
 /// [`load_file`] with [`ExtraChecks`].
@@ -97,7 +98,7 @@ pub fn load_file_with(
 
 /// Parse and validate spec bytes.
 pub fn load_bytes(bytes: &[u8], display: &str) -> Result<LoadedSpec, Diagnostics> {
-    load_bytes_with(bytes, display, &|_, _| Vec::new())
+    load_bytes_with(bytes, display, &|_, _, _| Vec::new())
 }
 
 /// [`load_bytes`] with [`ExtraChecks`].
@@ -138,7 +139,7 @@ pub fn load_bytes_with(
 
 /// Parse and validate spec text.
 pub fn load_str(text: &str, display: &str) -> Result<LoadedSpec, Diagnostics> {
-    load_str_with(text, display, &|_, _| Vec::new())
+    load_str_with(text, display, &|_, _, _| Vec::new())
 }
 
 /// [`load_str`] with [`ExtraChecks`].
@@ -192,14 +193,16 @@ pub fn load_str_with(
     diags.items.extend(errors);
     diags.items.extend(validate::validate(&spec));
     let invalid = diags.has_errors();
-    diags.items.extend(extra(&spec, invalid));
+    // Hashed before the extra checks, which generate from the spec with its identity
+    // (so a caller can keep what they generated rather than generate it again).
+    let canonical = canonical::canonical_text(&root);
+    let sha256 = canonical::sha256_hex(&canonical);
+    diags.items.extend(extra(&spec, &sha256, invalid));
     diags.items.sort_by_key(|d| (d.pos, d.code));
     diags.items.dedup();
     if diags.has_errors() {
         return Err(diags);
     }
-    let canonical = canonical::canonical_text(&root);
-    let sha256 = canonical::sha256_hex(&canonical);
     Ok(LoadedSpec {
         spec,
         canonical,

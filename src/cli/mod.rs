@@ -136,13 +136,12 @@ fn lint(spec: Option<&Path>) -> ExitCode {
         }
     };
     let display = path.display().to_string();
-    match g6_codegen::load_file(path, &display) {
-        Ok(loaded) => {
+    match g6_codegen::checks::load_file_generated(path, &display) {
+        Ok((loaded, generated)) => {
             for w in loaded.diagnostics.warnings() {
                 eprintln!("{}", w.render(&display));
             }
             // The build's audits of the generated dashboards warn here too.
-            let generated = g6_codegen::artifacts::generate_all(&loaded, loaded.spec.source_name());
             for w in g6_codegen::build::audit_warnings(&loaded, &generated) {
                 eprintln!("{display}: warning: {w}");
             }
