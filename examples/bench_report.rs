@@ -736,7 +736,7 @@ fn main() {
         };
         let _ = writeln!(
             out,
-            "\nChain analytics (PCR, max pain, ATM IV, skew per expiry, published) against the aggregation alone, 20,000 contracts over 40 expiries: {} against {}: {verdict}. The publish times above include both.",
+            "\nChain analytics (PCR, max pain, ATM IV, skew per expiry, published; without the exposure family, off by default, measured under Greeks and exposure) against the aggregation alone, 20,000 contracts over 40 expiries: {} against {}: {verdict}. The publish times above include both.",
             fmt_est(ana),
             fmt_est(agg)
         );

@@ -29,13 +29,28 @@ pub fn load_file_generated(
     path: &Path,
     display: &str,
 ) -> Result<(LoadedSpec, Generated), Diagnostics> {
-    load_file_generated_alongside(path, display, |_, _| ()).map(|(l, g, _)| (l, g))
+    let kept = RefCell::new(None);
+    let loaded = g6_spec::load_file_with(path, display, &|spec, sha256, invalid| {
+        checks_keeping(spec, sha256, invalid, &kept)
+    })?;
+    Ok(with_kept(loaded, kept))
+}
+
+/// The loaded spec and the artifacts its checks kept (generated now if they kept none).
+fn with_kept(loaded: LoadedSpec, kept: RefCell<Option<Generated>>) -> (LoadedSpec, Generated) {
+    let generated = kept
+        .into_inner()
+        .unwrap_or_else(|| crate::artifacts::generate_all(&loaded, loaded.spec.source_name()));
+    (loaded, generated)
 }
 
 /// [`load_file_generated`], running `alongside` on the valid spec and its SHA-256 on a
 /// second thread while the checks generate and check the artifacts (the build
-/// generates its Rust there: the two are most of its time, and independent). Its
-/// result is `None` only when the spec has errors; a panic in it is re-raised here.
+/// generates its Rust there: the two are most of its time, and independent). When no
+/// thread can be started it runs on this one. A panic in it is re-raised here, unless
+/// the checks found errors: then the spec's diagnostics are what the user needs. Its
+/// result is always there when the spec loads (the `Option` only spares the caller an
+/// invariant it cannot see).
 pub fn load_file_generated_alongside<T: Send>(
     path: &Path,
     display: &str,
@@ -53,19 +68,33 @@ pub fn load_file_generated_alongside<T: Send>(
         let Some(job) = job else {
             return checks_keeping(spec, sha256, invalid, &kept);
         };
+        let slot = std::sync::Mutex::new(Some(job));
         std::thread::scope(|scope| {
-            let handle = scope.spawn(|| job(spec, sha256));
+            let run = || {
+                let job = slot.lock().ok().and_then(|mut j| j.take());
+                job.map(|job| job(spec, sha256))
+            };
+            let handle = std::thread::Builder::new()
+                .name("g6-codegen-rust".into())
+                .spawn_scoped(scope, run);
             let diagnostics = checks_keeping(spec, sha256, invalid, &kept);
-            match handle.join() {
-                Ok(value) => *result.borrow_mut() = Some(value),
-                Err(panic) => std::panic::resume_unwind(panic),
+            let has_errors = diagnostics
+                .iter()
+                .any(|d| d.severity == g6_spec::diag::Severity::Error);
+            match handle {
+                Ok(handle) => match handle.join() {
+                    Ok(value) => *result.borrow_mut() = value,
+                    Err(_) if has_errors => {}
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                // No second thread (a process limit): the job is still in its slot.
+                Err(_) if !has_errors => *result.borrow_mut() = run(),
+                Err(_) => {}
             }
             diagnostics
         })
     })?;
-    let generated = kept
-        .into_inner()
-        .unwrap_or_else(|| crate::artifacts::generate_all(&loaded, loaded.spec.source_name()));
+    let (loaded, generated) = with_kept(loaded, kept);
     Ok((loaded, generated, result.into_inner()))
 }
 

@@ -590,6 +590,46 @@ mod tests {
     }
 
     #[test]
+    fn in_the_money_ivs_from_a_guess_are_exact_and_carry_the_greeks_of_the_option_asked_about() {
+        let years = 20.0 / 365.0;
+        let terms = pricing::ExpiryTerms::new(24_000.0, years, INDIA);
+        // Calls below the spot and puts above it: solved on the other side by parity.
+        for (is_call, strike, vol) in [
+            (true, 23_000.0, 0.17),
+            (true, 22_000.0, 0.21),
+            (false, 25_000.0, 0.13),
+            (false, 26_500.0, 0.16),
+        ] {
+            let p = pricing::price(is_call, 24_000.0, strike, years, vol, INDIA);
+            let (iv, g) = terms
+                .implied_volatility_near(is_call, p, strike, vol * 1.03)
+                .unwrap_or_else(|| panic!("{strike}: no IV from a guess 3% off"));
+            assert!((iv - vol).abs() < 1e-8, "{strike}: {iv} vs {vol}");
+            let want = pricing::greeks(is_call, 24_000.0, strike, years, iv, INDIA);
+            for (what, a, b) in [
+                ("delta", g.delta, want.delta),
+                ("gamma", g.gamma, want.gamma),
+                ("vega", g.vega, want.vega),
+                ("theta", g.theta, want.theta),
+            ] {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1e-9),
+                    "{strike} {what}: {a} vs {b}"
+                );
+            }
+        }
+        // A spot that is not a price: no IV, no panic in the solver.
+        for spot in [f64::NAN, -24_000.0, 0.0] {
+            let bad = pricing::ExpiryTerms::new(spot, years, INDIA);
+            assert_eq!(bad.implied_volatility(false, 100.0, 24_000.0), None);
+            assert_eq!(
+                bad.implied_volatility_near(false, 100.0, 24_000.0, 0.15),
+                None
+            );
+        }
+    }
+
+    #[test]
     fn a_guess_far_off_or_in_a_flat_wing_gives_up_instead_of_a_wrong_iv() {
         let terms = pricing::ExpiryTerms::new(24_000.0, 10.0 / 365.0, INDIA);
         let p = pricing::price(true, 24_000.0, 24_500.0, 10.0 / 365.0, 0.15, INDIA);

@@ -122,8 +122,9 @@ struct Evaluation {
 /// stops: a hundred times inside the 1e-8 round trip the truth tests hold.
 const NEAR_TOLERANCE: f64 = 1e-10;
 
-/// Halley steps [`ExpiryTerms::implied_volatility_near`] takes before it gives up.
-const NEAR_STEPS: usize = 4;
+/// Prices [`ExpiryTerms::implied_volatility_near`] works out before it gives up: the
+/// guess's and three Halley steps'.
+const NEAR_EVALUATIONS: usize = 4;
 
 impl ExpiryTerms {
     /// The terms of an expiry `years` ahead of an index at `spot`.
@@ -137,6 +138,11 @@ impl ExpiryTerms {
             carry: (-rates.dividend * years).exp(),
             rates,
         }
+    }
+
+    /// A positive spot and forward and a time ahead: terms a price can come from.
+    fn valid(&self) -> bool {
+        self.spot > 0.0 && self.forward > 0.0 && self.forward.is_finite() && self.years > 0.0
     }
 
     fn evaluate(&self, sign: f64, log_fk: f64, strike: f64, vol: f64) -> Evaluation {
@@ -180,7 +186,9 @@ impl ExpiryTerms {
     /// The volatility at which the model gives `premium` (see [`implied_volatility`]):
     /// Let's Be Rational, from nothing.
     pub fn implied_volatility(&self, is_call: bool, premium: f64, strike: f64) -> Option<f64> {
-        if !(premium.is_finite() && strike > 0.0 && self.years > 0.0) {
+        // The solver asserts on what no price could be: a spot or forward that is not a
+        // positive number must not reach it.
+        if !(premium.is_finite() && strike > 0.0 && self.valid()) {
             return None;
         }
         let undiscounted = premium / self.discount;
@@ -209,7 +217,7 @@ impl ExpiryTerms {
         strike: f64,
         guess: f64,
     ) -> Option<(f64, Greeks)> {
-        if !(premium.is_finite() && premium > 0.0 && strike > 0.0 && self.years > 0.0) {
+        if !(premium.is_finite() && premium > 0.0 && strike > 0.0 && self.valid()) {
             return None;
         }
         let sign = if is_call { 1.0 } else { -1.0 };
@@ -227,7 +235,7 @@ impl ExpiryTerms {
         }
         let log_fk = (self.forward / strike).ln();
         let mut vol = guess;
-        for _ in 0..NEAR_STEPS {
+        for _ in 0..NEAR_EVALUATIONS {
             if !(vol.is_finite() && vol > 1e-4 && vol < 10.0) {
                 return None;
             }
