@@ -41,6 +41,35 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 #[test]
+fn a_call_and_a_put_of_one_strike_and_strikes_a_bit_apart_are_distinct_contracts_not_duplicates() {
+    let mut put = quote("NIFTY", 100.0);
+    put.option_type = OptionType::Put;
+    let mut later = quote("NIFTY", 100.0);
+    later.expiry += 7 * DAY;
+    let snap = Snapshot {
+        as_of: as_of(),
+        rows: vec![
+            Ok(quote("NIFTY", 100.0)),
+            Ok(put.clone()),
+            Ok(later),
+            Ok(quote("NIFTY", 100.0 + 1e-9)),
+            Ok(quote("NIFTY", -0.0 + 100.0)),
+            Ok(put),
+        ],
+    };
+    let agg = Aggregator::new().aggregate(&snap, 0);
+    assert_eq!(
+        agg.accepted, 4,
+        "call, put, a later expiry, a strike 1e-9 apart"
+    );
+    assert_eq!(
+        agg.skipped(SkipReason::Duplicate),
+        2,
+        "the call and the put again"
+    );
+}
+
+#[test]
 fn hostile_rows_are_skipped_with_their_reason() {
     let mut extreme = quote("NIFTY", 105.0);
     extreme.open_interest = 1e308;
