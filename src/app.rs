@@ -143,6 +143,11 @@ impl App {
         self.status.line(line);
     }
 
+    /// Add a line to the top of the status page worked out each time it is shown.
+    pub fn status_live_line(&mut self, line: impl Fn() -> String + Send + Sync + 'static) {
+        self.status.live_line(line);
+    }
+
     /// The app's routes: the runtime's `/metrics` service, `/healthz`, the status page
     /// at `/`, and the live view's when it has one; anything else is 404.
     pub fn router(&self) -> axum::Router {

@@ -552,6 +552,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
                 "SYNTHETIC DATA: option-chain values come from a market model, not a market; it moves in NSE hours (09:15-15:30 IST, Mon-Fri but the --holidays) and is flat outside them (synthetic:SEED:fast moves it at any hour)"
             }
         });
+        if !matches!(
+            opts.provider,
+            crate::option_chain::providers::ProviderSpec::SyntheticFast(_)
+        ) {
+            app.status_live_line(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                crate::option_chain::market::Session::Nse.describe(now)
+            });
+        }
     }
     app.status_line(format!(
         "Expiry calendar: rules {}, holidays {}{}",

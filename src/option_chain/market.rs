@@ -75,6 +75,53 @@ impl Session {
         }
     }
 
+    /// The market's own clock at `unix`: `unix` while the market is open, else the
+    /// close of the last session (what the quotes stand at while it is shut).
+    pub fn market_time(self, unix: i64) -> i64 {
+        match self {
+            Session::AlwaysOpen => unix,
+            Session::Nse => {
+                let close = self.volume_day(unix) * DAY - IST_OFFSET_SECONDS + CLOSE_IST;
+                unix.min(close)
+            }
+        }
+    }
+
+    /// When the market next opens after `unix` (NSE: the next trading day's 09:15
+    /// IST within a month; always open: never).
+    pub fn next_open(self, unix: i64) -> Option<i64> {
+        match self {
+            Session::AlwaysOpen => None,
+            Session::Nse => {
+                let calendar = super::calendar::current();
+                let today = ist_day(unix);
+                (today..today + 31).find_map(|day| {
+                    let open = day * DAY - IST_OFFSET_SECONDS + OPEN_IST;
+                    (open > unix && is_trading_day(&calendar, day)).then_some(open)
+                })
+            }
+        }
+    }
+
+    /// One line for a reader: whether the model moves now, or since when its quotes
+    /// have stood still and until when.
+    pub fn describe(self, unix: i64) -> String {
+        if self.is_open(unix) {
+            return "Synthetic market: in session (NSE 09:15-15:30 IST): the model moves".into();
+        }
+        let close = self.market_time(unix);
+        let next = self.next_open(unix).map_or(String::new(), |open| {
+            format!(
+                ", until the session of {} 09:15 IST",
+                super::dates::format_date(open)
+            )
+        });
+        format!(
+            "Synthetic market: closed (NSE trades 09:15-15:30 IST on trading days): every quote stands at the close of {} 15:30 IST{next}",
+            super::dates::format_date(close)
+        )
+    }
+
     /// When the session of [`Self::volume_day`] started: daily counts start there.
     pub fn day_start(self, unix: i64) -> i64 {
         let midnight = self.volume_day(unix) * DAY - IST_OFFSET_SECONDS;
@@ -164,6 +211,24 @@ pub fn atm_vol(level: f64, years: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_the_market_says_since_which_close_and_until_which_open() {
+        // Sunday 2026-12-06 12:00 IST.
+        let sunday = 1_796_538_600;
+        assert!(!Session::Nse.is_open(sunday));
+        assert_eq!(
+            Session::Nse.describe(sunday),
+            "Synthetic market: closed (NSE trades 09:15-15:30 IST on trading days): every quote stands at the close of 2026-12-04 15:30 IST, until the session of 2026-12-07 09:15 IST"
+        );
+        // Monday 10:00 IST: open, and the market's clock is the wall clock.
+        let monday = sunday + 86_400 - 2 * 3600;
+        assert!(Session::Nse.is_open(monday));
+        assert_eq!(Session::Nse.market_time(monday), monday);
+        assert!(Session::Nse.describe(monday).contains("in session"));
+        // Friday 15:30 IST is the close Sunday's quotes stand at.
+        assert_eq!(Session::Nse.market_time(sunday), 1_796_378_400);
+    }
 
     /// 2026-12-07 was a Monday; 09:15 IST is 03:45 UTC.
     const MONDAY_OPEN: i64 = 1_796_615_100;

@@ -249,20 +249,23 @@ fn open_interest_moves_by_bounded_amounts_and_volume_only_grows_within_a_session
 #[test]
 fn the_market_is_flat_outside_nse_hours_and_the_same_seed_gives_the_same_data() {
     let sunday_noon = MONDAY_OPEN - DAY + 3 * 3600;
+    let friday_close = MONDAY_OPEN - 3 * DAY + 6 * 3600 + 15 * 60;
     let mut p = SyntheticProvider::new(9);
+    let close = quotes(&p.snapshot_at(friday_close));
     let a = quotes(&p.snapshot_at(sunday_noon));
     let b = quotes(&p.snapshot_at(sunday_noon + 600));
     assert_eq!(a[0].spot, b[0].spot, "the spot moved on a Sunday");
-    assert!(a
-        .iter()
-        .zip(&b)
-        .all(|(x, y)| x.open_interest == y.open_interest && x.volume == y.volume));
+    // Every quote stands where the last session closed: no bid, ask or IV decays
+    // over a weekend.
+    assert_eq!(close, a, "Sunday's quotes are not Friday's close");
+    assert_eq!(a, b, "a quote moved on a Sunday");
     // In the session it moves.
     let c = quotes(&p.snapshot_at(MONDAY_OPEN + 600));
     assert_ne!(b[0].spot, c[0].spot);
     // Determinism.
     let run = |seed: u64| {
         let mut q = SyntheticProvider::new(seed);
+        q.snapshot_at(friday_close);
         q.snapshot_at(sunday_noon);
         q.snapshot_at(sunday_noon + 600);
         quotes(&q.snapshot_at(MONDAY_OPEN + 600))

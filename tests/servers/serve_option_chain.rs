@@ -124,6 +124,18 @@ fn the_default_provider_is_synthetic_and_says_so() {
     }
     let page = http(&server.addr, "GET", "/", "").text();
     assert!(page.contains("SYNTHETIC DATA"), "{page}");
+    // And whether the model moves now, by the wall clock the test runs at.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let session = g6_metrics::option_chain::market::Session::Nse;
+    let expected = if session.is_open(now) {
+        "Synthetic market: in session"
+    } else {
+        "Synthetic market: closed"
+    };
+    assert!(page.contains(expected), "no {expected:?} in {page}");
 }
 
 #[test]

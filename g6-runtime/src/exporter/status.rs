@@ -50,8 +50,24 @@ fn write_gated_families(out: &mut String, spec: Option<&'static crate::SpecRunti
 /// it (where its data comes from, a link to its live view).
 #[derive(Debug, Clone, Default)]
 pub struct StatusPage {
-    lines: Vec<String>,
+    lines: Vec<Line>,
     links: Vec<(String, String)>,
+}
+
+/// A line of the page: fixed, or worked out each time the page is rendered.
+#[derive(Clone)]
+enum Line {
+    Fixed(String),
+    Live(std::sync::Arc<dyn Fn() -> String + Send + Sync>),
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Fixed(s) => f.debug_tuple("Fixed").field(s).finish(),
+            Line::Live(_) => f.write_str("Live(..)"),
+        }
+    }
 }
 
 impl StatusPage {
@@ -62,7 +78,14 @@ impl StatusPage {
 
     /// Add a line to the top of the page (e.g. "synthetic data").
     pub fn line(&mut self, line: impl Into<String>) -> &mut Self {
-        self.lines.push(line.into());
+        self.lines.push(Line::Fixed(line.into()));
+        self
+    }
+
+    /// Add a line worked out each time the page is shown (e.g. whether a market is
+    /// in session).
+    pub fn live_line(&mut self, line: impl Fn() -> String + Send + Sync + 'static) -> &mut Self {
+        self.lines.push(Line::Live(std::sync::Arc::new(line)));
         self
     }
 
@@ -109,7 +132,11 @@ impl StatusPage {
             ns = escape(namespace),
         );
         for line in &self.lines {
-            let _ = write!(out, "<p><strong>{}</strong></p>", escape(line));
+            let text = match line {
+                Line::Fixed(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                Line::Live(f) => std::borrow::Cow::Owned(f()),
+            };
+            let _ = write!(out, "<p><strong>{}</strong></p>", escape(&text));
         }
         let failures = crate::emission::failing_emitters();
         let _ = write!(out, "<h2>Emission failures</h2>");

@@ -214,6 +214,9 @@ impl SyntheticProvider {
             _ => minutes,
         };
         self.last = Some((as_of, self.session.volume_day(as_of)));
+        // Priced on the market's clock: while it is shut, every quote stays what it
+        // was at the close (a real chain does not decay over a weekend).
+        let priced_at = self.session.market_time(as_of);
         let mut rows = Vec::new();
         for (i, model) in INDICES.iter().enumerate() {
             if cold {
@@ -226,7 +229,7 @@ impl SyntheticProvider {
             self.list(i, as_of, cold, new_day, minutes, volume_minutes);
             let state = &self.states[i];
             for (&expiry, listing) in &state.expiries {
-                let years = (expiry - as_of) as f64 / DAY as f64 / 365.0;
+                let years = (expiry - priced_at) as f64 / DAY as f64 / 365.0;
                 let f = pricing::forward(state.spot, years, INDIA);
                 let theta = atm_vol(model.vol * state.level, years).powi(2) * years;
                 for (&steps, legs) in listing {
