@@ -174,6 +174,23 @@ pub fn run(opts: TailOptions) -> ExitCode {
 }
 
 fn tail_in_process(opts: &TailOptions) -> ExitCode {
+    use crate::option_chain::providers::ProviderSpec;
+    use crate::option_chain::runner::{Cycle, Runner};
+    // A file is read once: a chain that does not change publishes nothing new, so
+    // cycling over it would wait for ever.
+    let file = match &opts.provider {
+        ProviderSpec::File(p) | ProviderSpec::NseJson(p) => Some(p.clone()),
+        _ => None,
+    };
+    if let Some(path) = &file {
+        if !path.is_file() {
+            eprintln!(
+                "error: --provider: {}: no such file (give the path of a chain file)",
+                path.display()
+            );
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    }
     let limits = crate::option_chain::providers::ProviderLimits::default();
     let provider = opts.provider.build(limits);
     if let Err(e) = crate::init() {
@@ -182,32 +199,51 @@ fn tail_in_process(opts: &TailOptions) -> ExitCode {
     }
     let bus = crate::bus::inproc::InProcessBus::new(crate::bus::inproc::DEFAULT_CAPACITY);
     let mut sub = bus.subscribe("tail");
-    let stop = crate::shutdown::Stop::new();
-    let runner = crate::option_chain::runner::Runner::new(provider, false)
-        .with_publisher(crate::bus::Publisher::new(vec![bus]));
-    let collector = match runner.spawn(opts.interval, stop.clone()) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot start the collection thread: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let mut runner =
+        Runner::new(provider, false).with_publisher(crate::bus::Publisher::new(vec![bus]));
     let pattern = opts
         .subject
         .clone()
         .unwrap_or_else(|| format!("{}.>", opts.bus_options.bus_subject_prefix));
     let mut printer = Printer::new(opts.json, opts.count);
-    while let Some(m) = sub.blocking_recv() {
-        if !subject_matches(&pattern, &m.subject(&opts.bus_options.bus_subject_prefix)) {
-            continue;
+    let mut failure_told = false;
+    loop {
+        let started = std::time::Instant::now();
+        // The runner publishes into the bus within the cycle: each cycle's messages
+        // are read right after it, so the ring never laps this reader.
+        let cycle = runner.tick();
+        while let Ok(m) = sub.try_recv() {
+            if !subject_matches(&pattern, &m.subject(&opts.bus_options.bus_subject_prefix)) {
+                continue;
+            }
+            if !printer.print(&m) {
+                return ExitCode::SUCCESS;
+            }
         }
-        if !printer.print(&m) {
-            break;
+        if let Cycle::Failed { error } = &cycle {
+            if file.is_some() {
+                eprintln!("error: the provider failed: {error}");
+                return ExitCode::from(1);
+            }
+            if !failure_told {
+                failure_told = true;
+                eprintln!(
+                    "g6 tail: the provider failed: {error}; trying again every {} (Ctrl-C to stop)",
+                    humantime::format_duration(opts.interval)
+                );
+            }
         }
+        if let Some(path) = &file {
+            if let Some(left) = printer.remaining.filter(|r| *r > 0) {
+                eprintln!(
+                    "g6 tail: {} holds no more messages ({left} fewer than --count asked for)",
+                    path.display()
+                );
+            }
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(opts.interval.saturating_sub(started.elapsed()));
     }
-    stop.stop();
-    collector.join_within(std::time::Duration::from_secs(1));
-    ExitCode::SUCCESS
 }
 
 async fn tail_nats(opts: &TailOptions, servers: Vec<String>) -> ExitCode {

@@ -270,6 +270,60 @@ fn protoc_reads_our_bytes_with_the_published_schema() {
 }
 
 #[test]
+fn tail_of_a_file_with_fewer_messages_than_count_prints_them_and_exits_and_a_missing_file_is_a_usage_error(
+) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = format!("file:{}", root.join(FIXTURE).display());
+    let run = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_g6"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It used to wait for ever for messages a file never sends again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "g6 {args:?} did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let want = expected().len();
+    let out = run(&["tail", "--count", "100", "--provider", &file]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), want);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "holds no more messages ({} fewer than --count asked for)",
+            100 - want
+        )),
+        "{stderr}"
+    );
+    let out = run(&[
+        "tail",
+        "--count",
+        "1",
+        "--provider",
+        "file:/nonexistent/chain.csv",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/chain.csv: no such file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn tail_json_prints_the_fixture_contracts_from_the_in_process_bus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_g6"))
