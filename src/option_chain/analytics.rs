@@ -548,9 +548,7 @@ pub fn of_priced_snapshot(
             b.net_delta += e.net_delta;
             b.gex += e.gex;
             if exposure && b.nearest.is_none() {
-                b.wings = a.atm_iv.and_then(|atm| {
-                    ex::risk_reversal_and_butterfly(&contracts, spot, years, atm, INDIA)
-                });
+                b.wings = ex::risk_reversal_and_butterfly(&contracts, spot, years, INDIA);
             }
             b.nearest.get_or_insert(a);
             index_spot = spot;
@@ -702,6 +700,11 @@ mod snapshot_tests {
                 );
                 assert_eq!((off.net_delta, off.gex), (0.0, 0.0), "{index} {dte:?}");
                 assert_eq!((off.risk_reversal_25d, off.butterfly_25d), (None, None));
+                // The SSVI smile is convex with a put skew at every expiry.
+                if let (Some(rr), Some(bf)) = (on.risk_reversal_25d, on.butterfly_25d) {
+                    assert!(rr < 0.0, "{index} {dte:?}: risk reversal {rr}");
+                    assert!(bf > 0.0, "{index} {dte:?}: butterfly {bf}");
+                }
             }
         }
     }

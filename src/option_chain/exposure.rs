@@ -7,7 +7,8 @@
 //!   (calls add, puts subtract), in index units per contract multiplier.
 //! - **Dealer gamma exposure (GEX)** = Σ_calls OI·Γ·S²·0.01 − Σ_puts OI·Γ·S²·0.01: the
 //!   usual assumption that dealers are long the calls and short the puts customers
-//!   trade; the change of dealers' delta (in index units) for a 1% move of the spot.
+//!   trade; the change, in rupees, of dealers' delta as spot value (Δ·S) for a 1% move
+//!   of the spot (OI·Γ·S·1% index units of delta, times S), per unit of open interest.
 //!   Positive GEX: dealers hedge against the move (dampening); negative: with it.
 //! - **Zero gamma (gamma flip)**: the spot at which total GEX, recomputed with every
 //!   contract's IV held, changes sign, searched within ±10% of spot; none if it keeps
@@ -337,13 +338,17 @@ pub fn zero_gamma(expiries: &[(f64, Vec<Contract>)], spot: f64, rates: Rates) ->
     Some((lo + hi) / 2.0)
 }
 
-/// 25-delta risk reversal and butterfly of one expiry, with its ATM IV: `None` when
-/// the calls or puts do not reach 25 delta on both sides of it.
+/// 25-delta risk reversal and butterfly of one expiry: `None` when the calls or puts
+/// do not reach 25 delta on both sides, or the calls the 50-delta point. The
+/// butterfly's at-the-money IV is the delta-neutral straddle's (the call at half its
+/// carry-discounted delta, d₁ = 0, a strike just above the forward), as wings quoted
+/// by delta are: the IV at the spot sits on the put side of the smile for a longer
+/// expiry (the forward is above the spot) and turns a convex smile's butterfly
+/// negative.
 pub fn risk_reversal_and_butterfly(
     contracts: &[Contract],
     spot: f64,
     years: f64,
-    atm_iv: f64,
     rates: Rates,
 ) -> Option<(f64, f64)> {
     let iv_at = |kind: OptionType, target: f64| -> Option<f64> {
@@ -362,7 +367,8 @@ pub fn risk_reversal_and_butterfly(
     };
     let call = iv_at(OptionType::Call, 0.25)?;
     let put = iv_at(OptionType::Put, -0.25)?;
-    Some((call - put, (call + put) / 2.0 - atm_iv))
+    let straddle = iv_at(OptionType::Call, 0.5 * (-rates.dividend * years).exp())?;
+    Some((call - put, (call + put) / 2.0 - straddle))
 }
 
 #[cfg(test)]
@@ -512,7 +518,7 @@ mod tests {
                 ]
             })
             .collect();
-        let (rr, bf) = risk_reversal_and_butterfly(&flat, 100.0, t, 0.2, INDIA).unwrap();
+        let (rr, bf) = risk_reversal_and_butterfly(&flat, 100.0, t, INDIA).unwrap();
         assert!(rr.abs() < 1e-12 && bf.abs() < 1e-12, "{rr} {bf}");
         // IV falling with strike (a put skew): puts richer than calls.
         let skewed: Vec<Contract> = strikes
@@ -525,8 +531,29 @@ mod tests {
                 ]
             })
             .collect();
-        let (rr, _) = risk_reversal_and_butterfly(&skewed, 100.0, t, 0.2, INDIA).unwrap();
+        let (rr, _) = risk_reversal_and_butterfly(&skewed, 100.0, t, INDIA).unwrap();
         assert!(rr < 0.0, "{rr}");
+    }
+
+    #[test]
+    fn a_convex_skewed_smile_a_year_out_has_a_positive_butterfly() {
+        // A put skew with curvature, one year out: the forward is 5.3% above the
+        // spot, so the IV at the spot is on the expensive put side; the butterfly is
+        // measured against the delta-neutral straddle and stays positive.
+        let t = 1.0;
+        let chain: Vec<Contract> = (50..=200)
+            .flat_map(|k| {
+                let x = f64::from(k) / 100.0 - 1.0;
+                let iv = 0.2 - 0.15 * x + 0.1 * x * x;
+                [
+                    c(f64::from(k), OptionType::Call, 1.0, iv),
+                    c(f64::from(k), OptionType::Put, 1.0, iv),
+                ]
+            })
+            .collect();
+        let (rr, bf) = risk_reversal_and_butterfly(&chain, 100.0, t, INDIA).unwrap();
+        assert!(rr < 0.0, "risk reversal {rr}");
+        assert!(bf > 0.0, "butterfly {bf}");
     }
 
     /// The synthetic market's snapshot with every IV taken away: each row's IV must be
