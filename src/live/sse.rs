@@ -187,7 +187,13 @@ async fn atm(State(live): State<Arc<Live>>, req: Request) -> Response {
                 )
             }
         },
-        Some(e) => e.to_string(),
+        Some(e) if chrono::NaiveDate::parse_from_str(e, "%Y-%m-%d").is_ok() => e.to_string(),
+        Some(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("expiry {e:?} is not a date: give YYYY-MM-DD or nearest; /live/catalog lists them\n"),
+            )
+        }
     };
     if !hub.has(index, &expiry) {
         return plain(

@@ -206,6 +206,7 @@ fn a_quiet_stream_gets_heartbeats_and_more_clients_than_allowed_get_429() {
         ("/live/atm?index=NIFTY&strikes=0", 400, "1 to 50"),
         ("/live/atm?index=NIFTY&strikes=x", 400, "1 to 50"),
         ("/live/atm?index=NOPE", 404, "/live/catalog"),
+        ("/live/atm?index=NIFTY&expiry=bad", 400, "give YYYY-MM-DD"),
         (
             "/live/atm?index=NIFTY&expiry=2030-01-01",
             404,
