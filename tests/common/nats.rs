@@ -49,6 +49,20 @@ impl Nats {
         Nats::start_with(dir, super::prometheus::free_port(), Vec::new(), true)
     }
 
+    /// Start on a free port with `config` written to `DIR/NAME.conf` and its storage
+    /// in `DIR/NAME`; a configured server (users, TLS) is ready when it greets.
+    pub fn start_configured(dir: &Path, name: &str, config: &str) -> Nats {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join(format!("{name}.conf"));
+        std::fs::write(&conf, config).unwrap();
+        Nats::start_with(
+            &dir.join(name),
+            super::prometheus::free_port(),
+            vec!["-c".into(), conf.display().to_string()],
+            false,
+        )
+    }
+
     /// Start on `port` with `extra` arguments (a cluster node's, a config file);
     /// `plain`: a client without credentials over plain TCP is served.
     pub fn start_with(dir: &Path, port: u16, extra: Vec<String>, plain: bool) -> Nats {

@@ -482,17 +482,10 @@ fn users_tokens_and_tls_take_the_right_credentials_and_refuse_the_wrong_ones_nam
     let token = "tok-Secret2";
     // A server with a user.
     std::fs::create_dir_all(&dir).unwrap();
-    let users_conf = dir.join("users.conf");
-    std::fs::write(
-        &users_conf,
-        format!("authorization {{ users = [ {{ user: g6, password: \"{password}\" }} ] }}\n"),
-    )
-    .unwrap();
-    let users = Nats::start_with(
-        &dir.join("users"),
-        free_port(),
-        vec!["-c".into(), users_conf.display().to_string()],
-        false,
+    let users = Nats::start_configured(
+        &dir,
+        "users",
+        &format!("authorization {{ users = [ {{ user: g6, password: \"{password}\" }} ] }}\n"),
     );
     // A server with a token.
     let tokens = Nats::start_with(
@@ -528,17 +521,10 @@ fn users_tokens_and_tls_take_the_right_credentials_and_refuse_the_wrong_ones_nam
     let other_pem = file("other-ca.pem", other.pem());
     let cert_pem = file("server.pem", server_cert.pem());
     let key_pem = file("server-key.pem", server_key.serialize_pem());
-    let tls_conf = dir.join("tls.conf");
-    std::fs::write(
-        &tls_conf,
-        format!("tls {{ cert_file: \"{cert_pem}\", key_file: \"{key_pem}\" }}\n"),
-    )
-    .unwrap();
-    let tls = Nats::start_with(
-        &dir.join("tls"),
-        free_port(),
-        vec!["-c".into(), tls_conf.display().to_string()],
-        false,
+    let tls = Nats::start_configured(
+        &dir,
+        "tls",
+        &format!("tls {{ cert_file: \"{cert_pem}\", key_file: \"{key_pem}\" }}\n"),
     );
     let mut outputs = Vec::new();
 
@@ -647,18 +633,12 @@ fn users_tokens_and_tls_take_the_right_credentials_and_refuse_the_wrong_ones_nam
 fn credentials_refused_while_running_are_counted_as_auth_not_unreachable() {
     nats::require();
     let dir = common::temp_dir("nats_auth_runtime");
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("users.conf");
     let users = |password: &str| {
         format!("authorization {{ users = [ {{ user: g6, password: \"{password}\" }} ] }}\n")
     };
-    std::fs::write(&conf, users("first-Secret5")).unwrap();
-    let server = Nats::start_with(
-        &dir.join("nats"),
-        free_port(),
-        vec!["-c".into(), conf.display().to_string()],
-        false,
-    );
+    let server = Nats::start_configured(&dir, "nats", &users("first-Secret5"));
+    // Rewritten below, then reloaded.
+    let conf = dir.join("nats.conf");
     let url = format!("nats://g6:first-Secret5@127.0.0.1:{}", server.port);
     let serve = Server::start(
         &["--interval", "100ms", "--bus", &url, "--store", "none"],
@@ -730,20 +710,13 @@ fn nkeys_and_client_certificates_are_presented_and_a_refused_one_is_named() {
     std::fs::create_dir_all(&dir).unwrap();
     // A server whose only user is an NKey.
     let user = nkeys::KeyPair::new_user();
-    let conf = dir.join("nkey.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let server = Nats::start_configured(
+        &dir,
+        "nkey",
+        &format!(
             "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
             user.public_key()
         ),
-    )
-    .unwrap();
-    let server = Nats::start_with(
-        &dir.join("nkey"),
-        free_port(),
-        vec!["-c".into(), conf.display().to_string()],
-        false,
     );
     let seed = dir.join("user.nk");
     std::fs::write(&seed, user.seed().unwrap() + "\n").unwrap();
@@ -770,19 +743,12 @@ fn nkeys_and_client_certificates_are_presented_and_a_refused_one_is_named() {
     let ca_pem = ca_pem.display().to_string();
     let (cert, key) = signed_cert(&dir, "server", &["127.0.0.1", "localhost"], &ca);
     let (client, client_key) = signed_cert(&dir, "client", &["g6"], &ca);
-    let conf = dir.join("mtls.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let mtls = Nats::start_configured(
+        &dir,
+        "mtls",
+        &format!(
             "tls {{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{ca_pem}\", verify: true }}\n"
         ),
-    )
-    .unwrap();
-    let mtls = Nats::start_with(
-        &dir.join("mtls"),
-        free_port(),
-        vec!["-c".into(), conf.display().to_string()],
-        false,
     );
     let url = format!("tls://127.0.0.1:{}", mtls.port);
     let run = serve_two_cycles(
@@ -896,10 +862,10 @@ fn a_creds_file_of_an_operator_signed_user_is_presented_and_one_of_an_unknown_ac
     );
     let operator_file = dir.join("operator.jwt");
     std::fs::write(&operator_file, &operator_jwt).unwrap();
-    let conf = dir.join("operator.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let server = Nats::start_configured(
+        &dir,
+        "server",
+        &format!(
             "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
             operator_file.display(),
             system.public_key(),
@@ -908,22 +874,19 @@ fn a_creds_file_of_an_operator_signed_user_is_presented_and_one_of_an_unknown_ac
             system.public_key(),
             account_jwt(&operator, &system, "SYS", false),
         ),
-    )
-    .unwrap();
-    let server = Nats::start_with(
-        &dir.join("server"),
-        free_port(),
-        vec!["-c".into(), conf.display().to_string()],
-        false,
     );
+    // `g6 serve` with `--bus-creds FILE` holding `text`.
+    let serve_with = |file: &str, text: &str| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        serve_two_cycles(
+            &server.url(),
+            &["--bus-creds", &path.display().to_string()],
+            &[],
+        )
+    };
     let (text, seed) = creds(&account, "g6");
-    let good = dir.join("g6.creds");
-    std::fs::write(&good, text).unwrap();
-    let run = serve_two_cycles(
-        &server.url(),
-        &["--bus-creds", &good.display().to_string()],
-        &[],
-    );
+    let run = serve_with("g6.creds", &text);
     assert_published(&run, "--bus-creds");
     assert!(
         !run.1.contains(&seed),
@@ -933,13 +896,7 @@ fn a_creds_file_of_an_operator_signed_user_is_presented_and_one_of_an_unknown_ac
 
     // A user signed by an account the server does not know.
     let (text, seed) = creds(&nkeys::KeyPair::new_account(), "stranger");
-    let stranger = dir.join("stranger.creds");
-    std::fs::write(&stranger, text).unwrap();
-    let run = serve_two_cycles(
-        &server.url(),
-        &["--bus-creds", &stranger.display().to_string()],
-        &[],
-    );
+    let run = serve_with("stranger.creds", &text);
     assert_refused(
         &run,
         "refused the creds file",
@@ -952,13 +909,7 @@ fn a_creds_file_of_an_operator_signed_user_is_presented_and_one_of_an_unknown_ac
     );
 
     // Not a creds file at all: a usage error naming it, before connecting.
-    let junk = dir.join("junk.creds");
-    std::fs::write(&junk, "not a creds file\n").unwrap();
-    let run = serve_two_cycles(
-        &server.url(),
-        &["--bus-creds", &junk.display().to_string()],
-        &[],
-    );
+    let run = serve_with("junk.creds", "not a creds file\n");
     assert_refused(&run, "junk.creds", "serve, not a creds file");
 }
 
