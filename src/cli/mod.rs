@@ -718,6 +718,17 @@ fn serve(opts: ServeOptions) -> ExitCode {
         .with_publisher(crate::bus::Publisher::new(buses.clone()))
         .cycles(opts.cycles);
     runner = runner.only_indices(&opts.index);
+    let health = runner.health();
+    let provider_name = runner.provider_name().to_string();
+    app.status_live_line(move || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .describe(&provider_name, now)
+    });
     let collector = match runner.spawn(opts.interval, stop.clone()) {
         Ok(h) => h,
         Err(e) => {

@@ -70,6 +70,59 @@ pub struct Runner {
     staleness: super::staleness::Staleness,
     /// What listed expiries are held against.
     calendar: Arc<super::calendar::Calendar>,
+    /// The provider's last outcomes, for the status page.
+    health: Arc<Mutex<ProviderHealth>>,
+}
+
+/// How the primary provider has been doing, as the status page tells it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderHealth {
+    /// Unix time of its last usable snapshot.
+    pub last_success: Option<f64>,
+    /// Unix time of the first of the failures in a row, while it fails.
+    pub failing_since: Option<f64>,
+    /// Failures in a row.
+    pub failures_in_a_row: u64,
+    /// What the last failure said.
+    pub last_error: Option<String>,
+}
+
+impl ProviderHealth {
+    fn record(&mut self, now: f64, error: Option<&str>) {
+        match error {
+            None => {
+                self.last_success = Some(now);
+                self.failing_since = None;
+                self.failures_in_a_row = 0;
+                self.last_error = None;
+            }
+            Some(e) => {
+                self.failing_since.get_or_insert(now);
+                self.failures_in_a_row += 1;
+                self.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// One line for the status page at `now` (Unix seconds), for provider `name`.
+    pub fn describe(&self, name: &str, now: f64) -> String {
+        let ago = |t: f64| format!("{:.0} s ago", (now - t).max(0.0));
+        match (&self.failing_since, &self.last_error) {
+            (Some(since), Some(error)) => format!(
+                "Provider {name}: FAILING since {} ({} failures in a row; {}): {error}",
+                ago(*since),
+                self.failures_in_a_row,
+                match self.last_success {
+                    Some(t) => format!("the gauges hold its last good snapshot, {}", ago(t)),
+                    None => "no good snapshot yet: the option-chain gauges are empty".into(),
+                }
+            ),
+            _ => match self.last_success {
+                Some(t) => format!("Provider {name}: ok, last snapshot {}", ago(t)),
+                None => format!("Provider {name}: no snapshot yet"),
+            },
+        }
+    }
 }
 
 /// Set `g6_option_chain_snapshot_age_seconds{index}` from the last good times.
@@ -147,6 +200,7 @@ impl Runner {
             breaker: super::circuit::Breaker::default(),
             staleness: super::staleness::Staleness::default(),
             calendar: super::calendar::current(),
+            health: Arc::default(),
         }
     }
 
@@ -236,6 +290,11 @@ impl Runner {
         self.primary.name()
     }
 
+    /// The provider's outcomes as they happen (shared: the status page reads it).
+    pub fn health(&self) -> Arc<Mutex<ProviderHealth>> {
+        Arc::clone(&self.health)
+    }
+
     fn set_mode(&mut self, mode: ProviderMode) {
         let name = self.primary.name();
         if self.mode.is_some_and(|m| m != mode) {
@@ -257,7 +316,18 @@ impl Runner {
                 provider = self.primary.name(),
                 error,
                 suppressed = self.suppressed_failures,
-                "option-chain provider failed; keeping the last good values"
+                "{}",
+                if self
+                    .health
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_success
+                    .is_some()
+                {
+                    "option-chain provider failed; keeping the last good values"
+                } else {
+                    "option-chain provider failed; no good snapshot yet, so the option-chain gauges stay empty"
+                }
             );
             self.last_failure_log = Some(now);
             self.suppressed_failures = 0;
@@ -504,6 +574,10 @@ impl Runner {
             );
         }
         metrics::provider_circuit_open(&name).set(if self.breaker.is_open() { 1.0 } else { 0.0 });
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(now, outcome.as_ref().err().map(|(_, e)| e.as_str()));
         let cycle = match outcome {
             Ok(contracts) => {
                 metrics::option_chain_snapshots_total(Outcome::Ok).inc();
@@ -606,5 +680,31 @@ impl Collector {
                 true
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderHealth;
+
+    #[test]
+    fn provider_health_says_failing_with_the_error_then_ok_after_a_success() {
+        let mut h = ProviderHealth::default();
+        assert_eq!(h.describe("nse", 100.0), "Provider nse: no snapshot yet");
+        h.record(100.0, Some("timed out"));
+        h.record(105.0, Some("HTTP 503"));
+        assert_eq!(
+            h.describe("nse", 110.0),
+            "Provider nse: FAILING since 10 s ago (2 failures in a row; no good snapshot yet: the option-chain gauges are empty): HTTP 503"
+        );
+        h.record(115.0, None);
+        assert_eq!(
+            h.describe("nse", 120.0),
+            "Provider nse: ok, last snapshot 5 s ago"
+        );
+        h.record(125.0, Some("HTTP 503"));
+        assert!(h
+            .describe("nse", 130.0)
+            .contains("the gauges hold its last good snapshot, 15 s ago"));
     }
 }

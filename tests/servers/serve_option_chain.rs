@@ -136,6 +136,40 @@ fn the_default_provider_is_synthetic_and_says_so() {
         "Synthetic market: closed"
     };
     assert!(page.contains(expected), "no {expected:?} in {page}");
+    assert!(
+        page.contains("Provider synthetic: ok, last snapshot"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_provider_failing_from_the_start_is_said_on_the_status_page_with_its_error() {
+    let server = Server::start(
+        &[
+            "--provider",
+            "exec:echo refused by the test >&2; exit 3",
+            "--interval",
+            "100ms",
+            "--store",
+            "none",
+        ],
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let page = http(&server.addr, "GET", "/", "").text();
+        if page.contains("FAILING") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no failing provider on {page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(page.contains("Provider exec: FAILING since"), "{page}");
+    assert!(page.contains("no good snapshot yet"), "{page}");
+    assert!(
+        page.contains("refused by the test"),
+        "the provider's error: {page}"
+    );
 }
 
 #[test]
