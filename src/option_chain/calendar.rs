@@ -34,8 +34,11 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// gives up on it (no real run of closed days is this long).
 const MAX_CLOSED_RUN: i64 = 14;
 
-/// Months ahead the synthetic provider lists monthly expiries for (0 = this month).
-const MONTHS_LISTED: [i64; 6] = [0, 1, 2, 3, 6, 9];
+/// Monthly expiries listed as NSE lists index options: the next three serial months'
+/// (not yet expired), then the next three quarterly ones (March, June, September,
+/// December) after them.
+const SERIAL_MONTHS: usize = 3;
+const QUARTERLY_MONTHS: usize = 3;
 
 /// Weekly expiries the synthetic provider lists.
 const WEEKS_LISTED: i64 = 4;
@@ -331,9 +334,10 @@ impl Calendar {
     }
 
     /// The expiries (Unix seconds, 15:30 IST) a provider following this calendar lists
-    /// for `index` at `as_of`: the next [`WEEKS_LISTED`] weekly ones and the monthly
-    /// ones of [`MONTHS_LISTED`] months ahead, none expired. An index without rules is
-    /// listed on [`Rule::FALLBACK`].
+    /// for `index` at `as_of`: the next [`WEEKS_LISTED`] weekly ones, and the next
+    /// [`SERIAL_MONTHS`] monthly ones followed by the next [`QUARTERLY_MONTHS`]
+    /// quarterly ones, none expired. An index without rules is listed on
+    /// [`Rule::FALLBACK`].
     pub fn listing(&self, index: &str, as_of: i64) -> Vec<i64> {
         let today = ist_day(as_of);
         let rules = match self.rules(index) {
@@ -359,15 +363,28 @@ impl Calendar {
                 Kind::Monthly => {
                     let Some(date) = date_of(today) else { continue };
                     let this = date.year() as i64 * 12 + i64::from(date.month0());
-                    for ahead in MONTHS_LISTED {
-                        let Some(d) = Self::last_weekday_of_month(this + ahead, rule.weekday)
-                        else {
+                    let (mut serial, mut quarterly) = (0, 0);
+                    // Two years ahead is far more than three serial and three
+                    // quarterly months need.
+                    for month in this..this + 24 {
+                        if quarterly == QUARTERLY_MONTHS {
+                            break;
+                        }
+                        let Some(d) = Self::last_weekday_of_month(month, rule.weekday) else {
                             continue;
                         };
                         let moved = self.previous_trading_day(d);
-                        if moved * DAY + EXPIRY_SECONDS_UTC > as_of {
-                            days.insert(moved);
+                        if moved * DAY + EXPIRY_SECONDS_UTC <= as_of {
+                            continue;
                         }
+                        if serial < SERIAL_MONTHS {
+                            serial += 1;
+                        } else if month.rem_euclid(12) % 3 == 2 {
+                            quarterly += 1;
+                        } else {
+                            continue;
+                        }
+                        days.insert(moved);
                     }
                 }
             }
@@ -515,6 +532,36 @@ mod tests {
         // Every listed expiry resolves ok.
         let r = cal.resolve("NIFTY", &nifty, as_of);
         assert_eq!((r.ok, r.error), (9, 0));
+    }
+
+    #[test]
+    fn three_serial_months_then_three_quarterly_ones_are_listed_as_nse_lists_them() {
+        let cal = Calendar::nse_default();
+        // In January: January, February, March, then June, September, December (not
+        // April, July, October).
+        assert_eq!(
+            cal.listing("BANKNIFTY", day(2027, 1, 10) * DAY),
+            vec![
+                at(2027, 1, 25),
+                at(2027, 2, 23),
+                at(2027, 3, 30),
+                at(2027, 6, 29),
+                at(2027, 9, 28),
+                at(2027, 12, 28),
+            ]
+        );
+        // After December's expiry: the serial months roll on to January-March.
+        assert_eq!(
+            cal.listing("BANKNIFTY", at(2026, 12, 29) + 60),
+            vec![
+                at(2027, 1, 25),
+                at(2027, 2, 23),
+                at(2027, 3, 30),
+                at(2027, 6, 29),
+                at(2027, 9, 28),
+                at(2027, 12, 28),
+            ]
+        );
     }
 
     #[test]
