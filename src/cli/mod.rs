@@ -587,7 +587,12 @@ fn serve(opts: ServeOptions) -> ExitCode {
     let store = match store_target.open_on(Some(app.runtime().handle().clone())) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: --store: {e}");
+            // The Parquet directory comes from --data-dir unless --store names one.
+            let option = match opts.store {
+                options::StoreOption::DataDir => "--data-dir",
+                options::StoreOption::Target(_) => "--store",
+            };
+            eprintln!("error: {option}: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };

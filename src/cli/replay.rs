@@ -177,6 +177,8 @@ impl Progress {
 
     fn update(&mut self, as_of_ms: i64, snapshots: u64) {
         let done = u64::try_from((as_of_ms - self.range.start_ms) / 1000).unwrap_or(0);
+        let percent = 100.0 * (as_of_ms - self.range.start_ms) as f64
+            / (self.range.end_ms - self.range.start_ms).max(1) as f64;
         let rate = snapshots as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
         match &self.bar {
             Some(bar) => {
@@ -192,11 +194,10 @@ impl Progress {
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) =>
             {
                 self.last_log = Some(Instant::now());
-                let span = (self.range.end_ms - self.range.start_ms).max(1) as f64;
                 tracing::info!(
                     snapshots,
                     at = %format_ms(as_of_ms),
-                    percent = format!("{:.1}", 100.0 * (as_of_ms - self.range.start_ms) as f64 / span),
+                    percent = format!("{:.1}", percent.clamp(0.0, 100.0)),
                     per_second = format!("{rate:.0}"),
                     "replaying"
                 );
@@ -386,7 +387,8 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         speed = %speed_text(speed),
         "replay started"
     );
-    let mut progress = Progress::new(range);
+    // Measured over what the store holds of the range, when the reader knows it.
+    let mut progress = Progress::new(reader.extent().unwrap_or(range));
     let mut cut = None;
     let mut problems = 0usize;
     // As-of of the last snapshot read, and, once stopping, the as-of being finished.
@@ -660,7 +662,11 @@ fn print_summary(s: &crate::replay::Summary, opts: &ReplayOptions, range: Range,
         );
     }
     if s.stored_sources.contains("synthetic") {
-        eprintln!("note: part of the stored data is SYNTHETIC (generated, not market data)");
+        let all = s.stored_sources.len() == 1;
+        eprintln!(
+            "note: {} the stored data is SYNTHETIC (generated, not market data)",
+            if all { "all of" } else { "part of" }
+        );
     }
     if s.gap_count > 0 {
         eprintln!(

@@ -73,8 +73,9 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
             return Ok((n * 1000.0).round() as i64);
         }
         return Err(format!(
-            "{s:?} is not a time: as Unix seconds it is not between 2001 and 5138; \
-             write a date like 2026-11-20"
+            "{s:?} is not a time: as Unix seconds ({}) it is not a time between the years \
+             2001 and 5138 (1e9 to 1e11 seconds); write a date like 2026-11-20",
+            n
         ));
     }
     if let Some(secs) = crate::option_chain::dates::parse_nse_timestamp(t) {
@@ -365,6 +366,11 @@ pub trait SnapshotReader: Send {
     fn take_problems(&mut self) -> Vec<String>;
     /// What is read, for messages.
     fn describe(&self) -> String;
+    /// The part of the asked range the stored data spans, when the reader knows it
+    /// before reading (progress is measured over it, not over a whole asked day).
+    fn extent(&self) -> Option<Range> {
+        None
+    }
 }
 
 /// Parse `--from`: a store to replay from, `parquet:DIR` or `clickhouse://HOST:PORT/DB`.

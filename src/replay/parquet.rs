@@ -139,6 +139,7 @@ struct Inspected {
 struct FileSpan {
     path: PathBuf,
     min_ms: i64,
+    max_ms: i64,
 }
 
 /// Reads a Parquet store in as-of order.
@@ -506,7 +507,11 @@ impl ParquetReader {
                         Ok(i) => {
                             if let Some((min_ms, max_ms)) = i.span {
                                 if max_ms >= range.start_ms && min_ms < range.end_ms {
-                                    reader.files.push(FileSpan { path, min_ms });
+                                    reader.files.push(FileSpan {
+                                        path,
+                                        min_ms,
+                                        max_ms,
+                                    });
                                 }
                             }
                         }
@@ -834,6 +839,16 @@ fn for_each_row(
 }
 
 impl SnapshotReader for ParquetReader {
+    fn extent(&self) -> Option<Range> {
+        let min = self.files.iter().map(|f| f.min_ms).min()?;
+        let max = self.files.iter().map(|f| f.max_ms).max()?;
+        Range::new(
+            min.max(self.range.start_ms),
+            max.saturating_add(1).min(self.range.end_ms),
+        )
+        .ok()
+    }
+
     fn next_snapshot(&mut self) -> Result<Option<StoredSnapshot>, ReadError> {
         loop {
             // A snapshot is complete once no unread file can start at or before it.

@@ -123,6 +123,23 @@ fn replay_from_parquet_gives_each_snapshot_in_as_of_order_with_its_live_aggregat
 }
 
 #[test]
+fn the_parquet_reader_knows_the_span_of_the_data_inside_the_asked_range_for_progress() {
+    let dir = common::temp_dir("replay-parquet-extent");
+    // Snapshots at T0, T0+60, ..., T0+240; asked for the whole hour around them.
+    store(&dir, &history(5, T0, 60, None));
+    let whole = ParquetReader::open(&dir, range_all(), &[]).unwrap();
+    assert_eq!(
+        whole.extent(),
+        Some(Range::new(T0 * 1000, (T0 + 240) * 1000 + 1).unwrap()),
+        "from the first snapshot to just after the last, not the asked hour"
+    );
+    // Asked for less than the data: the asked range bounds it.
+    let part = Range::new((T0 + 60) * 1000, (T0 + 180) * 1000).unwrap();
+    let reader = ParquetReader::open(&dir, part, &[]).unwrap();
+    assert_eq!(reader.extent(), Some(part));
+}
+
+#[test]
 fn the_range_is_half_open_and_the_index_filter_reads_only_that_index() {
     let dir = common::temp_dir("replay-parquet-range");
     let history = history(5, T0, 60, None);
