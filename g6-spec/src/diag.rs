@@ -227,7 +227,7 @@ impl fmt::Display for Diagnostics {
         if errors > 0 {
             writeln!(
                 f,
-                "{}: {errors} error(s), {} warning(s); fix them and build again",
+                "{}: {errors} error(s), {} warning(s); fix them and run again",
                 self.path,
                 self.warnings().count()
             )?;

@@ -65,7 +65,7 @@ pub fn load_file_with(
         input_error(
             display,
             format!("cannot read the spec: {e}"),
-            "check the path (a relative path starts at the directory of the crate's Cargo.toml)",
+            "check the path (a relative one starts at the current directory; in a build script, at the crate's directory)",
         )
     })?;
     if meta.is_dir() {
