@@ -7,6 +7,7 @@ use crate::replay::openmetrics::{Backfill, DEFAULT_MAX_SAMPLES};
 use crate::replay::{format_ms, parse_time, Range, Replayed, Replayer};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,6 +144,38 @@ impl Pacer {
     }
 }
 
+/// Where a served replay is, for its status page.
+#[derive(Default)]
+struct ReplayState {
+    last_ms: AtomicI64,
+    snapshots: AtomicU64,
+    done: AtomicBool,
+}
+
+impl ReplayState {
+    fn at(&self, as_of_ms: i64, snapshots: u64) {
+        self.last_ms.store(as_of_ms, Ordering::Relaxed);
+        self.snapshots.store(snapshots, Ordering::Relaxed);
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+
+    fn describe(&self) -> String {
+        let n = self.snapshots.load(Ordering::Relaxed);
+        if n == 0 {
+            return "Replay: starting".into();
+        }
+        let at = format_ms(self.last_ms.load(Ordering::Relaxed));
+        if self.done.load(Ordering::Relaxed) {
+            format!("Replay FINISHED: {n} snapshots, up to {at}; the values shown are the last replayed ones (Ctrl-C stops the server)")
+        } else {
+            format!("Replay running: {n} snapshots so far, at {at}")
+        }
+    }
+}
+
 /// Progress: a bar on a terminal, a log line every 10 s otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -235,6 +268,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         },
     };
     let listen = opts.serve.then_some(opts.listen);
+    let replay_state = Arc::new(ReplayState::default());
     let limits = crate::replay::Limits {
         max_file_rows: opts.max_file_rows,
         max_file_bytes: opts.max_file_bytes,
@@ -327,6 +361,8 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             format_ms(range.end_ms),
             speed_text(speed)
         ));
+        let state = Arc::clone(&replay_state);
+        app.status_live_line(move || state.describe());
         buses.push(inproc);
         let listener = match crate::app::bind(addr) {
             Ok(l) => l,
@@ -471,6 +507,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
             }
         }
         progress.update(s.as_of_ms, replayer.summary().snapshots);
+        replay_state.at(s.as_of_ms, replayer.summary().snapshots);
     }
     progress.finish();
     let summary = replayer.summary().clone();
@@ -538,6 +575,7 @@ pub fn run(opts: ReplayOptions) -> ExitCode {
         ),
     }
     if opts.serve && summary.snapshots > 0 && cut.is_none() {
+        replay_state.finish();
         println!("replay done; still serving the last values (Ctrl-C to stop)");
         let _ = std::io::Write::flush(&mut std::io::stdout());
         app.runtime().block_on(stop.stopped());

@@ -161,6 +161,11 @@ fn replay_serve_exposes_the_last_replayed_values_and_keeps_serving_until_stopped
     );
     let status = common::http(&addr, "GET", "/", "").text();
     assert!(status.contains("REPLAY of Parquet store"), "{status}");
+    assert!(
+        status.contains("Replay FINISHED: ")
+            && status.contains("the values shown are the last replayed ones"),
+        "the page says the replay ended: {status}"
+    );
     // Still serving after the end (the 500 ms after "replay done" is the period
     // observed, not a wait for an effect); SIGTERM stops it cleanly.
     std::thread::sleep(Duration::from_millis(500));
