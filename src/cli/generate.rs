@@ -280,6 +280,27 @@ fn drift_message(a: &Artifact, on_disk: &str) -> String {
             .collect();
         msg.push_str(&format!("; renamed: {}", pairs.join(", ")));
     }
+    // No panel differs: say which dashboard-level settings do.
+    if changed.is_empty() && added.is_empty() && removed.is_empty() && renamed.is_empty() {
+        let keys = |v: &Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().filter(|k| *k != "panels").cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut settings: Vec<String> = keys(&old)
+            .into_iter()
+            .chain(keys(&new))
+            .filter(|k| old.get(k) != new.get(k))
+            .collect();
+        settings.sort();
+        settings.dedup();
+        if !settings.is_empty() {
+            msg.push_str(&format!(
+                "; dashboard settings changed: {}",
+                settings.join(", ")
+            ));
+        }
+    }
     if g6_codegen::build::parse_flag(
         &std::env::var("G6_DASHBOARD_DIFF_VERBOSE").unwrap_or_default(),
     ) {

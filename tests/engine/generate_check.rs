@@ -79,6 +79,24 @@ fn editing_a_panel_title_is_dashboard_drift_exit_6() {
 }
 
 #[test]
+fn editing_a_dashboard_title_is_drift_that_names_the_setting() {
+    let dir = copy_generated("dash-title");
+    edit_dashboard(&dir, "option_chain", |v| {
+        v["title"] = Value::from("My chain");
+        v["refresh"] = Value::from("1m");
+    });
+    let o = check(&dir);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "0 changed, 0 added, 0 removed panel(s); dashboard settings changed: refresh, title"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn removed_and_stale_dashboards_are_drift() {
     let dir = copy_generated("stale");
     edit_dashboard(&dir, "bus_health", |v| {
