@@ -361,6 +361,15 @@ pub fn run(opts: Options) -> ExitCode {
 }
 
 fn check(loaded: &LoadedSpec, list: &[Artifact], opts: &Options) -> ExitCode {
+    // Nothing generated here at all: one line, not one per artifact.
+    if !opts.out.is_dir() {
+        eprintln!(
+            "drift: {} does not exist, so none of the {} artifacts is there; run `g6 generate` (or `cargo build` in the crate) to write them, or give --out DIR",
+            opts.out.display(),
+            list.len()
+        );
+        return ExitCode::from(6);
+    }
     let mut problems: Vec<(u8, String)> = Vec::new();
     let mut on_disk = read_dashboards(&opts.out, &mut problems);
     if let Some(only) = &opts.only {

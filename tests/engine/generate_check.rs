@@ -49,6 +49,25 @@ fn check(dir: &Path) -> Output {
 }
 
 #[test]
+fn checking_a_directory_that_does_not_exist_says_so_once() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generate_check/never-generated");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = check(&dir);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line, not one per artifact: {err}"
+    );
+    assert!(
+        err.contains("does not exist") && err.contains("run `g6 generate`"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "--check never writes");
+}
+
+#[test]
 fn a_fresh_copy_is_clean() {
     let dir = copy_generated("clean");
     let o = check(&dir);
