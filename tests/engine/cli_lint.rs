@@ -251,11 +251,12 @@ fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
     let dir = scratch("drift");
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
-    // A fresh directory: everything is missing; dashboards take precedence (exit 6).
+    // A directory that does not exist: everything is missing, said once (exit 6, as
+    // for dashboards, which take precedence).
     let o = g6(&["generate", "--check", "--out", d]);
     assert_eq!(o.status.code(), Some(6));
     assert!(
-        stderr(&o).contains("METRICS_CATALOG.md is missing"),
+        stderr(&o).contains("does not exist, so none of the"),
         "{}",
         stderr(&o)
     );
@@ -272,6 +273,15 @@ fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
     assert_eq!(o.status.code(), Some(7));
     assert!(
         stderr(&o).contains("METRICS_CATALOG.md differs"),
+        "{}",
+        stderr(&o)
+    );
+    // One file gone from a generated directory is named.
+    std::fs::remove_file(&catalog).unwrap();
+    let o = g6(&["generate", "--check", "--out", d]);
+    assert_eq!(o.status.code(), Some(7));
+    assert!(
+        stderr(&o).contains("METRICS_CATALOG.md is missing"),
         "{}",
         stderr(&o)
     );
