@@ -539,29 +539,16 @@ mod tests {
         let cal = Calendar::nse_default();
         // In January: January, February, March, then June, September, December (not
         // April, July, October).
-        assert_eq!(
-            cal.listing("BANKNIFTY", day(2027, 1, 10) * DAY),
-            vec![
-                at(2027, 1, 25),
-                at(2027, 2, 23),
-                at(2027, 3, 30),
-                at(2027, 6, 29),
-                at(2027, 9, 28),
-                at(2027, 12, 28),
-            ]
-        );
-        // After December's expiry: the serial months roll on to January-March.
-        assert_eq!(
-            cal.listing("BANKNIFTY", at(2026, 12, 29) + 60),
-            vec![
-                at(2027, 1, 25),
-                at(2027, 2, 23),
-                at(2027, 3, 30),
-                at(2027, 6, 29),
-                at(2027, 9, 28),
-                at(2027, 12, 28),
-            ]
-        );
+        let serial = [(1, 25), (2, 23), (3, 30)];
+        let quarterly = [(6, 29), (9, 28), (12, 28)];
+        let want: Vec<i64> = serial
+            .iter()
+            .chain(&quarterly)
+            .map(|&(m, d)| at(2027, m, d))
+            .collect();
+        assert_eq!(cal.listing("BANKNIFTY", day(2027, 1, 10) * DAY), want);
+        // After December's expiry the serial months roll on to January-March: the same.
+        assert_eq!(cal.listing("BANKNIFTY", at(2026, 12, 29) + 60), want);
     }
 
     #[test]

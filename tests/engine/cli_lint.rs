@@ -251,15 +251,15 @@ fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
     let dir = scratch("drift");
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
+    // `generate --check` exits with `code` saying `what`.
+    let check_says = |code: u8, what: &str| {
+        let o = g6(&["generate", "--check", "--out", d]);
+        assert_eq!(o.status.code(), Some(i32::from(code)), "{}", stderr(&o));
+        assert!(stderr(&o).contains(what), "no {what:?} in {}", stderr(&o));
+    };
     // A directory that does not exist: everything is missing, said once (exit 6, as
     // for dashboards, which take precedence).
-    let o = g6(&["generate", "--check", "--out", d]);
-    assert_eq!(o.status.code(), Some(6));
-    assert!(
-        stderr(&o).contains("does not exist, so none of the"),
-        "{}",
-        stderr(&o)
-    );
+    check_says(6, "does not exist, so none of the");
     assert!(!dir.exists(), "--check must never write");
     // Write, then check passes; edit, then check fails again.
     assert!(g6(&["generate", "--out", d]).status.success());
@@ -269,20 +269,8 @@ fn generate_check_passes_on_the_committed_tree_and_fails_on_drift() {
         .unwrap()
         .replace("Metrics catalog", "Edited");
     std::fs::write(&catalog, edited).unwrap();
-    let o = g6(&["generate", "--check", "--out", d]);
-    assert_eq!(o.status.code(), Some(7));
-    assert!(
-        stderr(&o).contains("METRICS_CATALOG.md differs"),
-        "{}",
-        stderr(&o)
-    );
+    check_says(7, "METRICS_CATALOG.md differs");
     // One file gone from a generated directory is named.
     std::fs::remove_file(&catalog).unwrap();
-    let o = g6(&["generate", "--check", "--out", d]);
-    assert_eq!(o.status.code(), Some(7));
-    assert!(
-        stderr(&o).contains("METRICS_CATALOG.md is missing"),
-        "{}",
-        stderr(&o)
-    );
+    check_says(7, "METRICS_CATALOG.md is missing");
 }
