@@ -300,20 +300,13 @@ fn check_dashboards(ch: &ClickHouse, store_url: &str) {
         assert_eq!(gex.len(), want.len(), "{index} {expiry}: {gex:?}");
         for ((w, d), g) in want.iter().zip(&delta).zip(&gex) {
             assert_eq!((d[0], g[0]), (w.0, w.0), "{index} {expiry}: strikes");
-            assert!(
-                close(d[1], w.1),
-                "{index} {expiry} {}: net delta {} vs Rust {}",
-                w.0,
-                d[1],
-                w.1
-            );
-            assert!(
-                close(g[1], w.2),
-                "{index} {expiry} {}: GEX {} vs Rust {}",
-                w.0,
-                g[1],
-                w.2
-            );
+            for (what, sql, rust) in [("net delta", d[1], w.1), ("GEX", g[1], w.2)] {
+                assert!(
+                    close(sql, rust),
+                    "{index} {expiry} {}: {what} {sql} vs Rust {rust}",
+                    w.0
+                );
+            }
         }
     }
     // Signs: NIFTY 2024-11-28's 24200 strike has only a call (dealers long gamma:

@@ -75,30 +75,71 @@ fn dashboard_targets(prom: &Prometheus) -> Vec<(String, String, String)> {
     out
 }
 
+/// `g6 serve ARGS` (with `envs`) and a Prometheus scraping it from a fresh
+/// directory NAME under the test's temporary directory, loaded with `rules` (files
+/// of generated/prometheus). Not waited on: the caller waits for the target.
+fn serve_under_prometheus(
+    name: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    rules: &[&str],
+) -> (Server, Prometheus) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(args, envs);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus");
+    let rule_files: Vec<_> = rules.iter().map(|f| root.join(f)).collect();
+    let prom = Prometheus::start(&dir, &server.addr, &rule_files);
+    (server, prom)
+}
+
+/// Wait, at most `limit`, until every target (dashboard, title, expression) returns
+/// data, but those [`ALLOWED_EMPTY`] lets be empty; fail listing the others.
+fn every_target_returns_data(
+    prom: &Prometheus,
+    targets: &[(String, String, String)],
+    limit: Duration,
+) {
+    prom.wait_for("every dashboard query returns data", limit, || {
+        let mut problems = Vec::new();
+        for (slug, title, expr) in targets {
+            match prom.query(expr).map(|r| r.len()) {
+                Err(e) => problems.push(format!("{slug} / {title}: `{expr}` errors: {e}")),
+                Ok(0) if ALLOWED_EMPTY.iter().any(|(text, _)| expr.contains(text)) => {}
+                Ok(0) => problems.push(format!("{slug} / {title}: `{expr}` returns nothing")),
+                Ok(_) => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failing:\n{}",
+                problems.len(),
+                problems.join("\n")
+            ))
+        }
+    });
+}
+
 #[test]
 #[ignore = "needs prometheus; scripts/test.sh runs it"]
 fn every_rule_and_dashboard_query_works_against_real_prometheus() {
     require_tool("prometheus");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     // Every family on, the one switched on by the environment included: every
     // dashboard query must have data.
-    let server = Server::start(
+    let (server, prom) = serve_under_prometheus(
+        "e2e_prometheus",
         &["--simulate", "--interval", "1s"],
         &[("G6_ENABLE_EXPOSURE", "1")],
+        &[
+            "recording_rules.yml",
+            "alerts.yml",
+            "alert_suggestions.yml",
+            "health_rules.yml",
+        ],
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus");
-    let rule_files: Vec<_> = [
-        "recording_rules.yml",
-        "alerts.yml",
-        "alert_suggestions.yml",
-        "health_rules.yml",
-    ]
-    .iter()
-    .map(|f| root.join(f))
-    .collect();
-    let prom = Prometheus::start(&dir, &server.addr, &rule_files);
     prom.wait_target_up();
     let query = |expr: &str| prom.query(expr).map(|r| r.len());
 
@@ -171,30 +212,7 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
 
     let targets = dashboard_targets(&prom);
     assert!(targets.len() > 200, "dashboard targets: {}", targets.len());
-    prom.wait_for(
-        "every dashboard query returns data",
-        Duration::from_secs(60),
-        || {
-            let mut problems = Vec::new();
-            for (slug, title, expr) in &targets {
-                match query(expr) {
-                    Err(e) => problems.push(format!("{slug} / {title}: `{expr}` errors: {e}")),
-                    Ok(0) if ALLOWED_EMPTY.iter().any(|(text, _)| expr.contains(text)) => {}
-                    Ok(0) => problems.push(format!("{slug} / {title}: `{expr}` returns nothing")),
-                    Ok(_) => {}
-                }
-            }
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} failing:\n{}",
-                    problems.len(),
-                    problems.join("\n")
-                ))
-            }
-        },
-    );
+    every_target_returns_data(&prom, &targets, Duration::from_secs(60));
     drop(prom);
     let status = server.terminate();
     assert!(status.success(), "g6 serve exit {status:?}");
@@ -210,13 +228,12 @@ fn every_rule_and_dashboard_query_works_against_real_prometheus() {
 #[ignore = "needs prometheus; scripts/test.sh runs it"]
 fn every_data_quality_panel_returns_data_from_a_default_serve_without_simulate() {
     require_tool("prometheus");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus_data_quality");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let server = Server::start(&["--interval", "1s"], &[]);
-    let rules =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus/recording_rules.yml");
-    let prom = Prometheus::start(&dir, &server.addr, &[rules]);
+    let (server, prom) = serve_under_prometheus(
+        "e2e_prometheus_data_quality",
+        &["--interval", "1s"],
+        &[],
+        &["recording_rules.yml"],
+    );
     prom.wait_target_up();
     // The series the variables read exist after the first cycle.
     prom.wait_for(
@@ -244,30 +261,7 @@ fn every_data_quality_panel_returns_data_from_a_default_serve_without_simulate()
             .any(|(_, _, e)| e.contains("g6_stale_fields_total{index=\"BANKNIFTY\"}")),
         "the index variable is a real index: {targets:?}"
     );
-    prom.wait_for(
-        "every data_quality query returns data",
-        Duration::from_secs(90),
-        || {
-            let mut problems = Vec::new();
-            for (_, title, expr) in &targets {
-                match prom.query(expr).map(|r| r.len()) {
-                    Err(e) => problems.push(format!("{title}: `{expr}` errors: {e}")),
-                    Ok(0) if expr.starts_with("ALERTS{") => {}
-                    Ok(0) => problems.push(format!("{title}: `{expr}` returns nothing")),
-                    Ok(_) => {}
-                }
-            }
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} failing:\n{}",
-                    problems.len(),
-                    problems.join("\n")
-                ))
-            }
-        },
-    );
+    every_target_returns_data(&prom, &targets, Duration::from_secs(90));
     drop(prom);
     let status = server.terminate();
     assert!(status.success(), "g6 serve exit {status:?}");
@@ -282,12 +276,12 @@ fn every_data_quality_panel_returns_data_from_a_default_serve_without_simulate()
 #[ignore = "needs prometheus; scripts/test.sh runs it"]
 fn a_healthy_g6_serve_scores_exactly_1() {
     require_tool("prometheus");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus_health");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let server = Server::start(&["--interval", "1s"], &[]);
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus/health_rules.yml");
-    let prom = Prometheus::start(&dir, &server.addr, &[rules]);
+    let (server, prom) = serve_under_prometheus(
+        "e2e_prometheus_health",
+        &["--interval", "1s"],
+        &[],
+        &["health_rules.yml"],
+    );
     prom.wait_target_up();
     prom.wait_for("a health score of 1", Duration::from_secs(60), || {
         let components = prom.query("job:g6_health_component:ratio")?;
@@ -353,13 +347,12 @@ fn counter_and_histogram_rules() -> Vec<String> {
 #[ignore = "needs prometheus; scripts/test.sh runs it"]
 fn every_counter_and_histogram_rule_has_a_series_right_after_the_first_scrape() {
     require_tool("prometheus");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_prometheus_warm");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let server = Server::start(&["--interval", "1s"], &[]);
-    let rules =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("generated/prometheus/recording_rules.yml");
-    let prom = Prometheus::start(&dir, &server.addr, &[rules]);
+    let (server, prom) = serve_under_prometheus(
+        "e2e_prometheus_warm",
+        &["--interval", "1s"],
+        &[],
+        &["recording_rules.yml"],
+    );
     let records = counter_and_histogram_rules();
     assert!(records.len() > 100, "rules: {}", records.len());
     prom.wait_target_up();

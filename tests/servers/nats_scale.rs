@@ -379,28 +379,33 @@ fn a_replicated_stream_loses_its_leader_and_a_follower_and_keeps_every_message_o
     assert_eq!(union.len(), rows, "every row stored");
 }
 
+/// A synthetic `g6 serve` publishing every 100 ms to `cluster` with the bus options
+/// `bus` (replicas, placement), waited on until the stream holds `messages`.
+fn serve_publishing_to(cluster: &Cluster, bus: &[&str], messages: u64) -> Server {
+    let url = cluster.urls();
+    let mut args = vec![
+        "--provider",
+        "synthetic",
+        "--interval",
+        "100ms",
+        "--bus",
+        &url,
+        "--store",
+        "none",
+    ];
+    args.extend_from_slice(bus);
+    let serve = Server::start(&args, &[]);
+    cluster.wait_for(messages, Duration::from_secs(30));
+    serve
+}
+
 /// A 3-node cluster (its client URLs) with a synthetic `g6 serve` publishing every
 /// 100 ms to a stream of 3 replicas, which holds 10 messages by now.
 fn cluster_with_serve(dir: &std::path::Path) -> (Cluster, String, Server) {
     let cluster = Cluster::start(dir);
     cluster.wait_js();
+    let serve = serve_publishing_to(&cluster, &["--bus-replicas", "3"], 10);
     let url = cluster.urls();
-    let serve = Server::start(
-        &[
-            "--provider",
-            "synthetic",
-            "--interval",
-            "100ms",
-            "--bus",
-            &url,
-            "--bus-replicas",
-            "3",
-            "--store",
-            "none",
-        ],
-        &[],
-    );
-    cluster.wait_for(10, Duration::from_secs(30));
     (cluster, url, serve)
 }
 
@@ -974,25 +979,11 @@ fn placement_tags_put_the_stream_on_the_tagged_server() {
     let dir = common::temp_dir("nats_placement");
     let cluster = Cluster::start_tagged(&dir, Some(["az:a", "az:b", "az:c"]));
     cluster.wait_js();
-    let url = cluster.urls();
-    let _serve = Server::start(
-        &[
-            "--provider",
-            "synthetic",
-            "--interval",
-            "100ms",
-            "--bus",
-            &url,
-            "--bus-replicas",
-            "1",
-            "--bus-placement-tags",
-            "az:c",
-            "--store",
-            "none",
-        ],
-        &[],
+    let _serve = serve_publishing_to(
+        &cluster,
+        &["--bus-replicas", "1", "--bus-placement-tags", "az:c"],
+        5,
     );
-    cluster.wait_for(5, Duration::from_secs(30));
     // One replica, on the only server tagged az:c (n2), with the tags in its config.
     let (leader, tags) = runtime().block_on(async {
         let js = js(&cluster.nodes[0].url()).await.unwrap();

@@ -172,14 +172,23 @@ fn a_provider_failing_from_the_start_is_said_on_the_status_page_with_its_error()
     );
 }
 
-#[test]
-fn a_bad_provider_spec_is_a_usage_error() {
+/// `g6 serve --listen 127.0.0.1:0 ARGS`, refused at start: asserts exit 2 and
+/// returns what it said on stderr.
+fn serve_refused<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--provider", "ftp:x"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider \"ftp:x\""));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_bad_provider_spec_is_a_usage_error() {
+    let stderr = serve_refused(&["--provider", "ftp:x"]);
+    assert!(stderr.contains("unknown provider \"ftp:x\""), "{stderr}");
 }
 
 #[test]
@@ -197,20 +206,12 @@ fn listen_takes_a_port_alone_for_every_interface() {
 fn a_size_without_a_unit_is_refused_naming_the_units_before_anything_runs() {
     let dir = common::temp_dir("bare-size");
     let data = dir.join("data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--memory-budget",
-            "512",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&[
+        "--memory-budget".as_ref(),
+        "512".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
     assert!(
         stderr.contains("--memory-budget")
             && stderr.contains("has no unit")
@@ -224,18 +225,7 @@ fn a_size_without_a_unit_is_refused_naming_the_units_before_anything_runs() {
 fn a_raw_slash_in_a_clickhouse_password_is_refused_without_showing_it() {
     // The percent-encoded form is taken (unit tests of ClickHouseUrl); the raw one is
     // refused by the command line with the encoding to use.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "clickhouse://writer:top/secret@127.0.0.1:1/g6",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&["--store", "clickhouse://writer:top/secret@127.0.0.1:1/g6"]);
     assert!(stderr.contains("%2F"), "{stderr}");
     assert!(
         !stderr.contains("top/secret"),
@@ -245,18 +235,7 @@ fn a_raw_slash_in_a_clickhouse_password_is_refused_without_showing_it() {
 
 #[test]
 fn a_bad_nats_url_is_refused_without_showing_its_password() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--bus",
-            "nats://writer:top/secret@127.0.0.1:1",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&["--bus", "nats://writer:top/secret@127.0.0.1:1"]);
     assert!(stderr.contains("nats://HOST:PORT"), "{stderr}");
     assert!(
         !stderr.contains("top/secret"),
@@ -335,15 +314,12 @@ fn a_bad_holidays_line_is_a_usage_error_naming_the_file_and_line_before_anything
     let data = dir.join("data");
     let holidays = dir.join("holidays.txt");
     std::fs::write(&holidays, "# NSE 2027\n2027-01-26\n26/01/2027\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_g6"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--holidays"])
-        .arg(&holidays)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&[
+        "--holidays".as_ref(),
+        holidays.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
     assert!(
         stderr.contains(&format!(
             "{}:3: \"26/01/2027\" is not a date YYYY-MM-DD",
